@@ -1,0 +1,1 @@
+"""The query language: two syntaxes, one AST, compilers for each store."""

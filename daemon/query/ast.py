@@ -1,0 +1,125 @@
+"""The query AST: what both query syntaxes parse to and what every compiler reads.
+
+Nodes are frozen dataclasses so that two parses of the same query compare equal
+and can be used as cache keys. Values are already typed and normalised by the
+parser (sizes in bytes, dates as ISO-8601 strings, booleans as ``bool``), so a
+compiler never has to look at the query text again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, TypeAlias
+
+CompareOp = Literal["=", "!=", "<", "<=", ">", ">="]
+COMPARE_OPS: tuple[CompareOp, ...] = ("=", "!=", "<", "<=", ">", ">=")
+
+TagKind = Literal["any", "model", "source"]
+"""Which tags a tag node looks at.
+
+``model``: tags a tagger model gave the image with a score at or above the
+threshold (the original syntax's ``tags.xxx``). ``source``: tags that came with
+the file or its post (Pixiv, yande.re, booru filenames, manual; the original's
+``tags1:xxx``). ``any``: either (a bare tag in the booru syntax).
+"""
+
+Value: TypeAlias = int | float | str | bool
+
+
+@dataclass(frozen=True)
+class MatchAll:
+    """The empty query: every image."""
+
+
+@dataclass(frozen=True)
+class Tag:
+    """The image has this tag."""
+
+    name: str
+    kind: TagKind = "any"
+
+
+@dataclass(frozen=True)
+class TagScore:
+    """A tagger's score for a tag compared with a number (``tags.long_hair;<=0.9``).
+
+    Only images that carry the tag from a model take part; an image without the
+    tag has no score and does not match.
+    """
+
+    name: str
+    op: CompareOp
+    value: float
+
+
+@dataclass(frozen=True)
+class Compare:
+    """A field compared with a value.
+
+    ``field`` is the canonical name from :mod:`pximse.query.fields`. Text fields
+    take ``=``/``!=``; for ``path`` and ``folder`` a value with ``*`` or ``?`` is
+    a glob, otherwise ``path`` matches a substring and ``folder`` a folder prefix.
+    Date values are ISO-8601 strings (``2020-01-01`` or ``2020-01-01T10:30:00``),
+    read as UTC.
+    """
+
+    field: str
+    op: CompareOp
+    value: Value
+
+
+@dataclass(frozen=True)
+class Has:
+    """The field has a value (for tags: the image has any tag of that kind)."""
+
+    field: str
+
+
+@dataclass(frozen=True)
+class Text:
+    """Words in a text field: the OCR text (``m;xxx``, ``ocr:xxx``)."""
+
+    field: str
+    text: str
+
+
+@dataclass(frozen=True)
+class Not:
+    child: Node
+
+
+@dataclass(frozen=True)
+class And:
+    children: tuple[Node, ...]
+
+
+@dataclass(frozen=True)
+class Or:
+    children: tuple[Node, ...]
+
+
+Node: TypeAlias = MatchAll | Tag | TagScore | Compare | Has | Text | Not | And | Or
+
+
+@dataclass(frozen=True)
+class SortKey:
+    field: str
+    descending: bool = True
+
+
+@dataclass(frozen=True)
+class Query:
+    """A parsed query: the filter and the sort order (empty: the default order)."""
+
+    where: Node = MatchAll()
+    sort: tuple[SortKey, ...] = ()
+
+
+def walk(node: Node):  # type: ignore[no-untyped-def]
+    """Yield ``node`` and every node below it, parents first."""
+    yield node
+    if isinstance(node, Not):
+        yield from walk(node.child)
+    elif isinstance(node, And | Or):
+        for child in node.children:
+            yield from walk(child)

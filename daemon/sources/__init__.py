@@ -1,0 +1,1 @@
+"""Online metadata sources (Pixiv)."""

@@ -1,0 +1,1 @@
+"""Catalogue, vector and OCR-text stores."""

@@ -1,0 +1,1 @@
+"""Bridges to the photo managers people already use (digiKam, Hydrus Network)."""

@@ -1,0 +1,1 @@
+"""XMP sidecars that digiKam reads."""

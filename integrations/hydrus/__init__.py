@@ -1,0 +1,1 @@
+"""Hydrus Network Client API bridge."""

@@ -1,0 +1,1 @@
+"""The tray icon: a client of the daemon's HTTP API."""
