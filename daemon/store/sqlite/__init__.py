@@ -1,0 +1,1 @@
+"""The embedded catalogue: one SQLite file (WAL) in the data folder."""

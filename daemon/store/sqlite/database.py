@@ -1,0 +1,113 @@
+"""SQLite connections for the catalogue: many readers, one writer.
+
+As datasette does, reads use one connection per thread (the API runs its
+handlers in a thread pool, so the event loop never waits on SQLite) and every
+write goes through a single connection behind a lock, in short batched
+transactions. WAL lets readers go on while a batch is written.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from pximse.query.errors import QueryError
+from pximse.store.sqlite.schema import migrate
+
+_PRAGMAS = (
+    "PRAGMA journal_mode = WAL",
+    "PRAGMA synchronous = NORMAL",
+    "PRAGMA foreign_keys = OFF",
+    "PRAGMA temp_store = MEMORY",
+    "PRAGMA cache_size = -65536",
+    "PRAGMA mmap_size = 268435456",
+    "PRAGMA busy_timeout = 10000",
+)
+
+
+def connect(path: Path | str, *, readonly: bool = False) -> sqlite3.Connection:
+    if readonly:
+        conn = sqlite3.connect(
+            f"file:{path}?mode=ro", uri=True, check_same_thread=False, isolation_level=None
+        )
+    else:
+        conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+    for pragma in _PRAGMAS:
+        if readonly and "journal_mode" in pragma:
+            continue
+        conn.execute(pragma)
+    return conn
+
+
+class Database:
+    """The catalogue file: opens it, migrates it, hands out connections."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._writer = connect(self.path)
+        migrate(self._writer)
+        self._write_lock = threading.RLock()
+        self._local = threading.local()
+        self._readers: list[sqlite3.Connection] = []
+        self._readers_lock = threading.Lock()
+
+    def reader(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = connect(self.path)
+            self._local.conn = conn
+            with self._readers_lock:
+                self._readers.append(conn)
+        return conn
+
+    @contextmanager
+    def write(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction on the single writer connection."""
+        with self._write_lock:
+            conn = self._writer
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            else:
+                conn.execute("COMMIT")
+
+    @contextmanager
+    def time_limit(self, conn: sqlite3.Connection, limit_ms: int) -> Iterator[None]:
+        """Interrupt a query that runs longer than ``limit_ms`` with a QueryError."""
+        deadline = time.monotonic() + limit_ms / 1000
+        interrupted = False
+
+        def check() -> int:
+            nonlocal interrupted
+            if time.monotonic() > deadline:
+                interrupted = True
+                return 1
+            return 0
+
+        conn.set_progress_handler(check, 10_000)
+        try:
+            yield
+        except sqlite3.OperationalError as exc:
+            if interrupted:
+                raise QueryError(
+                    f"the query took longer than {limit_ms} ms; make it more specific"
+                ) from exc
+            raise
+        finally:
+            conn.set_progress_handler(None, 0)
+
+    def close(self) -> None:
+        with self._readers_lock:
+            for conn in self._readers:
+                conn.close()
+            self._readers.clear()
+        with self._write_lock:
+            self._writer.close()

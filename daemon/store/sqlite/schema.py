@@ -1,0 +1,161 @@
+"""The catalogue's schema, as a list of migrations applied in order.
+
+``PRAGMA user_version`` records how many have run. A migration is never edited
+once released: a change is a new entry at the end, so any older catalogue
+upgrades in place on open.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+MIGRATIONS: tuple[str, ...] = (
+    # 1: the catalogue
+    """
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+
+    CREATE TABLE root (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        path TEXT NOT NULL,
+        online INTEGER NOT NULL DEFAULT 1,
+        last_scan_ns INTEGER
+    );
+
+    -- One row per distinct content (SHA-256). state: 1 present (a file is online),
+    -- 0 offline (only files on a missing root), -1 gone (no file left; kept so that
+    -- model results are reused if the content comes back).
+    CREATE TABLE content (
+        id INTEGER PRIMARY KEY,
+        sha256 TEXT NOT NULL UNIQUE,
+        filesize INTEGER NOT NULL,
+        width INTEGER NOT NULL,
+        height INTEGER NOT NULL,
+        ratio REAL NOT NULL,
+        pixels INTEGER NOT NULL,
+        format TEXT NOT NULL,
+        frames INTEGER NOT NULL DEFAULT 1,
+        animated INTEGER NOT NULL DEFAULT 0,
+        phash INTEGER,
+        date INTEGER NOT NULL,
+        source TEXT NOT NULL DEFAULT 'other',
+        user_id TEXT,
+        user_name TEXT,
+        post_id TEXT,
+        page INTEGER,
+        posted INTEGER,
+        title TEXT,
+        work_key TEXT,
+        tagcount INTEGER NOT NULL DEFAULT 0,
+        textlen INTEGER,
+        state INTEGER NOT NULL DEFAULT 1,
+        thumbnail INTEGER NOT NULL DEFAULT 0,
+        added_ns INTEGER NOT NULL,
+        gen INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX content_state_date ON content(state, date);
+    CREATE INDEX content_filesize ON content(filesize);
+    CREATE INDEX content_width ON content(width);
+    CREATE INDEX content_height ON content(height);
+    CREATE INDEX content_ratio ON content(ratio);
+    CREATE INDEX content_pixels ON content(pixels);
+    CREATE INDEX content_posted ON content(posted);
+    CREATE INDEX content_source_post ON content(source, post_id, page);
+    CREATE INDEX content_user_id ON content(user_id);
+    CREATE INDEX content_user_name ON content(user_name COLLATE NOCASE);
+    CREATE INDEX content_tagcount ON content(tagcount);
+    CREATE INDEX content_textlen ON content(textlen);
+    CREATE INDEX content_format ON content(format);
+    CREATE INDEX content_work ON content(work_key);
+    CREATE INDEX content_gen ON content(gen);
+
+    -- One row per file found under a root. state: 'ok' (an image, content_id set),
+    -- 'skipped' (not an image), 'error' (could not be read or decoded: reason and
+    -- error say why), 'offline' (its root is missing).
+    CREATE TABLE file (
+        id INTEGER PRIMARY KEY,
+        root_id INTEGER NOT NULL REFERENCES root(id),
+        path TEXT NOT NULL UNIQUE,
+        folder TEXT NOT NULL,
+        name TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        mtime_ns INTEGER NOT NULL,
+        content_id INTEGER REFERENCES content(id),
+        state TEXT NOT NULL,
+        reason TEXT,
+        error TEXT,
+        seen_ns INTEGER NOT NULL
+    );
+    CREATE INDEX file_root ON file(root_id);
+    CREATE INDEX file_content ON file(content_id);
+    CREATE INDEX file_folder ON file(folder);
+    CREATE INDEX file_state ON file(state) WHERE state != 'ok';
+
+    -- Tags: key is the normalised form queries match (case-folded, spaces as
+    -- underscores); name is how it was first written.
+    CREATE TABLE tag (
+        id INTEGER PRIMARY KEY,
+        key TEXT NOT NULL UNIQUE,
+        name TEXT NOT NULL,
+        count INTEGER NOT NULL DEFAULT 0,
+        gen INTEGER NOT NULL DEFAULT 0
+    );
+
+    -- kind: 0 model (origin is the tagger's model id), 1 source (origin pixiv,
+    -- yandere, danbooru, ...), 2 manual.
+    CREATE TABLE image_tag (
+        tag_id INTEGER NOT NULL,
+        content_id INTEGER NOT NULL,
+        origin TEXT NOT NULL,
+        kind INTEGER NOT NULL,
+        score REAL NOT NULL DEFAULT 1.0,
+        PRIMARY KEY (tag_id, content_id, origin)
+    ) WITHOUT ROWID;
+    CREATE INDEX image_tag_content ON image_tag(content_id, kind);
+
+    -- Per image, per model stage: which model produced the stored results, or the
+    -- error it failed with (retried only when the file or the model changes).
+    CREATE TABLE stage (
+        content_id INTEGER NOT NULL,
+        stage TEXT NOT NULL,
+        model_id TEXT NOT NULL,
+        status TEXT NOT NULL,
+        error TEXT,
+        updated_ns INTEGER NOT NULL,
+        PRIMARY KEY (content_id, stage)
+    ) WITHOUT ROWID;
+    CREATE INDEX stage_status ON stage(stage, status, model_id);
+
+    -- OCR text, one row per image (the models issue fills it).
+    CREATE TABLE ocr_text (
+        content_id INTEGER PRIMARY KEY,
+        text TEXT NOT NULL
+    );
+    """,
+)
+
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+class SchemaError(RuntimeError):
+    """The catalogue was written by a newer PxIMSE."""
+
+
+def migrate(conn: sqlite3.Connection) -> int:
+    """Bring the catalogue up to ``SCHEMA_VERSION``; return the version found."""
+    found = conn.execute("PRAGMA user_version").fetchone()[0]
+    if found > SCHEMA_VERSION:
+        raise SchemaError(
+            f"the catalogue has schema version {found}, newer than this PxIMSE "
+            f"understands ({SCHEMA_VERSION}); upgrade PxIMSE or use another data folder"
+        )
+    for version in range(found, SCHEMA_VERSION):
+        try:
+            conn.executescript(
+                f"BEGIN; {MIGRATIONS[version]}; PRAGMA user_version = {version + 1}; COMMIT;"
+            )
+        except BaseException:
+            if conn.in_transaction:
+                conn.rollback()
+            raise
+    return found
