@@ -1,0 +1,3 @@
+from pximse.cli import main
+
+main()

@@ -1,0 +1,80 @@
+"""The HTTP API: FastAPI app factory, errors, and the token guard.
+
+Handlers are plain ``def`` functions, so FastAPI runs them in its thread pool
+and SQLite never blocks the event loop; each thread has its own read
+connection (see ``store.sqlite.database``).
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from pximse import __version__
+from pximse.api.routes_images import router as images_router
+from pximse.api.routes_search import router as search_router
+from pximse.config import Config
+from pximse.query.errors import QueryError
+from pximse.store.sqlite.catalog import SqliteCatalog
+
+log = logging.getLogger(__name__)
+
+
+def create_app(config: Config, catalog: SqliteCatalog | None = None) -> FastAPI:
+    """The API for one catalogue; ``catalog`` defaults to the one in the data folder."""
+    app = FastAPI(
+        title="PxIMSE",
+        version=__version__,
+        description="Search a local illustration library by tags, metadata and sources.",
+    )
+    app.state.config = config
+    app.state.catalog = catalog or SqliteCatalog(
+        config.catalog_path, tag_threshold=config.search.tag_threshold
+    )
+    app.state.scan_status = {"running": False, "last": None}
+
+    @app.exception_handler(QueryError)
+    async def query_error(request: Request, exc: QueryError) -> JSONResponse:
+        return JSONResponse(status_code=400, content=exc.to_dict())
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = [
+            {"parameter": ".".join(str(p) for p in err.get("loc", ())[1:]), "message": err["msg"]}
+            for err in exc.errors()
+        ]
+        message = "; ".join(f"{p['parameter']}: {p['message']}" for p in problems)
+        return JSONResponse(
+            status_code=400, content={"error": "request", "message": message, "problems": problems}
+        )
+
+    token = config.server.token
+    if token:
+
+        @app.middleware("http")
+        async def require_token(request: Request, call_next: Any) -> Any:
+            if request.url.path.startswith("/api/") and not _token_ok(request, token):
+                return JSONResponse(
+                    status_code=401,
+                    content={"error": "auth", "message": "a valid API token is required"},
+                    headers={"WWW-Authenticate": "Bearer"},
+                )
+            return await call_next(request)
+
+    app.include_router(search_router)
+    app.include_router(images_router)
+    return app
+
+
+def _token_ok(request: Request, token: str) -> bool:
+    given = request.headers.get("authorization", "")
+    if given.lower().startswith("bearer "):
+        given = given[7:]
+    else:
+        given = request.query_params.get("token", "")
+    return hmac.compare_digest(given.encode(), token.encode())

@@ -1,0 +1,115 @@
+"""Image routes: details, the file itself and its thumbnail, by catalogue id only.
+
+The id is the content's SHA-256, so a response never goes stale: it is served
+with an ETag of that hash and cached for a year. No route takes a path.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi.responses import FileResponse, Response
+
+from pximse.api.deps import get_catalog, get_config
+from pximse.config import Config
+from pximse.store.sqlite.catalog import SqliteCatalog
+
+router = APIRouter(prefix="/api/images")
+
+_SHA256 = re.compile(r"^[0-9a-fA-F]{64}$")
+_MEDIA_TYPES = {
+    "png": "image/png",
+    "jpeg": "image/jpeg",
+    "gif": "image/gif",
+    "webp": "image/webp",
+    "bmp": "image/bmp",
+    "tiff": "image/tiff",
+    "avif": "image/avif",
+}
+_CACHE = "private, max-age=31536000, immutable"
+
+
+def _checked(image_id: str) -> str:
+    if not _SHA256.match(image_id):
+        raise HTTPException(status_code=400, detail="an image id is a SHA-256: 64 hex digits")
+    return image_id.lower()
+
+
+def _not_modified(request: Request, etag: str) -> Response | None:
+    if request.headers.get("if-none-match", "").strip() in (etag, f"W/{etag}"):
+        return Response(status_code=304, headers={"ETag": etag, "Cache-Control": _CACHE})
+    return None
+
+
+@router.get("/{image_id}", summary="Everything known about one image")
+def image(
+    image_id: str, catalog: Annotated[SqliteCatalog, Depends(get_catalog)]
+) -> dict[str, Any]:
+    detail = catalog.image(_checked(image_id))
+    if detail is None:
+        raise HTTPException(status_code=404, detail="no image with this id in the catalogue")
+    body = detail.to_json()
+    body["file_url"] = f"/api/images/{detail.id}/file"
+    body["thumbnail_url"] = f"/api/images/{detail.id}/thumbnail"
+    return body
+
+
+@router.get("/{image_id}/file", summary="The original file", response_class=FileResponse)
+def image_file(
+    image_id: str,
+    request: Request,
+    catalog: Annotated[SqliteCatalog, Depends(get_catalog)],
+) -> Response:
+    sha = _checked(image_id)
+    etag = f'"{sha}"'
+    cached = _not_modified(request, etag)
+    if cached is not None:
+        return cached
+    found = catalog.file_for(sha)
+    if found is None:
+        raise HTTPException(
+            status_code=404, detail="no online file holds this image (unknown id, or offline)"
+        )
+    path, fmt = found
+    if not os.path.isfile(path):
+        raise HTTPException(status_code=404, detail="the file is gone since the last scan")
+    return FileResponse(
+        path,
+        media_type=_MEDIA_TYPES.get(fmt, "application/octet-stream"),
+        headers={"ETag": etag, "Cache-Control": _CACHE},
+        content_disposition_type="inline",
+        filename=os.path.basename(path),
+    )
+
+
+@router.get("/{image_id}/thumbnail", summary="A WebP thumbnail", response_class=FileResponse)
+def image_thumbnail(
+    image_id: str,
+    request: Request,
+    catalog: Annotated[SqliteCatalog, Depends(get_catalog)],
+    config: Annotated[Config, Depends(get_config)],
+) -> Response:
+    from pximse.library.thumbnails import make_thumbnail_from_file, thumbnail_path
+
+    sha = _checked(image_id)
+    etag = f'"{sha}-t{config.scan.thumbnail_size}"'
+    cached = _not_modified(request, etag)
+    if cached is not None:
+        return cached
+    path = thumbnail_path(Path(config.thumbnail_dir), sha)
+    if not path.is_file():
+        found = catalog.file_for(sha)
+        if found is None:
+            raise HTTPException(status_code=404, detail="no thumbnail and no online file")
+        made = make_thumbnail_from_file(
+            found[0], Path(config.thumbnail_dir), sha, config.scan.thumbnail_size
+        )
+        if not made or not path.is_file():
+            raise HTTPException(status_code=404, detail="the thumbnail could not be made")
+    return FileResponse(
+        path, media_type="image/webp", headers={"ETag": etag, "Cache-Control": _CACHE}
+    )

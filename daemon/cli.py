@@ -1,0 +1,352 @@
+"""The ``pximse`` command."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from pximse import __version__
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+log = logging.getLogger("pximse")
+
+
+def _config_options(func: F) -> F:
+    """``--config`` and ``--data-dir`` on every command (and on the group)."""
+    func = click.option(
+        "--data-dir",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=None,
+        help="Data folder (catalogue, thumbnails). Env: PXIMSE_DATA_DIR.",
+    )(func)
+    func = click.option(
+        "--config",
+        "config_path",
+        type=click.Path(dir_okay=False, path_type=Path),
+        default=None,
+        help="Configuration file. Env: PXIMSE_CONFIG.",
+    )(func)
+    return func
+
+
+class Context:
+    def __init__(self, config_path: Path | None, data_dir: Path | None) -> None:
+        self.config_path = config_path
+        self.data_dir = data_dir
+
+    def load(self, config_path: Path | None, data_dir: Path | None):  # type: ignore[no-untyped-def]
+        from pximse.config import ConfigError, load_config
+
+        try:
+            return load_config(config_path or self.config_path, data_dir or self.data_dir)
+        except ConfigError as exc:
+            raise click.ClickException(str(exc)) from exc
+
+    def catalog(self, config):  # type: ignore[no-untyped-def]
+        from pximse.store.sqlite.catalog import SqliteCatalog
+        from pximse.store.sqlite.schema import SchemaError
+
+        try:
+            return SqliteCatalog(config.catalog_path, tag_threshold=config.search.tag_threshold)
+        except SchemaError as exc:
+            raise click.ClickException(str(exc)) from exc
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@_config_options
+@click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
+@click.version_option(__version__, prog_name="pximse")
+@click.pass_context
+def main(ctx: click.Context, config_path: Path | None, data_dir: Path | None, verbose: int) -> None:
+    """PxIMSE: search your illustration library by tags, metadata and sources."""
+    level = logging.WARNING - 10 * min(verbose, 2)
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    ctx.obj = Context(config_path, data_dir)
+
+
+@main.command()
+@_config_options
+@click.option("--host", default=None, help="Address to listen on (default from config: 127.0.0.1).")
+@click.option("--port", type=int, default=None, help="Port (default from config: 8741).")
+@click.option("--scan/--no-scan", default=True, help="Scan the library roots on start.")
+@click.pass_obj
+def serve(
+    obj: Context,
+    config_path: Path | None,
+    data_dir: Path | None,
+    host: str | None,
+    port: int | None,
+    scan: bool,
+) -> None:
+    """Run the daemon: the HTTP API on 127.0.0.1 (and a scan of the library roots)."""
+    import uvicorn
+
+    from pximse.api.app import create_app
+    from pximse.config import is_loopback
+
+    config = obj.load(config_path, data_dir)
+    host = host or config.server.host
+    port = port or config.server.port
+    if not is_loopback(host) and not config.server.token:
+        raise click.ClickException(
+            f"listening on {host} needs server.token in {config.config_path}: "
+            "without it anyone on the network could read your library"
+        )
+    catalog = obj.catalog(config)
+    app = create_app(config, catalog)
+    if scan and config.roots:
+        threading.Thread(
+            target=_background_scan, args=(app, catalog, config), daemon=True, name="scan"
+        ).start()
+    elif not config.roots:
+        click.echo(
+            f"No library roots configured yet: add [[library.roots]] to {config.config_path} "
+            "or run `pximse index PATH`.",
+            err=True,
+        )
+    click.echo(f"PxIMSE {__version__} on http://{host}:{port}/  (API docs: /docs)", err=True)
+    uvicorn.run(app, host=host, port=port, log_level="warning")
+
+
+def _background_scan(app: Any, catalog: Any, config: Any) -> None:
+    from pximse.library.scan import scan_roots
+
+    state = app.state.scan_status
+    state["running"] = True
+    try:
+        report = scan_roots(
+            catalog, config.roots, thumbnail_dir=config.thumbnail_dir, config=config.scan
+        )
+        state["last"] = report.to_json()
+        log.info("scan finished: %s", report.to_json())
+    except Exception:  # keep serving: the error is logged and shown in /api/status
+        log.exception("the library scan failed")
+        state["last"] = {"error": "the scan failed; see the log"}
+    finally:
+        state["running"] = False
+
+
+@main.command()
+@_config_options
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.pass_obj
+def index(
+    obj: Context, config_path: Path | None, data_dir: Path | None, paths: tuple[Path, ...],
+    as_json: bool,
+) -> None:
+    """Scan PATHS (default: the configured roots) once, with a progress bar, then exit."""
+    from pximse.library.scan import scan_roots
+
+    config = obj.load(config_path, data_dir)
+    catalog = obj.catalog(config)
+    roots = _roots_for(config, catalog, paths) if paths else list(config.roots)
+    if not roots:
+        raise click.ClickException(
+            f"nothing to index: give a PATH or add [[library.roots]] to {config.config_path}"
+        )
+    progress, callback = _progress_bar(quiet=as_json)
+    with progress:
+        report = scan_roots(
+            catalog, roots, thumbnail_dir=config.thumbnail_dir, config=config.scan,
+            progress=callback,
+        )
+    catalog.close()
+    if as_json:
+        click.echo(json.dumps(report.to_json(), ensure_ascii=False))
+        return
+    click.echo(
+        f"{report.files} files in {report.roots} root(s) in {report.seconds:.1f}s: "
+        f"{report.new_images} new images, {report.linked} known content at new paths, "
+        f"{report.unchanged} unchanged, {report.removed} removed, {report.restored} back online, "
+        f"{report.skipped} not images, {report.errors} errors"
+    )
+    for name in report.offline_roots:
+        click.echo(f"root {name!r} is missing: its files are marked offline", err=True)
+    for folder, error in report.unreadable[:20]:
+        click.echo(f"cannot read {folder}: {error}", err=True)
+
+
+def _roots_for(config: Any, catalog: Any, paths: tuple[Path, ...]) -> list[Any]:
+    """Configured roots that hold PATHS, and ad-hoc roots for the others."""
+    from pximse.config import RootConfig
+
+    roots: list[Any] = []
+    known = dict(catalog.root_paths())
+    for raw in paths:
+        path = raw.expanduser().resolve()
+        owner = next(
+            (r for r in config.roots if path == r.path or r.path in path.parents), None
+        )
+        if owner is not None:
+            if owner not in roots:
+                roots.append(owner)
+            continue
+        name = next((n for n, p in known.items() if p == str(path)), None)
+        if name is None:
+            base = path.name or "root"
+            name, number = base, 2
+            taken = set(known) | {r.name for r in config.roots}
+            while name in taken:
+                name, number = f"{base}-{number}", number + 1
+            known[name] = str(path)
+        roots.append(RootConfig(name=name, path=path))
+    return roots
+
+
+def _progress_bar(quiet: bool) -> tuple[Any, Any]:
+    from contextlib import nullcontext
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    if quiet or not sys.stderr.isatty():
+        return nullcontext(), None
+    progress = Progress(
+        "[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
+        TimeRemainingColumn(), transient=True,
+    )
+    tasks: dict[str, Any] = {}
+    labels = {"hash": "Reading new files", "decode": "Decoding new images"}
+
+    def callback(phase: str, done: int, total: int) -> None:
+        if phase not in tasks:
+            tasks[phase] = progress.add_task(labels.get(phase, phase), total=total)
+        progress.update(tasks[phase], completed=done, total=total)
+
+    return progress, callback
+
+
+@main.command()
+@_config_options
+@click.argument("query", nargs=-1)
+@click.option("--sort", default="", help="e.g. -date, filesize;1, random.")
+@click.option("--limit", type=click.IntRange(1, 100_000), default=20, show_default=True)
+@click.option("--offset", type=click.IntRange(0), default=0)
+@click.option("--syntax", type=click.Choice(["auto", "booru", "legacy"]), default="auto")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list of results.")
+@click.pass_obj
+def search(
+    obj: Context, config_path: Path | None, data_dir: Path | None, query: tuple[str, ...],
+    sort: str, limit: int, offset: int, syntax: str, as_json: bool,
+) -> None:
+    """Search the catalogue with the query language."""
+    from pximse.query.errors import QueryError
+    from pximse.query.parse import parse_query
+
+    config = obj.load(config_path, data_dir)
+    catalog = obj.catalog(config)
+    text = " ".join(query)
+    try:
+        parsed = parse_query(text, sort, syntax=syntax)  # type: ignore[arg-type]
+        page = catalog.search(
+            parsed, limit=limit, offset=offset, timeout_ms=config.search.query_timeout_ms
+        )
+    except QueryError as exc:
+        if not exc.query:
+            exc = exc.with_query(text)
+        raise click.ClickException(exc.describe()) from exc
+    if as_json:
+        click.echo(json.dumps([item.to_json() for item in page.items], ensure_ascii=False))
+        return
+    for item in page.items:
+        click.echo(
+            f"{item.id[:12]}  {item.width}x{item.height} {item.format:<4} "
+            f"{_human_size(item.filesize):>8}  {item.path}"
+        )
+    click.echo(f"{len(page.items)} of {page.total} ({page.elapsed_ms:.0f} ms)", err=True)
+
+
+def _human_size(size: int) -> str:
+    value = float(size)
+    for unit in ("B", "KB", "MB", "GB"):
+        if value < 1024 or unit == "GB":
+            return f"{value:.0f}{unit}" if unit == "B" else f"{value:.1f}{unit}"
+        value /= 1024
+    return f"{value:.1f}GB"
+
+
+@main.command()
+@_config_options
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def status(obj: Context, config_path: Path | None, data_dir: Path | None, as_json: bool) -> None:
+    """Counts of images, files, tags and errors in the catalogue."""
+    config = obj.load(config_path, data_dir)
+    catalog = obj.catalog(config)
+    body = catalog.status()
+    body["version"] = __version__
+    body["data_dir"] = str(config.data_dir)
+    if as_json:
+        click.echo(json.dumps(body, ensure_ascii=False, indent=2))
+        return
+    click.echo(f"PxIMSE {__version__}, data in {config.data_dir}")
+    click.echo(
+        f"{body['images']} images ({body['images_offline']} offline), {body['files']} files, "
+        f"{body['tags']} tags, {body['errors']} errors"
+    )
+    for root in body["roots"]:
+        state = "online" if root["online"] else "OFFLINE"
+        click.echo(f"  {root['name']}: {root['path']} ({state}, {root['files']} files, "
+                   f"last scan {root['last_scan'] or 'never'})")
+    for error in body["recent_errors"][:10]:
+        click.echo(f"  error: {error['path']}: {error['message']}")
+
+
+@main.command("parse-name")
+@click.argument("names", nargs=-1, required=True)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per name, per line.")
+@_config_options
+def parse_name_command(
+    names: tuple[str, ...], as_json: bool, config_path: Path | None, data_dir: Path | None
+) -> None:
+    """Show what PxIMSE reads from file NAMES (source, user, post, page, date, tags)."""
+    from pximse.library.names import parse_name
+
+    for name in names:
+        folder = os.path.basename(os.path.dirname(name)) or None
+        info = parse_name(os.path.basename(name), folder)
+        if as_json:
+            click.echo(json.dumps(info.to_json(), ensure_ascii=False))
+            continue
+        click.echo(name)
+        for key, value in info.to_json().items():
+            if value not in (None, [], ()):
+                click.echo(f"  {key}: {value}")
+
+
+@main.group("config")
+def config_group() -> None:
+    """Where the configuration is, and what is in effect."""
+
+
+@config_group.command("path")
+@_config_options
+@click.pass_obj
+def config_path_command(obj: Context, config_path: Path | None, data_dir: Path | None) -> None:
+    """Print the configuration file's path (creating it with defaults if missing)."""
+    config = obj.load(config_path, data_dir)
+    click.echo(str(config.config_path))
+
+
+@config_group.command("show")
+@_config_options
+@click.pass_obj
+def config_show(obj: Context, config_path: Path | None, data_dir: Path | None) -> None:
+    """Print the configuration in effect, as TOML."""
+    from pximse.config import config_to_toml
+
+    config = obj.load(config_path, data_dir)
+    click.echo(config_to_toml(config), nl=False)
+
+
+if __name__ == "__main__":
+    main()

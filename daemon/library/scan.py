@@ -1,0 +1,265 @@
+"""Scanning library roots into the catalogue (mark and sweep, as rclip does).
+
+An unchanged file costs one ``stat``: the walk's (size, mtime_ns) is compared
+with the catalogue's. New and changed files are hashed in a process pool; a
+hash the catalogue already knows (a move, rename or copy) is linked to its
+content without decoding; only unknown content is decoded, once, in the pool.
+Results are written in batched transactions. A root that is missing marks its
+files offline and deletes nothing; a folder that cannot be read keeps its files.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Executor, ProcessPoolExecutor
+from dataclasses import dataclass, field
+from multiprocessing import get_context
+from pathlib import Path
+from typing import cast
+
+from pximse.config import RootConfig, ScanConfig
+from pximse.library.identify import Identified, identify_file, probe_for_catalog
+from pximse.library.probe import ImageFacts, ProbeFailure
+from pximse.library.walk import walk_root
+from pximse.store.sqlite.catalog import FileRecord, NewContent, ScanBatch, SqliteCatalog
+
+log = logging.getLogger(__name__)
+
+POOL_THRESHOLD = 16
+"""Fewer files than this are handled in-process: a pool costs more than it saves."""
+
+
+@dataclass
+class ScanReport:
+    roots: int = 0
+    files: int = 0
+    unchanged: int = 0
+    new_images: int = 0
+    linked: int = 0
+    changed: int = 0
+    removed: int = 0
+    restored: int = 0
+    skipped: int = 0
+    errors: int = 0
+    offline_roots: list[str] = field(default_factory=list)
+    unreadable: list[tuple[str, str]] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def to_json(self) -> dict[str, object]:
+        return dict(self.__dict__)
+
+
+ProgressCallback = Callable[[str, int, int], None]
+"""Called as ``progress(phase, done, total)``; phases: ``hash``, ``decode``."""
+
+
+class _Inline(Executor):
+    """Runs work in this process (small jobs, tests, and platforms without fork)."""
+
+    def map(self, fn, *iterables, timeout=None, chunksize=1):  # type: ignore[no-untyped-def,override]
+        return map(fn, *iterables)
+
+
+def scan_roots(
+    catalog: SqliteCatalog,
+    roots: Sequence[RootConfig],
+    *,
+    thumbnail_dir: Path,
+    config: ScanConfig | None = None,
+    progress: ProgressCallback | None = None,
+) -> ScanReport:
+    config = config or ScanConfig()
+    report = ScanReport(roots=len(roots))
+    started = time.perf_counter()
+    with _Pool(config.workers) as pool:
+        for root in roots:
+            _scan_root(catalog, root, pool, thumbnail_dir, config, report, progress)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+class _Pool:
+    """A process pool started only when a scan has enough work for it."""
+
+    def __init__(self, workers: int) -> None:
+        self.workers = workers or os.cpu_count() or 1
+        self._pool: ProcessPoolExecutor | None = None
+
+    def for_jobs(self, count: int) -> Executor:
+        if count < POOL_THRESHOLD or self.workers <= 1:
+            return _Inline()
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(self.workers, mp_context=get_context("spawn"))
+        return self._pool
+
+    def __enter__(self) -> _Pool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(cancel_futures=True)
+
+
+def _scan_root(
+    catalog: SqliteCatalog,
+    root: RootConfig,
+    pool: _Pool,
+    thumbnail_dir: Path,
+    config: ScanConfig,
+    report: ScanReport,
+    progress: ProgressCallback | None,
+) -> None:
+    root_path = str(root.path)
+    root_id = catalog.ensure_root(root.name, root_path)
+    if not os.path.isdir(root_path) or not os.access(root_path, os.R_OK | os.X_OK):
+        log.warning("library root %r is missing (%s): its files are marked offline",
+                    root.name, root_path)
+        catalog.set_root_online(root_id, False)
+        report.offline_roots.append(root.name)
+        return
+
+    walked = walk_root(
+        root_path,
+        recursive=root.recursive,
+        follow_symlinks=config.follow_symlinks,
+        include_file=root.includes if (root.include or root.exclude) else None,
+        include_folder=root.includes_folder if root.exclude else None,
+    )
+    report.unreadable.extend(walked.unreadable)
+    known = catalog.root_files(root_id)
+    report.files += len(walked.files)
+
+    todo: list[tuple[str, int, int]] = []
+    restored: list[int] = []
+    for path, (size, mtime_ns) in walked.files.items():
+        old = known.pop(path, None)
+        if old is not None and old.size == size and old.mtime_ns == mtime_ns:
+            if old.state == "offline":
+                restored.append(old.id)
+            else:
+                report.unchanged += 1
+            continue
+        if old is not None:
+            report.changed += 1
+        todo.append((path, size, mtime_ns))
+    removed = [
+        entry.id
+        for path, entry in known.items()
+        if walked.covers(path)
+    ]
+    report.removed += len(removed)
+    report.restored += len(restored)
+
+    batch_size = max(1, config.batch_size)
+    if restored or removed:
+        catalog.apply_scan_batch(ScanBatch(root_id, restored=restored, removed=removed))
+
+    identified = _identify(pool, todo, progress)
+    known_content = catalog.content_ids(i.sha256 for i in identified if i.sha256)
+    to_decode: dict[str, Identified] = {}
+    copies: dict[str, list[Identified]] = {}
+    records: list[FileRecord] = []
+    for item in identified:
+        if item.state != "ok" or item.sha256 is None:
+            records.append(item.record())
+            report.skipped += item.state == "skipped"
+            report.errors += item.state == "error"
+        elif item.sha256 in known_content:
+            records.append(item.record())
+            report.linked += 1
+        elif item.sha256 not in to_decode:
+            to_decode[item.sha256] = item
+        else:
+            copies.setdefault(item.sha256, []).append(item)  # decoded once, below
+    _write(catalog, root_id, records, [], batch_size)
+
+    decoded = _decode(pool, list(to_decode.values()), thumbnail_dir, config, progress)
+    pending_records: list[FileRecord] = []
+    pending_content: list[NewContent] = []
+    for item, result in decoded:
+        same = [item, *copies.get(item.sha256 or "", [])]
+        if isinstance(result, ImageFacts):
+            pending_content.append(
+                NewContent(
+                    sha256=result.sha256,
+                    filesize=result.filesize,
+                    format=result.format,
+                    width=result.width,
+                    height=result.height,
+                    frames=result.frames,
+                    animated=result.animated,
+                    phash=result.phash,
+                    thumbnail=result.thumbnail,
+                    mtime_ns=item.mtime_ns,
+                )
+            )
+            pending_records.extend(copy.record() for copy in same)
+            report.new_images += 1
+            report.linked += len(same) - 1
+        else:
+            failure = cast(ProbeFailure, result)
+            pending_records.extend(
+                FileRecord(copy.path, copy.size, copy.mtime_ns, "error",
+                           failure.sha256, failure.reason, failure.message)
+                for copy in same
+            )
+            report.errors += len(same)
+        if len(pending_records) >= batch_size:
+            _write(catalog, root_id, pending_records, pending_content, batch_size)
+            pending_records, pending_content = [], []
+    _write(catalog, root_id, pending_records, pending_content, batch_size)
+    catalog.finish_root_scan(root_id)
+
+
+def _identify(
+    pool: _Pool, todo: list[tuple[str, int, int]], progress: ProgressCallback | None
+) -> list[Identified]:
+    executor = pool.for_jobs(len(todo))
+    results: list[Identified] = []
+    for done, item in enumerate(
+        executor.map(identify_file, todo, chunksize=32), start=1
+    ):
+        results.append(item)
+        if progress:
+            progress("hash", done, len(todo))
+    return results
+
+
+def _decode(
+    pool: _Pool,
+    items: list[Identified],
+    thumbnail_dir: Path,
+    config: ScanConfig,
+    progress: ProgressCallback | None,
+) -> Iterator[tuple[Identified, object]]:
+    executor = pool.for_jobs(len(items))
+    jobs = [
+        (item.path, str(thumbnail_dir), config.thumbnail_size, config.max_image_pixels)
+        for item in items
+    ]
+    for done, (item, result) in enumerate(
+        zip(items, executor.map(probe_for_catalog, jobs, chunksize=4)), start=1
+    ):
+        if progress:
+            progress("decode", done, len(items))
+        yield item, result
+
+
+def _write(
+    catalog: SqliteCatalog,
+    root_id: int,
+    records: Iterable[FileRecord],
+    content: list[NewContent],
+    batch_size: int,
+) -> None:
+    records = list(records)
+    for start in range(0, max(len(records), 1), batch_size):
+        chunk = records[start : start + batch_size]
+        new = content if start == 0 else []
+        if chunk or new:
+            catalog.apply_scan_batch(
+                ScanBatch(root_id, new_content=new, files=chunk)
+            )

@@ -1,0 +1,511 @@
+"""The SQLite catalogue: content rows keyed by SHA-256, the files that hold them,
+tags, per-stage model status, and the reads the API and CLI need.
+
+Writes come in batches (one transaction each) from the scanner and, later, the
+model pipeline; reads run on per-thread connections.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pximse.library.names import SourceInfo, parse_name
+from pximse.query.ast import Query
+from pximse.query.sql import KIND_MODEL, KIND_SOURCE, SqlCompiler, iso_to_epoch
+from pximse.store.records import (
+    FileEntry,
+    ImageDetail,
+    SearchPage,
+    TagEntry,
+    epoch_to_iso,
+)
+from pximse.store.sqlite.database import Database
+from pximse.store.sqlite.search import SUMMARY_COLUMNS, run_search, summary_from_row
+from pximse.store.tagnames import tag_key
+
+FILENAME_TAG_ORIGINS = ("yandere", "danbooru", "gelbooru")
+"""Tag origins that come from file names, replaced whenever the names change."""
+
+
+@dataclass(frozen=True)
+class KnownFile:
+    id: int
+    size: int
+    mtime_ns: int
+    state: str
+    content_id: int | None
+
+
+@dataclass(frozen=True)
+class NewContent:
+    """What the scanner learned by decoding a file (see ``library.probe.ImageFacts``)."""
+
+    sha256: str
+    filesize: int
+    format: str
+    width: int
+    height: int
+    frames: int
+    animated: bool
+    phash: int | None
+    thumbnail: bool
+    mtime_ns: int
+
+
+@dataclass(frozen=True)
+class FileRecord:
+    """One file's row after a scan looked at it."""
+
+    path: str
+    size: int
+    mtime_ns: int
+    state: str  # ok | skipped | error
+    sha256: str | None = None
+    reason: str | None = None
+    error: str | None = None
+
+
+@dataclass
+class ScanBatch:
+    root_id: int
+    new_content: list[NewContent] = field(default_factory=list)
+    files: list[FileRecord] = field(default_factory=list)
+    restored: list[int] = field(default_factory=list)  # file ids back online, unchanged
+    removed: list[int] = field(default_factory=list)  # file ids no longer on disk
+
+    def __len__(self) -> int:
+        return len(self.new_content) + len(self.files) + len(self.restored) + len(self.removed)
+
+
+class SqliteCatalog:
+    """The embedded catalogue in ``path`` (created and migrated on open)."""
+
+    def __init__(self, path: Path | str, *, tag_threshold: float = 0.5) -> None:
+        self.db = Database(path)
+        self.tag_threshold = tag_threshold
+
+    def close(self) -> None:
+        self.db.close()
+
+    # -- roots ----------------------------------------------------------------
+
+    def ensure_root(self, name: str, path: str) -> int:
+        with self.db.write() as conn:
+            row = conn.execute("SELECT id, path FROM root WHERE name = ?", (name,)).fetchone()
+            if row is None:
+                return int(
+                    conn.execute(
+                        "INSERT INTO root (name, path) VALUES (?, ?)", (name, path)
+                    ).lastrowid
+                    or 0
+                )
+            if row[1] != path:
+                conn.execute("UPDATE root SET path = ? WHERE id = ?", (path, row[0]))
+            return int(row[0])
+
+    def set_root_online(self, root_id: int, online: bool) -> None:
+        """A root that went missing keeps its files, marked offline; nothing is deleted."""
+        with self.db.write() as conn:
+            conn.execute("UPDATE root SET online = ? WHERE id = ?", (int(online), root_id))
+            if online:
+                return
+            touched = [
+                row[0]
+                for row in conn.execute(
+                    "SELECT DISTINCT content_id FROM file WHERE root_id = ? AND state = 'ok'",
+                    (root_id,),
+                )
+            ]
+            conn.execute(
+                "UPDATE file SET state = 'offline' WHERE root_id = ? AND state = 'ok'", (root_id,)
+            )
+            self._refresh_content(conn, touched)
+
+    def finish_root_scan(self, root_id: int) -> None:
+        with self.db.write() as conn:
+            conn.execute(
+                "UPDATE root SET online = 1, last_scan_ns = ? WHERE id = ?",
+                (time.time_ns(), root_id),
+            )
+
+    def root_files(self, root_id: int) -> dict[str, KnownFile]:
+        rows = self.db.reader().execute(
+            "SELECT path, id, size, mtime_ns, state, content_id FROM file WHERE root_id = ?",
+            (root_id,),
+        )
+        return {row[0]: KnownFile(*row[1:]) for row in rows}
+
+    def content_ids(self, sha256s: Iterable[str]) -> dict[str, int]:
+        found: dict[str, int] = {}
+        conn = self.db.reader()
+        keys = list(sha256s)
+        for start in range(0, len(keys), 500):
+            chunk = keys[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            for sha, cid in conn.execute(
+                f"SELECT sha256, id FROM content WHERE sha256 IN ({marks})", chunk
+            ):
+                found[sha] = cid
+        return found
+
+    # -- scan writes -----------------------------------------------------------
+
+    def apply_scan_batch(self, batch: ScanBatch) -> None:
+        """Write one batch of scan results in a single transaction."""
+        now = time.time_ns()
+        with self.db.write() as conn:
+            for item in batch.new_content:
+                conn.execute(
+                    "INSERT INTO content (sha256, filesize, width, height, ratio, pixels, format,"
+                    " frames, animated, phash, date, thumbnail, added_ns, gen)"
+                    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+                    " ON CONFLICT(sha256) DO NOTHING",
+                    (
+                        item.sha256,
+                        item.filesize,
+                        item.width,
+                        item.height,
+                        item.width / item.height if item.height else 0.0,
+                        item.width * item.height,
+                        item.format,
+                        item.frames,
+                        int(item.animated),
+                        item.phash,
+                        item.mtime_ns // 1_000_000_000,
+                        int(item.thumbnail),
+                        now,
+                        now,
+                    ),
+                )
+            touched: set[int] = set()
+            sha_ids = self._ids_for(conn, {f.sha256 for f in batch.files if f.sha256})
+            for record in batch.files:
+                content_id = sha_ids.get(record.sha256) if record.state == "ok" else None
+                folder, name = os.path.split(record.path)
+                old = conn.execute(
+                    "SELECT content_id FROM file WHERE path = ?", (record.path,)
+                ).fetchone()
+                if old and old[0] is not None:
+                    touched.add(old[0])
+                conn.execute(
+                    "INSERT INTO file (root_id, path, folder, name, size, mtime_ns, content_id,"
+                    " state, reason, error, seen_ns) VALUES (?,?,?,?,?,?,?,?,?,?,?)"
+                    " ON CONFLICT(path) DO UPDATE SET root_id = excluded.root_id,"
+                    " size = excluded.size, mtime_ns = excluded.mtime_ns,"
+                    " content_id = excluded.content_id, state = excluded.state,"
+                    " reason = excluded.reason, error = excluded.error,"
+                    " seen_ns = excluded.seen_ns",
+                    (
+                        batch.root_id,
+                        record.path,
+                        folder,
+                        name,
+                        record.size,
+                        record.mtime_ns,
+                        content_id,
+                        record.state,
+                        record.reason,
+                        record.error,
+                        now,
+                    ),
+                )
+                if content_id is not None:
+                    touched.add(content_id)
+            for ids, action in ((batch.restored, "restore"), (batch.removed, "remove")):
+                for start in range(0, len(ids), 500):
+                    chunk = ids[start : start + 500]
+                    marks = ",".join("?" * len(chunk))
+                    touched.update(
+                        row[0]
+                        for row in conn.execute(
+                            f"SELECT content_id FROM file WHERE id IN ({marks})"
+                            " AND content_id IS NOT NULL",
+                            chunk,
+                        )
+                    )
+                    if action == "restore":
+                        conn.execute(
+                            f"UPDATE file SET state = 'ok', seen_ns = ? WHERE id IN ({marks})",
+                            [now, *chunk],
+                        )
+                    else:
+                        conn.execute(f"DELETE FROM file WHERE id IN ({marks})", chunk)
+            self._refresh_content(conn, touched)
+
+    def _ids_for(self, conn: Any, sha256s: set[str | None]) -> dict[str | None, int]:
+        found: dict[str | None, int] = {}
+        keys = [s for s in sha256s if s]
+        for start in range(0, len(keys), 500):
+            chunk = keys[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            for sha, cid in conn.execute(
+                f"SELECT sha256, id FROM content WHERE sha256 IN ({marks})", chunk
+            ):
+                found[sha] = cid
+        return found
+
+    def _refresh_content(self, conn: Any, content_ids: Iterable[int]) -> None:
+        """Recompute what a content row derives from its files: state, date, source info."""
+        now = time.time_ns()
+        for content_id in content_ids:
+            files = conn.execute(
+                "SELECT name, folder, mtime_ns, state FROM file WHERE content_id = ?"
+                " ORDER BY state != 'ok', id",
+                (content_id,),
+            ).fetchall()
+            states = {row[3] for row in files}
+            state = 1 if "ok" in states else 0 if "offline" in states else -1
+            info = SourceInfo(source="other")
+            for name, folder, _mtime, _state in files:
+                parsed = parse_name(name, os.path.basename(folder))
+                if parsed.source != "other" or parsed.post_id:
+                    info = parsed
+                    break
+            date = files[0][2] // 1_000_000_000 if files else None
+            conn.execute(
+                "UPDATE content SET state = ?, date = coalesce(?, date), source = ?,"
+                " user_id = ?, user_name = ?, post_id = ?, page = ?, posted = ?, title = ?,"
+                " work_key = ?, gen = ? WHERE id = ?",
+                (
+                    state,
+                    date,
+                    info.source,
+                    info.user_id,
+                    info.user_name,
+                    info.post_id,
+                    info.page,
+                    iso_to_epoch(info.posted) if info.posted else None,
+                    info.title,
+                    info.work_key,
+                    now,
+                    content_id,
+                ),
+            )
+            filename_tags = {tag: 1.0 for tag in info.tags}
+            origin = info.source if info.source in FILENAME_TAG_ORIGINS else None
+            for known in FILENAME_TAG_ORIGINS:
+                self._replace_tags(
+                    conn, content_id, known, KIND_SOURCE,
+                    filename_tags if known == origin else {}, refresh=False,
+                )
+            self._update_tagcount(conn, content_id)
+
+    # -- tags -----------------------------------------------------------------
+
+    def set_tags(
+        self, content_id: int, origin: str, kind: int, tags: Mapping[str, float]
+    ) -> None:
+        """Replace the tags one origin (a model id, ``pixiv``, ``manual``...) gave an image."""
+        with self.db.write() as conn:
+            self._replace_tags(conn, content_id, origin, kind, tags)
+
+    def _replace_tags(
+        self,
+        conn: Any,
+        content_id: int,
+        origin: str,
+        kind: int,
+        tags: Mapping[str, float],
+        *,
+        refresh: bool = True,
+    ) -> None:
+        old = {
+            row[0]
+            for row in conn.execute(
+                "SELECT tag_id FROM image_tag WHERE content_id = ? AND origin = ?",
+                (content_id, origin),
+            )
+        }
+        if not old and not tags:
+            return
+        now = time.time_ns()
+        new: dict[int, float] = {}
+        for name, score in tags.items():
+            key = tag_key(name)
+            if not key:
+                continue
+            conn.execute(
+                "INSERT INTO tag (key, name) VALUES (?, ?) ON CONFLICT(key) DO NOTHING",
+                (key, name),
+            )
+            tag_id = conn.execute("SELECT id FROM tag WHERE key = ?", (key,)).fetchone()[0]
+            new[tag_id] = max(score, new.get(tag_id, 0.0))
+        conn.execute(
+            "DELETE FROM image_tag WHERE content_id = ? AND origin = ?", (content_id, origin)
+        )
+        conn.executemany(
+            "INSERT INTO image_tag (tag_id, content_id, origin, kind, score) VALUES (?,?,?,?,?)",
+            [(tag_id, content_id, origin, kind, score) for tag_id, score in new.items()],
+        )
+        for tag_id in old | set(new):
+            conn.execute(
+                "UPDATE tag SET count = (SELECT count(DISTINCT content_id) FROM image_tag"
+                " WHERE tag_id = ?), gen = ? WHERE id = ?",
+                (tag_id, now, tag_id),
+            )
+        if refresh:
+            self._update_tagcount(conn, content_id)
+
+    def _update_tagcount(self, conn: Any, content_id: int) -> None:
+        conn.execute(
+            "UPDATE content SET tagcount = (SELECT count(DISTINCT tag_id) FROM image_tag"
+            " WHERE content_id = ? AND (kind != ? OR score >= ?)) WHERE id = ?",
+            (content_id, KIND_MODEL, self.tag_threshold, content_id),
+        )
+
+    # -- reads ----------------------------------------------------------------
+
+    def content_id_for(self, sha256: str) -> int | None:
+        row = self.db.reader().execute(
+            "SELECT id FROM content WHERE sha256 = ?", (sha256.lower(),)
+        ).fetchone()
+        return None if row is None else int(row[0])
+
+    def tag_counts(self, keys: Sequence[str]) -> dict[str, int]:
+        """Images per tag key, and the number of images under the key ``""``."""
+        conn = self.db.reader()
+        counts: dict[str, int] = {}
+        if keys:
+            marks = ",".join("?" * len(keys))
+            counts.update(
+                conn.execute(f"SELECT key, count FROM tag WHERE key IN ({marks})", list(keys))
+            )
+        counts[""] = conn.execute("SELECT max(id) FROM content").fetchone()[0] or 0
+        return counts
+
+    def tags_with_prefix(self, prefix: str, limit: int = 20) -> list[tuple[str, int]]:
+        """Tags whose key starts with ``prefix``, most used first (autocomplete)."""
+        key = tag_key(prefix)
+        upper = key[:-1] + chr(ord(key[-1]) + 1) if key else None
+        conn = self.db.reader()
+        if upper is None:
+            rows = conn.execute(
+                "SELECT name, count FROM tag WHERE count > 0 ORDER BY count DESC, key LIMIT ?",
+                (limit,),
+            )
+        else:
+            rows = conn.execute(
+                "SELECT name, count FROM tag WHERE key >= ? AND key < ? AND count > 0"
+                " ORDER BY count DESC, key LIMIT ?",
+                (key, upper, limit),
+            )
+        return [(name, count) for name, count in rows]
+
+    def search(
+        self,
+        query: Query,
+        *,
+        limit: int = 50,
+        offset: int = 0,
+        seed: int = 0,
+        timeout_ms: int = 5000,
+        count: bool = True,
+    ) -> SearchPage:
+        compiler = SqlCompiler(self.tag_threshold, self.tag_counts)
+        return run_search(
+            self.db, compiler, query, limit=limit, offset=offset, seed=seed,
+            timeout_ms=timeout_ms, count=count,
+        )
+
+    def image(self, sha256: str) -> ImageDetail | None:
+        """Everything the catalogue knows about one content."""
+        conn = self.db.reader()
+        row = conn.execute(
+            f"SELECT {SUMMARY_COLUMNS}, c.id, c.phash, c.title FROM content c"
+            " WHERE c.sha256 = ?",
+            (sha256.lower(),),
+        ).fetchone()
+        if row is None:
+            return None
+        summary = summary_from_row(row)
+        content_id, phash, title = row[19], row[20], row[21]
+        detail = ImageDetail(**summary.__dict__)
+        detail.sha256 = summary.id
+        detail.phash = None if phash is None else f"{phash & 0xFFFFFFFFFFFFFFFF:016x}"
+        detail.title = title
+        detail.paths = [
+            FileEntry(path, root, size, epoch_to_iso(mtime_ns // 1_000_000_000), state)
+            for path, root, size, mtime_ns, state in conn.execute(
+                "SELECT f.path, r.name, f.size, f.mtime_ns, f.state FROM file f"
+                " JOIN root r ON r.id = f.root_id WHERE f.content_id = ?"
+                " ORDER BY f.state != 'ok', f.id",
+                (content_id,),
+            )
+        ]
+        kinds = {0: "model", 1: "source", 2: "manual"}
+        detail.tags = [
+            TagEntry(name, origin, kinds.get(kind, "source"), round(score, 4))
+            for name, origin, kind, score in conn.execute(
+                "SELECT t.name, it.origin, it.kind, it.score FROM image_tag it"
+                " JOIN tag t ON t.id = it.tag_id WHERE it.content_id = ?"
+                " ORDER BY it.kind, it.score DESC, t.key",
+                (content_id,),
+            )
+        ]
+        text = conn.execute(
+            "SELECT text FROM ocr_text WHERE content_id = ?", (content_id,)
+        ).fetchone()
+        detail.ocr_text = None if text is None else text[0]
+        detail.stages = [
+            {"stage": stage, "model_id": model_id, "status": status, "error": error}
+            for stage, model_id, status, error in conn.execute(
+                "SELECT stage, model_id, status, error FROM stage WHERE content_id = ?",
+                (content_id,),
+            )
+        ]
+        return detail
+
+    def file_for(self, sha256: str) -> tuple[str, str] | None:
+        """An online file holding this content, and its format (for serving it)."""
+        row = self.db.reader().execute(
+            "SELECT f.path, c.format FROM content c JOIN file f ON f.content_id = c.id"
+            " WHERE c.sha256 = ? AND f.state = 'ok' ORDER BY f.id",
+            (sha256.lower(),),
+        ).fetchone()
+        return None if row is None else (row[0], row[1])
+
+    def status(self, *, errors: int = 20) -> dict[str, Any]:
+        """Counts for the status endpoint and command."""
+        conn = self.db.reader()
+        content = dict(conn.execute("SELECT state, count(*) FROM content GROUP BY state"))
+        files = dict(conn.execute("SELECT state, count(*) FROM file GROUP BY state"))
+        roots = [
+            {
+                "name": name,
+                "path": path,
+                "online": bool(online),
+                "last_scan": epoch_to_iso(last // 1_000_000_000) if last else None,
+                "files": count,
+            }
+            for name, path, online, last, count in conn.execute(
+                "SELECT r.name, r.path, r.online, r.last_scan_ns,"
+                " (SELECT count(*) FROM file f WHERE f.root_id = r.id) FROM root r ORDER BY r.name"
+            )
+        ]
+        recent_errors = [
+            {"path": path, "reason": reason, "message": error}
+            for path, reason, error in conn.execute(
+                "SELECT path, reason, error FROM file WHERE state = 'error'"
+                " ORDER BY seen_ns DESC LIMIT ?",
+                (errors,),
+            )
+        ]
+        return {
+            "images": content.get(1, 0) + content.get(0, 0),
+            "images_online": content.get(1, 0),
+            "images_offline": content.get(0, 0),
+            "files": sum(files.values()),
+            "files_by_state": files,
+            "errors": files.get("error", 0),
+            "tags": conn.execute("SELECT count(*) FROM tag WHERE count > 0").fetchone()[0],
+            "roots": roots,
+            "recent_errors": recent_errors,
+        }
+
+    def root_paths(self) -> list[tuple[str, str]]:
+        return list(self.db.reader().execute("SELECT name, path FROM root ORDER BY name"))
