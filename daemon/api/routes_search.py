@@ -79,7 +79,8 @@ def tags(
     prefix: str = "",
     limit: Annotated[int, Query(ge=1, le=200)] = 20,
 ) -> list[dict[str, Any]]:
-    return [{"name": name, "count": count} for name, count in catalog.tags_with_prefix(prefix, limit)]
+    found = catalog.tags_with_prefix(prefix, limit)
+    return [{"name": name, "count": count} for name, count in found]
 
 
 @router.get("/status", summary="Counts, scanning and errors")

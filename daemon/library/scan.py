@@ -241,7 +241,7 @@ def _decode(
         for item in items
     ]
     for done, (item, result) in enumerate(
-        zip(items, executor.map(probe_for_catalog, jobs, chunksize=4)), start=1
+        zip(items, executor.map(probe_for_catalog, jobs, chunksize=4), strict=True), start=1
     ):
         if progress:
             progress("decode", done, len(items))

@@ -509,3 +509,31 @@ class SqliteCatalog:
 
     def root_paths(self) -> list[tuple[str, str]]:
         return list(self.db.reader().execute("SELECT name, path FROM root ORDER BY name"))
+
+    # -- model stages -----------------------------------------------------------
+
+    def pending_for_stage(
+        self, stage: str, model_id: str, limit: int = 256
+    ) -> list[tuple[int, str]]:
+        """Present images that ``model_id`` has not processed for ``stage``: (content id, sha)."""
+        rows = self.db.reader().execute(
+            "SELECT c.id, c.sha256 FROM content c WHERE c.state = 1 AND NOT EXISTS ("
+            " SELECT 1 FROM stage s WHERE s.content_id = c.id AND s.stage = ?"
+            " AND s.model_id = ?) ORDER BY c.id LIMIT ?",
+            (stage, model_id, limit),
+        )
+        return [(int(cid), sha) for cid, sha in rows]
+
+    def record_stage(
+        self, content_id: int, stage: str, model_id: str, *, error: str | None = None
+    ) -> None:
+        """Record that ``model_id`` ran ``stage`` on an image (or failed, with the error)."""
+        with self.db.write() as conn:
+            conn.execute(
+                "INSERT INTO stage (content_id, stage, model_id, status, error, updated_ns)"
+                " VALUES (?,?,?,?,?,?) ON CONFLICT(content_id, stage) DO UPDATE SET"
+                " model_id = excluded.model_id, status = excluded.status,"
+                " error = excluded.error, updated_ns = excluded.updated_ns",
+                (content_id, stage, model_id, "error" if error else "done", error,
+                 time.time_ns()),
+            )
