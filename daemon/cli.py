@@ -91,12 +91,12 @@ def serve(
     import uvicorn
 
     from pximse.api.app import create_app
-    from pximse.config import is_loopback
+    from dataclasses import replace
 
     config = obj.load(config_path, data_dir)
     host = host or config.server.host
     port = port or config.server.port
-    if not is_loopback(host) and not config.server.token:
+    if not replace(config.server, host=host).is_loopback and not config.server.token:
         raise click.ClickException(
             f"listening on {host} needs server.token in {config.config_path}: "
             "without it anyone on the network could read your library"

@@ -106,10 +106,14 @@ def image_thumbnail(
         if found is None:
             raise HTTPException(status_code=404, detail="no thumbnail and no online file")
         made = make_thumbnail_from_file(
-            found[0], Path(config.thumbnail_dir), sha, config.scan.thumbnail_size
+            found[0], Path(config.thumbnail_dir), sha, config.scan.thumbnail_size,
+            max_pixels=config.scan.max_image_pixels,
         )
-        if not made or not path.is_file():
-            raise HTTPException(status_code=404, detail="the thumbnail could not be made")
+        if not isinstance(made, Path):
+            raise HTTPException(
+                status_code=404, detail=f"the thumbnail could not be made: {made.message}"
+            )
+        path = made
     return FileResponse(
         path, media_type="image/webp", headers={"ETag": etag, "Cache-Control": _CACHE}
     )

@@ -126,7 +126,7 @@ def _scan_root(
         recursive=root.recursive,
         follow_symlinks=config.follow_symlinks,
         include_file=root.includes if (root.include or root.exclude) else None,
-        include_folder=root.includes_folder if root.exclude else None,
+        include_folder=(lambda rel: not root.skips_folder(rel)) if root.exclude else None,
     )
     report.unreadable.extend(walked.unreadable)
     known = catalog.root_files(root_id)

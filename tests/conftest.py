@@ -1,0 +1,74 @@
+"""Shared fixtures: real image files, a real configuration file, a real catalogue.
+
+Nothing here is faked: images are drawn with Pillow, the catalogue is SQLite in
+a temp folder, and configuration goes through the real loader.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from PIL import Image, ImageDraw
+
+from pximse.config import Config, load_config
+from pximse.store.sqlite.catalog import SqliteCatalog
+
+MakeImage = Callable[..., Path]
+
+
+def draw_picture(seed: int, size: tuple[int, int] = (64, 48)) -> Image.Image:
+    """A picture that differs from other seeds (so perceptual hashes differ)."""
+    rng = random.Random(seed)
+    image = Image.new("RGB", size, tuple(rng.randrange(256) for _ in range(3)))
+    draw = ImageDraw.Draw(image)
+    for _ in range(6):
+        x0, y0 = rng.randrange(size[0]), rng.randrange(size[1])
+        x1, y1 = x0 + rng.randrange(8, size[0]), y0 + rng.randrange(8, size[1])
+        draw.rectangle((x0, y0, x1, y1), fill=tuple(rng.randrange(256) for _ in range(3)))
+    return image
+
+
+@pytest.fixture
+def make_image() -> MakeImage:
+    def make(
+        path: Path,
+        seed: int = 0,
+        size: tuple[int, int] = (64, 48),
+        fmt: str | None = None,
+        **save: object,
+    ) -> Path:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        draw_picture(seed, size).save(path, format=fmt, **save)
+        return path
+
+    return make
+
+
+@pytest.fixture
+def library(tmp_path: Path) -> Path:
+    root = tmp_path / "library"
+    root.mkdir()
+    return root
+
+
+@pytest.fixture
+def make_config(tmp_path: Path) -> Callable[..., Config]:
+    def make(roots: dict[str, Path] | None = None, extra: str = "") -> Config:
+        lines = []
+        for name, path in (roots or {}).items():
+            lines += ["[[library.roots]]", f'name = "{name}"', f'path = "{path}"', ""]
+        config_file = tmp_path / "config.toml"
+        config_file.write_text("\n".join(lines) + "\n" + extra, encoding="utf-8")
+        return load_config(config_file, tmp_path / "data", env={})
+
+    return make
+
+
+@pytest.fixture
+def catalog(tmp_path: Path) -> SqliteCatalog:
+    cat = SqliteCatalog(tmp_path / "data" / "catalog.sqlite3")
+    yield cat
+    cat.close()
