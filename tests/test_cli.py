@@ -1,0 +1,88 @@
+"""The ``pximse`` command, run through click's runner and as a real process."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from pximse.cli import main
+
+
+def invoke(*args: str, env: dict[str, str] | None = None):
+    result = CliRunner().invoke(main, list(args), env=env or {}, catch_exceptions=False)
+    return result
+
+
+def test_parse_name_json_contract() -> None:
+    result = invoke(
+        "parse-name", "--json", "12345_67890123_p2.png", "unknown.jpg",
+        "twitter_名前(@someone)_20210304-102030_1367447052853293058_photo.jpg",
+    )
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(line) for line in result.output.splitlines()]
+    assert len(lines) == 3
+    for line in lines:
+        assert {"source", "user_id", "user_name", "post_id", "page", "posted", "tags"} <= set(line)
+    assert lines[0]["source"] == "pixiv" and lines[0]["post_id"] == "67890123"
+    assert lines[0]["page"] == 2 and lines[0]["user_id"] == "12345"
+    assert lines[1]["source"] == "other"
+    assert lines[2]["source"] == "twitter" and lines[2]["posted"].startswith("2021-03-04T10:20:30")
+
+
+def test_index_then_search_json_contract(tmp_path: Path, library: Path, make_image) -> None:
+    make_image(library / "67890123_p0.png", seed=1, size=(90, 60))
+    make_image(library / "b.jpg", seed=2, size=(30, 40))
+    common = ["--config", str(tmp_path / "c.toml"), "--data-dir", str(tmp_path / "data")]
+
+    indexed = invoke("index", *common, str(library))
+    assert indexed.exit_code == 0, indexed.output
+    assert "2 new images" in indexed.output
+
+    found = invoke("search", *common, "--json", "source:pixiv")
+    assert found.exit_code == 0, found.output
+    [item] = json.loads(found.output)
+    assert {"id", "path", "width", "height", "filesize", "format", "source", "post_id"} <= set(item)
+    assert (item["width"], item["height"], item["format"], item["post_id"]) == (
+        90, 60, "png", "67890123")
+    assert len(item["id"]) == 64
+
+    everything = json.loads(invoke("search", *common, "--json", "--sort", "width;1").output)
+    assert [i["width"] for i in everything] == [30, 90]
+
+    status = invoke("status", *common, "--json")
+    assert json.loads(status.output)["images"] == 2
+
+
+def test_search_reports_a_parse_error_with_its_column(tmp_path: Path) -> None:
+    common = ["--config", str(tmp_path / "c.toml"), "--data-dir", str(tmp_path / "data")]
+    result = CliRunner().invoke(main, ["search", *common, "width:>abc"], env={})
+    assert result.exit_code == 1
+    assert "column 7" in result.output and "^" in result.output
+
+
+def test_config_path_and_show_honour_the_environment(tmp_path: Path) -> None:
+    env = {"PXIMSE_CONFIG": str(tmp_path / "x.toml"), "PXIMSE_DATA_DIR": str(tmp_path / "d")}
+    result = invoke("config", "path", env=env)
+    assert result.output.strip() == str(tmp_path / "x.toml")
+    assert (tmp_path / "x.toml").exists()
+    shown = invoke("config", "show", env=env)
+    assert "[server]" in shown.output and str(tmp_path / "d") in shown.output
+
+
+def test_bad_config_names_the_key(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[server]\nport = 99999\n")
+    result = CliRunner().invoke(main, ["status", "--config", str(bad)], env={})
+    assert result.exit_code == 1 and "server.port" in result.output
+
+
+def test_the_console_script_runs_as_a_process(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "pximse", "parse-name", "--json", "yande.re 5 a b.jpg"],
+        capture_output=True, text=True, check=True,
+    )
+    assert json.loads(result.stdout)["tags"] == ["a", "b"]
