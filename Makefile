@@ -29,10 +29,17 @@ test: $(VENV)/.installed-test
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check daemon tray integrations tests bench
-	$(BIN)/mypy
+	$(MAKE) typecheck
 
 bench: $(VENV)/.installed-test
 	$(BIN)/python bench/run_all.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info
+
+# mypy cannot follow setuptools' editable import hook, so it checks a regular
+# install of the package (the same `pximse` namespace pytest and ruff see).
+typecheck: $(VENV)/.installed-test
+	rm -rf build/typecheck
+	$(PIP) install -q --no-deps --no-build-isolation --target build/typecheck .
+	cd build/typecheck && ../../$(BIN)/mypy -p pximse --config-file ../../pyproject.toml
