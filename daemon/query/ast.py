@@ -8,6 +8,7 @@ compiler never has to look at the query text again.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal, TypeAlias
 
@@ -70,7 +71,11 @@ class Compare:
 
 @dataclass(frozen=True)
 class Has:
-    """The field has a value (for tags: the image has any tag of that kind)."""
+    """The field has a value (for tags: the image has any tag of that kind).
+
+    ``field`` is a canonical field name or one of
+    :data:`pximse.query.fields.HAS_EXTRA`: ``model_tags``, ``source_tags``, ``ocr``.
+    """
 
     field: str
 
@@ -113,6 +118,38 @@ class Query:
 
     where: Node = MatchAll()
     sort: tuple[SortKey, ...] = ()
+
+
+def all_of(nodes: Iterable[Node]) -> Node:
+    """The AND of ``nodes`` in the parsers' normal form.
+
+    Nested ANDs are flattened and a single child stands alone, so that a query
+    and its printed form parse to equal trees. An empty AND is ``MatchAll``.
+    """
+    flat: list[Node] = []
+    for node in nodes:
+        if isinstance(node, And):
+            flat.extend(node.children)
+        elif not isinstance(node, MatchAll):
+            flat.append(node)
+    if not flat:
+        return MatchAll()
+    return flat[0] if len(flat) == 1 else And(tuple(flat))
+
+
+def any_of(nodes: Iterable[Node]) -> Node:
+    """The OR of ``nodes`` in normal form: nested ORs flattened, one child alone."""
+    flat: list[Node] = []
+    for node in nodes:
+        flat.extend(node.children if isinstance(node, Or) else (node,))
+    if not flat:
+        raise ValueError("an OR needs at least one child")
+    return flat[0] if len(flat) == 1 else Or(tuple(flat))
+
+
+def negate(node: Node) -> Node:
+    """``Not(node)`` in normal form: a double negation cancels."""
+    return node.child if isinstance(node, Not) else Not(node)
 
 
 def walk(node: Node):  # type: ignore[no-untyped-def]

@@ -26,7 +26,8 @@ FIELDS: tuple[Field, ...] = (
     Field("width", "int", "width in pixels", ("w",)),
     Field("height", "int", "height in pixels", ("h",)),
     Field("ratio", "float", "width divided by height", ("aspect",)),
-    Field("pixels", "int", "width times height; units K, M (1000-based, `pixels:>2M`)", ("mpixels",)),
+    Field("pixels", "int", "width times height; units K, M (1000-based, `pixels:>2M`)",
+          ("mpixels",)),
     Field("date", "date", "the file's modification time (UTC)", ("mtime",)),
     Field("posted", "date", "when the post was published, from its source (UTC)", ("post_date",)),
     Field("source", "str", "pixiv, twitter, yandere, danbooru, gelbooru, other", ("site",)),
@@ -44,6 +45,9 @@ FIELDS: tuple[Field, ...] = (
     Field("id", "str", "the SHA-256 of the content (hex); a prefix of 8+ digits is enough",
           ("sha256", "hash")),
 )
+
+HAS_EXTRA: tuple[str, ...] = ("model_tags", "source_tags", "ocr")
+"""Names ``Has`` takes besides fields: any tag from a model, any source tag, any OCR text."""
 
 SORT_ONLY: tuple[str, ...] = ("random",)
 """Sort keys that are not filter fields."""
