@@ -61,7 +61,7 @@ def test_malformed_query_is_a_400_with_the_position(client: TestClient) -> None:
     response = client.get("/api/search", params={"q": "width:>abc"})
     assert response.status_code == 400
     body = response.json()
-    assert body["error"] == "query" and body["position"] == 6 and body["column"] == 7
+    assert body["error"] == "query" and body["position"] == 7 and body["column"] == 8
     assert body["message"]
     bad_limit = client.get("/api/search", params={"limit": "lots"})
     assert bad_limit.status_code == 400 and "limit" in bad_limit.json()["message"]

@@ -61,7 +61,7 @@ def test_search_reports_a_parse_error_with_its_column(tmp_path: Path) -> None:
     common = ["--config", str(tmp_path / "c.toml"), "--data-dir", str(tmp_path / "data")]
     result = CliRunner().invoke(main, ["search", *common, "width:>abc"], env={})
     assert result.exit_code == 1
-    assert "column 7" in result.output and "^" in result.output
+    assert "column 8" in result.output and "^" in result.output
 
 
 def test_config_path_and_show_honour_the_environment(tmp_path: Path) -> None:

@@ -230,7 +230,7 @@ def test_filename_sources_become_searchable_fields_and_tags(
 
     run_scan(catalog, library, tmp_path)
 
-    pixiv = catalog.search(parse_query("source:pixiv order:page"), limit=10).items
+    pixiv = catalog.search(parse_query("source:pixiv order:+page"), limit=10).items
     assert [(i.post_id, i.page) for i in pixiv] == [("67890123", 0), ("67890123", 1)]
     assert {i.work_key for i in pixiv} == {"pixiv:67890123"}
     assert paths(catalog, "userid:12345") == {str(library / "12345_67890123_p1.png")}

@@ -8,6 +8,7 @@ model pipeline; reads run on per-thread connections.
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -24,7 +25,8 @@ from pximse.store.records import (
     TagEntry,
     epoch_to_iso,
 )
-from pximse.store.sqlite.database import Database
+from pximse.store.sqlite.database import Database, connect
+from pximse.store.sqlite.memindex import MemoryIndex
 from pximse.store.sqlite.search import SUMMARY_COLUMNS, run_search, summary_from_row
 from pximse.store.tagnames import tag_key
 
@@ -85,9 +87,26 @@ class ScanBatch:
 class SqliteCatalog:
     """The embedded catalogue in ``path`` (created and migrated on open)."""
 
-    def __init__(self, path: Path | str, *, tag_threshold: float = 0.5) -> None:
+    def __init__(
+        self, path: Path | str, *, tag_threshold: float = 0.5, memory_index: bool = True
+    ) -> None:
         self.db = Database(path)
         self.tag_threshold = tag_threshold
+        self.compiler = SqlCompiler(tag_threshold, self.tag_counts)
+        self._use_index = memory_index
+        self._index: MemoryIndex | None = None
+        self._index_lock = threading.Lock()
+
+    @property
+    def index(self) -> MemoryIndex | None:
+        """The in-memory query index, made on first use (None when disabled)."""
+        if not self._use_index:
+            return None
+        with self._index_lock:
+            if self._index is None:
+                conn = connect(self.db.path)
+                self._index = MemoryIndex(lambda: conn, self.compiler)
+            return self._index
 
     def close(self) -> None:
         self.db.close()
@@ -179,7 +198,7 @@ class SqliteCatalog:
                         item.mtime_ns // 1_000_000_000,
                         int(item.thumbnail),
                         now,
-                        now,
+                        self.db.gen,
                     ),
                 )
             touched: set[int] = set()
@@ -251,7 +270,6 @@ class SqliteCatalog:
 
     def _refresh_content(self, conn: Any, content_ids: Iterable[int]) -> None:
         """Recompute what a content row derives from its files: state, date, source info."""
-        now = time.time_ns()
         for content_id in content_ids:
             files = conn.execute(
                 "SELECT name, folder, mtime_ns, state FROM file WHERE content_id = ?"
@@ -282,7 +300,7 @@ class SqliteCatalog:
                     iso_to_epoch(info.posted) if info.posted else None,
                     info.title,
                     info.work_key,
-                    now,
+                    self.db.gen,
                     content_id,
                 ),
             )
@@ -323,7 +341,6 @@ class SqliteCatalog:
         }
         if not old and not tags:
             return
-        now = time.time_ns()
         new: dict[int, float] = {}
         for name, score in tags.items():
             key = tag_key(name)
@@ -346,7 +363,7 @@ class SqliteCatalog:
             conn.execute(
                 "UPDATE tag SET count = (SELECT count(DISTINCT content_id) FROM image_tag"
                 " WHERE tag_id = ?), gen = ? WHERE id = ?",
-                (tag_id, now, tag_id),
+                (tag_id, self.db.gen, tag_id),
             )
         if refresh:
             self._update_tagcount(conn, content_id)
@@ -354,8 +371,8 @@ class SqliteCatalog:
     def _update_tagcount(self, conn: Any, content_id: int) -> None:
         conn.execute(
             "UPDATE content SET tagcount = (SELECT count(DISTINCT tag_id) FROM image_tag"
-            " WHERE content_id = ? AND (kind != ? OR score >= ?)) WHERE id = ?",
-            (content_id, KIND_MODEL, self.tag_threshold, content_id),
+            " WHERE content_id = ? AND (kind != ? OR score >= ?)), gen = ? WHERE id = ?",
+            (content_id, KIND_MODEL, self.tag_threshold, self.db.gen, content_id),
         )
 
     # -- reads ----------------------------------------------------------------
@@ -406,10 +423,9 @@ class SqliteCatalog:
         timeout_ms: int = 5000,
         count: bool = True,
     ) -> SearchPage:
-        compiler = SqlCompiler(self.tag_threshold, self.tag_counts)
         return run_search(
-            self.db, compiler, query, limit=limit, offset=offset, seed=seed,
-            timeout_ms=timeout_ms, count=count,
+            self.db, self.compiler, query, limit=limit, offset=offset, seed=seed,
+            timeout_ms=timeout_ms, count=count, index=self.index,
         )
 
     def image(self, sha256: str) -> ImageDetail | None:

@@ -52,6 +52,7 @@ class Database:
         self._writer = connect(self.path)
         migrate(self._writer)
         self._write_lock = threading.RLock()
+        self.gen = 0
         self._local = threading.local()
         self._readers: list[sqlite3.Connection] = []
         self._readers_lock = threading.Lock()
@@ -67,11 +68,21 @@ class Database:
 
     @contextmanager
     def write(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction on the single writer connection."""
+        """One write transaction on the single writer connection.
+
+        Each transaction takes the next write generation (``self.gen`` while it
+        runs); rows it changes are stamped with it so readers can catch up.
+        """
         with self._write_lock:
             conn = self._writer
             conn.execute("BEGIN IMMEDIATE")
             try:
+                self.gen = int(
+                    conn.execute(
+                        "UPDATE meta SET value = CAST(value AS INTEGER) + 1"
+                        " WHERE key = 'gen' RETURNING value"
+                    ).fetchone()[0]
+                )
                 yield conn
             except BaseException:
                 conn.execute("ROLLBACK")

@@ -132,6 +132,10 @@ MIGRATIONS: tuple[str, ...] = (
         text TEXT NOT NULL
     );
     """,
+    # 2: a write generation, so that in-memory indexes know what changed
+    """
+    INSERT INTO meta (key, value) VALUES ('gen', '0');
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -9,6 +9,7 @@ from pximse.query.ast import Query, SortKey
 from pximse.query.sql import SqlCompiler
 from pximse.store.records import ImageSummary, SearchPage, epoch_to_iso
 from pximse.store.sqlite.database import Database
+from pximse.store.sqlite.memindex import MemoryIndex
 
 SUMMARY_COLUMNS = (
     "c.sha256, (SELECT f.path FROM file f WHERE f.content_id = c.id"
@@ -55,8 +56,20 @@ def run_search(
     seed: int = 0,
     timeout_ms: int = 5000,
     count: bool = True,
+    index: MemoryIndex | None = None,
 ) -> SearchPage:
     started = time.perf_counter()
+    if index is not None:
+        ids = index.matching(query.where)
+        page_ids = index.ordered(ids, query.sort or DEFAULT_SORT, seed, offset + limit)
+        if page_ids is not None:
+            return SearchPage(
+                total=len(ids),
+                offset=offset,
+                limit=limit,
+                items=_summaries(db, [int(i) for i in page_ids[offset:]]),
+                elapsed_ms=(time.perf_counter() - started) * 1000,
+            )
     where = compiler.where(query.where)
     order = compiler.order_by(query.sort or DEFAULT_SORT, seed)
     conn = db.reader()
@@ -82,3 +95,16 @@ def run_search(
         items=[summary_from_row(row) for row in rows],
         elapsed_ms=(time.perf_counter() - started) * 1000,
     )
+
+
+def _summaries(db: Database, ids: list[int]) -> list[ImageSummary]:
+    """Result rows for content ids, in the order given."""
+    if not ids:
+        return []
+    rows = db.reader().execute(
+        f"SELECT c.id, {SUMMARY_COLUMNS} FROM content c"
+        f" WHERE c.id IN ({','.join('?' * len(ids))})",
+        ids,
+    ).fetchall()
+    by_id = {row[0]: summary_from_row(row[1:]) for row in rows}
+    return [by_id[i] for i in ids if i in by_id]
