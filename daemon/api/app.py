@@ -13,7 +13,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, RedirectResponse
 
 from pximse import __version__
 from pximse.api.routes_images import router as images_router
@@ -68,6 +68,12 @@ def create_app(config: Config, catalog: SqliteCatalog | None = None) -> FastAPI:
 
     app.include_router(search_router)
     app.include_router(images_router)
+
+    @app.get("/", include_in_schema=False)
+    def home() -> RedirectResponse:
+        # The search page is served here once it exists; until then, the API docs.
+        return RedirectResponse("/docs")
+
     return app
 
 
