@@ -40,7 +40,7 @@ the post id in ``illustid`` and Pixiv's post date in ``createDate``.
 """
 
 _LEGACY_START = re.compile(r"(tags\.|tags1:|m;)", re.IGNORECASE)
-_KEY_SEMICOLON = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)\s*;")
+_KEY_SEMICOLON = re.compile(r"([A-Za-z_][A-Za-z0-9_]*);")
 
 
 def legacy_field(name: str) -> Field | None:
@@ -51,16 +51,25 @@ def legacy_field(name: str) -> Field | None:
 def looks_legacy(text: str) -> bool:
     """Whether a query is in the original syntax (the ``syntax="auto"`` rule).
 
-    It is when any comma-separated item starts with ``tags.``, ``tags1:`` or
-    ``m;``, or with a known field name and ``;`` — after an optional ``|``
-    and ``!`` — or is ``!`` and a field name (or ``!tags``, ``!tags1``).
+    It is when any comma-separated item (commas inside double quotes do not
+    count) starts with ``tags.``, ``tags1:`` or ``m;``, or with a known field
+    name and ``;`` — after an optional ``|`` and ``!`` — or is ``!`` and a
+    field name, or ``!tags``, ``!tags1``, ``|tags``, ``|tags1``. Nothing may
+    stand between these parts (``! width`` is two booru tags); the explicit
+    ``syntax="legacy"`` is more lenient and allows spaces.
     """
-    for raw in text.split(","):
+    try:
+        spans = _split_items(text, escapes=True)  # as the booru syntax reads quotes
+    except QueryError:  # an unclosed quote: judge the plain comma-separated parts
+        items = text.split(",")
+    else:
+        items = [text[start:end] for start, end in spans]
+    for raw in items:
         item = raw.strip()
         or_item = item.startswith("|")
-        item = item[1:].lstrip() if or_item else item
+        item = item[1:] if or_item else item
         negated = item.startswith("!")
-        item = item[1:].lstrip() if negated else item
+        item = item[1:] if negated else item
         if _LEGACY_START.match(item):
             return True
         key = _KEY_SEMICOLON.match(item)
@@ -99,13 +108,23 @@ def parse_legacy(query: str) -> Node:
     return all_of(item for item in items if item is not None)
 
 
-def _split_items(query: str) -> list[tuple[int, int]]:
-    """The spans between commas, leaving commas inside double quotes alone."""
+def _split_items(query: str, escapes: bool = False) -> list[tuple[int, int]]:
+    """The spans between commas, leaving commas inside double quotes alone.
+
+    The original syntax has no escapes (a backslash is a character, as in
+    Windows paths); with ``escapes`` a backslash in quotes takes the next
+    character, as in the booru syntax.
+    """
     spans: list[tuple[int, int]] = []
     start = 0
     opened: int | None = None
+    escaped = False
     for i, char in enumerate(query):
-        if char == '"':
+        if escaped:
+            escaped = False
+        elif char == "\\" and escapes and opened is not None:
+            escaped = True
+        elif char == '"':
             opened = i if opened is None else None
         elif char == "," and opened is None:
             spans.append((start, i))

@@ -197,22 +197,43 @@ def quote(text: str) -> str:
 
 
 def _plain_safe(text: str) -> bool:
-    """Text that reads back as itself in an unquoted word, anywhere in a query."""
+    """Text that reads back as itself in an unquoted word, anywhere in a query.
+
+    Brackets must pair up inside it: an unmatched ``(`` would take the ``)``
+    that closes the group around the word, an unmatched ``)`` at the end
+    would close that group early.
+    """
+    depth = 0
+    for char in text:
+        if char == "(":
+            depth += 1
+        elif char == ")" and depth:
+            depth -= 1
     return (
         bool(text)
+        and depth == 0
         and not any(char.isspace() for char in text)
         and '"' not in text
+        and "," not in text  # commas separate the original syntax's items
         and trailing_excess(text) == 0
     )
 
 
 def tag_text(name: str) -> str:
-    """A tag as a word: bare when it reads back as that tag, else quoted."""
+    """A tag as a word: bare when it reads back as that tag, else quoted.
+
+    A tag that starts like an item of the original syntax (``tags.x``,
+    ``m;x``, ``!width``) is quoted too, so that printed queries are never
+    taken for that syntax by auto-detection.
+    """
+    from pximse.query.legacy import looks_legacy  # legacy imports this module
+
     if (
         _plain_safe(name)
         and name[0] not in "-~()"
         and name.lower() not in ("or", "and")
         and word_is_tag(name)
+        and not looks_legacy(name)
     ):
         return name
     return quote(name)
