@@ -88,10 +88,11 @@ def serve(
     scan: bool,
 ) -> None:
     """Run the daemon: the HTTP API on 127.0.0.1 (and a scan of the library roots)."""
+    from dataclasses import replace
+
     import uvicorn
 
     from pximse.api.app import create_app
-    from dataclasses import replace
 
     config = obj.load(config_path, data_dir)
     host = host or config.server.host

@@ -317,6 +317,7 @@ class Reference:
     def search(self, query: Query, *, limit: int, offset: int = 0, seed: int = 0,
                three_valued: bool = False) -> tuple[int, list[str]]:
         """(total, the page's SHA-256s in order), as ``SqliteCatalog.search`` answers."""
+        seed %= RANDOM_MODULUS  # the catalogue takes any int and reduces it so
         found = [item for item in self.searchable
                  if self.matches(query.where, item, three_valued=three_valued)]
         ordered = self.order(found, query.sort or (SortKey("date", True),), seed)

@@ -25,7 +25,7 @@ from pximse.config import (
     load_config,
 )
 
-DOCS = Path(__file__).resolve().parent.parent / "docs" / "config.md"
+DOCS = Path(__file__).resolve().parent.parent / "README.md"
 
 
 @pytest.fixture(autouse=True)

@@ -53,6 +53,9 @@ _COLUMNS: dict[str, str] = {
     "frames": "c.frames",
 }
 
+_NULLABLE = frozenset({"posted", "user", "userid", "postid", "page", "textlen"})
+"""Fields whose column may be NULL (no source date, no user, no OCR yet...)."""
+
 _FORMAT_ALIASES = {"jpg": "jpeg", "jpe": "jpeg", "tif": "tiff", "apng": "png"}
 
 _SORT_EXPRESSIONS: dict[str, str] = {
@@ -145,7 +148,7 @@ class SqlCompiler:
                 params.append(text.casefold())
                 return (
                     "c.id IN (SELECT o.content_id FROM ocr_text o"
-                    " WHERE instr(lower(o.text), ?) > 0)"
+                    " WHERE instr(casefold(o.text), ?) > 0)"
                 )
         raise QueryError(f"unsupported query node {type(node).__name__}")
 
@@ -201,24 +204,28 @@ class SqlCompiler:
         if node.op == "!=":
             # A missing value is different from any value.
             return f"({column} IS NULL OR {column} != ?)"
+        if spec.name in _NULLABLE:
+            # Never NULL, so that NOT of it keeps the images without a value.
+            return f"({column} {op} ? AND {column} IS NOT NULL)"
         return f"{column} {op} ?"
 
     def _path(self, name: str, op: str, value: str, params: list[object]) -> str:
         column = "f.path" if name == "path" else "f.folder"
-        if any(ch in value for ch in "*?["):
+        if "*" in value or "?" in value:
+            # A glob ('[' alone is common in names, "[Circle] title.png", so it is not one).
             pattern = value if value.startswith(("/", "*")) else "*" + value
             clause = f"{column} GLOB ?"
             params.append(pattern)
         elif name == "path":
-            clause = "instr(lower(f.path), ?) > 0"
+            clause = "instr(casefold(f.path), ?) > 0"
             params.append(value.casefold())
         elif value.startswith("/"):
-            folder = value.rstrip("/") or "/"
-            clause = "(f.folder = ? OR f.folder LIKE ? ESCAPE '\\')"
+            folder = (value.rstrip("/") or "/").casefold()
+            clause = "(casefold(f.folder) = ? OR casefold(f.folder) LIKE ? ESCAPE '\\')"
             params.extend([folder, _like_escape(folder.rstrip("/")) + "/%"])
         else:
-            clause = "('/' || f.folder || '/') LIKE ? ESCAPE '\\'"
-            params.append("%/" + _like_escape(value.strip("/")) + "/%")
+            clause = "('/' || casefold(f.folder) || '/') LIKE ? ESCAPE '\\'"
+            params.append("%/" + _like_escape(value.strip("/").casefold()) + "/%")
         exists = f"EXISTS (SELECT 1 FROM file f WHERE f.content_id = c.id AND {clause})"
         return exists if op == "=" else f"NOT {exists}"
 
@@ -230,7 +237,7 @@ class SqlCompiler:
                 params.append(self.tag_threshold)
             return f"EXISTS (SELECT 1 FROM image_tag t WHERE t.content_id = c.id AND {kind})"
         if name in ("ocr", "text", "m"):
-            return "c.textlen > 0"
+            return "coalesce(c.textlen, 0) > 0"
         spec = lookup(name)
         if spec is None:
             raise QueryError(f"unknown field '{name}'")

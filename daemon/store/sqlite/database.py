@@ -40,7 +40,14 @@ def connect(path: Path | str, *, readonly: bool = False) -> sqlite3.Connection:
         if readonly and "journal_mode" in pragma:
             continue
         conn.execute(pragma)
+    # Unicode case folding for case-insensitive path and OCR text matching
+    # (SQLite's own lower() and NOCASE fold ASCII only).
+    conn.create_function("casefold", 1, _casefold, deterministic=True)
     return conn
+
+
+def _casefold(text: object) -> object:
+    return text.casefold() if isinstance(text, str) else text
 
 
 class Database:

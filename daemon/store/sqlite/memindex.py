@@ -111,35 +111,35 @@ class MemoryIndex:
 
     # -- public --------------------------------------------------------------
 
-    def matching(self, node: Node) -> np.ndarray:
-        """Content ids that match ``node`` (present or offline content), ascending."""
+    def run(self, node: Node, sort: tuple[SortKey, ...], seed: int, stop: int
+            ) -> tuple[np.ndarray, np.ndarray | None]:
+        """Content ids that match ``node`` (present or offline content), ascending,
+        and the first ``stop`` of them in ``sort`` order (then id descending) --
+        or None for the order when a sort key needs SQL. One snapshot for both."""
         with self._lock:
             conn = self._conn_factory()
-            conn.execute("BEGIN")  # one snapshot for the refresh and the evaluation
+            conn.execute("BEGIN")
             try:
                 self._refresh(conn)
-                mask = self._eval(conn, node) & (self._state >= 0)
+                ids = np.flatnonzero(self._eval(conn, node) & (self._state >= 0))
+                return ids, self._ordered(conn, ids, sort, seed, stop)
             finally:
                 conn.execute("COMMIT")
-            return np.flatnonzero(mask)
 
-    def ordered(self, ids: np.ndarray, sort: tuple[SortKey, ...], seed: int,
-                stop: int) -> np.ndarray | None:
-        """The first ``stop`` of ``ids`` in ``sort`` order (then id descending),
-        or None when a sort key needs SQL."""
+    def _ordered(self, conn: sqlite3.Connection, ids: np.ndarray, sort: tuple[SortKey, ...],
+                 seed: int, stop: int) -> np.ndarray | None:
         if any(key.field in ("path", "folder", "id") for key in sort):
             return None
-        with self._lock:
-            conn = self._conn_factory()
-            keys: list[np.ndarray] = [-ids]  # last resort: id descending
-            for key in reversed(sort):
-                values, null = self._sort_values(conn, key, ids, seed)
-                keys.append(-values if key.descending else values)
-                keys.append(null.astype(np.int8))  # nulls last either way
-            if stop < len(ids) and len(sort) <= 1:
-                ids, keys = _top_candidates(ids, keys, stop)
-            order = np.lexsort(keys)
-            return ids[order[:stop]]
+        keys: list[np.ndarray] = [-ids]  # last resort: id descending
+        for key in reversed(sort):
+            values, null = self._sort_values(conn, key, ids, seed)
+            descending = key.descending and key.field != "random"
+            keys.append(-values if descending else values)
+            keys.append(null.astype(np.int8))  # nulls last either way
+        if stop < len(ids) and len(sort) <= 1:
+            ids, keys = _top_candidates(ids, keys, stop)
+        order = np.lexsort(keys)
+        return ids[order[:stop]]
 
     # -- freshness -------------------------------------------------------------
 
@@ -199,15 +199,17 @@ class MemoryIndex:
         if column is None:
             dtype = np.float64 if name == "ratio" else np.int64
             column = _Column(np.zeros(self._size, dtype=dtype), np.ones(self._size, dtype=bool))
+            self._load_column(conn, name, None, column)
             self._columns[name] = column
-            self._load_column(conn, name, None)
         return column
 
-    def _load_column(self, conn: sqlite3.Connection, name: str, ids: np.ndarray | None) -> None:
-        column = self._columns[name]
+    def _load_column(self, conn: sqlite3.Connection, name: str, ids: np.ndarray | None,
+                     column: _Column | None = None) -> None:
+        column = column or self._columns[name]
         sql = f"SELECT id, {name} FROM content"
         rows = conn.execute(sql) if ids is None else _rows_for(conn, sql, ids)
-        pairs = [(cid, value) for cid, value in rows]
+        # Rows newer than this snapshot's size are picked up by the next refresh.
+        pairs = [(cid, value) for cid, value in rows if cid < self._size]
         if not pairs:
             return
         cids = np.fromiter((p[0] for p in pairs), dtype=np.int64, count=len(pairs))
@@ -221,17 +223,20 @@ class MemoryIndex:
         text = self._texts.get(name)
         if text is None:
             text = _TextColumn(np.full(self._size, -1, dtype=np.int32), [], {})
+            self._load_text(conn, name, None, text)
             self._texts[name] = text
-            self._load_text(conn, name, None)
         return text
 
-    def _load_text(self, conn: sqlite3.Connection, name: str, ids: np.ndarray | None) -> None:
-        text = self._texts[name]
+    def _load_text(self, conn: sqlite3.Connection, name: str, ids: np.ndarray | None,
+                   text: _TextColumn | None = None) -> None:
+        text = text or self._texts[name]
         sql = f"SELECT id, {name} FROM content"
         rows = conn.execute(sql) if ids is None else _rows_for(conn, sql, ids)
         cids: list[int] = []
         codes: list[int] = []
         for cid, value in rows:
+            if cid >= self._size:
+                continue
             cids.append(cid)
             if value is None:
                 codes.append(-1)
@@ -282,6 +287,10 @@ class MemoryIndex:
         match node:
             case MatchAll():
                 return np.ones(self._size, dtype=bool)
+            case And(()):
+                return np.ones(self._size, dtype=bool)
+            case Or(()):
+                return np.zeros(self._size, dtype=bool)
             case And(children):
                 mask = self._eval(conn, children[0])
                 for child in children[1:]:

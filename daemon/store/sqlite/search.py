@@ -20,6 +20,7 @@ SUMMARY_COLUMNS = (
 )
 
 DEFAULT_SORT = (SortKey("date", descending=True),)
+RANDOM_MODULUS = 2147483647
 
 
 def summary_from_row(row: Any) -> ImageSummary:
@@ -59,9 +60,9 @@ def run_search(
     index: MemoryIndex | None = None,
 ) -> SearchPage:
     started = time.perf_counter()
+    seed %= RANDOM_MODULUS  # any int from the API; both engines then agree
     if index is not None:
-        ids = index.matching(query.where)
-        page_ids = index.ordered(ids, query.sort or DEFAULT_SORT, seed, offset + limit)
+        ids, page_ids = index.run(query.where, query.sort or DEFAULT_SORT, seed, offset + limit)
         if page_ids is not None:
             return SearchPage(
                 total=len(ids),
