@@ -123,9 +123,14 @@ def _background_scan(app: Any, catalog: Any, config: Any) -> None:
 
     state = app.state.scan_status
     state["running"] = True
+
+    def progress(phase: str, done: int, total: int) -> None:
+        state["progress"] = {"phase": phase, "done": done, "total": total}
+
     try:
         report = scan_roots(
-            catalog, config.roots, thumbnail_dir=config.thumbnail_dir, config=config.scan
+            catalog, config.roots, thumbnail_dir=config.thumbnail_dir, config=config.scan,
+            progress=progress,
         )
         state["last"] = report.to_json()
         log.info("scan finished: %s", report.to_json())
@@ -134,6 +139,7 @@ def _background_scan(app: Any, catalog: Any, config: Any) -> None:
         state["last"] = {"error": "the scan failed; see the log"}
     finally:
         state["running"] = False
+        state.pop("progress", None)
 
 
 @main.command()

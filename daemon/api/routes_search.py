@@ -92,6 +92,12 @@ def status(
     body = catalog.status()
     body["version"] = __version__
     body["data_dir"] = str(config.data_dir)
-    body["scan"] = request.app.state.scan_status
-    body["queue"] = {"pending": 0, "stages": {}}
+    scan = request.app.state.scan_status
+    body["scan"] = scan
+    progress = scan.get("progress") or {}
+    # What is waiting: files of the running scan not yet hashed or decoded.
+    body["queue"] = {
+        "pending": max(0, progress.get("total", 0) - progress.get("done", 0)),
+        "phase": progress.get("phase"),
+    }
     return body

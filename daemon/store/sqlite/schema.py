@@ -136,6 +136,13 @@ MIGRATIONS: tuple[str, ...] = (
     """
     INSERT INTO meta (key, value) VALUES ('gen', '0');
     """,
+    # 3: indexes for the remaining filter and sort fields
+    """
+    CREATE INDEX content_date ON content(date);
+    CREATE INDEX content_page ON content(page);
+    CREATE INDEX content_frames ON content(frames);
+    CREATE INDEX content_animated ON content(animated);
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
