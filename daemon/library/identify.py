@@ -8,7 +8,6 @@ has never seen. Both take and return picklable values only.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 from pximse.library.probe import ImageFacts, ProbeFailure, probe_image, sha256_file, sniff_format
@@ -21,23 +20,7 @@ IMAGE_EXTENSIONS = frozenset(
 Other files that turn out not to be images are skipped quietly."""
 
 
-@dataclass(frozen=True)
-class Identified:
-    path: str
-    size: int
-    mtime_ns: int
-    state: str  # ok | skipped | error
-    sha256: str | None = None
-    reason: str | None = None
-    message: str | None = None
-
-    def record(self) -> FileRecord:
-        return FileRecord(
-            self.path, self.size, self.mtime_ns, self.state, self.sha256, self.reason, self.message
-        )
-
-
-def identify_file(job: tuple[str, int, int]) -> Identified:
+def identify_file(job: tuple[str, int, int]) -> FileRecord:
     path, size, mtime_ns = job
     promised = os.path.splitext(path)[1].lower() in IMAGE_EXTENSIONS
     try:
@@ -45,19 +28,19 @@ def identify_file(job: tuple[str, int, int]) -> Identified:
             head = handle.read(64)
         if not head:
             if promised:
-                return Identified(path, size, mtime_ns, "error", None, "empty",
+                return FileRecord(path, size, mtime_ns, "error", None, "empty",
                                   "the file is empty (0 bytes)")
-            return Identified(path, size, mtime_ns, "skipped", None, "empty")
+            return FileRecord(path, size, mtime_ns, "skipped", None, "empty")
         if sniff_format(head) is None:
             if promised:
-                return Identified(
+                return FileRecord(
                     path, size, mtime_ns, "error", None, "not-image",
                     "the name says image but the content is not a supported image format",
                 )
-            return Identified(path, size, mtime_ns, "skipped", None, "not-image")
-        return Identified(path, size, mtime_ns, "ok", sha256_file(path))
+            return FileRecord(path, size, mtime_ns, "skipped", None, "not-image")
+        return FileRecord(path, size, mtime_ns, "ok", sha256_file(path))
     except OSError as exc:
-        return Identified(path, size, mtime_ns, "error", None, "unreadable",
+        return FileRecord(path, size, mtime_ns, "error", None, "unreadable",
                           f"cannot read the file: {exc.strerror or exc}")
 
 

@@ -15,13 +15,13 @@ import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
 from typing import cast
 
 from pximse.config import RootConfig, ScanConfig
-from pximse.library.identify import Identified, identify_file, probe_for_catalog
+from pximse.library.identify import identify_file, probe_for_catalog
 from pximse.library.probe import ImageFacts, ProbeFailure
 from pximse.library.walk import walk_root
 from pximse.store.sqlite.catalog import FileRecord, NewContent, ScanBatch, SqliteCatalog
@@ -159,16 +159,16 @@ def _scan_root(
 
     identified = _identify(pool, todo, progress)
     known_content = catalog.content_ids(i.sha256 for i in identified if i.sha256)
-    to_decode: dict[str, Identified] = {}
-    copies: dict[str, list[Identified]] = {}
+    to_decode: dict[str, FileRecord] = {}
+    copies: dict[str, list[FileRecord]] = {}
     records: list[FileRecord] = []
     for item in identified:
         if item.state != "ok" or item.sha256 is None:
-            records.append(item.record())
+            records.append(item)
             report.skipped += item.state == "skipped"
             report.errors += item.state == "error"
         elif item.sha256 in known_content:
-            records.append(item.record())
+            records.append(item)
             report.linked += 1
         elif item.sha256 not in to_decode:
             to_decode[item.sha256] = item
@@ -182,21 +182,8 @@ def _scan_root(
     for item, result in decoded:
         same = [item, *copies.get(item.sha256 or "", [])]
         if isinstance(result, ImageFacts):
-            pending_content.append(
-                NewContent(
-                    sha256=result.sha256,
-                    filesize=result.filesize,
-                    format=result.format,
-                    width=result.width,
-                    height=result.height,
-                    frames=result.frames,
-                    animated=result.animated,
-                    phash=result.phash,
-                    thumbnail=result.thumbnail,
-                    mtime_ns=item.mtime_ns,
-                )
-            )
-            pending_records.extend(copy.record() for copy in same)
+            pending_content.append(NewContent(**asdict(result), mtime_ns=item.mtime_ns))
+            pending_records.extend(same)
             report.new_images += 1
             report.linked += len(same) - 1
         else:
@@ -216,9 +203,9 @@ def _scan_root(
 
 def _identify(
     pool: _Pool, todo: list[tuple[str, int, int]], progress: ProgressCallback | None
-) -> list[Identified]:
+) -> list[FileRecord]:
     executor = pool.for_jobs(len(todo))
-    results: list[Identified] = []
+    results: list[FileRecord] = []
     for done, item in enumerate(
         executor.map(identify_file, todo, chunksize=32), start=1
     ):
@@ -230,11 +217,11 @@ def _identify(
 
 def _decode(
     pool: _Pool,
-    items: list[Identified],
+    items: list[FileRecord],
     thumbnail_dir: Path,
     config: ScanConfig,
     progress: ProgressCallback | None,
-) -> Iterator[tuple[Identified, object]]:
+) -> Iterator[tuple[FileRecord, object]]:
     executor = pool.for_jobs(len(items))
     jobs = [
         (item.path, str(thumbnail_dir), config.thumbnail_size, config.max_image_pixels)

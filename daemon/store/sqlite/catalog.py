@@ -25,7 +25,7 @@ from pximse.store.records import (
     TagEntry,
     epoch_to_iso,
 )
-from pximse.store.sqlite.database import Database, connect
+from pximse.store.sqlite.database import Database, connect, select_in
 from pximse.store.sqlite.memindex import MemoryIndex
 from pximse.store.sqlite.search import SUMMARY_COLUMNS, run_search, summary_from_row
 from pximse.store.tagnames import tag_key
@@ -159,18 +159,9 @@ class SqliteCatalog:
         )
         return {row[0]: KnownFile(*row[1:]) for row in rows}
 
-    def content_ids(self, sha256s: Iterable[str]) -> dict[str, int]:
-        found: dict[str, int] = {}
-        conn = self.db.reader()
-        keys = list(sha256s)
-        for start in range(0, len(keys), 500):
-            chunk = keys[start : start + 500]
-            marks = ",".join("?" * len(chunk))
-            for sha, cid in conn.execute(
-                f"SELECT sha256, id FROM content WHERE sha256 IN ({marks})", chunk
-            ):
-                found[sha] = cid
-        return found
+    def content_ids(self, sha256s: Iterable[str | None]) -> dict[str, int]:
+        """Content ids of the hashes the catalogue knows."""
+        return _content_ids(self.db.reader(), sha256s)
 
     # -- scan writes -----------------------------------------------------------
 
@@ -202,9 +193,11 @@ class SqliteCatalog:
                     ),
                 )
             touched: set[int] = set()
-            sha_ids = self._ids_for(conn, {f.sha256 for f in batch.files if f.sha256})
+            sha_ids = _content_ids(conn, {f.sha256 for f in batch.files})
             for record in batch.files:
-                content_id = sha_ids.get(record.sha256) if record.state == "ok" else None
+                content_id = (
+                    sha_ids.get(record.sha256) if record.state == "ok" and record.sha256 else None
+                )
                 folder, name = os.path.split(record.path)
                 old = conn.execute(
                     "SELECT content_id FROM file WHERE path = ?", (record.path,)
@@ -235,38 +228,20 @@ class SqliteCatalog:
                 )
                 if content_id is not None:
                     touched.add(content_id)
-            for ids, action in ((batch.restored, "restore"), (batch.removed, "remove")):
-                for start in range(0, len(ids), 500):
-                    chunk = ids[start : start + 500]
-                    marks = ",".join("?" * len(chunk))
-                    touched.update(
-                        row[0]
-                        for row in conn.execute(
-                            f"SELECT content_id FROM file WHERE id IN ({marks})"
-                            " AND content_id IS NOT NULL",
-                            chunk,
-                        )
+            for ids in (batch.restored, batch.removed):
+                touched.update(
+                    row[0]
+                    for row in select_in(
+                        conn, "SELECT content_id FROM file WHERE content_id IS NOT NULL AND id IN",
+                        ids,
                     )
-                    if action == "restore":
-                        conn.execute(
-                            f"UPDATE file SET state = 'ok', seen_ns = ? WHERE id IN ({marks})",
-                            [now, *chunk],
-                        )
-                    else:
-                        conn.execute(f"DELETE FROM file WHERE id IN ({marks})", chunk)
+                )
+            conn.executemany(
+                "UPDATE file SET state = 'ok', seen_ns = ? WHERE id = ?",
+                [(now, file_id) for file_id in batch.restored],
+            )
+            conn.executemany("DELETE FROM file WHERE id = ?", [(i,) for i in batch.removed])
             self._refresh_content(conn, touched)
-
-    def _ids_for(self, conn: Any, sha256s: set[str | None]) -> dict[str | None, int]:
-        found: dict[str | None, int] = {}
-        keys = [s for s in sha256s if s]
-        for start in range(0, len(keys), 500):
-            chunk = keys[start : start + 500]
-            marks = ",".join("?" * len(chunk))
-            for sha, cid in conn.execute(
-                f"SELECT sha256, id FROM content WHERE sha256 IN ({marks})", chunk
-            ):
-                found[sha] = cid
-        return found
 
     def _refresh_content(self, conn: Any, content_ids: Iterable[int]) -> None:
         """Recompute what a content row derives from its files: state, date, source info."""
@@ -553,3 +528,9 @@ class SqliteCatalog:
                 (content_id, stage, model_id, "error" if error else "done", error,
                  time.time_ns()),
             )
+
+
+def _content_ids(conn: Any, sha256s: Iterable[str | None]) -> dict[str, int]:
+    return dict(
+        select_in(conn, "SELECT sha256, id FROM content WHERE sha256 IN", {s for s in sha256s if s})
+    )

@@ -11,9 +11,10 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from pximse.query.errors import QueryError
 from pximse.store.sqlite.schema import migrate
@@ -44,6 +45,17 @@ def connect(path: Path | str, *, readonly: bool = False) -> sqlite3.Connection:
     # (SQLite's own lower() and NOCASE fold ASCII only).
     conn.create_function("casefold", 1, _casefold, deterministic=True)
     return conn
+
+
+def select_in(
+    conn: sqlite3.Connection, sql: str, values: Iterable[object], chunk: int = 500
+) -> Iterator[Any]:
+    """Rows of ``sql`` for each chunk of ``values``; ``sql`` ends in ``IN`` and gets
+    the placeholders appended (SQLite limits the number of parameters)."""
+    items = list(values)
+    for start in range(0, len(items), chunk):
+        part = items[start : start + chunk]
+        yield from conn.execute(f"{sql} ({','.join('?' * len(part))})", part)
 
 
 def _casefold(text: object) -> object:

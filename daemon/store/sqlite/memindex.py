@@ -42,6 +42,7 @@ from pximse.query.ast import (
 from pximse.query.errors import QueryError
 from pximse.query.fields import lookup
 from pximse.query.sql import _FORMAT_ALIASES, SqlCompiler, iso_to_epoch
+from pximse.store.sqlite.database import select_in
 from pximse.store.tagnames import tag_key
 
 _NUMERIC = {
@@ -207,7 +208,7 @@ class MemoryIndex:
                      column: _Column | None = None) -> None:
         column = column or self._columns[name]
         sql = f"SELECT id, {name} FROM content"
-        rows = conn.execute(sql) if ids is None else _rows_for(conn, sql, ids)
+        rows = conn.execute(sql) if ids is None else _changed_rows(conn, sql, ids)
         # Rows newer than this snapshot's size are picked up by the next refresh.
         pairs = [(cid, value) for cid, value in rows if cid < self._size]
         if not pairs:
@@ -231,7 +232,7 @@ class MemoryIndex:
                    text: _TextColumn | None = None) -> None:
         text = text or self._texts[name]
         sql = f"SELECT id, {name} FROM content"
-        rows = conn.execute(sql) if ids is None else _rows_for(conn, sql, ids)
+        rows = conn.execute(sql) if ids is None else _changed_rows(conn, sql, ids)
         cids: list[int] = []
         codes: list[int] = []
         for cid, value in rows:
@@ -444,8 +445,5 @@ def _ascii_lower(text: str) -> str:
 _ASCII_FOLD = {code: code + 32 for code in range(ord("A"), ord("Z") + 1)}
 
 
-def _rows_for(conn: sqlite3.Connection, sql: str, ids: np.ndarray):  # type: ignore[no-untyped-def]
-    values = [int(i) for i in ids]
-    for start in range(0, len(values), 500):
-        chunk = values[start : start + 500]
-        yield from conn.execute(f"{sql} WHERE id IN ({','.join('?' * len(chunk))})", chunk)
+def _changed_rows(conn: sqlite3.Connection, sql: str, ids: np.ndarray):  # type: ignore[no-untyped-def]
+    return select_in(conn, f"{sql} WHERE id IN", (int(i) for i in ids))
