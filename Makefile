@@ -41,5 +41,5 @@ clean:
 # install of the package (the same `pximse` namespace pytest and ruff see).
 typecheck: $(VENV)/.installed-test
 	rm -rf build/typecheck
-	$(PIP) install -q --no-deps --no-build-isolation --target build/typecheck .
+	$(PIP) install -q --no-deps --no-build-isolation --target build/typecheck . 2>/dev/null
 	cd build/typecheck && ../../$(BIN)/mypy -p pximse --config-file ../../pyproject.toml

@@ -72,3 +72,18 @@ def catalog(tmp_path: Path) -> SqliteCatalog:
     cat = SqliteCatalog(tmp_path / "data" / "catalog.sqlite3")
     yield cat
     cat.close()
+
+
+def copy_source(destination: Path) -> Path:
+    """The distribution's sources in a folder of their own, so that builds running
+    in parallel tests do not share setuptools' build/ folder in the work tree."""
+    import shutil
+
+    root = Path(__file__).resolve().parents[1]
+    destination.mkdir(parents=True, exist_ok=True)
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(root / name, destination / name)
+    for folder in ("daemon", "tray", "integrations"):
+        shutil.copytree(root / folder, destination / folder,
+                        ignore=shutil.ignore_patterns("__pycache__"))
+    return destination

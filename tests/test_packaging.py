@@ -10,6 +10,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from conftest import copy_source
 
 ROOT = Path(__file__).resolve().parents[1]
 FOLDERS = {"pximse": "daemon", "pximse.tray": "tray", "pximse.integrations": "integrations"}
@@ -43,7 +44,7 @@ def test_editable_install_maps_the_folders() -> None:
 def test_wheel_holds_one_namespace(tmp_path: Path) -> None:
     subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-         "-w", str(tmp_path), str(ROOT)],
+         "-w", str(tmp_path), str(copy_source(tmp_path / "src"))],
         check=True, capture_output=True,
     )
     [wheel] = tmp_path.glob("pximse-*.whl")

@@ -286,7 +286,11 @@ def value_range(field: Field, low: str, low_pos: int, high: str, high_pos: int,
         nodes.append(Compare(field.name, ">=", low_value))
     if high_value is not None:
         nodes.append(Compare(field.name, "<=", high_value))
-    if low_value is not None and high_value is not None and low_value > high_value:
+    if (
+        isinstance(low_value, int | float)
+        and isinstance(high_value, int | float)
+        and low_value > high_value
+    ):
         fail(f"the range is empty: {low} is above {high}", low_pos, query)
     return all_of(nodes)
 

@@ -58,7 +58,7 @@ def select_in(
         yield from conn.execute(f"{sql} ({','.join('?' * len(part))})", part)
 
 
-def _casefold(text: object) -> object:
+def _casefold(text: str | None) -> str | None:
     return text.casefold() if isinstance(text, str) else text
 
 
