@@ -29,8 +29,9 @@ What the data looks like (seeded, so every build is the same):
   whose gen is above the one it loaded).
 
 The result is cached (``bench/data/catalog_<n>.sqlite3``); it is rebuilt only
-when missing, made by another version of this script or schema, or asked with
-``--rebuild``.
+when missing, made by another version of this script, or asked with
+``--rebuild``. A cached file from an older schema is migrated in place (as
+PxIMSE itself does on open) and analysed again.
 
     .venv/bin/python bench/make_catalog.py [--images 1000000] [--tags 20000] [--rebuild]
 """
@@ -436,6 +437,25 @@ def catalog_info(path: Path) -> dict[str, object] | None:
     return json.loads(row[0]) if row else None
 
 
+def upgrade_in_place(path: Path, info: dict[str, object]) -> dict[str, object]:
+    """Run the catalogue's newer migrations on the cached file, as PxIMSE does on open
+    (new migrations so far add indexes; a new column would get its default)."""
+    from pximse.store.sqlite.schema import SCHEMA_VERSION, migrate
+
+    progress(f"migrating {path.name} from schema {info.get('schema')} to {SCHEMA_VERSION}")
+    t0 = time.perf_counter()
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        migrate(conn)
+        conn.execute("ANALYZE")
+        info = {**info, "schema": SCHEMA_VERSION}
+        conn.execute("UPDATE meta SET value = ? WHERE key = 'bench_catalog'", (json.dumps(info),))
+    finally:
+        conn.close()
+    progress(f"migrated and analysed in {time.perf_counter() - t0:.1f}s")
+    return info
+
+
 def ensure_catalog(images: int = 1_000_000, n_tags: int = 20_000, seed: int = 1,
                    rebuild: bool = False) -> tuple[Path, dict[str, object]]:
     """The cached catalogue for these parameters, built when missing or stale."""
@@ -443,11 +463,12 @@ def ensure_catalog(images: int = 1_000_000, n_tags: int = 20_000, seed: int = 1,
 
     path = ensure_data_dir() / f"catalog_{images}.sqlite3"
     info = catalog_info(path)
-    wanted = {"generator": GENERATOR_VERSION, "schema": SCHEMA_VERSION, "images": images,
-              "seed": seed}
+    wanted = {"generator": GENERATOR_VERSION, "images": images, "seed": seed}
     if not rebuild and info and all(info.get(k) == v for k, v in wanted.items()) and (
         info.get("tags", 0) >= n_tags  # type: ignore[operator]
     ):
+        if info.get("schema") != SCHEMA_VERSION:
+            info = upgrade_in_place(path, info)
         progress(f"reusing {path} (--rebuild to make a new one)")
         return path, info
     progress(f"building {path}: {images} images, {n_tags} model tags (takes a few minutes)")

@@ -6,7 +6,7 @@ same run.
 
 The tree (200 folders x 500 tiny valid PNGs with distinct content, named the
 way downloaders name files: Pixiv, Twitter, yande.re, gallery-dl, plain) is
-built once under ``bench/data/rescan/``. The catalogue is filled through the
+built once under ``bench/data/rescan_<files>/``. The catalogue is filled through the
 catalogue's own write API (``apply_scan_batch`` with ``NewContent`` and
 ``FileRecord`` from each file's real ``stat`` and SHA-256), not by decoding
 100k images, so that the measured ``scan_roots`` finds every file unchanged.
@@ -183,7 +183,7 @@ def fill_catalog(catalog_path: Path, root_name: str, root_path: str, batch: int)
 
 
 def prepare(args: argparse.Namespace) -> tuple[Path, Path, dict[str, object]]:
-    base = ensure_data_dir() / "rescan"
+    base = ensure_data_dir() / f"rescan_{args.files}"
     tree = base / "tree"
     catalog_path = base / "catalog.sqlite3"
     manifest_path = base / "manifest.json"
@@ -266,7 +266,7 @@ def main() -> int:
 
     root = RootConfig(name="bench", path=Path(root_path))
     scan_config = ScanConfig(workers=os.cpu_count() or 1)
-    thumbnails = DATA_DIR / "rescan" / "thumbnails"
+    thumbnails = DATA_DIR / f"rescan_{args.files}" / "thumbnails"
     catalog = SqliteCatalog(catalog_path)
 
     warm_files, _ = bare_walk(root_path)  # warms the page cache (dentries, inodes)

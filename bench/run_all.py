@@ -1,0 +1,142 @@
+"""Run the benchmarks and print one summary table.
+
+Each benchmark runs as its own process (so that one's caches and memory do not
+colour the next), its output streamed as it goes; the summary comes from the
+``BENCH-RESULT`` line each prints at the end.
+
+    .venv/bin/python bench/run_all.py                 # all three
+    .venv/bin/python bench/run_all.py --only rescan query
+    .venv/bin/python bench/run_all.py --quick         # small sizes, a smoke test
+    .venv/bin/python bench/run_all.py --rebuild       # regenerate the cached data
+
+Exit status: 0 when every target passed, 1 otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+
+from _common import BENCH_DIR, REPO_DIR, RESULT_PREFIX
+
+BENCHES = ("rescan", "query", "rss")
+
+
+def command(name: str, args: argparse.Namespace) -> list[str]:
+    python = sys.executable
+    if name == "rescan":
+        cmd = [python, str(BENCH_DIR / "rescan.py")]
+        if args.quick:
+            cmd += ["--files", "10000", "--folders", "20", "--rounds", "3"]
+    elif name == "query":
+        cmd = [python, str(BENCH_DIR / "query_latency.py")]
+        if args.quick:
+            cmd += ["--images", "50000", "--tags", "4000", "--runs", "3", "--sql-runs", "2"]
+        elif args.sql_runs is not None:
+            cmd += ["--sql-runs", str(args.sql_runs)]
+    else:
+        cmd = [python, str(BENCH_DIR / "idle_rss.py")]
+        if args.quick:
+            cmd += ["--no-big"]
+    if args.rebuild and name in ("rescan", "query"):
+        cmd.append("--rebuild")
+    return cmd
+
+
+def run(name: str, args: argparse.Namespace) -> tuple[dict[str, object] | None, float, int]:
+    cmd = command(name, args)
+    print(f"\n###### {name}: {' '.join(cmd[1:])}", flush=True)
+    started = time.perf_counter()
+    result = None
+    with subprocess.Popen(cmd, cwd=REPO_DIR, stdout=subprocess.PIPE, text=True) as proc:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            if line.startswith(RESULT_PREFIX):
+                result = json.loads(line[len(RESULT_PREFIX):])
+                continue
+            print(line, end="", flush=True)
+    return result, time.perf_counter() - started, proc.returncode
+
+
+def rows_for(name: str, result: dict[str, object] | None, code: int) -> list[tuple[str, ...]]:
+    if result is None:
+        return [(name, "(no result)", "", "", "", f"FAIL (exit {code})")]
+    status = "PASS" if result.get("pass") else "FAIL"
+    if name == "rescan":
+        return [("rescan", f"{result['files']} files unchanged",
+                 f"{result['scan_ms']:.0f} ms", f"walk {result['baseline_ms']:.0f} ms",
+                 f"{result['ratio']:.2f}x (<= 1.5x)",
+                 status if result.get("nothing_changed") else "FAIL (changes found)")]
+    if name == "query":
+        base = result.get("baseline", {})
+        first = base.get("first_page", float("nan")) * 1000  # type: ignore[union-attr]
+        rows = [
+            ("query", f"p50, {result.get('images')} images", f"{result['p50_ms']:.1f} ms",
+             f"page {first:.1f} ms", f"{result['p50_ms'] / first:.1f}x (< 50 ms)",
+             _verdict(result, "p50")),
+            ("query", "p95", f"{result['p95_ms']:.1f} ms", f"page {first:.1f} ms",
+             f"{result['p95_ms'] / first:.1f}x (< 200 ms)", _verdict(result, "p95")),
+            ("query", "cold max (first runs)", f"{result['cold_max_ms']:.0f} ms", "", "", "info"),
+        ]
+        over = result.get("over_timeout") or []
+        if over:
+            rows.append(("query", "queries over the 5 s timeout", str(len(over)),
+                         "", "", "info: " + "; ".join(over)))  # type: ignore[arg-type]
+        sql = result.get("sql_path")
+        if isinstance(sql, dict):
+            rows.append(("query", "SQL-only path p50 / p95",
+                         f"{sql['p50_ms']:.0f} / {sql['p95_ms']:.0f} ms", "", "", "info"))
+        return rows
+    base = result.get("baseline", {})
+    rows = [("idle_rss", "serve --no-scan, fresh", f"{result.get('rss_mb', 0):.1f} MiB",
+             f"python {base.get('rss_mb', 0):.1f} MiB",  # type: ignore[union-attr]
+             f"{result.get('ratio', 0):.1f}x (< 150 MB)", status)]
+    big = result.get("big")
+    if isinstance(big, dict):
+        after = big["after_tag_searches"]["rss_mb"]
+        rows.append(("idle_rss", "same, 1M catalogue after searches", f"{after:.0f} MiB",
+                     "", "", "info"))
+    return rows
+
+
+def _verdict(result: dict[str, object], key: str) -> str:
+    for line in result.get("verdicts", []):  # type: ignore[union-attr]
+        if f"{key} <" in line:
+            return line.split(":", 1)[0]
+    return "?"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--only", nargs="+", choices=BENCHES, default=list(BENCHES))
+    parser.add_argument("--quick", action="store_true", help="small sizes (smoke test)")
+    parser.add_argument("--rebuild", action="store_true", help="regenerate cached data")
+    parser.add_argument("--sql-runs", type=int, default=None,
+                        help="query: passes on the SQL-only path (0 to skip)")
+    args = parser.parse_args()
+
+    table: list[tuple[str, ...]] = []
+    all_pass = True
+    for name in BENCHES:
+        if name not in args.only:
+            continue
+        result, seconds, code = run(name, args)
+        print(f"###### {name}: {seconds:.0f} s, exit {code}")
+        table += rows_for(name, result, code)
+        all_pass &= bool(result and result.get("pass"))
+
+    header = ("bench", "measure", "value", "baseline", "ratio (target)", "verdict")
+    widths = [max(len(str(row[i])) for row in [header, *table]) for i in range(len(header))]
+    print("\n" + "  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)))
+    print("  ".join("-" * w for w in widths))
+    for row in table:
+        print("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)))
+    print(f"\n{'ALL PASS' if all_pass else 'SOME TARGETS MISSED'}")
+    return 0 if all_pass else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
