@@ -1,0 +1,151 @@
+"""The catalogue's reads for the API and the CLI: one image, its file, tags, status."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from pximse.store.records import FileEntry, ImageDetail, TagEntry, epoch_to_iso
+from pximse.store.sqlite.database import Database
+from pximse.store.sqlite.search import SUMMARY_COLUMNS, summary_from_row
+from pximse.store.tagnames import tag_key
+
+
+class CatalogReads:
+    """Read-only queries; mixed into :class:`SqliteCatalog`, which owns ``db``."""
+
+    db: Database
+
+    def content_id_for(self, sha256: str) -> int | None:
+        row = self.db.reader().execute(
+            "SELECT id FROM content WHERE sha256 = ?", (sha256.lower(),)
+        ).fetchone()
+        return None if row is None else int(row[0])
+
+    def tag_counts(self, keys: Sequence[str]) -> dict[str, int]:
+        """Images per tag key, and the number of images under the key ``""``."""
+        conn = self.db.reader()
+        counts: dict[str, int] = {}
+        if keys:
+            marks = ",".join("?" * len(keys))
+            counts.update(
+                conn.execute(f"SELECT key, count FROM tag WHERE key IN ({marks})", list(keys))
+            )
+        counts[""] = conn.execute("SELECT max(id) FROM content").fetchone()[0] or 0
+        return counts
+
+    def tags_with_prefix(self, prefix: str, limit: int = 20) -> list[tuple[str, int]]:
+        """Tags whose key starts with ``prefix``, most used first (autocomplete)."""
+        key = tag_key(prefix)
+        upper = key[:-1] + chr(ord(key[-1]) + 1) if key else None
+        conn = self.db.reader()
+        if upper is None:
+            rows = conn.execute(
+                "SELECT name, count FROM tag WHERE count > 0 ORDER BY count DESC, key LIMIT ?",
+                (limit,),
+            )
+        else:
+            rows = conn.execute(
+                "SELECT name, count FROM tag WHERE key >= ? AND key < ? AND count > 0"
+                " ORDER BY count DESC, key LIMIT ?",
+                (key, upper, limit),
+            )
+        return [(name, count) for name, count in rows]
+
+    def image(self, sha256: str) -> ImageDetail | None:
+        """Everything the catalogue knows about one content."""
+        conn = self.db.reader()
+        row = conn.execute(
+            f"SELECT {SUMMARY_COLUMNS}, c.id, c.phash, c.title FROM content c"
+            " WHERE c.sha256 = ?",
+            (sha256.lower(),),
+        ).fetchone()
+        if row is None:
+            return None
+        summary = summary_from_row(row)
+        content_id, phash, title = row[19], row[20], row[21]
+        detail = ImageDetail(**summary.__dict__)
+        detail.sha256 = summary.id
+        detail.phash = None if phash is None else f"{phash & 0xFFFFFFFFFFFFFFFF:016x}"
+        detail.title = title
+        detail.paths = [
+            FileEntry(path, root, size, epoch_to_iso(mtime_ns // 1_000_000_000), state)
+            for path, root, size, mtime_ns, state in conn.execute(
+                "SELECT f.path, r.name, f.size, f.mtime_ns, f.state FROM file f"
+                " JOIN root r ON r.id = f.root_id WHERE f.content_id = ?"
+                " ORDER BY f.state != 'ok', f.id",
+                (content_id,),
+            )
+        ]
+        kinds = {0: "model", 1: "source", 2: "manual"}
+        detail.tags = [
+            TagEntry(name, origin, kinds.get(kind, "source"), round(score, 4))
+            for name, origin, kind, score in conn.execute(
+                "SELECT t.name, it.origin, it.kind, it.score FROM image_tag it"
+                " JOIN tag t ON t.id = it.tag_id WHERE it.content_id = ?"
+                " ORDER BY it.kind, it.score DESC, t.key",
+                (content_id,),
+            )
+        ]
+        text = conn.execute(
+            "SELECT text FROM ocr_text WHERE content_id = ?", (content_id,)
+        ).fetchone()
+        detail.ocr_text = None if text is None else text[0]
+        detail.stages = [
+            {"stage": stage, "model_id": model_id, "status": status, "error": error}
+            for stage, model_id, status, error in conn.execute(
+                "SELECT stage, model_id, status, error FROM stage WHERE content_id = ?",
+                (content_id,),
+            )
+        ]
+        return detail
+
+    def file_for(self, sha256: str) -> tuple[str, str] | None:
+        """An online file holding this content, and its format (for serving it)."""
+        row = self.db.reader().execute(
+            "SELECT f.path, c.format FROM content c JOIN file f ON f.content_id = c.id"
+            " WHERE c.sha256 = ? AND f.state = 'ok' ORDER BY f.id",
+            (sha256.lower(),),
+        ).fetchone()
+        return None if row is None else (row[0], row[1])
+
+    def status(self, *, errors: int = 20) -> dict[str, Any]:
+        """Counts for the status endpoint and command."""
+        conn = self.db.reader()
+        content = dict(conn.execute("SELECT state, count(*) FROM content GROUP BY state"))
+        files = dict(conn.execute("SELECT state, count(*) FROM file GROUP BY state"))
+        roots = [
+            {
+                "name": name,
+                "path": path,
+                "online": bool(online),
+                "last_scan": epoch_to_iso(last // 1_000_000_000) if last else None,
+                "files": count,
+            }
+            for name, path, online, last, count in conn.execute(
+                "SELECT r.name, r.path, r.online, r.last_scan_ns,"
+                " (SELECT count(*) FROM file f WHERE f.root_id = r.id) FROM root r ORDER BY r.name"
+            )
+        ]
+        recent_errors = [
+            {"path": path, "reason": reason, "message": error}
+            for path, reason, error in conn.execute(
+                "SELECT path, reason, error FROM file WHERE state = 'error'"
+                " ORDER BY seen_ns DESC LIMIT ?",
+                (errors,),
+            )
+        ]
+        return {
+            "images": content.get(1, 0) + content.get(0, 0),
+            "images_online": content.get(1, 0),
+            "images_offline": content.get(0, 0),
+            "files": sum(files.values()),
+            "files_by_state": files,
+            "errors": files.get("error", 0),
+            "tags": conn.execute("SELECT count(*) FROM tag WHERE count > 0").fetchone()[0],
+            "roots": roots,
+            "recent_errors": recent_errors,
+        }
+
+    def root_paths(self) -> list[tuple[str, str]]:
+        return list(self.db.reader().execute("SELECT name, path FROM root ORDER BY name"))
