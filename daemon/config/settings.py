@@ -1,0 +1,166 @@
+"""The configuration's shape: frozen dataclasses the rest of the daemon reads.
+
+Kept apart from loading and validation so that code which only needs the types
+(the scanner, the API, tests building a root in code) imports nothing that
+touches files or the environment.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pximse.library.patterns import compile_patterns
+
+__all__ = [
+    "DEFAULT_EXCLUDE",
+    "Config",
+    "RootConfig",
+    "ScanConfig",
+    "SearchConfig",
+    "ServerConfig",
+]
+
+DEFAULT_EXCLUDE: tuple[str, ...] = (
+    ".*",
+    "@eaDir",
+    "#recycle",
+    "$RECYCLE.BIN",
+    "System Volume Information",
+)
+"""What a root in the file skips when it does not say ``exclude``: hidden files
+and folders (names starting with ``.``, which also covers macOS ``._*`` files),
+Synology's thumbnail folders and recycle bin, and Windows' recycle bin and
+system folder at the top of a drive. Writing ``exclude`` replaces this list."""
+
+
+@dataclass(frozen=True)
+class RootConfig:
+    """A library folder to index, and which files in it count.
+
+    Patterns are globs on the path relative to the root, ``/``-separated (a
+    ``\\`` in a pattern is read as ``/``), matched without regard to case, in
+    the manner of ``.gitignore`` (see :mod:`pximse.library.patterns`):
+
+    - ``*`` and ``?`` match within one name, ``[abc]``/``[!abc]`` one character,
+      ``**`` as a whole segment any number of folders (``**/x``, ``a/**/b``);
+    - a pattern without a ``/`` matches a file or folder name at any depth
+      (``*.png``, ``.*``, ``@eaDir``); one with a ``/`` is anchored at the root
+      (``pixiv/*.png``, ``/*.png``);
+    - a pattern that matches a folder matches everything under it; a trailing
+      ``/`` (``tmp/``) matches folders only.
+
+    A file counts when ``include`` is empty or one include pattern matches it,
+    and no exclude pattern does: exclude wins. Built in code, a root excludes
+    nothing; read from the file, a root that leaves ``exclude`` out gets
+    :data:`DEFAULT_EXCLUDE`.
+    """
+
+    name: str
+    path: Path
+    recursive: bool = True
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    _include_re: re.Pattern[str] | None = field(
+        init=False, repr=False, compare=False, default=None
+    )
+    _exclude_re: re.Pattern[str] | None = field(
+        init=False, repr=False, compare=False, default=None
+    )
+
+    def __post_init__(self) -> None:
+        # Accept lists and strings from callers, keep the instance hashable, and
+        # compile the patterns once: includes() runs for every file of a scan.
+        object.__setattr__(self, "path", Path(self.path))
+        object.__setattr__(self, "include", tuple(self.include))
+        object.__setattr__(self, "exclude", tuple(self.exclude))
+        object.__setattr__(self, "_include_re", compile_patterns(self.include))
+        object.__setattr__(self, "_exclude_re", compile_patterns(self.exclude))
+
+    def includes(self, relpath: str) -> bool:
+        """Whether the file at ``relpath`` (POSIX, relative to the root) counts.
+
+        A file in a subfolder of a root that is not recursive does not.
+        """
+        if not self.recursive and "/" in relpath:
+            return False
+        if self._exclude_re is not None and self._exclude_re.fullmatch(relpath):
+            return False
+        return self._include_re is None or self._include_re.fullmatch(relpath) is not None
+
+    def skips_folder(self, relpath: str) -> bool:
+        """Whether nothing under the folder at ``relpath`` can count, so a scan
+        or a watch need not go into it (``.git``, an excluded tree).
+
+        When this is True, :meth:`includes` is False for every path under the
+        folder; when it is False, some files under it may still be excluded.
+        """
+        if not relpath:
+            return False
+        if not self.recursive:
+            return True
+        exclude = self._exclude_re
+        return exclude is not None and exclude.fullmatch(relpath + "/") is not None
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    host: str = "127.0.0.1"
+    port: int = 8741
+    token: str | None = None
+
+    @property
+    def is_loopback(self) -> bool:
+        """Whether only this machine can reach the API (no token needed)."""
+        return _is_loopback(self.host)
+
+
+@dataclass(frozen=True)
+class ScanConfig:
+    workers: int = 0
+    batch_size: int = 256
+    thumbnail_size: int = 256
+    max_image_pixels: int = 100_000_000
+    follow_symlinks: bool = False
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    tag_threshold: float = 0.5
+    default_sort: str = "-date"
+    page_size: int = 50
+    max_page_size: int = 1000
+    query_timeout_ms: int = 5000
+
+
+@dataclass(frozen=True)
+class Config:
+    config_path: Path
+    data_dir: Path
+    roots: tuple[RootConfig, ...]
+    server: ServerConfig
+    scan: ScanConfig
+    search: SearchConfig
+
+    @property
+    def catalog_path(self) -> Path:
+        return self.data_dir / "catalog.sqlite3"
+
+    @property
+    def thumbnail_dir(self) -> Path:
+        return self.data_dir / "thumbnails"
+
+
+def _is_loopback(host: str) -> bool:
+    """Whether ``host`` names this machine only (``localhost``, ``127.x``,
+    ``::1``, bracketed or not); anything else may be reachable from outside,
+    which is what decides whether the API needs a token."""
+    bare = host.strip("[]")
+    if bare.lower() in ("localhost", "localhost."):
+        return True
+    try:
+        return ipaddress.ip_address(bare).is_loopback
+    except ValueError:
+        return False
