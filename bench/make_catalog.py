@@ -20,7 +20,8 @@ What the data looks like (seeded, so every build is the same):
   (origin ``yandere``).
 - content: lognormal file size (median ~1.2 MB, mean ~1.5 MB), typical
   widths and aspect ratios, dates spread over 10 years (2015-2024), source
-  pixiv 60% / twitter 20% / yandere 10% / other 10%, Zipf-distributed artists,
+  pixiv 60% / twitter 20% / yandere 10% / other 10%, 30k artists with
+  p(rank) ~ 1/(rank + 50) (the busiest has ~0.3% of the library),
   post ids, pages; ~1% of contents are gone (state -1), ~1% offline.
 - one ``file`` row per present content, with a downloader-style path.
 - ``tag.count`` and ``content.tagcount`` computed exactly as the catalogue
@@ -49,7 +50,7 @@ from pathlib import Path
 import numpy as np
 from _common import ensure_data_dir, progress
 
-GENERATOR_VERSION = 3
+GENERATOR_VERSION = 4
 MODEL_ORIGIN = "wd14-v3:test"
 ORIGINS = ("pixiv", MODEL_ORIGIN, "yandere")  # in string order: the image_tag key order
 ORIGIN_PIXIV, ORIGIN_MODEL, ORIGIN_YANDERE = 0, 1, 2
@@ -245,7 +246,9 @@ def generate_content(rng: np.random.Generator, n: int) -> dict[str, np.ndarray]:
     animated = (fmt == 2) & (rng.random(n) < 0.5)
     frames = np.where(animated, rng.integers(2, 60, n), 1)
     state = rng.choice(3, n, p=[0.01, 0.01, 0.98]) - 1  # -1 gone, 0 offline, 1 present
-    user = (rng.zipf(1.3, n) % 30000).astype(np.int64)
+    # Artists: p(rank) ~ 1/(rank + 50) over 30k, so the busiest has ~0.3% of the library.
+    weights = 1.0 / (np.arange(1, 30_001) + 50.0)
+    user = rng.choice(30_000, n, p=weights / weights.sum()).astype(np.int64) + 1
     page = np.minimum(rng.geometric(0.6, n) - 1, 40)
     return {"source": source, "format": fmt, "filesize": filesize, "width": width,
             "height": height, "date": date, "animated": animated, "frames": frames,
