@@ -251,14 +251,20 @@ def build_library(catalog: SqliteCatalog, *, n: int = 300, seed: int = 7) -> Lib
 
     # Files removed from disk (content gone unless another copy is left) and
     # a root that went missing (its only-copies become offline, still found).
-    known = catalog.root_files(library.main_root)
-    removed = [known[path].id for path, _, _ in batch[::19] if path in known]
+    known = file_ids(catalog, library.main_root)
+    removed = [known[path] for path, _, _ in batch[::19] if path in known]
     catalog.apply_scan_batch(ScanBatch(library.main_root, removed=removed))
-    for path, file in known.items():
-        if file.id in removed:
+    for path, file_id in known.items():
+        if file_id in removed:
             library.files.pop(path, None)
     catalog.set_root_online(library.second_root, False)
     return library
+
+
+def file_ids(catalog: SqliteCatalog, root_id: int) -> dict[str, int]:
+    """Path -> file id of every file under a root."""
+    rows = catalog.db.reader().execute("SELECT path, id FROM file WHERE root_id = ?", (root_id,))
+    return dict(rows)
 
 
 @dataclass(repr=False)
@@ -665,10 +671,10 @@ def test_memory_index_sees_every_write_at_once(fresh: Engines) -> None:
     agree_everywhere(fresh)
 
     # 4. The file is renamed: what the name said (source, user, post) changes.
-    known = memory.root_files(library.main_root)
+    known = file_ids(memory, library.main_root)
     old_path = "/lib/main/pixiv/fresh artist_4242/4242_9999999_p0.png"
     memory.apply_scan_batch(ScanBatch(
-        library.main_root, removed=[known[old_path].id],
+        library.main_root, removed=[known[old_path]],
         files=[FileRecord("/lib/main/renamed/plain name.png", 123_456, 1_700_000_000 * SECOND,
                           "ok", sha)]))
     renamed = memory.search(Query(Compare("width", "=", 4321))).items[0]
@@ -684,9 +690,8 @@ def test_memory_index_sees_every_write_at_once(fresh: Engines) -> None:
     agree_everywhere(fresh)
 
     # 6. Its files are removed: the content is gone; then it comes back.
-    known = memory.root_files(library.extra_root)
-    memory.apply_scan_batch(ScanBatch(library.extra_root,
-                                      removed=[file.id for file in known.values()]))
+    known = file_ids(memory, library.extra_root)
+    memory.apply_scan_batch(ScanBatch(library.extra_root, removed=list(known.values())))
     assert memory.search(Query(Compare("folder", "=", "/lib/extra"))).total == 0
     agree_everywhere(fresh)
     memory.apply_scan_batch(ScanBatch(library.extra_root, files=[

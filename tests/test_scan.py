@@ -102,7 +102,7 @@ def test_rename_move_and_copy_are_linked_by_hash_without_decoding(
     assert (report.new_images, report.linked, report.removed) == (0, 3, 2)
     assert {item.id for item in catalog.search(parse_query(""), limit=10).items} == before
     copied = catalog.image(next(iter(
-        i.id for i in catalog.search(parse_query("path:copy"), limit=10).items)))
+        i.id for i in catalog.search(parse_query("path:copy.png"), limit=10).items)))
     assert copied is not None
     assert sorted(Path(p.path).name for p in copied.paths) == ["copy.png", "renamed.png"]
 

@@ -14,7 +14,7 @@ import logging
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import Executor, ProcessPoolExecutor
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
@@ -121,35 +121,33 @@ def _scan_root(
         report.offline_roots.append(root.name)
         return
 
-    walked = walk_root(
-        root_path,
-        recursive=root.recursive,
-        follow_symlinks=config.follow_symlinks,
-        include_file=root.includes if (root.include or root.exclude) else None,
-        include_folder=(lambda rel: not root.skips_folder(rel)) if root.exclude else None,
-    )
+    # The catalogue's view loads on a second thread while this one walks the disk.
+    with ThreadPoolExecutor(1, thread_name_prefix="catalog-load") as loader:
+        known_future = loader.submit(catalog.root_stats, root_id)
+        walked = walk_root(
+            root_path,
+            recursive=root.recursive,
+            follow_symlinks=config.follow_symlinks,
+            include_file=root.includes if (root.include or root.exclude) else None,
+            include_folder=(lambda rel: not root.skips_folder(rel)) if root.exclude else None,
+        )
+        known = known_future.result()
     report.unreadable.extend(walked.unreadable)
-    known = catalog.root_files(root_id)
-    report.files += len(walked.files)
+    on_disk = walked.files
+    report.files += len(on_disk)
 
-    todo: list[tuple[str, int, int]] = []
-    restored: list[int] = []
-    for path, (size, mtime_ns) in walked.files.items():
-        old = known.pop(path, None)
-        if old is not None and old.size == size and old.mtime_ns == mtime_ns:
-            if old.state == "offline":
-                restored.append(old.id)
-            else:
-                report.unchanged += 1
-            continue
-        if old is not None:
-            report.changed += 1
-        todo.append((path, size, mtime_ns))
-    removed = [
-        entry.id
-        for path, entry in known.items()
-        if walked.covers(path)
+    # Set operations on the dicts' items run in C: unchanged files cost nothing here.
+    different = on_disk.items() - known.items()
+    todo = sorted((path, size, mtime_ns) for path, (size, mtime_ns) in different)
+    report.changed += sum(1 for path, _, _ in todo if path in known)
+    offline = catalog.offline_files(root_id)
+    restored = [
+        file_id for path, file_id in offline.items()
+        if path in on_disk and on_disk[path] == known.get(path)
     ]
+    report.unchanged += len(on_disk) - len(todo) - len(restored)
+    gone = [path for path in known.keys() - on_disk.keys() if walked.covers(path)]
+    removed = list(catalog.file_ids(gone).values())
     report.removed += len(removed)
     report.restored += len(restored)
 

@@ -32,15 +32,6 @@ FILENAME_TAG_ORIGINS = ("yandere", "danbooru", "gelbooru")
 
 
 @dataclass(frozen=True)
-class KnownFile:
-    id: int
-    size: int
-    mtime_ns: int
-    state: str
-    content_id: int | None
-
-
-@dataclass(frozen=True)
 class NewContent:
     """What the scanner learned by decoding a file (see ``library.probe.ImageFacts``)."""
 
@@ -149,12 +140,30 @@ class SqliteCatalog(CatalogReads):
                 (time.time_ns(), root_id),
             )
 
-    def root_files(self, root_id: int) -> dict[str, KnownFile]:
-        rows = self.db.reader().execute(
-            "SELECT path, id, size, mtime_ns, state, content_id FROM file WHERE root_id = ?",
-            (root_id,),
+    def root_stats(self, root_id: int) -> dict[str, tuple[int, int]]:
+        """Path -> (size, mtime_ns) of every file the catalogue has under a root.
+
+        Uses a connection of its own, so a scan can load it on another thread.
+        """
+        conn = connect(self.db.path)
+        try:
+            rows = conn.execute(
+                "SELECT path, size, mtime_ns FROM file WHERE root_id = ?", (root_id,)
+            )
+            return {path: (size, mtime_ns) for path, size, mtime_ns in rows}
+        finally:
+            conn.close()
+
+    def offline_files(self, root_id: int) -> dict[str, int]:
+        """Path -> file id of a root's files marked offline."""
+        return dict(
+            self.db.reader().execute(
+                "SELECT path, id FROM file WHERE root_id = ? AND state = 'offline'", (root_id,)
+            )
         )
-        return {row[0]: KnownFile(*row[1:]) for row in rows}
+
+    def file_ids(self, paths: Iterable[str]) -> dict[str, int]:
+        return dict(select_in(self.db.reader(), "SELECT path, id FROM file WHERE path IN", paths))
 
     def content_ids(self, sha256s: Iterable[str | None]) -> dict[str, int]:
         """Content ids of the hashes the catalogue knows."""
