@@ -268,3 +268,50 @@ def test_many_files_use_the_process_pool(
     )
     assert (report.new_images, report.linked) == (24, 1)
     assert catalog.search(parse_query(""), limit=100).total == 24
+
+
+def test_rescans_see_in_place_edits_deleted_folders_and_new_excludes(
+    catalog: SqliteCatalog, library: Path, make_image, tmp_path: Path
+) -> None:
+    make_image(library / "a" / "one.png", seed=1)
+    make_image(library / "a" / "two.png", seed=2)
+    make_image(library / "b" / "three.png", seed=3)
+    make_image(library / "b" / "deep" / "four.png", seed=4)
+    run_scan(catalog, library, tmp_path)
+    assert run_scan(catalog, library, tmp_path).unchanged == 4
+
+    # Same name, same size, new bytes and a new mtime: the folder's own mtime
+    # does not move, its files' stat sum does.
+    old = (library / "a" / "one.png").read_bytes()
+    edited = bytearray(old)
+    edited[-20] ^= 0xFF
+    (library / "a" / "one.png").write_bytes(bytes(edited))
+    os.utime(library / "a" / "one.png", ns=(10**18, 10**18))
+    report = run_scan(catalog, library, tmp_path)
+    assert (report.changed, report.unchanged) == (1, 3)
+
+    shutil.rmtree(library / "b" / "deep")
+    report = run_scan(catalog, library, tmp_path)
+    assert report.removed == 1 and paths(catalog, "path:four") == set()
+
+    report = run_scan(catalog, library, tmp_path, exclude=("two.png",))
+    assert report.removed == 1 and paths(catalog, "path:two") == set()
+
+
+def test_names_swapped_within_a_folder_are_noticed(
+    catalog: SqliteCatalog, library: Path, make_image, tmp_path: Path
+) -> None:
+    first = make_image(library / "x.png", seed=1)
+    second = make_image(library / "y.png", seed=2)
+    os.utime(first, ns=(10**18, 10**18))
+    os.utime(second, ns=(10**18, 10**18))
+    run_scan(catalog, library, tmp_path)
+    before = {Path(i.path).name: i.id for i in catalog.search(parse_query(""), limit=5).items}
+    os.rename(first, library / "tmp.png")
+    os.rename(second, first)
+    os.rename(library / "tmp.png", second)
+
+    run_scan(catalog, library, tmp_path)
+
+    after = {Path(i.path).name: i.id for i in catalog.search(parse_query(""), limit=5).items}
+    assert after == {"x.png": before["y.png"], "y.png": before["x.png"]}

@@ -14,7 +14,7 @@ import logging
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
@@ -23,7 +23,7 @@ from typing import cast
 from pximse.config import RootConfig, ScanConfig
 from pximse.library.identify import identify_file, probe_for_catalog
 from pximse.library.probe import ImageFacts, ProbeFailure
-from pximse.library.walk import walk_root
+from pximse.library.walk import stat_parts, walk_root
 from pximse.store.sqlite.catalog import FileRecord, NewContent, ScanBatch, SqliteCatalog
 
 log = logging.getLogger(__name__)
@@ -121,31 +121,37 @@ def _scan_root(
         report.offline_roots.append(root.name)
         return
 
-    # The catalogue's view loads on a second thread while this one walks the disk.
-    with ThreadPoolExecutor(1, thread_name_prefix="catalog-load") as loader:
-        known_future = loader.submit(catalog.root_stats, root_id)
-        walked = walk_root(
-            root_path,
-            recursive=root.recursive,
-            follow_symlinks=config.follow_symlinks,
-            include_file=root.includes if (root.include or root.exclude) else None,
-            include_folder=(lambda rel: not root.skips_folder(rel)) if root.exclude else None,
-        )
-        known = known_future.result()
+    walked = walk_root(
+        root_path,
+        recursive=root.recursive,
+        follow_symlinks=config.follow_symlinks,
+        include_file=root.includes if (root.include or root.exclude) else None,
+        include_folder=(lambda rel: not root.skips_folder(rel)) if root.exclude else None,
+    )
     report.unreadable.extend(walked.unreadable)
-    on_disk = walked.files
-    report.files += len(on_disk)
+    report.files += walked.file_count
 
-    # Set operations on the dicts' items run in C: unchanged files cost nothing here.
-    different = on_disk.items() - known.items()
-    todo = sorted((path, size, mtime_ns) for path, (size, mtime_ns) in different)
-    report.changed += sum(1 for path, _, _ in todo if path in known)
+    # Only folders whose signature moved are compared file by file (all of them
+    # when the root comes back from offline, or the catalogue has no signatures).
     offline = catalog.offline_files(root_id)
+    signatures = catalog.folder_signatures(root_id)
+    current = {folder: scan.signature for folder, scan in walked.folders.items()}
+    changed = [f for f, sig in current.items() if offline or signatures.get(f) != sig]
+    vanished = [f for f in signatures.keys() - current.keys() if walked.covers(f)]
+    known = catalog.folder_stats([*changed, *vanished])
+    on_disk: dict[str, int] = {}
+    for folder in changed:
+        on_disk.update(walked.folders[folder].files)
+
+    # Set operations on the dicts' items run in C.
+    different = on_disk.items() - known.items()
+    todo = sorted((path, *stat_parts(key)) for path, key in different)
+    report.changed += sum(1 for path, _, _ in todo if path in known)
     restored = [
         file_id for path, file_id in offline.items()
         if path in on_disk and on_disk[path] == known.get(path)
     ]
-    report.unchanged += len(on_disk) - len(todo) - len(restored)
+    report.unchanged += walked.file_count - len(todo) - len(restored)
     gone = [path for path in known.keys() - on_disk.keys() if walked.covers(path)]
     removed = list(catalog.file_ids(gone).values())
     report.removed += len(removed)
@@ -196,7 +202,9 @@ def _scan_root(
             _write(catalog, root_id, pending_records, pending_content, batch_size)
             pending_records, pending_content = [], []
     _write(catalog, root_id, pending_records, pending_content, batch_size)
-    catalog.finish_root_scan(root_id)
+    # Last, once every file of those folders is recorded: a scan stopped before
+    # this point compares them file by file again next time.
+    catalog.finish_root_scan(root_id, {f: current[f] for f in changed}, vanished)
 
 
 def _identify(

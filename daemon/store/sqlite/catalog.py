@@ -133,32 +133,54 @@ class SqliteCatalog(CatalogReads):
             )
             self._refresh_content(conn, touched)
 
-    def finish_root_scan(self, root_id: int) -> None:
+    def finish_root_scan(
+        self,
+        root_id: int,
+        signatures: Mapping[str, tuple[int, int, int]] | None = None,
+        vanished: Iterable[str] = (),
+    ) -> None:
+        """Record a finished scan and the signatures of the folders it compared."""
         with self.db.write() as conn:
             conn.execute(
                 "UPDATE root SET online = 1, last_scan_ns = ? WHERE id = ?",
                 (time.time_ns(), root_id),
             )
-
-    def root_stats(self, root_id: int) -> dict[str, tuple[int, int]]:
-        """Path -> (size, mtime_ns) of every file the catalogue has under a root.
-
-        Uses a connection of its own, so a scan can load it on another thread.
-        """
-        conn = connect(self.db.path)
-        try:
-            rows = conn.execute(
-                "SELECT path, size, mtime_ns FROM file WHERE root_id = ?", (root_id,)
+            conn.executemany(
+                "INSERT INTO folder_state (folder, root_id, mtime_ns, files, stat_sum)"
+                " VALUES (?,?,?,?,?) ON CONFLICT(folder) DO UPDATE SET"
+                " root_id = excluded.root_id, mtime_ns = excluded.mtime_ns,"
+                " files = excluded.files, stat_sum = excluded.stat_sum",
+                [
+                    (folder, root_id, mtime_ns, count, str(total))
+                    for folder, (mtime_ns, count, total) in (signatures or {}).items()
+                ],
             )
-            return {path: (size, mtime_ns) for path, size, mtime_ns in rows}
-        finally:
-            conn.close()
+            conn.executemany(
+                "DELETE FROM folder_state WHERE folder = ?", [(f,) for f in vanished]
+            )
+
+    def folder_signatures(self, root_id: int) -> dict[str, tuple[int, int, int]]:
+        """Folder -> (mtime_ns, files, sum of stat keys) as of the last scan."""
+        rows = self.db.reader().execute(
+            "SELECT folder, mtime_ns, files, stat_sum FROM folder_state WHERE root_id = ?",
+            (root_id,),
+        )
+        return {folder: (mtime, count, int(total)) for folder, mtime, count, total in rows}
+
+    def folder_stats(self, folders: Iterable[str]) -> dict[str, int]:
+        """Path -> ``stat_key(size, mtime_ns)`` of the catalogue's files in ``folders``."""
+        rows = select_in(
+            self.db.reader(), "SELECT path, size, mtime_ns FROM file WHERE folder IN", folders
+        )
+        return {path: (mtime_ns << 44) | size for path, size, mtime_ns in rows}  # stat_key
 
     def offline_files(self, root_id: int) -> dict[str, int]:
         """Path -> file id of a root's files marked offline."""
         return dict(
             self.db.reader().execute(
-                "SELECT path, id FROM file WHERE root_id = ? AND state = 'offline'", (root_id,)
+                "SELECT path, id FROM file WHERE state != 'ok' AND state = 'offline'"
+                " AND root_id = ?",
+                (root_id,),
             )
         )
 

@@ -143,6 +143,17 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX content_frames ON content(frames);
     CREATE INDEX content_animated ON content(animated);
     """,
+    # 4: folder signatures, so that a rescan compares only the folders that changed
+    """
+    CREATE TABLE folder_state (
+        folder TEXT PRIMARY KEY,
+        root_id INTEGER NOT NULL,
+        mtime_ns INTEGER NOT NULL,
+        files INTEGER NOT NULL,
+        stat_sum TEXT NOT NULL
+    );
+    CREATE INDEX folder_state_root ON folder_state(root_id);
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
