@@ -43,6 +43,7 @@ from pximse.query.errors import QueryError
 from pximse.query.fields import lookup
 from pximse.query.sql import _FORMAT_ALIASES, SqlCompiler, iso_to_epoch
 from pximse.store.sqlite.database import select_in
+from pximse.store.sqlite.memfiles import FileColumns, sort_rank
 from pximse.store.tagnames import tag_key
 
 _NUMERIC = {
@@ -109,14 +110,16 @@ class MemoryIndex:
         self._postings: OrderedDict[int, _Postings] = OrderedDict()
         self._postings_bytes = 0
         self._tag_ids: dict[str, int | None] = {}
+        self._files: FileColumns | None = None
+        self._ranks: dict[str, np.ndarray] = {}
 
     # -- public --------------------------------------------------------------
 
     def run(self, node: Node, sort: tuple[SortKey, ...], seed: int, stop: int
-            ) -> tuple[np.ndarray, np.ndarray | None]:
+            ) -> tuple[np.ndarray, np.ndarray]:
         """Content ids that match ``node`` (present or offline content), ascending,
-        and the first ``stop`` of them in ``sort`` order (then id descending) --
-        or None for the order when a sort key needs SQL. One snapshot for both."""
+        and the first ``stop`` of them in ``sort`` order (then id descending).
+        One snapshot for both."""
         with self._lock:
             conn = self._conn_factory()
             conn.execute("BEGIN")
@@ -128,9 +131,7 @@ class MemoryIndex:
                 conn.execute("COMMIT")
 
     def _ordered(self, conn: sqlite3.Connection, ids: np.ndarray, sort: tuple[SortKey, ...],
-                 seed: int, stop: int) -> np.ndarray | None:
-        if any(key.field in ("path", "folder", "id") for key in sort):
-            return None
+                 seed: int, stop: int) -> np.ndarray:
         keys: list[np.ndarray] = [-ids]  # last resort: id descending
         for key in reversed(sort):
             values, null = self._sort_values(conn, key, ids, seed)
@@ -161,6 +162,8 @@ class MemoryIndex:
             "SELECT id, state FROM content WHERE gen > ?", (self._gen,)
         ).fetchall()
         if changed:
+            self._files = None  # files moved, came or went: reload on next use
+            self._ranks.clear()
             self._fill(self._state, changed)
             ids = np.fromiter((row[0] for row in changed), dtype=np.int64, count=len(changed))
             for name in list(self._columns):
@@ -353,6 +356,11 @@ class MemoryIndex:
             if op == "!=":
                 return result | column.null
             return result & ~column.null
+        if spec.name == "folder":
+            if self._files is None:
+                self._files = FileColumns.load(conn)
+            found = self._files.folder_content(conn, str(value), self._size)
+            return found if op == "=" else ~found
         if spec.name in _TEXT:
             if op not in ("=", "!="):
                 raise QueryError(f"'{spec.name}' is text: use = or !=")
@@ -399,6 +407,12 @@ class MemoryIndex:
         spec = lookup(key.field)
         if spec is None:
             raise QueryError(f"cannot sort by '{key.field}'")
+        if spec.name in ("path", "folder", "id"):
+            rank = self._ranks.get(spec.name)
+            if rank is None or len(rank) < self._size:
+                rank = self._ranks[spec.name] = sort_rank(conn, spec.name, self._size)
+            values = rank[ids]
+            return values, values < 0
         if spec.name in _NUMERIC:
             column = self._column(conn, _NUMERIC[spec.name])
             return column.values[ids], column.null[ids]

@@ -63,14 +63,13 @@ def run_search(
     seed %= RANDOM_MODULUS  # any int from the API; both engines then agree
     if index is not None:
         ids, page_ids = index.run(query.where, query.sort or DEFAULT_SORT, seed, offset + limit)
-        if page_ids is not None:
-            return SearchPage(
-                total=len(ids),
-                offset=offset,
-                limit=limit,
-                items=_summaries(db, [int(i) for i in page_ids[offset:]]),
-                elapsed_ms=(time.perf_counter() - started) * 1000,
-            )
+        return SearchPage(
+            total=len(ids),
+            offset=offset,
+            limit=limit,
+            items=_summaries(db, [int(i) for i in page_ids[offset:]]),
+            elapsed_ms=(time.perf_counter() - started) * 1000,
+        )
     where = compiler.where(query.where)
     order = compiler.order_by(query.sort or DEFAULT_SORT, seed)
     conn = db.reader()
