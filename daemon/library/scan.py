@@ -10,8 +10,11 @@ files offline and deletes nothing; a folder that cannot be read keeps its files.
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import os
+import signal
+import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
@@ -92,7 +95,10 @@ class _Pool:
         if count < POOL_THRESHOLD or self.workers <= 1:
             return _Inline()
         if self._pool is None:
-            self._pool = ProcessPoolExecutor(self.workers, mp_context=get_context("spawn"))
+            self._pool = ProcessPoolExecutor(
+                self.workers, mp_context=get_context("spawn"), initializer=_worker_started,
+                initargs=(os.getpid(),),
+            )
         return self._pool
 
     def __enter__(self) -> _Pool:
@@ -101,6 +107,20 @@ class _Pool:
     def __exit__(self, *exc: object) -> None:
         if self._pool is not None:
             self._pool.shutdown(cancel_futures=True)
+
+
+def _worker_started(parent_pid: int) -> None:
+    """Pool workers leave with the scan: they ignore Ctrl+C (the scan handles it)
+    and, on Linux, get SIGTERM if the scanning process is killed outright."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL("libc.so.6", use_errno=True)
+            libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+        except OSError:
+            return
+    if os.getppid() != parent_pid:  # the parent died before prctl took effect
+        os._exit(1)
 
 
 def _scan_root(
