@@ -104,11 +104,10 @@ def serve(
         )
     catalog = obj.catalog(config)
     app = create_app(config, catalog)
-    if scan and config.roots:
-        threading.Thread(
-            target=_background_scan, args=(app, catalog, config), daemon=True, name="scan"
-        ).start()
-    elif not config.roots:
+    threading.Thread(
+        target=_background_start, args=(app, catalog, config, scan), daemon=True, name="start"
+    ).start()
+    if not config.roots:
         click.echo(
             f"No library roots configured yet: add [[library.roots]] to {config.config_path} "
             "or run `pximse index PATH`.",
@@ -116,6 +115,18 @@ def serve(
         )
     click.echo(f"PxIMSE {__version__} on http://{host}:{port}/  (API docs: /docs)", err=True)
     uvicorn.run(app, host=host, port=port, log_level="warning")
+
+
+def _background_start(app: Any, catalog: Any, config: Any, scan: bool) -> None:
+    """Warm the query index (so the first search is fast), then scan the roots."""
+    index = catalog.index
+    if index is not None:
+        try:
+            index.warm()
+        except Exception:  # a cold index still answers; it is only slower
+            log.exception("warming the query index failed")
+    if scan and config.roots:
+        _background_scan(app, catalog, config)
 
 
 def _background_scan(app: Any, catalog: Any, config: Any) -> None:

@@ -110,8 +110,12 @@ class SqlCompiler:
             if expression is None:
                 raise QueryError(f"cannot sort by '{key.field}'")
             direction = "DESC" if key.descending else "ASC"
-            # Rows without a value (no post date, no OCR yet) go last either way.
-            terms.append(f"{expression} IS NULL, {expression} {direction}")
+            if key.field in _NULLABLE or key.field in ("path", "folder"):
+                # Rows without a value (no post date, no OCR yet) go last either way.
+                terms.append(f"{expression} IS NULL, {expression} {direction}")
+            else:
+                # Never NULL: a bare term lets SQLite walk the column's index.
+                terms.append(f"{expression} {direction}")
         terms.append("c.id DESC")
         return ", ".join(terms)
 

@@ -355,6 +355,7 @@ class SqliteCatalog(CatalogReads):
             )
             tag_id = conn.execute("SELECT id FROM tag WHERE key = ?", (key,)).fetchone()[0]
             new[tag_id] = max(score, new.get(tag_id, 0.0))
+        had = self._tag_ids_of(conn, content_id)
         conn.execute(
             "DELETE FROM image_tag WHERE content_id = ? AND origin = ?", (content_id, origin)
         )
@@ -362,14 +363,25 @@ class SqliteCatalog(CatalogReads):
             "INSERT INTO image_tag (tag_id, content_id, origin, kind, score) VALUES (?,?,?,?,?)",
             [(tag_id, content_id, origin, kind, score) for tag_id, score in new.items()],
         )
-        for tag_id in old | set(new):
-            conn.execute(
-                "UPDATE tag SET count = (SELECT count(DISTINCT content_id) FROM image_tag"
-                " WHERE tag_id = ?), gen = ? WHERE id = ?",
-                (tag_id, self.db.gen, tag_id),
-            )
+        has = self._tag_ids_of(conn, content_id)
+        # tag.count is the number of images with the tag from any origin: adjust it
+        # by what this image gained or lost (recounting costs a scan of the postings).
+        gen = self.db.gen
+        conn.executemany(
+            "UPDATE tag SET count = count + ?, gen = ? WHERE id = ?",
+            [((tag_id in has) - (tag_id in had), gen, tag_id) for tag_id in old | set(new)],
+        )
         if refresh:
             self._update_tagcount(conn, content_id)
+
+    @staticmethod
+    def _tag_ids_of(conn: Any, content_id: int) -> set[int]:
+        return {
+            row[0]
+            for row in conn.execute(
+                "SELECT tag_id FROM image_tag WHERE content_id = ?", (content_id,)
+            )
+        }
 
     def _update_tagcount(self, conn: Any, content_id: int) -> None:
         conn.execute(

@@ -82,6 +82,17 @@ class _TextColumn:
     codes: np.ndarray  # int32, -1 for null
     vocabulary: list[str]
     index: dict[str, int]
+    _folded: dict[str, list[int]] | None = None
+    _folded_size: int = 0
+
+    def codes_ignoring_case(self, value: str) -> list[int]:
+        """Codes of the values equal to ``value`` under SQLite's NOCASE (ASCII only)."""
+        if self._folded is None or self._folded_size != len(self.vocabulary):
+            self._folded = {}
+            for code, text in enumerate(self.vocabulary):
+                self._folded.setdefault(_ascii_lower(text), []).append(code)
+            self._folded_size = len(self.vocabulary)
+        return self._folded.get(_ascii_lower(value), [])
 
 
 @dataclass
@@ -114,6 +125,18 @@ class MemoryIndex:
         self._ranks: dict[str, np.ndarray] = {}
 
     # -- public --------------------------------------------------------------
+
+    def warm(self, fields: tuple[str, ...] = ("date", "filesize", "width", "height")) -> None:
+        """Load the content states and the commonest columns ahead of the first query."""
+        with self._lock:
+            conn = self._conn_factory()
+            conn.execute("BEGIN")
+            try:
+                self._refresh(conn)
+                for name in fields:
+                    self._column(conn, _NUMERIC[name])
+            finally:
+                conn.execute("COMMIT")
 
     def run(self, node: Node, sort: tuple[SortKey, ...], seed: int, stop: int
             ) -> tuple[np.ndarray, np.ndarray]:
@@ -371,8 +394,7 @@ class MemoryIndex:
             elif spec.name == "source":
                 wanted = wanted.lower().replace(".", "")
             if spec.name == "user":
-                folded = _ascii_lower(wanted)
-                codes = [c for v, c in text.index.items() if _ascii_lower(v) == folded]
+                codes = text.codes_ignoring_case(wanted)
             else:
                 codes = [text.index[wanted]] if wanted in text.index else []
             equal = np.isin(text.codes, np.array(codes, dtype=np.int32))

@@ -75,7 +75,7 @@ def run_search(
     conn = db.reader()
     with db.time_limit(conn, timeout_ms):
         rows = conn.execute(
-            f"SELECT {SUMMARY_COLUMNS} FROM content c WHERE c.state >= 0 AND {where.sql}"
+            f"SELECT {SUMMARY_COLUMNS} FROM content c WHERE c.state IN (0, 1) AND {where.sql}"
             f" ORDER BY {order} LIMIT ? OFFSET ?",
             [*where.params, limit, offset],
         ).fetchall()
@@ -85,7 +85,7 @@ def run_search(
             total = len(rows)
         else:
             total = conn.execute(
-                f"SELECT count(*) FROM content c WHERE c.state >= 0 AND {where.sql}",
+                f"SELECT count(*) FROM content c WHERE c.state IN (0, 1) AND {where.sql}",
                 where.params,
             ).fetchone()[0]
     return SearchPage(
