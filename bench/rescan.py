@@ -219,25 +219,24 @@ def breakdown(catalog, root, rounds: int) -> dict[str, float]:  # type: ignore[n
 
     root_path = str(root.path)
     root_id = catalog.ensure_root(root.name, root_path)
-    parts: dict[str, list[float]] = {"walk_root": [], "root_files": [], "compare": [],
+    parts: dict[str, list[float]] = {"walk_root": [], "signatures": [], "compare": [],
                                      "ensure+finish": []}
     for _ in range(rounds):
         t0 = time.perf_counter()
         walked = walk_root(root_path)
         t1 = time.perf_counter()
-        known = catalog.root_files(root_id)
+        stored = catalog.folder_signatures(root_id)
+        offline = catalog.offline_files(root_id)
         t2 = time.perf_counter()
-        unchanged = 0
-        for path, (size, mtime_ns) in walked.files.items():
-            old = known.pop(path, None)
-            if old is not None and old.size == size and old.mtime_ns == mtime_ns:
-                unchanged += 1
+        changed = [f for f, scan in walked.folders.items()
+                   if offline or stored.get(f) != scan.signature]
         t3 = time.perf_counter()
         catalog.ensure_root(root.name, root_path)
         catalog.finish_root_scan(root_id)
         t4 = time.perf_counter()
+        assert not changed, f"{len(changed)} folders changed in an unchanged tree"
         parts["walk_root"].append(t1 - t0)
-        parts["root_files"].append(t2 - t1)
+        parts["signatures"].append(t2 - t1)
         parts["compare"].append(t3 - t2)
         parts["ensure+finish"].append(t4 - t3)
     return {name: median(values) for name, values in parts.items()}
