@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip
 ARGS ?=
 
-.PHONY: run test lint typecheck bench clean
+.PHONY: run test lint typecheck bench clean system-deps
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -43,3 +43,14 @@ typecheck: $(VENV)/.installed-test
 	rm -rf build/typecheck
 	$(PIP) install -q --no-deps --no-build-isolation --target build/typecheck . 2>/dev/null
 	cd build/typecheck && ../../$(BIN)/mypy -p pximse --config-file ../../pyproject.toml
+
+# What the tests need from the system (Debian/Ubuntu): CJK fonts to render the
+# OCR tests' text. Installed only when missing.
+system-deps:
+	@if command -v fc-list >/dev/null && fc-list | grep -qi "Noto Sans CJK"; then \
+		echo "fonts-noto-cjk: present"; \
+	elif command -v apt-get >/dev/null; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-noto-cjk; \
+	else \
+		echo "install the Noto CJK fonts (fonts-noto-cjk) for the OCR tests"; \
+	fi
