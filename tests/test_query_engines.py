@@ -174,16 +174,8 @@ def add_images(catalog: SqliteCatalog, root_id: int, items: list[tuple[str, str,
 
 
 def write_ocr(catalog: SqliteCatalog, texts: dict[int, str]) -> None:
-    """OCR rows and ``content.textlen``, stamped with the write's generation."""
-    with catalog.db.write() as conn:
-        for content_id, text in texts.items():
-            conn.execute(
-                "INSERT INTO ocr_text (content_id, text) VALUES (?, ?)"
-                " ON CONFLICT(content_id) DO UPDATE SET text = excluded.text",
-                (content_id, text),
-            )
-            conn.execute("UPDATE content SET textlen = ?, gen = ? WHERE id = ?",
-                         (len(text), catalog.db.gen, content_id))
+    """OCR results (text, ``content.textlen``, the n-gram index) in one write."""
+    catalog.set_ocr_many([(content_id, "test-ocr", text) for content_id, text in texts.items()])
 
 
 def _tag_variant(name: str, rng: random.Random) -> str:

@@ -29,6 +29,8 @@ from pximse.query.ast import (
 )
 from pximse.query.errors import QueryError
 from pximse.query.fields import lookup
+from pximse.store.sqlite.ocrindex import GramCounts
+from pximse.store.sqlite.ocrindex import match_sql as ocr_match_sql
 from pximse.store.tagnames import tag_key
 
 KIND_MODEL, KIND_SOURCE, KIND_MANUAL = 0, 1, 2
@@ -84,6 +86,10 @@ def iso_to_epoch(value: str) -> int:
 
 class SqlCompiler:
     """Turns one AST into SQL; ``tag_counts`` (tag key -> images) guides the plan."""
+
+    ocr_gram_counts: GramCounts | None = None
+    """OCR gram key -> postings (capped), to drive a long ``ocr:`` query by its
+    rarest gram; the catalogue sets it."""
 
     def __init__(
         self,
@@ -149,11 +155,8 @@ class SqlCompiler:
             case Text(field_name, text):
                 if field_name != "ocr":
                     raise QueryError(f"'{field_name}' is not a text field")
-                params.append(text.casefold())
-                return (
-                    "c.id IN (SELECT o.content_id FROM ocr_text o"
-                    " WHERE instr(casefold(o.text), ?) > 0)"
-                )
+                # The n-gram index (NFKC + case-folded substring); see ocrindex.py.
+                return ocr_match_sql(text, params, self.ocr_gram_counts)
         raise QueryError(f"unsupported query node {type(node).__name__}")
 
     def _tag(self, node: Tag, params: list[object], *, drive: bool) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,6 +23,7 @@ from pximse.store.records import (
 )
 from pximse.store.sqlite.database import Database, connect, select_in
 from pximse.store.sqlite.memindex import MemoryIndex
+from pximse.store.sqlite.ocrindex import OcrLine, gram_counts, read_ocr, reindex_missing, write_ocr
 from pximse.store.sqlite.reads import CatalogReads
 from pximse.store.sqlite.search import run_search
 from pximse.store.tagnames import tag_key
@@ -81,6 +82,8 @@ class SqliteCatalog(CatalogReads):
         self.db = Database(path)
         self.tag_threshold = tag_threshold
         self.compiler = SqlCompiler(tag_threshold, self.tag_counts)
+        self.compiler.ocr_gram_counts = lambda keys: gram_counts(self.db.reader(), keys)
+        self._reindex_ocr()
         self._use_index = memory_index
         self._index: MemoryIndex | None = None
         self._index_lock = threading.Lock()
@@ -389,6 +392,39 @@ class SqliteCatalog(CatalogReads):
             " WHERE content_id = ? AND (kind != ? OR score >= ?)), gen = ? WHERE id = ?",
             (content_id, KIND_MODEL, self.tag_threshold, self.db.gen, content_id),
         )
+
+    # -- OCR ------------------------------------------------------------------
+
+    def set_ocr(
+        self, content_id: int, model_id: str, lines: Sequence[OcrLine] | str
+    ) -> None:
+        """Replace an image's OCR result: ``lines`` as (text, box, confidence), or
+        just the text; stored with its n-gram index in one transaction (see
+        ``ocrindex.write_ocr`` for what is kept)."""
+        self.set_ocr_many([(content_id, model_id, lines)])
+
+    def set_ocr_many(
+        self, results: Iterable[tuple[int, str, Sequence[OcrLine] | str]]
+    ) -> None:
+        """``set_ocr`` for many images in one transaction."""
+        with self.db.write() as conn:
+            for content_id, model_id, lines in results:
+                write_ocr(conn, content_id, model_id, lines, self.db.gen)
+
+    def ocr_lines(self, content_id: int) -> tuple[str, list[OcrLine]] | None:
+        """(model id, lines with boxes and confidences), or None before OCR ran."""
+        return read_ocr(self.db.reader(), content_id)
+
+    def _reindex_ocr(self) -> None:
+        """Index OCR text written before the index existed (flagged by the migration)."""
+        flagged = self.db.reader().execute(
+            "SELECT 1 FROM meta WHERE key = 'ocr_reindex'"
+        ).fetchone()
+        if flagged is None:
+            return
+        with self.db.write() as conn:
+            reindex_missing(conn, self.db.gen)
+            conn.execute("DELETE FROM meta WHERE key = 'ocr_reindex'")
 
     # -- search ---------------------------------------------------------------
 

@@ -154,6 +154,24 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX folder_state_root ON folder_state(root_id);
     """,
+    # 5: the OCR text index (see ocrindex.py): each image's folded text and lines
+    # (JSON [[text, box, confidence], ...]), and one row per distinct 1-, 2- and
+    # 3-character gram of the folded text. Text written before it is indexed on
+    # the next open (the meta flag).
+    """
+    CREATE TABLE ocr_result (
+        content_id INTEGER PRIMARY KEY,
+        model_id TEXT NOT NULL,
+        folded TEXT NOT NULL,
+        lines TEXT NOT NULL
+    );
+    CREATE TABLE ocr_gram (
+        gram INTEGER NOT NULL,
+        content_id INTEGER NOT NULL,
+        PRIMARY KEY (gram, content_id)
+    ) WITHOUT ROWID;
+    INSERT INTO meta (key, value) SELECT 'ocr_reindex', '1' WHERE EXISTS (SELECT 1 FROM ocr_text);
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
