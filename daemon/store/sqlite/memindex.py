@@ -133,8 +133,9 @@ class MemoryIndex:
             conn.execute("BEGIN")
             try:
                 self._refresh(conn)
-                for name in fields:
-                    self._column(conn, _NUMERIC[name])
+                missing = tuple(_NUMERIC[n] for n in fields if _NUMERIC[n] not in self._columns)
+                if missing:
+                    self._load_columns(conn, missing, None)
             finally:
                 conn.execute("COMMIT")
 
@@ -189,8 +190,8 @@ class MemoryIndex:
             self._ranks.clear()
             self._fill(self._state, changed)
             ids = np.fromiter((row[0] for row in changed), dtype=np.int64, count=len(changed))
-            for name in list(self._columns):
-                self._load_column(conn, name, ids)
+            if self._columns:
+                self._load_columns(conn, tuple(self._columns), ids)
             for name in list(self._texts):
                 self._load_text(conn, name, ids)
         for (tag_id,) in conn.execute("SELECT id FROM tag WHERE gen > ?", (self._gen,)):
@@ -215,36 +216,42 @@ class MemoryIndex:
 
     @staticmethod
     def _fill(target: np.ndarray, rows) -> None:  # type: ignore[no-untyped-def]
-        data = np.array(list(rows), dtype=np.int64).reshape(-1, 2)
+        data = np.fromiter(rows, dtype=[("id", np.int64), ("value", np.int64)])
         if len(data):
-            target[data[:, 0]] = data[:, 1]
+            target[data["id"]] = data["value"]
 
     # -- columns -----------------------------------------------------------------
 
     def _column(self, conn: sqlite3.Connection, name: str) -> _Column:
         column = self._columns.get(name)
         if column is None:
-            dtype = np.float64 if name == "ratio" else np.int64
-            column = _Column(np.zeros(self._size, dtype=dtype), np.ones(self._size, dtype=bool))
-            self._load_column(conn, name, None, column)
-            self._columns[name] = column
+            self._load_columns(conn, (name,), None)
+            column = self._columns[name]
         return column
 
-    def _load_column(self, conn: sqlite3.Connection, name: str, ids: np.ndarray | None,
-                     column: _Column | None = None) -> None:
-        column = column or self._columns[name]
-        sql = f"SELECT id, {name} FROM content"
+    def _load_columns(self, conn: sqlite3.Connection, names: tuple[str, ...],
+                      ids: np.ndarray | None) -> None:
+        """Load (``ids`` None: all rows, registering new columns) or update columns,
+        several in one pass: fetching rows is what costs, not the columns in them."""
+        dtypes: list[tuple[str, type]] = [("id", np.int64)]
+        parts = ["id"]
+        for name in names:
+            dtypes += [(name, np.float64 if name == "ratio" else np.int64), (name + "?", bool)]
+            parts += [f"coalesce({name}, 0)", f"{name} IS NULL"]
+        sql = f"SELECT {', '.join(parts)} FROM content"
         rows = conn.execute(sql) if ids is None else _changed_rows(conn, sql, ids)
+        data = np.fromiter(rows, dtype=dtypes)
         # Rows newer than this snapshot's size are picked up by the next refresh.
-        pairs = [(cid, value) for cid, value in rows if cid < self._size]
-        if not pairs:
-            return
-        cids = np.fromiter((p[0] for p in pairs), dtype=np.int64, count=len(pairs))
-        null = np.fromiter((p[1] is None for p in pairs), dtype=bool, count=len(pairs))
-        values = np.array([0 if p[1] is None else p[1] for p in pairs],
-                          dtype=column.values.dtype)
-        column.values[cids] = values
-        column.null[cids] = null
+        data = data[data["id"] < self._size]
+        for name in names:
+            column = self._columns.get(name) if ids is not None else None
+            if column is None:
+                dtype = np.float64 if name == "ratio" else np.int64
+                column = _Column(np.zeros(self._size, dtype=dtype),
+                                 np.ones(self._size, dtype=bool))
+            column.values[data["id"]] = data[name]
+            column.null[data["id"]] = data[name + "?"]
+            self._columns[name] = column
 
     def _text(self, conn: sqlite3.Connection, name: str) -> _TextColumn:
         text = self._texts.get(name)
