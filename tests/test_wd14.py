@@ -285,3 +285,13 @@ def test_tag_list_from_another_model_is_refused(
     tagger = WD14Tagger(WeightsSource(tmp_path, local_path=folder), NAME)
     with pytest.raises(ValueError, match="different models"):
         tagger.tag([solid(RED)])
+
+
+def test_make_tagger_picks_the_adapter(tmp_path: Path, local_model: Path) -> None:
+    from pximse.models import make_tagger
+
+    tagger = make_tagger("wd-vit-tagger-v3", WeightsSource(tmp_path, local_path=local_model))
+    assert isinstance(tagger, WD14Tagger)
+    assert tagger.model_id.startswith("wd-vit-tagger-v3:")
+    with pytest.raises(ValueError, match="unknown tagger"):
+        make_tagger("deepdanbooru", WeightsSource(tmp_path))

@@ -3,15 +3,34 @@
 The adapters themselves (DeepDanbooru and WD14 taggers, open_clip, PP-OCR) are
 built on top of these protocols; the catalogue already records, per image and
 per stage, which ``model_id`` produced the stored results.
+
+``weights`` resolves a model's files (configured folder, cache, one download);
+``base.InferenceModel`` is the lifecycle every adapter shares (lazy load, id from
+the weights' digest, device decided once, idle unload); ``wd14`` is the first
+adapter. :func:`make_tagger` is the one place a tagger name becomes an adapter.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-__all__ = ["ImageTagger", "ImageEmbedder", "TextEmbedder", "OcrEngine", "OcrLine", "Model"]
+from pximse.models.weights import WeightsUnavailable
+
+if TYPE_CHECKING:
+    from pximse.models.base import WeightsSource
+
+__all__ = [
+    "ImageTagger",
+    "ImageEmbedder",
+    "TextEmbedder",
+    "OcrEngine",
+    "OcrLine",
+    "Model",
+    "WeightsUnavailable",
+    "make_tagger",
+]
 
 
 @runtime_checkable
@@ -54,3 +73,24 @@ class OcrLine:
 class OcrEngine(Model, Protocol):
     def read(self, images: Sequence[Any]) -> list[list[OcrLine]]:
         """The lines of text found in each image."""
+
+
+def make_tagger(
+    name: str,
+    source: WeightsSource,
+    *,
+    device: str | None = None,
+    idle_unload_s: float | None = None,
+) -> ImageTagger:
+    """The tagger adapter for ``name`` (a WD14 v3 model such as ``wd-vit-tagger-v3``).
+
+    Adapters are imported here, not at the top, so that importing the protocols
+    never loads numpy, Pillow or a runtime.
+    """
+    match name:
+        case _ if name.startswith("wd-"):
+            from pximse.models.wd14 import WD14Tagger
+
+            return WD14Tagger(source, name, device=device, idle_unload_s=idle_unload_s)
+        case _:
+            raise ValueError(f"unknown tagger {name!r}: WD14 v3 taggers are named wd-*-tagger-v3")
