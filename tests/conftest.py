@@ -87,3 +87,21 @@ def copy_source(destination: Path) -> Path:
         shutil.copytree(root / folder, destination / folder,
                         ignore=shutil.ignore_patterns("__pycache__"))
     return destination
+
+
+CJK_FONT = "NotoSansCJK-Regular.ttc"
+
+
+@pytest.fixture(scope="session")
+def cjk_font() -> Path:
+    """Debian's Noto CJK collection (faces: 0 Japanese, 2 Simplified Chinese), which
+    the OCR tests draw their text with; `make system-deps` installs it."""
+    for folder in (Path("/usr/share/fonts"), Path("/usr/local/share/fonts")):
+        if folder.is_dir():
+            found = sorted(folder.rglob(CJK_FONT))
+            if found:
+                return found[0]
+    pytest.fail(
+        f"the OCR tests draw their text with {CJK_FONT} (Debian's fonts-noto-cjk), "
+        "which is not installed: run `make system-deps`"
+    )

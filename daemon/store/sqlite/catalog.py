@@ -328,6 +328,41 @@ class SqliteCatalog(CatalogReads):
         with self.db.write() as conn:
             self._replace_tags(conn, content_id, origin, kind, tags)
 
+    def set_model_tags_many(
+        self, results: Iterable[tuple[int, str, Mapping[str, float]]]
+    ) -> None:
+        """A tagger's results for many images in one transaction: (content id, model
+        id, tags). Tags other taggers (an older model) gave the image are replaced:
+        until then they stay searchable."""
+        with self.db.write() as conn:
+            for content_id, model_id, tags in results:
+                stale = [
+                    row[0]
+                    for row in conn.execute(
+                        "SELECT DISTINCT origin FROM image_tag WHERE content_id = ?"
+                        " AND kind = ? AND origin != ?",
+                        (content_id, KIND_MODEL, model_id),
+                    )
+                ]
+                for origin in stale:
+                    self._replace_tags(conn, content_id, origin, KIND_MODEL, {}, refresh=False)
+                self._replace_tags(conn, content_id, model_id, KIND_MODEL, tags)
+
+    def record_stages(self, results: Iterable[tuple[int, str, str, str | None]]) -> None:
+        """``record_stage`` for many (content id, stage, model id, error) in one transaction."""
+        now = time.time_ns()
+        with self.db.write() as conn:
+            conn.executemany(
+                "INSERT INTO stage (content_id, stage, model_id, status, error, updated_ns)"
+                " VALUES (?,?,?,?,?,?) ON CONFLICT(content_id, stage) DO UPDATE SET"
+                " model_id = excluded.model_id, status = excluded.status,"
+                " error = excluded.error, updated_ns = excluded.updated_ns",
+                [
+                    (cid, stage, model_id, "error" if error else "done", error, now)
+                    for cid, stage, model_id, error in results
+                ],
+            )
+
     def _replace_tags(
         self,
         conn: Any,
@@ -461,15 +496,7 @@ class SqliteCatalog(CatalogReads):
         self, content_id: int, stage: str, model_id: str, *, error: str | None = None
     ) -> None:
         """Record that ``model_id`` ran ``stage`` on an image (or failed, with the error)."""
-        with self.db.write() as conn:
-            conn.execute(
-                "INSERT INTO stage (content_id, stage, model_id, status, error, updated_ns)"
-                " VALUES (?,?,?,?,?,?) ON CONFLICT(content_id, stage) DO UPDATE SET"
-                " model_id = excluded.model_id, status = excluded.status,"
-                " error = excluded.error, updated_ns = excluded.updated_ns",
-                (content_id, stage, model_id, "error" if error else "done", error,
-                 time.time_ns()),
-            )
+        self.record_stages([(content_id, stage, model_id, error)])
 
 
 def _content_ids(conn: Any, sha256s: Iterable[str | None]) -> dict[str, int]:

@@ -1,0 +1,189 @@
+"""Feeding the catalogue's images to every model stage: decode once, batch always.
+
+Each pending image is read and decoded once per run, at the largest size any
+stage that still needs it asks for (JPEG draft mode makes big JPEGs cheap), in
+a small thread pool that works one batch ahead of the models, so memory stays
+flat however many images are pending. Each stage runs on the batch of images
+that need it; its results and the per-image ``(stage, model_id)`` status are
+written together, so a crash resumes where it stopped, and a failure is kept
+with its reason and not retried until the file or the model changes.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from pximse.library.probe import DecodedImage, decode_image
+from pximse.pipeline.stages import Stage
+from pximse.store.sqlite.catalog import SqliteCatalog
+
+log = logging.getLogger(__name__)
+
+ProgressCallback = Callable[[str, int, int], None]
+"""``progress(stage, done, pending_at_start)``."""
+
+
+@dataclass
+class StageReport:
+    done: int = 0
+    errors: int = 0
+    seconds: float = 0.0
+
+    @property
+    def rate(self) -> float:
+        return self.done / self.seconds if self.seconds else 0.0
+
+
+@dataclass
+class PipelineReport:
+    images: int = 0
+    decoded: int = 0
+    decode_errors: int = 0
+    seconds: float = 0.0
+    stages: dict[str, StageReport] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "images": self.images,
+            "decoded": self.decoded,
+            "decode_errors": self.decode_errors,
+            "seconds": round(self.seconds, 3),
+            "stages": {
+                name: {"done": s.done, "errors": s.errors, "images_per_s": round(s.rate, 2)}
+                for name, s in self.stages.items()
+            },
+        }
+
+
+@dataclass
+class _Item:
+    content_id: int
+    sha256: str
+    stages: list[Stage]
+    path: str | None = None
+
+
+def run_pipeline(
+    catalog: SqliteCatalog,
+    stages: Sequence[Stage],
+    *,
+    batch_size: int = 16,
+    decode_workers: int = 2,
+    max_pixels: int = 100_000_000,
+    limit: int | None = None,
+    progress: ProgressCallback | None = None,
+    should_stop: Callable[[], bool] = lambda: False,
+) -> PipelineReport:
+    """Run every stage on the images that still need it; return what was done."""
+    report = PipelineReport(stages={stage.name: StageReport() for stage in stages})
+    started = time.perf_counter()
+    pending_at_start = {
+        stage.name: len(catalog.pending_for_stage(stage.name, stage.model_id, 10**9))
+        for stage in stages
+    } if progress else {}
+    with ThreadPoolExecutor(max(1, decode_workers), thread_name_prefix="decode") as pool:
+        batches = _batches(catalog, stages, batch_size, limit)
+        ahead: tuple[list[_Item], list[Future[Any]]] | None = _submit(pool, next(batches, None),
+                                                                      max_pixels)
+        while ahead is not None:
+            items, futures = ahead
+            ahead = _submit(pool, next(batches, None), max_pixels)  # decode one batch ahead
+            decoded = [future.result() for future in futures]
+            _run_batch(catalog, stages, items, decoded, report)
+            if progress:
+                for stage in stages:
+                    progress(stage.name, report.stages[stage.name].done,
+                             pending_at_start.get(stage.name, 0))
+            if should_stop():
+                break
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _batches(catalog: SqliteCatalog, stages: Sequence[Stage], batch_size: int,
+             limit: int | None) -> Iterator[list[_Item]]:
+    """Pending images in batches; each batch is read from the catalogue fresh, so
+    what was just recorded is not handed out again."""
+    handed = 0
+    seen: set[int] = set()
+    while limit is None or handed < limit:
+        wanted: dict[int, _Item] = {}
+        for stage in stages:
+            for content_id, sha in catalog.pending_for_stage(stage.name, stage.model_id,
+                                                             batch_size * 4):
+                if content_id in seen:
+                    continue
+                item = wanted.setdefault(content_id, _Item(content_id, sha, []))
+                item.stages.append(stage)
+        if not wanted:
+            return
+        batch = sorted(wanted.values(), key=lambda item: item.content_id)[:batch_size]
+        if limit is not None:
+            batch = batch[: limit - handed]
+        handed += len(batch)
+        seen.update(item.content_id for item in batch)
+        for item in batch:
+            found = catalog.file_for(item.sha256)
+            item.path = found[0] if found else None
+        yield batch
+
+
+def _submit(pool: ThreadPoolExecutor, items: list[_Item] | None, max_pixels: int
+            ) -> tuple[list[_Item], list[Future[Any]]] | None:
+    if items is None:
+        return None
+    return items, [pool.submit(_decode_for, item, max_pixels) for item in items]
+
+
+def _decode_for(item: _Item, max_pixels: int) -> DecodedImage | str:
+    """The image at the largest size its stages need, or why it could not be had."""
+    path = item.path
+    if path is None:
+        return "no online file holds this image"
+    size = max(stage.input_size for stage in item.stages)
+    decoded = decode_image(path, preview_size=size, max_pixels=max_pixels)
+    if not isinstance(decoded, DecodedImage):
+        return decoded.message
+    if decoded.sha256 != item.sha256:
+        return "the file changed since it was scanned; it is indexed again after the next scan"
+    return decoded
+
+
+def _run_batch(catalog: SqliteCatalog, stages: Sequence[Stage], items: list[_Item],
+               decoded: list[DecodedImage | str], report: PipelineReport) -> None:
+    report.images += len(items)
+    statuses: list[tuple[int, str, str, str | None]] = []
+    for item, result in zip(items, decoded, strict=True):
+        if isinstance(result, str):
+            report.decode_errors += 1
+            statuses += [(item.content_id, s.name, s.model_id, result) for s in item.stages]
+        else:
+            report.decoded += 1
+    for stage in stages:
+        todo = [
+            (item.content_id, result.preview)
+            for item, result in zip(items, decoded, strict=True)
+            if stage in item.stages and isinstance(result, DecodedImage)
+        ]
+        if not todo:
+            continue
+        stage_report = report.stages[stage.name]
+        started = time.perf_counter()
+        try:
+            outputs = stage.run([image for _, image in todo])
+        except Exception as exc:  # one bad batch must not stop the run: record it
+            log.exception("stage %s failed on a batch of %d images", stage.name, len(todo))
+            message = f"{type(exc).__name__}: {exc}"
+            statuses += [(cid, stage.name, stage.model_id, message) for cid, _ in todo]
+            stage_report.errors += len(todo)
+            continue
+        stage.store(catalog, [(cid, out) for (cid, _), out in zip(todo, outputs, strict=True)])
+        stage_report.seconds += time.perf_counter() - started
+        stage_report.done += len(todo)
+        statuses += [(cid, stage.name, stage.model_id, None) for cid, _ in todo]
+    catalog.record_stages(statuses)
