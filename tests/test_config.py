@@ -16,6 +16,7 @@ from pximse.config import (
     DEFAULT_EXCLUDE,
     Config,
     ConfigError,
+    ModelsConfig,
     RootConfig,
     ScanConfig,
     SearchConfig,
@@ -96,7 +97,7 @@ def test_default_file_sets_every_key_to_its_default() -> None:
 
 def test_default_file_and_docs_mention_every_key() -> None:
     keys = ["data_dir", "name", "path", "recursive", "include", "exclude"]
-    for cls in (ServerConfig, ScanConfig, SearchConfig):
+    for cls in (ServerConfig, ScanConfig, SearchConfig, ModelsConfig):
         keys += [f.name for f in fields(cls)]
     default_text = default_config_text()
     docs = DOCS.read_text("utf-8")
@@ -341,7 +342,7 @@ def test_every_validation_message_names_its_key(
         ("[library]\nroot = []\n", "unknown key 'library.root' (did you mean 'library.roots'?)"),
         ("[[roots]]\nname = 'a'\n", "unknown key 'roots' (did you mean 'library.roots'?)"),
         ("zzz = 1\n", "unknown key 'zzz'; expected one of: data_dir, library, server, scan, "
-                      "search"),
+                      "search, models"),
     ],
 )
 def test_unknown_keys_suggest_the_nearest(tmp_path: Path, text: str, message: str) -> None:

@@ -42,6 +42,7 @@ from pximse.config.paths import (  # the defaults are looked up here, see load_c
 from pximse.config.settings import (
     DEFAULT_EXCLUDE,
     Config,
+    ModelsConfig,
     RootConfig,
     ScanConfig,
     SearchConfig,
@@ -58,6 +59,7 @@ __all__ = [
     "ConfigError",
     "RootConfig",
     "ScanConfig",
+    "ModelsConfig",
     "SearchConfig",
     "ServerConfig",
     "config_to_toml",

@@ -136,6 +136,17 @@ class SearchConfig:
 
 
 @dataclass(frozen=True)
+class ModelsConfig:
+    allow_download: bool = False
+    tagger: str = "wd-vit-tagger-v3"
+    tagger_path: str = ""
+    tag_min_score: float = 0.05
+    ocr: str = "rapidocr"
+    ocr_min_confidence: float = 0.7
+    batch_size: int = 16
+
+
+@dataclass(frozen=True)
 class Config:
     config_path: Path
     data_dir: Path
@@ -143,6 +154,7 @@ class Config:
     server: ServerConfig
     scan: ScanConfig
     search: SearchConfig
+    models: ModelsConfig = ModelsConfig()
 
     @property
     def catalog_path(self) -> Path:

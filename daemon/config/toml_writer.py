@@ -93,6 +93,6 @@ def config_to_toml(config: Config, *, redact: bool = False) -> str:
     if redact and server.token is not None:
         server = ServerConfig(server.host, server.port, "<redacted>")
     for name, section in (("server", server), ("scan", config.scan),
-                          ("search", config.search)):
+                          ("search", config.search), ("models", config.models)):
         lines += ["", f"[{name}]", *_toml_section(section)]
     return "\n".join(lines) + "\n"

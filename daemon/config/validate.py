@@ -22,6 +22,7 @@ from pximse.config.paths import expand_path
 from pximse.config.settings import (
     DEFAULT_EXCLUDE,
     Config,
+    ModelsConfig,
     RootConfig,
     ScanConfig,
     SearchConfig,
@@ -35,7 +36,7 @@ __all__ = ["build_config"]
 _ROOT_NAME_MAX = 64
 _ROOT_NAME_RE = re.compile(r"[\w .\-]+")
 
-_TOP_KEYS = ("data_dir", "library", "server", "scan", "search")
+_TOP_KEYS = ("data_dir", "library", "server", "scan", "search", "models")
 _LIBRARY_KEYS = ("roots",)
 _ROOT_KEYS = ("name", "path", "recursive", "include", "exclude")
 
@@ -47,6 +48,7 @@ def _section_keys() -> dict[str, tuple[str, ...]]:
         "server": tuple(f.name for f in fields(ServerConfig)),
         "scan": tuple(f.name for f in fields(ScanConfig)),
         "search": tuple(f.name for f in fields(SearchConfig)),
+        "models": tuple(f.name for f in fields(ModelsConfig)),
     }
 
 
@@ -182,6 +184,27 @@ _SCAN_RULES: dict[str, Rule] = {
     "max_image_pixels": _int_rule(1),
     "follow_symlinks": _boolean,
 }
+_MODELS_RULES: dict[str, Rule] = {
+    "allow_download": _boolean,
+    "tagger": lambda value, key: _choice(value, key, TAGGERS),
+    "tagger_path": _string,
+    "tag_min_score": lambda value, key: _number(value, key, 0.0, 1.0),
+    "ocr": lambda value, key: _choice(value, key, ("", "rapidocr")),
+    "ocr_min_confidence": lambda value, key: _number(value, key, 0.0, 1.0),
+    "batch_size": _int_rule(1, 1024),
+}
+TAGGERS = ("", "wd-vit-tagger-v3", "wd-swinv2-tagger-v3", "wd-convnext-tagger-v3",
+           "wd-vit-large-tagger-v3", "wd-eva02-large-tagger-v3")
+
+
+def _choice(value: Any, key: str, allowed: tuple[str, ...]) -> str:
+    text = _string(value, key)
+    if text not in allowed:
+        names = ", ".join(repr(a) for a in allowed)
+        raise _error(key, f"must be one of {names} (\"\" turns it off), got {text!r}")
+    return text
+
+
 _SEARCH_RULES: dict[str, Rule] = {
     "tag_threshold": lambda value, key: _number(value, key, 0.0, 1.0),
     "default_sort": _sort_key,
@@ -240,6 +263,7 @@ def build_config(data: Mapping[str, Any], path: Path, env: Mapping[str, str],
     if search.page_size > search.max_page_size:
         raise _error("search.page_size", f"must not be larger than search.max_page_size "
                                          f"({search.max_page_size}), got {search.page_size}")
+    models = _section(data, "models", ModelsConfig, _MODELS_RULES)
     return Config(
         config_path=path,
         data_dir=data_dir,
@@ -247,6 +271,7 @@ def build_config(data: Mapping[str, Any], path: Path, env: Mapping[str, str],
         server=server,
         scan=scan,
         search=search,
+        models=models,
     )
 
 
