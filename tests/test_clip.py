@@ -244,7 +244,7 @@ def test_uncached_tag_offline_fails_fast(tmp_path: Path, offline_env: None) -> N
 def test_tag_from_the_hub_cache(
     saved: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, offline_env: None
 ) -> None:
-    """A tag's file found in open_clip's Hugging Face cache: QuickGELU from the tag, digest of the file."""
+    """A tag's file in open_clip's Hugging Face cache: the tag's QuickGELU, the file's bytes."""
     tag_cfg = {"hf_hub": "pximse-test/tiny-clip/", "quick_gelu": True, "interpolation": "bicubic"}
     monkeypatch.setitem(open_clip.pretrained._PRETRAINED, ARCH, {"openai": tag_cfg})
     repo = cache_dir(tmp_path, "open_clip") / "models--pximse-test--tiny-clip"

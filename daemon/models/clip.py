@@ -73,7 +73,7 @@ import numpy as np
 from PIL import Image
 
 from pximse.models.base import InferenceModel, WeightsSource
-from pximse.models.weights import WeightsSpec, WeightsUnavailable, cache_dir, model_digest
+from pximse.models.weights import WeightsSpec, WeightsUnavailable, cache_dir
 
 __all__ = [
     "ClipModel",
@@ -155,7 +155,7 @@ def _pretrained_cfg(arch: str, tag: str) -> dict[str, Any]:
         raise ValueError(
             f"open_clip has no pretrained weights {tag!r} for {arch}: "
             + (f"known tags are {', '.join(known)}" if known else f"{arch} has no pretrained tags")
-            + "; set models.clip.pretrained to one of them, or to \"\" for a weights file "
+            + '; set models.clip.pretrained to one of them, or to "" for a weights file '
             "that comes from no tag"
         )
     return dict(cfg)
@@ -222,7 +222,8 @@ class ClipModel(InferenceModel):
         self.arch = arch
         self.pretrained = pretrained or None
         self.batch_size = batch_size
-        self.weights_path = None if source.local_path is None else _strip_local_dir(source.local_path)
+        local = source.local_path
+        self.weights_path = None if local is None else _strip_local_dir(local)
         self.is_folder = self.weights_path is not None and self.weights_path.is_dir()
         if self.is_folder:
             assert self.weights_path is not None
@@ -251,7 +252,7 @@ class ClipModel(InferenceModel):
                 if self.pretrained is None:
                     raise ValueError(
                         f"CLIP {arch}: no weights: set models.clip.pretrained to an open_clip "
-                        "tag (such as \"openai\") or models.clip.path to a weights file"
+                        'tag (such as "openai") or models.clip.path to a weights file'
                     )
                 what = self.pretrained
         if self._quick_gelu and not arch_label.endswith(QUICKGELU_SUFFIX):
