@@ -41,6 +41,7 @@ import re
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import faiss
 import numpy as np
@@ -202,7 +203,7 @@ class EmbeddedVectorStore:
 
     def _search_graph(self, query: np.ndarray, stop: int, rows: np.ndarray | None
                       ) -> tuple[np.ndarray, np.ndarray] | None:
-        params = faiss.SearchParametersHNSW()
+        params = faiss.SearchParametersHNSW()  # type: ignore[attr-defined]  # not in the stubs
         ef = max(self.expansion_search, stop)
         if rows is not None:  # the walk meets allowed rows at the filter's rate
             ef = min(int(ef * self._index.ntotal / len(rows)), len(rows))
@@ -322,7 +323,7 @@ class EmbeddedVectorStore:
 
     # -- internals -------------------------------------------------------------------
 
-    def _new_index(self) -> faiss.Index:
+    def _new_index(self) -> Any:  # faiss.IndexHNSWFlat; the stubs lack its attributes
         index = faiss.IndexHNSWFlat(self.dimensions, self.connectivity,
                                     faiss.METRIC_INNER_PRODUCT)
         index.hnsw.efConstruction = self.expansion_add
@@ -335,7 +336,7 @@ class EmbeddedVectorStore:
             if n == 0:
                 self._matrix = np.empty((0, self.dimensions), np.float32)
             else:
-                storage = faiss.downcast_index(self._index.storage)
+                storage: Any = faiss.downcast_index(self._index.storage)
                 codes = faiss.rev_swig_ptr(storage.codes.data(), n * storage.code_size)
                 self._matrix = np.asarray(codes).view(np.float32).reshape(n, self.dimensions)
         return self._matrix
