@@ -127,6 +127,32 @@ def _background_start(app: Any, catalog: Any, config: Any, scan: bool) -> None:
             log.exception("warming the query index failed")
     if scan and config.roots:
         _background_scan(app, catalog, config)
+    _background_models(app, catalog, config)
+
+
+def _background_models(app: Any, catalog: Any, config: Any) -> None:
+    from pximse.pipeline.build import plan_stages
+    from pximse.pipeline.runner import run_pipeline
+
+    state = app.state.models_status
+    try:
+        plan = plan_stages(config)
+        state["stages"] = plan.describe()
+        if not plan.stages:
+            return
+        state["running"] = True
+
+        def progress(stage: str, done: int, total: int) -> None:
+            state["stages"][stage].update(done=done, pending=max(0, total - done))
+
+        report = run_pipeline(catalog, plan.stages, batch_size=config.models.batch_size,
+                              max_pixels=config.scan.max_image_pixels, progress=progress)
+        state["last"] = report.to_json()
+    except Exception:  # keep serving searches: the error is logged and shown in status
+        log.exception("the model pipeline failed")
+        state["error"] = "the model pipeline failed; see the log"
+    finally:
+        state["running"] = False
 
 
 def _background_scan(app: Any, catalog: Any, config: Any) -> None:
@@ -157,12 +183,15 @@ def _background_scan(app: Any, catalog: Any, config: Any) -> None:
 @_config_options
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option("--models/--no-models", default=True,
+              help="Run the tagger and OCR on new images after the scan.")
 @click.pass_obj
 def index(
     obj: Context, config_path: Path | None, data_dir: Path | None, paths: tuple[Path, ...],
-    as_json: bool,
+    as_json: bool, models: bool,
 ) -> None:
-    """Scan PATHS (default: the configured roots) once, with a progress bar, then exit."""
+    """Scan PATHS (default: the configured roots) once, run the models on what is
+    new, with progress bars, then exit."""
     from pximse.library.scan import scan_roots
 
     config = obj.load(config_path, data_dir)
@@ -178,9 +207,13 @@ def index(
             catalog, roots, thumbnail_dir=config.thumbnail_dir, config=config.scan,
             progress=callback,
         )
+        pipeline = _run_models(catalog, config, callback) if models else None
     catalog.close()
     if as_json:
-        click.echo(json.dumps(report.to_json(), ensure_ascii=False))
+        body = report.to_json()
+        if pipeline is not None:
+            body["models"] = pipeline
+        click.echo(json.dumps(body, ensure_ascii=False))
         return
     click.echo(
         f"{report.files} files in {report.roots} root(s) in {report.seconds:.1f}s: "
@@ -188,10 +221,32 @@ def index(
         f"{report.unchanged} unchanged, {report.removed} removed, {report.restored} back online, "
         f"{report.skipped} not images, {report.errors} errors"
     )
+    if pipeline is not None:
+        for name, stage in pipeline["plan"].items():
+            if stage["state"] == "unavailable":
+                click.echo(f"{name}: unavailable: {stage['message']}", err=True)
+        for name, stage in pipeline["report"]["stages"].items():
+            click.echo(f"{name}: {stage['done']} images ({stage['images_per_s']}/s), "
+                       f"{stage['errors']} errors")
     for name in report.offline_roots:
         click.echo(f"root {name!r} is missing: its files are marked offline", err=True)
     for folder, error in report.unreadable[:20]:
         click.echo(f"cannot read {folder}: {error}", err=True)
+
+
+def _run_models(catalog: Any, config: Any, callback: Any) -> dict[str, Any]:
+    """Run the configured model stages on every image that still needs them."""
+    from pximse.pipeline.build import plan_stages
+    from pximse.pipeline.runner import run_pipeline
+
+    def download(name: str, done: int, total: int | None) -> None:
+        if callback:
+            callback(f"download {name}", done, total or 0)
+
+    plan = plan_stages(config, progress=download)
+    report = run_pipeline(catalog, plan.stages, batch_size=config.models.batch_size,
+                          max_pixels=config.scan.max_image_pixels, progress=callback)
+    return {"plan": plan.describe(), "report": report.to_json()}
 
 
 def _roots_for(config: Any, catalog: Any, paths: tuple[Path, ...]) -> list[Any]:
@@ -233,7 +288,8 @@ def _progress_bar(quiet: bool) -> tuple[Any, Any]:
         TimeRemainingColumn(), transient=True,
     )
     tasks: dict[str, Any] = {}
-    labels = {"hash": "Reading new files", "decode": "Decoding new images"}
+    labels = {"hash": "Reading new files", "decode": "Decoding new images",
+              "tagger": "Tagging", "ocr": "Reading text (OCR)"}
 
     def callback(phase: str, done: int, total: int) -> None:
         if phase not in tasks:
@@ -315,6 +371,10 @@ def status(obj: Context, config_path: Path | None, data_dir: Path | None, as_jso
         state = "online" if root["online"] else "OFFLINE"
         click.echo(f"  {root['name']}: {root['path']} ({state}, {root['files']} files, "
                    f"last scan {root['last_scan'] or 'never'})")
+    for stage, by_model in body["stages"].items():
+        for model_id, counts in by_model.items():
+            click.echo(f"  {stage} ({model_id}): {counts.get('done', 0)} done, "
+                       f"{counts.get('error', 0)} failed")
     for error in body["recent_errors"][:10]:
         click.echo(f"  error: {error['path']}: {error['message']}")
 

@@ -31,6 +31,7 @@ from __future__ import annotations
 import operator
 import re
 import sqlite3
+import unicodedata
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -232,7 +233,8 @@ class Reference:
             case Text(name, text):
                 if name != "ocr":
                     raise ValueError(f"'{name}' is not a text field")
-                return item.ocr is not None and text.casefold() in item.ocr.casefold()
+                # The documented rule: NFKC, then case folding, on both sides.
+                return item.ocr is not None and _fold(text) in _fold(item.ocr)
         raise TypeError(f"unknown node {node!r}")
 
     def _tag_row_matches(self, kind: str, row_kind: int, score: float) -> bool:
@@ -348,3 +350,7 @@ class Reference:
         if key.field == "id":
             return item.sha256
         return item.row[COLUMNS[key.field]]
+
+
+def _fold(text: str) -> str:
+    return unicodedata.normalize("NFKC", text).casefold()

@@ -37,6 +37,7 @@ def create_app(config: Config, catalog: SqliteCatalog | None = None) -> FastAPI:
         config.catalog_path, tag_threshold=config.search.tag_threshold
     )
     app.state.scan_status = {"running": False, "last": None}
+    app.state.models_status = {"running": False, "stages": {}, "last": None}
 
     @app.exception_handler(QueryError)
     async def query_error(request: Request, exc: QueryError) -> JSONResponse:

@@ -94,6 +94,7 @@ def status(
     body["data_dir"] = str(config.data_dir)
     scan = request.app.state.scan_status
     body["scan"] = scan
+    body["models"] = request.app.state.models_status
     progress = scan.get("progress") or {}
     # What is waiting: files of the running scan not yet hashed or decoded.
     body["queue"] = {

@@ -44,6 +44,7 @@ from pximse.query.fields import lookup
 from pximse.query.sql import _FORMAT_ALIASES, SqlCompiler, iso_to_epoch
 from pximse.store.sqlite.database import select_in
 from pximse.store.sqlite.memfiles import FileColumns, sort_rank
+from pximse.store.sqlite.ocrindex import content_sql as ocr_content_sql
 from pximse.store.tagnames import tag_key
 
 _NUMERIC = {
@@ -350,6 +351,11 @@ class MemoryIndex:
                 return self._compare(conn, field_name, op, value, node)
             case Has(field_name):
                 return self._has(conn, field_name, node)
+            case Text("ocr", text):
+                # Straight from the n-gram postings: no detour through content rows.
+                params: list[object] = []
+                sql = ocr_content_sql(text, params, self._compiler.ocr_gram_counts)
+                return self._mask(conn.execute(sql, params))
             case Text():
                 return self._via_sql(conn, node)
         raise QueryError(f"unsupported query node {type(node).__name__}")
@@ -421,8 +427,13 @@ class MemoryIndex:
 
     def _via_sql(self, conn: sqlite3.Connection, node: Node) -> np.ndarray:
         where = self._compiler.where(node)
+        return self._mask(
+            conn.execute(f"SELECT c.id FROM content c WHERE {where.sql}", where.params)
+        )
+
+    def _mask(self, rows) -> np.ndarray:  # type: ignore[no-untyped-def]
+        """A mask of the content ids in one-column ``rows``."""
         mask = np.zeros(self._size, dtype=bool)
-        rows = conn.execute(f"SELECT c.id FROM content c WHERE {where.sql}", where.params)
         ids = np.fromiter((r[0] for r in rows), dtype=np.int64)
         mask[ids[ids < self._size]] = True
         return mask

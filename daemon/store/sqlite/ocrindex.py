@@ -175,17 +175,22 @@ def gram_counts(conn: sqlite3.Connection | Any, keys: Iterable[int]) -> dict[int
 
 
 def match_sql(query: str, params: list[object], counts: GramCounts | None = None) -> str:
-    """``c.id IN (...)``: the images whose folded OCR text contains the folded query.
+    """``c.id IN (...)``: the images whose folded OCR text contains the folded query."""
+    return f"c.id IN ({content_sql(query, params, counts)})"
+
+
+def content_sql(query: str, params: list[object], counts: GramCounts | None = None) -> str:
+    """A SELECT of the content ids whose folded OCR text contains the folded query.
 
     ``counts`` (gram key -> postings, capped) picks the rarest gram to drive a
     long query; without it the query's grams are taken in order.
     """
     folded = fold(query)
     if not folded:
-        return "c.id IN (SELECT content_id FROM ocr_text)"
+        return "SELECT content_id FROM ocr_text"
     if len(folded) <= MAX_GRAM:
         params.append(gram_key(folded))
-        return "c.id IN (SELECT g.content_id FROM ocr_gram g WHERE g.gram = ?)"
+        return "SELECT g.content_id FROM ocr_gram g WHERE g.gram = ?"
     keys = list(dict.fromkeys(
         gram_key(folded[i : i + MAX_GRAM]) for i in range(len(folded) - MAX_GRAM + 1)
     ))
@@ -194,7 +199,7 @@ def match_sql(query: str, params: list[object], counts: GramCounts | None = None
         keys.sort(key=lambda key: known.get(key, 0))
     driver, probes = keys[0], keys[1 : 1 + PROBES]
     params.append(driver)
-    sql = "c.id IN (SELECT g.content_id FROM ocr_gram g WHERE g.gram = ?"
+    sql = "SELECT g.content_id FROM ocr_gram g WHERE g.gram = ?"
     for key in probes:
         params.append(key)
         sql += (
@@ -204,5 +209,5 @@ def match_sql(query: str, params: list[object], counts: GramCounts | None = None
     params.append(folded)
     return sql + (
         " AND instr((SELECT r.folded FROM ocr_result r WHERE r.content_id = g.content_id),"
-        " ?) > 0)"
+        " ?) > 0"
     )

@@ -135,7 +135,13 @@ class CatalogReads:
                 (errors,),
             )
         ]
+        stages: dict[str, dict[str, dict[str, int]]] = {}
+        for stage, model_id, state, count in conn.execute(
+            "SELECT stage, model_id, status, count(*) FROM stage GROUP BY 1, 2, 3"
+        ):
+            stages.setdefault(stage, {}).setdefault(model_id, {})[state] = count
         return {
+            "stages": stages,
             "images": content.get(1, 0) + content.get(0, 0),
             "images_online": content.get(1, 0),
             "images_offline": content.get(0, 0),
