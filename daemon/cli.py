@@ -78,6 +78,8 @@ def main(ctx: click.Context, config_path: Path | None, data_dir: Path | None, ve
 @click.option("--host", default=None, help="Address to listen on (default from config: 127.0.0.1).")
 @click.option("--port", type=int, default=None, help="Port (default from config: 8741).")
 @click.option("--scan/--no-scan", default=True, help="Scan the library roots on start.")
+@click.option("--models/--no-models", default=True,
+              help="Run the tagger and OCR on images that need them, in the background.")
 @click.pass_obj
 def serve(
     obj: Context,
@@ -86,6 +88,7 @@ def serve(
     host: str | None,
     port: int | None,
     scan: bool,
+    models: bool,
 ) -> None:
     """Run the daemon: the HTTP API on 127.0.0.1 (and a scan of the library roots)."""
     from dataclasses import replace
@@ -105,7 +108,8 @@ def serve(
     catalog = obj.catalog(config)
     app = create_app(config, catalog)
     threading.Thread(
-        target=_background_start, args=(app, catalog, config, scan), daemon=True, name="start"
+        target=_background_start, args=(app, catalog, config, scan, models), daemon=True,
+        name="start",
     ).start()
     if not config.roots:
         click.echo(
@@ -117,8 +121,9 @@ def serve(
     uvicorn.run(app, host=host, port=port, log_level="warning")
 
 
-def _background_start(app: Any, catalog: Any, config: Any, scan: bool) -> None:
-    """Warm the query index (so the first search is fast), then scan the roots."""
+def _background_start(app: Any, catalog: Any, config: Any, scan: bool, models: bool) -> None:
+    """Warm the query index (so the first search is fast), scan the roots, then
+    run the model stages on what needs them."""
     index = catalog.index
     if index is not None:
         try:
@@ -127,7 +132,8 @@ def _background_start(app: Any, catalog: Any, config: Any, scan: bool) -> None:
             log.exception("warming the query index failed")
     if scan and config.roots:
         _background_scan(app, catalog, config)
-    _background_models(app, catalog, config)
+    if models:
+        _background_models(app, catalog, config)
 
 
 def _background_models(app: Any, catalog: Any, config: Any) -> None:

@@ -120,3 +120,34 @@ def test_an_image_whose_file_is_gone_is_recorded_not_retried(
     (library / "blue.jpg").unlink()
     report = run_pipeline(scanned, [TaggerStage(tagger_from(tmp_path, 0, "m1"), input_size=64)])
     assert (report.decoded, report.decode_errors) == (2, 1)
+
+
+def test_index_runs_the_configured_models_and_reports_missing_weights(
+    tmp_path: Path, library: Path
+) -> None:
+    import json
+
+    from click.testing import CliRunner
+
+    from pximse.cli import main
+
+    Image.new("RGB", (120, 80), (230, 20, 20)).save(library / "red.png")
+    model = build_model(tmp_path / "weights" / NAME, *make_weights(0))
+    config = tmp_path / "config.toml"
+    common = ["--config", str(config), "--data-dir", str(tmp_path / "data")]
+
+    config.write_text(f'[models]\ntagger = "wd-vit-tagger-v3"\ntagger_path = "{model}"\nocr = ""\n')
+    result = CliRunner().invoke(main, ["index", *common, "--json", str(library)], env={})
+    assert result.exit_code == 0, result.output
+    body = json.loads(result.output)
+    assert body["models"]["plan"]["tagger"]["state"] == "ready"
+    assert body["models"]["report"]["stages"]["tagger"]["done"] == 1
+    found = CliRunner().invoke(main, ["search", *common, "--json", "model:red_theme:>0.5"],
+                               env={})
+    assert [Path(i["path"]).name for i in json.loads(found.output)] == ["red.png"]
+
+    config.write_text('[models]\ntagger = "wd-vit-tagger-v3"\nocr = ""\n')  # no path, no cache
+    result = CliRunner().invoke(main, ["index", *common, "--json", str(library)], env={})
+    plan = json.loads(result.output)["models"]["plan"]
+    assert plan["tagger"]["state"] == "unavailable"
+    assert "allow_download" in plan["tagger"]["message"]

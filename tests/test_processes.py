@@ -44,7 +44,8 @@ def test_serve_scans_on_start_and_answers(tmp_path: Path) -> None:
         f'[[library.roots]]\nname = "lib"\npath = "{library}"\n[server]\nport = {port}\n'
     )
     process = subprocess.Popen(
-        pximse("serve", "--config", str(config), "--data-dir", str(tmp_path / "data")),
+        pximse("serve", "--no-models", "--config", str(config),
+               "--data-dir", str(tmp_path / "data")),
         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )
     try:
@@ -74,7 +75,7 @@ def test_a_killed_index_resumes_and_the_catalogue_stays_consistent(tmp_path: Pat
     write_library(library, 400, size=(400, 300))
     common = ["--config", str(tmp_path / "c.toml"), "--data-dir", str(tmp_path / "data")]
     catalog = tmp_path / "data" / "catalog.sqlite3"
-    process = subprocess.Popen(pximse("index", *common, str(library)),
+    process = subprocess.Popen(pximse("index", "--no-models", *common, str(library)),
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
     written = 0
@@ -92,7 +93,7 @@ def test_a_killed_index_resumes_and_the_catalogue_stays_consistent(tmp_path: Pat
         os.kill(process.pid, signal.SIGKILL)
     process.wait(timeout=20)
 
-    resumed = subprocess.run(pximse("index", *common, "--json", str(library)),
+    resumed = subprocess.run(pximse("index", "--no-models", *common, "--json", str(library)),
                              capture_output=True, text=True, check=True)
     report = json.loads(resumed.stdout)
     assert report["new_images"] + report["unchanged"] + report["linked"] == 400
@@ -106,6 +107,7 @@ def test_a_killed_index_resumes_and_the_catalogue_stays_consistent(tmp_path: Pat
             "SELECT count(*) FROM file WHERE state = 'ok' AND content_id NOT IN"
             " (SELECT id FROM content)").fetchone()[0]
         assert orphans == 0
-    again = json.loads(subprocess.run(pximse("index", *common, "--json", str(library)),
+    again = json.loads(subprocess.run(pximse("index", "--no-models", *common, "--json",
+                                             str(library)),
                                       capture_output=True, text=True, check=True).stdout)
     assert (again["unchanged"], again["new_images"]) == (400, 0)
