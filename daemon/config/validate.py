@@ -184,6 +184,10 @@ _SCAN_RULES: dict[str, Rule] = {
     "max_image_pixels": _int_rule(1),
     "follow_symlinks": _boolean,
 }
+TAGGERS = ("", "wd-vit-tagger-v3", "wd-swinv2-tagger-v3", "wd-convnext-tagger-v3",
+           "wd-vit-large-tagger-v3", "wd-eva02-large-tagger-v3")
+
+
 _MODELS_RULES: dict[str, Rule] = {
     "allow_download": _boolean,
     "tagger": lambda value, key: _choice(value, key, TAGGERS),
@@ -193,8 +197,6 @@ _MODELS_RULES: dict[str, Rule] = {
     "ocr_min_confidence": lambda value, key: _number(value, key, 0.0, 1.0),
     "batch_size": _int_rule(1, 1024),
 }
-TAGGERS = ("", "wd-vit-tagger-v3", "wd-swinv2-tagger-v3", "wd-convnext-tagger-v3",
-           "wd-vit-large-tagger-v3", "wd-eva02-large-tagger-v3")
 
 
 def _choice(value: Any, key: str, allowed: tuple[str, ...]) -> str:
