@@ -137,23 +137,25 @@ def _background_start(app: Any, catalog: Any, config: Any, scan: bool, models: b
 
 
 def _background_models(app: Any, catalog: Any, config: Any) -> None:
-    from pximse.pipeline.build import plan_stages
-    from pximse.pipeline.runner import run_pipeline
+    """Run the model stages in a child process (``pximse models run``): the
+    runtimes (PyTorch, onnxruntime) never load into the daemon, a crash in one
+    cannot take the daemon down, and the daemon stays small while idle."""
+    import atexit
+    import subprocess
 
     state = app.state.models_status
+    command = [sys.executable, "-m", "pximse", "models", "run", "--json",
+               "--config", str(config.config_path), "--data-dir", str(config.data_dir)]
+    state["running"] = True
     try:
-        plan = plan_stages(config)
-        state["stages"] = plan.describe()
-        if not plan.stages:
-            return
-        state["running"] = True
-
-        def progress(stage: str, done: int, total: int) -> None:
-            state["stages"][stage].update(done=done, pending=max(0, total - done))
-
-        report = run_pipeline(catalog, plan.stages, batch_size=config.models.batch_size,
-                              max_pixels=config.scan.max_image_pixels, progress=progress)
-        state["last"] = report.to_json()
+        child = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+        atexit.register(child.terminate)
+        output, _ = child.communicate()
+        if child.returncode == 0 and output.strip():
+            body = json.loads(output.strip().splitlines()[-1])
+            state["stages"], state["last"] = body["plan"], body["report"]
+        else:
+            state["error"] = f"the model run exited with status {child.returncode}; see the log"
     except Exception:  # keep serving searches: the error is logged and shown in status
         log.exception("the model pipeline failed")
         state["error"] = "the model pipeline failed; see the log"
@@ -249,7 +251,7 @@ def _run_models(catalog: Any, config: Any, callback: Any) -> dict[str, Any]:
         if callback:
             callback(f"download {name}", done, total or 0)
 
-    plan = plan_stages(config, progress=download)
+    plan = plan_stages(config, catalog, progress=download)
     report = run_pipeline(catalog, plan.stages, batch_size=config.models.batch_size,
                           max_pixels=config.scan.max_image_pixels, progress=callback)
     return {"plan": plan.describe(), "report": report.to_json()}
@@ -295,7 +297,7 @@ def _progress_bar(quiet: bool) -> tuple[Any, Any]:
     )
     tasks: dict[str, Any] = {}
     labels = {"hash": "Reading new files", "decode": "Decoding new images",
-              "tagger": "Tagging", "ocr": "Reading text (OCR)"}
+              "tagger": "Tagging", "ocr": "Reading text (OCR)", "clip": "CLIP embeddings"}
 
     def callback(phase: str, done: int, total: int) -> None:
         if phase not in tasks:
@@ -405,6 +407,54 @@ def parse_name_command(
         for key, value in info.to_json().items():
             if value not in (None, [], ()):
                 click.echo(f"  {key}: {value}")
+
+
+@main.group("models")
+def models_group() -> None:
+    """The tagger, OCR and CLIP stages: what is ready, and running them."""
+
+
+@models_group.command("list")
+@_config_options
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def models_list(obj: Context, config_path: Path | None, data_dir: Path | None,
+                as_json: bool) -> None:
+    """Each configured stage: ready (with its model id) or unavailable (with what to do)."""
+    from pximse.pipeline.build import plan_stages
+
+    config = obj.load(config_path, data_dir)
+    described = plan_stages(config).describe()
+    if as_json:
+        click.echo(json.dumps(described, ensure_ascii=False))
+        return
+    for name, stage in described.items():
+        detail = stage.get("model_id") or stage.get("message")
+        click.echo(f"{name}: {stage['state']}: {detail}")
+
+
+@models_group.command("run")
+@_config_options
+@click.option("--json", "as_json", is_flag=True, help="Print the report as one JSON line.")
+@click.pass_obj
+def models_run(obj: Context, config_path: Path | None, data_dir: Path | None,
+               as_json: bool) -> None:
+    """Run every configured stage on the images that still need it, then exit."""
+    config = obj.load(config_path, data_dir)
+    catalog = obj.catalog(config)
+    progress, callback = _progress_bar(quiet=as_json)
+    with progress:
+        body = _run_models(catalog, config, callback)
+    catalog.close()
+    if as_json:
+        click.echo(json.dumps(body, ensure_ascii=False))
+        return
+    for name, stage in body["plan"].items():
+        if stage["state"] == "unavailable":
+            click.echo(f"{name}: unavailable: {stage['message']}", err=True)
+    for name, stage in body["report"]["stages"].items():
+        click.echo(f"{name}: {stage['done']} images ({stage['images_per_s']}/s), "
+                   f"{stage['errors']} errors")
 
 
 @main.group("config")

@@ -38,7 +38,7 @@ def test_index_then_search_json_contract(tmp_path: Path, library: Path, make_ima
     make_image(library / "b.jpg", seed=2, size=(30, 40))
     common = ["--config", str(tmp_path / "c.toml"), "--data-dir", str(tmp_path / "data")]
 
-    indexed = invoke("index", *common, str(library))
+    indexed = invoke("index", "--no-models", *common, str(library))
     assert indexed.exit_code == 0, indexed.output
     assert "2 new images" in indexed.output
 

@@ -176,7 +176,7 @@ def test_any_image_mode(saved: dict[str, Any], tmp_path: Path) -> None:
 
 def test_missing_file_says_what_to_do(tmp_path: Path) -> None:
     clip = clip_from(tmp_path / "nowhere" / "clip.safetensors", tmp_path)
-    with pytest.raises(WeightsUnavailable, match=r"nowhere.*not found.*models\.clip\.path"):
+    with pytest.raises(WeightsUnavailable, match=r"nowhere.*not found.*models\.clip_path"):
         _ = clip.model_id
     with pytest.raises(WeightsUnavailable):
         clip.embed_texts(["x"])

@@ -95,6 +95,9 @@ def test_failures_are_recorded_and_a_new_model_reindexes(
         def store(self, catalog, results):  # type: ignore[no-untyped-def]
             raise AssertionError("nothing to store")
 
+        def finish(self, catalog):  # type: ignore[no-untyped-def]
+            return None
+
     report = run_pipeline(scanned, [Broken()])  # type: ignore[list-item]
     assert report.stages["tagger"].errors == 3
     [item] = scanned.search(parse_query("path:red.png"), limit=1).items
@@ -136,7 +139,9 @@ def test_index_runs_the_configured_models_and_reports_missing_weights(
     config = tmp_path / "config.toml"
     common = ["--config", str(config), "--data-dir", str(tmp_path / "data")]
 
-    config.write_text(f'[models]\ntagger = "wd-vit-tagger-v3"\ntagger_path = "{model}"\nocr = ""\n')
+    config.write_text(
+        f'[models]\ntagger = "wd-vit-tagger-v3"\ntagger_path = "{model}"\nocr = ""\nclip = ""\n'
+    )
     result = CliRunner().invoke(main, ["index", *common, "--json", str(library)], env={})
     assert result.exit_code == 0, result.output
     body = json.loads(result.output)
@@ -146,7 +151,8 @@ def test_index_runs_the_configured_models_and_reports_missing_weights(
                                env={})
     assert [Path(i["path"]).name for i in json.loads(found.output)] == ["red.png"]
 
-    config.write_text('[models]\ntagger = "wd-vit-tagger-v3"\nocr = ""\n')  # no path, no cache
+    config.write_text(  # no path, no cache
+        '[models]\ntagger = "wd-vit-tagger-v3"\nocr = ""\nclip = ""\n')
     result = CliRunner().invoke(main, ["index", *common, "--json", str(library)], env={})
     plan = json.loads(result.output)["models"]["plan"]
     assert plan["tagger"]["state"] == "unavailable"

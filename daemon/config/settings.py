@@ -143,6 +143,10 @@ class ModelsConfig:
     tag_min_score: float = 0.05
     ocr: str = "rapidocr"
     ocr_min_confidence: float = 0.7
+    clip: str = "ViT-B-32"
+    clip_pretrained: str = "openai"
+    clip_path: str = ""
+    clip_quick_gelu: str = "auto"
     batch_size: int = 16
 
 

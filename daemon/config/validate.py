@@ -195,6 +195,10 @@ _MODELS_RULES: dict[str, Rule] = {
     "tag_min_score": lambda value, key: _number(value, key, 0.0, 1.0),
     "ocr": lambda value, key: _choice(value, key, ("", "rapidocr")),
     "ocr_min_confidence": lambda value, key: _number(value, key, 0.0, 1.0),
+    "clip": _string,
+    "clip_pretrained": _string,
+    "clip_path": _string,
+    "clip_quick_gelu": lambda value, key: _choice(value, key, ("auto", "true", "false")),
     "batch_size": _int_rule(1, 1024),
 }
 

@@ -155,7 +155,7 @@ def _pretrained_cfg(arch: str, tag: str) -> dict[str, Any]:
         raise ValueError(
             f"open_clip has no pretrained weights {tag!r} for {arch}: "
             + (f"known tags are {', '.join(known)}" if known else f"{arch} has no pretrained tags")
-            + '; set models.clip.pretrained to one of them, or to "" for a weights file '
+            + '; set models.clip_pretrained to one of them, or to "" for a weights file '
             "that comes from no tag"
         )
     return dict(cfg)
@@ -231,7 +231,7 @@ class ClipModel(InferenceModel):
             if quick_gelu is False and configured:
                 raise ValueError(
                     f"CLIP folder {self.weights_path}: {CONFIG_FILE} says quick_gelu = true, "
-                    "models.clip.quick_gelu says false; remove one of them"
+                    "models.clip_quick_gelu says false; remove one of them"
                 )
             self._quick_gelu = bool(quick_gelu) or configured
             arch_label = f"local-dir-{self.weights_path.name}"
@@ -239,7 +239,7 @@ class ClipModel(InferenceModel):
         else:
             if quick_gelu is False and arch.endswith(QUICKGELU_SUFFIX):
                 raise ValueError(
-                    f"CLIP {arch} always uses QuickGELU, models.clip.quick_gelu says false: "
+                    f"CLIP {arch} always uses QuickGELU, models.clip_quick_gelu says false: "
                     f"use {arch.removesuffix(QUICKGELU_SUFFIX)} or remove quick_gelu"
                 )
             self._quick_gelu = decide_quick_gelu(
@@ -251,8 +251,8 @@ class ClipModel(InferenceModel):
             else:
                 if self.pretrained is None:
                     raise ValueError(
-                        f"CLIP {arch}: no weights: set models.clip.pretrained to an open_clip "
-                        'tag (such as "openai") or models.clip.path to a weights file'
+                        f"CLIP {arch}: no weights: set models.clip_pretrained to an open_clip "
+                        'tag (such as "openai") or models.clip_path to a weights file'
                     )
                 what = self.pretrained
         if self._quick_gelu and not arch_label.endswith(QUICKGELU_SUFFIX):
@@ -277,7 +277,7 @@ class ClipModel(InferenceModel):
         if not config.is_file():
             raise WeightsUnavailable(
                 f"CLIP folder {self.weights_path} has no {CONFIG_FILE}: an open_clip folder "
-                f"holds {CONFIG_FILE} and its weights; or point models.clip.path at the "
+                f"holds {CONFIG_FILE} and its weights; or point models.clip_path at the "
                 "weights file itself"
             )
         data: dict[str, Any] = json.loads(config.read_text(encoding="utf-8"))
@@ -310,7 +310,7 @@ class ClipModel(InferenceModel):
             if not path.is_file():
                 raise WeightsUnavailable(
                     f"CLIP weights file {path} not found: put the {self.arch} weights "
-                    f"({', '.join(WEIGHTS_SUFFIXES)}) there, or remove models.clip.path to use "
+                    f"({', '.join(WEIGHTS_SUFFIXES)}) there, or remove models.clip_path to use "
                     f"open_clip's pretrained {self.pretrained or DEFAULT_PRETRAINED!r} weights"
                 )
             return {"weights": path}
@@ -335,7 +335,7 @@ class ClipModel(InferenceModel):
             raise WeightsUnavailable(
                 f"CLIP {self.arch} {self.pretrained!r} weights are not in the cache ({ours}): "
                 "set models.allow_download = true to download them once, or download the "
-                f"weights file from {hint} and set models.clip.path to it"
+                f"weights file from {hint} and set models.clip_path to it"
             )
         import open_clip
 
@@ -345,7 +345,7 @@ class ClipModel(InferenceModel):
         except Exception as e:  # hub and urllib errors of every kind
             raise WeightsUnavailable(
                 f"could not download CLIP {self.arch} {self.pretrained!r} from {where}: {e}; "
-                "try again, or download the weights file yourself and set models.clip.path"
+                "try again, or download the weights file yourself and set models.clip_path"
             ) from e
         return Path(target)
 

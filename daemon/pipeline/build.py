@@ -15,6 +15,7 @@ from pathlib import Path
 from pximse.config import Config
 from pximse.models.weights import DownloadProgress, WeightsUnavailable
 from pximse.pipeline.stages import OcrStage, Stage, TaggerStage
+from pximse.store.sqlite.catalog import SqliteCatalog
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +32,12 @@ class StagePlan:
         return {**ready, **missing}
 
 
-def plan_stages(config: Config, *, progress: DownloadProgress | None = None) -> StagePlan:
+def plan_stages(
+    config: Config,
+    catalog: SqliteCatalog | None = None,
+    *,
+    progress: DownloadProgress | None = None,
+) -> StagePlan:
     plan = StagePlan()
     models = config.models
     if models.tagger:
@@ -65,6 +71,35 @@ def plan_stages(config: Config, *, progress: DownloadProgress | None = None) -> 
             plan.unavailable["ocr"] = f"OCR needs RapidOCR: pip install 'pximse[ocr]' ({exc})"
         except OSError as exc:
             plan.unavailable["ocr"] = f"RapidOCR's shipped models cannot be read: {exc}"
+    if models.clip:
+        try:
+            from pximse.models.base import WeightsSource
+            from pximse.models.clip import ClipModel
+            from pximse.pipeline.stages import ClipStage
+
+            quick_gelu = {"auto": None, "true": True, "false": False}[models.clip_quick_gelu]
+            clip = ClipModel(
+                WeightsSource(
+                    config.data_dir,
+                    local_path=Path(models.clip_path).expanduser() if models.clip_path else None,
+                    allow_download=models.allow_download,
+                    progress=progress,
+                ),
+                models.clip, models.clip_pretrained, quick_gelu=quick_gelu,
+            )
+            stage = ClipStage(clip, config.data_dir / "vectors")
+            reset = stage.reconcile(catalog) if catalog is not None else 0
+            if reset:
+                log.warning("%d images had CLIP status but no saved vector: queued again", reset)
+            plan.stages.append(stage)
+        except WeightsUnavailable as exc:
+            plan.unavailable["clip"] = str(exc)
+        except ImportError as exc:
+            plan.unavailable["clip"] = (
+                f"CLIP needs PyTorch and open_clip: pip install 'pximse[clip]' ({exc})"
+            )
+        except ValueError as exc:
+            plan.unavailable["clip"] = f"the CLIP settings do not fit together: {exc}"
     for name, message in plan.unavailable.items():
         log.warning("stage %s is unavailable: %s", name, message)
     return plan

@@ -101,6 +101,8 @@ def run_pipeline(
                              pending_at_start.get(stage.name, 0))
             if should_stop():
                 break
+    for stage in stages:
+        stage.finish(catalog)
     report.seconds = time.perf_counter() - started
     return report
 

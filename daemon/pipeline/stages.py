@@ -8,7 +8,10 @@ store a batch of its results in the catalogue; the runner records the per-image
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, Protocol
+
+import numpy as np
 
 from pximse.models import ImageTagger, OcrEngine
 from pximse.store.sqlite.catalog import SqliteCatalog
@@ -31,8 +34,18 @@ class Stage(Protocol):
     def store(self, catalog: SqliteCatalog, results: Sequence[tuple[int, Any]]) -> None:
         """Write (content id, result) pairs, in one transaction where possible."""
 
+    def finish(self, catalog: SqliteCatalog) -> None:
+        """Make what ``store`` wrote durable (the runner calls it at the end of a run)."""
 
-class TaggerStage:
+
+class _Immediate:
+    """Stages whose ``store`` is durable at once."""
+
+    def finish(self, catalog: SqliteCatalog) -> None:
+        return None
+
+
+class TaggerStage(_Immediate):
     name = "tagger"
 
     def __init__(self, tagger: ImageTagger, *, input_size: int = 448,
@@ -56,7 +69,7 @@ class TaggerStage:
         catalog.set_model_tags_many((cid, model_id, tags) for cid, tags in results)
 
 
-class OcrStage:
+class OcrStage(_Immediate):
     name = "ocr"
 
     def __init__(self, engine: OcrEngine, *, input_size: int = 1600,
@@ -78,3 +91,53 @@ class OcrStage:
             (cid, model_id, [(line.text, line.box, line.confidence) for line in lines])
             for cid, lines in results
         )
+
+
+class ClipStage:
+    """CLIP image embeddings into the embedded vector store of the model's id.
+
+    The store is saved every ``save_every`` images and at the end of a run. The
+    catalogue's ``clip`` status is written per batch, so on start the stage
+    forgets the status of images whose vectors a crash kept from being saved:
+    they are embedded again.
+    """
+
+    name = "clip"
+
+    def __init__(self, model: Any, vectors_dir: Path, *, input_size: int = 336,
+                 save_every: int = 2048) -> None:
+        from pximse.store.vectors.embedded import EmbeddedVectorStore
+
+        self.model = model
+        self.input_size = input_size
+        self.save_every = save_every
+        self._unsaved = 0
+        self.vectors = EmbeddedVectorStore(vectors_dir, model.dimensions, model.model_id)
+
+    @property
+    def model_id(self) -> str:
+        return str(self.model.model_id)
+
+    def reconcile(self, catalog: SqliteCatalog) -> int:
+        """Reset the status of images recorded as embedded but missing from the store."""
+        done = catalog.stage_done_ids(self.name, self.model_id)
+        if not len(done):
+            return 0
+        found, _ = self.vectors.get(done)
+        missing = np.setdiff1d(done, found)
+        catalog.forget_stage(self.name, missing)
+        return len(missing)
+
+    def run(self, images: Sequence[Any]) -> list[Any]:
+        return list(self.model.embed_images(images))
+
+    def store(self, catalog: SqliteCatalog, results: Sequence[tuple[int, Any]]) -> None:
+        ids = np.array([cid for cid, _ in results], dtype=np.int64)
+        self.vectors.add(ids, np.stack([vector for _, vector in results]).astype(np.float32))
+        self._unsaved += len(results)
+        if self._unsaved >= self.save_every:
+            self.finish(catalog)
+
+    def finish(self, catalog: SqliteCatalog) -> None:
+        self.vectors.save()
+        self._unsaved = 0

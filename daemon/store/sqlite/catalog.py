@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from pximse.library.names import SourceInfo, parse_name
 from pximse.query.ast import Query
 from pximse.query.sql import KIND_MODEL, KIND_SOURCE, SqlCompiler, iso_to_epoch
@@ -347,6 +349,23 @@ class SqliteCatalog(CatalogReads):
                 for origin in stale:
                     self._replace_tags(conn, content_id, origin, KIND_MODEL, {}, refresh=False)
                 self._replace_tags(conn, content_id, model_id, KIND_MODEL, tags)
+
+    def stage_done_ids(self, stage: str, model_id: str) -> np.ndarray:
+        """Content ids ``model_id`` finished ``stage`` on, ascending."""
+        rows = self.db.reader().execute(
+            "SELECT content_id FROM stage WHERE stage = ? AND model_id = ? AND status = 'done'"
+            " ORDER BY content_id",
+            (stage, model_id),
+        )
+        return np.fromiter((row[0] for row in rows), dtype=np.int64)
+
+    def forget_stage(self, stage: str, content_ids: Iterable[int]) -> None:
+        """Make ``stage`` pending again for these images."""
+        with self.db.write() as conn:
+            conn.executemany(
+                "DELETE FROM stage WHERE content_id = ? AND stage = ?",
+                [(int(cid), stage) for cid in content_ids],
+            )
 
     def record_stages(self, results: Iterable[tuple[int, str, str, str | None]]) -> None:
         """``record_stage`` for many (content id, stage, model id, error) in one transaction."""
