@@ -116,6 +116,20 @@ class Daemon:
         raise RuntimeError(f"pximse serve did not answer /api/status in {timeout:.0f} s:\n"
                            f"{self.log_text()}")
 
+    def wait_until_idle(self, timeout: float = 300.0) -> float:
+        """Wait until the daemon reports no scan and no model run in progress (the
+        model stages run in a child process at start, to find what needs them)."""
+        started = time.perf_counter()
+        while time.perf_counter() - started < timeout:
+            _, body = get(self.base + "/api/status", timeout=10)
+            status = json.loads(body)
+            busy = status.get("scan", {}).get("running") or status.get("models", {}).get(
+                "running")
+            if not busy:
+                return time.perf_counter() - started
+            time.sleep(0.2)
+        raise RuntimeError("the daemon did not become idle")
+
     def search(self, q: str) -> tuple[int, float, dict[str, object]]:
         t0 = time.perf_counter()
         status, body = get(self.base + "/api/search?" + urllib.parse.urlencode({"q": q}),
@@ -157,10 +171,11 @@ def measure_fresh(workroot: Path, idle: float) -> dict[str, object]:
         status, took, data = daemon.search("")
         if status != 200:
             raise RuntimeError(f"/api/search?q= answered {status}: {data}")
+        busy_s = daemon.wait_until_idle()
         time.sleep(idle)
         mem = rss_of(daemon.proc.pid)  # type: ignore[union-attr]
         return {**mem, "startup_s": startup, "search_ms": took * 1000,
-                "total": data.get("total")}
+                "total": data.get("total"), "busy_s": busy_s}
     finally:
         daemon.stop()
 
@@ -227,6 +242,7 @@ def main() -> int:
         ratio = fresh["rss_mb"] / base["rss_mb"]  # type: ignore[operator]
         print(f"pximse serve --no-scan, fresh data folder: up in {fresh['startup_s']:.2f} s;"
               f" /api/search?q= {fresh['search_ms']:.1f} ms (total {fresh['total']});"
+              f" start-up model check {fresh['busy_s']:.1f} s;"
               f" after {args.idle:.0f} s idle: RSS {fresh['rss_mb']:.1f} MiB"
               f" (USS {fresh['uss_mb']:.1f} MiB, anon {fresh['anon_mb']:.1f} MiB,"
               f" {fresh['processes']} process(es));"
