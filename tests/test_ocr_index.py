@@ -193,3 +193,22 @@ def test_memory_index_sees_new_text(engines) -> None:  # type: ignore[no-untyped
     assert _found(memory, query) == set()
     memory.set_ocr(ids[_sha(len(TEXTS))], "test", "新しい本")
     assert _found(memory, query) == {_sha(len(TEXTS))}
+
+
+def test_image_detail_returns_the_lines_with_boxes(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from pximse.store.sqlite.catalog import FileRecord, NewContent, ScanBatch, SqliteCatalog
+
+    catalog = SqliteCatalog(tmp_path / "c.sqlite3")
+    root = catalog.ensure_root("r", "/r")
+    sha = "ab" * 32
+    catalog.apply_scan_batch(ScanBatch(
+        root, new_content=[NewContent(sha, 1, "png", 9, 9, 1, False, 0, False, 0)],
+        files=[FileRecord("/r/a.png", 1, 0, "ok", sha)]))
+    cid = catalog.content_ids([sha])[sha]
+    box = [[1.0, 2.0], [30.0, 2.0], [30.0, 12.0], [1.0, 12.0]]
+    catalog.set_ocr(cid, "rapidocr:test", [("ありがとう", box, 0.93), ("Hello", box, 0.88)])
+    detail = catalog.image(sha)
+    assert detail is not None and detail.ocr_model == "rapidocr:test"
+    assert [line["text"] for line in detail.ocr_lines] == ["ありがとう", "Hello"]
+    assert detail.ocr_lines[0]["box"] == box and detail.ocr_lines[1]["confidence"] == 0.88
+    catalog.close()

@@ -66,6 +66,8 @@ class ImageDetail(ImageSummary):
     paths: list[FileEntry] = field(default_factory=list)
     tags: list[TagEntry] = field(default_factory=list)
     ocr_text: str | None = None
+    ocr_model: str | None = None
+    ocr_lines: list[dict[str, Any]] = field(default_factory=list)  # text, box, confidence
     stages: list[dict[str, Any]] = field(default_factory=list)
 
 

@@ -7,6 +7,7 @@ from typing import Any
 
 from pximse.store.records import FileEntry, ImageDetail, TagEntry, epoch_to_iso
 from pximse.store.sqlite.database import Database
+from pximse.store.sqlite.ocrindex import read_ocr
 from pximse.store.sqlite.search import SUMMARY_COLUMNS, summary_from_row
 from pximse.store.tagnames import tag_key
 
@@ -91,6 +92,13 @@ class CatalogReads:
             "SELECT text FROM ocr_text WHERE content_id = ?", (content_id,)
         ).fetchone()
         detail.ocr_text = None if text is None else text[0]
+        ocr = read_ocr(conn, content_id)
+        if ocr is not None:
+            detail.ocr_model, lines = ocr
+            detail.ocr_lines = [
+                {"text": line_text, "box": box, "confidence": confidence}
+                for line_text, box, confidence in lines
+            ]
         detail.stages = [
             {"stage": stage, "model_id": model_id, "status": status, "error": error}
             for stage, model_id, status, error in conn.execute(
