@@ -9,9 +9,11 @@ from hypothesis import strategies as st
 
 from pximse.query.ast import (
     COMPARE_OPS,
+    And,
     Compare,
     Has,
     MatchAll,
+    Nearest,
     Node,
     Query,
     SortKey,
@@ -38,7 +40,7 @@ FRAGMENTS = [
     "tags.", "tags1:", "|tags1:", "!tags.", "m;", "date", "date;", "filesize;", "userid;",
     "width:", "date:", "size:", "ratio:", "pixels:", "animated:", "user:", "id:", "source:",
     "order:", "sort:", "has:", "ocr:", "model:", "src:", "tag:", "pixiv:", "foo:", "re:zero",
-    "true", "yes", "random", "\u3000", "\t",
+    "true", "yes", "random", "\u3000", "\t", "clip:", "similar:", "0123abcd", "clip:\"a b\"",
 ]
 query_text = st.one_of(
     st.text(max_size=40),
@@ -130,11 +132,31 @@ sort_keys = st.one_of(
     st.builds(SortKey, st.sampled_from([spec.name for spec in FIELDS]), st.booleans()),
     st.sampled_from([SortKey(name) for name in SORT_ONLY]),
 )
+nearest = st.one_of(
+    st.builds(Nearest, st.just("text"), names.filter(str.strip)),
+    st.builds(Nearest, st.just("image"), st.text("0123456789abcdef", min_size=8, max_size=64)),
+)
+filters = st.one_of(st.just(MatchAll()), trees)
 queries = st.builds(
     Query,
-    st.one_of(st.just(MatchAll()), trees),
+    st.one_of(
+        filters,
+        # one vector node, at the top level, anywhere among the AND's children
+        st.tuples(filters, nearest, st.integers(0, 10)).map(
+            lambda t: all_of(_insert(_top(t[0]), t[2], t[1]))),
+    ),
     st.lists(sort_keys, max_size=3).map(tuple),
 )
+
+
+def _top(node: Node) -> list[Node]:
+    if isinstance(node, MatchAll):
+        return []
+    return list(node.children) if isinstance(node, And) else [node]
+
+
+def _insert(items: list[Node], at: int, node: Node) -> list[Node]:
+    return [*items[:at], node, *items[at:]]
 
 
 @FAST

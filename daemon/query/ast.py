@@ -88,6 +88,29 @@ class Text:
     text: str
 
 
+VectorKind = Literal["text", "image"]
+
+
+@dataclass(frozen=True)
+class Nearest:
+    """Rank by CLIP similarity: the booru syntax's ``clip:"..."`` and ``similar:ID``.
+
+    ``kind="text"``: ``value`` is the text, embedded by the CLIP text tower.
+    ``kind="image"``: ``value`` is an image of the catalogue, as its lower-case
+    SHA-256 or a prefix of at least 8 hex digits; its stored vector is the query.
+    (An uploaded image has no node: the API hands its embedding to the planner
+    beside the query, since bytes have no place in a printable tree.)
+
+    Not a filter: it keeps every image the rest of the query lets through and
+    orders them by similarity. So a query holds at most one, and only as the
+    whole filter or a child of the top-level AND (the parser and the planner
+    refuse it inside OR or NOT, where it would mean nothing).
+    """
+
+    kind: VectorKind
+    value: str
+
+
 @dataclass(frozen=True)
 class Not:
     child: Node
@@ -103,7 +126,7 @@ class Or:
     children: tuple[Node, ...]
 
 
-Node: TypeAlias = MatchAll | Tag | TagScore | Compare | Has | Text | Not | And | Or
+Node: TypeAlias = MatchAll | Tag | TagScore | Compare | Has | Text | Nearest | Not | And | Or
 
 
 @dataclass(frozen=True)
@@ -160,3 +183,31 @@ def walk(node: Node):  # type: ignore[no-untyped-def]
     elif isinstance(node, And | Or):
         for child in node.children:
             yield from walk(child)
+
+
+class MisplacedNearest(ValueError):
+    """A ``Nearest`` outside the top-level AND, or more than one in a query."""
+
+
+def split_nearest(node: Node) -> tuple[Node, Nearest | None]:
+    """The filter without its vector node, and that node (``None`` when there is none).
+
+    >>> split_nearest(And((Tag('1girl'), Nearest('text', 'rain'))))
+    (Tag(name='1girl', kind='any'), Nearest(kind='text', value='rain'))
+
+    Raises :class:`MisplacedNearest` when a ``Nearest`` stands anywhere but as
+    the whole filter or a child of the top-level AND, or when there are two.
+    """
+    if isinstance(node, Nearest):
+        return MatchAll(), node
+    top = node.children if isinstance(node, And) else (node,)
+    found = [child for child in top if isinstance(child, Nearest)]
+    if len(found) > 1:
+        raise MisplacedNearest("a query can hold only one clip:/similar: search")
+    rest = [child for child in top if not isinstance(child, Nearest)]
+    for child in rest:
+        if any(isinstance(below, Nearest) for below in walk(child)):
+            raise MisplacedNearest(
+                "clip:/similar: ranks the whole result, so it must stand at the top level "
+                "of the query, ANDed with the rest (not inside an OR, a NOT or a '~' group)")
+    return (all_of(rest) if found else node), (found[0] if found else None)

@@ -20,9 +20,13 @@ Examples (``parse_booru(text).where``)::
     character:hatsune_miku     Tag('character:hatsune_miku')   (the colon rule)
     pixiv:123                  And(Compare('source', '=', 'pixiv'), Compare('postid', '=', '123'))
     model:long_hair:>0.9       TagScore('long_hair', '>', 0.9)
+    clip:"girl in the rain"    Nearest('text', 'girl in the rain')
+    1girl similar:0123abcd     And(Tag('1girl'), Nearest('image', '0123abcd'))
 
 ``order:`` words may stand anywhere among the terms; they go to ``Query.sort``
-and take no part in the filter.
+and take no part in the filter. ``clip:`` and ``similar:`` rank rather than
+filter: at most one per query, at its top level (see
+:class:`pximse.query.ast.Nearest`).
 """
 
 from __future__ import annotations
@@ -34,6 +38,8 @@ from pximse.query.ast import (
     CompareOp,
     Has,
     MatchAll,
+    MisplacedNearest,
+    Nearest,
     Node,
     Query,
     SortKey,
@@ -43,6 +49,7 @@ from pximse.query.ast import (
     all_of,
     any_of,
     negate,
+    split_nearest,
 )
 from pximse.query.errors import QueryError
 from pximse.query.fields import HAS_EXTRA, Field, lookup
@@ -67,12 +74,19 @@ from pximse.query.values import (
 _SCORE_SUFFIX = re.compile(rf"(?:>=|<=|!=|==|=|>|<)\s*{NUMBER}|(?:{NUMBER})?\.\.(?:{NUMBER})?")
 _TAG_KEYS: dict[str, TagKind] = {"tag": "any", "model": "model", "src": "source"}
 _HAS_ALIASES = {"model": "model_tags", "src": "source_tags", "text": "ocr"}
+_HEX_ID = re.compile(r"[0-9a-fA-F]{8,64}")
 
 
 def parse_booru(query: str) -> Query:
     """Parse a booru-style query; :class:`QueryError` with the position when malformed."""
     parser = _Parser(query, tokenize(query))
     where = parser.parse()
+    if parser.vectors:
+        try:
+            split_nearest(where)
+        except MisplacedNearest as error:
+            at = parser.vectors[1] if len(parser.vectors) > 1 else parser.vectors[0]
+            raise QueryError(str(error), at, query) from None
     return Query(where, tuple(parser.sort))
 
 
@@ -86,6 +100,7 @@ class _Parser:
         self.tokens = tokens
         self.i = 0
         self.sort: list[SortKey] = []
+        self.vectors: list[int] = []  # where each clip:/similar: word starts
 
     def fail(self, message: str, position: int) -> QueryError:
         return QueryError(message, position, self.query)
@@ -166,6 +181,10 @@ class _Parser:
         if token.kind == "~":
             raise self.fail("put '~' before '-', as in ~-tag", token.start)
         node = self.primary(prefix)
+        if isinstance(node, Nearest) and prefix is not None:
+            what = "negated" if prefix is first_minus else "put in a '~' group"
+            raise self.fail(f"clip:/similar: ranks the results; it cannot be {what}",
+                            prefix.start)
         return negate(node) if negations % 2 else node
 
     def primary(self, prefix: Token | None) -> Node:
@@ -184,7 +203,10 @@ class _Parser:
             assert prefix is not None
             raise self.fail("order: sorts the results; it cannot be negated or put in "
                             "an OR group", prefix.start)
-        return word_node(token, self.query)
+        node = word_node(token, self.query)
+        if isinstance(node, Nearest):
+            self.vectors.append(token.start)
+        return node
 
     def order(self, token: Token) -> tuple[SortKey, ...]:
         first = token.pieces[0]
@@ -232,6 +254,18 @@ def word_node(token: Token, query: str) -> Node:
         if not text.strip():
             raise QueryError("missing text after 'ocr:'", position, query)
         return Text("ocr", text)
+    if lowered == "clip":
+        text, position = _single(rest, "clip", after, query)
+        if not text.strip():
+            raise QueryError('missing text after \'clip:\' (write clip:"a girl in the rain")',
+                             position, query)
+        return Nearest("text", text)
+    if lowered == "similar":
+        image, position = _single(rest, "similar", after, query)
+        if not _HEX_ID.fullmatch(image):
+            raise QueryError("similar: takes an image id: its SHA-256, or 8 or more of its "
+                             f"first hex digits, not '{image}'", position, query)
+        return Nearest("image", image.lower())
     if lowered in SITE_KEYS:
         post, position = _single(rest, lowered, after, query)
         if not post.isascii() or not post.isdigit():

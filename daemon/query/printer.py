@@ -9,7 +9,8 @@ parsers produce, that is every tree in their normal form:
 * ``MatchAll`` only as the whole filter (the empty query);
 * date comparisons only with ``>=`` and ``<`` (partial dates are spans);
 * values already normalised (sizes in bytes, ``source`` and ``format`` in
-  lower case, ``id`` as lower-case hex).
+  lower case, ``id`` and ``similar:`` as lower-case hex);
+* at most one ``Nearest``, as the whole filter or a child of the top AND.
 
 :func:`pximse.query.ast.all_of`, ``any_of`` and ``negate`` build trees in
 this form. A tree outside it still prints, but may read back as an equal
@@ -23,6 +24,7 @@ from pximse.query.ast import (
     Compare,
     Has,
     MatchAll,
+    Nearest,
     Node,
     Not,
     Or,
@@ -87,6 +89,10 @@ def _atom(node: Node) -> str:
         return f"has:{node.field}"
     if isinstance(node, Text):
         return f"ocr:{value_text(node.text)}"
+    if isinstance(node, Nearest):
+        if node.kind == "text":
+            return f"clip:{value_text(node.value)}"
+        return f"similar:{node.value}"
     if isinstance(node, MatchAll):
         raise ValueError("MatchAll can only be the whole filter, not part of one")
     raise TypeError(f"not a query node: {node!r}")

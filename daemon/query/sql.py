@@ -19,6 +19,7 @@ from pximse.query.ast import (
     Compare,
     Has,
     MatchAll,
+    Nearest,
     Node,
     Not,
     Or,
@@ -157,6 +158,9 @@ class SqlCompiler:
                     raise QueryError(f"'{field_name}' is not a text field")
                 # The n-gram index (NFKC + case-folded substring); see ocrindex.py.
                 return ocr_match_sql(text, params, self.ocr_gram_counts)
+            case Nearest():
+                raise QueryError("clip:/similar: rank by CLIP similarity, which SQL cannot; "
+                                 "the search planner takes them out before compiling")
         raise QueryError(f"unsupported query node {type(node).__name__}")
 
     def _tag(self, node: Tag, params: list[object], *, drive: bool) -> str:
