@@ -82,15 +82,24 @@ def make_tagger(
     device: str | None = None,
     idle_unload_s: float | None = None,
 ) -> ImageTagger:
-    """The tagger adapter for ``name`` (a WD14 v3 model such as ``wd-vit-tagger-v3``).
+    """The tagger adapter for ``name`` (``wd-vit-tagger-v3`` and the other WD14 v3
+    models, or ``deepdanbooru``, DeepDanbooru v3, which runs in its own process).
 
     Adapters are imported here, not at the top, so that importing the protocols
     never loads numpy, Pillow or a runtime.
     """
     match name:
+        case "deepdanbooru" | "deepdanbooru-v3":
+            # TensorFlow runs in a child process: never imported here.
+            from pximse.models.deepdanbooru import NAME, DeepDanbooruTagger
+
+            return DeepDanbooruTagger(source, NAME, idle_unload_s=idle_unload_s)
         case _ if name.startswith("wd-"):
             from pximse.models.wd14 import WD14Tagger
 
             return WD14Tagger(source, name, device=device, idle_unload_s=idle_unload_s)
         case _:
-            raise ValueError(f"unknown tagger {name!r}: WD14 v3 taggers are named wd-*-tagger-v3")
+            raise ValueError(
+                f"unknown tagger {name!r}: WD14 v3 taggers are named wd-*-tagger-v3, "
+                "DeepDanbooru v3 is deepdanbooru"
+            )
