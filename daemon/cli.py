@@ -315,36 +315,57 @@ def _progress_bar(quiet: bool) -> tuple[Any, Any]:
 @click.option("--offset", type=click.IntRange(0), default=0)
 @click.option("--syntax", type=click.Choice(["auto", "booru", "legacy"]), default="auto")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list of results.")
+@click.option("--text", "clip_text", default="",
+              help='CLIP text search within the query (the same as clip:"…").')
+@click.option("--image", "image_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              default=None, help="More like this image file, within the query.")
 @click.pass_obj
 def search(
     obj: Context, config_path: Path | None, data_dir: Path | None, query: tuple[str, ...],
-    sort: str, limit: int, offset: int, syntax: str, as_json: bool,
+    sort: str, limit: int, offset: int, syntax: str, as_json: bool, clip_text: str,
+    image_path: Path | None,
 ) -> None:
-    """Search the catalogue with the query language."""
+    """Search the catalogue with the query language, optionally ranked by CLIP."""
     from pximse.query.errors import QueryError
     from pximse.query.parse import parse_query
+    from pximse.query.planner import (
+        ClipSearch,
+        QueryImageRejected,
+        VectorSearchUnavailable,
+        load_query_image,
+        plan_query,
+        search_json,
+    )
 
     config = obj.load(config_path, data_dir)
     catalog = obj.catalog(config)
     text = " ".join(query)
     try:
-        parsed = parse_query(text, sort, syntax=syntax)  # type: ignore[arg-type]
-        page = catalog.search(
-            parsed, limit=limit, offset=offset, timeout_ms=config.search.query_timeout_ms
-        )
+        plan = plan_query(parse_query(text, sort, syntax=syntax),  # type: ignore[arg-type]
+                          text=clip_text, upload=image_path is not None)
+        picture = None
+        if image_path is not None:
+            picture = load_query_image(image_path, name=str(image_path),
+                                       max_pixels=config.scan.max_image_pixels)
+        body = search_json(ClipSearch(config), catalog, plan, limit=limit, offset=offset,
+                           timeout_ms=config.search.query_timeout_ms, image=picture)
     except QueryError as exc:
         if not exc.query:
             exc = exc.with_query(text)
         raise click.ClickException(exc.describe()) from exc
+    except (VectorSearchUnavailable, QueryImageRejected) as exc:
+        raise click.ClickException(str(exc)) from exc
+    items = body["items"]
     if as_json:
-        click.echo(json.dumps([item.to_json() for item in page.items], ensure_ascii=False))
+        click.echo(json.dumps(items, ensure_ascii=False))
         return
-    for item in page.items:
+    for item in items:
+        score = f"{item['score']:6.3f}  " if "score" in item else ""
         click.echo(
-            f"{item.id[:12]}  {item.width}x{item.height} {item.format:<4} "
-            f"{_human_size(item.filesize):>8}  {item.path}"
+            f"{score}{item['id'][:12]}  {item['width']}x{item['height']} {item['format']:<4} "
+            f"{_human_size(item['filesize']):>8}  {item['path']}"
         )
-    click.echo(f"{len(page.items)} of {page.total} ({page.elapsed_ms:.0f} ms)", err=True)
+    click.echo(f"{len(items)} of {body['total']} ({body['elapsed_ms']:.0f} ms)", err=True)
 
 
 def _human_size(size: int) -> str:

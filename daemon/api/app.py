@@ -17,9 +17,11 @@ from fastapi.responses import JSONResponse, RedirectResponse
 
 from pximse import __version__
 from pximse.api.routes_images import router as images_router
+from pximse.api.routes_search import MAX_UPLOAD_BYTES
 from pximse.api.routes_search import router as search_router
 from pximse.config import Config
 from pximse.query.errors import QueryError
+from pximse.query.planner import ClipSearch, QueryImageRejected, VectorSearchUnavailable
 from pximse.store.sqlite.catalog import SqliteCatalog
 
 log = logging.getLogger(__name__)
@@ -38,10 +40,31 @@ def create_app(config: Config, catalog: SqliteCatalog | None = None) -> FastAPI:
     )
     app.state.scan_status = {"running": False, "last": None}
     app.state.models_status = {"running": False, "stages": {}, "last": None}
+    app.state.clip = ClipSearch(config)  # loads nothing until the first vector query
 
     @app.exception_handler(QueryError)
     async def query_error(request: Request, exc: QueryError) -> JSONResponse:
         return JSONResponse(status_code=400, content=exc.to_dict())
+
+    @app.exception_handler(VectorSearchUnavailable)
+    async def vectors_unavailable(request: Request, exc: VectorSearchUnavailable
+                                  ) -> JSONResponse:
+        return JSONResponse(status_code=503, content=exc.to_dict())
+
+    @app.exception_handler(QueryImageRejected)
+    async def image_rejected(request: Request, exc: QueryImageRejected) -> JSONResponse:
+        return JSONResponse(status_code=400, content={"error": "image", "message": str(exc)})
+
+    @app.middleware("http")
+    async def refuse_large_uploads(request: Request, call_next: Any) -> Any:
+        # Before the body is read (FastAPI parses a form before the handler runs).
+        length = request.headers.get("content-length", "")
+        if request.method == "POST" and length.isdigit() \
+                and int(length) > MAX_UPLOAD_BYTES + (1 << 20):
+            return JSONResponse(status_code=413, content={
+                "error": "request",
+                "message": f"the request is larger than {MAX_UPLOAD_BYTES >> 20} MB"})
+        return await call_next(request)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -27,7 +27,7 @@ from pximse.store.sqlite.database import Database, connect, select_in
 from pximse.store.sqlite.memindex import MemoryIndex
 from pximse.store.sqlite.ocrindex import OcrLine, gram_counts, read_ocr, reindex_missing, write_ocr
 from pximse.store.sqlite.reads import CatalogReads
-from pximse.store.sqlite.search import run_search
+from pximse.store.sqlite.search import VectorSource, run_search, run_vector_search
 from pximse.store.tagnames import tag_key
 
 FILENAME_TAG_ORIGINS = ("yandere", "danbooru", "gelbooru")
@@ -495,6 +495,24 @@ class SqliteCatalog(CatalogReads):
         return run_search(
             self.db, self.compiler, query, limit=limit, offset=offset, seed=seed,
             timeout_ms=timeout_ms, count=count, index=self.index,
+        )
+
+    def search_near(
+        self,
+        query: Query,
+        query_vector: np.ndarray,
+        vectors: VectorSource,
+        *,
+        limit: int = 50,
+        offset: int = 0,
+        seed: int = 0,
+        timeout_ms: int = 5000,
+    ) -> tuple[SearchPage, list[float]]:
+        """``query`` (a filter, no vector node) inside a vector search; see
+        :func:`pximse.store.sqlite.search.run_vector_search`."""
+        return run_vector_search(
+            self.db, self.compiler, query, query_vector, vectors, limit=limit, offset=offset,
+            seed=seed, timeout_ms=timeout_ms, index=self.index,
         )
 
     # -- model stages -----------------------------------------------------------

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, Protocol
+
+import numpy as np
 
 from pximse.query.ast import Query, SortKey
 from pximse.query.sql import SqlCompiler
@@ -95,6 +97,94 @@ def run_search(
         items=[summary_from_row(row) for row in rows],
         elapsed_ms=(time.perf_counter() - started) * 1000,
     )
+
+
+class VectorSource(Protocol):
+    """What a vector search needs from a vector store (the embedded one has it all)."""
+
+    def search(self, query: np.ndarray, k: int, allowed: np.ndarray | None = None,
+               offset: int = 0) -> tuple[np.ndarray, np.ndarray]: ...
+
+    def get(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]: ...
+
+    def present(self, ids: np.ndarray) -> np.ndarray: ...
+
+
+_EVERYTHING = 1 << 62
+
+
+def run_vector_search(
+    db: Database,
+    compiler: SqlCompiler,
+    query: Query,
+    query_vector: np.ndarray,
+    vectors: VectorSource,
+    *,
+    limit: int,
+    offset: int,
+    seed: int = 0,
+    timeout_ms: int = 5000,
+    index: MemoryIndex | None = None,
+) -> tuple[SearchPage, list[float]]:
+    """The filter ``query.where`` applied inside a vector search: a page and its scores.
+
+    The filter's ids (all of them, never a truncated list) are the ``allowed``
+    set of the vector search. With no ``query.sort`` the page is ranked by
+    score; with one, by that sort, and the scores are still given. ``total``
+    counts the filtered images that have a vector.
+    """
+    started = time.perf_counter()
+    seed %= RANDOM_MODULUS
+    vector = np.asarray(query_vector, dtype=np.float32).reshape(-1)
+    ids = _filtered_ids(db, compiler, query, seed, timeout_ms, index, ordered=bool(query.sort))
+    present = ids[vectors.present(ids)] if len(ids) else ids
+    if not query.sort:
+        page_ids, scores = vectors.search(vector, limit, allowed=present, offset=offset)
+        pairs = list(zip(page_ids.tolist(), scores.tolist(), strict=True))
+    else:
+        page_ids = present[offset:offset + limit]
+        found, stored = vectors.get(page_ids)
+        by_id = dict(zip(found.tolist(), (stored @ vector).tolist(), strict=True))
+        pairs = [(cid, by_id[cid]) for cid in page_ids.tolist() if cid in by_id]
+    summaries = _summaries_by_id(db, [cid for cid, _ in pairs])
+    kept = [(summaries[cid], score) for cid, score in pairs if cid in summaries]
+    page = SearchPage(
+        total=len(present),
+        offset=offset,
+        limit=limit,
+        items=[summary for summary, _ in kept],
+        elapsed_ms=(time.perf_counter() - started) * 1000,
+    )
+    return page, [score for _, score in kept]
+
+
+def _filtered_ids(db: Database, compiler: SqlCompiler, query: Query, seed: int,
+                  timeout_ms: int, index: MemoryIndex | None, *, ordered: bool) -> np.ndarray:
+    """Every content id the filter lets through: ascending, or in ``query.sort`` order."""
+    if index is not None:
+        sort = query.sort or DEFAULT_SORT
+        ids, page = index.run(query.where, sort, seed, _EVERYTHING if ordered else 1)
+        return np.asarray(page if ordered else ids, dtype=np.int64)
+    where = compiler.where(query.where)
+    order = compiler.order_by(query.sort, seed) if ordered else "c.id"
+    conn = db.reader()
+    with db.time_limit(conn, timeout_ms):
+        rows = conn.execute(
+            f"SELECT c.id FROM content c WHERE c.state IN (0, 1) AND {where.sql} ORDER BY {order}",
+            where.params,
+        ).fetchall()
+    return np.array([row[0] for row in rows], dtype=np.int64)
+
+
+def _summaries_by_id(db: Database, ids: list[int]) -> dict[int, ImageSummary]:
+    if not ids:
+        return {}
+    rows = db.reader().execute(
+        f"SELECT c.id, {SUMMARY_COLUMNS} FROM content c"
+        f" WHERE c.id IN ({','.join('?' * len(ids))})",
+        ids,
+    ).fetchall()
+    return {row[0]: summary_from_row(row[1:]) for row in rows}
 
 
 def _summaries(db: Database, ids: list[int]) -> list[ImageSummary]:
