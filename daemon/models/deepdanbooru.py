@@ -41,6 +41,7 @@ has a rating (as the WD14 taggers do).
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import logging
 from collections.abc import Mapping, Sequence
@@ -285,6 +286,10 @@ class DeepDanbooruTagger(InferenceModel):
         width: float = 1.0,
         repeats: Sequence[int] = V3_REPEATS,
     ) -> None:
+        if importlib.util.find_spec("tensorflow") is None:
+            raise ImportError(
+                "the DeepDanbooru tagger needs TensorFlow: pip install 'pximse[deepdanbooru]'"
+            )
         if device not in (None, "cpu"):
             log.warning("%s runs on tensorflow-cpu: ignoring device %s", name, device)
         super().__init__(
