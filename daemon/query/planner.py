@@ -117,22 +117,10 @@ def _read_generation(manifest: Path) -> int | None:
 
 
 def _open_read_only(folder: Path, dimensions: int, model_id: str) -> Any:
-    """The saved store, opened without tidying files (another process may be saving)."""
+    """The saved store (opening never deletes files, so a concurrent save is safe)."""
     from pximse.store.vectors.embedded import EmbeddedVectorStore
 
-    class ReadOnlyVectorStore(EmbeddedVectorStore):
-        def _remove_stale(self, keep: set[str]) -> None:
-            # Loading normally deletes files of other generations; here they may be
-            # the writer's next generation, not yet named by the manifest.
-            return None
-
-        def present(self, ids: np.ndarray) -> np.ndarray:
-            """Which of ``ids`` have a vector (a mask), without copying vectors."""
-            ids = self._check_ids(ids)
-            with self._lock:
-                return self._rows_of(ids) >= 0
-
-    return ReadOnlyVectorStore(folder, dimensions, model_id)
+    return EmbeddedVectorStore(folder, dimensions, model_id)
 
 
 class ClipSearch:

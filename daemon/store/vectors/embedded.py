@@ -312,7 +312,8 @@ class EmbeddedVectorStore:
         self._live = len(live)
         self._grow_id_rows(int(self._row_ids.max()) + 1 if self._live else 0)
         self._id_rows[self._row_ids[live]] = live
-        self._remove_stale({manifest["index"], manifest["ids"], "manifest.json"})
+        # No tidying here: another process may be saving its next generation,
+        # not yet named by the manifest. ``save`` removes what it replaced.
 
     def _remove_stale(self, keep: set[str]) -> None:
         """Files of older generations and of saves that crashed midway."""
@@ -347,6 +348,12 @@ class EmbeddedVectorStore:
         if self._alive_bits is None:
             self._alive_bits = np.packbits(self._row_ids >= 0, bitorder="little")
         return self._alive_bits
+
+    def present(self, ids: np.ndarray) -> np.ndarray:
+        """Which of ``ids`` have a vector (a boolean mask), without copying vectors."""
+        ids = self._check_ids(ids)
+        with self._lock:
+            return self._rows_of(ids) >= 0
 
     def _rows_of(self, ids: np.ndarray) -> np.ndarray:
         rows = np.full(len(ids), -1, np.int64)
