@@ -315,3 +315,11 @@ def test_worker_dies_with_its_parent():
             pytest.fail("the worker outlived its parent")
     finally:
         parent.kill()
+
+
+def test_make_tagger_picks_deepdanbooru(model_dir):
+    from pximse.models import make_tagger
+
+    tagger = make_tagger("deepdanbooru", WeightsSource(data_dir=model_dir, local_path=model_dir))
+    assert isinstance(tagger, DeepDanbooruTagger) and tagger.device == "cpu"
+    assert tagger.model_id.startswith("deepdanbooru-v3:") and not tagger.loaded
