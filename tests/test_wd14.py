@@ -294,4 +294,4 @@ def test_make_tagger_picks_the_adapter(tmp_path: Path, local_model: Path) -> Non
     assert isinstance(tagger, WD14Tagger)
     assert tagger.model_id.startswith("wd-vit-tagger-v3:")
     with pytest.raises(ValueError, match="unknown tagger"):
-        make_tagger("deepdanbooru", WeightsSource(tmp_path))
+        make_tagger("nope", WeightsSource(tmp_path))

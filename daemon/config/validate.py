@@ -185,7 +185,7 @@ _SCAN_RULES: dict[str, Rule] = {
     "follow_symlinks": _boolean,
 }
 TAGGERS = ("", "wd-vit-tagger-v3", "wd-swinv2-tagger-v3", "wd-convnext-tagger-v3",
-           "wd-vit-large-tagger-v3", "wd-eva02-large-tagger-v3")
+           "wd-vit-large-tagger-v3", "wd-eva02-large-tagger-v3", "deepdanbooru")
 
 
 _MODELS_RULES: dict[str, Rule] = {

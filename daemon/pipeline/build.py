@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from pximse.config import Config
 from pximse.models.weights import DownloadProgress, WeightsUnavailable
@@ -30,6 +31,28 @@ class StagePlan:
         missing = {name: {"state": "unavailable", "message": message}
                    for name, message in self.unavailable.items()}
         return {**ready, **missing}
+
+
+def clip_model(config: Config, progress: DownloadProgress | None = None) -> Any:
+    """The configured CLIP model (a ``ClipModel``; nothing is loaded until first use).
+
+    Raises ImportError without PyTorch/open_clip, ValueError for settings that do
+    not fit together, WeightsUnavailable when the weights are missing.
+    """
+    from pximse.models.base import WeightsSource
+    from pximse.models.clip import ClipModel
+
+    models = config.models
+    quick_gelu = {"auto": None, "true": True, "false": False}[models.clip_quick_gelu]
+    return ClipModel(
+        WeightsSource(
+            config.data_dir,
+            local_path=Path(models.clip_path).expanduser() if models.clip_path else None,
+            allow_download=models.allow_download,
+            progress=progress,
+        ),
+        models.clip, models.clip_pretrained, quick_gelu=quick_gelu,
+    )
 
 
 def plan_stages(
@@ -57,8 +80,9 @@ def plan_stages(
         except WeightsUnavailable as exc:
             plan.unavailable["tagger"] = str(exc)
         except ImportError as exc:
+            extra = "deepdanbooru" if models.tagger.startswith("deepdanbooru") else "tagger"
             plan.unavailable["tagger"] = (
-                f"the tagger needs onnxruntime: pip install 'pximse[tagger]' ({exc})"
+                f"the tagger's runtime is not installed: pip install 'pximse[{extra}]' ({exc})"
             )
     if models.ocr:
         try:
@@ -73,21 +97,9 @@ def plan_stages(
             plan.unavailable["ocr"] = f"RapidOCR's shipped models cannot be read: {exc}"
     if models.clip:
         try:
-            from pximse.models.base import WeightsSource
-            from pximse.models.clip import ClipModel
             from pximse.pipeline.stages import ClipStage
 
-            quick_gelu = {"auto": None, "true": True, "false": False}[models.clip_quick_gelu]
-            clip = ClipModel(
-                WeightsSource(
-                    config.data_dir,
-                    local_path=Path(models.clip_path).expanduser() if models.clip_path else None,
-                    allow_download=models.allow_download,
-                    progress=progress,
-                ),
-                models.clip, models.clip_pretrained, quick_gelu=quick_gelu,
-            )
-            stage = ClipStage(clip, config.data_dir / "vectors")
+            stage = ClipStage(clip_model(config, progress), config.data_dir / "vectors")
             reset = stage.reconcile(catalog) if catalog is not None else 0
             if reset:
                 log.warning("%d images had CLIP status but no saved vector: queued again", reset)

@@ -150,19 +150,10 @@ class ClipSearch:
             raise VectorSearchUnavailable(
                 "CLIP search is off: the configuration's [models] clip is empty; " + WHAT_TO_DO)
         try:
-            from pximse.models.base import WeightsSource
-            from pximse.models.clip import ClipModel
             from pximse.models.weights import WeightsUnavailable
+            from pximse.pipeline.build import clip_model
 
-            quick_gelu = {"auto": None, "true": True, "false": False}[models.clip_quick_gelu]
-            model = ClipModel(
-                WeightsSource(
-                    self.config.data_dir,
-                    local_path=Path(models.clip_path).expanduser() if models.clip_path else None,
-                    allow_download=models.allow_download,
-                ),
-                models.clip, models.clip_pretrained, quick_gelu=quick_gelu,
-            )
+            model = clip_model(self.config)
             _ = model.model_id, model.dimensions  # resolves the weights file, loads nothing
         except ImportError as exc:
             raise VectorSearchUnavailable(
