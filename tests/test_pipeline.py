@@ -157,3 +157,30 @@ def test_index_runs_the_configured_models_and_reports_missing_weights(
     plan = json.loads(result.output)["models"]["plan"]
     assert plan["tagger"]["state"] == "unavailable"
     assert "allow_download" in plan["tagger"]["message"]
+
+
+def test_models_list_and_run_commands(tmp_path: Path, library: Path) -> None:
+    import json
+
+    from click.testing import CliRunner
+
+    from pximse.cli import main
+
+    Image.new("RGB", (120, 80), (20, 20, 230)).save(library / "blue.png")
+    model = build_model(tmp_path / "weights" / NAME, *make_weights(0))
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f'[models]\ntagger = "wd-vit-tagger-v3"\ntagger_path = "{model}"\nocr = ""\nclip = ""\n'
+    )
+    common = ["--config", str(config), "--data-dir", str(tmp_path / "data")]
+    CliRunner().invoke(main, ["index", "--no-models", *common, str(library)], env={})
+
+    listed = CliRunner().invoke(main, ["models", "list", "--json", *common], env={})
+    stages = json.loads(listed.output)
+    assert list(stages) == ["tagger"] and stages["tagger"]["state"] == "ready"
+    assert stages["tagger"]["model_id"].startswith("wd-vit-tagger-v3:")
+
+    ran = CliRunner().invoke(main, ["models", "run", "--json", *common], env={})
+    assert json.loads(ran.output)["report"]["stages"]["tagger"]["done"] == 1
+    again = CliRunner().invoke(main, ["models", "run", "--json", *common], env={})
+    assert json.loads(again.output)["report"]["images"] == 0
