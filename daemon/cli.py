@@ -230,12 +230,7 @@ def index(
         f"{report.skipped} not images, {report.errors} errors"
     )
     if pipeline is not None:
-        for name, stage in pipeline["plan"].items():
-            if stage["state"] == "unavailable":
-                click.echo(f"{name}: unavailable: {stage['message']}", err=True)
-        for name, stage in pipeline["report"]["stages"].items():
-            click.echo(f"{name}: {stage['done']} images ({stage['images_per_s']}/s), "
-                       f"{stage['errors']} errors")
+        _print_models(pipeline)
     for name in report.offline_roots:
         click.echo(f"root {name!r} is missing: its files are marked offline", err=True)
     for folder, error in report.unreadable[:20]:
@@ -255,6 +250,16 @@ def _run_models(catalog: Any, config: Any, callback: Any) -> dict[str, Any]:
     report = run_pipeline(catalog, plan.stages, batch_size=config.models.batch_size,
                           max_pixels=config.scan.max_image_pixels, progress=callback)
     return {"plan": plan.describe(), "report": report.to_json()}
+
+
+def _print_models(body: dict[str, Any]) -> None:
+    """What a model run did, stage by stage, and which stages could not run."""
+    for name, stage in body["plan"].items():
+        if stage["state"] == "unavailable":
+            click.echo(f"{name}: unavailable: {stage['message']}", err=True)
+    for name, stage in body["report"]["stages"].items():
+        click.echo(f"{name}: {stage['done']} images ({stage['images_per_s']}/s), "
+                   f"{stage['errors']} errors")
 
 
 def _roots_for(config: Any, catalog: Any, paths: tuple[Path, ...]) -> list[Any]:
@@ -470,12 +475,7 @@ def models_run(obj: Context, config_path: Path | None, data_dir: Path | None,
     if as_json:
         click.echo(json.dumps(body, ensure_ascii=False))
         return
-    for name, stage in body["plan"].items():
-        if stage["state"] == "unavailable":
-            click.echo(f"{name}: unavailable: {stage['message']}", err=True)
-    for name, stage in body["report"]["stages"].items():
-        click.echo(f"{name}: {stage['done']} images ({stage['images_per_s']}/s), "
-                   f"{stage['errors']} errors")
+    _print_models(body)
 
 
 @main.group("config")
