@@ -337,8 +337,10 @@ def main() -> None:
             d = r["stage_alone_detail"][name]
             m = sum(v for k, v in d.items() if k.startswith("model:"))
             w = sum(v for k, v in d.items() if k.startswith("db:"))
+            reads = d.get("queue", 0.0)
+            other = d["wall"] - m - w - reads
             print(f"  {name} alone: wall {d['wall']:.1f}s = model {m:.1f}s + DB {w:.2f}s + "
-                  f"reads {d.get('queue', 0.0):.2f}s + other {d['wall'] - m - w - d.get('queue', 0.0):.1f}s"
+                  f"reads {reads:.2f}s + other {other:.1f}s"
                   f"; decode in workers {d.get('decode', 0.0):.1f}s")
         # Load-robust form: the share of the all-stages wall time the main thread
         # spends inside the models (the rest is decode waits, DB, scheduling).
