@@ -18,6 +18,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from PIL import Image
+
 from pximse.library.probe import DecodedImage, decode_image
 from pximse.pipeline.stages import Stage
 from pximse.store.sqlite.catalog import SqliteCatalog
@@ -142,7 +144,35 @@ def _submit(pool: ThreadPoolExecutor, items: list[_Item] | None, max_pixels: int
     return items, [pool.submit(_decode_for, item, max_pixels) for item in items]
 
 
-def _decode_for(item: _Item, max_pixels: int) -> DecodedImage | str:
+@dataclass
+class _Decoded:
+    """One decode, and a copy at each smaller size a stage asked for (made here, in
+    the decode thread, so that the models do not spend their time shrinking)."""
+
+    views: dict[int, Any]
+
+    def for_stage(self, stage: Stage) -> Any:
+        return self.views[stage.input_size]
+
+
+def _views(decoded: DecodedImage, stages: list[Stage]) -> _Decoded:
+    largest = decoded.preview
+    views: dict[int, Any] = {}
+    for size in sorted({stage.input_size for stage in stages}, reverse=True):
+        # Keep the SHORT side at least ``size``: CLIP-style preprocessing resizes
+        # the short side and crops, so a smaller view would be upscaled.
+        scale = size / min(largest.size)
+        if scale >= 1:
+            views[size] = largest
+            continue
+        width, height = largest.size
+        views[size] = largest.resize(
+            (max(1, round(width * scale)), max(1, round(height * scale))), Image.Resampling.BILINEAR
+        )
+    return _Decoded(views)
+
+
+def _decode_for(item: _Item, max_pixels: int) -> _Decoded | str:
     """The image at the largest size its stages need, or why it could not be had."""
     path = item.path
     if path is None:
@@ -153,11 +183,11 @@ def _decode_for(item: _Item, max_pixels: int) -> DecodedImage | str:
         return decoded.message
     if decoded.sha256 != item.sha256:
         return "the file changed since it was scanned; it is indexed again after the next scan"
-    return decoded
+    return _views(decoded, item.stages)
 
 
 def _run_batch(catalog: SqliteCatalog, stages: Sequence[Stage], items: list[_Item],
-               decoded: list[DecodedImage | str], report: PipelineReport) -> None:
+               decoded: list[_Decoded | str], report: PipelineReport) -> None:
     report.images += len(items)
     statuses: list[tuple[int, str, str, str | None]] = []
     for item, result in zip(items, decoded, strict=True):
@@ -168,9 +198,9 @@ def _run_batch(catalog: SqliteCatalog, stages: Sequence[Stage], items: list[_Ite
             report.decoded += 1
     for stage in stages:
         todo = [
-            (item.content_id, result.preview)
+            (item.content_id, result.for_stage(stage))
             for item, result in zip(items, decoded, strict=True)
-            if stage in item.stages and isinstance(result, DecodedImage)
+            if stage in item.stages and isinstance(result, _Decoded)
         ]
         if not todo:
             continue

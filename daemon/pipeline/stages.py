@@ -104,7 +104,7 @@ class ClipStage:
 
     name = "clip"
 
-    def __init__(self, model: Any, vectors_dir: Path, *, input_size: int = 336,
+    def __init__(self, model: Any, vectors_dir: Path, *, input_size: int = 224,
                  save_every: int = 2048) -> None:
         from pximse.store.vectors.embedded import EmbeddedVectorStore
 
