@@ -150,9 +150,20 @@ def _background_models(app: Any, catalog: Any, config: Any) -> None:
     try:
         child = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
         atexit.register(child.terminate)
-        output, _ = child.communicate()
-        if child.returncode == 0 and output.strip():
-            body = json.loads(output.strip().splitlines()[-1])
+        progress: dict[str, Any] = state.setdefault("progress", {})
+        body = None
+        assert child.stdout is not None
+        for line in child.stdout:  # progress lines, then the report
+            try:
+                message = json.loads(line)
+            except ValueError:
+                continue
+            if "stage" in message:
+                progress[message["stage"]] = message
+            elif "report" in message:
+                body = message
+        child.wait()
+        if child.returncode == 0 and body is not None:
             state["stages"], state["last"] = body["plan"], body["report"]
         else:
             state["error"] = f"the model run exited with status {child.returncode}; see the log"
@@ -250,6 +261,24 @@ def _run_models(catalog: Any, config: Any, callback: Any) -> dict[str, Any]:
     report = run_pipeline(catalog, plan.stages, batch_size=config.models.batch_size,
                           max_pixels=config.scan.max_image_pixels, progress=callback)
     return {"plan": plan.describe(), "report": report.to_json()}
+
+
+def _json_progress() -> Any:
+    """A progress callback that prints one JSON line per update, with the rate and
+    the time left, for a parent process (``serve``) to follow."""
+    import time
+
+    started = time.monotonic()  # the stages take turns on each batch, so one clock
+
+    def callback(stage: str, done: int, total: int) -> None:
+        since = time.monotonic() - started
+        rate = done / since if since > 0 and done else 0.0
+        eta = (total - done) / rate if rate and total > done else None
+        click.echo(json.dumps({"stage": stage, "done": done, "total": total,
+                               "rate": round(rate, 3),
+                               "eta_s": None if eta is None else round(eta, 1)}))
+
+    return callback
 
 
 def _print_models(body: dict[str, Any]) -> None:
@@ -461,7 +490,9 @@ def models_list(obj: Context, config_path: Path | None, data_dir: Path | None,
 
 @models_group.command("run")
 @_config_options
-@click.option("--json", "as_json", is_flag=True, help="Print the report as one JSON line.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print progress as JSON lines ({stage, done, total, rate, eta_s}) "
+                   "and the report as the last line.")
 @click.pass_obj
 def models_run(obj: Context, config_path: Path | None, data_dir: Path | None,
                as_json: bool) -> None:
@@ -469,6 +500,8 @@ def models_run(obj: Context, config_path: Path | None, data_dir: Path | None,
     config = obj.load(config_path, data_dir)
     catalog = obj.catalog(config)
     progress, callback = _progress_bar(quiet=as_json)
+    if as_json:
+        callback = _json_progress()
     with progress:
         body = _run_models(catalog, config, callback)
     catalog.close()

@@ -181,6 +181,9 @@ def test_models_list_and_run_commands(tmp_path: Path, library: Path) -> None:
     assert stages["tagger"]["model_id"].startswith("wd-vit-tagger-v3:")
 
     ran = CliRunner().invoke(main, ["models", "run", "--json", *common], env={})
-    assert json.loads(ran.output)["report"]["stages"]["tagger"]["done"] == 1
+    *updates, last = [json.loads(line) for line in ran.output.splitlines()]
+    assert last["report"]["stages"]["tagger"]["done"] == 1
+    assert updates[-1]["stage"] == "tagger" and updates[-1]["done"] == 1
+    assert updates[-1]["total"] == 1 and updates[-1]["rate"] > 0
     again = CliRunner().invoke(main, ["models", "run", "--json", *common], env={})
-    assert json.loads(again.output)["report"]["images"] == 0
+    assert json.loads(again.output.splitlines()[-1])["report"]["images"] == 0

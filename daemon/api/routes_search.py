@@ -154,9 +154,16 @@ def status(
     body["scan"] = scan
     body["models"] = request.app.state.models_status
     progress = scan.get("progress") or {}
-    # What is waiting: files of the running scan not yet hashed or decoded.
+    stages = {
+        name: {"pending": max(0, p.get("total", 0) - p.get("done", 0)),
+               "rate": p.get("rate"), "eta_s": p.get("eta_s")}
+        for name, p in (request.app.state.models_status.get("progress") or {}).items()
+    }
+    # What is waiting: files of the running scan not yet hashed or decoded, and
+    # images each model stage has not reached yet (with its rate and time left).
     body["queue"] = {
         "pending": max(0, progress.get("total", 0) - progress.get("done", 0)),
         "phase": progress.get("phase"),
+        "stages": stages,
     }
     return body
