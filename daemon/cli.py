@@ -488,6 +488,70 @@ def models_list(obj: Context, config_path: Path | None, data_dir: Path | None,
         click.echo(f"{name}: {stage['state']}: {detail}")
 
 
+@models_group.command("download")
+@_config_options
+@click.pass_obj
+def models_download(obj: Context, config_path: Path | None, data_dir: Path | None) -> None:
+    """Download the configured models' missing weights now (whatever
+    models.allow_download says), with a progress bar, into the data folder."""
+    from dataclasses import replace
+
+    from pximse.pipeline.build import plan_stages
+
+    config = obj.load(config_path, data_dir)
+    config = replace(config, models=replace(config.models, allow_download=True))
+    progress, callback = _progress_bar(quiet=False)
+
+    def download(name: str, done: int, total: int | None) -> None:
+        if callback:
+            callback(f"download {name}", done, total or 0)
+
+    with progress:
+        described = plan_stages(config, progress=download).describe()
+    failed = False
+    for name, stage in described.items():
+        failed |= stage["state"] != "ready"
+        click.echo(f"{name}: {stage['state']}: {stage.get('model_id') or stage.get('message')}")
+    if failed:
+        raise SystemExit(1)
+
+
+@models_group.command("verify")
+@_config_options
+@click.pass_obj
+def models_verify(obj: Context, config_path: Path | None, data_dir: Path | None) -> None:
+    """Load each configured model and run it on a small test image; exit 1 if any
+    is unavailable or fails."""
+    from PIL import Image
+
+    from pximse.pipeline.build import plan_stages
+
+    config = obj.load(config_path, data_dir)
+    plan = plan_stages(config)
+    failed = bool(plan.unavailable)
+    for name, message in plan.unavailable.items():
+        click.echo(f"{name}: unavailable: {message}")
+    probe = Image.new("RGB", (96, 64), (240, 240, 240))
+    for stage in plan.stages:
+        try:
+            [result] = stage.run([probe])
+        except Exception as exc:  # report every stage, then fail
+            failed = True
+            click.echo(f"{stage.name}: FAILED ({stage.model_id}): {type(exc).__name__}: {exc}")
+            continue
+        click.echo(f"{stage.name}: ok ({stage.model_id}, {_describe_result(result)})")
+    if failed:
+        raise SystemExit(1)
+
+
+def _describe_result(result: Any) -> str:
+    if hasattr(result, "shape"):
+        return f"a {result.shape[-1]}-d vector"
+    if isinstance(result, dict):
+        return f"{len(result)} tags above the floor"
+    return f"{len(result)} lines of text"
+
+
 @models_group.command("run")
 @_config_options
 @click.option("--json", "as_json", is_flag=True,

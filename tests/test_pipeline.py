@@ -187,3 +187,23 @@ def test_models_list_and_run_commands(tmp_path: Path, library: Path) -> None:
     assert updates[-1]["total"] == 1 and updates[-1]["rate"] > 0
     again = CliRunner().invoke(main, ["models", "run", "--json", *common], env={})
     assert json.loads(again.output.splitlines()[-1])["report"]["images"] == 0
+
+
+def test_models_verify_runs_each_model_and_fails_on_missing_weights(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from pximse.cli import main
+
+    model = build_model(tmp_path / "weights" / NAME, *make_weights(0))
+    config = tmp_path / "config.toml"
+    common = ["--config", str(config), "--data-dir", str(tmp_path / "data")]
+    config.write_text(
+        f'[models]\ntagger = "wd-vit-tagger-v3"\ntagger_path = "{model}"\nocr = ""\nclip = ""\n'
+    )
+    ok = CliRunner().invoke(main, ["models", "verify", *common], env={})
+    assert ok.exit_code == 0, ok.output
+    assert "tagger: ok (wd-vit-tagger-v3:" in ok.output and "tags above the floor" in ok.output
+
+    config.write_text('[models]\ntagger = "wd-vit-tagger-v3"\nocr = ""\nclip = ""\n')
+    missing = CliRunner().invoke(main, ["models", "verify", *common], env={})
+    assert missing.exit_code == 1 and "tagger: unavailable" in missing.output
