@@ -51,7 +51,7 @@ def test_wheel_holds_one_namespace(tmp_path: Path) -> None:
     names = set(zipfile.ZipFile(wheel).namelist())
     for expected in (
         "pximse/__init__.py",
-        "pximse/cli.py",
+        "pximse/cli/__init__.py",
         "pximse/default_config.toml",
         "pximse/query/parse.py",
         "pximse/store/sqlite/schema.py",

@@ -7,62 +7,18 @@ import logging
 import os
 import sys
 import threading
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 
 from pximse import __version__
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-log = logging.getLogger("pximse")
-
-
-def _config_options(func: F) -> F:
-    """``--config`` and ``--data-dir`` on every command (and on the group)."""
-    func = click.option(
-        "--data-dir",
-        type=click.Path(file_okay=False, path_type=Path),
-        default=None,
-        help="Data folder (catalogue, thumbnails). Env: PXIMSE_DATA_DIR.",
-    )(func)
-    func = click.option(
-        "--config",
-        "config_path",
-        type=click.Path(dir_okay=False, path_type=Path),
-        default=None,
-        help="Configuration file. Env: PXIMSE_CONFIG.",
-    )(func)
-    return func
-
-
-class Context:
-    def __init__(self, config_path: Path | None, data_dir: Path | None) -> None:
-        self.config_path = config_path
-        self.data_dir = data_dir
-
-    def load(self, config_path: Path | None, data_dir: Path | None):  # type: ignore[no-untyped-def]
-        from pximse.config import ConfigError, load_config
-
-        try:
-            return load_config(config_path or self.config_path, data_dir or self.data_dir)
-        except ConfigError as exc:
-            raise click.ClickException(str(exc)) from exc
-
-    def catalog(self, config):  # type: ignore[no-untyped-def]
-        from pximse.store.sqlite.catalog import SqliteCatalog
-        from pximse.store.sqlite.schema import SchemaError
-
-        try:
-            return SqliteCatalog(config.catalog_path, tag_threshold=config.search.tag_threshold)
-        except SchemaError as exc:
-            raise click.ClickException(str(exc)) from exc
+from pximse.cli.common import Context, config_options, log, progress_bar
+from pximse.cli.models import models_group, print_models, run_models
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@_config_options
+@config_options
 @click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
 @click.version_option(__version__, prog_name="pximse")
 @click.pass_context
@@ -74,7 +30,7 @@ def main(ctx: click.Context, config_path: Path | None, data_dir: Path | None, ve
 
 
 @main.command()
-@_config_options
+@config_options
 @click.option("--host", default=None, help="Address to listen on (default from config: 127.0.0.1).")
 @click.option("--port", type=int, default=None, help="Port (default from config: 8741).")
 @click.option("--scan/--no-scan", default=True, help="Scan the library roots on start.")
@@ -199,7 +155,7 @@ def _background_scan(app: Any, catalog: Any, config: Any) -> None:
 
 
 @main.command()
-@_config_options
+@config_options
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.option("--models/--no-models", default=True,
@@ -220,13 +176,13 @@ def index(
         raise click.ClickException(
             f"nothing to index: give a PATH or add [[library.roots]] to {config.config_path}"
         )
-    progress, callback = _progress_bar(quiet=as_json)
+    progress, callback = progress_bar(quiet=as_json)
     with progress:
         report = scan_roots(
             catalog, roots, thumbnail_dir=config.thumbnail_dir, config=config.scan,
             progress=callback,
         )
-        pipeline = _run_models(catalog, config, callback) if models else None
+        pipeline = run_models(catalog, config, callback) if models else None
     catalog.close()
     if as_json:
         body = report.to_json()
@@ -241,54 +197,11 @@ def index(
         f"{report.skipped} not images, {report.errors} errors"
     )
     if pipeline is not None:
-        _print_models(pipeline)
+        print_models(pipeline)
     for name in report.offline_roots:
         click.echo(f"root {name!r} is missing: its files are marked offline", err=True)
     for folder, error in report.unreadable[:20]:
         click.echo(f"cannot read {folder}: {error}", err=True)
-
-
-def _run_models(catalog: Any, config: Any, callback: Any) -> dict[str, Any]:
-    """Run the configured model stages on every image that still needs them."""
-    from pximse.pipeline.build import plan_stages
-    from pximse.pipeline.runner import run_pipeline
-
-    def download(name: str, done: int, total: int | None) -> None:
-        if callback:
-            callback(f"download {name}", done, total or 0)
-
-    plan = plan_stages(config, catalog, progress=download)
-    report = run_pipeline(catalog, plan.stages, batch_size=config.models.batch_size,
-                          max_pixels=config.scan.max_image_pixels, progress=callback)
-    return {"plan": plan.describe(), "report": report.to_json()}
-
-
-def _json_progress() -> Any:
-    """A progress callback that prints one JSON line per update, with the rate and
-    the time left, for a parent process (``serve``) to follow."""
-    import time
-
-    started = time.monotonic()  # the stages take turns on each batch, so one clock
-
-    def callback(stage: str, done: int, total: int) -> None:
-        since = time.monotonic() - started
-        rate = done / since if since > 0 and done else 0.0
-        eta = (total - done) / rate if rate and total > done else None
-        click.echo(json.dumps({"stage": stage, "done": done, "total": total,
-                               "rate": round(rate, 3),
-                               "eta_s": None if eta is None else round(eta, 1)}))
-
-    return callback
-
-
-def _print_models(body: dict[str, Any]) -> None:
-    """What a model run did, stage by stage, and which stages could not run."""
-    for name, stage in body["plan"].items():
-        if stage["state"] == "unavailable":
-            click.echo(f"{name}: unavailable: {stage['message']}", err=True)
-    for name, stage in body["report"]["stages"].items():
-        click.echo(f"{name}: {stage['done']} images ({stage['images_per_s']}/s), "
-                   f"{stage['errors']} errors")
 
 
 def _roots_for(config: Any, catalog: Any, paths: tuple[Path, ...]) -> list[Any]:
@@ -318,31 +231,8 @@ def _roots_for(config: Any, catalog: Any, paths: tuple[Path, ...]) -> list[Any]:
     return roots
 
 
-def _progress_bar(quiet: bool) -> tuple[Any, Any]:
-    from contextlib import nullcontext
-
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
-
-    if quiet or not sys.stderr.isatty():
-        return nullcontext(), None
-    progress = Progress(
-        "[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
-        TimeRemainingColumn(), transient=True,
-    )
-    tasks: dict[str, Any] = {}
-    labels = {"hash": "Reading new files", "decode": "Decoding new images",
-              "tagger": "Tagging", "ocr": "Reading text (OCR)", "clip": "CLIP embeddings"}
-
-    def callback(phase: str, done: int, total: int) -> None:
-        if phase not in tasks:
-            tasks[phase] = progress.add_task(labels.get(phase, phase), total=total)
-        progress.update(tasks[phase], completed=done, total=total)
-
-    return progress, callback
-
-
 @main.command()
-@_config_options
+@config_options
 @click.argument("query", nargs=-1)
 @click.option("--sort", default="", help="e.g. -date, filesize;1, random.")
 @click.option("--limit", type=click.IntRange(1, 100_000), default=20, show_default=True)
@@ -412,7 +302,7 @@ def _human_size(size: int) -> str:
 
 
 @main.command()
-@_config_options
+@config_options
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_obj
 def status(obj: Context, config_path: Path | None, data_dir: Path | None, as_json: bool) -> None:
@@ -445,7 +335,7 @@ def status(obj: Context, config_path: Path | None, data_dir: Path | None, as_jso
 @main.command("parse-name")
 @click.argument("names", nargs=-1, required=True)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per name, per line.")
-@_config_options
+@config_options
 def parse_name_command(
     names: tuple[str, ...], as_json: bool, config_path: Path | None, data_dir: Path | None
 ) -> None:
@@ -464,124 +354,13 @@ def parse_name_command(
                 click.echo(f"  {key}: {value}")
 
 
-@main.group("models")
-def models_group() -> None:
-    """The tagger, OCR and CLIP stages: what is ready, and running them."""
-
-
-@models_group.command("list")
-@_config_options
-@click.option("--json", "as_json", is_flag=True)
-@click.pass_obj
-def models_list(obj: Context, config_path: Path | None, data_dir: Path | None,
-                as_json: bool) -> None:
-    """Each configured stage: ready (with its model id) or unavailable (with what to do)."""
-    from pximse.pipeline.build import plan_stages
-
-    config = obj.load(config_path, data_dir)
-    described = plan_stages(config).describe()
-    if as_json:
-        click.echo(json.dumps(described, ensure_ascii=False))
-        return
-    for name, stage in described.items():
-        detail = stage.get("model_id") or stage.get("message")
-        click.echo(f"{name}: {stage['state']}: {detail}")
-
-
-@models_group.command("download")
-@_config_options
-@click.pass_obj
-def models_download(obj: Context, config_path: Path | None, data_dir: Path | None) -> None:
-    """Download the configured models' missing weights now (whatever
-    models.allow_download says), with a progress bar, into the data folder."""
-    from dataclasses import replace
-
-    from pximse.pipeline.build import plan_stages
-
-    config = obj.load(config_path, data_dir)
-    config = replace(config, models=replace(config.models, allow_download=True))
-    progress, callback = _progress_bar(quiet=False)
-
-    def download(name: str, done: int, total: int | None) -> None:
-        if callback:
-            callback(f"download {name}", done, total or 0)
-
-    with progress:
-        described = plan_stages(config, progress=download).describe()
-    failed = False
-    for name, stage in described.items():
-        failed |= stage["state"] != "ready"
-        click.echo(f"{name}: {stage['state']}: {stage.get('model_id') or stage.get('message')}")
-    if failed:
-        raise SystemExit(1)
-
-
-@models_group.command("verify")
-@_config_options
-@click.pass_obj
-def models_verify(obj: Context, config_path: Path | None, data_dir: Path | None) -> None:
-    """Load each configured model and run it on a small test image; exit 1 if any
-    is unavailable or fails."""
-    from PIL import Image
-
-    from pximse.pipeline.build import plan_stages
-
-    config = obj.load(config_path, data_dir)
-    plan = plan_stages(config)
-    failed = bool(plan.unavailable)
-    for name, message in plan.unavailable.items():
-        click.echo(f"{name}: unavailable: {message}")
-    probe = Image.new("RGB", (96, 64), (240, 240, 240))
-    for stage in plan.stages:
-        try:
-            [result] = stage.run([probe])
-        except Exception as exc:  # report every stage, then fail
-            failed = True
-            click.echo(f"{stage.name}: FAILED ({stage.model_id}): {type(exc).__name__}: {exc}")
-            continue
-        click.echo(f"{stage.name}: ok ({stage.model_id}, {_describe_result(result)})")
-    if failed:
-        raise SystemExit(1)
-
-
-def _describe_result(result: Any) -> str:
-    if hasattr(result, "shape"):
-        return f"a {result.shape[-1]}-d vector"
-    if isinstance(result, dict):
-        return f"{len(result)} tags above the floor"
-    return f"{len(result)} lines of text"
-
-
-@models_group.command("run")
-@_config_options
-@click.option("--json", "as_json", is_flag=True,
-              help="Print progress as JSON lines ({stage, done, total, rate, eta_s}) "
-                   "and the report as the last line.")
-@click.pass_obj
-def models_run(obj: Context, config_path: Path | None, data_dir: Path | None,
-               as_json: bool) -> None:
-    """Run every configured stage on the images that still need it, then exit."""
-    config = obj.load(config_path, data_dir)
-    catalog = obj.catalog(config)
-    progress, callback = _progress_bar(quiet=as_json)
-    if as_json:
-        callback = _json_progress()
-    with progress:
-        body = _run_models(catalog, config, callback)
-    catalog.close()
-    if as_json:
-        click.echo(json.dumps(body, ensure_ascii=False))
-        return
-    _print_models(body)
-
-
 @main.group("config")
 def config_group() -> None:
     """Where the configuration is, and what is in effect."""
 
 
 @config_group.command("path")
-@_config_options
+@config_options
 @click.pass_obj
 def config_path_command(obj: Context, config_path: Path | None, data_dir: Path | None) -> None:
     """Print the configuration file's path (creating it with defaults if missing)."""
@@ -590,7 +369,7 @@ def config_path_command(obj: Context, config_path: Path | None, data_dir: Path |
 
 
 @config_group.command("show")
-@_config_options
+@config_options
 @click.pass_obj
 def config_show(obj: Context, config_path: Path | None, data_dir: Path | None) -> None:
     """Print the configuration in effect, as TOML."""
@@ -599,6 +378,8 @@ def config_show(obj: Context, config_path: Path | None, data_dir: Path | None) -
     config = obj.load(config_path, data_dir)
     click.echo(config_to_toml(config), nl=False)
 
+
+main.add_command(models_group)
 
 if __name__ == "__main__":
     main()

@@ -1,0 +1,79 @@
+"""What every ``pximse`` command shares: the config options, the context, progress bars."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+log = logging.getLogger("pximse")
+
+
+def config_options(func: F) -> F:
+    """``--config`` and ``--data-dir`` on every command (and on the group)."""
+    func = click.option(
+        "--data-dir",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=None,
+        help="Data folder (catalogue, thumbnails). Env: PXIMSE_DATA_DIR.",
+    )(func)
+    func = click.option(
+        "--config",
+        "config_path",
+        type=click.Path(dir_okay=False, path_type=Path),
+        default=None,
+        help="Configuration file. Env: PXIMSE_CONFIG.",
+    )(func)
+    return func
+
+
+class Context:
+    def __init__(self, config_path: Path | None, data_dir: Path | None) -> None:
+        self.config_path = config_path
+        self.data_dir = data_dir
+
+    def load(self, config_path: Path | None, data_dir: Path | None):  # type: ignore[no-untyped-def]
+        from pximse.config import ConfigError, load_config
+
+        try:
+            return load_config(config_path or self.config_path, data_dir or self.data_dir)
+        except ConfigError as exc:
+            raise click.ClickException(str(exc)) from exc
+
+    def catalog(self, config):  # type: ignore[no-untyped-def]
+        from pximse.store.sqlite.catalog import SqliteCatalog
+        from pximse.store.sqlite.schema import SchemaError
+
+        try:
+            return SqliteCatalog(config.catalog_path, tag_threshold=config.search.tag_threshold)
+        except SchemaError as exc:
+            raise click.ClickException(str(exc)) from exc
+
+
+def progress_bar(quiet: bool) -> tuple[Any, Any]:
+    from contextlib import nullcontext
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    if quiet or not sys.stderr.isatty():
+        return nullcontext(), None
+    progress = Progress(
+        "[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
+        TimeRemainingColumn(), transient=True,
+    )
+    tasks: dict[str, Any] = {}
+    labels = {"hash": "Reading new files", "decode": "Decoding new images",
+              "tagger": "Tagging", "ocr": "Reading text (OCR)", "clip": "CLIP embeddings"}
+
+    def callback(phase: str, done: int, total: int) -> None:
+        if phase not in tasks:
+            tasks[phase] = progress.add_task(labels.get(phase, phase), total=total)
+        progress.update(tasks[phase], completed=done, total=total)
+
+    return progress, callback
