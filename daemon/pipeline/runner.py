@@ -85,8 +85,7 @@ def run_pipeline(
     report = PipelineReport(stages={stage.name: StageReport() for stage in stages})
     started = time.perf_counter()
     pending_at_start = {
-        stage.name: len(catalog.pending_for_stage(stage.name, stage.model_id, 10**9))
-        for stage in stages
+        stage.name: catalog.count_pending(stage.name, stage.model_id) for stage in stages
     } if progress else {}
     with ThreadPoolExecutor(max(1, decode_workers), thread_name_prefix="decode") as pool:
         batches = _batches(catalog, stages, batch_size, limit)
@@ -111,17 +110,18 @@ def run_pipeline(
 
 def _batches(catalog: SqliteCatalog, stages: Sequence[Stage], batch_size: int,
              limit: int | None) -> Iterator[list[_Item]]:
-    """Pending images in batches; each batch is read from the catalogue fresh, so
-    what was just recorded is not handed out again."""
+    """Pending images in batches, in content id order. Each stage's candidates
+    come from past the last image handed out, and every candidate at or below a
+    batch's last id is in that batch (the batch is the smallest ids of all the
+    stages' lists, each at least a batch long), so nothing is skipped or given
+    twice, and no query walks back over what the run already did."""
     handed = 0
-    seen: set[int] = set()
+    after = 0
     while limit is None or handed < limit:
         wanted: dict[int, _Item] = {}
         for stage in stages:
             for content_id, sha in catalog.pending_for_stage(stage.name, stage.model_id,
-                                                             batch_size * 4):
-                if content_id in seen:
-                    continue
+                                                             batch_size * 4, after=after):
                 item = wanted.setdefault(content_id, _Item(content_id, sha, []))
                 item.stages.append(stage)
         if not wanted:
@@ -130,7 +130,7 @@ def _batches(catalog: SqliteCatalog, stages: Sequence[Stage], batch_size: int,
         if limit is not None:
             batch = batch[: limit - handed]
         handed += len(batch)
-        seen.update(item.content_id for item in batch)
+        after = batch[-1].content_id
         for item in batch:
             found = catalog.file_for(item.sha256)
             item.path = found[0] if found else None

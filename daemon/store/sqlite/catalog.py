@@ -314,12 +314,24 @@ class SqliteCatalog(CatalogReads):
             )
             filename_tags = {tag: 1.0 for tag in info.tags}
             origin = info.source if info.source in FILENAME_TAG_ORIGINS else None
-            for known in FILENAME_TAG_ORIGINS:
+            marks = ",".join("?" * len(FILENAME_TAG_ORIGINS))
+            stale = {
+                row[0]
+                for row in conn.execute(
+                    f"SELECT DISTINCT origin FROM image_tag WHERE content_id = ?"
+                    f" AND origin IN ({marks})",
+                    (content_id, *FILENAME_TAG_ORIGINS),
+                )
+            }
+            if origin is not None and filename_tags:
+                stale.add(origin)
+            for known in stale:  # usually none: most names carry no tags
                 self._replace_tags(
                     conn, content_id, known, KIND_SOURCE,
                     filename_tags if known == origin else {}, refresh=False,
                 )
-            self._update_tagcount(conn, content_id)
+            if stale:
+                self._update_tagcount(conn, content_id)
 
     # -- tags -----------------------------------------------------------------
 
@@ -517,17 +529,29 @@ class SqliteCatalog(CatalogReads):
 
     # -- model stages -----------------------------------------------------------
 
+    _PENDING = (
+        "FROM content c WHERE c.state = 1 AND c.id > ? AND NOT EXISTS ("
+        " SELECT 1 FROM stage s WHERE s.content_id = c.id AND s.stage = ?"
+        " AND s.model_id = ?)"
+    )
+
     def pending_for_stage(
-        self, stage: str, model_id: str, limit: int = 256
+        self, stage: str, model_id: str, limit: int = 256, *, after: int = 0
     ) -> list[tuple[int, str]]:
-        """Present images that ``model_id`` has not processed for ``stage``: (content id, sha)."""
+        """Present images that ``model_id`` has not processed for ``stage``, in id
+        order from ``after`` on (a run walks forward instead of rescanning what it
+        already did): (content id, sha)."""
         rows = self.db.reader().execute(
-            "SELECT c.id, c.sha256 FROM content c WHERE c.state = 1 AND NOT EXISTS ("
-            " SELECT 1 FROM stage s WHERE s.content_id = c.id AND s.stage = ?"
-            " AND s.model_id = ?) ORDER BY c.id LIMIT ?",
-            (stage, model_id, limit),
+            f"SELECT c.id, c.sha256 {self._PENDING} ORDER BY c.id LIMIT ?",
+            (after, stage, model_id, limit),
         )
         return [(int(cid), sha) for cid, sha in rows]
+
+    def count_pending(self, stage: str, model_id: str) -> int:
+        row = self.db.reader().execute(
+            f"SELECT count(*) {self._PENDING}", (0, stage, model_id)
+        ).fetchone()
+        return int(row[0])
 
     def record_stage(
         self, content_id: int, stage: str, model_id: str, *, error: str | None = None
