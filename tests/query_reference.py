@@ -21,9 +21,8 @@ node in plain Python, one image at a time:
   ordered by each sort key with missing values last, then by content row id
   descending; ``random`` is the compiler's documented stable shuffle.
 
-``three_valued=True`` evaluates comparisons the way SQL does (a comparison
-with a missing value is unknown, and ``NOT unknown`` is unknown), to tell the
-SQL engine's known NULL behaviour apart from other disagreements.
+A comparison with a missing value is false (``!=`` is true), so ``NOT`` of it
+is true: the two-valued logic the query language documents.
 """
 
 from __future__ import annotations
@@ -197,26 +196,16 @@ class Reference:
 
     # -- matching ----------------------------------------------------------------
 
-    def matches(self, node: Node, item: Item, *, three_valued: bool = False) -> bool:
-        return self.truth(node, item, three_valued) is True
-
-    def truth(self, node: Node, item: Item, three_valued: bool = False) -> Truth:
+    def matches(self, node: Node, item: Item) -> bool:
         match node:
             case MatchAll():
                 return True
             case And(children):
-                values = [self.truth(child, item, three_valued) for child in children]
-                if False in values:
-                    return False
-                return None if None in values else True
+                return all(self.matches(child, item) for child in children)
             case Or(children):
-                values = [self.truth(child, item, three_valued) for child in children]
-                if True in values:
-                    return True
-                return None if None in values else False
+                return any(self.matches(child, item) for child in children)
             case Not(child):
-                value = self.truth(child, item, three_valued)
-                return None if value is None else not value
+                return not self.matches(child, item)
             case Tag(name, kind):
                 return any(self._tag_row_matches(kind, k, s)
                            for key, k, s in item.tags if key == tag_key(name))
@@ -224,11 +213,8 @@ class Reference:
                 return any(k == 0 and _OPS[op](s, value)
                            for key, k, s in item.tags if key == tag_key(name))
             case Compare():
-                result = self._compare(node, item)
-                return result if three_valued or result is not None else False
+                return self._compare(node, item) is True
             case Has(name):
-                if three_valued and name in ("ocr", "text", "m") and item.row["textlen"] is None:
-                    return None  # SQL's ``c.textlen > 0``
                 return self._has(name, item)
             case Text(name, text):
                 if name != "ocr":
@@ -312,16 +298,16 @@ class Reference:
 
     # -- searching ---------------------------------------------------------------
 
-    def ids(self, node: Node, *, three_valued: bool = False) -> set[str]:
+    def ids(self, node: Node) -> set[str]:
         return {item.sha256 for item in self.searchable
-                if self.matches(node, item, three_valued=three_valued)}
+                if self.matches(node, item)}
 
-    def search(self, query: Query, *, limit: int, offset: int = 0, seed: int = 0,
-               three_valued: bool = False) -> tuple[int, list[str]]:
+    def search(self, query: Query, *, limit: int, offset: int = 0, seed: int = 0
+               ) -> tuple[int, list[str]]:
         """(total, the page's SHA-256s in order), as ``SqliteCatalog.search`` answers."""
         seed %= RANDOM_MODULUS  # the catalogue takes any int and reduces it so
         found = [item for item in self.searchable
-                 if self.matches(query.where, item, three_valued=three_valued)]
+                 if self.matches(query.where, item)]
         ordered = self.order(found, query.sort or (SortKey("date", True),), seed)
         return len(found), [item.sha256 for item in ordered[offset:offset + limit]]
 
