@@ -7,7 +7,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from pximse.query.ast import Query, SortKey
+from pximse.query.ast import Nearest, Query, SortKey, walk
+from pximse.query.errors import QueryError
 from pximse.query.sql import SqlCompiler
 from pximse.store.records import ImageSummary, SearchPage, epoch_to_iso
 from pximse.store.sqlite.database import Database
@@ -62,6 +63,11 @@ def run_search(
     index: MemoryIndex | None = None,
 ) -> SearchPage:
     started = time.perf_counter()
+    if any(isinstance(node, Nearest) for node in walk(query.where)):
+        raise QueryError(
+            "clip: and similar: need the CLIP vector search; search through the API or "
+            "`pximse search`, whose planner runs them with the catalogue's filters"
+        )
     seed %= RANDOM_MODULUS  # any int from the API; both engines then agree
     if index is not None:
         ids, page_ids = index.run(query.where, query.sort or DEFAULT_SORT, seed, offset + limit)
@@ -134,6 +140,11 @@ def run_vector_search(
     counts the filtered images that have a vector.
     """
     started = time.perf_counter()
+    if any(isinstance(node, Nearest) for node in walk(query.where)):
+        raise QueryError(
+            "clip: and similar: need the CLIP vector search; search through the API or "
+            "`pximse search`, whose planner runs them with the catalogue's filters"
+        )
     seed %= RANDOM_MODULUS
     vector = np.asarray(query_vector, dtype=np.float32).reshape(-1)
     ids = _filtered_ids(db, compiler, query, seed, timeout_ms, index, ordered=bool(query.sort))
