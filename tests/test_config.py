@@ -16,7 +16,6 @@ from pximse.config import (
     DEFAULT_EXCLUDE,
     Config,
     ConfigError,
-    ModelsConfig,
     RootConfig,
     ScanConfig,
     SearchConfig,
@@ -25,6 +24,7 @@ from pximse.config import (
     default_config_text,
     load_config,
 )
+from pximse.config.settings import SECTIONS
 
 DOCS = Path(__file__).resolve().parent.parent / "README.md"
 
@@ -88,7 +88,7 @@ def test_first_run_writes_the_commented_default_file(platform_dirs: dict[str, Pa
 
 def test_default_file_sets_every_key_to_its_default() -> None:
     data = tomllib.loads(default_config_text())
-    for name, cls in (("server", ServerConfig), ("scan", ScanConfig), ("search", SearchConfig)):
+    for name, cls in SECTIONS.items():
         expected = {f.name: f.default for f in fields(cls) if f.default is not None}
         assert data[name] == expected
     assert data["library"] == {}  # no root active
@@ -97,7 +97,7 @@ def test_default_file_sets_every_key_to_its_default() -> None:
 
 def test_default_file_and_docs_mention_every_key() -> None:
     keys = ["data_dir", "name", "path", "recursive", "include", "exclude"]
-    for cls in (ServerConfig, ScanConfig, SearchConfig, ModelsConfig):
+    for cls in SECTIONS.values():
         keys += [f.name for f in fields(cls)]
     default_text = default_config_text()
     docs = DOCS.read_text("utf-8")
@@ -342,7 +342,7 @@ def test_every_validation_message_names_its_key(
         ("[library]\nroot = []\n", "unknown key 'library.root' (did you mean 'library.roots'?)"),
         ("[[roots]]\nname = 'a'\n", "unknown key 'roots' (did you mean 'library.roots'?)"),
         ("zzz = 1\n", "unknown key 'zzz'; expected one of: data_dir, library, server, scan, "
-                      "search, models"),
+                      "search, models, watch, indexing, xmp, hydrus"),
     ],
 )
 def test_unknown_keys_suggest_the_nearest(tmp_path: Path, text: str, message: str) -> None:

@@ -151,6 +151,42 @@ class ModelsConfig:
 
 
 @dataclass(frozen=True)
+class WatchConfig:
+    """[watch]: following the library roots while the daemon runs."""
+
+    enabled: bool = True
+    debounce_ms: int = 400
+    rescan_minutes: int = 60
+
+
+@dataclass(frozen=True)
+class IndexingConfig:
+    """[indexing]: the daemon's background model runs."""
+
+    paused: bool = False
+    cpu_share: float = 1.0
+    only_when_idle: bool = False
+
+
+@dataclass(frozen=True)
+class XmpConfig:
+    """[xmp]: tags written to XMP sidecars for digiKam and other photo managers."""
+
+    write: bool = False
+    tag_root: str = "PxIMSE"
+
+
+@dataclass(frozen=True)
+class HydrusConfig:
+    """[hydrus]: the bridge to a Hydrus Network client's Client API."""
+
+    url: str = "http://127.0.0.1:45869"
+    access_key: str = ""
+    tag_service: str = ""
+    push: bool = False
+
+
+@dataclass(frozen=True)
 class Config:
     config_path: Path
     data_dir: Path
@@ -159,6 +195,10 @@ class Config:
     scan: ScanConfig
     search: SearchConfig
     models: ModelsConfig = ModelsConfig()
+    watch: WatchConfig = WatchConfig()
+    indexing: IndexingConfig = IndexingConfig()
+    xmp: XmpConfig = XmpConfig()
+    hydrus: HydrusConfig = HydrusConfig()
 
     @property
     def catalog_path(self) -> Path:
@@ -167,6 +207,20 @@ class Config:
     @property
     def thumbnail_dir(self) -> Path:
         return self.data_dir / "thumbnails"
+
+
+# The sections that are one flat table each, in the file's order: what the
+# validator checks and the tests hold the default file and the docs to.
+SECTIONS: dict[str, type] = {
+    "server": ServerConfig,
+    "scan": ScanConfig,
+    "search": SearchConfig,
+    "models": ModelsConfig,
+    "watch": WatchConfig,
+    "indexing": IndexingConfig,
+    "xmp": XmpConfig,
+    "hydrus": HydrusConfig,
+}
 
 
 def _is_loopback(host: str) -> bool:

@@ -21,12 +21,9 @@ from pximse.config.errors import ConfigError
 from pximse.config.paths import expand_path
 from pximse.config.settings import (
     DEFAULT_EXCLUDE,
+    SECTIONS,
     Config,
-    ModelsConfig,
     RootConfig,
-    ScanConfig,
-    SearchConfig,
-    ServerConfig,
 )
 from pximse.config.toml_writer import toml_string
 from pximse.library.patterns import pattern_regex
@@ -36,7 +33,7 @@ __all__ = ["build_config"]
 _ROOT_NAME_MAX = 64
 _ROOT_NAME_RE = re.compile(r"[\w .\-]+")
 
-_TOP_KEYS = ("data_dir", "library", "server", "scan", "search", "models")
+_TOP_KEYS = ("data_dir", "library", *SECTIONS)
 _LIBRARY_KEYS = ("roots",)
 _ROOT_KEYS = ("name", "path", "recursive", "include", "exclude")
 
@@ -45,10 +42,7 @@ def _section_keys() -> dict[str, tuple[str, ...]]:
     return {
         "": _TOP_KEYS,
         "library": _LIBRARY_KEYS,
-        "server": tuple(f.name for f in fields(ServerConfig)),
-        "scan": tuple(f.name for f in fields(ScanConfig)),
-        "search": tuple(f.name for f in fields(SearchConfig)),
-        "models": tuple(f.name for f in fields(ModelsConfig)),
+        **{name: tuple(f.name for f in fields(cls)) for name, cls in SECTIONS.items()},
     }
 
 
@@ -220,6 +214,39 @@ _SEARCH_RULES: dict[str, Rule] = {
 }
 
 
+_WATCH_RULES: dict[str, Rule] = {
+    "enabled": _boolean,
+    "debounce_ms": _int_rule(0, 60_000),
+    "rescan_minutes": _int_rule(0),
+}
+_INDEXING_RULES: dict[str, Rule] = {
+    "paused": _boolean,
+    "cpu_share": lambda value, key: _number(value, key, 0.05, 1.0),
+    "only_when_idle": _boolean,
+}
+_XMP_RULES: dict[str, Rule] = {
+    "write": _boolean,
+    "tag_root": _string,
+}
+_HYDRUS_RULES: dict[str, Rule] = {
+    "url": _string,
+    "access_key": _string,
+    "tag_service": _string,
+    "push": _boolean,
+}
+# Every section's rules, by section name (settings.SECTIONS names the dataclasses).
+_RULES: dict[str, dict[str, Rule]] = {
+    "server": _SERVER_RULES,
+    "scan": _SCAN_RULES,
+    "search": _SEARCH_RULES,
+    "models": _MODELS_RULES,
+    "watch": _WATCH_RULES,
+    "indexing": _INDEXING_RULES,
+    "xmp": _XMP_RULES,
+    "hydrus": _HYDRUS_RULES,
+}
+
+
 def _table(data: Mapping[str, Any], key: str, prefix: str = "") -> Mapping[str, Any]:
     value = data.get(key, {})
     if not isinstance(value, dict):
@@ -256,7 +283,8 @@ def build_config(data: Mapping[str, Any], path: Path, env: Mapping[str, str],
         roots.append(_root(raw, f"library.roots[{index}]", env, base))
     _check_unique_names(roots)
 
-    server = _section(data, "server", ServerConfig, _SERVER_RULES)
+    sections = {name: _section(data, name, cls, _RULES[name]) for name, cls in SECTIONS.items()}
+    server = sections["server"]
     if server.token is None and not server.is_loopback:
         raise _error(
             "server.token",
@@ -264,21 +292,11 @@ def build_config(data: Mapping[str, Any], path: Path, env: Mapping[str, str],
             "anyone who can reach the port could read the library. Set a long random "
             "token, e.g. from: python -c \"import secrets; print(secrets.token_urlsafe(32))\"",
         )
-    scan = _section(data, "scan", ScanConfig, _SCAN_RULES)
-    search = _section(data, "search", SearchConfig, _SEARCH_RULES)
+    search = sections["search"]
     if search.page_size > search.max_page_size:
         raise _error("search.page_size", f"must not be larger than search.max_page_size "
                                          f"({search.max_page_size}), got {search.page_size}")
-    models = _section(data, "models", ModelsConfig, _MODELS_RULES)
-    return Config(
-        config_path=path,
-        data_dir=data_dir,
-        roots=tuple(roots),
-        server=server,
-        scan=scan,
-        search=search,
-        models=models,
-    )
+    return Config(config_path=path, data_dir=data_dir, roots=tuple(roots), **sections)
 
 
 def _root(raw: Any, where: str, env: Mapping[str, str], base: Path) -> RootConfig:
