@@ -52,7 +52,9 @@ def serve(
     import uvicorn
 
     from pximse.api.app import create_app
+    from pximse.logs import log_to_file
 
+    log_file = log_to_file("daemon")
     config = obj.load(config_path, data_dir)
     host = host or config.server.host
     port = port or config.server.port
@@ -74,7 +76,10 @@ def serve(
             err=True,
         )
     click.echo(f"PxIMSE {__version__} on http://{host}:{port}/  (API docs: /docs)", err=True)
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    log.info("PxIMSE %s serving on http://%s:%s/ (pid %d, log %s)", __version__, host, port,
+             os.getpid(), log_file)
+    # log_config=None: uvicorn's messages go through the root logger, to the log file too.
+    uvicorn.run(app, host=host, port=port, log_level="warning", log_config=None)
 
 
 def _background_start(app: Any, catalog: Any, config: Any, scan: bool, models: bool) -> None:
