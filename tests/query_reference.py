@@ -39,6 +39,7 @@ from pathlib import Path
 from pximse.query.ast import (
     And,
     Compare,
+    Duplicates,
     Has,
     MatchAll,
     Node,
@@ -162,6 +163,7 @@ class Reference:
     def __init__(self, items: Iterable[Item], tag_threshold: float = 0.5) -> None:
         self.items = {item.cid: item for item in items}
         self.tag_threshold = tag_threshold
+        self.dupe_distance = 4
 
     @classmethod
     def load(cls, path: Path | str, tag_threshold: float = 0.5) -> Reference:
@@ -221,6 +223,14 @@ class Reference:
                     raise ValueError(f"'{name}' is not a text field")
                 # The documented rule: NFKC, then case folding, on both sides.
                 return item.ocr is not None and _fold(text) in _fold(item.ocr)
+            case Duplicates(value):
+                # The documented rule: the image itself, and every image whose
+                # perceptual hash is at most dupe_distance bits away from its hash.
+                (target,) = [i for i in self.items.values() if i.sha256.startswith(value)]
+                mine, theirs = item.row["phash"], target.row["phash"]
+                return item is target or (
+                    mine is not None and theirs is not None and target.state >= 0
+                    and bin((mine ^ theirs) & (2**64 - 1)).count("1") <= self.dupe_distance)
         raise TypeError(f"unknown node {node!r}")
 
     def _tag_row_matches(self, kind: str, row_kind: int, score: float) -> bool:

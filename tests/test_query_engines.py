@@ -37,6 +37,7 @@ from pximse.query.ast import (
     COMPARE_OPS,
     And,
     Compare,
+    Duplicates,
     Has,
     MatchAll,
     Node,
@@ -153,7 +154,22 @@ def _content(sha: str, ext: str, rng: random.Random, mtime_ns: int) -> NewConten
         width, height = rng.choice(SIZES)
     filesize = rng.choice([1024, 1048576, 2097152]) if rng.random() < 0.15 else \
         rng.randint(5_000, 25_000_000)
-    return NewContent(sha, filesize, fmt, width, height, frames, frames > 1, None, False, mtime_ns)
+    return NewContent(sha, filesize, fmt, width, height, frames, frames > 1, _phash(rng), False,
+                      mtime_ns)
+
+
+_PHASH_BASES = [random.Random(n).getrandbits(64) for n in range(12)]
+
+
+def _phash(rng: random.Random) -> int | None:
+    """Perceptual hashes in clusters (a few bits flipped from one of a few
+    pictures), as a collection of re-encodes and variants has them; signed, as stored."""
+    if rng.random() < 0.1:
+        return None
+    value = rng.choice(_PHASH_BASES)
+    for bit in rng.sample(range(64), rng.choice([0, 0, 1, 2, 3, 4, 5, 8, 20])):
+        value ^= 1 << bit
+    return value - (1 << 64) if value >= 1 << 63 else value
 
 
 def _mtime(rng: random.Random) -> int:
@@ -474,6 +490,7 @@ def query_strategy(reference: Reference) -> st.SearchStrategy[Query]:
         st.builds(Text, st.just("ocr"), st.one_of(
             substrings(ocr_texts), substrings(ocr_texts).map(str.swapcase), st.just("absent"))),
         st.just(MatchAll()),
+        st.builds(Duplicates, st.sampled_from(shas).map(lambda sha: sha[:12])),
     )
 
     def grow(inner: st.SearchStrategy[Node]) -> st.SearchStrategy[Node]:

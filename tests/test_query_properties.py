@@ -11,6 +11,7 @@ from pximse.query.ast import (
     COMPARE_OPS,
     And,
     Compare,
+    Duplicates,
     Has,
     MatchAll,
     Nearest,
@@ -118,6 +119,7 @@ leaves = st.one_of(
     compares,
     st.builds(Has, st.sampled_from([spec.name for spec in FIELDS] + list(HAS_EXTRA))),
     st.builds(Text, st.just("ocr"), names),
+    st.builds(Duplicates, st.text("0123456789abcdef", min_size=8, max_size=64)),
 )
 trees = st.recursive(
     leaves,

@@ -249,3 +249,34 @@ def test_cli_text_and_image(indexed: dict[str, Any]) -> None:
     assert path.name in image.output.splitlines()[0]
     bad = runner.invoke(main, ["search", *common, "a or clip:x"], env={})
     assert bad.exit_code != 0 and "top level" in bad.output
+
+
+def test_dupes_adds_the_images_whose_clip_vectors_are_nearly_the_same(
+        indexed: dict[str, Any]) -> None:
+    """``dupes:`` through the planner: perceptual hashes, plus CLIP neighbours
+    at or above ``dupe_similarity`` (here set between the target's neighbours'
+    scores, so both sides of the threshold are present)."""
+    from dataclasses import replace
+
+    from pximse.query.planner import search_json
+
+    config, catalog = indexed["config"], indexed["catalog"]
+    target = next(iter(indexed["sha"]))
+    scores = sorted(float(v @ indexed["vectors"][target]) for cid, v in
+                    indexed["vectors"].items() if cid != target)
+    threshold = (scores[len(scores) // 2] + scores[len(scores) // 2 + 1]) / 2
+    tuned = replace(config, search=replace(config.search, dupe_similarity=threshold))
+    ids, hashes = catalog.phashes()
+    mine = int(hashes[ids == target][0]) & (2**64 - 1)
+    by_hash = {int(cid) for cid, h in zip(ids, hashes, strict=True)
+               if bin(mine ^ (int(h) & (2**64 - 1))).count("1") <= catalog.dupe_distance}
+    by_clip = {cid for cid, v in indexed["vectors"].items()
+               if float(v @ indexed["vectors"][target]) >= threshold}
+    assert by_clip - by_hash  # CLIP finds what the hashes do not
+    body = search_json(ClipSearch(tuned), catalog,
+                       plan_query(parse_query(f"dupes:{indexed['sha'][target][:12]}")),
+                       limit=50, offset=0)
+    assert set(shas(body)) == {indexed["sha"][cid] for cid in by_hash | by_clip}
+    # Without the planner (the catalogue alone) only the hashes count.
+    alone = catalog.search(parse_query(f"dupes:{indexed['sha'][target][:12]}"), limit=50)
+    assert {item.id for item in alone.items} == {indexed["sha"][cid] for cid in by_hash}

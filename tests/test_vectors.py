@@ -237,3 +237,39 @@ def test_empty_store(tmp_path: Path) -> None:
     assert len(store.get(np.array([1, 2]))[0]) == 0
     store.save()
     assert EmbeddedVectorStore(tmp_path, DIM, MODEL).count() == 0
+
+
+@pytest.mark.parametrize("exact_below", [0, 10**9], ids=["graph", "exact"])
+def test_similar_pairs_are_the_close_neighbours(tmp_path: Path, exact_below: int) -> None:
+    """For ``pximse dupes``: pairs at or above a similarity among each vector's
+    nearest, removed vectors left out; the graph finds (nearly) what exact does."""
+    rng = np.random.default_rng(3)
+    base = clustered(400, seed=3)
+    near = base[:60] + rng.normal(0, 0.01, (60, DIM)).astype(np.float32)  # re-uploads
+    near /= np.linalg.norm(near, axis=1, keepdims=True)
+    vectors = np.concatenate([base, near])
+    ids = np.arange(1, len(vectors) + 1, dtype=np.int64)
+    store = filled(tmp_path, ids, vectors, exact_below=exact_below)
+    store.remove(ids[:5])
+    seen: list[tuple[int, int]] = []
+    pairs, scores = store.similar_pairs(0.97, k=4, progress=lambda d, t: seen.append((d, t)))
+    assert seen[-1] == (len(ids) - 5, len(ids) - 5)
+    alive = ids >= 6
+    similarity = vectors[alive] @ vectors[alive].T
+    # brute force: pairs >= 0.97 where one is among the other's 4 nearest
+    order = np.argsort(-similarity, axis=1)[:, 1:5]
+    live_ids = ids[alive]
+    expected = set()
+    for row, neighbours in enumerate(order):
+        for col in neighbours:
+            if similarity[row, col] >= 0.97:
+                a, b = sorted((int(live_ids[row]), int(live_ids[col])))
+                expected.add((a, b))
+    found = {(int(a), int(b)) for a, b in pairs}
+    assert all(a < b for a, b in found) and not any(a <= 5 or b <= 5 for a, b in found)
+    assert np.all(scores >= 0.97)
+    assert len(expected) >= 55  # the re-uploads are there to find
+    if exact_below:
+        assert found == expected
+    else:
+        assert len(found & expected) >= 0.95 * len(expected)

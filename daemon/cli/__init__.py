@@ -14,7 +14,8 @@ import click
 
 from pximse import __version__
 from pximse.cli.autostart import autostart_group
-from pximse.cli.common import Context, config_options, log, progress_bar
+from pximse.cli.common import Context, config_options, human_size, progress_bar
+from pximse.cli.dupes import dupes
 from pximse.cli.models import models_group, print_models, run_models
 
 
@@ -293,18 +294,10 @@ def search(
         score = f"{item['score']:6.3f}  " if "score" in item else ""
         click.echo(
             f"{score}{item['id'][:12]}  {item['width']}x{item['height']} {item['format']:<4} "
-            f"{_human_size(item['filesize']):>8}  {item['path']}"
+            f"{human_size(item['filesize']):>8}  {item['path']}"
         )
+main.add_command(dupes)
     click.echo(f"{len(items)} of {body['total']} ({body['elapsed_ms']:.0f} ms)", err=True)
-
-
-def _human_size(size: int) -> str:
-    value = float(size)
-    for unit in ("B", "KB", "MB", "GB"):
-        if value < 1024 or unit == "GB":
-            return f"{value:.0f}{unit}" if unit == "B" else f"{value:.1f}{unit}"
-        value /= 1024
-    return f"{value:.1f}GB"
 
 
 @main.command()

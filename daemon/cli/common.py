@@ -51,7 +51,8 @@ class Context:
         from pximse.store.sqlite.schema import SchemaError
 
         try:
-            return SqliteCatalog(config.catalog_path, tag_threshold=config.search.tag_threshold)
+            return SqliteCatalog(config.catalog_path, tag_threshold=config.search.tag_threshold,
+                                 dupe_distance=config.search.dupe_distance)
         except SchemaError as exc:
             raise click.ClickException(str(exc)) from exc
 
@@ -77,3 +78,13 @@ def progress_bar(quiet: bool) -> tuple[Any, Any]:
         progress.update(tasks[phase], completed=done, total=total)
 
     return progress, callback
+
+
+def human_size(size: int) -> str:
+    """``1.5MB``: a byte count for people (1024-based, as the query language's units)."""
+    value = float(size)
+    for unit in ("B", "KB", "MB", "GB"):
+        if value < 1024 or unit == "GB":
+            return f"{value:.0f}{unit}" if unit == "B" else f"{value:.1f}{unit}"
+        value /= 1024
+    return f"{value:.1f}GB"

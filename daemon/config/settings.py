@@ -134,6 +134,8 @@ class SearchConfig:
     max_page_size: int = 1000
     query_timeout_ms: int = 5000
 
+    dupe_distance: int = 4
+    dupe_similarity: float = 0.95
 
 @dataclass(frozen=True)
 class ModelsConfig:

@@ -211,6 +211,8 @@ _SEARCH_RULES: dict[str, Rule] = {
     "page_size": _int_rule(1),
     "max_page_size": _int_rule(1, 100_000),
     "query_timeout_ms": _int_rule(1),
+    "dupe_distance": _int_rule(0, 12),
+    "dupe_similarity": lambda value, key: _number(value, key, 0.5, 1.0),
 }
 
 

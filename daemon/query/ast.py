@@ -9,7 +9,7 @@ compiler never has to look at the query text again.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal, TypeAlias
 
 CompareOp = Literal["=", "!=", "<", "<=", ">", ">="]
@@ -112,6 +112,22 @@ class Nearest:
 
 
 @dataclass(frozen=True)
+class Duplicates:
+    """Near-duplicates of one image, the image itself included: ``dupes:ID``.
+
+    A filter like any other (it can be negated, ORed, combined). What counts
+    as near-identical is decided when the query runs, not when it is parsed:
+    perceptual hashes within a Hamming distance, and, where the planner has
+    the CLIP vectors, images whose embedding is nearly the same. The search
+    fills ``ids`` (the content ids found) before the engines see the node;
+    ``ids`` takes no part in comparing or printing queries.
+    """
+
+    value: str
+    ids: tuple[int, ...] | None = field(default=None, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
 class Not:
     child: Node
 
@@ -126,7 +142,8 @@ class Or:
     children: tuple[Node, ...]
 
 
-Node: TypeAlias = MatchAll | Tag | TagScore | Compare | Has | Text | Nearest | Not | And | Or
+Node: TypeAlias = (MatchAll | Tag | TagScore | Compare | Has | Text | Nearest | Duplicates | Not
+                   | And | Or)
 
 
 @dataclass(frozen=True)

@@ -36,6 +36,7 @@ import re
 from pximse.query.ast import (
     Compare,
     CompareOp,
+    Duplicates,
     Has,
     MatchAll,
     MisplacedNearest,
@@ -266,6 +267,12 @@ def word_node(token: Token, query: str) -> Node:
             raise QueryError("similar: takes an image id: its SHA-256, or 8 or more of its "
                              f"first hex digits, not '{image}'", position, query)
         return Nearest("image", image.lower())
+    if lowered in ("dupes", "duplicates"):
+        image, position = _single(rest, lowered, after, query)
+        if not _HEX_ID.fullmatch(image):
+            raise QueryError(f"{lowered}: takes an image id: its SHA-256, or 8 or more of its "
+                             f"first hex digits, not '{image}'", position, query)
+        return Duplicates(image.lower())
     if lowered in SITE_KEYS:
         post, position = _single(rest, lowered, after, query)
         if not post.isascii() or not post.isdigit():

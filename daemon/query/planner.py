@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +32,7 @@ from pximse.config import Config
 from pximse.query.ast import MatchAll, MisplacedNearest, Nearest, Query, split_nearest
 from pximse.query.errors import QueryError
 from pximse.query.printer import format_node, format_sort_key
+from pximse.store.duplicates import SimilarIds, has_unresolved
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +40,9 @@ WHAT_TO_DO = (
     "set [models] clip (and clip_path or clip_pretrained) in the configuration, "
     "then run `pximse models run` (or keep `pximse serve` running) to embed the library"
 )
+
+
+_DUPES_K = 256  # CLIP neighbours looked at for one dupes: image
 
 
 class VectorSearchUnavailable(Exception):
@@ -211,6 +215,25 @@ class ClipSearch:
         except WeightsUnavailable as exc:
             raise VectorSearchUnavailable(f"the CLIP model cannot be loaded: {exc}") from exc
 
+    def similar_ids(self) -> SimilarIds | None:
+        """For ``dupes:``: a function from a content id to the ids whose CLIP
+        vector is at least ``[search] dupe_similarity`` alike, or ``None`` when
+        the library has no CLIP vectors (then only perceptual hashes count)."""
+        try:
+            store = self.store()
+        except VectorSearchUnavailable:
+            return None
+        threshold = self.config.search.dupe_similarity
+
+        def similar(content_id: int) -> np.ndarray:
+            found, vectors = store.get(np.array([content_id], np.int64))
+            if not len(found):
+                return np.empty(0, np.int64)
+            ids, scores = store.search(np.asarray(vectors[0], np.float32), _DUPES_K)
+            return np.asarray(ids[scores >= threshold], np.int64)
+
+        return similar
+
     def query_vector(self, plan: VectorPlan, catalog: Any, image: Any = None) -> np.ndarray:
         """The one vector a plan searches with."""
         if plan.upload:
@@ -219,26 +242,13 @@ class ClipSearch:
         assert nearest is not None
         if nearest.kind == "text":
             return self.embed_text(nearest.value)
-        content_id = resolve_image_id(catalog, nearest.value)
+        content_id = catalog.content_id_of(nearest.value)
         found, vectors = self.store().get(np.array([content_id], np.int64))
         if not len(found):
             raise VectorSearchUnavailable(
                 f"image {nearest.value} has no CLIP vector yet: run `pximse models run` "
                 "(or wait for `pximse serve` to embed it)")
         return np.asarray(vectors[0], dtype=np.float32)
-
-
-def resolve_image_id(catalog: Any, prefix: str) -> int:
-    """The content id of the one image whose SHA-256 starts with ``prefix``."""
-    rows = catalog.db.reader().execute(
-        "SELECT id, sha256 FROM content WHERE sha256 >= ? AND sha256 < ? ORDER BY sha256 LIMIT 2",
-        (prefix, prefix + "g"),  # 'g' sorts after every hex digit
-    ).fetchall()
-    if not rows:
-        raise QueryError(f"similar: no image has an id starting with {prefix}")
-    if len(rows) > 1:
-        raise QueryError(f"similar: {prefix} is the start of several image ids; give more digits")
-    return int(rows[0][0])
 
 
 def load_query_image(path: Path, *, name: str, max_pixels: int, size: int = 448) -> Any:
@@ -267,6 +277,9 @@ def search_json(
     image: Any = None,
 ) -> dict[str, Any]:
     """Run a plan; a page in the usual JSON shape, with ``score`` and ``explain`` added."""
+    if has_unresolved(plan.filter.where):
+        plan = replace(plan, filter=catalog.resolve_duplicates(
+            plan.filter, clip.similar_ids()))
     if not plan.is_vector:
         return dict(catalog.search(plan.filter, limit=limit, offset=offset, seed=seed,
                                    timeout_ms=timeout_ms).to_json())

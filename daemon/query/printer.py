@@ -22,6 +22,7 @@ from __future__ import annotations
 from pximse.query.ast import (
     And,
     Compare,
+    Duplicates,
     Has,
     MatchAll,
     Nearest,
@@ -93,6 +94,8 @@ def _atom(node: Node) -> str:
         if node.kind == "text":
             return f"clip:{value_text(node.value)}"
         return f"similar:{node.value}"
+    if isinstance(node, Duplicates):
+        return f"dupes:{node.value}"
     if isinstance(node, MatchAll):
         raise ValueError("MatchAll can only be the whole filter, not part of one")
     raise TypeError(f"not a query node: {node!r}")

@@ -10,6 +10,7 @@ that tag's postings when they are few.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -17,6 +18,7 @@ from datetime import UTC, datetime
 from pximse.query.ast import (
     And,
     Compare,
+    Duplicates,
     Has,
     MatchAll,
     Nearest,
@@ -158,6 +160,11 @@ class SqlCompiler:
                     raise QueryError(f"'{field_name}' is not a text field")
                 # The n-gram index (NFKC + case-folded substring); see ocrindex.py.
                 return ocr_match_sql(text, params, self.ocr_gram_counts)
+            case Duplicates(value, ids):
+                if ids is None:
+                    raise QueryError(f"dupes:{value} was not resolved before compiling")
+                params.append(json.dumps(list(ids)))
+                return "c.id IN (SELECT value FROM json_each(?))"
             case Nearest():
                 raise QueryError("clip:/similar: rank by CLIP similarity, which SQL cannot; "
                                  "the search planner takes them out before compiling")

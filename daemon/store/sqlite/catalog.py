@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,14 +20,19 @@ import numpy as np
 from pximse.library.names import SourceInfo, parse_name
 from pximse.query.ast import Query
 from pximse.query.sql import KIND_MODEL, KIND_SOURCE, SqlCompiler, iso_to_epoch
-from pximse.store.records import (
-    SearchPage,
-)
+from pximse.store.duplicates import resolve_duplicates
+from pximse.store.records import ImageSummary, SearchPage
 from pximse.store.sqlite.database import Database, connect, select_in
 from pximse.store.sqlite.memindex import MemoryIndex
 from pximse.store.sqlite.ocrindex import OcrLine, gram_counts, read_ocr, reindex_missing, write_ocr
 from pximse.store.sqlite.reads import CatalogReads
-from pximse.store.sqlite.search import VectorSource, run_search, run_vector_search
+from pximse.store.sqlite.search import (
+    VectorSource,
+    filtered_ids,
+    run_search,
+    run_vector_search,
+    summaries_by_id,
+)
 from pximse.store.tagnames import tag_key
 
 FILENAME_TAG_ORIGINS = ("yandere", "danbooru", "gelbooru")
@@ -79,10 +84,12 @@ class SqliteCatalog(CatalogReads):
     """The embedded catalogue in ``path`` (created and migrated on open)."""
 
     def __init__(
-        self, path: Path | str, *, tag_threshold: float = 0.5, memory_index: bool = True
+        self, path: Path | str, *, tag_threshold: float = 0.5, memory_index: bool = True,
+        dupe_distance: int = 4,
     ) -> None:
         self.db = Database(path)
         self.tag_threshold = tag_threshold
+        self.dupe_distance = dupe_distance  # for a dupes: the search planner left unresolved
         self.compiler = SqlCompiler(tag_threshold, self.tag_counts)
         self.compiler.ocr_gram_counts = lambda keys: gram_counts(self.db.reader(), keys)
         self._reindex_ocr()
@@ -505,8 +512,8 @@ class SqliteCatalog(CatalogReads):
         count: bool = True,
     ) -> SearchPage:
         return run_search(
-            self.db, self.compiler, query, limit=limit, offset=offset, seed=seed,
-            timeout_ms=timeout_ms, count=count, index=self.index,
+            self.db, self.compiler, self.resolve_duplicates(query), limit=limit,
+            offset=offset, seed=seed, timeout_ms=timeout_ms, count=count, index=self.index,
         )
 
     def search_near(
@@ -523,9 +530,30 @@ class SqliteCatalog(CatalogReads):
         """``query`` (a filter, no vector node) inside a vector search; see
         :func:`pximse.store.sqlite.search.run_vector_search`."""
         return run_vector_search(
-            self.db, self.compiler, query, query_vector, vectors, limit=limit, offset=offset,
-            seed=seed, timeout_ms=timeout_ms, index=self.index,
+            self.db, self.compiler, self.resolve_duplicates(query), query_vector, vectors,
+            limit=limit, offset=offset, seed=seed, timeout_ms=timeout_ms, index=self.index,
         )
+
+    def filtered_ids(self, query: Query, timeout_ms: int = 5000) -> np.ndarray:
+        """Every content id the filter lets through, ascending."""
+        return filtered_ids(self.db, self.compiler, self.resolve_duplicates(query),
+                            timeout_ms=timeout_ms, index=self.index)
+
+    def summaries(self, ids: Sequence[int]) -> dict[int, ImageSummary]:
+        """Result rows by content id (ids not in the catalogue are left out)."""
+        found: dict[int, ImageSummary] = {}
+        for start in range(0, len(ids), 500):
+            found.update(summaries_by_id(self.db, [int(i) for i in ids[start:start + 500]]))
+        return found
+
+    def resolve_duplicates(self, query: Query,
+                           similar: Callable[[int], np.ndarray] | None = None) -> Query:
+        """``query`` with its ``dupes:`` filled in (perceptual hashes within
+        ``dupe_distance``, plus ``similar`` ids where given); see store/duplicates.py."""
+        where = resolve_duplicates(
+            query.where, lambda value: self.content_id_of(value, "dupes"), self.phashes,
+            self.dupe_distance, similar)
+        return query if where is query.where else Query(where, query.sort)
 
     # -- model stages -----------------------------------------------------------
 

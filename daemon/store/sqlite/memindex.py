@@ -29,6 +29,7 @@ import numpy as np
 from pximse.query.ast import (
     And,
     Compare,
+    Duplicates,
     Has,
     MatchAll,
     Node,
@@ -358,6 +359,13 @@ class MemoryIndex:
                 return self._mask(conn.execute(sql, params))
             case Text():
                 return self._via_sql(conn, node)
+            case Duplicates(value, ids):
+                if ids is None:
+                    raise QueryError(f"dupes:{value} was not resolved before searching")
+                mask = np.zeros(self._size, dtype=bool)
+                found = np.asarray(ids, dtype=np.int64)
+                mask[found[found < self._size]] = True
+                return mask
         raise QueryError(f"unsupported query node {type(node).__name__}")
 
     def _tag_mask(self, conn: sqlite3.Connection, name: str, kind: str) -> np.ndarray:

@@ -5,6 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
+
+from pximse.query.errors import QueryError
 from pximse.store.records import FileEntry, ImageDetail, TagEntry, epoch_to_iso
 from pximse.store.sqlite.database import Database
 from pximse.store.sqlite.ocrindex import read_ocr
@@ -22,6 +25,27 @@ class CatalogReads:
             "SELECT id FROM content WHERE sha256 = ?", (sha256.lower(),)
         ).fetchone()
         return None if row is None else int(row[0])
+
+    def content_id_of(self, prefix: str, key: str = "similar") -> int:
+        """The content id of the one image whose SHA-256 starts with ``prefix``;
+        a :class:`QueryError` naming ``key:`` when none or several do."""
+        rows = self.db.reader().execute(
+            "SELECT id FROM content WHERE sha256 >= ? AND sha256 < ? ORDER BY sha256 LIMIT 2",
+            (prefix, prefix + "g"),  # 'g' sorts after every hex digit
+        ).fetchall()
+        if not rows:
+            raise QueryError(f"{key}: no image has an id starting with {prefix}")
+        if len(rows) > 1:
+            raise QueryError(f"{key}: {prefix} is the start of several image ids; "
+                             "give more digits")
+        return int(rows[0][0])
+
+    def phashes(self) -> tuple[np.ndarray, np.ndarray]:
+        """Content ids and perceptual hashes of every image in the catalogue that has one."""
+        rows = self.db.reader().execute(
+            "SELECT id, phash FROM content WHERE state IN (0, 1) AND phash IS NOT NULL")
+        data = np.fromiter(rows, dtype=[("id", np.int64), ("phash", np.int64)])
+        return data["id"], data["phash"]
 
     def tag_counts(self, keys: Sequence[str]) -> dict[str, int]:
         """Images per tag key, and the number of images under the key ``""``."""

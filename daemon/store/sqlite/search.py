@@ -157,7 +157,7 @@ def run_vector_search(
         found, stored = vectors.get(page_ids)
         by_id = dict(zip(found.tolist(), (stored @ vector).tolist(), strict=True))
         pairs = [(cid, by_id[cid]) for cid in page_ids.tolist() if cid in by_id]
-    summaries = _summaries_by_id(db, [cid for cid, _ in pairs])
+    summaries = summaries_by_id(db, [cid for cid, _ in pairs])
     kept = [(summaries[cid], score) for cid, score in pairs if cid in summaries]
     page = SearchPage(
         total=len(present),
@@ -187,7 +187,13 @@ def _filtered_ids(db: Database, compiler: SqlCompiler, query: Query, seed: int,
     return np.array([row[0] for row in rows], dtype=np.int64)
 
 
-def _summaries_by_id(db: Database, ids: list[int]) -> dict[int, ImageSummary]:
+def filtered_ids(db: Database, compiler: SqlCompiler, query: Query, *,
+                 timeout_ms: int = 5000, index: MemoryIndex | None = None) -> np.ndarray:
+    """Every content id ``query.where`` lets through, ascending (no vector node)."""
+    return _filtered_ids(db, compiler, Query(query.where), 0, timeout_ms, index, ordered=False)
+
+
+def summaries_by_id(db: Database, ids: list[int]) -> dict[int, ImageSummary]:
     if not ids:
         return {}
     rows = db.reader().execute(

@@ -201,6 +201,54 @@ class EmbeddedVectorStore:
                     return found[0][offset:], found[1][offset:]
             return self._search_exact(query, stop, rows, offset)
 
+    def similar_pairs(self, min_score: float, k: int = 8,
+                      progress: Callable[[int, int], None] | None = None
+                      ) -> tuple[np.ndarray, np.ndarray]:
+        """Every pair of stored vectors at least ``min_score`` alike, among each
+        vector's ``k`` nearest: ``(pairs, scores)``, pairs as ``[[a, b], ...]``
+        content ids with ``a < b``. Exact below ``exact_below`` vectors, the
+        graph (batched) above; ``progress(done, total)`` after each batch."""
+        with self._lock:
+            matrix = self._vectors()
+            live_rows = np.flatnonzero(self._row_ids >= 0)
+            row_ids = self._row_ids
+            exact = len(live_rows) <= self.exact_below
+            firsts: list[np.ndarray] = []
+            seconds: list[np.ndarray] = []
+            found_scores: list[np.ndarray] = []
+            stop = min(k + 1, len(live_rows))
+            # exact: a block of scores at most 2**24 floats (64 MB)
+            step = max(1, (1 << 24) // max(len(live_rows), 1)) if exact else 4096
+            for start in range(0, len(live_rows), step):
+                rows = live_rows[start:start + step]
+                queries = np.ascontiguousarray(matrix[rows])
+                if exact:
+                    scores = queries @ matrix[live_rows].T
+                    top = np.argpartition(-scores, stop - 1, axis=1)[:, :stop]
+                    labels = live_rows[top]
+                    scores = np.take_along_axis(scores, top, axis=1)
+                else:
+                    params = faiss.SearchParametersHNSW()  # type: ignore[attr-defined]
+                    params.efSearch = max(self.expansion_search, stop)
+                    bits = self._alive_bitmap()
+                    if bits is not None:
+                        params.sel = faiss.IDSelectorBitmap(len(bits), faiss.swig_ptr(bits))
+                    scores, labels = self._index.search(queries, stop, params=params)
+                    del bits
+                keep = (labels >= 0) & (scores >= min_score) & (labels != rows[:, None])
+                query_rows = np.broadcast_to(rows[:, None], labels.shape)[keep]
+                firsts.append(row_ids[query_rows])
+                seconds.append(row_ids[labels[keep]])
+                found_scores.append(scores[keep].astype(np.float32))
+                if progress is not None:
+                    progress(min(start + len(rows), len(live_rows)), len(live_rows))
+        if not firsts:
+            return np.empty((0, 2), np.int64), np.empty(0, np.float32)
+        a, b = np.concatenate(firsts), np.concatenate(seconds)
+        pairs = np.stack([np.minimum(a, b), np.maximum(a, b)], axis=1)
+        pairs, first = np.unique(pairs, axis=0, return_index=True)
+        return pairs, np.concatenate(found_scores)[first]
+
     def _search_graph(self, query: np.ndarray, stop: int, rows: np.ndarray | None
                       ) -> tuple[np.ndarray, np.ndarray] | None:
         params = faiss.SearchParametersHNSW()  # type: ignore[attr-defined]  # not in the stubs
