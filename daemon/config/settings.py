@@ -186,6 +186,13 @@ class HydrusConfig:
     access_key: str = ""
     tag_service: str = ""
     push: bool = False
+    tag_threshold: float = 0.5
+    push_urls: bool = True
+    push_ocr: bool = True
+    batch_size: int = 256
+    requests_per_second: float = 0.0
+    push_interval_s: int = 60
+    client_files: str = ""
 
 
 @dataclass(frozen=True)

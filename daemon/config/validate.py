@@ -235,6 +235,13 @@ _HYDRUS_RULES: dict[str, Rule] = {
     "access_key": _string,
     "tag_service": _string,
     "push": _boolean,
+    "tag_threshold": lambda value, key: _number(value, key, 0.0, 1.0),
+    "push_urls": _boolean,
+    "push_ocr": _boolean,
+    "batch_size": _int_rule(1, 1024),
+    "requests_per_second": lambda value, key: _number(value, key, 0.0, 1000.0),
+    "push_interval_s": _int_rule(5, 86_400),
+    "client_files": _string,
 }
 # Every section's rules, by section name (settings.SECTIONS names the dataclasses).
 _RULES: dict[str, dict[str, Rule]] = {
