@@ -89,7 +89,8 @@ def test_first_run_writes_the_commented_default_file(platform_dirs: dict[str, Pa
 def test_default_file_sets_every_key_to_its_default() -> None:
     data = tomllib.loads(default_config_text())
     for name, cls in SECTIONS.items():
-        expected = {f.name: f.default for f in fields(cls) if f.default is not None}
+        expected = {f.name: list(f.default) if isinstance(f.default, tuple) else f.default
+                    for f in fields(cls) if f.default is not None}
         assert data[name] == expected
     assert data["library"] == {}  # no root active
     assert "data_dir" not in data

@@ -63,6 +63,7 @@ class RootConfig:
     recursive: bool = True
     include: tuple[str, ...] = ()
     exclude: tuple[str, ...] = ()
+    xmp: bool | None = None  # write XMP sidecars here; None: as [xmp] write says
     _include_re: re.Pattern[str] | None = field(
         init=False, repr=False, compare=False, default=None
     )
@@ -176,6 +177,12 @@ class XmpConfig:
 
     write: bool = False
     tag_root: str = "PxIMSE"
+    threshold: float = 0.5
+    character_threshold: float = 0.85
+    categories: tuple[str, ...] = (
+        "general", "character", "copyright", "artist", "rating", "source",
+    )
+    ocr_description: bool = False
 
 
 @dataclass(frozen=True)

@@ -89,6 +89,8 @@ def config_to_toml(config: Config, *, redact: bool = False) -> str:
             f"include = {toml_value(root.include)}",
             f"exclude = {toml_value(root.exclude)}",
         ]
+        if root.xmp is not None:
+            lines.append(f"xmp = {toml_value(root.xmp)}")
     server = config.server
     if redact and server.token is not None:
         server = ServerConfig(server.host, server.port, "<redacted>")

@@ -35,7 +35,7 @@ _ROOT_NAME_RE = re.compile(r"[\w .\-]+")
 
 _TOP_KEYS = ("data_dir", "library", *SECTIONS)
 _LIBRARY_KEYS = ("roots",)
-_ROOT_KEYS = ("name", "path", "recursive", "include", "exclude")
+_ROOT_KEYS = ("name", "path", "recursive", "include", "exclude", "xmp")
 
 
 def _section_keys() -> dict[str, tuple[str, ...]]:
@@ -226,9 +226,35 @@ _INDEXING_RULES: dict[str, Rule] = {
     "cpu_share": lambda value, key: _number(value, key, 0.05, 1.0),
     "only_when_idle": _boolean,
 }
+XMP_CATEGORIES = ("general", "character", "copyright", "artist", "meta", "rating", "source")
+
+
+def _xmp_tag_root(value: Any, key: str) -> str:
+    text = _string(value, key)
+    if not text.strip() or text != text.strip():
+        raise _error(key, f"{text!r} must be a name without leading or trailing spaces")
+    if "/" in text or "|" in text:
+        raise _error(key, f"{text!r} must be one tag name, without '/' or '|'")
+    return text
+
+
+def _xmp_categories(value: Any, key: str) -> tuple[str, ...]:
+    if not isinstance(value, list):
+        raise _error(key, f"expected an array of category names, got {_describe(value)}")
+    for index, item in enumerate(value):
+        if _string(item, f"{key}[{index}]") not in XMP_CATEGORIES:
+            raise _error(f"{key}[{index}]", f"{item!r} is not a category; use any of "
+                                            f"{', '.join(XMP_CATEGORIES)}")
+    return tuple(dict.fromkeys(value))
+
+
 _XMP_RULES: dict[str, Rule] = {
     "write": _boolean,
-    "tag_root": _string,
+    "tag_root": _xmp_tag_root,
+    "threshold": lambda value, key: _number(value, key, 0.0, 1.0),
+    "character_threshold": lambda value, key: _number(value, key, 0.0, 1.0),
+    "categories": _xmp_categories,
+    "ocr_description": _boolean,
 }
 _HYDRUS_RULES: dict[str, Rule] = {
     "url": _string,
@@ -321,8 +347,9 @@ def _root(raw: Any, where: str, env: Mapping[str, str], base: Path) -> RootConfi
     recursive = _boolean(raw.get("recursive", True), f"{where}.recursive")
     include = _patterns(raw.get("include", []), f"{where}.include")
     exclude = _patterns(raw.get("exclude", list(DEFAULT_EXCLUDE)), f"{where}.exclude")
+    xmp = _boolean(raw["xmp"], f"{where}.xmp") if "xmp" in raw else None
     return RootConfig(name=name, path=path, recursive=recursive, include=include,
-                      exclude=exclude)
+                      exclude=exclude, xmp=xmp)
 
 
 def _root_name(value: Any, key: str) -> str:
