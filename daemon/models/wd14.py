@@ -43,7 +43,7 @@ import numpy as np
 from PIL import Image
 
 from pximse.models.base import InferenceModel, ModelSession, OrtSession, WeightsSource
-from pximse.models.weights import WeightsFile, WeightsSpec
+from pximse.models.weights import WeightsFile, WeightsSpec, hub_url
 
 __all__ = [
     "WD14Tagger",
@@ -83,7 +83,7 @@ def wd14_spec(name: str) -> WeightsSpec:
     repo = WD14_MODELS.get(name)
 
     def url(file: str) -> str | None:
-        return None if repo is None else f"https://huggingface.co/{repo}/resolve/main/{file}"
+        return None if repo is None else hub_url(repo, file)
 
     return WeightsSpec(
         name=name,

@@ -33,6 +33,7 @@ __all__ = [
     "WeightsDownloadFailed",
     "DownloadProgress",
     "cache_dir",
+    "hub_url",
     "resolve_weights",
     "download_file",
     "model_digest",
@@ -74,6 +75,13 @@ class WeightsUnavailable(Exception):
 
 class WeightsDownloadFailed(WeightsUnavailable):
     """A download that did not finish or did not match its checksum."""
+
+
+def hub_url(repo: str, file: str) -> str:
+    """A file of a Hugging Face repository, from ``HF_ENDPOINT`` when it is set
+    (a mirror, as Hugging Face's own tools honour it), else huggingface.co."""
+    endpoint = os.environ.get("HF_ENDPOINT", "").strip().rstrip("/") or "https://huggingface.co"
+    return f"{endpoint}/{repo}/resolve/main/{file}"
 
 
 def cache_dir(data_dir: Path, name: str) -> Path:
