@@ -16,12 +16,15 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse
 
 from pximse import __version__
+from pximse.api.routes_daemon import router as daemon_router
 from pximse.api.routes_images import router as images_router
 from pximse.api.routes_search import MAX_UPLOAD_BYTES
 from pximse.api.routes_search import router as search_router
 from pximse.config import Config
+from pximse.events import EventBus
 from pximse.query.errors import QueryError
 from pximse.query.planner import ClipSearch, QueryImageRejected, VectorSearchUnavailable
+from pximse.service.runtime import Daemon
 from pximse.store.sqlite.catalog import SqliteCatalog
 
 log = logging.getLogger(__name__)
@@ -38,8 +41,9 @@ def create_app(config: Config, catalog: SqliteCatalog | None = None) -> FastAPI:
     app.state.catalog = catalog or SqliteCatalog(
         config.catalog_path, tag_threshold=config.search.tag_threshold
     )
-    app.state.scan_status = {"running": False, "last": None}
-    app.state.models_status = {"running": False, "stages": {}, "last": None}
+    # The daemon's live state and event stream (``pximse serve`` starts its work).
+    app.state.events = EventBus()
+    app.state.daemon = Daemon(config, app.state.catalog, app.state.events)
     app.state.clip = ClipSearch(config)  # loads nothing until the first vector query
 
     @app.exception_handler(QueryError)
@@ -90,6 +94,7 @@ def create_app(config: Config, catalog: SqliteCatalog | None = None) -> FastAPI:
                 )
             return await call_next(request)
 
+    app.include_router(daemon_router)
     app.include_router(search_router)
     app.include_router(images_router)
 

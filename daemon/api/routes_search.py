@@ -1,4 +1,4 @@
-"""Search routes: the query language, the original front end's form, autocomplete, status."""
+"""Search routes: the query language, the original front end's form, autocomplete."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, File, Form, HTTPException, Query, Request, UploadFile
 
-from pximse import __version__
 from pximse.api.deps import get_catalog, get_config
 from pximse.config import Config
 from pximse.query.errors import QueryError
@@ -140,30 +139,3 @@ def tags(
     found = catalog.tags_with_prefix(prefix, limit)
     return [{"name": name, "count": count} for name, count in found]
 
-
-@router.get("/status", summary="Counts, scanning and errors")
-def status(
-    request: Request,
-    catalog: Annotated[SqliteCatalog, Depends(get_catalog)],
-    config: Annotated[Config, Depends(get_config)],
-) -> dict[str, Any]:
-    body = catalog.status()
-    body["version"] = __version__
-    body["data_dir"] = str(config.data_dir)
-    scan = request.app.state.scan_status
-    body["scan"] = scan
-    body["models"] = request.app.state.models_status
-    progress = scan.get("progress") or {}
-    stages = {
-        name: {"pending": max(0, p.get("total", 0) - p.get("done", 0)),
-               "rate": p.get("rate"), "eta_s": p.get("eta_s")}
-        for name, p in (request.app.state.models_status.get("progress") or {}).items()
-    }
-    # What is waiting: files of the running scan not yet hashed or decoded, and
-    # images each model stage has not reached yet (with its rate and time left).
-    body["queue"] = {
-        "pending": max(0, progress.get("total", 0) - progress.get("done", 0)),
-        "phase": progress.get("phase"),
-        "stages": stages,
-    }
-    return body

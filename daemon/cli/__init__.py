@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import sys
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +12,7 @@ import click
 
 from pximse import __version__
 from pximse.cli.autostart import autostart_group
-from pximse.cli.common import Context, config_options, human_size, progress_bar
+from pximse.cli.common import Context, config_options, human_size, log, progress_bar
 from pximse.cli.dupes import dupes
 from pximse.cli.models import models_group, print_models, run_models
 
@@ -38,6 +36,8 @@ def main(ctx: click.Context, config_path: Path | None, data_dir: Path | None, ve
 @click.option("--scan/--no-scan", default=True, help="Scan the library roots on start.")
 @click.option("--models/--no-models", default=True,
               help="Run the tagger and OCR on images that need them, in the background.")
+@click.option("--watch/--no-watch", default=None,
+              help="Watch the library roots for changes (default from config: watch.enabled).")
 @click.pass_obj
 def serve(
     obj: Context,
@@ -47,14 +47,15 @@ def serve(
     port: int | None,
     scan: bool,
     models: bool,
+    watch: bool | None,
 ) -> None:
-    """Run the daemon: the HTTP API on 127.0.0.1 (and a scan of the library roots)."""
+    """Run the daemon: the HTTP API on 127.0.0.1, a scan of the library roots,
+    watching them, and indexing new images in the background."""
     from dataclasses import replace
-
-    import uvicorn
 
     from pximse.api.app import create_app
     from pximse.logs import log_to_file
+    from pximse.service.serve import serve_app
 
     log_file = log_to_file("daemon")
     config = obj.load(config_path, data_dir)
@@ -65,100 +66,24 @@ def serve(
             f"listening on {host} needs server.token in {config.config_path}: "
             "without it anyone on the network could read your library"
         )
-    catalog = obj.catalog(config)
-    app = create_app(config, catalog)
-    threading.Thread(
-        target=_background_start, args=(app, catalog, config, scan, models), daemon=True,
-        name="start",
-    ).start()
     if not config.roots:
         click.echo(
             f"No library roots configured yet: add [[library.roots]] to {config.config_path} "
             "or run `pximse index PATH`.",
             err=True,
         )
-    click.echo(f"PxIMSE {__version__} on http://{host}:{port}/  (API docs: /docs)", err=True)
-    log.info("PxIMSE %s serving on http://%s:%s/ (pid %d, log %s)", __version__, host, port,
-             os.getpid(), log_file)
-    # log_config=None: uvicorn's messages go through the root logger, to the log file too.
-    uvicorn.run(app, host=host, port=port, log_level="warning", log_config=None)
-
-
-def _background_start(app: Any, catalog: Any, config: Any, scan: bool, models: bool) -> None:
-    """Warm the query index (so the first search is fast), scan the roots, then
-    run the model stages on what needs them."""
-    index = catalog.index
-    if index is not None:
-        try:
-            index.warm()
-        except Exception:  # a cold index still answers; it is only slower
-            log.exception("warming the query index failed")
-    if scan and config.roots:
-        _background_scan(app, catalog, config)
-    if models:
-        _background_models(app, catalog, config)
-
-
-def _background_models(app: Any, catalog: Any, config: Any) -> None:
-    """Run the model stages in a child process (``pximse models run``): the
-    runtimes (PyTorch, onnxruntime) never load into the daemon, a crash in one
-    cannot take the daemon down, and the daemon stays small while idle."""
-    import atexit
-    import subprocess
-
-    state = app.state.models_status
-    command = [sys.executable, "-m", "pximse", "models", "run", "--json",
-               "--config", str(config.config_path), "--data-dir", str(config.data_dir)]
-    state["running"] = True
     try:
-        child = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
-        atexit.register(child.terminate)
-        progress: dict[str, Any] = state.setdefault("progress", {})
-        body = None
-        assert child.stdout is not None
-        for line in child.stdout:  # progress lines, then the report
-            try:
-                message = json.loads(line)
-            except ValueError:
-                continue
-            if "stage" in message:
-                progress[message["stage"]] = message
-            elif "report" in message:
-                body = message
-        child.wait()
-        if child.returncode == 0 and body is not None:
-            state["stages"], state["last"] = body["plan"], body["report"]
-        else:
-            state["error"] = f"the model run exited with status {child.returncode}; see the log"
-    except Exception:  # keep serving searches: the error is logged and shown in status
-        log.exception("the model pipeline failed")
-        state["error"] = "the model pipeline failed; see the log"
-    finally:
-        state["running"] = False
+        serve_app(config, lambda catalog: create_app(config, catalog), obj.catalog,
+                  host=host, port=port, scan=scan, models=models, watch=watch,
+                  announce=lambda url: _announce(url, log_file))
+    except RuntimeError as exc:  # DataFolderLocked, a port in use
+        raise click.ClickException(str(exc)) from exc
 
 
-def _background_scan(app: Any, catalog: Any, config: Any) -> None:
-    from pximse.library.scan import scan_roots
-
-    state = app.state.scan_status
-    state["running"] = True
-
-    def progress(phase: str, done: int, total: int) -> None:
-        state["progress"] = {"phase": phase, "done": done, "total": total}
-
-    try:
-        report = scan_roots(
-            catalog, config.roots, thumbnail_dir=config.thumbnail_dir, config=config.scan,
-            progress=progress,
-        )
-        state["last"] = report.to_json()
-        log.info("scan finished: %s", report.to_json())
-    except Exception:  # keep serving: the error is logged and shown in /api/status
-        log.exception("the library scan failed")
-        state["last"] = {"error": "the scan failed; see the log"}
-    finally:
-        state["running"] = False
-        state.pop("progress", None)
+def _announce(url: str, log_file: Any) -> None:
+    click.echo(f"PxIMSE {__version__} on {url}  (API docs: /docs)", err=True)
+    log.info("PxIMSE %s serving on %s (pid %d, log %s)", __version__, url, os.getpid(),
+             log_file)
 
 
 @main.command()
@@ -296,7 +221,6 @@ def search(
             f"{score}{item['id'][:12]}  {item['width']}x{item['height']} {item['format']:<4} "
             f"{human_size(item['filesize']):>8}  {item['path']}"
         )
-main.add_command(dupes)
     click.echo(f"{len(items)} of {body['total']} ({body['elapsed_ms']:.0f} ms)", err=True)
 
 
@@ -379,6 +303,7 @@ def config_show(obj: Context, config_path: Path | None, data_dir: Path | None) -
 
 
 main.add_command(models_group)
+main.add_command(dupes)
 main.add_command(autostart_group)
 
 if __name__ == "__main__":

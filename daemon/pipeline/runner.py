@@ -29,6 +29,11 @@ log = logging.getLogger(__name__)
 ProgressCallback = Callable[[str, int, int], None]
 """``progress(stage, done, pending_at_start)``."""
 
+BatchSource = Callable[["SqliteCatalog", Sequence[Stage], int, "int | None"],
+                       Iterator[list["PendingImage"]]]
+"""``batches(catalog, stages, batch_size, limit)``: the images to run, batch by
+batch (the default walks content ids in order; see ``pipeline.priority``)."""
+
 
 @dataclass
 class StageReport:
@@ -63,11 +68,14 @@ class PipelineReport:
 
 
 @dataclass
-class _Item:
+class PendingImage:
     content_id: int
     sha256: str
     stages: list[Stage]
     path: str | None = None
+
+
+_Item = PendingImage
 
 
 def run_pipeline(
@@ -80,6 +88,7 @@ def run_pipeline(
     limit: int | None = None,
     progress: ProgressCallback | None = None,
     should_stop: Callable[[], bool] = lambda: False,
+    batches: BatchSource | None = None,
 ) -> PipelineReport:
     """Run every stage on the images that still need it; return what was done."""
     report = PipelineReport(stages={stage.name: StageReport() for stage in stages})
@@ -88,12 +97,12 @@ def run_pipeline(
         stage.name: catalog.count_pending(stage.name, stage.model_id) for stage in stages
     } if progress else {}
     with ThreadPoolExecutor(max(1, decode_workers), thread_name_prefix="decode") as pool:
-        batches = _batches(catalog, stages, batch_size, limit)
-        ahead: tuple[list[_Item], list[Future[Any]]] | None = _submit(pool, next(batches, None),
+        source = (batches or _batches)(catalog, stages, batch_size, limit)
+        ahead: tuple[list[_Item], list[Future[Any]]] | None = _submit(pool, next(source, None),
                                                                       max_pixels)
         while ahead is not None:
             items, futures = ahead
-            ahead = _submit(pool, next(batches, None), max_pixels)  # decode one batch ahead
+            ahead = _submit(pool, next(source, None), max_pixels)  # decode one batch ahead
             decoded = [future.result() for future in futures]
             _run_batch(catalog, stages, items, decoded, report)
             if progress:

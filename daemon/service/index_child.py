@@ -1,0 +1,185 @@
+"""The background indexer's worker process: ``python -m pximse.service.index_child``.
+
+The model runtimes (onnxruntime, PyTorch) load here, never in the daemon, so a
+crash in one cannot take the daemon down and the daemon stays small while idle.
+The worker runs the model stages in priority order (``pipeline.priority``),
+then keeps its models loaded and waits for the daemon to say more work came;
+after :data:`KEEP_ALIVE_S` without work it exits, and the daemon starts a new
+one when it needs one.
+
+Talking to the daemon: commands arrive one per line on stdin (``wake``,
+``pause``, ``resume``, ``stop``; end of input means stop), and JSON lines go to
+stdout: ``{"plan": ...}``, progress ``{"stage", "done", "total", "rate",
+"eta_s", "class"}``, ``{"state": ...}``, ``{"report": ...}``. Stopping (stop,
+end of input, SIGTERM, the daemon's death) finishes the batch in hand, whose
+results are committed with everything before it, and exits.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+from typing import Any
+
+log = logging.getLogger("pximse.service.index_child")
+
+KEEP_ALIVE_S = 600.0
+"""How long a worker with nothing to do keeps its models loaded."""
+
+
+class Control:
+    """The daemon's commands, read from stdin on a thread of their own."""
+
+    def __init__(self, paused: bool) -> None:
+        self.stopping = threading.Event()
+        self.work = threading.Event()
+        self.resumed = threading.Event()
+        if not paused:
+            self.resumed.set()
+
+    @property
+    def paused(self) -> bool:
+        return not self.resumed.is_set()
+
+    def read(self, stream: Any) -> None:
+        for line in stream:
+            command = line.strip()
+            if command == "wake":
+                self.work.set()
+            elif command == "pause":
+                self.resumed.clear()
+            elif command == "resume":
+                self.resumed.set()
+                self.work.set()
+            elif command == "stop":
+                break
+        self.stop()
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.resumed.set()
+        self.work.set()
+
+
+def emit(**message: Any) -> None:
+    sys.stdout.write(json.dumps(message, ensure_ascii=False) + "\n")
+    sys.stdout.flush()
+
+
+def _leave_with_parent(parent_pid: int) -> None:
+    """Get SIGTERM when the daemon dies, even by ``kill -9`` (Linux)."""
+    if sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PDEATHSIG
+        except OSError:
+            pass
+    if parent_pid and os.getppid() != parent_pid:
+        sys.exit(0)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="pximse-index-worker")
+    parser.add_argument("--config", required=True)
+    parser.add_argument("--data-dir", required=True)
+    parser.add_argument("--new-after", type=int, default=0)
+    parser.add_argument("--parent", type=int, default=0)
+    parser.add_argument("--paused", action="store_true")
+    parser.add_argument("--keep-alive", type=float, default=KEEP_ALIVE_S)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    control = Control(args.paused)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the daemon decides; it says "stop"
+    signal.signal(signal.SIGTERM, lambda *_: control.stop())
+    _leave_with_parent(args.parent)
+    threading.Thread(target=control.read, args=(sys.stdin,), daemon=True,
+                     name="commands").start()
+    return run(args, control)
+
+
+def run(args: argparse.Namespace, control: Control) -> int:
+    from pximse.config import load_config
+    from pximse.pipeline.build import plan_stages
+    from pximse.pipeline.priority import PriorityBatches
+    from pximse.pipeline.runner import run_pipeline
+    from pximse.service.throttle import CpuThrottle
+    from pximse.store.sqlite.catalog import SqliteCatalog
+
+    config = load_config(args.config, args.data_dir, create=False)
+    catalog = SqliteCatalog(config.catalog_path, tag_threshold=config.search.tag_threshold,
+                            memory_index=False)
+    plan = plan_stages(config, catalog)
+    emit(plan=plan.describe())
+    if not plan.stages:
+        emit(state="unavailable")
+        return 0
+    throttle = CpuThrottle(config.indexing.cpu_share, config.indexing.only_when_idle,
+                           control.stopping, on_wait=lambda state: emit(state=state))
+    order = PriorityBatches(args.new_after)
+    try:
+        while not control.stopping.is_set():
+            if control.paused:
+                emit(state="paused")
+                control.resumed.wait()
+                continue
+            control.work.clear()
+            emit(state="running")
+            throttle.wait_turn()
+            report = run_pipeline(
+                catalog, plan.stages, batch_size=config.models.batch_size,
+                max_pixels=config.scan.max_image_pixels,
+                progress=_progress(order), batches=order,
+                should_stop=lambda: _between_batches(control, throttle),
+            )
+            emit(report=report.to_json())
+            if report.images or control.stopping.is_set():
+                continue  # more may have come meanwhile: look again
+            emit(state="idle")
+            if not control.work.wait(args.keep_alive):
+                break  # nothing to do for a while: free the models' memory
+    finally:
+        catalog.close()
+    emit(state="stopped")
+    return 0
+
+
+def _between_batches(control: Control, throttle: Any) -> bool:
+    """After each batch (its results are committed): rest for the CPU share,
+    hold while paused, wait for an idle machine; True ends the run."""
+    throttle.rest()
+    if control.paused and not control.stopping.is_set():
+        emit(state="paused")
+        control.resumed.wait()
+        if not control.stopping.is_set():
+            emit(state="running")
+    if not control.stopping.is_set():
+        throttle.wait_turn()
+    return control.stopping.is_set()
+
+
+def _progress(order: Any) -> Any:
+    """Progress lines with the rate and the time left, from one clock (the stages
+    take turns on each batch)."""
+    started = time.monotonic()
+
+    def callback(stage: str, done: int, total: int) -> None:
+        since = time.monotonic() - started
+        rate = done / since if since > 0 and done else 0.0
+        total = max(total, done)
+        eta = (total - done) / rate if rate and total > done else None
+        emit(stage=stage, done=done, total=total, rate=round(rate, 3),
+             eta_s=None if eta is None else round(eta, 1), **{"class": order.last_class})
+
+    return callback
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,165 @@
+"""The resident daemon: on start it warms the query index, scans the library
+roots (stat-only for what did not change), then watches them and indexes new
+images in the background; a stat-only rescan runs every ``watch.rescan_minutes``
+as a safety net, and on request (``POST /api/scan``).
+
+The HTTP app holds one :class:`Daemon` (``app.state.daemon``); ``pximse serve``
+starts it and stops it. Without ``start`` (tests, tools) it still answers
+status and runs scans on request.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+from pximse.config import Config, RootConfig
+from pximse.events import EventBus
+from pximse.service.indexer import BackgroundIndexer
+from pximse.service.state import DaemonState
+from pximse.store.sqlite.catalog import SqliteCatalog
+
+__all__ = ["Daemon"]
+
+log = logging.getLogger(__name__)
+
+
+class Daemon:
+    def __init__(self, config: Config, catalog: SqliteCatalog, events: EventBus) -> None:
+        self.config = config
+        self.catalog = catalog
+        self.events = events
+        self.state = DaemonState(config, catalog, events)
+        self.indexer: BackgroundIndexer | None = None
+        self.watcher: Any = None
+        self._scan_lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    # -- what the API asks ------------------------------------------------------------
+
+    def status(self) -> dict[str, Any]:
+        return self.state.snapshot()
+
+    def pause(self) -> bool:
+        if self.indexer is not None:
+            self.indexer.pause()
+        else:
+            self.state.set_indexing(paused=True)
+        self.state.publish_status(unless_within_s=0)
+        return True
+
+    def resume(self) -> bool:
+        if self.indexer is not None:
+            self.indexer.resume()
+        else:
+            self.state.set_indexing(paused=False)
+        self.state.publish_status(unless_within_s=0)
+        return False
+
+    def request_scan(self, reason: str = "requested",
+                     roots: list[RootConfig] | None = None) -> tuple[bool, str | None]:
+        """Start a rescan in the background unless one is running."""
+        if not self._scan_lock.acquire(blocking=False):
+            return False, "already running"
+        thread = threading.Thread(target=self._scan_holding_lock, args=(reason, roots),
+                                  name="scan", daemon=True)
+        thread.start()
+        return True, None
+
+    def scan(self, reason: str, roots: list[RootConfig] | None = None) -> dict[str, Any]:
+        """Scan now, in this thread (waiting for a running scan to end first)."""
+        self._scan_lock.acquire()
+        return self._scan_holding_lock(reason, roots)
+
+    def _scan_holding_lock(self, reason: str, roots: list[RootConfig] | None
+                           ) -> dict[str, Any]:
+        from pximse.library.scan import scan_roots
+
+        try:
+            self.state.scan_started(reason)
+            body: dict[str, Any]
+            try:
+                report = scan_roots(
+                    self.catalog, roots if roots is not None else list(self.config.roots),
+                    thumbnail_dir=self.config.thumbnail_dir, config=self.config.scan,
+                    progress=self.state.scan_progress,
+                )
+                body = report.to_json()
+                log.info("scan (%s) finished: %s", reason, body)
+                for folder, error in report.unreadable[:20]:
+                    self.state.error(folder, "unreadable", error)
+                if report.new_images or report.linked or report.removed or report.restored:
+                    self.state.files_changed(report.new_images + report.linked,
+                                             report.removed, 0, [])
+                if report.new_images and self.indexer is not None:
+                    self.indexer.wake()
+            except Exception:  # keep serving: the error is logged and shown in status
+                log.exception("the library scan failed")
+                body = {"error": "the scan failed; see the log"}
+                self.state.error("", "scan", body["error"])
+            self.state.scan_finished(body)
+            return body
+        finally:
+            self._scan_lock.release()
+
+    # -- running -----------------------------------------------------------------------
+
+    def start(self, *, scan: bool = True, models: bool = True, watch: bool | None = None
+              ) -> None:
+        """Start the background work; returns at once."""
+        if models:
+            row = self.catalog.db.reader().execute(
+                "SELECT coalesce(max(id), 0) FROM content").fetchone()
+            self.indexer = BackgroundIndexer(self.config, self.state, new_after=int(row[0]))
+        watching = self.config.watch.enabled if watch is None else watch
+        self._spawn("start", self._start, scan, watching)
+
+    def _spawn(self, name: str, target: Any, *args: Any) -> None:
+        thread = threading.Thread(target=target, args=args, name=name, daemon=True)
+        self._threads.append(thread)
+        thread.start()
+
+    def _start(self, scan: bool, watching: bool) -> None:
+        index = self.catalog.index
+        if index is not None:
+            try:
+                index.warm()
+            except Exception:  # a cold index still answers; it is only slower
+                log.exception("warming the query index failed")
+        if watching and self.config.roots:
+            self._start_watching()
+        if scan and self.config.roots and not self._stopping.is_set():
+            self.scan("start")
+        if self.indexer is not None and not self._stopping.is_set():
+            self.indexer.start()
+        minutes = self.config.watch.rescan_minutes
+        if minutes > 0 and self.config.roots:
+            self._spawn("rescan", self._rescan_every, minutes * 60.0)
+
+    def _start_watching(self) -> None:
+        """Set up by ``library.watch`` once it exists; see ``_watch_hooks``."""
+
+    def _rescan_every(self, seconds: float) -> None:
+        while not self._stopping.wait(seconds):
+            self.request_scan("periodic")
+
+    def begin_stop(self) -> None:
+        """Stop taking new work (called from the signal handler; returns at once)."""
+        self._stopping.set()
+        if self.indexer is not None:
+            self.indexer.begin_stop()
+
+    def stop(self) -> None:
+        """Finish and commit the work in hand, then stop every background thread."""
+        self.begin_stop()
+        if self.watcher is not None:
+            self.watcher.stop()
+        if self.indexer is not None:
+            self.indexer.stop()
+        self.events.publish("status", **self.state.snapshot(), stopping=True)
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping.is_set()

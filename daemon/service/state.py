@@ -1,0 +1,142 @@
+"""What the daemon is doing right now, in one place, for ``/api/status``,
+``/api/events`` and ``pximse status --follow``.
+
+Every part of the daemon (scan, watcher, indexer) reports here from its own
+thread; each report also goes out on the event bus, so clients see it as it
+happens. A snapshot is the catalogue's counts plus this live state.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from typing import Any
+
+from pximse import __version__
+from pximse.config import Config
+from pximse.events import EventBus
+from pximse.store.sqlite.catalog import SqliteCatalog
+
+__all__ = ["DaemonState"]
+
+_RECENT_ERRORS = 50
+STATUS_EVERY_BUSY_S = 2.0
+STATUS_EVERY_IDLE_S = 30.0
+
+
+class DaemonState:
+    def __init__(self, config: Config, catalog: SqliteCatalog, events: EventBus) -> None:
+        self.config = config
+        self.catalog = catalog
+        self.events = events
+        self._lock = threading.Lock()
+        self.scan: dict[str, Any] = {"running": False, "last": None}
+        self.models: dict[str, Any] = {"running": False, "stages": {}, "last": None}
+        self.paused = config.indexing.paused
+        self.indexing_running = False
+        self.stages: dict[str, dict[str, Any]] = {}
+        self.watch_roots: dict[str, str] = {}
+        self.errors: deque[dict[str, Any]] = deque(maxlen=_RECENT_ERRORS)
+        self._last_status = 0.0
+
+    # -- reports from the daemon's parts -----------------------------------------
+
+    def scan_started(self, reason: str) -> None:
+        with self._lock:
+            self.scan.update(running=True, reason=reason)
+        self.events.publish("scan", running=True, reason=reason)
+
+    def scan_progress(self, phase: str, done: int, total: int) -> None:
+        self.scan["progress"] = {"phase": phase, "done": done, "total": total}
+
+    def scan_finished(self, report: dict[str, Any]) -> None:
+        with self._lock:
+            self.scan.update(running=False, last=report)
+            self.scan.pop("progress", None)
+            self.scan.pop("reason", None)
+        self.events.publish("scan", running=False, **report)
+
+    def stage_progress(self, stage: str, done: int, total: int, rate: float,
+                       eta_s: float | None, state: str = "running") -> None:
+        entry = {"done": done, "total": total, "rate": rate, "eta_s": eta_s, "state": state}
+        with self._lock:
+            self.stages[stage] = entry
+        self.events.publish("indexing", stage=stage, done=done, total=total, rate=rate,
+                            eta_s=eta_s, state=state)
+
+    def set_stage_state(self, state: str) -> None:
+        """Every stage's state at once ("paused", "idle", "waiting for idle CPU"...)."""
+        with self._lock:
+            for entry in self.stages.values():
+                entry["state"] = state
+
+    def set_indexing(self, *, running: bool | None = None, paused: bool | None = None) -> None:
+        with self._lock:
+            if running is not None:
+                self.indexing_running = running
+                self.models["running"] = running
+            if paused is not None:
+                self.paused = paused
+
+    def set_root_mode(self, root: str, mode: str) -> None:
+        """``watching``, ``polling`` or ``offline``."""
+        with self._lock:
+            self.watch_roots[root] = mode
+
+    def files_changed(self, added: int, removed: int, moved: int, ids: list[str]) -> None:
+        self.events.publish("files", added=added, removed=removed, moved=moved, ids=ids)
+
+    def error(self, path: str, reason: str, message: str = "") -> None:
+        entry = {"path": path, "reason": reason, "message": message or reason,
+                 "time": time.time()}
+        with self._lock:
+            self.errors.appendleft(entry)
+        self.events.publish("error", path=path, reason=reason, message=entry["message"])
+
+    # -- reading -----------------------------------------------------------------
+
+    @property
+    def busy(self) -> bool:
+        return bool(self.scan.get("running")) or (self.indexing_running and not self.paused)
+
+    def snapshot(self) -> dict[str, Any]:
+        """The body of ``GET /api/status``."""
+        body = self.catalog.status()
+        body["version"] = __version__
+        body["data_dir"] = str(self.config.data_dir)
+        with self._lock:
+            scan = dict(self.scan)
+            stages = {name: dict(entry) for name, entry in self.stages.items()}
+            live_errors = list(self.errors)
+            body["indexing"] = {"paused": self.paused, "running": self.indexing_running,
+                                "stages": stages}
+            body["watch"] = {"enabled": self.config.watch.enabled,
+                             "roots": dict(self.watch_roots)}
+        body["scan"] = scan
+        body["models"] = self.models
+        stored = [{**e, "time": None} for e in body.get("recent_errors", [])]
+        body["recent_errors"] = (live_errors + stored)[:_RECENT_ERRORS]
+        progress = scan.get("progress") or {}
+        # What is waiting: files of the running scan not yet hashed or decoded, and
+        # images each model stage has not reached yet (with its rate and time left).
+        body["queue"] = {
+            "pending": max(0, progress.get("total", 0) - progress.get("done", 0)),
+            "phase": progress.get("phase"),
+            "stages": {name: {"pending": max(0, s["total"] - s["done"]), "rate": s["rate"],
+                              "eta_s": s["eta_s"]} for name, s in stages.items()},
+        }
+        return body
+
+    def publish_status(self, *, unless_within_s: float = 1.0) -> None:
+        """Send a snapshot as a ``status`` event, unless one went out just now
+        (several clients ask on the same schedule; they all get the one)."""
+        now = time.monotonic()
+        with self._lock:
+            if now - self._last_status < unless_within_s:
+                return
+            self._last_status = now
+        self.events.publish("status", **self.snapshot())
+
+    def status_interval(self) -> float:
+        return STATUS_EVERY_BUSY_S if self.busy else STATUS_EVERY_IDLE_S
