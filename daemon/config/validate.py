@@ -264,7 +264,7 @@ _HYDRUS_RULES: dict[str, Rule] = {
     "tag_threshold": lambda value, key: _number(value, key, 0.0, 1.0),
     "push_urls": _boolean,
     "push_ocr": _boolean,
-    "batch_size": _int_rule(1, 1024),
+    "batch_size": _int_rule(1, 512),
     "requests_per_second": lambda value, key: _number(value, key, 0.0, 1000.0),
     "push_interval_s": _int_rule(5, 86_400),
     "client_files": _string,

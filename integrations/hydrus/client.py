@@ -1,0 +1,340 @@
+"""A small Client API client: the dozen endpoints PxIMSE uses, batched and patient.
+
+* Lists of hashes go out in batches (:data:`BATCH_SIZE`, as the Hydrus client
+  itself fetches metadata), which keeps every request line far below the
+  ~2 MB Hydrus accepts; a request that would still pass the limit is refused
+  here with a message instead of being cut off by the server.
+* 503 means the client is busy (a big import, a database job): wait and
+  retry, doubling the wait (or as ``Retry-After`` says), then give up with
+  :class:`HydrusUnavailable`. A client that is not running is
+  :class:`HydrusUnavailable` at once: the caller tries again later rather than
+  spinning.
+* 401/403/419 become :class:`HydrusAuthError` naming the permission to tick.
+
+httpx (already what the tests use to call the API) does the HTTP. The
+``hydrus-api`` package would add ``requests`` and still need all of the above
+around it, for endpoints that are one line each here.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from pximse.integrations.hydrus.errors import (
+    HydrusAuthError,
+    HydrusNotConfigured,
+    HydrusRequestError,
+    HydrusUnavailable,
+)
+from pximse.integrations.hydrus.services import Service, find_tag_service, parse_services
+
+__all__ = ["BATCH_SIZE", "MAX_REQUEST_BYTES", "HydrusClient", "RetryPolicy", "batches"]
+
+log = logging.getLogger(__name__)
+
+BATCH_SIZE = 256
+MAX_REQUEST_BYTES = 2_000_000
+"""Hydrus refuses a request whose request line and headers pass ~2 MB."""
+
+ACCESS_HEADER = "Hydrus-Client-API-Access-Key"
+
+# What each endpoint needs, for the message when Hydrus answers 403.
+_PERMISSIONS: dict[str, str] = {
+    "/add_tags/": "Edit File Tags",
+    "/add_urls/": "Import and Edit URLs",
+    "/add_notes/": "Edit File Notes",
+    "/manage_pages/": "Manage Pages",
+    "/get_files/file_path": "Search for and Fetch Files, and See Local Paths",
+    "/get_files/local_file_storage_locations": "Search for and Fetch Files, and See Local Paths",
+    "/get_files/": "Search for and Fetch Files",
+    "/add_files/": "Import and Delete Files",
+}
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How long a busy (503) client is waited for: ``attempts`` tries in all."""
+
+    attempts: int = 6
+    first_delay_s: float = 0.5
+    max_delay_s: float = 30.0
+
+
+def batches(items: Sequence[str], size: int = BATCH_SIZE) -> Iterator[list[str]]:
+    for start in range(0, len(items), size):
+        yield list(items[start:start + size])
+
+
+class HydrusClient:
+    """One Hydrus client's API at ``url``; thread-safe, keeps its connection open."""
+
+    def __init__(
+        self,
+        url: str,
+        access_key: str,
+        *,
+        timeout_s: float = 60.0,
+        retry: RetryPolicy = RetryPolicy(),
+        batch_size: int = BATCH_SIZE,
+        requests_per_second: float = 0.0,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if not url.strip():
+            raise HydrusNotConfigured("set [hydrus] url to the Hydrus client's Client API address "
+                                      "(default http://127.0.0.1:45869)")
+        if not access_key.strip():
+            raise HydrusNotConfigured(
+                "set [hydrus] access_key: in Hydrus, services > review services > local > "
+                "client api > add > manually, tick the permissions the README lists, and copy "
+                "the key")
+        self.url = url.rstrip("/")
+        self.batch_size = max(1, batch_size)
+        self.retry = retry
+        self._sleep = sleep
+        self._interval = 1.0 / requests_per_second if requests_per_second > 0 else 0.0
+        self._last_request = 0.0
+        self._lock = threading.Lock()
+        self.requests = 0
+        self._http = httpx.Client(
+            base_url=self.url, headers={ACCESS_HEADER: access_key.strip()},
+            timeout=httpx.Timeout(timeout_s, connect=min(timeout_s, 5.0)),
+        )
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> HydrusClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- the transport ---------------------------------------------------------------
+
+    def request(self, method: str, path: str, *, params: dict[str, Any] | None = None,
+                body: dict[str, Any] | None = None) -> Any:
+        """One call, retried while the client answers 503; the JSON answer (or None)."""
+        query = {key: _param(value) for key, value in (params or {}).items()}
+        try:
+            request = self._http.build_request(
+                method, path, params=query or None,
+                content=None if body is None else json.dumps(body, ensure_ascii=False).encode(),
+                headers=None if body is None else {"Content-Type": "application/json"},
+            )
+        except httpx.InvalidURL as exc:  # httpx's own limit: 64 KB
+            raise HydrusRequestError(
+                f"{path}: the request line is too long ({exc}); send fewer hashes at a time "
+                "([hydrus] batch_size)", 413, path) from exc
+        head = len(request.url.raw_path) + sum(len(k) + len(v) + 4
+                                                    for k, v in request.headers.items())
+        if head > MAX_REQUEST_BYTES:
+            raise HydrusRequestError(
+                f"{path}: the request line would be {head} bytes, over the {MAX_REQUEST_BYTES} "
+                "Hydrus accepts; send fewer hashes at a time ([hydrus] batch_size)", 413, path)
+        delay = self.retry.first_delay_s
+        for attempt in range(1, self.retry.attempts + 1):
+            response = self._send(request, path)
+            if response.status_code != 503:
+                return self._answer(response, path)
+            if attempt == self.retry.attempts:
+                break
+            wait = _retry_after(response) or delay
+            wait = min(wait, self.retry.max_delay_s)
+            log.info("Hydrus is busy (503 on %s); retrying in %.1f s", path, wait)
+            self._sleep(wait)
+            delay = min(delay * 2, self.retry.max_delay_s)
+        raise HydrusUnavailable(
+            f"the Hydrus client at {self.url} stayed busy (503) through {self.retry.attempts} "
+            f"tries on {path}: {_text(response)}")
+
+    def _send(self, request: httpx.Request, path: str) -> httpx.Response:
+        with self._lock:
+            if self._interval:
+                wait = self._last_request + self._interval - time.monotonic()
+                if wait > 0:
+                    self._sleep(wait)
+            self.requests += 1
+            try:
+                return self._http.send(request)
+            except httpx.TransportError as exc:
+                raise HydrusUnavailable(
+                    f"the Hydrus client at {self.url} is not reachable ({type(exc).__name__}: "
+                    f"{exc or 'no answer'}); is Hydrus running with the Client API service on?"
+                ) from exc
+            finally:
+                self._last_request = time.monotonic()
+
+    def _answer(self, response: httpx.Response, path: str) -> Any:
+        status = response.status_code
+        if status in (401, 403, 419):
+            raise HydrusAuthError(_auth_message(status, path, _text(response)), status)
+        if status >= 400:
+            raise HydrusRequestError(
+                f"Hydrus refused {path} ({status}): {_text(response)}", status, path)
+        if not response.content:
+            return None
+        try:
+            return response.json()
+        except ValueError:
+            return None
+
+    # -- access and services --------------------------------------------------------
+
+    def api_version(self) -> dict[str, Any]:
+        return dict(self.request("GET", "/api_version") or {})
+
+    def verify_access_key(self) -> dict[str, Any]:
+        return dict(self.request("GET", "/verify_access_key") or {})
+
+    def services(self) -> list[Service]:
+        return parse_services(self.request("GET", "/get_services") or {})
+
+    def tag_service(self, name: str) -> Service:
+        return find_tag_service(self.services(), name)
+
+    # -- files -----------------------------------------------------------------------
+
+    def file_metadata(self, hashes: Sequence[str], **flags: bool) -> list[dict[str, Any]]:
+        """Metadata for ``hashes``, batched; unknown hashes come back with ``file_id`` None."""
+        found: list[dict[str, Any]] = []
+        for batch in batches(hashes, self.batch_size):
+            body = self.request("GET", "/get_files/file_metadata", params={
+                "hashes": batch, "include_services_object": False, **flags})
+            found.extend((body or {}).get("metadata", []))
+        return found
+
+    def present(self, hashes: Sequence[str]) -> set[str]:
+        """The hashes whose files this client holds (not merely knows of, nor deleted)."""
+        held = set()
+        for item in self.file_metadata(hashes):
+            if item.get("file_id") is None:
+                continue
+            if item.get("is_local", True) and not item.get("is_deleted", False):
+                held.add(str(item["hash"]).lower())
+        return held
+
+    def search_files(self, tags: Sequence[Any], *, tag_service_key: str | None = None
+                     ) -> list[str]:
+        """Hashes of the files a Hydrus search finds (tags, ``-tag``, nested OR lists,
+        ``system:`` predicates)."""
+        params: dict[str, Any] = {"tags": list(tags), "return_hashes": True,
+                                  "return_file_ids": False}
+        if tag_service_key:
+            params["tag_service_key"] = tag_service_key
+        body = self.request("GET", "/get_files/search_files", params=params) or {}
+        return [str(h) for h in body.get("hashes", [])]
+
+    def file_path(self, sha256: str) -> str:
+        return str((self.request("GET", "/get_files/file_path", params={"hash": sha256})
+                    or {})["path"])
+
+    def storage_locations(self) -> list[dict[str, Any]]:
+        body = self.request("GET", "/get_files/local_file_storage_locations") or {}
+        return list(body.get("locations", []))
+
+    # -- writing ---------------------------------------------------------------------
+
+    def add_tags(
+        self, hashes: Sequence[str], service_key: str, *, add: Iterable[str] = (),
+        remove: Iterable[str] = (), override_deleted: bool = False,
+    ) -> None:
+        """Add and remove tags on a local tag service. A tag the user deleted stays
+        deleted unless ``override_deleted`` (PxIMSE sets it only for tags it removed
+        itself); removing never creates a deletion record for a tag the file lacks."""
+        actions: dict[str, list[str]] = {}
+        if adding := sorted(set(add)):
+            actions["0"] = adding
+        if removing := sorted(set(remove)):
+            actions["1"] = removing
+        if not actions or not hashes:
+            return
+        for batch in batches(hashes, self.batch_size):
+            self.request("POST", "/add_tags/add_tags", body={
+                "hashes": batch,
+                "service_keys_to_actions_to_tags": {service_key: actions},
+                "override_previously_deleted_mappings": override_deleted,
+                "create_new_deleted_mappings": False,
+            })
+
+    def associate_urls(self, sha256: str, urls: Iterable[str]) -> None:
+        if urls := sorted(set(urls)):
+            self.request("POST", "/add_urls/associate_url",
+                         body={"hash": sha256, "urls_to_add": urls})
+
+    def set_notes(self, sha256: str, notes: dict[str, str]) -> None:
+        if notes:
+            self.request("POST", "/add_notes/set_notes",
+                         body={"hash": sha256, "notes": notes, "merge_cleverly": False})
+
+    def delete_notes(self, sha256: str, names: Iterable[str]) -> None:
+        if names := sorted(set(names)):
+            self.request("POST", "/add_notes/delete_notes",
+                         body={"hash": sha256, "note_names": names})
+
+    # -- pages -----------------------------------------------------------------------
+
+    def new_page(self, name: str, hashes: Sequence[str] = (), *, focus: bool = True) -> str:
+        """A new file search page (Hydrus v676+); its page key."""
+        body = self.request("POST", "/manage_pages/new_page", body={
+            "page_type": 6, "page_name": name, "hashes": list(hashes[:self.batch_size]),
+            "focus_page": focus})
+        return str((body or {})["page_key"])
+
+    def pages(self) -> dict[str, Any]:
+        return dict((self.request("GET", "/manage_pages/get_pages") or {}).get("pages", {}))
+
+    def add_files(self, page_key: str, hashes: Sequence[str]) -> None:
+        for batch in batches(hashes, self.batch_size):
+            self.request("POST", "/manage_pages/add_files",
+                         body={"page_key": page_key, "hashes": batch})
+
+    def focus_page(self, page_key: str) -> None:
+        self.request("POST", "/manage_pages/focus_page", body={"page_key": page_key})
+
+
+def _param(value: Any) -> str:
+    """GET parameters as the Client API reads them: JSON for lists and booleans."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list | tuple | dict):
+        return json.dumps(value, ensure_ascii=False)
+    return str(value)
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    try:
+        return max(0.0, float(response.headers.get("Retry-After", "")))
+    except ValueError:
+        return None
+
+
+def _text(response: httpx.Response) -> str:
+    """The client's explanation: its JSON ``error``, or the start of the body."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if isinstance(body, dict) and body.get("error"):
+        return str(body["error"])[:500]
+    return (response.text or response.reason_phrase or "").strip()[:500]
+
+
+def _auth_message(status: int, path: str, text: str) -> str:
+    if status == 401:
+        return ("Hydrus wants an access key (401): set [hydrus] access_key "
+                f"(services > review services > local > client api). Hydrus said: {text}")
+    if status == 419:
+        return f"Hydrus says the session key expired (419); try again. Hydrus said: {text}"
+    needed = next((p for prefix, p in _PERMISSIONS.items() if path.startswith(prefix)), None)
+    hint = (f"; the key needs the '{needed}' permission (services > review services > local > "
+            "client api > edit the key)") if needed else ""
+    return (f"Hydrus refused the access key for {path} (403){hint}. Check [hydrus] access_key. "
+            f"Hydrus said: {text}")
