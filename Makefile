@@ -45,7 +45,8 @@ typecheck: $(VENV)/.installed-test
 	cd build/typecheck && ../../$(BIN)/mypy -p pximse --config-file ../../pyproject.toml
 
 # What the tests need from the system (Debian/Ubuntu): CJK fonts to render the
-# OCR tests' text. Installed only when missing.
+# OCR tests' text; Chromium (and its driver) for the search page's browser
+# tests, which Playwright drives at /usr/bin/chromium. Installed only when missing.
 system-deps:
 	@if command -v fc-list >/dev/null && fc-list | grep -qi "Noto Sans CJK"; then \
 		echo "fonts-noto-cjk: present"; \
@@ -53,4 +54,11 @@ system-deps:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-noto-cjk; \
 	else \
 		echo "install the Noto CJK fonts (fonts-noto-cjk) for the OCR tests"; \
+	fi
+	@if [ -x /usr/bin/chromium ] && command -v chromedriver >/dev/null; then \
+		echo "chromium: present"; \
+	elif command -v apt-get >/dev/null; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; \
+	else \
+		echo "install Chromium at /usr/bin/chromium for the browser tests"; \
 	fi

@@ -13,11 +13,13 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.responses import JSONResponse
 
 from pximse import __version__
 from pximse.api.routes_daemon import router as daemon_router
+from pximse.api.routes_folder import router as folder_router
 from pximse.api.routes_images import router as images_router
+from pximse.api.routes_page import router as page_router
 from pximse.api.routes_search import MAX_UPLOAD_BYTES
 from pximse.api.routes_search import router as search_router
 from pximse.config import Config
@@ -39,7 +41,8 @@ def create_app(config: Config, catalog: SqliteCatalog | None = None) -> FastAPI:
     )
     app.state.config = config
     app.state.catalog = catalog or SqliteCatalog(
-        config.catalog_path, tag_threshold=config.search.tag_threshold
+        config.catalog_path, tag_threshold=config.search.tag_threshold,
+        dupe_distance=config.search.dupe_distance,
     )
     # The daemon's live state and event stream (``pximse serve`` starts its work).
     app.state.events = EventBus()
@@ -96,12 +99,9 @@ def create_app(config: Config, catalog: SqliteCatalog | None = None) -> FastAPI:
 
     app.include_router(daemon_router)
     app.include_router(search_router)
+    app.include_router(folder_router)
     app.include_router(images_router)
-
-    @app.get("/", include_in_schema=False)
-    def home() -> RedirectResponse:
-        # The search page is served here once it exists; until then, the API docs.
-        return RedirectResponse("/docs")
+    app.include_router(page_router)
 
     return app
 

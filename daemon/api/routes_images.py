@@ -33,7 +33,7 @@ _MEDIA_TYPES = {
 _CACHE = "private, max-age=31536000, immutable"
 
 
-def _checked(image_id: str) -> str:
+def checked_image_id(image_id: str) -> str:
     if not _SHA256.match(image_id):
         raise HTTPException(status_code=400, detail="an image id is a SHA-256: 64 hex digits")
     return image_id.lower()
@@ -49,13 +49,28 @@ def _not_modified(request: Request, etag: str) -> Response | None:
 def image(
     image_id: str, catalog: Annotated[SqliteCatalog, Depends(get_catalog)]
 ) -> dict[str, Any]:
-    detail = catalog.image(_checked(image_id))
+    detail = catalog.image(checked_image_id(image_id))
     if detail is None:
         raise HTTPException(status_code=404, detail="no image with this id in the catalogue")
     body = detail.to_json()
     body["file_url"] = f"/api/images/{detail.id}/file"
     body["thumbnail_url"] = f"/api/images/{detail.id}/thumbnail"
+    body["ocr_box_space"] = ocr_box_space(detail.width, detail.height)
     return body
+
+
+def ocr_box_space(width: int, height: int) -> dict[str, int]:
+    """The size of the picture the OCR boxes are measured on: the pipeline reads
+    text from the image shrunk to the OCR stage's input size on its long side
+    (never enlarged), so a page drawing the boxes over the full image scales them
+    from this size."""
+    import inspect
+
+    from pximse.pipeline.stages import OcrStage
+
+    size = inspect.signature(OcrStage).parameters["input_size"].default
+    scale = min(1.0, size / max(width, height, 1))
+    return {"width": max(1, round(width * scale)), "height": max(1, round(height * scale))}
 
 
 @router.get("/{image_id}/file", summary="The original file", response_class=FileResponse)
@@ -64,7 +79,7 @@ def image_file(
     request: Request,
     catalog: Annotated[SqliteCatalog, Depends(get_catalog)],
 ) -> Response:
-    sha = _checked(image_id)
+    sha = checked_image_id(image_id)
     etag = f'"{sha}"'
     cached = _not_modified(request, etag)
     if cached is not None:
@@ -95,7 +110,7 @@ def image_thumbnail(
 ) -> Response:
     from pximse.library.thumbnails import make_thumbnail_from_file, thumbnail_path
 
-    sha = _checked(image_id)
+    sha = checked_image_id(image_id)
     etag = f'"{sha}-t{config.scan.thumbnail_size}"'
     cached = _not_modified(request, etag)
     if cached is not None:

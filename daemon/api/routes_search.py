@@ -52,8 +52,25 @@ def _search(
     picture = None
     if image is not None:
         picture = _decode_upload(image, config)
-    return search_json(clip, catalog, plan, limit=size, offset=offset, seed=seed,
+    body = search_json(clip, catalog, plan, limit=size, offset=offset, seed=seed,
                        timeout_ms=config.search.query_timeout_ms, image=picture)
+    _add_work_pages(catalog, body["items"])
+    return body
+
+
+def _add_work_pages(catalog: SqliteCatalog, items: list[dict[str, Any]]) -> None:
+    """Each item gets ``work_pages``: how many images of the catalogue belong to its
+    work (the pages of a Pixiv post; 1 for an image without one), so a page of
+    results can show a multi-page work as one card with its page count."""
+    keys = sorted({item["work_key"] for item in items if item.get("work_key")})
+    counts: dict[str, int] = {}
+    if keys:
+        marks = ",".join("?" * len(keys))
+        counts = dict(catalog.db.reader().execute(
+            f"SELECT work_key, count(*) FROM content WHERE work_key IN ({marks})"
+            " AND state IN (0, 1) GROUP BY work_key", keys))
+    for item in items:
+        item["work_pages"] = counts.get(item.get("work_key") or "", 1)
 
 
 def _decode_upload(image: UploadFile, config: Config) -> Any:

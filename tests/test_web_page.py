@@ -1,0 +1,364 @@
+"""The search page in a real browser (Debian's headless Chromium via Playwright)
+against a real daemon process on a library the test draws with Pillow.
+
+One daemon and one browser serve the whole module; each test opens its own
+page. Screenshots of the main views go to tests/artifacts/.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import draw_picture
+from PIL import Image, ImageDraw
+from web_fixtures import (
+    LAPTOP,
+    PHONE,
+    XSS,
+    Daemon,
+    screenshot,
+    start_daemon,
+    stop_daemon,
+    watch_page,
+    write_config,
+)
+from web_fixtures import browser as browser  # noqa: F401 (a fixture)
+
+from pximse.config import load_config
+from pximse.library.scan import scan_roots
+from pximse.store.sqlite.catalog import SqliteCatalog
+
+pytestmark = pytest.mark.slow
+
+TAGGER = "wd14:test-tagger"
+OCR_MODEL = "rapidocr:test"
+WAIT_MS = 30_000
+
+# name -> (seed, size, tagger tags)
+LIBRARY: dict[str, tuple[int, tuple[int, int], dict[str, float]]] = {
+    "12345_67890123_p0.png": (1, (300, 420), {"1girl": 0.97, "umbrella": 0.88, "rain": 0.61}),
+    "12345_67890123_p1.png": (2, (300, 420), {"1girl": 0.95, "umbrella": 0.52}),
+    "12345_67890123_p2.png": (3, (300, 420), {"1girl": 0.9, "cat": 0.8}),
+    "777_55555555_p0.jpg": (4, (400, 300), {"scenery": 0.93, "sky": 0.9, "no_humans": 0.85}),
+    "twitter_名前(@someone)_20210304-102030_1367447052853293058_photo.png":
+        (5, (360, 240), {"1girl": 0.91, "smile": 0.77}),
+    "yande.re 424242 cat_ears smile.png": (6, (240, 360), {"cat_ears": 0.96, "1girl": 0.99}),
+    "yande.re 515151 scenery.png": (7, (420, 240), {"scenery": 0.97, "sky": 0.95}),
+    f"{XSS}.png": (8, (200, 200), {XSS: 0.9, "1girl": 0.6}),
+}
+SIGN = "signboard.png"  # drawn with text; its OCR lines are stored with boxes
+
+
+def draw_sign(path: Path) -> list[tuple[str, tuple[tuple[float, float], ...], float]]:
+    image = Image.new("RGB", (320, 200), (250, 250, 240))
+    draw = ImageDraw.Draw(image)
+    draw.rectangle((20, 30, 300, 70), outline=(0, 0, 0), width=2)
+    draw.text((30, 40), "OPEN 10-18", fill=(0, 0, 0))
+    draw.rectangle((20, 120, 300, 160), outline=(0, 0, 0), width=2)
+    draw.text((30, 130), "no entry", fill=(0, 0, 0))
+    image.save(path)
+    return [
+        ("OPEN 10-18", ((20.0, 30.0), (300.0, 30.0), (300.0, 70.0), (20.0, 70.0)), 0.99),
+        (XSS, ((20.0, 120.0), (300.0, 120.0), (300.0, 160.0), (20.0, 160.0)), 0.95),
+    ]
+
+
+@pytest.fixture(scope="module")
+def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
+    folder = tmp_path_factory.mktemp("web")
+    library = folder / "library"
+    library.mkdir()
+    for name, (seed, size, _) in LIBRARY.items():
+        draw_picture(seed, size).save(library / name)
+    lines = draw_sign(library / SIGN)
+    config_path = write_config(folder, library, "[scan]\nworkers = 1\n")
+    config = load_config(config_path, folder / "data", env={})
+    catalog = SqliteCatalog(config.catalog_path)
+    scan_roots(catalog, config.roots, thumbnail_dir=config.thumbnail_dir, config=config.scan)
+    rows = catalog.db.reader().execute(
+        "SELECT f.path, c.id, c.sha256 FROM file f JOIN content c ON c.id = f.content_id"
+    ).fetchall()
+    content = {Path(path).name: (cid, sha) for path, cid, sha in rows}
+    catalog.set_model_tags_many(
+        (content[name][0], TAGGER, tags) for name, (_, _, tags) in LIBRARY.items())
+    catalog.set_ocr(content[SIGN][0], OCR_MODEL, lines)
+    catalog.close()
+    running = start_daemon(folder, library, config_path)
+    running.ids = {name: sha for name, (_, sha) in content.items()}
+    yield running
+    stop_daemon(running)
+
+
+@pytest.fixture
+def page(browser: Any, daemon: Daemon) -> Iterator[Any]:  # noqa: F811
+    # Without the page's CSP (Playwright's waits evaluate strings), so markup put
+    # into the page as HTML would run: the XSS test then proves text stays text.
+    context = browser.new_context(viewport=LAPTOP, bypass_csp=True)
+    opened = context.new_page()
+    opened.set_default_timeout(WAIT_MS)
+    problems = watch_page(opened)
+    yield opened
+    context.close()
+    assert problems == [], problems
+
+
+def card_names(page: Any) -> list[str]:
+    return page.locator("#grid .card .name").all_inner_texts()
+
+
+def search(page: Any, daemon: Daemon, query: str) -> None:
+    page.fill("#q", query)
+    page.press("#q", "Enter")
+    page.wait_for_function(
+        "q => new URLSearchParams(location.search).get('q') === q"
+        " && !document.querySelector('#count').textContent.startsWith('Searching')",
+        arg=query)
+
+
+def test_typing_a_query_shows_the_right_thumbnails(page: Any, daemon: Daemon) -> None:
+    page.goto(daemon.url + "/")
+    page.wait_for_selector("#grid .card")
+    screenshot(page, "01-all-images")
+    search(page, daemon, "scenery")
+    names = sorted(card_names(page))
+    assert names == ["777_55555555_p0.jpg", "yande.re 515151 scenery.png"]
+    assert page.inner_text("#count").startswith("2 images")
+    # thumbnails, never the originals, and the URL holds the search
+    sources = page.locator("#grid .card img").evaluate_all("els => els.map(e => e.src)")
+    assert sources and all(src.endswith("/thumbnail") for src in sources)
+    page.wait_for_function(
+        "Array.from(document.querySelectorAll('#grid img')).every(i => i.complete"
+        " && i.naturalWidth > 0)")
+    assert "q=scenery" in page.url
+    # the query shows as chips; removing one searches again
+    assert page.locator("#chips .chip-text").all_inner_texts() == ["scenery"]
+    search(page, daemon, "1girl -umbrella")
+    assert page.locator("#chips .chip-text").all_inner_texts() == ["1girl", "-umbrella"]
+    page.click("#chips .chip:nth-child(2) .chip-remove")
+    page.wait_for_function("new URLSearchParams(location.search).get('q') === '1girl'")
+    page.wait_for_function("document.querySelector('#count').textContent.startsWith('6 images')")
+    screenshot(page, "02-query-1girl")
+
+
+def test_a_multi_page_work_is_one_card_with_its_page_count(page: Any, daemon: Daemon) -> None:
+    page.goto(daemon.url + "/?q=umbrella")
+    card = page.locator("#grid .card").filter(has=page.locator(".pages"))
+    card.wait_for()
+    assert page.locator("#grid .card").count() == 1
+    assert card.locator(".pages").inner_text() == "3 pages · 2 match"
+    card.locator(".pages").click()
+    page.wait_for_function("document.querySelectorAll('#grid .card.in-work').length === 3")
+    assert card_names(page) == [f"12345_67890123_p{n}.png" for n in range(3)]
+
+
+def test_detail_view_tags_refine_and_exclude(page: Any, daemon: Daemon) -> None:
+    page.goto(daemon.url + "/?q=cat_ears")
+    page.locator("#grid .card-link").first.click()
+    page.wait_for_selector("#detail-info h2")
+    assert page.inner_text("#detail-title") == "yande.re 424242 cat_ears smile.png"
+    info = page.inner_text("#detail-info")
+    assert str(daemon.library / "yande.re 424242 cat_ears smile.png") in info
+    assert "240 × 360" in info and "png" in info
+    link = page.locator("#detail-info a.source-link")
+    assert link.get_attribute("href") == "https://yande.re/post/show/424242"
+    assert link.get_attribute("rel") == "noopener noreferrer"
+    page.wait_for_function("document.querySelector('#detail-image').naturalWidth === 240")
+    assert f"id={daemon.ids['yande.re 424242 cat_ears smile.png']}" in page.url
+    screenshot(page, "03-detail")
+    # tagger tags sort by name when asked
+    page.click(".tags-table th:first-child button")
+    names = page.locator(".tags-table td:first-child .tag").evaluate_all(
+        "els => els.map(e => e.dataset.tag)")
+    assert names == ["1girl", "cat_ears"]
+    # click a tag: added to the query
+    page.click(".tag-source[data-tag='smile']")
+    page.wait_for_function("new URLSearchParams(location.search).get('q') === 'cat_ears smile'")
+    assert page.locator("#detail").is_hidden()
+    page.wait_for_function("document.querySelector('#count').textContent.startsWith('1 image')")
+    # shift-click: excluded
+    page.goto(daemon.url + "/?q=1girl")
+    page.locator("#grid .card-link").filter(has_text="twitter_").click()
+    page.wait_for_selector("#detail-title")
+    links = page.locator("#detail-info a.source-link").evaluate_all(
+        "els => els.map(e => e.href)")
+    assert "https://x.com/someone/status/1367447052853293058" in links
+    page.locator(".tags-table .tag[data-tag='smile']").click(modifiers=["Shift"])
+    page.wait_for_function("new URLSearchParams(location.search).get('q') === '1girl -smile'")
+    page.wait_for_function("document.querySelector('#count').textContent.startsWith('4 images')")
+    assert "twitter_" not in " ".join(card_names(page))
+
+
+def test_pixiv_fields_links_and_open_folder(page: Any, daemon: Daemon) -> None:
+    sha = daemon.ids["12345_67890123_p1.png"]
+    page.goto(f"{daemon.url}/?q=pixiv:67890123&id={sha}")
+    page.wait_for_selector("#detail-title")
+    links = page.locator("#detail-info a.source-link").evaluate_all(
+        "els => els.map(e => e.href)")
+    assert links == ["https://www.pixiv.net/artworks/67890123",
+                     "https://www.pixiv.net/users/12345"]
+    info = page.inner_text("#detail-info")
+    assert "67890123" in info and "12345" in info
+    page.click("#open-folder")
+    page.wait_for_function("document.querySelector('#notice').textContent.startsWith('Opened')")
+    assert daemon.opened_log.read_text().splitlines()[-1] == str(daemon.library)
+
+
+def test_a_parse_error_is_shown_at_its_position(page: Any, daemon: Daemon) -> None:
+    page.goto(daemon.url + "/")
+    page.fill("#q", "1girl width:>abc")
+    page.press("#q", "Enter")
+    error = page.locator("#error")
+    error.wait_for()
+    assert "Column 14" in error.inner_text() and "not a number" in error.inner_text()
+    assert page.inner_text("#error .error-at") == "a"
+    assert page.inner_text("#error .error-query") == "1girl width:>abc"
+    assert page.evaluate("document.querySelector('#q').selectionStart") == 13
+    assert "invalid" in (page.get_attribute("#q", "class") or "")
+    screenshot(page, "04-parse-error")
+    # a good query clears it
+    search(page, daemon, "sky")
+    assert error.is_hidden()
+
+
+def test_an_empty_result_says_so_and_suggests_what_to_relax(page: Any, daemon: Daemon) -> None:
+    page.goto(daemon.url + "/?q=" + "scenery cat_ears")
+    empty = page.locator("#empty")
+    empty.wait_for()
+    assert "No images match" in empty.inner_text()
+    suggestion = empty.locator("li button").filter(has_text="cat_ears")
+    suggestion.wait_for()
+    assert "2 images" in suggestion.inner_text()
+    screenshot(page, "05-empty")
+    suggestion.click()
+    page.wait_for_function("new URLSearchParams(location.search).get('q') === 'scenery'")
+    page.wait_for_function("document.querySelectorAll('#grid .card').length === 2")
+
+
+def test_keyboard_navigation(page: Any, daemon: Daemon) -> None:
+    page.goto(daemon.url + "/?sort=%2Bdate")
+    page.wait_for_selector("#grid .card")
+    page.keyboard.press("/")
+    assert page.evaluate("document.activeElement.id") == "q"
+    page.keyboard.type("scen")
+    page.wait_for_selector("#suggestions li")
+    page.keyboard.press("ArrowDown")
+    page.keyboard.press("Enter")  # takes the suggestion
+    assert page.input_value("#q") == "scenery "
+    page.keyboard.press("Enter")  # searches
+    page.wait_for_function("document.querySelectorAll('#grid .card').length === 2")
+    page.keyboard.press("Escape")
+    first = page.locator("#grid .card-link").first
+    first.focus()
+    page.keyboard.press("ArrowRight")
+    focused = page.evaluate("document.activeElement.closest('.card').dataset.id")
+    second_id = page.locator("#grid .card").nth(1).get_attribute("data-id")
+    assert focused == second_id
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#detail-title")
+    page.keyboard.press("ArrowLeft")
+    first_id = page.locator("#grid .card").nth(0).get_attribute("data-id")
+    page.wait_for_function(f"location.search.includes('id={first_id}')")
+    page.keyboard.press("Escape")
+    assert page.locator("#detail").is_hidden()
+    assert "id=" not in page.url
+    assert page.evaluate("document.activeElement.closest('.card').dataset.id") == first_id
+
+
+def test_theme_switch_and_phone_layout(page: Any, daemon: Daemon) -> None:
+    page.goto(daemon.url + "/?q=1girl")
+    page.wait_for_selector("#grid .card")
+    before = page.evaluate("document.documentElement.dataset.theme")
+    page.click("#theme-button")
+    after = page.evaluate("document.documentElement.dataset.theme")
+    assert {before, after} == {"light", "dark"}
+    background = page.evaluate("getComputedStyle(document.body).backgroundColor")
+    page.reload()
+    page.wait_for_selector("#grid .card")
+    assert page.evaluate("document.documentElement.dataset.theme") == after  # remembered
+    if after != "dark":
+        page.click("#theme-button")
+    assert page.evaluate("getComputedStyle(document.body).backgroundColor") != "rgb(246, 247, 249)"
+    screenshot(page, "06-dark")
+    del background
+    page.set_viewport_size(PHONE)
+    page.wait_for_timeout(100)
+    # nothing wider than the screen, at least three columns of cards
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    tops = page.locator("#grid .card").evaluate_all(
+        "els => els.map(e => Math.round(e.getBoundingClientRect().top))")
+    assert tops.count(tops[0]) >= 3
+    screenshot(page, "07-phone")
+    page.locator("#grid .card-link").first.click()
+    page.wait_for_selector("#detail-title")
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    box = page.locator("#detail .detail-inner").bounding_box()
+    assert box is not None and box["width"] <= PHONE["width"]
+    screenshot(page, "08-phone-detail")
+
+
+def test_library_text_is_rendered_as_text(page: Any, daemon: Daemon) -> None:
+    page.goto(daemon.url + "/?q=" + "has:ocr")
+    page.locator("#grid .card-link").first.click()
+    page.wait_for_selector("#detail .ocr-text")
+    assert XSS in page.inner_text("#detail .ocr-text")
+    assert page.locator("#detail-info img").count() == 0
+    # the OCR boxes are drawn over the image, scaled from where they were measured
+    assert page.locator("#ocr-boxes polygon").count() == 2
+    assert page.get_attribute("#ocr-boxes", "viewBox") == "0 0 320 200"
+    screenshot(page, "09-ocr-boxes")
+    page.keyboard.press("Escape")
+    # a tag and a file name holding markup
+    sha = daemon.ids[f"{XSS}.png"]
+    page.goto(f"{daemon.url}/?q=1girl&id={sha}")
+    page.wait_for_selector("#detail-title")
+    assert page.inner_text("#detail-title") == f"{XSS}.png"
+    assert page.locator(f".tags-table .tag[data-tag='{XSS}']").count() == 1
+    assert XSS in page.inner_text("#grid")
+    assert page.locator("#grid img").count() == page.locator("#grid .card").count()
+    assert page.locator("#detail-info img").count() == 0
+    # autocomplete lists it as text too
+    page.keyboard.press("Escape")
+    page.fill("#q", "<im")
+    page.wait_for_selector("#suggestions li")
+    assert XSS in page.inner_text("#suggestions")
+    assert page.locator("#suggestions img").count() == 0
+    page.wait_for_timeout(200)
+    assert page.evaluate("window.__pwned") is None
+
+
+def test_status_is_shown_and_polled_without_an_events_endpoint(page: Any, daemon: Daemon
+                                                               ) -> None:
+    page.goto(daemon.url + "/")
+    page.wait_for_function(
+        "document.querySelector('#status-button').textContent.includes('images')")
+    assert re.match(r"^9 images", page.inner_text("#status-button"))
+    page.click("#status-button")
+    panel = page.locator("#status-panel")
+    panel.wait_for()
+    assert str(daemon.library) in panel.inner_text()
+    # no /api/events on this daemon yet: the page falls back to polling
+    page.wait_for_function("PX.status.mode() !== 'starting'")
+    events = daemon_has_events(daemon)
+    assert page.evaluate("PX.status.mode()") == ("events" if events else "polling")
+
+
+def daemon_has_events(daemon: Daemon) -> bool:
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(daemon.url + "/api/events", timeout=5) as response:
+            return "text/event-stream" in response.headers.get("content-type", "")
+    except urllib.error.HTTPError:
+        return False
+
+
+def test_hydrus_button_is_hidden_without_hydrus(page: Any, daemon: Daemon) -> None:
+    page.goto(daemon.url + "/?q=sky")
+    page.wait_for_selector("#grid .card")
+    page.wait_for_timeout(200)
+    assert page.locator("#hydrus-button").is_hidden()
