@@ -15,6 +15,7 @@ from pximse.cli.autostart import autostart_group
 from pximse.cli.common import Context, config_options, human_size, log, progress_bar
 from pximse.cli.dupes import dupes
 from pximse.cli.models import models_group, print_models, run_models
+from pximse.cli.tray import tray_command
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -305,6 +306,7 @@ def config_show(obj: Context, config_path: Path | None, data_dir: Path | None) -
 main.add_command(models_group)
 main.add_command(dupes)
 main.add_command(autostart_group)
+main.add_command(tray_command)
 
 if __name__ == "__main__":
     main()

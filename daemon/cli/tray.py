@@ -1,0 +1,108 @@
+"""``pximse tray``: the tray icon, attached to the running daemon or starting one."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+import click
+
+from pximse.cli.common import Context, config_options
+
+log = logging.getLogger("pximse.tray")
+
+
+@click.command("tray")
+@config_options
+@click.option("--start/--no-start", default=True, show_default=True,
+              help="Start the daemon (`pximse serve`) when none is running; with --no-start, "
+                   "exit with an error instead.")
+@click.option("--tray-timeout", type=click.FloatRange(0), default=20.0, show_default=True,
+              help="Seconds to wait for the desktop's system tray to appear (a panel that "
+                   "starts after the icon at login).")
+@click.option("--start-timeout", type=click.FloatRange(1), default=120.0, show_default=True,
+              help="Seconds to wait for a daemon the tray started to answer.")
+@click.pass_obj
+def tray_command(obj: Context, config_path: Path | None, data_dir: Path | None, start: bool,
+                 tray_timeout: float, start_timeout: float) -> None:
+    """Show the tray icon: the daemon's state at a glance, and a menu to open the
+    search page, pause or resume indexing, rescan, and see the status and logs.
+    Quit stops the daemon only if the tray started it."""
+    from pximse.logs import log_file, log_to_file
+    from pximse.tray.display import TrayUnavailable, check_display, wait_for_tray_host
+
+    log_to_file("tray")
+    config = obj.load(config_path, data_dir)
+    try:
+        check_display()
+    except TrayUnavailable as exc:
+        raise click.ClickException(str(exc)) from exc
+    try:
+        import pystray
+    except ImportError as exc:
+        raise click.ClickException(
+            f"the tray icon needs pystray ({exc}): pip install 'pximse[tray]'") from exc
+    except Exception as exc:  # its X backend connects at import time
+        raise click.ClickException(f"pystray cannot start: {exc}") from exc
+    if pystray.Icon.__module__.endswith("_xorg"):
+        try:
+            wait_for_tray_host(tray_timeout)
+        except TrayUnavailable as exc:
+            raise click.ClickException(str(exc)) from exc
+
+    from pximse.tray.app import TrayApp
+    from pximse.tray.client import DaemonClient, DaemonError
+    from pximse.tray.daemon_process import DaemonHandle, attach_or_start, serve_command
+
+    client = DaemonClient.for_config(config)
+    handle: DaemonHandle
+    if start:
+        command = serve_command(config.config_path, _named_data_dir(obj, data_dir))
+        try:
+            handle = attach_or_start(client, command, start_timeout_s=start_timeout)
+        except DaemonError as exc:
+            raise click.ClickException(str(exc)) from exc
+    else:
+        try:
+            client.status()
+        except DaemonError as exc:
+            raise click.ClickException(f"{exc} (and --no-start was given)") from exc
+        handle = DaemonHandle(client)
+    try:
+        app = TrayApp(handle, config_path=config.config_path, daemon_log=log_file("daemon"))
+        _quit_on_signals(app)
+        click.echo(f"PxIMSE tray: {'started' if handle.started else 'attached to'} the daemon "
+                   f"at {client.base_url}", err=True)
+        app.run()
+    finally:
+        handle.stop()
+    log.info("tray closed")
+
+
+def _named_data_dir(obj: Context, data_dir: Path | None) -> Path | None:
+    """The data folder given on the command line or in the environment (the
+    daemon started by the tray must use the same one); None means the file's."""
+    from pximse.config import DATA_DIR_ENV
+    from pximse.config.paths import argument_or_env, expand_path
+
+    named = argument_or_env(data_dir or obj.data_dir, os.environ, DATA_DIR_ENV)
+    return expand_path(named, os.environ, Path.cwd()) if named else None
+
+
+def _quit_on_signals(app: Any) -> None:
+    """SIGTERM and SIGINT (a logout, Ctrl+C) quit the way the menu's Quit does, so
+    that a daemon the tray started is stopped too."""
+
+    def handler(signum: int, frame: Any) -> None:
+        log.info("signal %d: quitting", signum)
+        threading.Thread(target=app.quit, name="quit", daemon=True).start()
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+    if sys.platform != "win32":
+        signal.signal(signal.SIGHUP, handler)
