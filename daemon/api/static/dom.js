@@ -1,6 +1,6 @@
 // Building elements. Every piece of text from the library (tags, file names,
-// OCR text, titles) goes in as a text node, never as HTML: there is no
-// innerHTML anywhere in the page.
+// OCR text, titles) goes in as a text node, never as HTML: no string is ever
+// parsed as markup anywhere in the page.
 "use strict";
 window.PX = window.PX || {};
 
