@@ -46,7 +46,9 @@ typecheck: $(VENV)/.installed-test
 
 # What the tests need from the system (Debian/Ubuntu): CJK fonts to render the
 # OCR tests' text; Chromium (and its driver) for the search page's browser
-# tests, which Playwright drives at /usr/bin/chromium. Installed only when missing.
+# tests, which Playwright drives at /usr/bin/chromium; exiftool (which writes XMP
+# sidecars) and exiv2 (which reads them back in the tests, as digiKam does).
+# Installed only when missing.
 system-deps:
 	@if command -v fc-list >/dev/null && fc-list | grep -qi "Noto Sans CJK"; then \
 		echo "fonts-noto-cjk: present"; \
@@ -61,4 +63,11 @@ system-deps:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; \
 	else \
 		echo "install Chromium at /usr/bin/chromium for the browser tests"; \
+	fi
+	@if command -v exiftool >/dev/null && command -v exiv2 >/dev/null; then \
+		echo "exiftool, exiv2: present"; \
+	elif command -v apt-get >/dev/null; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libimage-exiftool-perl exiv2; \
+	else \
+		echo "install exiftool and exiv2 for the XMP sidecar tests"; \
 	fi

@@ -16,6 +16,7 @@ from pximse.cli.common import Context, config_options, human_size, log, progress
 from pximse.cli.dupes import dupes
 from pximse.cli.models import models_group, print_models, run_models
 from pximse.cli.tray import tray_command
+from pximse.integrations.digikam.cli import xmp_group
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -307,6 +308,7 @@ main.add_command(models_group)
 main.add_command(dupes)
 main.add_command(autostart_group)
 main.add_command(tray_command)
+main.add_command(xmp_group)
 
 if __name__ == "__main__":
     main()

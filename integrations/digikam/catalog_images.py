@@ -1,0 +1,168 @@
+"""What the catalogue says each image's sidecar should hold, and which images
+a command or the follower has to look at."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from pximse.integrations.digikam.sidecar_writer import SidecarJob
+from pximse.integrations.digikam.tag_paths import TagOptions, image_keywords
+
+__all__ = [
+    "XmpSettings",
+    "all_content_ids",
+    "changed_content_ids",
+    "query_content_ids",
+    "sidecar_jobs",
+    "write_generation",
+]
+
+_CHUNK = 500
+
+
+@dataclass(frozen=True)
+class XmpSettings:
+    """The ``[xmp]`` settings and which roots write sidecars."""
+
+    options: TagOptions
+    ocr_description: bool
+    default_on: bool  # [xmp] write: roots without their own switch
+    root_switches: dict[str, bool]  # root name -> its own xmp key, where set
+
+    @classmethod
+    def from_config(cls, config: Any) -> XmpSettings:
+        xmp = config.xmp
+        return cls(
+            options=TagOptions(
+                root=xmp.tag_root, threshold=xmp.threshold,
+                character_threshold=xmp.character_threshold,
+                categories=tuple(xmp.categories),
+            ),
+            ocr_description=xmp.ocr_description,
+            default_on=xmp.write,
+            root_switches={r.name: r.xmp for r in config.roots if r.xmp is not None},
+        )
+
+    def writes(self, root_name: str) -> bool:
+        return self.root_switches.get(root_name, self.default_on)
+
+    @property
+    def any_on(self) -> bool:
+        return self.default_on or any(self.root_switches.values())
+
+    def fingerprint(self) -> str:
+        """Changes whenever what a sidecar should hold changes (so the follower
+        starts over)."""
+        o = self.options
+        return repr((o.root, o.threshold, o.character_threshold, sorted(o.categories),
+                     self.ocr_description, self.default_on, sorted(self.root_switches.items())))
+
+
+def _reader(catalog: Any) -> Any:
+    return catalog.db.reader()
+
+
+def write_generation(catalog: Any) -> int:
+    """The catalogue's last write generation: every content row a later write
+    touches (tags, OCR text, files) gets a higher one."""
+    row = _reader(catalog).execute("SELECT value FROM meta WHERE key = 'gen'").fetchone()
+    return int(row[0]) if row else 0
+
+
+def changed_content_ids(catalog: Any, since: int) -> list[int]:
+    """Contents written after generation ``since``, in id order."""
+    rows = _reader(catalog).execute(
+        "SELECT id FROM content WHERE gen > ? AND state = 1 ORDER BY id", (since,)
+    )
+    return [int(row[0]) for row in rows]
+
+
+def all_content_ids(catalog: Any) -> list[int]:
+    rows = _reader(catalog).execute("SELECT id FROM content WHERE state = 1 ORDER BY id")
+    return [int(row[0]) for row in rows]
+
+
+def query_content_ids(catalog: Any, text: str, *, page: int = 10_000) -> list[int]:
+    """The images a query selects (raises ``QueryError`` for a bad query)."""
+    from pximse.query.parse import parse_query
+
+    query = parse_query(text)
+    shas: list[str] = []
+    offset = 0
+    while True:
+        result = catalog.search(query, limit=page, offset=offset, count=False,
+                                timeout_ms=600_000)
+        shas.extend(item.id for item in result.items)
+        if len(result.items) < page:
+            break
+        offset += page
+    ids = catalog.content_ids(shas)
+    return sorted(ids[sha] for sha in shas if sha in ids)
+
+
+def _chunks(ids: Sequence[int]) -> Iterable[Sequence[int]]:
+    for start in range(0, len(ids), _CHUNK):
+        yield ids[start : start + _CHUNK]
+
+
+def sidecar_jobs(
+    catalog: Any,
+    content_ids: Sequence[int],
+    settings: XmpSettings,
+    *,
+    every_root: bool = False,
+    with_ocr: bool | None = None,
+) -> list[SidecarJob]:
+    """One job per file of these contents (online, in a root that writes
+    sidecars, or any root with ``every_root``), with the keywords and (when
+    ``with_ocr``, by default ``ocr_description``) the OCR text the catalogue
+    has for it."""
+    if with_ocr is None:
+        with_ocr = settings.ocr_description
+    conn = _reader(catalog)
+    jobs: list[SidecarJob] = []
+    for part in _chunks(list(content_ids)):
+        marks = ",".join("?" * len(part))
+        files: dict[int, list[str]] = defaultdict(list)
+        for path, content_id, root in conn.execute(
+            "SELECT f.path, f.content_id, r.name FROM file f JOIN root r ON r.id = f.root_id"
+            f" WHERE f.state = 'ok' AND f.content_id IN ({marks}) ORDER BY f.id",
+            part,
+        ):
+            if every_root or settings.writes(root):
+                files[content_id].append(path)
+        if not files:
+            continue
+        wanted = list(files)
+        marks = ",".join("?" * len(wanted))
+        tags: dict[int, list[tuple[str, int, float]]] = defaultdict(list)
+        for content_id, name, kind, score in conn.execute(
+            "SELECT it.content_id, t.name, it.kind, it.score FROM image_tag it"
+            f" JOIN tag t ON t.id = it.tag_id WHERE it.content_id IN ({marks})",
+            wanted,
+        ):
+            tags[content_id].append((name, kind, score))
+        about = {
+            cid: (source, user)
+            for cid, source, user in conn.execute(
+                f"SELECT id, source, user_name FROM content WHERE id IN ({marks})", wanted
+            )
+        }
+        ocr: dict[int, str] = {}
+        if with_ocr:
+            ocr = dict(conn.execute(
+                f"SELECT content_id, text FROM ocr_text WHERE content_id IN ({marks})", wanted
+            ))
+        for content_id, paths in files.items():
+            source, user = about.get(content_id, (None, None))
+            keywords = image_keywords(
+                tags.get(content_id, ()), source=source, user_name=user,
+                options=settings.options,
+            )
+            text = (ocr.get(content_id) or "").strip()
+            for path in paths:
+                jobs.append(SidecarJob(path, keywords, text))
+    return jobs

@@ -1,0 +1,160 @@
+"""Keeping sidecars current as the catalogue changes.
+
+The catalogue stamps every content row it writes (tags, OCR text, files) with
+a write generation. The follower remembers the last generation it caught up
+to, in a small state file in the data folder, and each :meth:`run_once`
+writes the sidecars of what changed since. A crash or a restart loses
+nothing: the next run starts from the last generation saved. Changing what
+sidecars should hold (the ``[xmp]`` settings) starts over from the beginning.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from pximse.integrations.digikam.catalog_images import (
+    XmpSettings,
+    changed_content_ids,
+    sidecar_jobs,
+    write_generation,
+)
+from pximse.integrations.digikam.exiftool_session import ExiftoolSession
+from pximse.integrations.digikam.sidecar_writer import SidecarWriter, SyncReport
+
+__all__ = ["SidecarFollower", "follower_thread"]
+
+log = logging.getLogger(__name__)
+
+STATE_FILE = "xmp_sidecars.json"
+_CONTENTS_PER_ROUND = 2000
+
+
+class SidecarFollower:
+    """Writes the sidecars of images whose catalogue entry changed.
+
+    One exiftool process is started on first use and kept for later rounds;
+    :meth:`close` ends it.
+    """
+
+    def __init__(
+        self, catalog: Any, config: Any, *, session: ExiftoolSession | None = None
+    ) -> None:
+        self.catalog = catalog
+        self.settings = XmpSettings.from_config(config)
+        self.state_path = Path(config.data_dir) / STATE_FILE
+        self._session = session
+        self.last_report: SyncReport | None = None
+
+    # -- state ------------------------------------------------------------------
+
+    def synced_generation(self) -> int:
+        """The write generation the sidecars are current with (0: none yet, or
+        the settings changed since)."""
+        try:
+            state = json.loads(self.state_path.read_text("utf-8"))
+        except (OSError, ValueError):
+            return 0
+        if not isinstance(state, dict) or state.get("settings") != self.settings.fingerprint():
+            return 0
+        gen = state.get("gen", 0)
+        return gen if isinstance(gen, int) else 0
+
+    def _save(self, gen: int) -> None:
+        body = json.dumps({"gen": gen, "settings": self.settings.fingerprint()})
+        self.state_path.parent.mkdir(parents=True, exist_ok=True)
+        fd, temp = tempfile.mkstemp(prefix=".xmp_sidecars.", dir=self.state_path.parent)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                f.write(body)
+            os.replace(temp, self.state_path)
+        except BaseException:
+            Path(temp).unlink(missing_ok=True)
+            raise
+
+    def pending(self) -> int:
+        """How many images changed since the sidecars were last brought up to date."""
+        return len(changed_content_ids(self.catalog, self.synced_generation()))
+
+    # -- work -------------------------------------------------------------------
+
+    def run_once(
+        self, *, full: bool = False, progress: Callable[[int, int], None] | None = None
+    ) -> SyncReport:
+        """Bring the sidecars up to date with the catalogue as it is now (with
+        ``full``, every image's, not only those that changed)."""
+        report = SyncReport()
+        if not self.settings.any_on:
+            return report
+        since = 0 if full else self.synced_generation()
+        # Read the generation before the rows: a write that lands in between is
+        # seen again next time rather than missed.
+        current = write_generation(self.catalog)
+        if current == since:
+            return report
+        changed = changed_content_ids(self.catalog, since)
+        writer = None
+        for start in range(0, len(changed), _CONTENTS_PER_ROUND):
+            part = changed[start : start + _CONTENTS_PER_ROUND]
+            jobs = sidecar_jobs(self.catalog, part, self.settings)
+            if jobs:
+                writer = writer or SidecarWriter(self._exiftool(), self.settings.options.root)
+                report.add(writer.write(jobs))
+            if progress is not None:
+                progress(start + len(part), len(changed))
+        # Failures (an unparseable sidecar, one that changed under us) are
+        # reported, not retried in a loop: the image's next change retries it.
+        for path, why in report.failed[:20]:
+            log.warning("XMP sidecar %s: %s", path, why)
+        self._save(current)
+        self.last_report = report
+        return report
+
+    def _exiftool(self) -> ExiftoolSession:
+        if self._session is None:
+            self._session = ExiftoolSession()
+        return self._session
+
+    def close(self) -> None:
+        if self._session is not None:
+            self._session.close()
+            self._session = None
+
+
+def follower_thread(
+    catalog: Any, config: Any, stop: threading.Event, *, interval_s: float = 5.0,
+    wake: threading.Event | None = None,
+) -> threading.Thread | None:
+    """A daemon thread that runs the follower every ``interval_s`` seconds (or
+    as soon as ``wake`` is set, e.g. after a batch of images was indexed) until
+    ``stop`` is set (set ``wake`` too to end it without waiting); None when no
+    root writes sidecars."""
+    follower = SidecarFollower(catalog, config)
+    if not follower.settings.any_on:
+        return None
+
+    def loop() -> None:
+        try:
+            while not stop.is_set():
+                try:
+                    follower.run_once()
+                except Exception:  # exiftool missing or crashed: say so, try later
+                    log.exception("keeping XMP sidecars current failed")
+                    follower.close()
+                if wake is not None:
+                    wake.wait(interval_s)
+                    wake.clear()
+                else:
+                    stop.wait(interval_s)
+        finally:
+            follower.close()
+
+    thread = threading.Thread(target=loop, name="xmp-sidecars", daemon=True)
+    thread.start()
+    return thread

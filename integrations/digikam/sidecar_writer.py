@@ -1,0 +1,392 @@
+"""Writing PxIMSE's keywords into images' XMP sidecars, and taking them out again.
+
+Per batch of images: read every sidecar there is in one exiftool call, work out
+in Python what each should hold, and have exiftool write only those that change
+(a new version beside the old one, then one rename). A sidecar that is not
+well-formed XMP is never written; it is reported instead.
+"""
+
+from __future__ import annotations
+
+import glob
+import logging
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from pximse.integrations.digikam.exiftool_session import ExiftoolSession, exiftool_value
+from pximse.integrations.digikam.keyword_merge import (
+    SidecarKeywords,
+    merge_keywords,
+    seed_keywords,
+    strip_keywords,
+)
+from pximse.integrations.digikam.sidecar_files import (
+    FileStamp,
+    commit_new,
+    commit_replace,
+    sidecar_for,
+    stamp,
+    temp_path,
+    unparseable_reason,
+)
+from pximse.integrations.digikam.tag_paths import ImageKeywords
+
+__all__ = ["SidecarJob", "SidecarWriter", "SyncReport"]
+
+log = logging.getLogger(__name__)
+
+BATCH = 200
+
+TAGS_LIST = "XMP-digiKam:TagsList"
+HIERARCHICAL = "XMP-lr:HierarchicalSubject"
+SUBJECT = "XMP-dc:Subject"
+LAST_KEYWORDS = "XMP-microsoft:LastKeywordXMP"
+DESCRIPTION = "XMP-dc:Description"
+MARKER = "XMP-pximse:Sidecar"
+IPTC_KEYWORDS = "IPTC:Keywords"
+CAPTIONS = ("IPTC:Caption-Abstract", "IFD0:ImageDescription")
+
+_SIDECAR_TAGS = (TAGS_LIST, HIERARCHICAL, SUBJECT, LAST_KEYWORDS, DESCRIPTION, MARKER)
+_IMAGE_TAGS = (TAGS_LIST, HIERARCHICAL, SUBJECT, LAST_KEYWORDS, DESCRIPTION, IPTC_KEYWORDS,
+               *CAPTIONS)
+# What a sidecar's packet holds that says nothing about the image.
+_PACKET_ONLY = {"XMP-x:XMPToolkit", MARKER}
+
+
+@dataclass(frozen=True)
+class SidecarJob:
+    """One image file and what PxIMSE has to say about it."""
+
+    image: str
+    keywords: ImageKeywords
+    ocr_text: str = ""  # for dc:description when it is empty; "" to leave it alone
+
+
+@dataclass
+class SyncReport:
+    created: int = 0  # new sidecars
+    updated: int = 0  # sidecars rewritten
+    unchanged: int = 0  # sidecars already right
+    deleted: int = 0  # sidecars PxIMSE created and removed again
+    nothing: int = 0  # images with nothing to write and no sidecar
+    failed: list[tuple[str, str]] = field(default_factory=list)  # (file, why)
+
+    @property
+    def changed(self) -> int:
+        return self.created + self.updated + self.deleted
+
+    def add(self, other: SyncReport) -> None:
+        self.created += other.created
+        self.updated += other.updated
+        self.unchanged += other.unchanged
+        self.deleted += other.deleted
+        self.nothing += other.nothing
+        self.failed.extend(other.failed)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "created": self.created, "updated": self.updated, "unchanged": self.unchanged,
+            "deleted": self.deleted, "nothing": self.nothing, "failed": len(self.failed),
+            "failures": [{"path": path, "reason": why} for path, why in self.failed[:100]],
+        }
+
+
+def _texts(value: Any) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, list):
+        return tuple(str(v) for v in value)
+    return (str(value),)
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, list):
+        return " ".join(str(v) for v in value)
+    return "" if value is None else str(value)
+
+
+def keywords_of(record: dict[str, Any]) -> SidecarKeywords:
+    """The keyword fields of one exiftool JSON record."""
+    return SidecarKeywords(
+        tags_list=_texts(record.get(TAGS_LIST)),
+        hierarchical=_texts(record.get(HIERARCHICAL)),
+        subjects=_texts(record.get(SUBJECT)),
+        last_keywords=_texts(record.get(LAST_KEYWORDS)),
+        description=_text(record.get(DESCRIPTION)),
+    )
+
+
+def _list_args(tag: str, values: Sequence[str]) -> list[str]:
+    if not values:
+        return [f"-{tag}="]
+    return [f"-{tag}={exiftool_value(v)}" for v in values]
+
+
+@dataclass
+class _Plan:
+    job: SidecarJob
+    sidecar: str
+    exists: bool
+    read_stamp: FileStamp | None = None
+    current: SidecarKeywords | None = None
+    needs_image: bool = False
+
+
+class SidecarWriter:
+    """Writes and removes PxIMSE's keywords (under ``root``) in XMP sidecars.
+
+    ``dry_run`` works everything out and counts it without touching a file
+    (what ``pximse xmp status`` reports).
+    """
+
+    def __init__(
+        self,
+        session: ExiftoolSession,
+        root: str,
+        *,
+        dry_run: bool = False,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> None:
+        self.session = session
+        self.root = root
+        self.dry_run = dry_run
+        self.progress = progress
+
+    # -- writing ----------------------------------------------------------------
+
+    def write(self, jobs: Sequence[SidecarJob]) -> SyncReport:
+        report = SyncReport()
+        for start in range(0, len(jobs), BATCH):
+            report.add(self._write_batch(jobs[start : start + BATCH]))
+            if self.progress is not None:
+                self.progress(min(start + BATCH, len(jobs)), len(jobs))
+        return report
+
+    def _write_batch(self, jobs: Sequence[SidecarJob]) -> SyncReport:
+        report = SyncReport()
+        plans = self._locate(jobs, report)
+        records = self.session.read([p.sidecar for p in plans if p.exists], _SIDECAR_TAGS)
+        for plan in plans:
+            if plan.exists:
+                plan.current = keywords_of(records.get(plan.sidecar, {}))
+                if not plan.current.tags_list:
+                    plan.current = seed_keywords(plan.current)
+                    # Nothing of the user's in the sidecar's lists: their keywords
+                    # may be the image's IPTC ones, which the new TagsList would hide.
+                    plan.needs_image = not plan.current.tags_list and bool(plan.job.keywords)
+                if plan.job.ocr_text and not plan.current.description.strip():
+                    plan.needs_image = True
+            elif plan.job.keywords or plan.job.ocr_text:
+                plan.needs_image = True
+        images = self.session.read(
+            [p.job.image for p in plans if p.needs_image], _IMAGE_TAGS
+        )
+        commands: list[tuple[_Plan, list[str], str]] = []
+        for plan in plans:
+            image = images.get(plan.job.image, {})
+            command = self._write_command(plan, image, report)
+            if command is not None:
+                commands.append((plan, command, temp_path(plan.sidecar)))
+        self._run(commands, report)
+        return report
+
+    def _locate(self, jobs: Sequence[SidecarJob], report: SyncReport) -> list[_Plan]:
+        plans: list[_Plan] = []
+        seen: set[str] = set()
+        for job in jobs:
+            sidecar, exists = sidecar_for(job.image)
+            problem = None
+            if sidecar in seen or (
+                exists and sidecar != job.image + ".xmp" and _shared_short_sidecar(job.image)
+            ):
+                problem = (f"{os.path.basename(sidecar)} would be the sidecar of more than one "
+                           "image (same name, another extension); it is left alone")
+            elif exists:
+                problem = unparseable_reason(sidecar)
+            seen.add(sidecar)
+            if problem is not None:
+                report.failed.append((sidecar, problem))
+                continue
+            plans.append(_Plan(job, sidecar, exists, stamp(sidecar) if exists else None))
+        return plans
+
+    def _write_command(
+        self, plan: _Plan, image: dict[str, Any], report: SyncReport
+    ) -> list[str] | None:
+        job = plan.job
+        caption = any(_text(image.get(tag)).strip() for tag in (DESCRIPTION, *CAPTIONS))
+        if not plan.exists:
+            own = keywords_of(image)
+            current = seed_keywords(own, _texts(image.get(IPTC_KEYWORDS)))
+            wanted = merge_keywords(current, job.keywords, self.root)
+            description = job.ocr_text if job.ocr_text and not caption else ""
+            if not job.keywords and not description:
+                report.nothing += 1
+                return None
+            command = ["-E", "-o", temp_path(plan.sidecar), "-tagsFromFile", job.image,
+                       "-xmp:all", f"--{TAGS_LIST}", f"--{HIERARCHICAL}", f"--{SUBJECT}"]
+            command += _list_args(TAGS_LIST, wanted.tags_list)
+            command += _list_args(HIERARCHICAL, wanted.hierarchical)
+            command += _list_args(SUBJECT, wanted.subjects)
+            if description:
+                command += [f"--{DESCRIPTION}", f"-{DESCRIPTION}={exiftool_value(description)}"]
+            command += [f"-{MARKER}=created", job.image]
+            return command
+        assert plan.current is not None
+        current = plan.current
+        if plan.needs_image and not current.tags_list:
+            current = seed_keywords(current, _texts(image.get(IPTC_KEYWORDS)))
+        wanted = merge_keywords(current, job.keywords, self.root)
+        args: list[str] = []
+        if wanted.tags_list != plan.current.tags_list:
+            args += _list_args(TAGS_LIST, wanted.tags_list)
+        if wanted.hierarchical != plan.current.hierarchical:
+            args += _list_args(HIERARCHICAL, wanted.hierarchical)
+        if wanted.subjects != plan.current.subjects:
+            args += _list_args(SUBJECT, wanted.subjects)
+        if job.ocr_text and not current.description.strip() and not caption:
+            args.append(f"-{DESCRIPTION}={exiftool_value(job.ocr_text)}")
+        if not args:
+            report.unchanged += 1
+            return None
+        return ["-E", "-o", temp_path(plan.sidecar), *args, plan.sidecar]
+
+    def _run(self, commands: list[tuple[_Plan, list[str], str]], report: SyncReport) -> None:
+        if self.dry_run:
+            for plan, _command, _temp in commands:
+                if plan.exists:
+                    report.updated += 1
+                else:
+                    report.created += 1
+            return
+        for _plan, _command, temp in commands:
+            if os.path.exists(temp):  # left by a crash
+                os.unlink(temp)
+        self.session.run_commands(command for _plan, command, _temp in commands)
+        for plan, _command, temp in commands:
+            if not os.path.exists(temp):
+                report.failed.append((plan.sidecar, self._exiftool_error(plan.sidecar)))
+                continue
+            if plan.exists:
+                problem = commit_replace(temp, plan.sidecar, plan.read_stamp)
+                counter = "updated"
+            else:
+                problem = commit_new(temp, plan.sidecar)
+                counter = "created"
+            if problem is None:
+                setattr(report, counter, getattr(report, counter) + 1)
+            else:
+                report.failed.append((plan.sidecar, problem))
+
+    def _exiftool_error(self, sidecar: str) -> str:
+        errors = [line.strip() for line in self.session.last_errors.splitlines()
+                  if line.strip().startswith("Error")]
+        mine = [e for e in errors if sidecar in e or os.path.basename(sidecar) in e]
+        return (mine or errors or ["exiftool could not write it"])[0]
+
+    # -- removing ---------------------------------------------------------------
+
+    def remove(self, jobs: Sequence[SidecarJob]) -> SyncReport:
+        """Take PxIMSE's entries out of these images' sidecars (and the OCR text
+        PxIMSE put in an empty description, when ``ocr_text`` still matches it);
+        delete a sidecar PxIMSE created when what is left in it is only what the
+        image holds anyway."""
+        report = SyncReport()
+        for start in range(0, len(jobs), BATCH):
+            report.add(self._remove_batch(jobs[start : start + BATCH]))
+            if self.progress is not None:
+                self.progress(min(start + BATCH, len(jobs)), len(jobs))
+        return report
+
+    def _remove_batch(self, jobs: Sequence[SidecarJob]) -> SyncReport:
+        report = SyncReport()
+        plans: list[_Plan] = []
+        for job in jobs:
+            sidecar, exists = sidecar_for(job.image)
+            if not exists:
+                report.nothing += 1
+                continue
+            problem = unparseable_reason(sidecar)
+            if problem is not None:
+                report.failed.append((sidecar, problem))
+                continue
+            plans.append(_Plan(job, sidecar, True, stamp(sidecar)))
+        records = self.session.read([p.sidecar for p in plans], ("XMP:all",))
+        created = {p.sidecar for p in plans if records.get(p.sidecar, {}).get(MARKER) == "created"}
+        images = self.session.read(
+            [p.job.image for p in plans if p.sidecar in created], ("XMP:all", IPTC_KEYWORDS)
+        )
+        commands: list[tuple[_Plan, list[str], str]] = []
+        deletions: list[_Plan] = []
+        for plan in plans:
+            record = records.get(plan.sidecar, {})
+            current = keywords_of(record)
+            wanted = strip_keywords(current, self.root)
+            drop_description = bool(
+                plan.job.ocr_text and current.description.strip() == plan.job.ocr_text.strip()
+            )
+            if wanted == current and not drop_description:
+                report.unchanged += 1
+                continue
+            if plan.sidecar in created and _only_the_image_left(
+                record, wanted, drop_description, images.get(plan.job.image, {})
+            ):
+                deletions.append(plan)
+                continue
+            args: list[str] = []
+            if wanted.tags_list != current.tags_list:
+                args += _list_args(TAGS_LIST, wanted.tags_list)
+            if wanted.hierarchical != current.hierarchical:
+                args += _list_args(HIERARCHICAL, wanted.hierarchical)
+            if wanted.subjects != current.subjects:
+                args += _list_args(SUBJECT, wanted.subjects)
+            if drop_description:
+                args.append(f"-{DESCRIPTION}=")
+            commands.append(
+                (plan, ["-E", "-o", temp_path(plan.sidecar), *args, plan.sidecar],
+                 temp_path(plan.sidecar))
+            )
+        self._run(commands, report)
+        for plan in deletions:
+            if self.dry_run:
+                report.deleted += 1
+            elif stamp(plan.sidecar) != plan.read_stamp:
+                report.failed.append((plan.sidecar, "the sidecar changed while it was being "
+                                                    "updated; it is tried again later"))
+            else:
+                os.unlink(plan.sidecar)
+                report.deleted += 1
+        return report
+
+
+def _only_the_image_left(
+    record: dict[str, Any], wanted: SidecarKeywords, drop_description: bool,
+    image: dict[str, Any],
+) -> bool:
+    """Whether a sidecar PxIMSE created holds, once PxIMSE's entries are out,
+    nothing but what it was seeded with from the image (so deleting it loses
+    nothing: the user added nothing to it since)."""
+    seeded = seed_keywords(keywords_of(image), _texts(image.get(IPTC_KEYWORDS)))
+    if (wanted.tags_list, wanted.hierarchical, wanted.subjects) != (
+        seeded.tags_list, seeded.hierarchical, seeded.subjects
+    ):
+        return False
+    lists = {TAGS_LIST, HIERARCHICAL, SUBJECT}
+    ignore = _PACKET_ONLY | lists | ({DESCRIPTION} if drop_description else set())
+    rest = {k: v for k, v in record.items() if k not in ignore}
+    own = {k: v for k, v in image.items()
+           if k.startswith("XMP-") and k not in ignore and k not in lists}
+    return rest == own
+
+
+def _shared_short_sidecar(image: str) -> bool:
+    """Whether another file has the same name but another extension, so that
+    ``name.xmp`` would be the sidecar of both."""
+    stem, _ext = os.path.splitext(image)
+    for other in glob.iglob(glob.escape(stem) + ".*"):
+        if other != image and not other.lower().endswith(".xmp"):
+            return True
+    return False
+
