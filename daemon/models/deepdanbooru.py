@@ -254,6 +254,12 @@ class DeepDanbooruRunner:
                 f"{model_path} does not fit resnet_custom_v3 with {self.n_tags} tags "
                 f"from {tags_path} (are the files from the same release?): {e}"
             ) from e
+        # One traced graph for every batch size: ~1.7x the images/s of calling
+        # the Keras model eagerly on this CPU (measured in bench/deepdanbooru_model.py).
+        self._forward = tf.function(
+            lambda batch: self.model(batch, training=False),
+            input_signature=[tf.TensorSpec([None, image_height, image_width, 3], tf.float32)],
+        )
         self.info = {
             "device": "cpu",
             "tensorflow": tf.__version__,
@@ -264,7 +270,7 @@ class DeepDanbooruRunner:
     def scores(self, fitted: Sequence[np.ndarray]) -> np.ndarray:
         """``(n, n_tags)`` float32 scores for images already passed through :func:`fit_image`."""
         batch = np.stack([pad_and_scale(a, self.image_width, self.image_height) for a in fitted])
-        return np.asarray(self.model(batch, training=False), dtype=np.float32)
+        return np.asarray(self._forward(batch.astype(np.float32, copy=False)), dtype=np.float32)
 
 
 class DeepDanbooruTagger(InferenceModel):
