@@ -17,6 +17,7 @@ from pximse.cli.dupes import dupes
 from pximse.cli.models import models_group, print_models, run_models
 from pximse.cli.tray import tray_command
 from pximse.integrations.digikam.cli import xmp_group
+from pximse.integrations.hydrus.cli import hydrus_group
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -309,6 +310,7 @@ main.add_command(dupes)
 main.add_command(autostart_group)
 main.add_command(tray_command)
 main.add_command(xmp_group)
+main.add_command(hydrus_group)
 
 if __name__ == "__main__":
     main()

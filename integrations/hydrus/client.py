@@ -68,6 +68,9 @@ class RetryPolicy:
     max_delay_s: float = 30.0
 
 
+DEFAULT_RETRY = RetryPolicy()
+
+
 def batches(items: Sequence[str], size: int = BATCH_SIZE) -> Iterator[list[str]]:
     for start in range(0, len(items), size):
         yield list(items[start:start + size])
@@ -82,7 +85,7 @@ class HydrusClient:
         access_key: str,
         *,
         timeout_s: float = 60.0,
-        retry: RetryPolicy = RetryPolicy(),
+        retry: RetryPolicy = DEFAULT_RETRY,
         batch_size: int = BATCH_SIZE,
         requests_per_second: float = 0.0,
         sleep: Callable[[float], None] = time.sleep,

@@ -94,13 +94,16 @@ class Pusher:
         self.target = f"{client.url}|{service.key}"
 
     def push(self, images: Iterable[Sequence[int]], *, total: int | None = None,
-             progress: Progress | None = None, dry_run: bool = False) -> PushReport:
-        """Push batches of content ids; ``total`` (images) is for the progress bar."""
+             progress: Progress | None = None, dry_run: bool = False,
+             again: bool = False) -> PushReport:
+        """Push batches of content ids; ``total`` (images) is for the progress bar.
+        ``again`` forgets what was sent for these images first, so all of it goes
+        again (Hydrus ignores what it has; the user's deletions still hold)."""
         report = PushReport()
         started, requests = time.perf_counter(), self.client.requests
         try:
             for batch in images:
-                self._push_batch(list(batch), report, dry_run)
+                self._push_batch(list(batch), report, dry_run, again)
                 if progress is not None:
                     progress(PHASE, report.images, max(total or 0, report.images))
         except HydrusUnavailable as exc:
@@ -109,9 +112,12 @@ class Pusher:
         report.seconds = time.perf_counter() - started
         return report
 
-    def _push_batch(self, ids: list[int], report: PushReport, dry_run: bool) -> None:
+    def _push_batch(self, ids: list[int], report: PushReport, dry_run: bool,
+                    again: bool) -> None:
         payloads = read_payloads(self.catalog, ids, self.options)
         report.images += len(ids)
+        if again and not dry_run:
+            self.ledger.forget(self.target, [p.sha256 for p in payloads])
         known = self.ledger.digests(self.target, [p.sha256 for p in payloads])
         changed = [p for p in payloads if known.get(p.sha256) != p.digest]
         report.unchanged += len(payloads) - len(changed)

@@ -1,0 +1,173 @@
+"""``pximse hydrus push|import|show|sidecars|status`` end to end against the fake Hydrus."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from hydrus_fake import FakeHydrus
+from hydrus_target import SERVICE, TEST_KEY, fake_hydrus_fixture  # noqa: F401 (fixture)
+
+from pximse.cli import main
+from pximse.config import load_config
+from pximse.store.sqlite.catalog import SqliteCatalog
+
+MODEL = "wd-vit-tagger-v3"
+
+
+def _config(tmp_path: Path, url: str, roots: dict[str, Path] | None = None,
+            key: str = TEST_KEY) -> Path:
+    lines = []
+    for name, path in (roots or {}).items():
+        lines += ["[[library.roots]]", f'name = "{name}"', f"path = '{path}'", ""]
+    lines += ["[hydrus]", f'url = "{url}"', f'access_key = "{key}"',
+              f'tag_service = "{SERVICE}"']
+    path = tmp_path / "config.toml"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def run(config: Path, *args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(
+        main, [args[0], args[1], "--config", str(config), "--data-dir",
+               str(config.parent / "data"), *args[2:]], catch_exceptions=False)
+    return result.exit_code, result.output
+
+
+@pytest.fixture
+def library(tmp_path: Path, make_image, fake_hydrus: FakeHydrus) -> dict[str, Path]:
+    """Three indexed images with tagger results; Hydrus holds two of them."""
+    folder = tmp_path / "library"
+    files = {
+        "pixiv": make_image(folder / "12345_67890123_p0.png", seed=11),
+        "yandere": make_image(folder / "yande.re 431721 thighhighs.png", seed=12),
+        "other": make_image(folder / "other.png", seed=13),
+    }
+    config = _config(tmp_path, fake_hydrus.url, {"library": folder})
+    code, output = run(config, "index", str(folder), "--no-models")
+    assert code == 0, output
+    catalog = SqliteCatalog(tmp_path / "data" / "catalog.sqlite3")
+    ids = catalog.content_ids([_sha(p) for p in files.values()])
+    catalog.set_model_tags_many([(i, MODEL, {"long_hair": 0.9, "rating:general": 0.8})
+                                 for i in ids.values()])
+    catalog.close()
+    for name in ("pixiv", "yandere"):
+        fake_hydrus.add_file(files[name].read_bytes())
+    return files
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_push_then_nothing_to_push(tmp_path: Path, fake_hydrus: FakeHydrus, library) -> None:
+    config = tmp_path / "config.toml"
+    code, output = run(config, "hydrus", "push", "--json")
+    assert code == 0, output
+    report = json.loads(output)
+    assert (report["images"], report["updated"], report["not_in_hydrus"]) == (3, 2, 1)
+    service = SERVICE.encode().hex()
+    assert {"long hair", "rating:general", f"pximse:{MODEL}", "thighhighs"} <= \
+        fake_hydrus.current(service, _sha(library["yandere"]))
+    code, output = run(config, "hydrus", "push", "--json")
+    assert json.loads(output)["unchanged"] == 2
+    code, output = run(config, "hydrus", "push", "--again", "--json", "thighhighs")
+    assert (json.loads(output)["images"], json.loads(output)["updated"]) == (1, 1)
+    code, output = run(config, "hydrus", "status", "--json")
+    assert code == 0, output
+    assert json.loads(output)["ledger"] == {"pushed": 2, "not_in_hydrus": 1}
+
+
+def test_a_stopped_hydrus_is_one_clear_message(tmp_path: Path, fake_hydrus: FakeHydrus,
+                                               library) -> None:
+    fake_hydrus.stop()
+    code, output = run(tmp_path / "config.toml", "hydrus", "push")
+    assert code == 1
+    assert "not reachable" in output and "Traceback" not in output
+
+
+def test_wrong_key_and_missing_service_are_clear(tmp_path: Path,
+                                                 fake_hydrus: FakeHydrus) -> None:
+    config = _config(tmp_path, fake_hydrus.url, key="99" * 32)
+    code, output = run(config, "hydrus", "push")
+    assert code == 1 and "403" in output and "access_key" in output
+    config.write_text(config.read_text().replace(SERVICE, "Nope").replace("99" * 32, TEST_KEY))
+    code, output = run(config, "hydrus", "push")
+    assert code == 1 and "no local tag service named 'Nope'" in output
+    config.write_text(config.read_text().replace(f'access_key = "{TEST_KEY}"',
+                                                 'access_key = ""'))
+    code, output = run(config, "hydrus", "push")
+    assert code == 1 and "set [hydrus] access_key" in output
+
+
+def test_import_indexes_hydrus_files_in_place(tmp_path: Path, fake_hydrus: FakeHydrus,
+                                              make_image) -> None:
+    shas = []
+    for seed in (21, 22):
+        picture = make_image(tmp_path / "incoming" / f"{seed}.png", seed=seed)
+        shas.append(fake_hydrus.add_file(picture.read_bytes(), ext=".png"))
+    thumbs = fake_hydrus.client_files / "t00"
+    thumbs.mkdir(parents=True)
+    (thumbs / "x.thumbnail").write_bytes((tmp_path / "incoming" / "21.png").read_bytes())
+    config = _config(tmp_path, fake_hydrus.url)
+    code, output = run(config, "hydrus", "import", "--no-models", "--save", "--json")
+    assert code == 0, output
+    body = json.loads(output.splitlines()[-1])
+    assert body["roots"][0]["name"] == "hydrus"
+    assert body["scan"]["new_images"] == 2  # the thumbnail folder is not indexed
+    catalog = SqliteCatalog(tmp_path / "data" / "catalog.sqlite3")
+    assert set(catalog.content_ids(shas)) == set(shas)
+    catalog.close()
+    saved = load_config(config, tmp_path / "data", env={})
+    assert [r.name for r in saved.roots] == ["hydrus"]
+    assert saved.roots[0].includes(f"f{shas[0][:2]}/{shas[0]}.png")
+    assert not saved.roots[0].includes("t00/x.thumbnail")
+    code, output = run(config, "hydrus", "import", "--no-models", "--save", "--json")
+    assert json.loads(output.splitlines()[-1])["scan"]["new_images"] == 0
+    assert load_config(config, tmp_path / "data", env={}).roots == saved.roots
+
+
+def test_show_sends_results_to_a_new_page(tmp_path: Path, fake_hydrus: FakeHydrus,
+                                          library) -> None:
+    config = tmp_path / "config.toml"
+    code, output = run(config, "hydrus", "show", "--json", "long_hair")
+    assert code == 0, output
+    result = json.loads(output)
+    assert (result["sent"], result["not_in_hydrus"], result["total"]) == (2, 1, 3)
+    page = fake_hydrus.pages[-1]
+    assert page.name == "PxIMSE: long_hair" and page.key == result["page"]["key"]
+    assert set(page.hashes) == {_sha(library["pixiv"]), _sha(library["yandere"])}
+
+
+def test_show_on_an_older_client_uses_a_page_named_pximse(
+        tmp_path: Path, fake_hydrus: FakeHydrus, library) -> None:
+    fake_hydrus.has_new_page = False
+    config = tmp_path / "config.toml"
+    code, output = run(config, "hydrus", "show", "thighhighs")
+    assert code == 1 and "name it 'PxIMSE'" in output
+    fake_hydrus.pages[0].name = "PxIMSE"
+    code, output = run(config, "hydrus", "show", "--json", "thighhighs")
+    assert code == 0, output
+    assert fake_hydrus.pages[0].hashes == [_sha(library["yandere"])]
+
+
+def test_sidecars_for_import_folders(tmp_path: Path, library) -> None:
+    config = tmp_path / "config.toml"
+    users_own = library["other"].with_name("other.png.txt")
+    users_own.write_text("my tag\n", encoding="utf-8")
+    code, output = run(config, "hydrus", "sidecars", "--json")
+    assert code == 0, output
+    report = json.loads(output)
+    assert (report["written"], report["kept"]) == (2, [str(users_own)])
+    sidecar = library["yandere"].with_name(library["yandere"].name + ".txt")
+    lines = sidecar.read_text(encoding="utf-8").splitlines()
+    assert lines == sorted(lines) and {"long hair", "thighhighs", "rating:general"} <= set(lines)
+    stamp = sidecar.stat().st_mtime_ns
+    code, output = run(config, "hydrus", "sidecars", "--json")
+    assert json.loads(output)["unchanged"] == 2 and sidecar.stat().st_mtime_ns == stamp
+    code, output = run(config, "hydrus", "sidecars", "--remove", "--json")
+    assert json.loads(output)["removed"] == 2
+    assert not sidecar.exists() and users_own.read_text(encoding="utf-8") == "my tag\n"
