@@ -109,6 +109,7 @@ class FakeHydrus:
         self._busy = 0
         self._lock = threading.RLock()
         self._server: ThreadingHTTPServer | None = None
+        self._connections: set[socket.socket] = set()
         self.url = ""
 
     # -- set-up ----------------------------------------------------------------------
@@ -164,10 +165,18 @@ class FakeHydrus:
         return self
 
     def stop(self) -> None:
+        """Stop as a client that quits: the port closes and so do open connections."""
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
+        with self._lock:
+            for connection in list(self._connections):
+                try:
+                    connection.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+            self._connections.clear()
 
     # -- the endpoints -----------------------------------------------------------------
 
@@ -368,6 +377,16 @@ class _Handler(BaseHTTPRequestHandler):
     def setup(self) -> None:
         super().setup()  # headers and body go out in two writes: no Nagle delay
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        with self.hydrus._lock:
+            self.hydrus._connections.add(self.connection)
+
+    def finish(self) -> None:
+        with self.hydrus._lock:
+            self.hydrus._connections.discard(self.connection)
+        try:
+            super().finish()
+        except OSError:
+            pass
 
     def handle_one_request(self) -> None:
         # As BaseHTTPRequestHandler's, with Hydrus's 2 MB limit instead of 64 KB.

@@ -18,6 +18,7 @@ from fastapi.responses import JSONResponse
 from pximse import __version__
 from pximse.api.routes_daemon import router as daemon_router
 from pximse.api.routes_folder import router as folder_router
+from pximse.api.routes_hydrus import router as hydrus_router
 from pximse.api.routes_images import router as images_router
 from pximse.api.routes_page import router as page_router
 from pximse.api.routes_search import MAX_UPLOAD_BYTES
@@ -102,6 +103,7 @@ def create_app(config: Config, catalog: SqliteCatalog | None = None) -> FastAPI:
     app.include_router(folder_router)
     app.include_router(images_router)
     app.include_router(page_router)
+    app.include_router(hydrus_router)
 
     return app
 
