@@ -68,7 +68,8 @@ def hydrus_status(
     check: Annotated[bool, Query(description="also ask Hydrus whether it answers")] = False,
 ) -> dict[str, Any]:
     body = bridge.describe()
-    pusher = getattr(request.app.state, "hydrus_push", None)
+    daemon = getattr(request.app.state, "daemon", None)
+    pusher = getattr(daemon, "hydrus_push", None)
     if pusher is not None:
         body["push_state"] = pusher.state()
     if check and bridge.configured:

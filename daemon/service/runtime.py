@@ -36,6 +36,7 @@ class Daemon:
         self._scan_lock = threading.Lock()
         self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []
+        self.hydrus_push: Any = None  # the Hydrus bridge's push loop, when [hydrus] push
 
     # -- what the API asks ------------------------------------------------------------
 
@@ -137,6 +138,8 @@ class Daemon:
         minutes = self.config.watch.rescan_minutes
         if minutes > 0 and self.config.roots:
             self._spawn("rescan", self._rescan_every, minutes * 60.0)
+        if self.config.hydrus.push and not self._stopping.is_set():
+            self._start_hydrus_push()
 
     def _start_watching(self) -> None:
         """Set up by ``library.watch`` once it exists; see ``_watch_hooks``."""
@@ -144,6 +147,15 @@ class Daemon:
     def _rescan_every(self, seconds: float) -> None:
         while not self._stopping.wait(seconds):
             self.request_scan("periodic")
+
+    def _start_hydrus_push(self) -> None:
+        """Keep a Hydrus client's tags current ([hydrus] push): the bridge's own loop,
+        which retries a stopped Hydrus quietly and stops with the daemon."""
+        from pximse.integrations.hydrus.background import HydrusPushLoop
+
+        self.hydrus_push = HydrusPushLoop(self.config, self.catalog, self._stopping,
+                                          events=self.events)
+        self._spawn("hydrus push", self.hydrus_push.run)
 
     def begin_stop(self) -> None:
         """Stop taking new work (called from the signal handler; returns at once)."""

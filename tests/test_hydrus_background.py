@@ -1,0 +1,130 @@
+"""The daemon's continuous push: catches up from the catalogue's write generation,
+retries a stopped or busy Hydrus quietly, and stops with the daemon."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from hydrus_fake import FakeHydrus
+from hydrus_target import SERVICE, TEST_KEY, fake_hydrus_fixture  # noqa: F401 (fixture)
+
+from pximse.config import load_config
+from pximse.integrations.hydrus.background import MISCONFIGURED_RETRY_S, HydrusPushLoop
+from pximse.integrations.hydrus.bridge import HydrusBridge
+from pximse.integrations.hydrus.client import RetryPolicy
+from pximse.library.scan import scan_roots
+from pximse.store.sqlite.catalog import SqliteCatalog
+
+MODEL = "wd-vit-tagger-v3"
+
+
+@pytest.fixture
+def setup(tmp_path: Path, make_image, fake_hydrus: FakeHydrus):
+    folder = tmp_path / "library"
+    pictures = [make_image(folder / f"{n}.png", seed=40 + n) for n in range(3)]
+    for picture in pictures[:2]:
+        fake_hydrus.add_file(picture.read_bytes())
+    path = tmp_path / "config.toml"
+    path.write_text(
+        f"[[library.roots]]\nname = 'library'\npath = '{folder}'\n\n"
+        f"[hydrus]\nurl = '{fake_hydrus.url}'\naccess_key = '{TEST_KEY}'\n"
+        f"tag_service = '{SERVICE}'\npush = true\npush_interval_s = 5\n", encoding="utf-8")
+    config = load_config(path, tmp_path / "data", env={})
+    catalog = SqliteCatalog(config.catalog_path)
+    scan_roots(catalog, config.roots, thumbnail_dir=config.thumbnail_dir)
+    shas = [hashlib.sha256(p.read_bytes()).hexdigest() for p in pictures]
+    ids = catalog.content_ids(shas)
+    catalog.set_model_tags_many([(ids[s], MODEL, {"long_hair": 0.9}) for s in shas])
+    now = [time.time()]
+    loop = HydrusPushLoop(config, catalog, threading.Event(),
+                          bridge=HydrusBridge(config, retry=RetryPolicy(2, 0.01, 0.01)),
+                          clock=lambda: now[0])
+    yield loop, catalog, shas, ids, now
+    loop.bridge.close()
+    catalog.close()
+
+
+def test_catches_up_from_the_write_generation(setup, fake_hydrus: FakeHydrus) -> None:
+    loop, catalog, shas, ids, now = setup
+    service = SERVICE.encode().hex()
+    assert loop.run_once() == 5
+    assert loop.state()["last"]["updated"] == 2
+    assert "long hair" in fake_hydrus.current(service, shas[0])
+    before = len(fake_hydrus.log)
+    assert loop.run_once() == 5  # nothing written since: not one request
+    assert len(fake_hydrus.log) == before
+    catalog.set_model_tags_many([(ids[shas[1]], MODEL, {"long_hair": 0.9, "smile": 0.8})])
+    loop.run_once()
+    assert loop.state()["last"]["updated"] == 1
+    assert "smile" in fake_hydrus.current(service, shas[1])
+    # The file Hydrus lacked is looked for again after an hour, and tagged once it is there.
+    fake_hydrus.add_file(sha256=shas[2])
+    loop.run_once()
+    assert fake_hydrus.current(service, shas[2]) == set()
+    now[0] += 3601
+    loop.run_once()
+    assert "long hair" in fake_hydrus.current(service, shas[2])
+
+
+def test_a_busy_or_stopped_hydrus_is_retried_quietly(setup, fake_hydrus: FakeHydrus,
+                                                     caplog: pytest.LogCaptureFixture) -> None:
+    loop, *_ = setup
+    fake_hydrus.busy(10_000)
+    with caplog.at_level(logging.WARNING, logger="pximse.integrations.hydrus"):
+        delays = [loop.run_once() for _ in range(4)]
+    assert delays == [5, 10, 20, 40]
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and "busy" in warnings[0].getMessage()
+    assert loop.state()["error"]["error"] == "hydrus_unavailable"
+    fake_hydrus.busy(0)
+    with caplog.at_level(logging.WARNING, logger="pximse.integrations.hydrus"):
+        assert loop.run_once() == 5
+    assert "answers again" in caplog.records[-1].getMessage()
+    assert loop.state()["error"] is None and loop.state()["last"]["updated"] == 2
+
+
+def test_a_missing_tag_service_waits_for_the_user(setup, fake_hydrus: FakeHydrus) -> None:
+    loop, *_ = setup
+    del fake_hydrus.services[SERVICE.encode().hex()]
+    assert loop.run_once() == MISCONFIGURED_RETRY_S
+    assert "no local tag service" in loop.state()["error"]["message"]
+
+
+def test_runs_until_the_daemon_stops(setup, fake_hydrus: FakeHydrus) -> None:
+    loop, *_ = setup
+    thread = threading.Thread(target=loop.run)
+    thread.start()
+    for _ in range(500):
+        if loop.state()["last"] is not None:
+            break
+        threading.Event().wait(0.01)
+    loop.stopping.set()
+    thread.join(timeout=30)
+    assert not thread.is_alive()
+    assert loop.state()["last"]["updated"] == 2
+
+
+def test_the_daemon_starts_it_when_push_is_on(setup, fake_hydrus: FakeHydrus) -> None:
+    from fastapi.testclient import TestClient
+
+    from pximse.api.app import create_app
+
+    loop, catalog, *_ = setup
+    app = create_app(loop.config, catalog)
+    daemon = app.state.daemon
+    daemon.start(scan=False, models=False, watch=False)
+    try:
+        for _ in range(1000):
+            if daemon.hydrus_push is not None and daemon.hydrus_push.state()["last"]:
+                break
+            threading.Event().wait(0.01)
+        with TestClient(app) as client:
+            body = client.get("/api/hydrus").json()
+        assert body["push"] is True and body["push_state"]["last"]["updated"] == 2
+    finally:
+        daemon.stop()
