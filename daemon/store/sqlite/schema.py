@@ -172,6 +172,65 @@ MIGRATIONS: tuple[str, ...] = (
     ) WITHOUT ROWID;
     INSERT INTO meta (key, value) SELECT 'ocr_reindex', '1' WHERE EXISTS (SELECT 1 FROM ocr_text);
     """,
+    # 6: Pixiv metadata (see pixivrows.py). pixiv_work keeps what Pixiv said about
+    # each work, one row per illust id: state 'ok', 'deleted' or 'private'; a work
+    # that disappeared keeps what was known before. The content columns copy it to
+    # every image of the work so that queries filter and sort on plain columns;
+    # name_filled marks a user_name taken from pixiv_user_name (the names seen for
+    # each user id, with when they were seen) rather than from the file's own name.
+    """
+    ALTER TABLE content ADD COLUMN pixiv_state TEXT;
+    ALTER TABLE content ADD COLUMN views INTEGER;
+    ALTER TABLE content ADD COLUMN bookmarks INTEGER;
+    ALTER TABLE content ADD COLUMN likes INTEGER;
+    ALTER TABLE content ADD COLUMN comments INTEGER;
+    ALTER TABLE content ADD COLUMN ai INTEGER;
+    ALTER TABLE content ADD COLUMN r18 INTEGER;
+    ALTER TABLE content ADD COLUMN name_filled INTEGER NOT NULL DEFAULT 0;
+    CREATE INDEX content_pixiv_state ON content(pixiv_state);
+    CREATE INDEX content_views ON content(views);
+    CREATE INDEX content_bookmarks ON content(bookmarks);
+    CREATE INDEX content_likes ON content(likes);
+    CREATE INDEX content_comments ON content(comments);
+
+    CREATE TABLE pixiv_work (
+        illust_id TEXT PRIMARY KEY,
+        state TEXT NOT NULL,
+        via TEXT NOT NULL,
+        title TEXT,
+        caption TEXT,
+        created INTEGER,
+        views INTEGER,
+        bookmarks INTEGER,
+        likes INTEGER,
+        comments INTEGER,
+        user_id TEXT,
+        user_name TEXT,
+        ai INTEGER,
+        r18 INTEGER,
+        x_restrict INTEGER,
+        pages INTEGER,
+        tags TEXT NOT NULL DEFAULT '[]',
+        fetched_at INTEGER NOT NULL
+    );
+    CREATE INDEX pixiv_work_state ON pixiv_work(state, fetched_at);
+
+    -- Failed attempts (network errors, 5xx, rate limits): never a verdict on the work.
+    CREATE TABLE pixiv_error (
+        illust_id TEXT PRIMARY KEY,
+        message TEXT NOT NULL,
+        attempts INTEGER NOT NULL,
+        last_at INTEGER NOT NULL
+    );
+
+    CREATE TABLE pixiv_user_name (
+        user_id TEXT NOT NULL,
+        name TEXT NOT NULL,
+        seen INTEGER NOT NULL,
+        PRIMARY KEY (user_id, name)
+    ) WITHOUT ROWID;
+    INSERT INTO meta (key, value) VALUES ('pixiv_names', '1');
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
