@@ -4,7 +4,7 @@ Each benchmark runs as its own process (so that one's caches and memory do not
 colour the next), its output streamed as it goes; the summary comes from the
 ``BENCH-RESULT`` line each prints at the end.
 
-    .venv/bin/python bench/run_all.py                 # all three
+    .venv/bin/python bench/run_all.py                 # all of them
     .venv/bin/python bench/run_all.py --only rescan query
     .venv/bin/python bench/run_all.py --quick         # small sizes, a smoke test
     .venv/bin/python bench/run_all.py --rebuild       # regenerate the cached data
@@ -22,7 +22,7 @@ import time
 
 from _common import BENCH_DIR, REPO_DIR, RESULT_PREFIX
 
-BENCHES = ("rescan", "query", "rss")
+BENCHES = ("rescan", "query", "rss", "xmp")
 
 
 def command(name: str, args: argparse.Namespace) -> list[str]:
@@ -37,6 +37,10 @@ def command(name: str, args: argparse.Namespace) -> list[str]:
             cmd += ["--images", "50000", "--tags", "4000", "--runs", "3", "--sql-runs", "2"]
         elif args.sql_runs is not None:
             cmd += ["--sql-runs", str(args.sql_runs)]
+    elif name == "xmp":
+        cmd = [python, str(BENCH_DIR / "xmp_sidecars.py")]
+        if args.quick:
+            cmd += ["--images", "1000", "--sample", "10"]
     else:
         cmd = [python, str(BENCH_DIR / "idle_rss.py")]
         if args.quick:
@@ -90,6 +94,15 @@ def rows_for(name: str, result: dict[str, object] | None, code: int) -> list[tup
             rows.append(("query", "SQL-only path p50 / p95",
                          f"{sql['p50_ms']:.0f} / {sql['p95_ms']:.0f} ms", "", "", "info"))
         return rows
+    if name == "xmp":
+        return [
+            ("xmp", f"rewrite sidecars, {result['images']} images",
+             f"{result['rewrite_s']:.1f} s", f"exiftool per file {result['baseline_s']:.0f} s",
+             f"{result['ratio']:.0f}x faster; {result['rewrite_10k_s']:.0f} s per 10k (<= 60 s)",
+             status),
+            ("xmp", "nothing changed: read all, write none", f"{result['unchanged_s']:.1f} s",
+             "", "", "info"),
+        ]
     base = result.get("baseline", {})
     rows = [("idle_rss", "serve --no-scan, fresh", f"{result.get('rss_mb', 0):.1f} MiB",
              f"python {base.get('rss_mb', 0):.1f} MiB",  # type: ignore[union-attr]

@@ -20,6 +20,7 @@ from pximse.integrations.digikam import keyword_merge, tag_paths
 from pximse.integrations.digikam.follower import SidecarFollower
 from pximse.integrations.digikam.keyword_merge import SidecarKeywords, merge_keywords
 from pximse.integrations.digikam.tag_paths import ImageKeywords, TagOptions, image_keywords
+from pximse.integrations.digikam.xmp_packet import read_packet
 from pximse.library.scan import scan_roots
 from pximse.store.sqlite.catalog import SqliteCatalog
 
@@ -395,3 +396,37 @@ def test_follower_catches_up_from_the_write_generation(setup, library) -> None:
         config.xmp)(write=True, threshold=0.1)}))
     assert changed.synced_generation() == 0
     catalog.close()
+
+
+@needs_tools
+def test_fast_reader_agrees_with_exiftool(tmp_path: Path) -> None:
+    from pximse.integrations.digikam.exiftool_session import ExiftoolSession
+    from pximse.integrations.digikam.sidecar_writer import _SIDECAR_TAGS, keywords_of
+
+    plain = tmp_path / "plain.xmp"
+    exiftool("-o", str(plain), "-XMP-digiKam:TagsList=A/b & c", "-XMP-digiKam:TagsList=1.50",
+             "-XMP-dc:Subject=b & c", "-XMP-dc:Subject=1.50", "-XMP-dc:Subject= spaced ",
+             "-XMP-lr:HierarchicalSubject=A|b & c", "-XMP-microsoft:LastKeywordXMP=A/b & c",
+             "-XMP-dc:Description=<caption>", "-XMP-dc:Description-de=Titel", "-XMP-xmp:Rating=3")
+    # exiv2, which digiKam uses, writes the same properties its own way.
+    by_exiv2 = tmp_path / "exiv2.xmp"
+    subprocess.run(["exiv2", "-M", "set Xmp.digiKam.TagsList XmpSeq X/y",
+                    "-M", "set Xmp.dc.subject XmpBag y", str(by_exiv2)], check=False)
+    if not by_exiv2.exists():  # older exiv2 cannot create a bare .xmp: copy one in
+        shutil.copy(plain, by_exiv2)
+        subprocess.run(["exiv2", "-M", "set Xmp.digiKam.TagsList XmpSeq X/y",
+                        str(by_exiv2)], check=True)
+    with ExiftoolSession() as session:
+        records = session.read([str(plain), str(by_exiv2)], _SIDECAR_TAGS)
+    for path in (plain, by_exiv2):
+        packet = read_packet(str(path))
+        assert packet.exact and packet.error is None
+        assert packet.keywords == keywords_of(records[str(path)]), path
+    assert read_packet(str(plain)).keywords.tags_list == ("A/b & c", "1.50")
+    # A shape the fast reader does not take on (a qualified item) goes to exiftool.
+    odd = tmp_path / "odd.xmp"
+    odd.write_text(plain.read_text("utf-8").replace(
+        "<rdf:li>1.50</rdf:li>", '<rdf:li rdf:parseType="Resource"><rdf:value>1.50</rdf:value>'
+        "</rdf:li>", 1), "utf-8")
+    assert not read_packet(str(odd)).exact
+    assert read_packet(str(tmp_path / "missing.xmp")).error is not None

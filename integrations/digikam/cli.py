@@ -19,13 +19,22 @@ def xmp_group() -> None:
     """XMP sidecars with PxIMSE's tags, for digiKam and other photo managers."""
 
 
-def _session() -> Any:
-    from pximse.integrations.digikam.exiftool_session import ExiftoolMissing, ExiftoolSession
+def _pool(workers: int) -> Any:
+    from pximse.integrations.digikam.exiftool_session import ExiftoolMissing, ExiftoolPool
 
     try:
-        return ExiftoolSession()
+        return ExiftoolPool(workers)
     except ExiftoolMissing as exc:
         raise click.ClickException(str(exc)) from exc
+
+
+def _workers_option(func: Any) -> Any:
+    from pximse.integrations.digikam.exiftool_session import default_workers
+
+    return click.option(
+        "--workers", type=click.IntRange(1, 32), default=default_workers(), show_default=True,
+        help="exiftool processes working side by side.",
+    )(func)
 
 
 def _content_ids(catalog: Any, query: tuple[str, ...]) -> list[int] | None:
@@ -66,10 +75,11 @@ def _print_report(report: SyncReport, as_json: bool, extra: dict[str, Any] | Non
               help="Also write in this library root, whatever its xmp switch says (repeatable).")
 @click.option("--dry-run", is_flag=True, help="Count what would change; write nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@_workers_option
 @click.pass_obj
 def xmp_write(
     obj: Context, config_path: Path | None, data_dir: Path | None, query: tuple[str, ...],
-    roots: tuple[str, ...], dry_run: bool, as_json: bool,
+    roots: tuple[str, ...], dry_run: bool, as_json: bool, workers: int,
 ) -> None:
     """Write PxIMSE's tags to the sidecars of the images QUERY selects (all
     images without one), in the roots that write sidecars ([xmp] write, a
@@ -104,12 +114,12 @@ def xmp_write(
         )
     ids = _content_ids(catalog, query)
     progress, callback = progress_bar(quiet=as_json)
-    session = _session()
+    pool = _pool(workers)
     try:
         with progress:
             if ids is None and not roots and not dry_run:
                 # Everything, as configured: the daemon's follower can start from here.
-                follower = SidecarFollower(catalog, config, session=session)
+                follower = SidecarFollower(catalog, config, pool=pool)
                 report = follower.run_once(
                     full=True, progress=lambda d, t: callback and callback("xmp", d, t)
                 )
@@ -117,12 +127,12 @@ def xmp_write(
                 jobs = sidecar_jobs(catalog, ids if ids is not None else all_content_ids(catalog),
                                     settings)
                 writer = SidecarWriter(
-                    session, settings.options.root, dry_run=dry_run,
+                    pool.sessions, settings.options.root, dry_run=dry_run,
                     progress=lambda d, t: callback and callback("xmp", d, t),
                 )
                 report = writer.write(jobs)
     finally:
-        session.close()
+        pool.close()
         catalog.close()
     _print_report(report, as_json, {"dry_run": dry_run})
     if report.failed and not as_json:
@@ -134,10 +144,11 @@ def xmp_write(
 @click.argument("query", nargs=-1)
 @click.option("--dry-run", is_flag=True, help="Count what would change; write nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@_workers_option
 @click.pass_obj
 def xmp_remove(
     obj: Context, config_path: Path | None, data_dir: Path | None, query: tuple[str, ...],
-    dry_run: bool, as_json: bool,
+    dry_run: bool, as_json: bool, workers: int,
 ) -> None:
     """Take PxIMSE's tags out of the sidecars of the images QUERY selects (all
     images without one), in every root. Entries outside the tag root are kept;
@@ -154,16 +165,16 @@ def xmp_remove(
     settings = XmpSettings.from_config(config)
     ids = _content_ids(catalog, query)
     progress, callback = progress_bar(quiet=as_json)
-    session = _session()
+    pool = _pool(workers)
     try:
         jobs = sidecar_jobs(catalog, ids if ids is not None else all_content_ids(catalog),
                             settings, every_root=True, with_ocr=True)
         with progress:
-            writer = SidecarWriter(session, settings.options.root, dry_run=dry_run,
+            writer = SidecarWriter(pool.sessions, settings.options.root, dry_run=dry_run,
                                    progress=lambda d, t: callback and callback("xmp", d, t))
             report = writer.remove(jobs)
     finally:
-        session.close()
+        pool.close()
         catalog.close()
     _print_report(report, as_json, {"dry_run": dry_run})
     if report.failed and not as_json:
@@ -175,9 +186,11 @@ def xmp_remove(
 @click.option("--quick", is_flag=True,
               help="Only the settings and how far the daemon has caught up; read no sidecar.")
 @click.option("--json", "as_json", is_flag=True)
+@_workers_option
 @click.pass_obj
 def xmp_status(
-    obj: Context, config_path: Path | None, data_dir: Path | None, quick: bool, as_json: bool
+    obj: Context, config_path: Path | None, data_dir: Path | None, quick: bool, as_json: bool,
+    workers: int,
 ) -> None:
     """Whether write-back is on (per root), how far the sidecars have caught up
     with the catalogue, and (unless --quick) how many sidecars are up to date,
@@ -204,16 +217,16 @@ def xmp_status(
     }
     if not quick and settings.any_on:
         progress, callback = progress_bar(quiet=as_json)
-        session = _session()
+        pool = _pool(workers)
         try:
             jobs = sidecar_jobs(catalog, all_content_ids(catalog), settings)
             with progress:
                 report = SidecarWriter(
-                    session, settings.options.root, dry_run=True,
+                    pool.sessions, settings.options.root, dry_run=True,
                     progress=lambda d, t: callback and callback("xmp", d, t),
                 ).write(jobs)
         finally:
-            session.close()
+            pool.close()
         body["check"] = {
             "files": len(jobs), "up_to_date": report.unchanged,
             "would_create": report.created, "would_update": report.updated,

@@ -19,7 +19,14 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["ExiftoolMissing", "ExiftoolSession", "exiftool_value", "find_exiftool"]
+__all__ = [
+    "ExiftoolMissing",
+    "ExiftoolPool",
+    "ExiftoolSession",
+    "default_workers",
+    "exiftool_value",
+    "find_exiftool",
+]
 
 log = logging.getLogger(__name__)
 
@@ -144,3 +151,32 @@ class ExiftoolSession:
     @property
     def last_errors(self) -> str:
         return str(self._tool.last_stderr or "")
+
+
+def default_workers() -> int:
+    """exiftool processes to run side by side: one per core, at most four."""
+    return max(1, min(4, os.cpu_count() or 1))
+
+
+class ExiftoolPool:
+    """Several sessions, for writing several batches at once."""
+
+    def __init__(self, count: int = 1, executable: str | None = None) -> None:
+        self.sessions: list[ExiftoolSession] = []
+        try:
+            for _ in range(max(1, count)):
+                self.sessions.append(ExiftoolSession(executable))
+        except BaseException:
+            self.close()
+            raise
+
+    def __enter__(self) -> ExiftoolPool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        for session in self.sessions:
+            session.close()
+        self.sessions = []

@@ -25,7 +25,7 @@ from pximse.integrations.digikam.catalog_images import (
     sidecar_jobs,
     write_generation,
 )
-from pximse.integrations.digikam.exiftool_session import ExiftoolSession
+from pximse.integrations.digikam.exiftool_session import ExiftoolPool
 from pximse.integrations.digikam.sidecar_writer import SidecarWriter, SyncReport
 
 __all__ = ["SidecarFollower", "follower_thread"]
@@ -39,17 +39,18 @@ _CONTENTS_PER_ROUND = 2000
 class SidecarFollower:
     """Writes the sidecars of images whose catalogue entry changed.
 
-    One exiftool process is started on first use and kept for later rounds;
-    :meth:`close` ends it.
+    ``workers`` exiftool processes are started on first use and kept for later
+    rounds; :meth:`close` ends them.
     """
 
     def __init__(
-        self, catalog: Any, config: Any, *, session: ExiftoolSession | None = None
+        self, catalog: Any, config: Any, *, workers: int = 1, pool: ExiftoolPool | None = None
     ) -> None:
         self.catalog = catalog
         self.settings = XmpSettings.from_config(config)
         self.state_path = Path(config.data_dir) / STATE_FILE
-        self._session = session
+        self.workers = workers
+        self._pool = pool
         self.last_report: SyncReport | None = None
 
     # -- state ------------------------------------------------------------------
@@ -104,7 +105,8 @@ class SidecarFollower:
             part = changed[start : start + _CONTENTS_PER_ROUND]
             jobs = sidecar_jobs(self.catalog, part, self.settings)
             if jobs:
-                writer = writer or SidecarWriter(self._exiftool(), self.settings.options.root)
+                writer = writer or SidecarWriter(self._exiftool().sessions,
+                                                 self.settings.options.root)
                 report.add(writer.write(jobs))
             if progress is not None:
                 progress(start + len(part), len(changed))
@@ -116,15 +118,15 @@ class SidecarFollower:
         self.last_report = report
         return report
 
-    def _exiftool(self) -> ExiftoolSession:
-        if self._session is None:
-            self._session = ExiftoolSession()
-        return self._session
+    def _exiftool(self) -> ExiftoolPool:
+        if self._pool is None:
+            self._pool = ExiftoolPool(self.workers)
+        return self._pool
 
     def close(self) -> None:
-        if self._session is not None:
-            self._session.close()
-            self._session = None
+        if self._pool is not None:
+            self._pool.close()
+            self._pool = None
 
 
 def follower_thread(

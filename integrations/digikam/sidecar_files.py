@@ -1,11 +1,9 @@
-"""Sidecar files on disk: which one belongs to an image, whether it can be parsed,
-and replacing it atomically."""
+"""Sidecar files on disk: which one belongs to an image, and replacing it atomically."""
 
 from __future__ import annotations
 
 import os
 import shutil
-import xml.parsers.expat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,10 +14,7 @@ __all__ = [
     "sidecar_for",
     "stamp",
     "temp_path",
-    "unparseable_reason",
 ]
-
-_RDF = "http://www.w3.org/1999/02/22-rdf-syntax-ns#"
 
 
 def sidecar_for(image: str) -> tuple[str, bool]:
@@ -55,31 +50,6 @@ def stamp(path: str) -> FileStamp | None:
     except OSError:
         return None
     return FileStamp(st.st_size, st.st_mtime_ns, st.st_ino)
-
-
-def unparseable_reason(path: str) -> str | None:
-    """Why a sidecar cannot be safely rewritten (not well-formed XML, no RDF in
-    it, unreadable), or None. exiftool reads broken XMP leniently and would
-    write back what it understood, losing the rest: such a file is left alone."""
-    parser = xml.parsers.expat.ParserCreate(namespace_separator=" ")
-    saw_rdf = False
-
-    def start(name: str, _attrs: object) -> None:
-        nonlocal saw_rdf
-        if name == f"{_RDF} RDF":
-            saw_rdf = True
-
-    parser.StartElementHandler = start
-    try:
-        with open(path, "rb") as f:
-            parser.ParseFile(f)
-    except xml.parsers.expat.ExpatError as exc:
-        return f"not well-formed XML ({xml.parsers.expat.ErrorString(exc.code)}, line {exc.lineno})"
-    except OSError as exc:
-        return f"cannot read it: {exc.strerror or exc}"
-    if not saw_rdf:
-        return "no XMP (rdf:RDF) in it"
-    return None
 
 
 def commit_replace(temp: str, sidecar: str, read_stamp: FileStamp | None) -> str | None:
