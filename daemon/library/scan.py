@@ -77,15 +77,16 @@ def scan_roots(
     config = config or ScanConfig()
     report = ScanReport(roots=len(roots))
     started = time.perf_counter()
-    with _Pool(config.workers) as pool:
+    with ScanPool(config.workers) as pool:
         for root in roots:
             _scan_root(catalog, root, pool, thumbnail_dir, config, report, progress)
     report.seconds = time.perf_counter() - started
     return report
 
 
-class _Pool:
-    """A process pool started only when a scan has enough work for it."""
+class ScanPool:
+    """A process pool started only when a scan has enough work for it (the
+    watcher keeps one between its batches and closes it when idle)."""
 
     def __init__(self, workers: int) -> None:
         self.workers = workers or os.cpu_count() or 1
@@ -101,12 +102,16 @@ class _Pool:
             )
         return self._pool
 
-    def __enter__(self) -> _Pool:
+    def __enter__(self) -> ScanPool:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
         if self._pool is not None:
             self._pool.shutdown(cancel_futures=True)
+            self._pool = None
 
 
 def _worker_started(parent_pid: int) -> None:
@@ -126,7 +131,7 @@ def _worker_started(parent_pid: int) -> None:
 def _scan_root(
     catalog: SqliteCatalog,
     root: RootConfig,
-    pool: _Pool,
+    pool: ScanPool,
     thumbnail_dir: Path,
     config: ScanConfig,
     report: ScanReport,
@@ -177,11 +182,39 @@ def _scan_root(
     report.removed += len(removed)
     report.restored += len(restored)
 
-    batch_size = max(1, config.batch_size)
     if restored or removed:
         catalog.apply_scan_batch(ScanBatch(root_id, restored=restored, removed=removed))
+    record_files(catalog, root_id, todo, pool, thumbnail_dir, config, report, progress)
+    # Last, once every file of those folders is recorded: a scan stopped before
+    # this point compares them file by file again next time.
+    catalog.finish_root_scan(root_id, {f: current[f] for f in changed}, vanished)
 
-    identified = _identify(pool, todo, progress)
+
+def record_files(
+    catalog: SqliteCatalog,
+    root_id: int,
+    todo: list[tuple[str, int, int]],
+    pool: ScanPool,
+    thumbnail_dir: Path,
+    config: ScanConfig,
+    report: ScanReport,
+    progress: ProgressCallback | None = None,
+    *,
+    known_hashes: dict[str, str] | None = None,
+) -> list[FileRecord]:
+    """Record new and changed files ``(path, size, mtime_ns)`` of one root: hash
+    them (content the catalogue knows is only linked), decode unknown content
+    once, write in batches. ``known_hashes`` (path -> sha256) skips hashing the
+    files whose content is already known (a move the watcher recognised).
+    Returns the records written."""
+    batch_size = max(1, config.batch_size)
+    known_hashes = known_hashes or {}
+    hashed = [
+        FileRecord(path, size, mtime_ns, "ok", known_hashes[path])
+        for path, size, mtime_ns in todo if path in known_hashes
+    ]
+    identified = hashed + _identify(
+        pool, [job for job in todo if job[0] not in known_hashes], progress)
     known_content = catalog.content_ids(i.sha256 for i in identified if i.sha256)
     to_decode: dict[str, FileRecord] = {}
     copies: dict[str, list[FileRecord]] = {}
@@ -199,6 +232,7 @@ def _scan_root(
         else:
             copies.setdefault(item.sha256, []).append(item)  # decoded once, below
     _write(catalog, root_id, records, [], batch_size)
+    written = list(records)
 
     decoded = _decode(pool, list(to_decode.values()), thumbnail_dir, config, progress)
     pending_records: list[FileRecord] = []
@@ -220,15 +254,14 @@ def _scan_root(
             report.errors += len(same)
         if len(pending_records) >= batch_size:
             _write(catalog, root_id, pending_records, pending_content, batch_size)
+            written += pending_records
             pending_records, pending_content = [], []
     _write(catalog, root_id, pending_records, pending_content, batch_size)
-    # Last, once every file of those folders is recorded: a scan stopped before
-    # this point compares them file by file again next time.
-    catalog.finish_root_scan(root_id, {f: current[f] for f in changed}, vanished)
+    return written + pending_records
 
 
 def _identify(
-    pool: _Pool, todo: list[tuple[str, int, int]], progress: ProgressCallback | None
+    pool: ScanPool, todo: list[tuple[str, int, int]], progress: ProgressCallback | None
 ) -> list[FileRecord]:
     executor = pool.for_jobs(len(todo))
     results: list[FileRecord] = []
@@ -242,7 +275,7 @@ def _identify(
 
 
 def _decode(
-    pool: _Pool,
+    pool: ScanPool,
     items: list[FileRecord],
     thumbnail_dir: Path,
     config: ScanConfig,

@@ -37,6 +37,7 @@ class Daemon:
         self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []
         self.hydrus_push: Any = None  # the Hydrus bridge's push loop, when [hydrus] push
+        self.xmp_sidecars: threading.Thread | None = None  # when a root writes XMP sidecars
 
     # -- what the API asks ------------------------------------------------------------
 
@@ -115,6 +116,7 @@ class Daemon:
                 "SELECT coalesce(max(id), 0) FROM content").fetchone()
             self.indexer = BackgroundIndexer(self.config, self.state, new_after=int(row[0]))
         watching = self.config.watch.enabled if watch is None else watch
+        self.state.watch_enabled = watching
         self._spawn("start", self._start, scan, watching)
 
     def _spawn(self, name: str, target: Any, *args: Any) -> None:
@@ -140,9 +142,34 @@ class Daemon:
             self._spawn("rescan", self._rescan_every, minutes * 60.0)
         if self.config.hydrus.push and not self._stopping.is_set():
             self._start_hydrus_push()
+        if not self._stopping.is_set():
+            self._start_xmp_sidecars()
 
     def _start_watching(self) -> None:
-        """Set up by ``library.watch`` once it exists; see ``_watch_hooks``."""
+        from pximse.library.watch import LibraryWatcher
+
+        self.watcher = LibraryWatcher(
+            self.catalog, self.config.roots, thumbnail_dir=self.config.thumbnail_dir,
+            scan_config=self.config.scan, debounce_ms=self.config.watch.debounce_ms,
+            on_batch=self._changes_applied, on_mode=self._root_mode,
+            on_root_back=lambda root: self._spawn("root back", self.scan, "root back", [root]),
+        )
+        self.watcher.start()
+
+    def _changes_applied(self, report: Any) -> None:
+        for path, reason, message in report.errors[:20]:
+            self.state.error(path, reason, message)
+        if report.added or report.changed or report.removed or report.moved:
+            self.state.files_changed(report.added + report.changed, report.removed,
+                                     report.moved, report.ids)
+        if report.new_images and self.indexer is not None:
+            self.indexer.wake()
+
+    def _root_mode(self, root: RootConfig, mode: str, why: str | None) -> None:
+        self.state.set_root_mode(root.name, mode)
+        if mode == "polling" and why:
+            self.state.error(str(root.path), "watch", why)
+        self.state.publish_status(unless_within_s=0)
 
     def _rescan_every(self, seconds: float) -> None:
         while not self._stopping.wait(seconds):
@@ -156,6 +183,14 @@ class Daemon:
         self.hydrus_push = HydrusPushLoop(self.config, self.catalog, self._stopping,
                                           events=self.events)
         self._spawn("hydrus push", self.hydrus_push.run)
+
+    def _start_xmp_sidecars(self) -> None:
+        """Keep XMP sidecars current where write-back is on ([xmp] write, or a
+        root's xmp key): the digiKam bridge's follower, every few seconds, from
+        the catalogue's write generation; it stops with the daemon."""
+        from pximse.integrations.digikam.follower import follower_thread
+
+        self.xmp_sidecars = follower_thread(self.catalog, self.config, self._stopping)
 
     def begin_stop(self) -> None:
         """Stop taking new work (called from the signal handler; returns at once)."""

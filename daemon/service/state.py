@@ -36,6 +36,7 @@ class DaemonState:
         self.paused = config.indexing.paused
         self.indexing_running = False
         self.stages: dict[str, dict[str, Any]] = {}
+        self.watch_enabled = config.watch.enabled
         self.watch_roots: dict[str, str] = {}
         self.errors: deque[dict[str, Any]] = deque(maxlen=_RECENT_ERRORS)
         self._last_status = 0.0
@@ -111,7 +112,7 @@ class DaemonState:
             live_errors = list(self.errors)
             body["indexing"] = {"paused": self.paused, "running": self.indexing_running,
                                 "stages": stages}
-            body["watch"] = {"enabled": self.config.watch.enabled,
+            body["watch"] = {"enabled": self.watch_enabled,
                              "roots": dict(self.watch_roots)}
         body["scan"] = scan
         body["models"] = self.models
