@@ -9,6 +9,7 @@ import os
 import re
 import shutil
 import subprocess
+import threading
 from pathlib import Path
 
 import pytest
@@ -430,3 +431,49 @@ def test_fast_reader_agrees_with_exiftool(tmp_path: Path) -> None:
         "</rdf:li>", 1), "utf-8")
     assert not read_packet(str(odd)).exact
     assert read_packet(str(tmp_path / "missing.xmp")).error is not None
+
+
+@needs_tools
+def test_the_daemon_keeps_sidecars_current_when_write_back_is_on(setup, library) -> None:
+    from pximse.api.app import create_app
+
+    config, catalog = setup()
+    tag(catalog, library / "a.png", {"cat": 0.9})
+    daemon = create_app(config, catalog).state.daemon
+    daemon.start(scan=False, models=False, watch=False)
+    sidecar = library / "a.png.xmp"
+    try:
+        for _ in range(3000):
+            if sidecar.exists():
+                break
+            threading.Event().wait(0.01)
+        assert exiv2_xmp(sidecar)["Xmp.dc.subject"] == ["cat"]
+        tag(catalog, library / "a.png", {"dog": 0.9})
+        for _ in range(3000):  # the next round, a few seconds later
+            if exiv2_xmp(sidecar).get("Xmp.dc.subject") == ["dog"]:
+                break
+            threading.Event().wait(0.02)
+        assert exiv2_xmp(sidecar)["Xmp.dc.subject"] == ["dog"]
+    finally:
+        daemon.stop()
+    assert daemon.xmp_sidecars is not None
+    daemon.xmp_sidecars.join(timeout=30)
+    assert not daemon.xmp_sidecars.is_alive()
+    catalog.close()
+
+
+def test_the_daemon_starts_no_follower_when_write_back_is_off(setup) -> None:
+    from pximse.api.app import create_app
+
+    config, catalog = setup("")
+    daemon = create_app(config, catalog).state.daemon
+    daemon.start(scan=False, models=False, watch=False)
+    try:
+        for _ in range(500):
+            if not any(t.name == "start" and t.is_alive() for t in daemon._threads):
+                break
+            threading.Event().wait(0.01)
+        assert daemon.xmp_sidecars is None
+    finally:
+        daemon.stop()
+    catalog.close()
