@@ -95,6 +95,8 @@ def start_daemon(folder: Path, library: Path, config: Path, *, timeout: float = 
         try:
             with urllib.request.urlopen(url + "/api/status", timeout=5):
                 break
+        except urllib.error.HTTPError:
+            break  # it answers (401 when it has a token)
         except (urllib.error.URLError, ConnectionError, TimeoutError):
             if time.monotonic() > deadline:
                 process.kill()

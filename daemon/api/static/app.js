@@ -425,6 +425,10 @@ PX.app = (function () {
       state.q = $("q").value.trim();
       state.text = $("text").value.trim();
       state.sort = $("sort").value;
+      if (state.text) {  // one ranking at a time: a description replaces the others
+        state.similar = "";
+        upload = null;
+      }
       search("push");
     });
     $("sort").addEventListener("change", function () {

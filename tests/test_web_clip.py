@@ -1,0 +1,147 @@
+"""Searching by image and by description from the page, in a real browser,
+against a daemon with a tiny real open_clip model (an open_clip folder the test
+writes) and the vectors the real pipeline saved. The daemon has a token, so the
+page is opened the way a user opens it then: with ``?token=``."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytest.importorskip("open_clip")
+
+from conftest import draw_picture  # noqa: E402
+from test_clip import TINY_CFG, save_safetensors, tiny_archs, tiny_model  # noqa: E402,F401
+from web_fixtures import (  # noqa: E402
+    LAPTOP,
+    Daemon,
+    screenshot,
+    start_daemon,
+    stop_daemon,
+    watch_page,
+    write_config,
+)
+from web_fixtures import browser as browser  # noqa: E402,F401 (a fixture)
+
+from pximse.config import load_config  # noqa: E402
+from pximse.library.scan import scan_roots  # noqa: E402
+from pximse.pipeline.build import plan_stages  # noqa: E402
+from pximse.pipeline.runner import run_pipeline  # noqa: E402
+from pximse.store.sqlite.catalog import SqliteCatalog  # noqa: E402
+
+pytestmark = pytest.mark.slow
+
+IMAGES = 8
+TOKEN = "page-test-token"
+WAIT_MS = 90_000  # the daemon loads PyTorch and the model on the first vector query
+
+
+@pytest.fixture(scope="module")
+def daemon(tmp_path_factory: pytest.TempPathFactory,
+           tiny_archs: None) -> Iterator[Daemon]:  # noqa: F811
+    folder = tmp_path_factory.mktemp("web_clip")
+    library = folder / "library"
+    library.mkdir()
+    for i in range(IMAGES):
+        draw_picture(200 + i, (80 + 8 * i, 64)).save(library / f"pic{i:02d}.png")
+    model_dir = folder / "tiny-clip"
+    model_dir.mkdir()
+    (model_dir / "open_clip_config.json").write_text(
+        json.dumps({"model_cfg": TINY_CFG, "preprocess_cfg": {}}), encoding="utf-8")
+    save_safetensors(tiny_model(3), model_dir / "open_clip_model.safetensors")
+    config_path = write_config(folder, library, (
+        f'[server]\ntoken = "{TOKEN}"\n\n[scan]\nworkers = 1\n\n'
+        f'[models]\nclip = "ignored"\nclip_path = "{model_dir}"\nclip_pretrained = ""\n'
+        'tagger = ""\nocr = ""\n'))
+    config = load_config(config_path, folder / "data", env={})
+    catalog = SqliteCatalog(config.catalog_path)
+    scan_roots(catalog, config.roots, thumbnail_dir=config.thumbnail_dir, config=config.scan)
+    plan = plan_stages(config, catalog)
+    assert [stage.name for stage in plan.stages] == ["clip"], plan.unavailable
+    assert run_pipeline(catalog, plan.stages).stages["clip"].done == IMAGES
+    rows = catalog.db.reader().execute(
+        "SELECT f.path, c.sha256 FROM file f JOIN content c ON c.id = f.content_id").fetchall()
+    catalog.close()
+    running = start_daemon(folder, library, config_path)
+    running.ids = {Path(path).name: sha for path, sha in rows}
+    yield running
+    stop_daemon(running)
+
+
+@pytest.fixture
+def page(browser: Any, daemon: Daemon) -> Iterator[Any]:  # noqa: F811
+    context = browser.new_context(viewport=LAPTOP, bypass_csp=True)
+    opened = context.new_page()
+    opened.set_default_timeout(WAIT_MS)
+    problems = watch_page(opened)
+    yield opened
+    context.close()
+    assert problems == [], problems
+
+
+def first_card(page: Any) -> tuple[str, str]:
+    card = page.locator("#grid .card").first
+    return card.get_attribute("data-id"), card.locator(".score").inner_text()
+
+
+def test_search_by_uploaded_image_more_like_this_and_description(
+        page: Any, daemon: Daemon) -> None:
+    page.goto(f"{daemon.url}/?token={TOKEN}")
+    page.wait_for_selector("#grid .card")
+    assert "token" not in page.url  # kept by the browser, not in links one copies
+    page.wait_for_function(
+        "Array.from(document.querySelectorAll('#grid img')).every(i => i.complete"
+        " && i.naturalWidth > 0)")
+    assert page.inner_text("#count").startswith(f"{IMAGES} images")
+
+    # choose a file: the same picture ranks first, with score 1
+    target = "pic05.png"
+    page.set_input_files("#image-file", str(daemon.library / target))
+    page.wait_for_function("document.querySelector('#count').textContent.includes('ranked by')")
+    found, score = first_card(page)
+    assert found == daemon.ids[target]
+    assert score == "1.000"
+    assert page.locator("#grid .card .score").count() == IMAGES
+    assert "like image pic05.png" in page.inner_text("#chips")
+    screenshot(page, "10-search-by-image")
+
+    # "more like this" on another card
+    other = daemon.ids["pic02.png"]
+    card = page.locator(f"#grid .card[data-id='{other}']")
+    card.hover()
+    card.locator(".similar").click()
+    page.wait_for_function(f"location.search.includes('similar={other}')")
+    page.wait_for_function(
+        f"document.querySelector('#grid .card') && "
+        f"document.querySelector('#grid .card').dataset.id === '{other}'")
+    assert first_card(page)[1] == "1.000"
+    assert "pic05.png" not in page.inner_text("#chips")
+
+    # describe it: ranked by the text, within the query
+    page.fill("#text", "a red square")
+    page.fill("#q", "width:>100")
+    page.press("#text", "Enter")
+    page.wait_for_function("document.querySelector('#count').textContent.includes('clip text')")
+    expected = sum(1 for i in range(IMAGES) if 80 + 8 * i > 100)
+    assert page.inner_text("#count").startswith(f"{expected} images")
+    assert "described: a red square" in page.inner_text("#chips")
+    assert "text=a+red+square" in page.url
+
+
+def test_a_pasted_image_searches_too(page: Any, daemon: Daemon) -> None:
+    page.goto(f"{daemon.url}/?token={TOKEN}")
+    page.wait_for_selector("#grid .card")
+    data = list((daemon.library / "pic01.png").read_bytes())
+    page.evaluate(
+        """bytes => {
+          const file = new File([new Uint8Array(bytes)], "clip.png", {type: "image/png"});
+          const data = new DataTransfer();
+          data.items.add(file);
+          document.dispatchEvent(new ClipboardEvent("paste", {clipboardData: data}));
+        }""", data)
+    page.wait_for_function("document.querySelector('#count').textContent.includes('ranked by')")
+    assert first_card(page) == (daemon.ids["pic01.png"], "1.000")
