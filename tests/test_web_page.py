@@ -7,6 +7,7 @@ page. Screenshots of the main views go to tests/artifacts/.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -330,34 +331,67 @@ def test_library_text_is_rendered_as_text(page: Any, daemon: Daemon) -> None:
     assert page.evaluate("window.__pwned") is None
 
 
-def test_status_is_shown_and_polled_without_an_events_endpoint(page: Any, daemon: Daemon
-                                                               ) -> None:
+def test_status_is_live_from_events_or_polled_without_them(page: Any, daemon: Daemon) -> None:
     page.goto(daemon.url + "/")
     page.wait_for_function(
         "document.querySelector('#status-button').textContent.includes('images')")
     assert re.match(r"^9 images", page.inner_text("#status-button"))
+    page.wait_for_function("PX.status.mode() !== 'starting'")
+    assert page.evaluate("PX.status.mode()") == "events"
     page.click("#status-button")
     panel = page.locator("#status-panel")
     panel.wait_for()
     assert str(daemon.library) in panel.inner_text()
-    # no /api/events on this daemon yet: the page falls back to polling
-    page.wait_for_function("PX.status.mode() !== 'starting'")
-    events = daemon_has_events(daemon)
-    assert page.evaluate("PX.status.mode()") == ("events" if events else "polling")
+    screenshot(page, "11-status")
+    # pausing indexing from the panel shows at once
+    panel.locator("button", has_text="Pause indexing").click()
+    page.wait_for_function(
+        "document.querySelector('#status-button').textContent.includes('paused')")
+    panel.locator("button", has_text="Resume indexing").click()
+    page.wait_for_function(
+        "!document.querySelector('#status-button').textContent.includes('paused')")
 
 
-def daemon_has_events(daemon: Daemon) -> bool:
-    import urllib.error
-    import urllib.request
+def test_status_is_polled_when_the_daemon_has_no_events(page: Any, daemon: Daemon) -> None:
+    page.route("**/api/events*", lambda route: route.fulfill(
+        status=404, content_type="application/json", body='{"detail": "Not Found"}'))
+    page.goto(daemon.url + "/")
+    page.wait_for_function("PX.status.mode() === 'polling'")
+    asked: list[str] = []
+    page.on("request", lambda request: asked.append(request.url)
+            if request.url.endswith("/api/status") else None)
+    page.wait_for_function(
+        "document.querySelector('#status-button').textContent.startsWith('9 images')")
+    page.wait_for_timeout(4500)  # one poll interval
+    assert asked, "the status was not polled"
 
-    try:
-        with urllib.request.urlopen(daemon.url + "/api/events", timeout=5) as response:
-            return "text/event-stream" in response.headers.get("content-type", "")
-    except urllib.error.HTTPError:
-        return False
+
+def test_send_to_hydrus_posts_the_search(page: Any, daemon: Daemon) -> None:
+    sent: list[Any] = []
+
+    def hydrus_show(route: Any) -> None:
+        sent.append(json.loads(route.request.post_data))
+        route.fulfill(status=200, content_type="application/json",
+                      body='{"message": "Hydrus shows 2 files"}')
+
+    page.route("**/api/hydrus", lambda route: route.fulfill(
+        status=200, content_type="application/json", body='{"configured": true}'))
+    page.route("**/api/hydrus/show", hydrus_show)
+    page.goto(daemon.url + "/?q=scenery&text=blue+sky")
+    button = page.locator("#hydrus-button")
+    button.wait_for()
+    button.click()
+    page.wait_for_function(
+        "document.querySelector('#notice').textContent === 'Hydrus shows 2 files'")
+    assert sent == [{"q": "scenery", "text": "blue sky", "similar": ""}]
 
 
-def test_hydrus_button_is_hidden_without_hydrus(page: Any, daemon: Daemon) -> None:
+@pytest.mark.parametrize("answer", [
+    (404, '{"detail": "Not Found"}'), (200, '{"configured": false}')])
+def test_hydrus_button_is_hidden_without_hydrus(page: Any, daemon: Daemon,
+                                                answer: tuple[int, str]) -> None:
+    page.route("**/api/hydrus", lambda route: route.fulfill(
+        status=answer[0], content_type="application/json", body=answer[1]))
     page.goto(daemon.url + "/?q=sky")
     page.wait_for_selector("#grid .card")
     page.wait_for_timeout(200)
