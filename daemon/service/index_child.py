@@ -68,9 +68,16 @@ class Control:
         self.work.set()
 
 
+_control: Control | None = None
+
+
 def emit(**message: Any) -> None:
-    sys.stdout.write(json.dumps(message, ensure_ascii=False) + "\n")
-    sys.stdout.flush()
+    try:
+        sys.stdout.write(json.dumps(message, ensure_ascii=False) + "\n")
+        sys.stdout.flush()
+    except (OSError, ValueError):  # the daemon is gone: finish the batch in hand, stop
+        if _control is not None:
+            _control.stop()
 
 
 def _leave_with_parent(parent_pid: int) -> None:
@@ -96,7 +103,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
-    control = Control(args.paused)
+    global _control
+    control = _control = Control(args.paused)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the daemon decides; it says "stop"
     signal.signal(signal.SIGTERM, lambda *_: control.stop())
     _leave_with_parent(args.parent)

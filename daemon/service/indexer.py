@@ -150,7 +150,8 @@ class BackgroundIndexer:
                         state.stages.setdefault(name, {"done": 0, "total": 0, "rate": 0.0,
                                                        "eta_s": None})["state"] = "unavailable"
             elif "report" in message:
-                state.models["last"] = message["report"]
+                if message["report"]["images"] or state.models.get("last") is None:
+                    state.models["last"] = message["report"]  # the last run that did work
             elif "state" in message:
                 state.set_indexing(running=message["state"] in ("running", "paused",
                                                                 "waiting for idle CPU"))
