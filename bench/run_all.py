@@ -22,7 +22,7 @@ import time
 
 from _common import BENCH_DIR, REPO_DIR, RESULT_PREFIX
 
-BENCHES = ("rescan", "query", "rss", "xmp")
+BENCHES = ("rescan", "query", "rss", "xmp", "hydrus")
 
 
 def command(name: str, args: argparse.Namespace) -> list[str]:
@@ -41,6 +41,10 @@ def command(name: str, args: argparse.Namespace) -> list[str]:
         cmd = [python, str(BENCH_DIR / "xmp_sidecars.py")]
         if args.quick:
             cmd += ["--images", "1000", "--sample", "10"]
+    elif name == "hydrus":
+        cmd = [python, str(BENCH_DIR / "hydrus_push.py")]
+        if args.quick:
+            cmd += ["--images", "1000"]
     else:
         cmd = [python, str(BENCH_DIR / "idle_rss.py")]
         if args.quick:
@@ -102,6 +106,15 @@ def rows_for(name: str, result: dict[str, object] | None, code: int) -> list[tup
              status),
             ("xmp", "nothing changed: read all, write none", f"{result['unchanged_s']:.1f} s",
              "", "", "info"),
+        ]
+    if name == "hydrus":
+        return [
+            ("hydrus", f"push, nothing changed, {result['images']} images",
+             f"{result['unchanged_s']:.2f} s, 0 req" if status == "PASS" else "see log",
+             f"first push {result['first_s']:.1f} s, {result['first_requests']} req",
+             f"{result['ratio']:.0f}x faster (0 requests)", status),
+            ("hydrus", "push after a 1% change", f"{result['changed_s']:.2f} s",
+             f"{result['changed_requests']} requests", "", "info"),
         ]
     base = result.get("baseline", {})
     rows = [("idle_rss", "serve --no-scan, fresh", f"{result.get('rss_mb', 0):.1f} MiB",

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from functools import lru_cache
 
 __all__ = [
     "KAOMOJI", "MARKER_NAMESPACE", "creator_tag", "hydrus_tag", "is_kaomoji", "marker_tag",
@@ -61,6 +62,7 @@ def is_kaomoji(tag: str) -> bool:
         and not tag.replace("_", "").isdigit()
 
 
+@lru_cache(maxsize=1 << 16)  # a library uses a few thousand distinct tags, many times over
 def hydrus_tag(name: str) -> str | None:
     """The tag as Hydrus should store it, or None for one that cannot be a Hydrus tag."""
     text = unicodedata.normalize("NFKC", name).strip().lower()
