@@ -230,14 +230,25 @@ def search(
 @main.command()
 @config_options
 @click.option("--json", "as_json", is_flag=True)
+@click.option("-f", "--follow", is_flag=True,
+              help="Follow the running daemon live: progress bars, files, errors (Ctrl+C ends).")
 @click.pass_obj
-def status(obj: Context, config_path: Path | None, data_dir: Path | None, as_json: bool) -> None:
-    """Counts of images, files, tags and errors in the catalogue."""
+def status(obj: Context, config_path: Path | None, data_dir: Path | None, as_json: bool,
+           follow: bool) -> None:
+    """Counts of images, files, tags and errors; with a daemon running, what it is
+    doing (indexing, watching)."""
+    from pximse.cli.follow import daemon_status, describe_daemon, follow_status
+
     config = obj.load(config_path, data_dir)
-    catalog = obj.catalog(config)
-    body = catalog.status()
-    body["version"] = __version__
-    body["data_dir"] = str(config.data_dir)
+    if follow:
+        follow_status(config, as_json=as_json)
+        return
+    body = daemon_status(config)
+    if body is None:
+        catalog = obj.catalog(config)
+        body = catalog.status()
+        body["version"] = __version__
+        body["data_dir"] = str(config.data_dir)
     if as_json:
         click.echo(json.dumps(body, ensure_ascii=False, indent=2))
         return
@@ -254,6 +265,8 @@ def status(obj: Context, config_path: Path | None, data_dir: Path | None, as_jso
         for model_id, counts in by_model.items():
             click.echo(f"  {stage} ({model_id}): {counts.get('done', 0)} done, "
                        f"{counts.get('error', 0)} failed")
+    if "indexing" in body:
+        click.echo(describe_daemon(body))
     for error in body["recent_errors"][:10]:
         click.echo(f"  error: {error['path']}: {error['message']}")
 
