@@ -16,7 +16,6 @@ forward from the last image it handed out, as the plain order does.
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Iterator, Sequence
 
 from pximse.pipeline.runner import PendingImage
@@ -44,16 +43,15 @@ class PriorityBatches:
 
     def __call__(self, catalog: SqliteCatalog, stages: Sequence[Stage], batch_size: int,
                  limit: int | None) -> Iterator[list[PendingImage]]:
+        # The classes do not overlap and each walks forward, so an image handed out
+        # but not recorded yet (the runner decodes one batch ahead) is not handed
+        # out again.
         cursors = dict.fromkeys(PRIORITY_CLASSES, 0)
-        # The runner decodes one batch ahead, so the batch before this one may not
-        # be recorded yet when this one is chosen: never hand those out twice.
-        recent: deque[set[int]] = deque(maxlen=2)
         handed = 0
         while limit is None or handed < limit:
             batch: list[PendingImage] = []
             for kind in PRIORITY_CLASSES:
-                batch = self._batch(catalog, stages, kind, cursors[kind], batch_size,
-                                    set().union(*recent))
+                batch = self._batch(catalog, stages, kind, cursors[kind], batch_size)
                 if batch:
                     self.last_class = kind
                     cursors[kind] = batch[-1].content_id
@@ -63,14 +61,13 @@ class PriorityBatches:
             if limit is not None:
                 batch = batch[: limit - handed]
             handed += len(batch)
-            recent.append({item.content_id for item in batch})
             for item in batch:
                 found = catalog.file_for(item.sha256)
                 item.path = found[0] if found else None
             yield batch
 
     def _batch(self, catalog: SqliteCatalog, stages: Sequence[Stage], kind: str, after: int,
-               batch_size: int, skip: set[int]) -> list[PendingImage]:
+               batch_size: int) -> list[PendingImage]:
         """The smallest ids past ``after`` that any stage needs, in this class; every
         stage's list is a batch long, so nothing at or below the batch's last id is
         left out."""
@@ -83,11 +80,9 @@ class PriorityBatches:
                 f" WHERE c.state = 1 AND c.id > :after AND {_CONDITIONS[kind]}"
                 " ORDER BY c.id LIMIT :limit",
                 {"stage": stage.name, "model_id": stage.model_id, "after": after,
-                 "new_after": self.new_after, "limit": batch_size + len(skip)},
+                 "new_after": self.new_after, "limit": batch_size},
             )
             for content_id, sha in rows:
-                if content_id in skip:
-                    continue
                 item = wanted.setdefault(content_id, PendingImage(content_id, sha, []))
                 item.stages.append(stage)
         return sorted(wanted.values(), key=lambda item: item.content_id)[:batch_size]

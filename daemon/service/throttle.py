@@ -51,12 +51,13 @@ class CpuThrottle:
 
     def __init__(self, cpu_share: float, only_when_idle: bool, stopping: threading.Event,
                  *, busy_share: Callable[[], float] = machine_busy_share,
-                 on_wait: Callable[[str], None] | None = None) -> None:
+                 on_wait: Callable[[str], None] | None = None, recheck_s: float = 4.0) -> None:
         self.cpu_share = max(0.05, min(1.0, cpu_share))
         self.only_when_idle = only_when_idle
         self._stopping = stopping
         self._busy_share = busy_share
         self._on_wait = on_wait
+        self._recheck_s = recheck_s
         self._work_started = time.monotonic()
         self.rested_s = 0.0
 
@@ -83,7 +84,7 @@ class CpuThrottle:
                 self._on_wait("waiting for idle CPU")
                 told = True
             log.debug("the machine is %.0f%% busy: indexing waits", share * 100)
-            self._stopping.wait(4.0)
+            self._stopping.wait(self._recheck_s)
         if told and self._on_wait is not None:
             self._on_wait("running")
         self.batch_started()
