@@ -1,0 +1,151 @@
+"""The MongoDB side of the catalogue: the client, the collections and their indexes.
+
+Collections (one database per catalogue):
+
+- ``content``: one document per distinct SHA-256, ``_id`` the content id (the
+  same integers as SQLite's, so vector stores and migrations keep their keys).
+  It carries every filter column, the tags (``tags``), the files' paths and
+  folders (raw and case-folded), the case-folded OCR text and the per-stage
+  model status (``stages``), so each query is one ``find`` on one collection.
+- ``files``: one document per file (``_id`` the file id; ``path`` unique).
+- ``roots``, ``folder_state``: the library roots and folder signatures.
+- ``tags``: the tag dictionary (``_id`` the tag key; name, count).
+- ``ocr``: each image's OCR text and lines with boxes.
+- ``meta``: counters (content, file and root ids, the write generation).
+
+MongoDB has no multi-document transactions on a standalone server, so each
+write call is a sequence of idempotent single-document updates: a crash midway
+leaves documents a rescan or the next model run puts right, never a broken one.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+log = logging.getLogger(__name__)
+
+COLLECTIONS = ("meta", "roots", "content", "files", "tags", "ocr", "folder_state",
+               "pixiv_work", "pixiv_error", "pixiv_user_name")
+
+CONTENT_INDEXES: tuple[tuple[str, ...], ...] = (
+    ("state", "date"), ("filesize",), ("width",), ("height",), ("ratio",), ("pixels",),
+    ("date",), ("posted",), ("source", "post_id", "page"), ("user_id",), ("user_ci",),
+    ("user_name",), ("page",), ("tagcount",), ("textlen",), ("format",), ("frames",),
+    ("animated",), ("work_key",), ("gen",), ("path_min",), ("folder_min",),
+    ("tags.key", "tags.kind", "tags.score"), ("folders_cf",), ("phash",),
+    ("pixiv_state",), ("views",), ("bookmarks",), ("likes",), ("comments",), ("ai",), ("r18",),
+    ("title",),
+)
+"""Single-field and compound indexes for the query language's filters and sorts
+(a tag query is an ``$elemMatch`` on ``tags.key``: multikey)."""
+
+
+def redact_uri(uri: str) -> str:
+    """The URI with any password replaced, for messages and logs."""
+    try:
+        parts = urlsplit(uri)
+    except ValueError:
+        return "<unparseable URI>"
+    if parts.password is None and "@" not in parts.netloc:
+        return uri
+    user = parts.username or ""
+    host = parts.netloc.rsplit("@", 1)[-1]
+    return urlunsplit((parts.scheme, f"{user}:***@{host}" if user else host, parts.path,
+                       parts.query, parts.fragment))
+
+
+class MongoUnavailable(RuntimeError):
+    """The MongoDB server cannot be reached or refused the credentials."""
+
+
+class MongoDatabase:
+    """One catalogue's database on a MongoDB server (or a mongomock client in tests)."""
+
+    def __init__(self, client: Any, name: str) -> None:
+        self.client = client
+        self.db = client[name]
+        self.name = name
+        self.gen = 0
+        self._lock = threading.RLock()
+        for collection in COLLECTIONS:
+            setattr(self, collection, self.db[collection])
+        self.ensure_indexes()
+
+    meta: Any
+    roots: Any
+    content: Any
+    files: Any
+    tags: Any
+    ocr: Any
+    folder_state: Any
+
+    @classmethod
+    def connect(cls, uri: str, name: str, *, timeout_ms: int = 5000) -> MongoDatabase:
+        """Connect with pymongo and check the server answers (a clear error if not)."""
+        try:
+            import pymongo
+            from pymongo.errors import PyMongoError
+        except ImportError as exc:  # pragma: no cover - depends on the install
+            raise MongoUnavailable("the MongoDB catalogue needs pymongo: "
+                                   "pip install 'pximse[server]'") from exc
+        client: Any = pymongo.MongoClient(uri, serverSelectionTimeoutMS=timeout_ms,
+                                          tz_aware=False)
+        try:
+            client.admin.command("ping")
+        except PyMongoError as exc:
+            client.close()
+            raise MongoUnavailable(
+                f"cannot reach MongoDB at {redact_uri(uri)}: {type(exc).__name__}") from exc
+        log.info("catalogue on MongoDB %s, database %s", redact_uri(uri), name)
+        return cls(client, name)
+
+    def ensure_indexes(self) -> None:
+        for keys in CONTENT_INDEXES:
+            self.content.create_index([(key, 1) for key in keys])
+        self.content.create_index([("sha256", 1)], unique=True)
+        if _wildcard_ok(self.client):
+            self.content.create_index([("stages.$**", 1)])
+        self.files.create_index([("path", 1)], unique=True)
+        self.files.create_index([("content_id", 1)])
+        self.files.create_index([("root_id", 1), ("state", 1)])
+        self.files.create_index([("folder", 1)])
+        self.tags.create_index([("count", -1)])
+        self.roots.create_index([("name", 1)], unique=True)
+        self.folder_state.create_index([("root_id", 1)])
+        self.db["pixiv_user_name"].create_index([("user_id", 1)])
+        self.db["pixiv_work"].create_index([("state", 1), ("fetched_at", 1)])
+
+    def next_ids(self, counter: str, count: int = 1) -> int:
+        """Reserve ``count`` ids of ``counter``; returns the first."""
+        doc = self.meta.find_one_and_update(
+            {"_id": counter}, {"$inc": {"value": count}}, upsert=True,
+            return_document=True)
+        return int(doc["value"]) - count + 1
+
+    def counter(self, counter: str) -> int:
+        doc = self.meta.find_one({"_id": counter})
+        return 0 if doc is None else int(doc["value"])
+
+    def raise_counter(self, counter: str, at_least: int) -> None:
+        """Make the counter at least ``at_least`` (after documents were copied in)."""
+        self.meta.update_one({"_id": counter}, {"$max": {"value": int(at_least)}}, upsert=True)
+
+    @contextmanager
+    def write(self) -> Iterator[None]:
+        """One write call: serialised in this process, stamped with the next generation."""
+        with self._lock:
+            self.gen = self.next_ids("gen")
+            yield
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def _wildcard_ok(client: Any) -> bool:
+    """Wildcard indexes (``stages.$**``) exist on real servers, not in mongomock."""
+    return type(client).__module__.startswith("pymongo")

@@ -1,0 +1,287 @@
+"""The MongoDB catalogue against the SQLite one: the same writes, the same answers.
+
+Both catalogues are filled through their own write APIs with the same calls
+(:class:`mongo_tee.TeeCatalog` over the library builder of
+``test_query_engines``), then every query case there (the Hypothesis strategy,
+the hand-written table, the freshness steps) must give the same total, page
+and rows on MongoDB as on SQLite's SQL engine, whose meaning
+``query_reference`` pins. MongoDB is mongomock here; with
+``PXIMSE_TEST_MONGO_URL`` set (``mongodb://user:pass@127.0.0.1:27017``), the
+``server`` cases run the same checks on that server, in a database of their
+own that is dropped afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import mongomock
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from mongo_tee import TeeCatalog
+from query_reference import Reference
+from test_query_engines import (
+    FRESHNESS_QUERIES,
+    MODEL,
+    SECOND,
+    TABLE,
+    THRESHOLD,
+    Library,
+    NewContent,
+    Queries,
+    _table_params,
+    add_images,
+    build_library,
+    file_ids,
+    sha_for,
+    write_ocr,
+)
+
+from pximse.query.ast import And, Compare, MatchAll, Not, Or, Query, SortKey, Tag, TagScore, Text
+from pximse.query.parse import parse_query
+from pximse.store.mongo.catalog import MongoCatalog
+from pximse.store.mongo.database import MongoDatabase
+from pximse.store.records import SearchPage
+from pximse.store.sqlite.catalog import FileRecord, ScanBatch, SqliteCatalog
+
+MONGO_URL = os.environ.get("PXIMSE_TEST_MONGO_URL", "")
+
+
+def mongo_client(kind: str):  # type: ignore[no-untyped-def]
+    if kind == "mongomock":
+        return mongomock.MongoClient()
+    if not MONGO_URL:
+        pytest.skip("PXIMSE_TEST_MONGO_URL is not set: the MongoDB server cases need a "
+                    "server (see deploy/compose.yaml)")
+    import pymongo
+
+    return pymongo.MongoClient(MONGO_URL, serverSelectionTimeoutMS=5000)
+
+
+@dataclass(repr=False)
+class Pair:
+    sqlite: SqliteCatalog
+    mongo: MongoCatalog
+    tee: TeeCatalog
+    library: Library
+    path: Path
+
+    def reference(self) -> Reference:
+        return Reference.load(self.path, THRESHOLD)
+
+
+def open_pair(tmp_path: Path, kind: str, n: int, seed: int) -> Pair:
+    client = mongo_client(kind)
+    name = f"pximse_test_{uuid.uuid4().hex[:12]}"
+    mongo = MongoCatalog(MongoDatabase(client, name), tag_threshold=THRESHOLD)
+    path = tmp_path / "catalog.sqlite3"
+    sqlite = SqliteCatalog(path, tag_threshold=THRESHOLD, memory_index=False)
+    tee = TeeCatalog(sqlite, mongo)
+    library = build_library(tee, n=n, seed=seed)  # type: ignore[arg-type]
+    return Pair(sqlite, mongo, tee, library, path)
+
+
+def close_pair(pair: Pair) -> None:
+    pair.sqlite.close()
+    pair.mongo.mdb.client.drop_database(pair.mongo.mdb.name)
+    pair.mongo.close()
+
+
+@pytest.fixture(scope="module", params=["mongomock", "server"])
+def pair(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+         ) -> Iterator[Pair]:
+    built = open_pair(tmp_path_factory.mktemp("mongo"), request.param, 300, 7)
+    yield built
+    close_pair(built)
+
+
+@pytest.fixture(scope="module")
+def queries(pair: Pair) -> Queries:
+    return Queries(pair.reference())
+
+
+def answer(page: SearchPage) -> tuple[int, list[str]]:
+    return page.total, [item.id for item in page.items]
+
+
+def same_answer(pair: Pair, query: Query, *, limit: int = 1000, offset: int = 0,
+                seed: int = 0) -> tuple[int, list[str]]:
+    expected = pair.sqlite.search(query, limit=limit, offset=offset, seed=seed)
+    found = pair.mongo.search(query, limit=limit, offset=offset, seed=seed)
+    assert answer(found) == answer(expected), f"MongoDB disagrees with SQLite: {query}"
+    assert found.items == expected.items, f"rows differ: {query}"
+    return answer(expected)
+
+
+# -- the data ----------------------------------------------------------------------
+
+
+def test_same_images_and_rows(pair: Pair) -> None:
+    reference = pair.reference()
+    shas = sorted(item.sha256 for item in reference.items.values())
+    assert pair.mongo.content_ids(shas) == pair.sqlite.content_ids(shas)
+    for sha in shas[::7]:
+        assert pair.mongo.image(sha) == pair.sqlite.image(sha), sha
+    assert pair.mongo.status(errors=5) == pair.sqlite.status(errors=5)
+    assert pair.mongo.tags_with_prefix("") == pair.sqlite.tags_with_prefix("")
+    assert pair.mongo.tags_with_prefix("s", 5) == pair.sqlite.tags_with_prefix("s", 5)
+    keys = ["cat", "long_hair", "no_such_tag"]
+    assert pair.mongo.tag_counts(keys) == pair.sqlite.tag_counts(keys)
+    assert pair.mongo.root_paths() == pair.sqlite.root_paths()
+    for sha in shas[:20]:
+        assert pair.mongo.file_for(sha) == pair.sqlite.file_for(sha)
+    ids_m, hashes_m = pair.mongo.phashes()
+    ids_s, hashes_s = pair.sqlite.phashes()
+    assert sorted(zip(ids_m.tolist(), hashes_m.tolist(), strict=True)) == \
+        sorted(zip(ids_s.tolist(), hashes_s.tolist(), strict=True))
+
+
+# -- generated queries ------------------------------------------------------------------
+
+
+@settings(max_examples=200, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much,
+                                 HealthCheck.data_too_large,
+                                 HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_mongo_agrees_with_sqlite(data: st.DataObject, pair: Pair, queries: Queries) -> None:
+    query = data.draw(queries.strategy, label="query")
+    limit = data.draw(st.integers(0, 60), label="limit")
+    offset = data.draw(st.one_of(st.integers(0, 20), st.integers(0, 320)), label="offset")
+    seed = data.draw(st.integers(-(2**70), 2**70), label="seed")
+    same_answer(pair, query, limit=limit, offset=offset, seed=seed)
+    assert pair.mongo.filtered_ids(query).tolist() == pair.sqlite.filtered_ids(query).tolist()
+
+
+@pytest.mark.parametrize(("text", "sort", "syntax", "found"), TABLE,
+                         ids=[row[0] or row[1] for row in TABLE])
+def test_hand_written_query(text: str, sort: str, syntax: str, found: bool, pair: Pair) -> None:
+    query = parse_query(text.format(**_table_params(pair.reference())), sort)
+    total, _ = same_answer(pair, query, seed=12345)
+    assert (total > 0) == found
+    for offset in (0, 7, max(total - 1, 0)):
+        same_answer(pair, query, limit=5, offset=offset, seed=12345)
+
+
+NULL_CASES = [
+    # Missing values: a comparison is false, != is true, NOT of a false one is true.
+    Query(Compare("user", "=", "alice")),
+    Query(Not(Compare("user", "=", "alice"))),
+    Query(Compare("user", "!=", "alice")),
+    Query(Not(Compare("page", ">", 0))),
+    Query(Not(Compare("posted", "<", "2020-01-01"))),
+    Query(Or((Compare("textlen", ">", 3), Not(Compare("textlen", ">=", 0))))),
+    Query(And((Not(Tag("cat")), Not(TagScore("cat", "<", 0.5))))),
+    Query(Not(Text("ocr", "hello"))),
+    Query(MatchAll(), (SortKey("posted", False), SortKey("user"))),
+    Query(MatchAll(), (SortKey("textlen"), SortKey("page", False))),
+]
+
+
+@pytest.mark.parametrize("query", NULL_CASES, ids=[repr(q.where)[:60] for q in NULL_CASES])
+def test_missing_values_as_sqlite(query: Query, pair: Pair) -> None:
+    total, _ = same_answer(pair, query)
+    assert total > 0
+
+
+# -- writes -------------------------------------------------------------------------------
+
+
+@pytest.fixture(params=["mongomock", "server"])
+def fresh(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Pair]:
+    built = open_pair(tmp_path, request.param, 60, 11)
+    yield built
+    close_pair(built)
+
+
+def agree(pair: Pair) -> None:
+    for query in FRESHNESS_QUERIES:
+        same_answer(pair, query, seed=3)
+
+
+def test_writes_keep_the_two_in_step(fresh: Pair) -> None:
+    tee, library = fresh.tee, fresh.library
+    agree(fresh)
+    sha = sha_for("fresh image")
+    content = NewContent(sha, 123_456, "png", 4321, 1000, 1, False, None, False,
+                         1_700_000_000 * SECOND)
+    old_path = "/lib/main/pixiv/fresh artist_4242/4242_9999999_p0.png"
+    add_images(tee, library.main_root, [(old_path, sha, content)])  # type: ignore[arg-type]
+    content_id = fresh.sqlite.content_id_for(sha)
+    assert content_id is not None and fresh.mongo.content_id_for(sha) == content_id
+    agree(fresh)
+    tee.set_tags(content_id, MODEL, 0, {"cat": 0.9, "dog": 0.7})
+    agree(fresh)
+    tee.set_tags(content_id, MODEL, 0, {"cat": 0.3})
+    write_ocr(tee, {content_id: "a fresh caption"})  # type: ignore[arg-type]
+    agree(fresh)
+    known = file_ids(tee, library.main_root)  # type: ignore[arg-type]
+    tee.apply_scan_batch(ScanBatch(
+        library.main_root, removed=[known[old_path]],
+        files=[FileRecord("/lib/main/renamed/plain name.png", 123_456, 1_700_000_000 * SECOND,
+                          "ok", sha)]))
+    assert fresh.mongo.image(sha) == fresh.sqlite.image(sha)
+    agree(fresh)
+    extra = [path for path in library.files if path.startswith("/lib/extra/")]
+    tee.set_root_online(library.extra_root, False)
+    agree(fresh)
+    known = file_ids(tee, library.extra_root)  # type: ignore[arg-type]
+    tee.apply_scan_batch(ScanBatch(library.extra_root, removed=list(known.values())))
+    agree(fresh)
+    tee.apply_scan_batch(ScanBatch(library.extra_root, files=[
+        FileRecord(path, 1, 1_650_000_000 * SECOND, "ok", library.files[path])
+        for path in extra]))
+    agree(fresh)
+    assert fresh.mongo.status() == fresh.sqlite.status()
+
+
+def test_model_stages_as_sqlite(fresh: Pair) -> None:
+    tee = fresh.tee
+    pending = fresh.sqlite.pending_for_stage("tagger", MODEL, limit=1000)
+    assert pending and fresh.mongo.pending_for_stage("tagger", MODEL, limit=1000) == pending
+    done = [cid for cid, _ in pending[:10]]
+    tee.record_stages([(cid, "tagger", MODEL, None) for cid in done[:8]]
+                      + [(cid, "tagger", MODEL, "boom") for cid in done[8:]])
+    tee.set_model_tags_many([(cid, "wd14:newer", {"cat": 0.8}) for cid in done])
+    for engine in (fresh.sqlite, fresh.mongo):
+        assert engine.stage_done_ids("tagger", MODEL).tolist() == sorted(done[:8])
+        assert engine.pending_for_stage("tagger", MODEL, 5, after=done[3]) == \
+            fresh.sqlite.pending_for_stage("tagger", MODEL, 5, after=done[3])
+        assert engine.count_pending("tagger", MODEL) == len(pending) - 10
+    tee.forget_stage("tagger", done[:2])
+    assert fresh.mongo.count_pending("tagger", MODEL) == \
+        fresh.sqlite.count_pending("tagger", MODEL) == len(pending) - 8
+    for cid in done:
+        sha = pending[[c for c, _ in pending].index(cid)][1]
+        assert fresh.mongo.image(sha) == fresh.sqlite.image(sha)
+    agree(fresh)
+
+
+def test_ocr_lines_round_trip(fresh: Pair) -> None:
+    cid = fresh.sqlite.pending_for_stage("ocr", "m", 1)[0][0]
+    lines = [("ありがとう", [[0, 0], [10, 0], [10, 5], [0, 5]], 0.93), ("THANKS", None, None)]
+    fresh.tee.set_ocr(cid, "rapidocr:x", lines)
+    assert fresh.mongo.ocr_lines(cid) == fresh.sqlite.ocr_lines(cid)
+    same_answer(fresh, Query(Text("ocr", "ｔｈａｎｋｓ")))
+    assert fresh.mongo.search(Query(Text("ocr", "ありが"))).total >= 1
+
+
+def test_a_timeout_is_a_query_error() -> None:
+    from pximse.query.errors import QueryError
+    from pximse.store.mongo.reads import MongoReads
+
+    class Slow:
+        def find(self, *args: object, **kwargs: object) -> object:
+            from pymongo.errors import ExecutionTimeout
+
+            raise ExecutionTimeout("operation exceeded time limit")
+
+    reads = MongoCatalog(MongoDatabase(mongomock.MongoClient(), "t"))
+    reads.mdb.content = Slow()
+    with pytest.raises(QueryError, match="longer than 5 ms"):
+        MongoReads.search(reads, Query(MatchAll()), timeout_ms=5)
