@@ -371,8 +371,9 @@ def test_send_to_hydrus_posts_the_search(page: Any, daemon: Daemon) -> None:
 
     def hydrus_show(route: Any) -> None:
         sent.append(json.loads(route.request.post_data))
-        route.fulfill(status=200, content_type="application/json",
-                      body='{"message": "Hydrus shows 2 files"}')
+        route.fulfill(status=200, content_type="application/json", body=json.dumps(
+            {"sent": 2, "not_in_hydrus": 1, "total": 3,
+             "page": {"name": "PxIMSE: scenery", "key": "ab"}}))
 
     page.route("**/api/hydrus", lambda route: route.fulfill(
         status=200, content_type="application/json", body='{"configured": true}'))
@@ -381,9 +382,10 @@ def test_send_to_hydrus_posts_the_search(page: Any, daemon: Daemon) -> None:
     button = page.locator("#hydrus-button")
     button.wait_for()
     button.click()
-    page.wait_for_function(
-        "document.querySelector('#notice').textContent === 'Hydrus shows 2 files'")
-    assert sent == [{"q": "scenery", "text": "blue sky", "similar": ""}]
+    page.wait_for_function("document.querySelector('#notice').textContent.startsWith('Sent')")
+    assert page.inner_text("#notice") == (
+        "Sent 2 of 3 images to Hydrus (PxIMSE: scenery); 1 are not in Hydrus")
+    assert sent == [{"q": "scenery", "text": "blue sky", "similar": None}]
 
 
 @pytest.mark.parametrize("answer", [
@@ -396,3 +398,19 @@ def test_hydrus_button_is_hidden_without_hydrus(page: Any, daemon: Daemon,
     page.wait_for_selector("#grid .card")
     page.wait_for_timeout(200)
     assert page.locator("#hydrus-button").is_hidden()
+
+
+def test_pages_load_as_the_grid_scrolls_and_back_goes_back(page: Any, daemon: Daemon) -> None:
+    page.goto(daemon.url + "/?limit=2&sort=%2Bdate")
+    # 9 images two at a time; the three pages of the Pixiv work end up on one card
+    page.wait_for_function("document.querySelector('#grid .pages')"
+                           " && document.querySelector('#grid .pages').textContent === '3 pages'")
+    page.wait_for_function("document.querySelectorAll('#grid .card').length === 7")
+    assert page.locator("#more-button").is_hidden()
+    search(page, daemon, "sky")
+    search(page, daemon, "cat_ears")
+    page.go_back()
+    page.wait_for_function("new URLSearchParams(location.search).get('q') === 'sky'")
+    page.wait_for_function("document.querySelectorAll('#grid .card').length === 2")
+    assert page.input_value("#q") == "sky"
+    assert "limit=2" in page.url

@@ -5,8 +5,9 @@ window.PX = window.PX || {};
 
 PX.app = (function () {
   var h = PX.h;
-  var PAGE = 60;
-  var state = { q: "", text: "", sort: "", similar: "", id: "" };
+  var PAGE = 60;            // results per request, unless the URL says limit=
+  var KEYS = ["q", "text", "sort", "similar", "limit", "id"];
+  var state = { q: "", text: "", sort: "", similar: "", limit: "", id: "" };
   var upload = null;        // a File: the image searched by (not in the URL)
   var loaded = 0;           // results fetched so far
   var total = 0;
@@ -19,15 +20,18 @@ PX.app = (function () {
 
   function readUrl() {
     var params = new URLSearchParams(window.location.search);
-    state = {
-      q: params.get("q") || "", text: params.get("text") || "", sort: params.get("sort") || "",
-      similar: params.get("similar") || "", id: params.get("id") || "",
-    };
+    state = {};
+    KEYS.forEach(function (key) { state[key] = params.get(key) || ""; });
+    if (!/^[1-9][0-9]{0,3}$/.test(state.limit)) state.limit = "";
+  }
+
+  function pageSize() {
+    return state.limit ? String(Math.min(1000, Number(state.limit))) : String(PAGE);
   }
 
   function urlFor(s) {
     var params = new URLSearchParams();
-    ["q", "text", "sort", "similar", "id"].forEach(function (key) {
+    KEYS.forEach(function (key) {
       if (s[key]) params.set(key, s[key]);
     });
     var query = params.toString();
@@ -51,11 +55,11 @@ PX.app = (function () {
       form.append("image", upload, upload.name || "pasted image");
       form.append("q", state.q);
       form.append("sort", state.sort);
-      form.append("limit", String(PAGE));
+      form.append("limit", pageSize());
       form.append("offset", String(offset));
       return PX.api.post("/api/search/image", form);
     }
-    var params = new URLSearchParams({ q: apiQuery(), limit: String(PAGE), offset: String(offset) });
+    var params = new URLSearchParams({ q: apiQuery(), limit: pageSize(), offset: String(offset) });
     if (state.sort) params.set("sort", state.sort);
     if (state.text) params.set("text", state.text);
     return PX.api.get("/api/search?" + params.toString());
@@ -98,6 +102,11 @@ PX.app = (function () {
       renderCount(page);
       $("more-button").hidden = loaded >= total || page.items.length === 0;
       if (loaded === 0) showEmpty();
+      // Infinite scroll: keep loading while the end of the grid is in sight.
+      if (loaded < total && page.items.length > 0 &&
+          $("more").getBoundingClientRect().top < window.innerHeight + 600) {
+        return loadMore(mine);
+      }
     }, function (err) {
       if (mine !== generation) return;
       loading = false;
@@ -365,10 +374,17 @@ PX.app = (function () {
       $("hydrus-button").hidden = !(answer && answer.configured);
     }, function () { $("hydrus-button").hidden = true; });
     $("hydrus-button").addEventListener("click", function () {
-      PX.api.post("/api/hydrus/show", { q: state.q, text: state.text, similar: state.similar })
-        .then(function (answer) {
-          notify((answer && (answer.message || (answer.count !== undefined
-            ? "Sent " + answer.count + " files to Hydrus" : ""))) || "Sent to Hydrus");
+      PX.api.post("/api/hydrus/show", {
+        q: state.q, text: state.text || null, similar: state.similar || null,
+      }).then(function (answer) {
+          answer = answer || {};
+          var text = answer.message;
+          if (!text && answer.sent !== undefined) {
+            text = "Sent " + PX.formatCount(answer.sent) + " of " + PX.formatCount(answer.total) +
+              " images to Hydrus" + (answer.page && answer.page.name ? " (" + answer.page.name + ")" : "") +
+              (answer.not_in_hydrus ? "; " + PX.formatCount(answer.not_in_hydrus) + " are not in Hydrus" : "");
+          }
+          notify(text || "Sent to Hydrus");
         }, function (err) { notify(err.message); });
     });
   }

@@ -205,6 +205,11 @@ PX.detail = (function () {
       image = document.getElementById("detail-image");
       boxes = document.getElementById("ocr-boxes");
       info = document.getElementById("detail-info");
+      image.addEventListener("error", function () {
+        if (!current || !image.getAttribute("src")) return;
+        image.removeAttribute("src");
+        image.alt = "The file cannot be shown: it is offline, or gone since the last scan.";
+      });
       document.getElementById("detail-close").addEventListener("click", options.close);
       document.getElementById("detail-prev").addEventListener("click", function () { options.step(-1); });
       document.getElementById("detail-next").addEventListener("click", function () { options.step(1); });
