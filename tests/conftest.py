@@ -6,8 +6,11 @@ a temp folder, and configuration goes through the real loader.
 
 from __future__ import annotations
 
+import http.server
 import random
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -17,6 +20,23 @@ from pximse.config import Config, load_config
 from pximse.store.sqlite.catalog import SqliteCatalog
 
 MakeImage = Callable[..., Path]
+
+
+@contextmanager
+def http_server(handler: Callable[..., http.server.BaseHTTPRequestHandler]
+                ) -> Iterator[http.server.ThreadingHTTPServer]:
+    """A real HTTP server on a free port of 127.0.0.1, for as long as the block
+    runs; ``server.requests`` collects what handlers append to it."""
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    httpd.requests = []  # type: ignore[attr-defined]
+    thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    try:
+        yield httpd
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join()
 
 
 def draw_picture(seed: int, size: tuple[int, int] = (64, 48)) -> Image.Image:

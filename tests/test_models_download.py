@@ -8,12 +8,12 @@ from __future__ import annotations
 import functools
 import http.server
 import json
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from conftest import http_server
 from test_wd14 import build_model, make_weights
 
 from pximse.cli import main
@@ -35,17 +35,8 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
 def mirror(tmp_path: Path) -> Iterator[http.server.ThreadingHTTPServer]:
     root = tmp_path / "mirror"
     build_model(root / REPO / "resolve" / "main", *make_weights())
-    httpd = http.server.ThreadingHTTPServer(
-        ("127.0.0.1", 0), functools.partial(_Handler, directory=str(root)))
-    httpd.requests = []  # type: ignore[attr-defined]
-    thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    try:
+    with http_server(functools.partial(_Handler, directory=str(root))) as httpd:
         yield httpd
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join()
 
 
 def test_download_then_verify_then_nothing_to_fetch(
