@@ -10,7 +10,8 @@ node in plain Python, one image at a time:
   ``tag_key`` (NFKC, case-folded, spaces as underscores).
 - ``TagScore``: some kind-0 row of the tag whose score satisfies the comparison.
 - ``Compare``: a missing value matches only ``!=``; dates are ISO-8601 read as
-  UTC and compared as epoch seconds; ``user`` ignores ASCII case; ``format``
+  UTC and compared as epoch seconds; ``user`` ignores ASCII case; ``title`` is
+  a substring under Unicode case folding (``str.casefold``); ``format``
   knows the aliases; ``source`` drops dots; ``id`` is a SHA-256 prefix;
   ``path`` is a case-insensitive substring of any file's path, or a glob when
   the value holds ``*`` or ``?`` (the ``Compare`` docstring's rule);
@@ -72,12 +73,21 @@ COLUMNS: dict[str, str] = {
     "format": "format",
     "animated": "animated",
     "frames": "frames",
+    "title": "title",
+    "bookmarks": "bookmarks",
+    "views": "views",
+    "likes": "likes",
+    "comments": "comments",
+    "ai": "ai",
+    "r18": "r18",
+    "pixiv_state": "pixiv_state",
 }
 """Query field -> content column."""
 
 NULLABLE_FIELDS = frozenset(
     name for name, column in COLUMNS.items()
-    if column in ("posted", "user_name", "user_id", "post_id", "page", "textlen")
+    if column in ("posted", "user_name", "user_id", "post_id", "page", "textlen", "title",
+                  "bookmarks", "views", "likes", "comments", "ai", "r18", "pixiv_state")
 )
 ALWAYS_PRESENT = frozenset({
     "path", "folder", "id", "filesize", "width", "height", "ratio", "pixels", "date",
@@ -269,6 +279,9 @@ class Reference:
             elif name == "user":
                 wanted = ascii_fold(wanted)
                 actual = None if actual is None else ascii_fold(str(actual))
+            elif name == "title":
+                hit = actual is not None and wanted.casefold() in str(actual).casefold()
+                return hit if op == "=" else not hit
         if actual is None:
             return True if op == "!=" else None
         return _OPS[op](actual, wanted)

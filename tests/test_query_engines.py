@@ -52,7 +52,7 @@ from pximse.query.ast import (
 )
 from pximse.query.fields import FIELDS, sortable_names
 from pximse.query.parse import detect_syntax, parse_query
-from pximse.store.records import SearchPage
+from pximse.store.records import PixivTag, PixivWork, SearchPage
 from pximse.store.sqlite.catalog import FileRecord, NewContent, ScanBatch, SqliteCatalog
 
 MODEL = "wd14:test"
@@ -256,6 +256,7 @@ def build_library(catalog: SqliteCatalog, *, n: int = 300, seed: int = 7) -> Lib
             catalog.set_tags(content_id, "manual", 2, {tag: 1.0 for tag in MANUAL_TAGS[:2]})
     write_ocr(catalog, {content_id: rng.choice(OCR_TEXTS)
                         for content_id in rng.sample(sorted(ids.values()), 60)})
+    add_pixiv_works(catalog, rng)
 
     # Files removed from disk (content gone unless another copy is left) and
     # a root that went missing (its only-copies become offline, still found).
@@ -267,6 +268,46 @@ def build_library(catalog: SqliteCatalog, *, n: int = 300, seed: int = 7) -> Lib
             library.files.pop(path, None)
     catalog.set_root_online(library.second_root, False)
     return library
+
+
+PIXIV_TITLES = ["夏の日", "Summer Day", "SUMMER night", "桜の下で", "Straße", "", "a_b 100%"]
+PIXIV_TRANSLATIONS = {"オリジナル": "original", "風景": "scenery", "初音ミク": "Hatsune Miku"}
+
+
+def pixiv_work(illust_id: str, rng: random.Random, *, state: str = "ok",
+               fetched_at: int = 1_700_000_000) -> PixivWork:
+    """A work as a fetch would record it (``ok``: every field; else none)."""
+    if state != "ok":
+        return PixivWork(illust_id, state, rng.choice(["app", "ajax"]), fetched_at)
+    via = rng.choice(["app", "ajax"])
+    tags = [PixivTag(name, PIXIV_TRANSLATIONS.get(name))
+            for name in rng.sample(PIXIV_TAGS, rng.randint(0, 3))]
+    return PixivWork(
+        illust_id, "ok", via, fetched_at, title=rng.choice(PIXIV_TITLES),
+        caption="a caption", created=int(_moment(rng).timestamp()),
+        views=rng.choice([0, 10, 150, rng.randint(0, 100_000)]),
+        bookmarks=rng.choice([0, 5, 500, rng.randint(0, 20_000)]),
+        likes=rng.randint(0, 5000) if via == "ajax" else None,
+        comments=rng.randint(0, 50), user_id=rng.choice(["1001", "777", "5555"]),
+        user_name=rng.choice(["Alice", "Seven", "新しい名前"]), ai=rng.random() < 0.2,
+        r18=rng.random() < 0.2, x_restrict=0, pages=rng.randint(1, 3), tags=tags)
+
+
+def add_pixiv_works(catalog: SqliteCatalog, rng: random.Random) -> None:
+    """What fetches would have stored: most works ok, some deleted (a few after
+    an earlier ok, so they keep what was known), some private, some never asked."""
+    posts = sorted(row[0] for row in catalog.db.reader().execute(
+        "SELECT DISTINCT post_id FROM content WHERE source = 'pixiv' AND post_id IS NOT NULL"))
+    for illust_id in posts:
+        roll = rng.random()
+        if roll < 0.55:
+            catalog.record_pixiv_work(pixiv_work(illust_id, rng))
+        elif roll < 0.7:
+            if rng.random() < 0.5:
+                catalog.record_pixiv_work(pixiv_work(illust_id, rng, fetched_at=1_600_000_000))
+            catalog.record_pixiv_work(pixiv_work(illust_id, rng, state="deleted"))
+        elif roll < 0.78:
+            catalog.record_pixiv_work(pixiv_work(illust_id, rng, state="private"))
 
 
 def file_ids(catalog: SqliteCatalog, root_id: int) -> dict[str, int]:
@@ -365,6 +406,14 @@ def test_catalogue_has_what_the_queries_need(reference: Reference) -> None:
     assert any(item.row["posted"] is not None for item in reference.searchable)
     assert any(len(item.files) > 1 for item in reference.searchable)
     assert len({key for item in items for key, kind, _ in item.tags if kind == 0}) == 15
+    assert {item.row["pixiv_state"] for item in reference.searchable} == {
+        None, "ok", "deleted", "private"}
+    for name in ("bookmarks", "views", "likes", "comments", "ai", "r18", "title"):
+        assert any(item.row[name] is not None for item in reference.searchable), name
+        assert any(item.row[name] is None for item in reference.searchable), name
+    # Deleted works that were fetched before keep their counts.
+    assert any(item.row["pixiv_state"] == "deleted" and item.row["bookmarks"] is not None
+               for item in reference.searchable)
 
 
 def test_tagcount_column_counts_distinct_tags(reference: Reference) -> None:
@@ -426,6 +475,12 @@ def query_strategy(reference: Reference) -> st.SearchStrategy[Query]:
 
     def texts(name: str) -> st.SearchStrategy[object]:
         actual = [str(v) for v in column_values[name]]
+        if name == "title":
+            return st.one_of(substrings([t for t in actual if t]),
+                             substrings([t for t in actual if t]).map(str.swapcase),
+                             st.just("nobody"), st.just("SS"))
+        if name == "pixiv_state":
+            return st.sampled_from(["ok", "deleted", "private"])
         variants = st.sampled_from(actual).map(
             lambda v: v.upper() if name == "user" else v)
         if name == "format":
@@ -584,6 +639,19 @@ TABLE: list[tuple[str, str, str, bool]] = [
     ("user:émile", "", "booru", False),  # ASCII-only case folding, as SQLite's NOCASE
     ("no_such_tag", "", "booru", False),
     ("", "height_asc,filesize;-1", "booru", True),
+    ("pixiv:deleted", "order:-bookmarks", "booru", True),
+    ("pixiv:private -has:title", "", "booru", True),
+    ("pixiv_state:ok bookmarks:>=500", "order:views", "booru", True),
+    ("title:summer", "order:title", "booru", True),
+    ("title:ss", "", "booru", True),  # Straße: Unicode case folding
+    ("-title:summer", "", "booru", True),
+    ("views:100..5000 -ai:true", "order:+views", "booru", True),
+    ("has:likes likes:>10", "order:-likes", "booru", True),
+    ("comments:>=1 r18:false", "order:comments", "booru", True),
+    ("ai:true or r18:true", "", "booru", True),
+    ("src:original", "", "booru", True),  # a Pixiv tag's translation
+    ("likeCount;>10,bookmarkCount;>=0", "", "legacy", True),
+    ('title;="SUMMER"', "", "legacy", True),
 ]
 
 
@@ -635,6 +703,10 @@ FRESHNESS_QUERIES = [
     Query(Compare("source", "=", "pixiv"), (SortKey("posted"), SortKey("page", False))),
     Query(Compare("folder", "=", "/lib/extra")),
     Query(Not(Tag("cat")), (SortKey("format"), SortKey("random", False))),
+    Query(Compare("bookmarks", ">", 100), (SortKey("views"),)),
+    Query(Compare("title", "=", "FRESH")),
+    Query(Compare("pixiv_state", "=", "ok"), (SortKey("title"), SortKey("likes"))),
+    Query(Tag("fresh", "source")),
 ]
 
 
@@ -664,6 +736,18 @@ def test_memory_index_sees_every_write_at_once(fresh: Engines) -> None:
     content_id = memory.content_id_for(sha)
     assert content_id is not None
 
+    # 1b. Pixiv's answer for its work: counts, title and tags arrive; the
+    # name in its own file name stays.
+    memory.record_pixiv_work(PixivWork(
+        "9999999", "ok", "app", 1_700_000_100, title="A Fresh Title", views=777,
+        bookmarks=4321, comments=3, user_id="4242", user_name="renamed artist", ai=False,
+        r18=False, pages=1, tags=[PixivTag("新鮮", "fresh")]))
+    found = memory.search(Query(Compare("bookmarks", "=", 4321)))
+    assert [item.id for item in found.items] == [sha]
+    assert found.items[0].user_name == "fresh artist"
+    assert memory.search(Query(Tag("fresh", "source"))).total == 1
+    agree_everywhere(fresh)
+
     # 2. Tagged, then re-tagged across the threshold.
     memory.set_tags(content_id, MODEL, 0, {"cat": 0.9, "dog": 0.7})
     assert sha in {item.id for item in memory.search(Query(Tag("cat", "model")), limit=500).items}
@@ -671,7 +755,8 @@ def test_memory_index_sees_every_write_at_once(fresh: Engines) -> None:
     memory.set_tags(content_id, MODEL, 0, {"cat": 0.3})
     assert sha not in {item.id
                        for item in memory.search(Query(Tag("cat", "model")), limit=500).items}
-    assert memory.search(Query(Compare("width", "=", 4321))).items[0].tagcount == 0
+    # Only Pixiv's two tags (新鮮 and its translation) are left.
+    assert memory.search(Query(Compare("width", "=", 4321))).items[0].tagcount == 2
     agree_everywhere(fresh)
 
     # 3. OCR text arrives.
@@ -689,6 +774,8 @@ def test_memory_index_sees_every_write_at_once(fresh: Engines) -> None:
     renamed = memory.search(Query(Compare("width", "=", 4321))).items[0]
     assert (renamed.source, renamed.user_name, renamed.post_id) == ("other", None, None)
     assert memory.search(Query(Compare("user", "=", "fresh artist"))).total == 0
+    assert memory.search(Query(Compare("bookmarks", "=", 4321))).total == 0
+    assert memory.search(Query(Tag("fresh", "source"))).total == 0
     agree_everywhere(fresh)
 
     # 5. A root goes offline: its content stays searchable, marked offline.

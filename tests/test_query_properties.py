@@ -105,6 +105,8 @@ def _compare_for(name: str, kind: str) -> st.SearchStrategy[Node]:
         values = st.sampled_from(("pixiv", "twitter", "yandere", "danbooru", "other"))
     elif name == "format":
         values = st.sampled_from(("png", "jpeg", "gif", "webp"))
+    elif name == "pixiv_state":
+        values = st.sampled_from(("ok", "deleted", "private"))
     elif name == "id":
         values = st.text("0123456789abcdef", min_size=8, max_size=64)
     else:

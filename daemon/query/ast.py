@@ -59,8 +59,9 @@ class Compare:
 
     ``field`` is the canonical name from :mod:`pximse.query.fields`. Text fields
     take ``=``/``!=``; for ``path`` and ``folder`` a value with ``*`` or ``?`` is
-    a glob, otherwise ``path`` matches a substring and ``folder`` a folder prefix.
-    Date values are ISO-8601 strings (``2020-01-01`` or ``2020-01-01T10:30:00``),
+    a glob, otherwise ``path`` matches a substring and ``folder`` a folder prefix;
+    ``title`` matches a substring, ignoring case (Unicode case folding). Date
+    values are ISO-8601 strings (``2020-01-01`` or ``2020-01-01T10:30:00``),
     read as UTC.
     """
 

@@ -19,6 +19,7 @@ Examples (``parse_booru(text).where``)::
                                    Compare('date', '<', '2021-01-01'))
     character:hatsune_miku     Tag('character:hatsune_miku')   (the colon rule)
     pixiv:123                  And(Compare('source', '=', 'pixiv'), Compare('postid', '=', '123'))
+    pixiv:deleted              Compare('pixiv_state', '=', 'deleted')
     model:long_hair:>0.9       TagScore('long_hair', '>', 0.9)
     clip:"girl in the rain"    Nearest('text', 'girl in the rain')
     1girl similar:0123abcd     And(Tag('1girl'), Nearest('image', '0123abcd'))
@@ -53,7 +54,7 @@ from pximse.query.ast import (
     split_nearest,
 )
 from pximse.query.errors import QueryError
-from pximse.query.fields import HAS_EXTRA, Field, lookup
+from pximse.query.fields import HAS_EXTRA, PIXIV_STATES, Field, lookup
 from pximse.query.lexer import (
     COMPARE_PREFIX,
     SITE_KEYS,
@@ -275,7 +276,12 @@ def word_node(token: Token, query: str) -> Node:
         return Duplicates(image.lower())
     if lowered in SITE_KEYS:
         post, position = _single(rest, lowered, after, query)
+        if lowered == "pixiv" and post.lower() in PIXIV_STATES:
+            return Compare("pixiv_state", "=", post.lower())
         if not post.isascii() or not post.isdigit():
+            if lowered == "pixiv":
+                raise QueryError(f"pixiv: takes an illust id (digits) or one of "
+                                 f"{', '.join(PIXIV_STATES)}, not '{post}'", position, query)
             raise QueryError(f"{lowered}: takes a post id (digits), not '{post}'",
                              position, query)
         return all_of([Compare("source", "=", lowered), Compare("postid", "=", post)])

@@ -44,7 +44,22 @@ FIELDS: tuple[Field, ...] = (
     Field("folder", "path", "a folder the file is in (prefix), or a glob", ("dir",)),
     Field("id", "str", "the SHA-256 of the content (hex); a prefix of 8+ digits is enough",
           ("sha256", "hash")),
+    # Pixiv metadata (`pximse pixiv fetch`): missing until the work is fetched.
+    Field("title", "str", "the work's title (Pixiv's, else the file name's): a part of it, "
+          "in any case"),
+    Field("bookmarks", "int", "Pixiv bookmarks", ("bookmark_count", "total_bookmarks")),
+    Field("views", "int", "Pixiv views", ("view_count", "total_view")),
+    Field("likes", "int", "Pixiv likes (the public page reports them, the app API does not)",
+          ("like_count",)),
+    Field("comments", "int", "Pixiv comments", ("comment_count", "total_comments")),
+    Field("ai", "bool", "Pixiv marks the work AI-generated", ("ai_generated",)),
+    Field("r18", "bool", "Pixiv restricts the work to adults (R-18 or R-18G)"),
+    Field("pixiv_state", "str", "what Pixiv last said of the work: ok, deleted or private "
+          "(`pixiv:deleted`)", ("pixivstate",)),
 )
+
+PIXIV_STATES: tuple[str, ...] = ("ok", "deleted", "private")
+"""The values ``pixiv_state`` takes."""
 
 HAS_EXTRA: tuple[str, ...] = ("model_tags", "source_tags", "ocr")
 """Names ``Has`` takes besides fields: any tag from a model, any source tag, any OCR text."""

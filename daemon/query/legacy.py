@@ -32,11 +32,14 @@ from pximse.query.fields import Field, field, lookup
 from pximse.query.lexer import COMPARE_PREFIX
 from pximse.query.values import compare, tag_score
 
-LEGACY_KEYS = {"type": "source", "illustid": "postid", "createdate": "posted"}
+LEGACY_KEYS = {"type": "source", "illustid": "postid", "createdate": "posted",
+               "likecount": "likes", "viewcount": "views", "bookmarkcount": "bookmarks",
+               "commentcount": "comments"}
 """The original's MongoDB keys whose meaning differs from, or is missing in, the fields table.
 
 The original stored the site in ``type`` (pixiv, twitter, yandere, other),
-the post id in ``illustid`` and Pixiv's post date in ``createDate``.
+the post id in ``illustid``, Pixiv's post date in ``createDate`` and its
+counts in ``likeCount``, ``viewCount``, ``bookmarkCount`` and ``commentCount``.
 """
 
 _LEGACY_START = re.compile(r"(tags\.|tags1:|m;)", re.IGNORECASE)

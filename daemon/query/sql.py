@@ -56,10 +56,20 @@ _COLUMNS: dict[str, str] = {
     "format": "c.format",
     "animated": "c.animated",
     "frames": "c.frames",
+    "title": "c.title",
+    "bookmarks": "c.bookmarks",
+    "views": "c.views",
+    "likes": "c.likes",
+    "comments": "c.comments",
+    "ai": "c.ai",
+    "r18": "c.r18",
+    "pixiv_state": "c.pixiv_state",
 }
 
-_NULLABLE = frozenset({"posted", "user", "userid", "postid", "page", "textlen"})
-"""Fields whose column may be NULL (no source date, no user, no OCR yet...)."""
+_NULLABLE = frozenset({"posted", "user", "userid", "postid", "page", "textlen", "title",
+                       "bookmarks", "views", "likes", "comments", "ai", "r18", "pixiv_state"})
+"""Fields whose column may be NULL (no source date, no user, no OCR yet, not
+fetched from Pixiv...)."""
 
 _FORMAT_ALIASES = {"jpg": "jpeg", "jpe": "jpeg", "tif": "tiff", "apng": "png"}
 
@@ -202,6 +212,14 @@ class SqlCompiler:
         if spec.name == "id":
             params.append(str(value).lower() + "%")
             clause = "c.sha256 LIKE ?"
+            return clause if node.op == "=" else f"NOT {clause}"
+        if spec.name == "title":
+            if node.op not in ("=", "!="):
+                raise QueryError("'title' is text: use = or !=")
+            # A part of the title in any case; never NULL, so that NOT keeps the
+            # images without a title.
+            params.append(str(value).casefold())
+            clause = "coalesce(instr(casefold(c.title), ?), 0) > 0"
             return clause if node.op == "=" else f"NOT {clause}"
         column = _COLUMNS[spec.name]
         if spec.kind == "date":

@@ -38,7 +38,7 @@ from pximse.query.ast import (
     any_of,
 )
 from pximse.query.errors import QueryError
-from pximse.query.fields import SORT_ONLY, Field, lookup, sortable_names
+from pximse.query.fields import PIXIV_STATES, SORT_ONLY, Field, lookup, sortable_names
 
 NUMBER = r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?"
 _NUMBER_RE = re.compile(NUMBER)
@@ -209,6 +209,11 @@ def text_value(field: Field, text: str, pos: int, query: str) -> str:
     if field.name == "format":
         lowered = text.lower().lstrip(".")
         return _FORMAT_ALIASES.get(lowered, lowered)
+    if field.name == "pixiv_state":
+        lowered = text.lower()
+        if lowered not in PIXIV_STATES:
+            fail(f"'{field.name}' is one of {', '.join(PIXIV_STATES)}, not '{text}'", pos, query)
+        return lowered
     if field.name == "id":
         lowered = text.lower()
         if not _HEX_RE.fullmatch(lowered):

@@ -58,6 +58,65 @@ class FileEntry:
     state: str
 
 
+@dataclass(frozen=True)
+class PixivTag:
+    name: str
+    translation: str | None = None
+
+
+@dataclass
+class PixivWork:
+    """What Pixiv said about one work (an illust id), and when.
+
+    ``state`` is ``ok``, ``deleted`` (Pixiv answered that the work does not
+    exist) or ``private`` (it exists but is hidden: private, My pixiv only).
+    A work that disappears keeps what was known of it before. ``via`` says
+    which door answered: ``app`` (the app API, with a refresh token) or
+    ``ajax`` (the public web endpoint). Times are epoch seconds.
+    """
+
+    illust_id: str
+    state: str
+    via: str
+    fetched_at: int
+    title: str | None = None
+    caption: str | None = None
+    created: int | None = None
+    views: int | None = None
+    bookmarks: int | None = None
+    likes: int | None = None
+    comments: int | None = None
+    user_id: str | None = None
+    user_name: str | None = None
+    ai: bool | None = None
+    r18: bool | None = None
+    x_restrict: int | None = None
+    pages: int | None = None
+    tags: list[PixivTag] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        """The image detail's ``pixiv`` object."""
+        return {
+            "illust_id": self.illust_id,
+            "state": self.state,
+            "title": self.title,
+            "caption": self.caption,
+            "created": epoch_to_iso(self.created),
+            "views": self.views,
+            "bookmarks": self.bookmarks,
+            "likes": self.likes,
+            "comments": self.comments,
+            "tags": [{"name": tag.name, "translation": tag.translation} for tag in self.tags],
+            "user_id": self.user_id,
+            "user_name": self.user_name,
+            "ai": self.ai,
+            "r18": self.r18,
+            "pages": self.pages,
+            "fetched_at": epoch_to_iso(self.fetched_at),
+            "via": self.via,
+        }
+
+
 @dataclass
 class ImageDetail(ImageSummary):
     sha256: str = ""
@@ -69,6 +128,7 @@ class ImageDetail(ImageSummary):
     ocr_model: str | None = None
     ocr_lines: list[dict[str, Any]] = field(default_factory=list)  # text, box, confidence
     stages: list[dict[str, Any]] = field(default_factory=list)
+    pixiv: dict[str, Any] | None = None  # PixivWork.to_json(), once fetched
 
 
 @dataclass

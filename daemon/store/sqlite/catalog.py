@@ -25,6 +25,7 @@ from pximse.store.records import ImageSummary, SearchPage
 from pximse.store.sqlite.database import Database, connect, select_in
 from pximse.store.sqlite.memindex import MemoryIndex
 from pximse.store.sqlite.ocrindex import OcrLine, gram_counts, read_ocr, reindex_missing, write_ocr
+from pximse.store.sqlite.pixivrows import PixivRows
 from pximse.store.sqlite.reads import CatalogReads
 from pximse.store.sqlite.search import (
     VectorSource,
@@ -80,7 +81,7 @@ class ScanBatch:
         return len(self.new_content) + len(self.files) + len(self.restored) + len(self.removed)
 
 
-class SqliteCatalog(CatalogReads):
+class SqliteCatalog(CatalogReads, PixivRows):
     """The embedded catalogue in ``path`` (created and migrated on open)."""
 
     def __init__(
@@ -93,6 +94,7 @@ class SqliteCatalog(CatalogReads):
         self.compiler = SqlCompiler(tag_threshold, self.tag_counts)
         self.compiler.ocr_gram_counts = lambda keys: gram_counts(self.db.reader(), keys)
         self._reindex_ocr()
+        self._update_user_names_once()
         self._use_index = memory_index
         self._index: MemoryIndex | None = None
         self._index_lock = threading.Lock()
@@ -319,6 +321,7 @@ class SqliteCatalog(CatalogReads):
                     content_id,
                 ),
             )
+            self.apply_pixiv(conn, content_id, info, date)
             filename_tags = {tag: 1.0 for tag in info.tags}
             origin = info.source if info.source in FILENAME_TAG_ORIGINS else None
             marks = ",".join("?" * len(FILENAME_TAG_ORIGINS))

@@ -45,6 +45,7 @@ from pximse.query.fields import lookup
 from pximse.query.sql import _FORMAT_ALIASES, SqlCompiler, iso_to_epoch
 from pximse.store.sqlite.database import select_in
 from pximse.store.sqlite.memfiles import FileColumns, sort_rank
+from pximse.store.sqlite.memtext import TextColumn
 from pximse.store.sqlite.ocrindex import content_sql as ocr_content_sql
 from pximse.store.tagnames import tag_key
 
@@ -61,13 +62,23 @@ _NUMERIC = {
     "textlen": "textlen",
     "animated": "animated",
     "frames": "frames",
+    "bookmarks": "bookmarks",
+    "views": "views",
+    "likes": "likes",
+    "comments": "comments",
+    "ai": "ai",
+    "r18": "r18",
 }
+_NULLABLE_NUMERIC = frozenset({"page", "posted", "textlen", "bookmarks", "views", "likes",
+                               "comments", "ai", "r18"})
 _TEXT = {
     "source": "source",
     "user": "user_name",
     "userid": "user_id",
     "postid": "post_id",
     "format": "format",
+    "title": "title",
+    "pixiv_state": "pixiv_state",
 }
 _POSTINGS_BUDGET = 400_000_000
 """Bytes of tag postings kept in memory; the least recently used go first."""
@@ -77,24 +88,6 @@ _POSTINGS_BUDGET = 400_000_000
 class _Column:
     values: np.ndarray  # float64 for REAL, int64 otherwise; 0 where null
     null: np.ndarray  # bool
-
-
-@dataclass
-class _TextColumn:
-    codes: np.ndarray  # int32, -1 for null
-    vocabulary: list[str]
-    index: dict[str, int]
-    _folded: dict[str, list[int]] | None = None
-    _folded_size: int = 0
-
-    def codes_ignoring_case(self, value: str) -> list[int]:
-        """Codes of the values equal to ``value`` under SQLite's NOCASE (ASCII only)."""
-        if self._folded is None or self._folded_size != len(self.vocabulary):
-            self._folded = {}
-            for code, text in enumerate(self.vocabulary):
-                self._folded.setdefault(_ascii_lower(text), []).append(code)
-            self._folded_size = len(self.vocabulary)
-        return self._folded.get(_ascii_lower(value), [])
 
 
 @dataclass
@@ -119,7 +112,7 @@ class MemoryIndex:
         self._size = 0
         self._state = np.zeros(0, dtype=np.int8)
         self._columns: dict[str, _Column] = {}
-        self._texts: dict[str, _TextColumn] = {}
+        self._texts: dict[str, TextColumn] = {}
         self._postings: OrderedDict[int, _Postings] = OrderedDict()
         self._postings_bytes = 0
         self._tag_ids: dict[str, int | None] = {}
@@ -255,16 +248,16 @@ class MemoryIndex:
             column.null[data["id"]] = data[name + "?"]
             self._columns[name] = column
 
-    def _text(self, conn: sqlite3.Connection, name: str) -> _TextColumn:
+    def _text(self, conn: sqlite3.Connection, name: str) -> TextColumn:
         text = self._texts.get(name)
         if text is None:
-            text = _TextColumn(np.full(self._size, -1, dtype=np.int32), [], {})
+            text = TextColumn(np.full(self._size, -1, dtype=np.int32), [], {})
             self._load_text(conn, name, None, text)
             self._texts[name] = text
         return text
 
     def _load_text(self, conn: sqlite3.Connection, name: str, ids: np.ndarray | None,
-                   text: _TextColumn | None = None) -> None:
+                   text: TextColumn | None = None) -> None:
         text = text or self._texts[name]
         sql = f"SELECT id, {name} FROM content"
         rows = conn.execute(sql) if ids is None else _changed_rows(conn, sql, ids)
@@ -416,6 +409,8 @@ class MemoryIndex:
                 wanted = wanted.lower().replace(".", "")
             if spec.name == "user":
                 codes = text.codes_ignoring_case(wanted)
+            elif spec.name == "title":
+                codes = text.codes_containing(wanted)
             else:
                 codes = [text.index[wanted]] if wanted in text.index else []
             equal = np.isin(text.codes, np.array(codes, dtype=np.int32))
@@ -429,7 +424,7 @@ class MemoryIndex:
             empty = text.index.get("")
             present = text.codes >= 0
             return present if empty is None else present & (text.codes != empty)
-        if spec is not None and spec.name in ("page", "posted", "textlen"):
+        if spec is not None and spec.name in _NULLABLE_NUMERIC:
             return ~self._column(conn, _NUMERIC[spec.name]).null
         return self._via_sql(conn, node)
 
@@ -498,13 +493,6 @@ def _top_candidates(ids: np.ndarray, keys: list[np.ndarray], stop: int
     keep = values <= kth
     return ids[keep], [key[keep] for key in keys]
 
-
-def _ascii_lower(text: str) -> str:
-    """SQLite's NOCASE: only ASCII letters fold."""
-    return text.translate(_ASCII_FOLD)
-
-
-_ASCII_FOLD = {code: code + 32 for code in range(ord("A"), ord("Z") + 1)}
 
 
 def _changed_rows(conn: sqlite3.Connection, sql: str, ids: np.ndarray):  # type: ignore[no-untyped-def]

@@ -11,6 +11,7 @@ from pximse.query.errors import QueryError
 from pximse.store.records import FileEntry, ImageDetail, TagEntry, epoch_to_iso
 from pximse.store.sqlite.database import Database
 from pximse.store.sqlite.ocrindex import read_ocr
+from pximse.store.sqlite.pixivrows import read_pixiv_work
 from pximse.store.sqlite.search import SUMMARY_COLUMNS, summary_from_row
 from pximse.store.tagnames import tag_key
 
@@ -123,6 +124,9 @@ class CatalogReads:
                 {"text": line_text, "box": box, "confidence": confidence}
                 for line_text, box, confidence in lines
             ]
+        if summary.source == "pixiv" and summary.post_id:
+            work = read_pixiv_work(conn, summary.post_id)
+            detail.pixiv = None if work is None else work.to_json()
         detail.stages = [
             {"stage": stage, "model_id": model_id, "status": status, "error": error}
             for stage, model_id, status, error in conn.execute(
