@@ -239,7 +239,10 @@ class SidecarWriter:
         for job in jobs:
             sidecar, exists = sidecar_for(job.image)
             problem = None
-            if sidecar in seen or (
+            if "\n" in job.image or "\r" in job.image:
+                # exiftool takes one argument per line: such a name cannot be passed.
+                problem = "the file name has a line break in it; exiftool cannot be given it"
+            elif sidecar in seen or (
                 exists and sidecar != job.image + ".xmp" and _shared_short_sidecar(job.image)
             ):
                 problem = (f"{os.path.basename(sidecar)} would be the sidecar of more than one "
