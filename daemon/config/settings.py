@@ -203,6 +203,29 @@ class HydrusConfig:
 
 
 @dataclass(frozen=True)
+class PixivConfig:
+    """[pixiv]: fetching Pixiv's metadata for the library's Pixiv works."""
+
+    refresh_token: str = ""
+    language: str = "en"
+    max_age_days: int = 30
+    request_interval_s: float = 2.0
+    jitter_s: float = 1.0
+    max_retries: int = 5
+    backoff_max_s: float = 300.0
+    timeout_s: float = 30.0
+    background: bool = False
+    background_interval_minutes: int = 60
+    app_api_url: str = "https://app-api.pixiv.net"
+    ajax_url: str = "https://www.pixiv.net"
+
+    def __repr__(self) -> str:
+        """Never shows the refresh token (a config object can end up in a log)."""
+        shown = "set" if self.refresh_token else "not set"
+        return f"PixivConfig(refresh_token=<{shown}>, language={self.language!r}, ...)"
+
+
+@dataclass(frozen=True)
 class Config:
     config_path: Path
     data_dir: Path
@@ -215,6 +238,7 @@ class Config:
     indexing: IndexingConfig = IndexingConfig()
     xmp: XmpConfig = XmpConfig()
     hydrus: HydrusConfig = HydrusConfig()
+    pixiv: PixivConfig = PixivConfig()
 
     @property
     def catalog_path(self) -> Path:
@@ -236,6 +260,7 @@ SECTIONS: dict[str, type] = {
     "indexing": IndexingConfig,
     "xmp": XmpConfig,
     "hydrus": HydrusConfig,
+    "pixiv": PixivConfig,
 }
 
 

@@ -269,6 +269,45 @@ _HYDRUS_RULES: dict[str, Rule] = {
     "push_interval_s": _int_rule(5, 86_400),
     "client_files": _string,
 }
+_LANGUAGE_RE = re.compile(r"[A-Za-z]{2,3}(?:-[A-Za-z0-9]{1,8})*")
+
+
+def _language(value: Any, key: str) -> str:
+    text = _string(value, key)
+    if not _LANGUAGE_RE.fullmatch(text):
+        raise _error(key, f"{text!r} is not a language tag; write one such as \"en\", "
+                          "\"zh-cn\" or \"ko\"")
+    return text
+
+
+def _http_url(value: Any, key: str) -> str:
+    text = _string(value, key).rstrip("/")
+    if not re.fullmatch(r"https?://[^\s/]+(?:/\S*)?", text):
+        raise _error(key, f"{text!r} is not an http:// or https:// address")
+    return text
+
+
+def _secret(value: Any, key: str) -> str:
+    text = _string(value, key)
+    if text != text.strip() or any(ch.isspace() for ch in text):
+        raise _error(key, "must not contain spaces or line breaks (check the copy and paste)")
+    return text
+
+
+_PIXIV_RULES: dict[str, Rule] = {
+    "refresh_token": _secret,
+    "language": _language,
+    "max_age_days": _int_rule(0, 36_500),
+    "request_interval_s": lambda value, key: _number(value, key, 0.0, 3600.0),
+    "jitter_s": lambda value, key: _number(value, key, 0.0, 3600.0),
+    "max_retries": _int_rule(0, 20),
+    "backoff_max_s": lambda value, key: _number(value, key, 1.0, 86_400.0),
+    "timeout_s": lambda value, key: _number(value, key, 1.0, 600.0),
+    "background": _boolean,
+    "background_interval_minutes": _int_rule(1, 525_600),
+    "app_api_url": _http_url,
+    "ajax_url": _http_url,
+}
 # Every section's rules, by section name (settings.SECTIONS names the dataclasses).
 _RULES: dict[str, dict[str, Rule]] = {
     "server": _SERVER_RULES,
@@ -279,6 +318,7 @@ _RULES: dict[str, dict[str, Rule]] = {
     "indexing": _INDEXING_RULES,
     "xmp": _XMP_RULES,
     "hydrus": _HYDRUS_RULES,
+    "pixiv": _PIXIV_RULES,
 }
 
 
