@@ -19,10 +19,14 @@ import json
 import subprocess
 import sys
 import time
+from typing import Any
 
 from _common import BENCH_DIR, REPO_DIR, RESULT_PREFIX
 
-BENCHES = ("rescan", "query", "rss", "xmp", "hydrus")
+BENCHES = ("rescan", "query", "rss", "xmp", "hydrus", "watch_latency", "watch_burst",
+           "watch_move", "watch_idle")
+WATCH_QUICK = {"watch_latency": ["--files", "3"], "watch_burst": ["--files", "2000"],
+               "watch_move": ["--files", "1000"], "watch_idle": ["--seconds", "10"]}
 
 
 def command(name: str, args: argparse.Namespace) -> list[str]:
@@ -45,6 +49,10 @@ def command(name: str, args: argparse.Namespace) -> list[str]:
         cmd = [python, str(BENCH_DIR / "hydrus_push.py")]
         if args.quick:
             cmd += ["--images", "1000"]
+    elif name in WATCH_QUICK:
+        cmd = [python, str(BENCH_DIR / f"{name}.py")]
+        if args.quick:
+            cmd += WATCH_QUICK[name]
     else:
         cmd = [python, str(BENCH_DIR / "idle_rss.py")]
         if args.quick:
@@ -116,6 +124,8 @@ def rows_for(name: str, result: dict[str, object] | None, code: int) -> list[tup
             ("hydrus", "push after a 1% change", f"{result['changed_s']:.2f} s",
              f"{result['changed_requests']} requests", "", "info"),
         ]
+    if name.startswith("watch_"):
+        return _watch_rows(name, result, status)
     base = result.get("baseline", {})
     rows = [("idle_rss", "serve --no-scan, fresh", f"{result.get('rss_mb', 0):.1f} MiB",
              f"python {base.get('rss_mb', 0):.1f} MiB",  # type: ignore[union-attr]
@@ -126,6 +136,28 @@ def rows_for(name: str, result: dict[str, object] | None, code: int) -> list[tup
         rows.append(("idle_rss", "same, 1M catalogue after searches", f"{after:.0f} MiB",
                      "", "", "info"))
     return rows
+
+
+def _watch_rows(name: str, r: dict[str, Any], status: str) -> list[tuple[str, ...]]:
+    if name == "watch_latency":
+        return [
+            (name, "new file searchable (filename)", f"max {r['max_s']:.2f} s",
+             f"scan of it {r['baseline_s'] * 1000:.0f} ms",
+             f"median {r['ratio']:.0f}x (<= 2 s)", status),
+            (name, "same, by the model's tag", f"max {r['model_max_s']:.2f} s",
+             f"model {r['model_own_s'] * 1000:.0f} ms", "(<= 2 s + model)", status),
+        ]
+    if name == "watch_burst":
+        return [(name, f"{r['files']}-file burst absorbed", f"{r['watched_s']:.1f} s",
+                 f"index {r['baseline_s']:.1f} s", f"{r['ratio']:.2f}x (<= 1.2x)", status)]
+    if name == "watch_move":
+        return [(name, f"{r['files']} files moved across roots", f"{r['move_s']:.2f} s",
+                 f"index {r['baseline_s']:.1f} s",
+                 f"{r['ratio']:.3f}x (< 10 s, {r['pending']} model runs)", status)]
+    return [(name, "idle daemon CPU, watching", f"{r['share'] * 100:.2f}%",
+             f"not watching {r['baseline_share'] * 100:.2f}%",
+             f"{r['share'] / r['baseline_share'] if r['baseline_share'] else 0:.1f}x (< 1%)",
+             status)]
 
 
 def _verdict(result: dict[str, object], key: str) -> str:
