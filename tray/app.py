@@ -13,6 +13,7 @@ platform has them, otherwise at the top of the status window -- and logged.
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -65,6 +66,7 @@ class TrayApp:
         self.last_message = ""
         self.updated = threading.Condition()
         self.stopping = threading.Event()
+        self.stopped = threading.Event()
         self.window = StatusWindowProcess(self.perform)
         self.icon = pystray.Icon(name, draw_icon(self.state), self.state.title,
                                  menu=self._menu())
@@ -105,8 +107,24 @@ class TrayApp:
     # --- running --------------------------------------------------------------
 
     def run(self) -> None:
-        """Show the icon and follow the daemon until Quit (blocks)."""
-        self.icon.run(setup=self._setup)
+        """Show the icon and follow the daemon until Quit (blocks).
+
+        Where the backend allows it (everywhere but macOS, whose icon must own
+        the main thread), the icon's loop runs in a thread of its own and this
+        thread waits for Quit: pystray's X backend can miss the event that
+        ends its loop when other threads talk to the icon at the same moment,
+        and Quit must end the tray all the same.
+        """
+        if sys.platform == "darwin":
+            self.icon.run(setup=self._setup)
+            return
+        loop = threading.Thread(target=self.icon.run, kwargs={"setup": self._setup},
+                                name="icon", daemon=True)
+        loop.start()
+        while not self.stopped.wait(0.5):
+            if not loop.is_alive():  # the backend's loop ended on its own
+                break
+        loop.join(2)
 
     def _setup(self, icon: pystray.Icon) -> None:
         icon.visible = True
@@ -119,8 +137,12 @@ class TrayApp:
         if self.stopping.is_set():
             return
         self.stopping.set()
-        self.window.close()
-        self.icon.stop()
+        try:
+            self.window.close()
+            self.icon.stop()
+            _remove_x_icon_window(self.icon)
+        finally:
+            self.stopped.set()
 
     # --- following the daemon ---------------------------------------------------
 
@@ -142,7 +164,7 @@ class TrayApp:
             self.status, self.problem = status, problem
             self.state = state_from_status(status, problem)
             self.updated.notify_all()
-        if self.state != before:
+        if self.state != before and not self.stopping.is_set():
             self.icon.icon = draw_icon(self.state)
             self.icon.title = self.state.title
             self.icon.update_menu()
@@ -254,3 +276,34 @@ class TrayApp:
         # Not on the caller's thread: icon.stop() waits for the icon's own loop,
         # which may be the thread this action was called from.
         threading.Thread(target=self.quit, name="quit", daemon=True).start()
+
+
+def _remove_x_icon_window(icon: pystray.Icon) -> None:
+    """Make sure the icon has left the tray (pystray's X backend).
+
+    The backend destroys its window from its own loop, on a display
+    connection other threads write to as well; python-xlib can leave that
+    request unsent, and the icon would stay in the tray after Quit. Any client
+    may destroy a window, so a connection of our own makes sure of it.
+    """
+    window = getattr(icon, "_window", None)
+    if window is None or not type(icon).__module__.endswith("_xorg"):
+        return
+    import Xlib.display
+    import Xlib.error
+
+    own = getattr(icon, "_display", None)
+    if own is not None:  # its own late destroy request would be refused: not worth a message
+        own.set_error_handler(lambda *args: None)
+    try:
+        display = Xlib.display.Display()
+    except (Xlib.error.DisplayError, OSError):
+        return
+    try:
+        display.set_error_handler(lambda *args: None)  # already gone: nothing to do
+        display.create_resource_object("window", window.id).destroy()
+        display.sync()
+    except (Xlib.error.XError, OSError):
+        pass
+    finally:
+        display.close()

@@ -41,19 +41,18 @@ def tray_command(obj: Context, config_path: Path | None, data_dir: Path | None, 
     try:
         check_display()
     except TrayUnavailable as exc:
-        raise click.ClickException(str(exc)) from exc
+        raise _failure(str(exc)) from exc
     try:
         import pystray
     except ImportError as exc:
-        raise click.ClickException(
-            f"the tray icon needs pystray ({exc}): pip install 'pximse[tray]'") from exc
+        raise _failure(f"the tray icon needs pystray ({exc}): pip install 'pximse[tray]'") from exc
     except Exception as exc:  # its X backend connects at import time
-        raise click.ClickException(f"pystray cannot start: {exc}") from exc
+        raise _failure(f"pystray cannot start: {exc}") from exc
     if pystray.Icon.__module__.endswith("_xorg"):
         try:
             wait_for_tray_host(tray_timeout)
         except TrayUnavailable as exc:
-            raise click.ClickException(str(exc)) from exc
+            raise _failure(str(exc)) from exc
 
     from pximse.tray.app import TrayApp
     from pximse.tray.client import DaemonClient, DaemonError
@@ -66,12 +65,12 @@ def tray_command(obj: Context, config_path: Path | None, data_dir: Path | None, 
         try:
             handle = attach_or_start(client, command, start_timeout_s=start_timeout)
         except DaemonError as exc:
-            raise click.ClickException(str(exc)) from exc
+            raise _failure(str(exc)) from exc
     else:
         try:
             client.status()
         except DaemonError as exc:
-            raise click.ClickException(f"{exc} (and --no-start was given)") from exc
+            raise _failure(f"{exc} (and --no-start was given)") from exc
         handle = DaemonHandle(client)
     try:
         app = TrayApp(handle, config_path=config.config_path, daemon_log=log_file("daemon"))
@@ -82,6 +81,12 @@ def tray_command(obj: Context, config_path: Path | None, data_dir: Path | None, 
     finally:
         handle.stop()
     log.info("tray closed")
+
+
+def _failure(message: str) -> click.ClickException:
+    """An error for the terminal and for the log (at login nobody sees the terminal)."""
+    log.error("%s", message)
+    return click.ClickException(message)
 
 
 def _named_data_dir(obj: Context, data_dir: Path | None) -> Path | None:

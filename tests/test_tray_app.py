@@ -1,0 +1,260 @@
+"""The tray icon for real: pystray's X backend docked in a real system tray
+(trayer on Xvfb), attached to a real daemon. The menu is driven through
+pystray's own menu items (what a click on them calls), and every action is
+checked on the daemon's side, through its HTTP API.
+
+Only the desktop's launchers are stand-ins: `$BROWSER` and `xdg-open` are
+scripts that write down what they were asked to open.
+"""
+
+from __future__ import annotations
+
+import gc
+import http.server
+import importlib.util
+import json
+import os
+import stat
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from tray_harness import (
+    Daemon,
+    docked_icon,
+    start_daemon,
+    stop,
+    wait_until,
+    window_titled,
+)
+
+pytestmark = [
+    pytest.mark.skipif(importlib.util.find_spec("pystray") is None,
+                       reason="pystray is in the test extra"),
+    pytest.mark.slow,
+]
+
+
+@pytest.fixture(scope="module")
+def desktop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """A display with a system tray; pystray imported for its X backend; the
+    browser and xdg-open replaced by scripts that record their arguments."""
+    from tray_harness import start_trayer, start_xvfb
+
+    folder = tmp_path_factory.mktemp("desktop")
+    xvfb, display = start_xvfb()
+    trayer = start_trayer(display)
+    bin_dir = folder / "bin"
+    bin_dir.mkdir()
+    opened = folder / "opened.txt"
+    for name in ("xdg-open", "browser"):
+        script = bin_dir / name
+        script.write_text(f'#!/bin/sh\necho "{name} $1" >> "{opened}"\n')
+        script.chmod(script.stat().st_mode | stat.S_IEXEC)
+    saved = {key: os.environ.get(key) for key in ("DISPLAY", "PYSTRAY_BACKEND", "BROWSER",
+                                                  "PATH")}
+    os.environ.update(DISPLAY=display, PYSTRAY_BACKEND="xorg", BROWSER=str(bin_dir / "browser"),
+                      PATH=f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}")
+    try:
+        yield {"display": display, "opened": opened, "folder": folder}
+    finally:
+        gc.collect()  # pystray's icons close their display connections while X is up
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        stop(trayer)
+        stop(xvfb)
+
+
+@pytest.fixture(scope="module")
+def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
+    """`pximse serve` without the start-up scan (so a rescan is what finds the
+    library's three pictures) and without the model stages (no weights here)."""
+    running = start_daemon(tmp_path_factory.mktemp("daemon"), "--no-scan", "--no-models")
+    try:
+        yield running
+    finally:
+        stop(running.process)
+
+
+def make_app(daemon_url: str, folder: Path, token: str | None = None) -> Any:
+    from pximse.tray.app import TrayApp
+    from pximse.tray.client import DaemonClient
+    from pximse.tray.daemon_process import DaemonHandle
+
+    config = folder / "config-for-the-tray.toml"
+    config.write_text("# the tray's config\n", encoding="utf-8")
+    return TrayApp(DaemonHandle(DaemonClient(daemon_url, token)), config_path=config,
+                   daemon_log=folder / "daemon.log", poll_interval_s=0.5)
+
+
+def opened_lines(desktop: dict[str, Any]) -> list[str]:
+    path: Path = desktop["opened"]
+    return path.read_text().splitlines() if path.exists() else []
+
+
+def test_the_icon_docks_and_its_menu_reaches_the_daemon(desktop: dict[str, Any],
+                                                          daemon: Daemon) -> None:
+    from pximse.tray.icon_image import COLOURS
+
+    display = desktop["display"]
+    app = make_app(daemon.url, desktop["folder"])
+    runner = threading.Thread(target=app.run, name="tray", daemon=True)
+    runner.start()
+    try:
+        # Docked in the system tray, showing the daemon's state in its title.
+        assert wait_until(lambda: (docked_icon(display) or "").startswith("PxIMSE: idle"), 60), \
+            docked_icon(display)
+        assert app.state.kind == "idle"
+
+        # Pause: the daemon is paused, the icon turns grey, the item says Resume.
+        app.menu_item("Pause indexing")(app.icon)
+        assert daemon.status()["indexing"]["paused"] is True
+        assert app.state.kind == "paused"
+        assert app.icon.icon.getpixel((4, 30))[:3] == COLOURS["paused"]
+        assert app.menu_item("Resume indexing").text == "Resume indexing"
+        assert wait_until(lambda: "indexing paused" in (docked_icon(display) or ""), 30)
+
+        # Resume.
+        app.menu_item("Resume indexing")(app.icon)
+        assert daemon.status()["indexing"]["paused"] is False
+        assert app.state.kind != "paused"
+        assert app.menu_item("Pause indexing")
+
+        # Rescan: the daemon walks the library and finds its three pictures.
+        assert daemon.status()["images"] == 0
+        app.menu_item("Rescan now")(app.icon)
+        assert wait_until(lambda: daemon.status()["images"] == 3, 60)
+        assert app.wait_for(lambda state: "3 images" in state.title, 30), app.state
+
+        # The search page, the log and the configuration open in the desktop's apps.
+        app.menu_item("Open search page")(app.icon)
+        (desktop["folder"] / "daemon.log").write_text("a log line\n")
+        app.menu_item("Open log file")(app.icon)
+        app.menu_item("Open config")(app.icon)
+        expected = [f"browser {daemon.url}/", f"xdg-open {desktop['folder'] / 'daemon.log'}",
+                    f"xdg-open {desktop['folder'] / 'config-for-the-tray.toml'}"]
+        assert wait_until(lambda: sorted(opened_lines(desktop)) == sorted(expected), 30), \
+            opened_lines(desktop)
+
+        # Show status: the status window opens, and follows the daemon.
+        app.menu_item("Show status")(app.icon)
+        assert wait_until(lambda: window_titled(display, "PxIMSE status"), 30)
+        assert app.window.is_open
+
+        # Quit: the icon goes, the window closes, the daemon it attached to stays.
+        app.menu_item("Quit")(app.icon)
+        runner.join(30)
+        assert not runner.is_alive() and app.stopped.is_set()
+        assert wait_until(lambda: not window_titled(display, "PxIMSE status"), 30)
+        assert wait_until(lambda: docked_icon(display) is None, 30)
+        assert daemon.status()["images"] == 3
+    finally:
+        app.quit()
+        runner.join(10)
+
+
+def test_the_status_window_buttons_send_the_actions(desktop: dict[str, Any]) -> None:
+    import tkinter
+
+    from pximse.tray.status_window import StatusWindow
+
+    sent: list[str] = []
+    root = tkinter.Tk()
+    try:
+        window = StatusWindow(root, sent.append)
+        window.show({"lines": ["Idle · 3 images", "3 images (0 offline)"], "paused": False,
+                     "message": "Rescan now: the daemon answered 500"})
+        root.update()
+        assert window.text.cget("text") == "Idle · 3 images\n3 images (0 offline)"
+        assert window.message.cget("text") == "Rescan now: the daemon answered 500"
+        window.buttons["pause"].invoke()
+        window.show({"lines": [], "paused": True})
+        assert window.buttons["pause"].cget("text") == "Resume indexing"
+        window.buttons["pause"].invoke()
+        for action in ("rescan", "open_page", "open_log", "open_config", "quit"):
+            window.buttons[action].invoke()
+        assert sent == ["pause", "resume", "rescan", "open_page", "open_log", "open_config",
+                        "quit"]
+    finally:
+        root.destroy()
+
+
+def test_an_action_from_the_status_window_reaches_the_daemon(desktop: dict[str, Any],
+                                                             daemon: Daemon) -> None:
+    app = make_app(daemon.url, desktop["folder"])
+    try:
+        app.refresh()
+        app.perform("pause")  # what the window's button sends
+        assert daemon.status()["indexing"]["paused"] is True
+        app.perform("toggle_pause")
+        assert daemon.status()["indexing"]["paused"] is False
+    finally:
+        app.quit()
+
+
+class OlderDaemon(http.server.BaseHTTPRequestHandler):
+    """A daemon from before the live status API: a status, and 404 for the rest."""
+
+    def do_GET(self) -> None:  # noqa: N802 (the standard library's name)
+        if self.path == "/api/status":
+            self._answer(200, {"images": 7, "scan": {"running": False}})
+        else:
+            self._answer(404, {"detail": "Not Found"})
+
+    def do_POST(self) -> None:  # noqa: N802
+        self._answer(404, {"detail": "Not Found"})
+
+    def _answer(self, code: int, body: dict[str, Any]) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+def test_a_refusal_is_reported_with_the_daemons_answer(desktop: dict[str, Any]) -> None:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), OlderDaemon)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    app = make_app(f"http://127.0.0.1:{server.server_address[1]}", desktop["folder"])
+    try:
+        app.refresh()
+        assert app.state.kind == "idle" and "7 images" in app.state.title
+        app.menu_item("Pause indexing")(app.icon)
+        assert app.last_message.startswith(
+            "Pause indexing: the daemon does not offer POST /api/indexing/pause "
+            "(it answered 404 Not Found: Not Found)")
+        # Where the platform has no notifications, the status window says it.
+        assert wait_until(lambda: window_titled(desktop["display"], "PxIMSE status"), 30)
+        app.menu_item("Rescan now")(app.icon)
+        assert "POST /api/scan" in app.last_message and "404" in app.last_message
+    finally:
+        app.quit()
+        server.shutdown()
+        server.server_close()
+    assert wait_until(lambda: not window_titled(desktop["display"], "PxIMSE status"), 30)
+
+
+def test_an_unreachable_daemon_turns_the_icon_red(desktop: dict[str, Any]) -> None:
+    from tray_harness import free_port
+
+    from pximse.tray.icon_image import COLOURS
+
+    app = make_app(f"http://127.0.0.1:{free_port()}", desktop["folder"])
+    try:
+        app.refresh()
+        assert app.state.kind == "error" and not app.state.reachable
+        assert "no PxIMSE daemon answers" in app.state.title
+        assert app.icon.icon.getpixel((4, 30))[:3] == COLOURS["error"]
+        app.menu_item("Rescan now")(app.icon)
+        assert app.last_message.startswith("Rescan now: no PxIMSE daemon answers")
+    finally:
+        app.quit()
