@@ -78,8 +78,10 @@ def _message(event: Event, missed: int = 0) -> bytes:
 async def _stream(request: Request, daemon: Daemon) -> AsyncIterator[bytes]:
     loop = asyncio.get_running_loop()
     ready = asyncio.Event()
-    subscription = daemon.events.subscribe(_CLIENT_QUEUE,
-                                           lambda: loop.call_soon_threadsafe(ready.set))
+    def wake() -> None:
+        loop.call_soon_threadsafe(ready.set)
+
+    subscription = daemon.events.subscribe(_CLIENT_QUEUE, wake)
     try:
         # The snapshot goes out on the bus (every client may as well have it),
         # after subscribing so this client gets it first.

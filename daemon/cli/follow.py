@@ -105,11 +105,13 @@ def _live(url: str, events: Iterator[dict[str, Any]]) -> None:
 
     def bar(name: str, done: int, total: int, rate: float | None, eta: float | None,
             state: str = "") -> None:
-        fields = {"rate": f"{rate:.1f}/s" if rate else "",
-                  "eta": _eta(eta) if state in ("", "running") else state}
+        shown_rate = f"{rate:.1f}/s" if rate else ""
+        shown_eta = _eta(eta) if state in ("", "running") else state
         if name not in tasks:
-            tasks[name] = bars.add_task(name, total=max(total, 1), **fields)
-        bars.update(tasks[name], completed=done, total=max(total, done, 1), **fields)
+            tasks[name] = bars.add_task(name, total=max(total, 1), rate=shown_rate,
+                                        eta=shown_eta)
+        bars.update(tasks[name], completed=done, total=max(total, done, 1), rate=shown_rate,
+                    eta=shown_eta)
 
     with Live(Group(header, bars), refresh_per_second=4, transient=False) as live:
         for event in events:

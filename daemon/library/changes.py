@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Mapping, Set
+from collections.abc import Callable, Mapping, Set
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -171,8 +171,8 @@ def _compare(
                 continue
             walked = walk_root(
                 path, recursive=root.recursive, follow_symlinks=config.follow_symlinks,
-                include_file=lambda sub, rel=rel: root.includes(f"{rel}/{sub}"),
-                include_folder=lambda sub, rel=rel: not root.skips_folder(f"{rel}/{sub}"),
+                include_file=_under(rel, root.includes),
+                include_folder=_under(rel, lambda sub: not root.skips_folder(sub)),
             )
             for folder in walked.folders.values():
                 on_disk.update(folder.files)
@@ -195,6 +195,11 @@ def _compare(
         for path in [p for p in known if p == bad or p.startswith(prefix)]:
             on_disk.setdefault(path, known[path])
     return on_disk, known
+
+
+def _under(prefix: str, test: Callable[[str], bool]) -> Callable[[str], bool]:
+    """``test`` on paths relative to the root, for a walk that starts at ``prefix``."""
+    return lambda sub: test(f"{prefix}/{sub}")
 
 
 def _relative(root: str, path: str) -> str | None:

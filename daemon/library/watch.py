@@ -229,8 +229,8 @@ class LibraryWatcher:
                         item = None
                 ready = self._ready(pending, now, flush=stopping)
                 if ready:
-                    for root, paths in self._apply(ready, pool, flush=stopping).items():
-                        for path in paths:  # written to just now: look again when quiet
+                    for root, again in self._apply(ready, pool, flush=stopping).items():
+                        for path in again:  # written to just now: look again when quiet
                             pending.setdefault(path, _Pending(root, now, now))
                     last_work = time.monotonic()
                 elif not pending:
