@@ -211,3 +211,26 @@ def test_dry_run_sends_nothing(tagged, fake_hydrus: FakeHydrus, tmp_path: Path) 
     report = pusher.push(all_images(catalog)[1], dry_run=True)
     assert report.updated == 4 and report.tags_added > 10
     assert fake_hydrus.requests_to("/add_tags/add_tags") == 0
+
+
+def test_a_tag_the_user_deleted_never_comes_back(tagged, hydrus: HydrusTarget,
+                                                 tmp_path: Path) -> None:
+    """Even through a model that drops the tag and later gives it again: PxIMSE's own
+    removal of a tag the user had already deleted does not make it PxIMSE's to restore."""
+    catalog, files = tagged
+    sha = hydrus.add_file(files["plain"].read_bytes())
+    content_id = catalog.content_ids([sha])[sha]
+    ledger = Ledger(tmp_path / LEDGER_FILE)
+    pusher = _pusher(catalog, hydrus, ledger)
+
+    def model_says(tags: dict[str, float]) -> None:
+        catalog.set_model_tags_many([(content_id, MODEL, tags)])
+        assert pusher.push([[content_id]]).stopped is None
+
+    model_says({"smile": 0.9, "rating:general": 0.9})
+    hydrus.user_deletes(sha, "smile")
+    model_says({"rating:general": 0.9})  # the model drops it
+    model_says({"smile": 0.9, "rating:general": 0.9})  # and gives it again
+    assert "smile" not in hydrus.tags(sha) and "smile" in hydrus.tags(sha, "2")
+    pusher.client.close()
+    ledger.close()

@@ -36,7 +36,8 @@ from pximse.integrations.hydrus.errors import (
 )
 from pximse.integrations.hydrus.services import Service, find_tag_service, parse_services
 
-__all__ = ["BATCH_SIZE", "MAX_REQUEST_BYTES", "HydrusClient", "RetryPolicy", "batches"]
+__all__ = ["BATCH_SIZE", "MAX_REQUEST_BYTES", "HydrusClient", "RetryPolicy", "batches",
+           "current_tags"]
 
 log = logging.getLogger(__name__)
 
@@ -214,15 +215,20 @@ class HydrusClient:
             found.extend((body or {}).get("metadata", []))
         return found
 
-    def present(self, hashes: Sequence[str]) -> set[str]:
-        """The hashes whose files this client holds (not merely knows of, nor deleted)."""
-        held = set()
+    def held(self, hashes: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """Metadata of the files this client holds among ``hashes`` (not merely knows
+        of, from a tag repository say, nor deleted), by hash."""
+        found: dict[str, dict[str, Any]] = {}
         for item in self.file_metadata(hashes):
             if item.get("file_id") is None:
                 continue
             if item.get("is_local", True) and not item.get("is_deleted", False):
-                held.add(str(item["hash"]).lower())
-        return held
+                found[str(item["hash"]).lower()] = item
+        return found
+
+    def present(self, hashes: Sequence[str]) -> set[str]:
+        """The hashes whose files this client holds."""
+        return set(self.held(hashes))
 
     def search_files(self, tags: Sequence[Any], *, tag_service_key: str | None = None
                      ) -> list[str]:
@@ -301,6 +307,19 @@ class HydrusClient:
 
     def focus_page(self, page_key: str) -> None:
         self.request("POST", "/manage_pages/focus_page", body={"page_key": page_key})
+
+
+def current_tags(item: dict[str, Any], service_key: str) -> set[str] | None:
+    """The tags a file has now on one tag service, from its metadata (None when the
+    answer does not say: the older ``service_keys_to_statuses_to_tags`` is read too)."""
+    by_service = item.get("tags")
+    if isinstance(by_service, dict) and service_key in by_service:
+        statuses = (by_service[service_key] or {}).get("storage_tags", {})
+    else:
+        statuses = (item.get("service_keys_to_statuses_to_tags") or {}).get(service_key)
+        if statuses is None:
+            return None if by_service is None else set()
+    return {str(t) for t in (statuses or {}).get("0", [])}
 
 
 def _param(value: Any) -> str:

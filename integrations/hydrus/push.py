@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from pximse.integrations.hydrus.client import HydrusClient
+from pximse.integrations.hydrus.client import HydrusClient, current_tags
 from pximse.integrations.hydrus.errors import HydrusUnavailable
 from pximse.integrations.hydrus.ledger import Ledger, PushedState
 from pximse.integrations.hydrus.payload import (
@@ -123,14 +123,16 @@ class Pusher:
         report.unchanged += len(payloads) - len(changed)
         if not changed:
             return
-        held = self.client.present([p.sha256 for p in changed])
+        held = self.client.held([p.sha256 for p in changed])
         missing = [p.sha256 for p in changed if p.sha256 not in held]
         report.not_in_hydrus += len(missing)
         if missing and not dry_run:
             self.ledger.mark_absent(self.target, missing)
         payloads = [p for p in changed if p.sha256 in held]
         before = self.ledger.states(self.target, [p.sha256 for p in payloads])
-        changes = [_difference(p, before.get(p.sha256, PushedState())) for p in payloads]
+        key = self.service.key
+        changes = [_difference(p, before.get(p.sha256, PushedState()),
+                               current_tags(held[p.sha256], key)) for p in payloads]
         for change in changes:
             report.updated += not change.empty
             report.tags_added += len(change.add) + len(change.readd)
@@ -166,11 +168,17 @@ class Pusher:
             self.ledger.record(self.target, done)
 
 
-def _difference(payload: ImagePayload, before: PushedState) -> _Change:
+def _difference(payload: ImagePayload, before: PushedState, hydrus_has: set[str] | None
+                ) -> _Change:
+    """What to send: ``hydrus_has`` is the file's current tags on the service (None:
+    unknown). A tag PxIMSE removes counts as withdrawn by PxIMSE (so it may come
+    back later despite the deletion record) only when the file had it until this
+    removal: if it was already gone, the user deleted it, and it stays deleted."""
     add = payload.tags - before.tags
     readd = add & before.withdrawn
     remove = before.tags - payload.tags
-    withdrawn = (before.withdrawn | remove) - payload.tags
+    ours = remove & hydrus_has if hydrus_has is not None else set()
+    withdrawn = (before.withdrawn | ours) - payload.tags
     note_digest = payload.note_digest
     state = PushedState(payload.digest, set(payload.tags), before.urls | set(payload.urls),
                         note_digest, withdrawn)
