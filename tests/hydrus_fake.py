@@ -103,6 +103,7 @@ class FakeHydrus:
         self.pages: list[Page] = [Page("0" * 64, "files")]
         self.services_shape = "new"
         self.has_new_page = True
+        self.missing: set[str] = set()  # endpoints this (older) client lacks: 404
         self.client_files = client_files
         self.log: list[tuple[str, str, int]] = []  # method, path, status
         self.bodies: list[tuple[str, Any]] = []  # path, JSON body of each POST
@@ -188,7 +189,7 @@ class FakeHydrus:
             return 401, {"error": "No access key or session key provided!"}
         if key not in self.keys:
             return 403, {"error": "Did not find an entry for that access key!"}
-        if path not in _NEEDS:
+        if path not in _NEEDS or path in self.missing:
             return 404, {"error": f"This page does not exist: {path}"}
         granted = self.keys[key]
         for needed in _NEEDS[path]:

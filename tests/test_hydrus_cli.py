@@ -171,3 +171,28 @@ def test_sidecars_for_import_folders(tmp_path: Path, library) -> None:
     code, output = run(config, "hydrus", "sidecars", "--remove", "--json")
     assert json.loads(output)["removed"] == 2
     assert not sidecar.exists() and users_own.read_text(encoding="utf-8") == "my tag\n"
+
+
+def test_import_asks_an_older_client_where_one_file_is(tmp_path: Path, fake_hydrus: FakeHydrus,
+                                                        make_image) -> None:
+    fake_hydrus.missing.add("/get_files/local_file_storage_locations")
+    picture = make_image(tmp_path / "incoming" / "a.png", seed=31)
+    sha = fake_hydrus.add_file(picture.read_bytes())
+    config = _config(tmp_path, fake_hydrus.url)
+    code, output = run(config, "hydrus", "import", "--no-models", "--json")
+    assert code == 0, output
+    body = json.loads(output.splitlines()[-1])
+    assert body["roots"][0]["path"] == str(fake_hydrus.client_files.resolve())
+    assert body["scan"]["new_images"] == 1
+    catalog = SqliteCatalog(tmp_path / "data" / "catalog.sqlite3")
+    assert catalog.content_ids([sha]) != {}
+    catalog.close()
+
+
+def test_import_of_a_folder_that_is_not_a_hydrus_store(tmp_path: Path,
+                                                       fake_hydrus: FakeHydrus) -> None:
+    config = _config(tmp_path, fake_hydrus.url)
+    (tmp_path / "photos").mkdir()
+    code, output = run(config, "hydrus", "import", "--no-models", "--path",
+                       str(tmp_path / "photos"))
+    assert code == 1 and "not a Hydrus file store" in output
