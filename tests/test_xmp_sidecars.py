@@ -477,3 +477,18 @@ def test_the_daemon_starts_no_follower_when_write_back_is_off(setup) -> None:
     finally:
         daemon.stop()
     catalog.close()
+
+
+def test_a_catalogue_other_than_sqlite_is_refused_clearly(setup) -> None:
+    from pximse.integrations.digikam.catalog_images import CatalogUnsupported, write_generation
+    from pximse.integrations.digikam.follower import follower_thread
+
+    config, catalog = setup()
+    catalog.close()
+
+    class ServerCatalog:  # what a server-mode catalogue looks like from here: no SQLite
+        pass
+
+    with pytest.raises(CatalogUnsupported, match="ServerCatalog is not supported"):
+        write_generation(ServerCatalog())
+    assert follower_thread(ServerCatalog(), config, threading.Event()) is None

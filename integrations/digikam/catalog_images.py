@@ -12,11 +12,13 @@ from pximse.integrations.digikam.sidecar_writer import SidecarJob
 from pximse.integrations.digikam.tag_paths import TagOptions, image_keywords
 
 __all__ = [
+    "CatalogUnsupported",
     "XmpSettings",
     "all_content_ids",
     "changed_content_ids",
     "query_content_ids",
     "sidecar_jobs",
+    "supports",
     "write_generation",
 ]
 
@@ -61,7 +63,20 @@ class XmpSettings:
                      self.ocr_description, self.default_on, sorted(self.root_switches.items())))
 
 
+class CatalogUnsupported(RuntimeError):
+    """The catalogue is not the embedded SQLite one (server mode)."""
+
+
+def supports(catalog: Any) -> bool:
+    return callable(getattr(getattr(catalog, "db", None), "reader", None))
+
+
 def _reader(catalog: Any) -> Any:
+    if not supports(catalog):
+        raise CatalogUnsupported(
+            "XMP sidecars are written from the embedded SQLite catalogue; "
+            f"{type(catalog).__name__} is not supported yet"
+        )
     return catalog.db.reader()
 
 

@@ -23,6 +23,7 @@ from pximse.integrations.digikam.catalog_images import (
     XmpSettings,
     changed_content_ids,
     sidecar_jobs,
+    supports,
     write_generation,
 )
 from pximse.integrations.digikam.exiftool_session import ExiftoolPool
@@ -139,6 +140,10 @@ def follower_thread(
     root writes sidecars."""
     follower = SidecarFollower(catalog, config)
     if not follower.settings.any_on:
+        return None
+    if not supports(catalog):
+        log.warning("XMP write-back is on, but sidecars are written from the embedded "
+                    "SQLite catalogue only; %s is not supported yet", type(catalog).__name__)
         return None
 
     def loop() -> None:
