@@ -492,3 +492,88 @@ def test_a_catalogue_other_than_sqlite_is_refused_clearly(setup) -> None:
     with pytest.raises(CatalogUnsupported, match="ServerCatalog is not supported"):
         write_generation(ServerCatalog())
     assert follower_thread(ServerCatalog(), config, threading.Event()) is None
+
+
+DARKTABLE_SIDECAR = """<?xml version="1.0" encoding="UTF-8"?>
+<x:xmpmeta xmlns:x="adobe:ns:meta/" x:xmptk="XMP Core 4.4.0-Exiv2">
+ <rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">
+  <rdf:Description rdf:about=""
+    xmlns:xmp="http://ns.adobe.com/xap/1.0/"
+    xmlns:dc="http://purl.org/dc/elements/1.1/"
+    xmlns:lr="http://ns.adobe.com/lightroom/1.0/"
+    xmlns:darktable="http://darktable.sf.net/"
+   xmp:Rating="3"
+   darktable:xmp_version="5"
+   darktable:history_end="2">
+   <dc:subject>
+    <rdf:Bag>
+     <rdf:li>Ann</rdf:li>
+     <rdf:li>beach</rdf:li>
+    </rdf:Bag>
+   </dc:subject>
+   <lr:hierarchicalSubject>
+    <rdf:Bag>
+     <rdf:li>People|Ann</rdf:li>
+     <rdf:li>Places|beach</rdf:li>
+    </rdf:Bag>
+   </lr:hierarchicalSubject>
+   <darktable:history>
+    <rdf:Seq>
+     <rdf:li darktable:num="0" darktable:operation="exposure" darktable:enabled="1"
+      darktable:params="0000000000000000"/>
+     <rdf:li darktable:num="1" darktable:operation="colorin" darktable:enabled="1"
+      darktable:params="gz48eJzjZBgFowABAAQQAAE="/>
+    </rdf:Seq>
+   </darktable:history>
+  </rdf:Description>
+ </rdf:RDF>
+</x:xmpmeta>
+"""
+
+
+@needs_tools
+def test_a_lightroom_or_darktable_sidecar_keeps_everything(setup, library) -> None:
+    config, catalog = setup()
+    sidecar = library / "a.xmp"  # darktable's and Lightroom's naming
+    sidecar.write_text(DARKTABLE_SIDECAR, "utf-8")
+    before = exiv2_xmp(sidecar)
+    tag(catalog, library / "a.png", {"cat": 0.9})
+    assert invoke(config, "write")[0] == 0
+    after = exiv2_xmp(sidecar)
+    # No TagsList before: digiKam read the user's hierarchicalSubject. The new
+    # TagsList starts with those paths, so digiKam still shows them.
+    assert after["Xmp.digiKam.TagsList"] == ["People/Ann", "Places/beach", "PxIMSE/general/cat"]
+    assert after["Xmp.lr.hierarchicalSubject"] == ["People|Ann", "Places|beach",
+                                                   "PxIMSE|general|cat"]
+    assert after["Xmp.dc.subject"] == ["Ann", "beach", "cat"]
+    ours = {"Xmp.digiKam.TagsList", "Xmp.lr.hierarchicalSubject", "Xmp.dc.subject"}
+    assert {k: v for k, v in after.items() if k not in ours} == {
+        k: v for k, v in before.items() if k not in ours}
+    assert any(k.startswith("Xmp.darktable.history") for k in after)
+    # And out again: the user's lists as they were, darktable's history untouched.
+    assert invoke(config, "remove")[0] == 0
+    again = exiv2_xmp(sidecar)
+    assert again["Xmp.lr.hierarchicalSubject"] == before["Xmp.lr.hierarchicalSubject"]
+    assert again["Xmp.dc.subject"] == before["Xmp.dc.subject"]
+    assert again["Xmp.digiKam.TagsList"] == ["People/Ann", "Places/beach"]
+    assert {k: v for k, v in again.items() if k not in ours} == {
+        k: v for k, v in before.items() if k not in ours}
+    catalog.close()
+
+
+def test_a_sidecar_changed_meanwhile_is_not_replaced(tmp_path: Path) -> None:
+    from pximse.integrations.digikam.sidecar_files import commit_new, commit_replace, stamp
+
+    sidecar, temp = tmp_path / "a.png.xmp", tmp_path / ".a.png.xmp.tmp.xmp"
+    sidecar.write_text("old", "utf-8")
+    read = stamp(str(sidecar))
+    sidecar.write_text("changed by digiKam", "utf-8")
+    temp.write_text("new", "utf-8")
+    assert "changed while" in (commit_replace(str(temp), str(sidecar), read) or "")
+    assert sidecar.read_text("utf-8") == "changed by digiKam" and not temp.exists()
+    temp.write_text("new", "utf-8")
+    assert commit_replace(str(temp), str(sidecar), stamp(str(sidecar))) is None
+    assert sidecar.read_text("utf-8") == "new" and not temp.exists()
+    temp.write_text("newer", "utf-8")
+    assert "appeared" in (commit_new(str(temp), str(sidecar)) or "")
+    assert sidecar.read_text("utf-8") == "new" and not temp.exists()
