@@ -20,6 +20,7 @@ from pximse.store.mongo.database import MongoDatabase
 from pximse.store.mongo.documents import file_fields, new_content, tag_count, user_fields
 from pximse.store.mongo.pixiv import MongoPixiv
 from pximse.store.mongo.reads import MongoReads
+from pximse.store.mongo.vectorsync import sync_vector_scalars
 from pximse.store.sqlite.catalog import FILENAME_TAG_ORIGINS, ScanBatch
 from pximse.store.sqlite.ocrindex import OcrLine, fold, join_lines
 from pximse.store.tagnames import tag_key
@@ -46,6 +47,10 @@ class MongoCatalog(MongoReads, MongoPixiv):
 
     def close(self) -> None:
         self.mdb.close()
+
+    def sync_vector_scalars(self, store: Any, *, full: bool = False) -> int:
+        """Copy the filter columns that changed onto a Milvus store's vectors."""
+        return sync_vector_scalars(self.mdb, store, full=full)
 
     # -- roots ----------------------------------------------------------------
 

@@ -14,6 +14,7 @@ from pximse.store.mongo.compiler import RANDOM_MODULUS, MongoCompiler
 from pximse.store.mongo.database import MongoDatabase
 from pximse.store.mongo.documents import PROJECTION, summary_from_doc
 from pximse.store.mongo.pixiv import work_from_doc
+from pximse.store.mongo.vectorsync import filtered_in_store
 from pximse.store.records import FileEntry, ImageDetail, ImageSummary, SearchPage, TagEntry
 from pximse.store.records import epoch_to_iso as iso
 from pximse.store.sqlite.ocrindex import OcrLine
@@ -170,6 +171,18 @@ class MongoReads:
         started = time.perf_counter()
         query = self.resolve_duplicates(query)
         vector = np.asarray(query_vector, dtype=np.float32).reshape(-1)
+        expr = None if query.sort else filtered_in_store(self.mdb, vectors, query.where)
+        if expr is not None:
+            # Milvus filters on its copy of the columns, inside the search.
+            page_ids, scores = vectors.search(vector, limit, offset=offset, expr=expr)
+            summaries = self.summaries(page_ids.tolist())
+            kept = [(summaries[cid], float(score))
+                    for cid, score in zip(page_ids.tolist(), scores.tolist(), strict=True)
+                    if cid in summaries]
+            return SearchPage(total=vectors.count(expr), offset=offset, limit=limit,
+                              items=[summary for summary, _ in kept],
+                              elapsed_ms=(time.perf_counter() - started) * 1000), \
+                [score for _, score in kept]
         ids = self._filtered(query, seed, timeout_ms, ordered=bool(query.sort))
         present = ids[vectors.present(ids)] if len(ids) else ids
         if not query.sort:

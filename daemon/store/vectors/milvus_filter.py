@@ -1,0 +1,114 @@
+"""The part of a query filter that Milvus can evaluate on the scalars beside each vector.
+
+A Milvus collection of PxIMSE vectors keeps a few of the catalogue's columns
+next to each vector (:data:`SCALARS`), so that a filter on them runs *inside*
+Milvus' search instead of becoming a list of allowed ids. :func:`milvus_filter`
+turns a filter into a Milvus boolean expression when every node of it is about
+those columns, and answers ``None`` otherwise (tags, paths, OCR text: the
+catalogue then hands over the allowed ids).
+
+Meaning: the query language's, not Milvus' own. Milvus compares NULL with
+SQL's three-valued logic (``not (posted > 10)`` leaves out the images with
+no date), whereas a query's comparison with a missing value is false and its
+``NOT`` true; so every comparison on a nullable column is guarded with
+``is not null`` (``!=`` with ``is null or``), which makes each one two-valued.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from pximse.query.ast import And, Compare, Has, MatchAll, Node, Not, Or
+from pximse.query.fields import lookup
+from pximse.query.sql import iso_to_epoch
+
+SCALARS: dict[str, tuple[str, bool]] = {
+    # query field -> (Milvus type: int, float or str; nullable)
+    "state": ("int", False),
+    "date": ("int", False),
+    "filesize": ("int", False),
+    "width": ("int", False),
+    "height": ("int", False),
+    "ratio": ("float", False),
+    "pixels": ("int", False),
+    "frames": ("int", False),
+    "animated": ("int", False),
+    "tagcount": ("int", False),
+    "format": ("str", False),
+    "source": ("str", False),
+    "posted": ("int", True),
+    "page": ("int", True),
+    "textlen": ("int", True),
+}
+"""The catalogue columns stored beside each vector (``state``: 1 present, 0
+offline, -1 gone, -2 not yet copied from the catalogue)."""
+
+UNSYNCED_STATE = -2
+_FORMAT_ALIASES = {"jpg": "jpeg", "jpe": "jpeg", "tif": "tiff", "apng": "png"}
+_OPS = {"=": "==", "!=": "!=", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
+SEARCHABLE = "state in [0, 1]"
+
+
+def milvus_filter(node: Node) -> str | None:
+    """A Milvus expression with the meaning of ``node`` (searchable images only),
+    or None when some part of it needs the catalogue."""
+    inner = _expr(node)
+    if inner is None:
+        return None
+    return SEARCHABLE if inner == "true" else f"{SEARCHABLE} and ({inner})"
+
+
+def _expr(node: Node) -> str | None:
+    match node:
+        case MatchAll():
+            return "true"
+        case And(children) | Or(children):
+            parts = [_expr(child) for child in children]
+            if any(part is None for part in parts):
+                return None
+            joiner = " and " if isinstance(node, And) else " or "
+            return "(" + joiner.join(f"({part})" for part in parts) + ")"
+        case Not(child):
+            inner = _expr(child)
+            return None if inner is None else f"not ({inner})"
+        case Compare():
+            return _compare(node)
+        case Has(name):
+            spec = lookup(name)
+            if spec is None or spec.name not in SCALARS:
+                return None
+            if spec.name == "tagcount":
+                return "tagcount > 0"
+            return f"{spec.name} is not null" if SCALARS[spec.name][1] else "true"
+    return None
+
+
+def _compare(node: Compare) -> str | None:
+    spec = lookup(node.field)
+    if spec is None or spec.name not in SCALARS:
+        return None
+    name = spec.name
+    kind, nullable = SCALARS[name]
+    value: Any = node.value
+    if spec.kind == "date":
+        value = iso_to_epoch(str(value))
+    elif spec.kind == "bool":
+        value = 1 if value else 0
+    elif kind == "str":
+        if node.op not in ("=", "!="):
+            return None  # the catalogue raises the error a user sees
+        value = str(value)
+        value = (_FORMAT_ALIASES.get(value.lower(), value.lower()) if name == "format"
+                 else value.lower().replace(".", ""))
+    elif isinstance(value, bool):
+        value = int(value)
+    literal = json.dumps(value, ensure_ascii=False) if isinstance(value, str) else repr(value)
+    if isinstance(value, float) and kind == "int":
+        literal = repr(value)
+    clause = f"{name} {_OPS[node.op]} {literal}"
+    if not nullable:
+        return clause
+    if node.op == "!=":
+        return f"({name} is null or {clause})"
+    return f"({name} is not null and {clause})"
