@@ -577,3 +577,14 @@ def test_a_sidecar_changed_meanwhile_is_not_replaced(tmp_path: Path) -> None:
     temp.write_text("newer", "utf-8")
     assert "appeared" in (commit_new(str(temp), str(sidecar)) or "")
     assert sidecar.read_text("utf-8") == "new" and not temp.exists()
+
+
+def test_seeding_does_not_take_pximse_leaves_for_the_users() -> None:
+    from pximse.integrations.digikam.keyword_merge import seed_keywords
+
+    # A sidecar whose TagsList another program dropped, PxIMSE's other lists left.
+    dropped = SidecarKeywords(hierarchical=("PxIMSE|general|cat",), subjects=("Ann", "cat"))
+    assert seed_keywords(dropped, root="PxIMSE").tags_list == ("Ann",)
+    lightroom = SidecarKeywords(hierarchical=("People|Ann", "PxIMSE|general|cat"),
+                                subjects=("Ann", "cat"))
+    assert seed_keywords(lightroom, root="PxIMSE").tags_list == ("People/Ann",)

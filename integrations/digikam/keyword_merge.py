@@ -49,7 +49,9 @@ def _unique(items: Iterable[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(item for item in items if item))
 
 
-def seed_keywords(own: SidecarKeywords, iptc_keywords: Iterable[str] = ()) -> SidecarKeywords:
+def seed_keywords(
+    own: SidecarKeywords, iptc_keywords: Iterable[str] = (), root: str = ""
+) -> SidecarKeywords:
     """The user's keywords as a sidecar must carry them, from an image's own XMP
     and IPTC keywords (or a sidecar without a ``TagsList``).
 
@@ -58,18 +60,23 @@ def seed_keywords(own: SidecarKeywords, iptc_keywords: Iterable[str] = ()) -> Si
     the file's: so a ``TagsList`` that PxIMSE adds must already hold the user's
     keywords, or they would vanish from digiKam.
 
+    Entries under ``root`` (PxIMSE's own, from an earlier write whose
+    ``TagsList`` another program dropped) are not taken for the user's.
+
     >>> seed_keywords(SidecarKeywords(subjects=("cat",)), ["cat", "sky"]).tags_list
     ('cat', 'sky')
     """
     subjects = _unique([*own.subjects, *iptc_keywords])
+    ours = {_leaf(p, "|") for p in own.hierarchical if root and _is_ours(p, root, "|")}
     if own.tags_list:
         tags_list = own.tags_list
     elif own.last_keywords:
         tags_list = own.last_keywords
-    elif own.hierarchical:
-        tags_list = _unique(path.replace("|", "/") for path in own.hierarchical)
+    elif any(not (root and _is_ours(p, root, "|")) for p in own.hierarchical):
+        tags_list = _unique(path.replace("|", "/") for path in own.hierarchical
+                            if not (root and _is_ours(path, root, "|")))
     else:
-        tags_list = subjects
+        tags_list = tuple(s for s in subjects if s not in ours)
     return replace(own, tags_list=tuple(tags_list), subjects=subjects)
 
 

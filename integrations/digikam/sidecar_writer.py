@@ -215,7 +215,7 @@ class SidecarWriter:
                 plan.current = (plan.packet.keywords if plan.packet.exact
                                 else keywords_of(records.get(plan.sidecar, {})))
                 if not plan.current.tags_list:
-                    plan.current = seed_keywords(plan.current)
+                    plan.current = seed_keywords(plan.current, root=self.root)
                     # Nothing of the user's in the sidecar's lists: their keywords
                     # may be the image's IPTC ones, which the new TagsList would hide.
                     plan.needs_image = not plan.current.tags_list and bool(plan.job.keywords)
@@ -266,7 +266,7 @@ class SidecarWriter:
         caption = any(_text(image.get(tag)).strip() for tag in (DESCRIPTION, *CAPTIONS))
         if not plan.exists:
             own = keywords_of(image)
-            current = seed_keywords(own, _texts(image.get(IPTC_KEYWORDS)))
+            current = seed_keywords(own, _texts(image.get(IPTC_KEYWORDS)), self.root)
             wanted = merge_keywords(current, job.keywords, self.root)
             description = job.ocr_text if job.ocr_text and not caption else ""
             if not job.keywords and not description:
@@ -284,7 +284,7 @@ class SidecarWriter:
         assert plan.current is not None
         current = plan.current
         if plan.needs_image and not current.tags_list:
-            current = seed_keywords(current, _texts(image.get(IPTC_KEYWORDS)))
+            current = seed_keywords(current, _texts(image.get(IPTC_KEYWORDS)), self.root)
         wanted = merge_keywords(current, job.keywords, self.root)
         args: list[str] = []
         if wanted.tags_list != plan.current.tags_list:
@@ -373,7 +373,7 @@ class SidecarWriter:
                 report.unchanged += 1
                 continue
             if plan.sidecar in created and _only_the_image_left(
-                record, wanted, drop_description, images.get(plan.job.image, {})
+                record, wanted, drop_description, images.get(plan.job.image, {}), self.root
             ):
                 deletions.append(plan)
                 continue
@@ -403,12 +403,12 @@ class SidecarWriter:
 
 def _only_the_image_left(
     record: dict[str, Any], wanted: SidecarKeywords, drop_description: bool,
-    image: dict[str, Any],
+    image: dict[str, Any], root: str,
 ) -> bool:
     """Whether a sidecar PxIMSE created holds, once PxIMSE's entries are out,
     nothing but what it was seeded with from the image (so deleting it loses
     nothing: the user added nothing to it since)."""
-    seeded = seed_keywords(keywords_of(image), _texts(image.get(IPTC_KEYWORDS)))
+    seeded = seed_keywords(keywords_of(image), _texts(image.get(IPTC_KEYWORDS)), root)
     if (wanted.tags_list, wanted.hierarchical, wanted.subjects) != (
         seeded.tags_list, seeded.hierarchical, seeded.subjects
     ):
