@@ -14,6 +14,7 @@ from hydrus_fake import FakeHydrus
 from hydrus_target import SERVICE, TEST_KEY, fake_hydrus_fixture  # noqa: F401 (fixture)
 
 from pximse.config import load_config
+from pximse.events import EventBus
 from pximse.integrations.hydrus.background import MISCONFIGURED_RETRY_S, HydrusPushLoop
 from pximse.integrations.hydrus.bridge import HydrusBridge
 from pximse.integrations.hydrus.client import RetryPolicy
@@ -43,7 +44,7 @@ def setup(tmp_path: Path, make_image, fake_hydrus: FakeHydrus):
     now = [time.time()]
     loop = HydrusPushLoop(config, catalog, threading.Event(),
                           bridge=HydrusBridge(config, retry=RetryPolicy(2, 0.01, 0.01)),
-                          clock=lambda: now[0])
+                          events=EventBus(), clock=lambda: now[0])
     yield loop, catalog, shas, ids, now
     loop.bridge.close()
     catalog.close()
@@ -55,6 +56,7 @@ def test_catches_up_from_the_write_generation(setup, fake_hydrus: FakeHydrus) ->
     assert loop.run_once() == 5
     assert loop.state()["last"]["updated"] == 2
     assert "long hair" in fake_hydrus.current(service, shas[0])
+    assert [e.data["updated"] for e in loop.events.recent("hydrus_push")] == [2]
     before = len(fake_hydrus.log)
     assert loop.run_once() == 5  # nothing written since: not one request
     assert len(fake_hydrus.log) == before
