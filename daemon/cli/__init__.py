@@ -15,6 +15,7 @@ from pximse.cli.autostart import autostart_group
 from pximse.cli.common import Context, config_options, human_size, log, progress_bar
 from pximse.cli.dupes import dupes
 from pximse.cli.models import models_group, print_models, run_models
+from pximse.cli.pixiv import pixiv_group
 from pximse.cli.tray import tray_command
 from pximse.integrations.digikam.cli import xmp_group
 from pximse.integrations.hydrus.cli import hydrus_group
@@ -324,6 +325,7 @@ main.add_command(autostart_group)
 main.add_command(tray_command)
 main.add_command(xmp_group)
 main.add_command(hydrus_group)
+main.add_command(pixiv_group)
 
 if __name__ == "__main__":
     main()

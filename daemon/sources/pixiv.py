@@ -271,8 +271,10 @@ def fetch_library(catalog: Any, config: PixivConfig, *, options: FetchOptions | 
     own_client = client is None
     client = client or make_client(config, env, now=now)
     report = FetchReport(via=client.via, selected=len(candidates))
-    report.fresh = catalog.pixiv_summary(fetched_after=cutoff)["fresh"] \
-        if options.max_age_days > 0 else 0
+    if options.max_age_days > 0:
+        summary = catalog.pixiv_summary(fetched_after=cutoff)
+        report.fresh = summary["fresh"] + (summary["fresh_missing"]
+                                           if options.include_missing else 0)
     try:
         if candidates:
             log.info("fetching %d Pixiv works through the %s", len(candidates),

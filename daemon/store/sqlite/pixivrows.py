@@ -122,11 +122,11 @@ class PixivRows:
 
     def pixiv_summary(self, *, fetched_after: int | None = None) -> dict[str, int]:
         """Works in the library by what Pixiv said (``unfetched`` for never asked,
-        ``errors`` for the last attempt failing); ``fresh``: fetched at or after
-        ``fetched_after``."""
+        ``errors`` for the last attempt failing); ``fresh``: ok works fetched at or
+        after ``fetched_after``, ``fresh_missing`` the deleted and private ones."""
         conn = self.db.reader()
         counts = {"works": 0, "unfetched": 0, "ok": 0, "deleted": 0, "private": 0,
-                  "errors": 0, "fresh": 0}
+                  "errors": 0, "fresh": 0, "fresh_missing": 0}
         for state, number, fresh in conn.execute(
             "SELECT coalesce(w.state, 'unfetched'), count(*), sum(w.fetched_at >= ?) FROM"
             " (SELECT DISTINCT post_id FROM content WHERE source = 'pixiv'"
@@ -136,7 +136,7 @@ class PixivRows:
         ):
             counts[state] = counts.get(state, 0) + number
             counts["works"] += number
-            counts["fresh"] += fresh or 0
+            counts["fresh" if state == "ok" else "fresh_missing"] += fresh or 0
         counts["errors"] = conn.execute(
             "SELECT count(*) FROM pixiv_error e WHERE EXISTS (SELECT 1 FROM content c"
             " WHERE c.source = 'pixiv' AND c.post_id = e.illust_id AND c.state >= 0)"
