@@ -38,8 +38,33 @@ class MongoCatalog(MongoReads, MongoPixiv):
     """The catalogue in one MongoDB database (see :mod:`pximse.store.mongo.database`)."""
 
     def __init__(self, database: MongoDatabase, *, tag_threshold: float = 0.5,
-                 dupe_distance: int = 4) -> None:
+                 dupe_distance: int = 4, text_store: Any = None) -> None:
         super().__init__(database, tag_threshold=tag_threshold, dupe_distance=dupe_distance)
+        self.text_store = text_store
+        """A :class:`pximse.store.meili.MeiliTextStore` that OCR text and source tags
+        are copied to as they are written (a failed copy raises), or None."""
+
+    def text_documents(self, ids: Iterable[int]) -> list[dict[str, Any]]:
+        """``{id, text, tags1}`` of the images, as the text store keeps them."""
+        wanted = sorted({int(i) for i in ids})
+        docs: list[dict[str, Any]] = []
+        for chunk in _chunks(wanted):
+            texts = {d["_id"]: d["text"] for d in self.mdb.ocr.find({"_id": {"$in": chunk}})}
+            found = {d["_id"]: d for d in self.mdb.content.find({"_id": {"$in": chunk}},
+                                                                {"tags": 1})}
+            keys = sorted({t["key"] for d in found.values() for t in d.get("tags", [])
+                           if t["kind"] != KIND_MODEL})
+            names = {t["_id"]: t["name"] for t in self.mdb.tags.find({"_id": {"$in": keys}})}
+            for cid in chunk:
+                if cid in found:
+                    tags = sorted({names.get(t["key"], t["key"]) for t in found[cid]["tags"]
+                                   if t["kind"] != KIND_MODEL})
+                    docs.append({"id": cid, "text": texts.get(cid, ""), "tags1": tags})
+        return docs
+
+    def _mirror_text(self, ids: Iterable[int]) -> None:
+        if self.text_store is not None:
+            self.text_store.put(self.text_documents(ids))
 
     @classmethod
     def connect(cls, uri: str, name: str = "pximse", **options: Any) -> MongoCatalog:
@@ -210,6 +235,8 @@ class MongoCatalog(MongoReads, MongoPixiv):
                  tags: Mapping[str, float]) -> None:
         with self.mdb.write():
             self._replace_tags(content_id, origin, kind, tags)
+        if kind != KIND_MODEL:
+            self._mirror_text([content_id])
 
     def set_model_tags_many(self, results: Iterable[tuple[int, str, Mapping[str, float]]]
                             ) -> None:
@@ -296,6 +323,7 @@ class MongoCatalog(MongoReads, MongoPixiv):
         self.set_ocr_many([(content_id, model_id, lines)])
 
     def set_ocr_many(self, results: Iterable[tuple[int, str, Sequence[OcrLine] | str]]) -> None:
+        written: list[int] = []
         with self.mdb.write():
             for content_id, model_id, lines in results:
                 text, items = join_lines(lines)
@@ -305,6 +333,8 @@ class MongoCatalog(MongoReads, MongoPixiv):
                     "lines": [[t, _plain(box), conf] for t, box, conf in items]}, upsert=True)
                 self.mdb.content.update_one({"_id": content_id}, {"$set": {
                     "textlen": len(text), "ocr_folded": folded, "gen": self.mdb.gen}})
+                written.append(content_id)
+        self._mirror_text(written)
 
 
 def _plain(box: Any) -> Any:
