@@ -7,6 +7,7 @@ page. Screenshots of the main views go to tests/artifacts/.
 
 from __future__ import annotations
 
+import html
 import json
 import re
 from collections.abc import Iterator
@@ -31,6 +32,7 @@ from web_fixtures import browser as browser  # noqa: F401 (a fixture)
 
 from pximse.config import load_config
 from pximse.library.scan import scan_roots
+from pximse.store.records import PixivWork
 from pximse.store.sqlite.catalog import SqliteCatalog
 
 pytestmark = pytest.mark.slow
@@ -87,6 +89,12 @@ def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
     catalog.set_model_tags_many(
         (content[name][0], TAGGER, tags) for name, (_, _, tags) in LIBRARY.items())
     catalog.set_ocr(content[SIGN][0], OCR_MODEL, lines)
+    catalog.record_pixiv_work(PixivWork(
+        illust_id="67890123", state="ok", via="ajax", fetched_at=1_700_000_000,
+        title="雨の日",
+        # Pixiv sends captions as HTML, with what the artist typed escaped
+        caption=f"first line<br />second &amp; {html.escape(XSS)}<strong>bold</strong>",
+        bookmarks=1234, views=56789, ai=False, pages=3, user_id="12345", user_name="someone"))
     catalog.close()
     running = start_daemon(folder, library, config_path)
     running.ids = {name: sha for name, (_, sha) in content.items()}
@@ -203,6 +211,12 @@ def test_pixiv_fields_links_and_open_folder(page: Any, daemon: Daemon) -> None:
                      "https://www.pixiv.net/users/12345"]
     info = page.inner_text("#detail-info")
     assert "67890123" in info and "12345" in info
+    # what Pixiv said, its caption as text (line breaks kept, markup never parsed)
+    assert page.inner_text("#detail-title") == "雨の日"
+    caption = page.inner_text("#detail-info .pixiv-caption")
+    assert caption == f"first line\nsecond & {XSS}bold"
+    assert page.locator("#detail-info img, #detail-info strong").count() == 0
+    assert "1,234" in info and "56,789" in info
     page.click("#open-folder")
     page.wait_for_function("document.querySelector('#notice').textContent.startsWith('Opened')")
     assert daemon.opened_log.read_text().splitlines()[-1] == str(daemon.library)

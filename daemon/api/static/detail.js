@@ -77,6 +77,38 @@ PX.detail = (function () {
     return [h("dt", { text: label }), h("dd", null, value)];
   }
 
+  // Pixiv captions are HTML written by the artist: shown as plain text, with
+  // line breaks kept and tags dropped (the result is only ever a text node).
+  function captionText(caption) {
+    var entities = { "&amp;": "&", "&lt;": "<", "&gt;": ">", "&quot;": '"', "&#39;": "'",
+                     "&nbsp;": " " };
+    return String(caption)
+      .replace(/<br\s*\/?>/gi, "\n")
+      .replace(/<[^>]*>/g, "")
+      .replace(/&(amp|lt|gt|quot|#39|nbsp);/g, function (m) { return entities[m]; });
+  }
+
+  function pixivSection(p) {
+    var yesNo = function (v) { return v === null || v === undefined ? null : (v ? "yes" : "no"); };
+    var count = function (v) { return v === null || v === undefined ? null : PX.formatCount(v); };
+    var state = p.state === "ok" ? null : p.state;
+    return [
+      h("h3", null, "Pixiv", state ? h("span", { class: "badge", text: state }) : null),
+      p.title ? h("p", { class: "pixiv-title", text: p.title }) : null,
+      p.caption ? h("p", { class: "pixiv-caption", text: captionText(p.caption) }) : null,
+      h("dl", { class: "fields" },
+        field("bookmarks", count(p.bookmarks)),
+        field("views", count(p.views)),
+        field("likes", count(p.likes)),
+        field("comments", count(p.comments)),
+        field("pages", count(p.pages)),
+        field("created", p.created),
+        field("AI-generated", yesNo(p.ai)),
+        field("R-18", yesNo(p.r18)),
+        field("fetched", p.fetched_at ? p.fetched_at + (p.via ? " (" + p.via + ")" : "") : null)),
+    ];
+  }
+
   function drawBoxes(d) {
     PX.clear(boxes);
     var lines = d.ocr_lines || [];
@@ -147,6 +179,7 @@ PX.detail = (function () {
           PX.copyText(p.path).then(function () { PX.app.notify("Copied " + p.path); });
         } }));
     })));
+    if (d.pixiv) PX.append(info, pixivSection(d.pixiv));
     if (otherTags.length) {
       info.appendChild(h("h3", { text: "Source tags" }));
       info.appendChild(h("div", { class: "tag-list source-tags" }, otherTags.map(tagButton)));

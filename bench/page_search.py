@@ -1,0 +1,157 @@
+"""How long a search takes in the search page, against the API call it makes.
+
+A synthetic catalogue (``make_catalog.py``, 100k images by default) is served
+by a real ``pximse serve``; Debian's headless Chromium (driven by Playwright)
+opens the page. For each query, in the same page and the same run:
+
+- baseline: ``fetch('/api/search?q=…&limit=60')`` and ``.json()`` from the page
+  (the request the page makes, over the same connection);
+- page: submit the query in the search box until the count and the 60 cards
+  are on screen (``#count`` no longer says "Searching").
+
+The page's overhead is what it adds to the API: building the chips and the
+cards, the URL, the status. Thumbnails are not waited for (the synthetic
+catalogue has no files: they are 404s), and each measurement starts once the
+previous one's requests are over. Pass: the median page search is at most 1.5x the
+median API call plus 100 ms, and under a second.
+
+    .venv/bin/python bench/page_search.py [--images 100000] [--runs 7]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from _common import emit_result, fmt_ms, machine_line, median, progress, verdict
+from make_catalog import ensure_catalog
+
+CHROMIUM = os.environ.get("PXIMSE_TEST_CHROMIUM", "/usr/bin/chromium")
+QUERIES = ["", "1girl", "1girl -monochrome", "long_hair smile order:-filesize",
+           "source:pixiv width:>=1000", "~cat_ears ~fox_ears solo"]
+
+SEARCH_IN_PAGE = """async (query) => {
+  const count = document.querySelector('#count');
+  const done = new Promise(resolve => {
+    const watch = new MutationObserver(() => {
+      if (count.textContent && !count.textContent.startsWith('Searching')) {
+        watch.disconnect(); resolve();
+      }
+    });
+    watch.observe(count, {childList: true, characterData: true, subtree: true});
+  });
+  const started = performance.now();
+  document.querySelector('#q').value = query;
+  document.querySelector('#search-form').requestSubmit();
+  await done;
+  return [performance.now() - started, document.querySelectorAll('#grid .card').length];
+}"""
+
+FETCH_IN_PAGE = """async (query) => {
+  const started = performance.now();
+  const response = await fetch('/api/search?' + new URLSearchParams({q: query, limit: '60'}));
+  const body = await response.json();
+  return [performance.now() - started, body.items.length];
+}"""
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def start_daemon(folder: Path, catalog: Path) -> tuple[subprocess.Popen[bytes], str]:
+    data = folder / "data"
+    data.mkdir()
+    progress(f"copying {catalog.name} ({catalog.stat().st_size >> 20} MiB)")
+    shutil.copy(catalog, data / "catalog.sqlite3")
+    config = folder / "config.toml"
+    config.write_text("", encoding="utf-8")
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "pximse", "serve", "--no-scan", "--no-models", "--port", str(port),
+         "--config", str(config), "--data-dir", str(data)],
+        stdout=subprocess.DEVNULL, stderr=open(folder / "daemon.log", "wb"))  # noqa: SIM115
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit((folder / "daemon.log").read_text(errors="replace"))
+        try:
+            with urllib.request.urlopen(url + "/api/search?q=1girl&limit=1", timeout=60):
+                return process, url
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            time.sleep(0.2)
+    process.kill()
+    raise SystemExit("the daemon did not answer in time")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--images", type=int, default=100_000)
+    parser.add_argument("--tags", type=int, default=20_000)
+    parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--rebuild", action="store_true")
+    args = parser.parse_args()
+    from playwright.sync_api import sync_playwright
+
+    print(machine_line())
+    catalog, _ = ensure_catalog(args.images, args.tags, 1, args.rebuild)
+    with tempfile.TemporaryDirectory(prefix="pximse-page-bench-") as tmp:
+        process, url = start_daemon(Path(tmp), catalog)
+        try:
+            with sync_playwright() as playwright:
+                browser = playwright.chromium.launch(
+                    executable_path=CHROMIUM, args=["--no-sandbox", "--disable-dev-shm-usage"])
+                page = browser.new_page(viewport={"width": 1366, "height": 768})
+                page.goto(url + "/")
+                page.wait_for_selector("#grid .card", timeout=120_000)
+                rows = []
+                for query in QUERIES:
+                    page.evaluate(SEARCH_IN_PAGE, query)  # warm: caches, the query index
+                    api, shown = [], []
+                    for _ in range(args.runs):
+                        # Each measured alone: the grid's thumbnail requests (404
+                        # here) must not queue ahead of the next request.
+                        page.wait_for_timeout(300)
+                        took, items = page.evaluate(FETCH_IN_PAGE, query)
+                        api.append(took / 1000)
+                        page.wait_for_timeout(300)
+                        took, cards = page.evaluate(SEARCH_IN_PAGE, query)
+                        shown.append(took / 1000)
+                    rows.append((query, median(api), median(shown), items, cards))
+                    print(f"{query or '(everything)':36} api {fmt_ms(median(api)):>10}"
+                          f"   page {fmt_ms(median(shown)):>10}   {cards} cards")
+                browser.close()
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
+    api_all = median([row[1] for row in rows])
+    page_all = median([row[2] for row in rows])
+    worst = max(rows, key=lambda row: row[2] - row[1])
+    ratio = page_all / api_all if api_all else float("inf")
+    ok = page_all <= 1.5 * api_all + 0.1 and max(row[2] for row in rows) < 1.0
+    verdict("page search", ok,
+            f"median over queries: page {fmt_ms(page_all)}, API {fmt_ms(api_all)} "
+            f"({ratio:.2f}x); most overhead: {worst[0]!r} +{fmt_ms(worst[2] - worst[1])}")
+    emit_result({"bench": "page", "images": args.images, "api_ms": api_all * 1000,
+                 "page_ms": page_all * 1000, "ratio": ratio, "pass": ok,
+                 "queries": {row[0]: {"api_ms": row[1] * 1000, "page_ms": row[2] * 1000}
+                             for row in rows}})
+    print(json.dumps({"images": args.images, "runs": args.runs}))
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
