@@ -38,6 +38,7 @@ class Daemon:
         self._threads: list[threading.Thread] = []
         self.hydrus_push: Any = None  # the Hydrus bridge's push loop, when [hydrus] push
         self.xmp_sidecars: threading.Thread | None = None  # when a root writes XMP sidecars
+        self.pixiv_fetch: Any = None  # the Pixiv source's fetch loop, when [pixiv] background
 
     # -- what the API asks ------------------------------------------------------------
 
@@ -144,6 +145,8 @@ class Daemon:
             self._start_hydrus_push()
         if not self._stopping.is_set():
             self._start_xmp_sidecars()
+        if self.config.pixiv.background and not self._stopping.is_set():
+            self._start_pixiv_fetch()
 
     def _start_watching(self) -> None:
         from pximse.library.watch import LibraryWatcher
@@ -183,6 +186,16 @@ class Daemon:
         self.hydrus_push = HydrusPushLoop(self.config, self.catalog, self._stopping,
                                           events=self.events)
         self._spawn("hydrus push", self.hydrus_push.run)
+
+    def _start_pixiv_fetch(self) -> None:
+        """Fetch Pixiv metadata in the background ([pixiv] background): the source's
+        own loop, every background_interval_minutes; it stops between two requests
+        when the daemon stops."""
+        from pximse.sources.pixiv_background import PixivFetchLoop
+
+        self.pixiv_fetch = PixivFetchLoop(self.config, self.catalog, self._stopping,
+                                          events=self.events)
+        self._spawn("pixiv fetch", self.pixiv_fetch.run)
 
     def _start_xmp_sidecars(self) -> None:
         """Keep XMP sidecars current where write-back is on ([xmp] write, or a

@@ -1,0 +1,126 @@
+"""The daemon's background Pixiv fetch ([pixiv] background = true) against a fake
+Pixiv over real HTTP: rounds fetch and publish events, a refused token is one
+warning, and the loop stops with the daemon."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from pixiv_fake import FakePixiv, FakeWork
+
+from pximse.config import Config, load_config
+from pximse.events import EventBus
+from pximse.sources import pixiv_background
+from pximse.sources.pixiv_background import PixivFetchLoop
+from pximse.store.sqlite.catalog import FileRecord, NewContent, ScanBatch, SqliteCatalog
+
+TOKEN = "background-refresh-token-0123"
+
+
+@pytest.fixture
+def fake() -> Iterator[FakePixiv]:
+    server = FakePixiv(TOKEN).start()
+    server.add(FakeWork(90000001, bookmarks=77))
+    server.add(FakeWork(90000002, state="deleted"))
+    yield server
+    server.stop()
+
+
+def make(tmp_path: Path, fake: FakePixiv, token: str = TOKEN) -> tuple[Config, SqliteCatalog]:
+    path = tmp_path / "config.toml"
+    path.write_text(
+        f"[pixiv]\nrefresh_token = '{token}'\napp_api_url = '{fake.url}'\n"
+        f"ajax_url = '{fake.url}'\nrequest_interval_s = 0.0\njitter_s = 0.0\n"
+        "background = true\nbackground_interval_minutes = 600\n", encoding="utf-8")
+    config = load_config(path, tmp_path / "data", env={})
+    catalog = SqliteCatalog(config.catalog_path)
+    root = catalog.ensure_root("lib", "/lib")
+    names = ["90000001_p0.png", "90000002_p0.png"]
+    shas = [hashlib.sha256(name.encode()).hexdigest() for name in names]
+    catalog.apply_scan_batch(ScanBatch(
+        root, new_content=[NewContent(s, 10, "png", 10, 10, 1, False, None, False, 10**18)
+                           for s in shas],
+        files=[FileRecord(f"/lib/{n}", 10, 10**18, "ok", s) for n, s in zip(names, shas,
+                                                                            strict=True)]))
+    return config, catalog
+
+
+def wait_for(condition, timeout: float = 30.0) -> bool:  # type: ignore[no-untyped-def]
+    done = threading.Event()
+    for _ in range(int(timeout / 0.02)):
+        if condition():
+            return True
+        done.wait(0.02)
+    return False
+
+
+def test_a_round_fetches_and_publishes(tmp_path: Path, fake: FakePixiv) -> None:
+    config, catalog = make(tmp_path, fake)
+    events = EventBus()
+    subscription = events.subscribe(10)
+    loop = PixivFetchLoop(config, catalog, threading.Event(), events=events)
+    report = loop.round()
+    assert report is not None and report.states == {"ok": 1, "deleted": 1, "private": 0}
+    event = subscription.get(timeout=5)
+    assert event is not None and event.kind == "pixiv"
+    assert event.data["report"]["ok"] == 1 and event.data["error"] is None
+    assert loop.state()["rounds"] == 1 and loop.state()["last"]["deleted"] == 1
+    # The next round has nothing to do: both works are within the max age.
+    assert loop.round().selected == 0  # type: ignore[union-attr]
+    assert len(fake.detail_requests()) == 2
+    catalog.close()
+
+
+def test_a_refused_token_is_one_warning(tmp_path: Path, fake: FakePixiv,
+                                        caplog: pytest.LogCaptureFixture) -> None:
+    config, catalog = make(tmp_path, fake, token="refused-token-xyz")
+    loop = PixivFetchLoop(config, catalog, threading.Event())
+    with caplog.at_level(logging.WARNING, logger="pximse.sources.pixiv_background"):
+        loop.round()
+        loop.round()
+    warnings = [r for r in caplog.records if r.name == "pximse.sources.pixiv_background"]
+    assert len(warnings) == 1 and "refused the refresh token" in warnings[0].getMessage()
+    assert "refused-token-xyz" not in caplog.text
+    assert "refused" in loop.state()["error"]
+    catalog.close()
+
+
+def test_the_daemon_runs_it_and_stops_it(tmp_path: Path, fake: FakePixiv,
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    from pximse.service.runtime import Daemon
+
+    monkeypatch.setattr(pixiv_background, "FIRST_ROUND_AFTER_S", 0.05)
+    config, catalog = make(tmp_path, fake)
+    daemon = Daemon(config, catalog, EventBus())
+    daemon.start(scan=False, models=False, watch=False)
+    try:
+        assert wait_for(lambda: daemon.pixiv_fetch is not None
+                        and daemon.pixiv_fetch.state()["rounds"] >= 1)
+        work = catalog.pixiv_work("90000001")
+        assert work is not None and work.bookmarks == 77
+    finally:
+        daemon.stop()
+    threads = [t for t in threading.enumerate() if t.name == "pixiv fetch"]
+    for thread in threads:
+        thread.join(timeout=10)
+    assert not any(thread.is_alive() for thread in threads)
+    catalog.close()
+
+
+def test_off_by_default(tmp_path: Path, fake: FakePixiv) -> None:
+    from dataclasses import replace
+
+    from pximse.service.runtime import Daemon
+
+    config, catalog = make(tmp_path, fake)
+    config = replace(config, pixiv=replace(config.pixiv, background=False))
+    daemon = Daemon(config, catalog, EventBus())
+    daemon.start(scan=False, models=False, watch=False)
+    daemon.stop()
+    assert daemon.pixiv_fetch is None
+    catalog.close()
