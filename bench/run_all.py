@@ -24,7 +24,7 @@ from typing import Any
 from _common import BENCH_DIR, REPO_DIR, RESULT_PREFIX
 
 BENCHES = ("rescan", "query", "rss", "xmp", "hydrus", "watch_latency", "watch_burst",
-           "watch_move", "watch_idle")
+           "watch_move", "watch_idle", "page")
 WATCH_QUICK = {"watch_latency": ["--files", "3"], "watch_burst": ["--files", "2000"],
                "watch_move": ["--files", "1000"], "watch_idle": ["--seconds", "10"]}
 
@@ -49,6 +49,10 @@ def command(name: str, args: argparse.Namespace) -> list[str]:
         cmd = [python, str(BENCH_DIR / "hydrus_push.py")]
         if args.quick:
             cmd += ["--images", "1000"]
+    elif name == "page":
+        cmd = [python, str(BENCH_DIR / "page_search.py")]
+        if args.quick:
+            cmd += ["--images", "20000", "--tags", "4000", "--runs", "3"]
     elif name in WATCH_QUICK:
         cmd = [python, str(BENCH_DIR / f"{name}.py")]
         if args.quick:
@@ -124,6 +128,10 @@ def rows_for(name: str, result: dict[str, object] | None, code: int) -> list[tup
             ("hydrus", "push after a 1% change", f"{result['changed_s']:.2f} s",
              f"{result['changed_requests']} requests", "", "info"),
         ]
+    if name == "page":
+        return [("page", f"search in the page, {result['images']} images",
+                 f"{result['page_ms']:.0f} ms", f"API fetch {result['api_ms']:.0f} ms",
+                 f"{result['ratio']:.2f}x (<= 1.5x + 100 ms, < 1 s)", status)]
     if name.startswith("watch_"):
         return _watch_rows(name, result, status)
     base = result.get("baseline", {})
