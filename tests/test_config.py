@@ -343,7 +343,7 @@ def test_every_validation_message_names_its_key(
         ("[library]\nroot = []\n", "unknown key 'library.root' (did you mean 'library.roots'?)"),
         ("[[roots]]\nname = 'a'\n", "unknown key 'roots' (did you mean 'library.roots'?)"),
         ("zzz = 1\n", "unknown key 'zzz'; expected one of: data_dir, library, server, scan, "
-                      "search, models, watch, indexing, xmp, hydrus, pixiv"),
+                      "search, models, watch, indexing, xmp, hydrus, pixiv, backend"),
     ],
 )
 def test_unknown_keys_suggest_the_nearest(tmp_path: Path, text: str, message: str) -> None:

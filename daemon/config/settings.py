@@ -226,6 +226,29 @@ class PixivConfig:
 
 
 @dataclass(frozen=True)
+class BackendConfig:
+    """[backend]: where the catalogue, the vectors and the text index live."""
+
+    kind: str = "embedded"
+    mongodb_uri: str = "mongodb://127.0.0.1:27017"
+    mongodb_database: str = "pximse"
+    milvus_uri: str = ""
+    milvus_token: str = ""
+    meili_url: str = ""
+    meili_key: str = ""
+    meili_index: str = "pximse_text"
+
+    def __repr__(self) -> str:
+        """Never shows a password or a key (a config object can end up in a log)."""
+        from pximse.store.uris import redact_uri
+
+        return (f"BackendConfig(kind={self.kind!r}, "
+                f"mongodb_uri={redact_uri(self.mongodb_uri)!r}, "
+                f"mongodb_database={self.mongodb_database!r}, milvus_uri="
+                f"{redact_uri(self.milvus_uri)!r}, meili_url={self.meili_url!r}, ...)")
+
+
+@dataclass(frozen=True)
 class Config:
     config_path: Path
     data_dir: Path
@@ -239,6 +262,7 @@ class Config:
     xmp: XmpConfig = XmpConfig()
     hydrus: HydrusConfig = HydrusConfig()
     pixiv: PixivConfig = PixivConfig()
+    backend: BackendConfig = BackendConfig()
 
     @property
     def catalog_path(self) -> Path:
@@ -261,6 +285,7 @@ SECTIONS: dict[str, type] = {
     "xmp": XmpConfig,
     "hydrus": HydrusConfig,
     "pixiv": PixivConfig,
+    "backend": BackendConfig,
 }
 
 

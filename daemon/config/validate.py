@@ -308,6 +308,45 @@ _PIXIV_RULES: dict[str, Rule] = {
     "app_api_url": _http_url,
     "ajax_url": _http_url,
 }
+
+
+def _mongodb_uri(value: Any, key: str) -> str:
+    text = _string(value, key)
+    if not re.fullmatch(r"mongodb(?:\+srv)?://\S+", text):
+        raise _error(key, "expected a mongodb:// or mongodb+srv:// address")
+    return text
+
+
+def _database_name(value: Any, key: str) -> str:
+    text = _string(value, key)
+    if not re.fullmatch(r"[A-Za-z0-9_-]{1,63}", text):
+        raise _error(key, f"{text!r} is not a database name: use 1 to 63 letters, digits, "
+                          "_ and -")
+    return text
+
+
+def _milvus_uri(value: Any, key: str) -> str:
+    text = _string(value, key)
+    if text and not (re.fullmatch(r"(?:https?|tcp)://\S+", text) or text.endswith(".db")):
+        raise _error(key, "expected an http://host:19530 address, or a file ending in .db "
+                          "for milvus-lite (empty: the embedded vector store)")
+    return text
+
+
+def _optional_url(value: Any, key: str) -> str:
+    return _http_url(value, key) if _string(value, key) else ""
+
+
+_BACKEND_RULES: dict[str, Rule] = {
+    "kind": lambda value, key: _choice(value, key, ("embedded", "mongodb")),
+    "mongodb_uri": _mongodb_uri,
+    "mongodb_database": _database_name,
+    "milvus_uri": _milvus_uri,
+    "milvus_token": _string,
+    "meili_url": _optional_url,
+    "meili_key": _string,
+    "meili_index": _database_name,
+}
 # Every section's rules, by section name (settings.SECTIONS names the dataclasses).
 _RULES: dict[str, dict[str, Rule]] = {
     "server": _SERVER_RULES,
@@ -319,6 +358,7 @@ _RULES: dict[str, dict[str, Rule]] = {
     "xmp": _XMP_RULES,
     "hydrus": _HYDRUS_RULES,
     "pixiv": _PIXIV_RULES,
+    "backend": _BACKEND_RULES,
 }
 
 

@@ -25,7 +25,8 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+
+from pximse.store.uris import redact_uri
 
 log = logging.getLogger(__name__)
 
@@ -43,20 +44,6 @@ CONTENT_INDEXES: tuple[tuple[str, ...], ...] = (
 )
 """Single-field and compound indexes for the query language's filters and sorts
 (a tag query is an ``$elemMatch`` on ``tags.key``: multikey)."""
-
-
-def redact_uri(uri: str) -> str:
-    """The URI with any password replaced, for messages and logs."""
-    try:
-        parts = urlsplit(uri)
-    except ValueError:
-        return "<unparseable URI>"
-    if parts.password is None and "@" not in parts.netloc:
-        return uri
-    user = parts.username or ""
-    host = parts.netloc.rsplit("@", 1)[-1]
-    return urlunsplit((parts.scheme, f"{user}:***@{host}" if user else host, parts.path,
-                       parts.query, parts.fragment))
 
 
 class MongoUnavailable(RuntimeError):

@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from pximse.store.uris import redact_uri
 from pximse.store.vectors import VectorStoreError
 from pximse.store.vectors.milvus_filter import SCALARS, UNSYNCED_STATE, milvus_filter
 
@@ -75,7 +76,7 @@ class MilvusVectorStore:
             try:
                 client = MilvusClient(**options)
             except Exception as exc:  # noqa: BLE001 - pymilvus raises many kinds
-                raise VectorStoreError(f"cannot reach Milvus at {_redact(uri)}: {exc}") from exc
+                raise VectorStoreError(f"cannot reach Milvus at {redact_uri(uri)}: {exc}") from exc
         self.client = client
         self._ensure_collection(m, ef_construction)
 
@@ -304,9 +305,3 @@ def _empty() -> tuple[np.ndarray, np.ndarray]:
 
 def _check_ids(ids: np.ndarray) -> np.ndarray:
     return np.asarray(ids, dtype=np.int64).reshape(-1)
-
-
-def _redact(uri: str) -> str:
-    from pximse.store.mongo.database import redact_uri
-
-    return redact_uri(uri)
