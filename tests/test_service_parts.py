@@ -80,3 +80,29 @@ def test_only_when_idle_waits_for_a_quiet_machine() -> None:
     stopping.set()
     CpuThrottle(1.0, True, stopping, busy_share=lambda: 1.0).wait_turn()  # returns at once
     assert 0.0 <= machine_busy_share(0.05) <= 1.0
+
+
+def test_status_counts_that_are_slow_to_make_are_made_again_in_the_background(
+    make_config
+) -> None:
+    from pximse.events import EventBus
+    from pximse.service.state import DaemonState
+
+    class SlowCatalog:
+        calls = 0
+
+        def status(self) -> dict[str, object]:
+            SlowCatalog.calls += 1
+            time.sleep(0.25)
+            return {"images": SlowCatalog.calls, "recent_errors": []}
+
+    state = DaemonState(make_config(), SlowCatalog(), EventBus())  # type: ignore[arg-type]
+    assert state.snapshot()["images"] == 1
+    state.files_changed(1, 0, 0, [])
+    started = time.monotonic()
+    assert state.snapshot()["images"] == 1  # the last counts, at once
+    assert time.monotonic() - started < 0.2
+    deadline = time.monotonic() + 10
+    while state.snapshot()["images"] != 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert state.snapshot()["images"] == 2 and SlowCatalog.calls == 2

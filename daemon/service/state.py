@@ -23,6 +23,9 @@ __all__ = ["DaemonState"]
 _RECENT_ERRORS = 50
 STATUS_EVERY_BUSY_S = 2.0
 STATUS_EVERY_IDLE_S = 30.0
+CHEAP_COUNTS_S = 0.2
+"""Counts that take less than this are made again in the request that needs them."""
+COUNTS_MAX_AGE_S = 60.0
 
 
 class DaemonState:
@@ -40,6 +43,15 @@ class DaemonState:
         self.watch_roots: dict[str, str] = {}
         self.errors: deque[dict[str, Any]] = deque(maxlen=_RECENT_ERRORS)
         self._last_status = 0.0
+        # The catalogue's counts take seconds on a library of a million images:
+        # they are kept, and made again when something changed, in the
+        # background once making them is not cheap (see ``_catalog_counts``).
+        self._counts: dict[str, Any] | None = None
+        self._counts_at = 0.0
+        self._counts_cost = 0.0
+        self._dirty = True
+        self._refreshing = False
+        self._counts_lock = threading.Lock()
 
     # -- reports from the daemon's parts -----------------------------------------
 
@@ -52,6 +64,7 @@ class DaemonState:
         self.scan["progress"] = {"phase": phase, "done": done, "total": total}
 
     def scan_finished(self, report: dict[str, Any]) -> None:
+        self._dirty = True
         with self._lock:
             self.scan.update(running=False, last=report)
             self.scan.pop("progress", None)
@@ -61,6 +74,7 @@ class DaemonState:
     def stage_progress(self, stage: str, done: int, total: int, rate: float,
                        eta_s: float | None, state: str = "running") -> None:
         entry = {"done": done, "total": total, "rate": rate, "eta_s": eta_s, "state": state}
+        self._dirty = True
         with self._lock:
             self.stages[stage] = entry
         self.events.publish("indexing", stage=stage, done=done, total=total, rate=rate,
@@ -86,6 +100,7 @@ class DaemonState:
             self.watch_roots[root] = mode
 
     def files_changed(self, added: int, removed: int, moved: int, ids: list[str]) -> None:
+        self._dirty = True
         self.events.publish("files", added=added, removed=removed, moved=moved, ids=ids)
 
     def error(self, path: str, reason: str, message: str = "") -> None:
@@ -103,7 +118,7 @@ class DaemonState:
 
     def snapshot(self) -> dict[str, Any]:
         """The body of ``GET /api/status``."""
-        body = self.catalog.status()
+        body = self._catalog_counts()
         body["version"] = __version__
         body["data_dir"] = str(self.config.data_dir)
         with self._lock:
@@ -128,6 +143,37 @@ class DaemonState:
                               "eta_s": s["eta_s"]} for name, s in stages.items()},
         }
         return body
+
+    def _catalog_counts(self) -> dict[str, Any]:
+        """``catalog.status()``, made again when something changed: at once while
+        that is cheap, otherwise in the background (at most a tenth of the time),
+        answering with the last counts meanwhile."""
+        age = time.monotonic() - self._counts_at
+        if self._counts is None or (self._dirty and self._counts_cost < CHEAP_COUNTS_S):
+            with self._counts_lock:
+                if self._counts is None or self._dirty:
+                    self._refresh_counts()
+        elif (self._dirty or age > COUNTS_MAX_AGE_S) and age >= 10 * self._counts_cost \
+                and not self._refreshing:
+            self._refreshing = True
+            threading.Thread(target=self._refresh_in_background, name="status counts",
+                             daemon=True).start()
+        assert self._counts is not None
+        return dict(self._counts)
+
+    def _refresh_counts(self) -> None:
+        self._dirty = False
+        started = time.monotonic()
+        counts = self.catalog.status()
+        self._counts_cost = time.monotonic() - started
+        self._counts, self._counts_at = counts, time.monotonic()
+
+    def _refresh_in_background(self) -> None:
+        try:
+            with self._counts_lock:
+                self._refresh_counts()
+        finally:
+            self._refreshing = False
 
     def publish_status(self, *, unless_within_s: float = 1.0) -> None:
         """Send a snapshot as a ``status`` event, unless one went out just now
