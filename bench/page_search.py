@@ -57,6 +57,10 @@ SEARCH_IN_PAGE = """async (query) => {
   return [performance.now() - started, document.querySelectorAll('#grid .card').length];
 }"""
 
+THUMBNAILS_SETTLED = """() => Array.from(document.querySelectorAll('#grid img'))
+  .filter(img => img.getBoundingClientRect().top < innerHeight + 600)
+  .every(img => img.complete)"""
+
 FETCH_IN_PAGE = """async (query) => {
   const started = performance.now();
   const response = await fetch('/api/search?' + new URLSearchParams({q: query, limit: '60'}));
@@ -124,10 +128,11 @@ def main() -> int:
                     for _ in range(args.runs):
                         # Each measured alone: the grid's thumbnail requests (404
                         # here) must not queue ahead of the next request.
-                        page.wait_for_timeout(300)
+                        page.wait_for_function(THUMBNAILS_SETTLED)
+                        page.wait_for_timeout(200)
                         took, items = page.evaluate(FETCH_IN_PAGE, query)
                         api.append(took / 1000)
-                        page.wait_for_timeout(300)
+                        page.wait_for_timeout(200)
                         took, cards = page.evaluate(SEARCH_IN_PAGE, query)
                         shown.append(took / 1000)
                     rows.append((query, median(api), median(shown), items, cards))
