@@ -153,6 +153,8 @@ class BackgroundIndexer:
                 if message["report"]["images"] or state.models.get("last") is None:
                     state.models["last"] = message["report"]  # the last run that did work
             elif "state" in message:
+                if message["state"] == "idle":
+                    self._wanted.clear()  # it has done all there was; a wake sets this again
                 state.set_indexing(running=message["state"] in ("running", "paused",
                                                                 "waiting for idle CPU"))
                 state.set_stage_state(message["state"])
