@@ -97,6 +97,8 @@ def test_search_by_uploaded_image_more_like_this_and_description(
         "Array.from(document.querySelectorAll('#grid img')).every(i => i.complete"
         " && i.naturalWidth > 0)")
     assert page.inner_text("#count").startswith(f"{IMAGES} images")
+    page.wait_for_function("PX.status.mode() !== 'starting'")
+    assert page.evaluate("PX.status.mode()") == "events"  # the stream took ?token=
 
     # choose a file: the same picture ranks first, with score 1
     target = "pic05.png"
@@ -132,7 +134,7 @@ def test_search_by_uploaded_image_more_like_this_and_description(
     assert "text=a+red+square" in page.url
 
 
-def test_a_pasted_image_searches_too(page: Any, daemon: Daemon) -> None:
+def test_a_pasted_or_dropped_image_searches_too(page: Any, daemon: Daemon) -> None:
     page.goto(f"{daemon.url}/?token={TOKEN}")
     page.wait_for_selector("#grid .card")
     data = list((daemon.library / "pic01.png").read_bytes())
@@ -145,3 +147,17 @@ def test_a_pasted_image_searches_too(page: Any, daemon: Daemon) -> None:
         }""", data)
     page.wait_for_function("document.querySelector('#count').textContent.includes('ranked by')")
     assert first_card(page) == (daemon.ids["pic01.png"], "1.000")
+    # and one dropped on the page
+    data = list((daemon.library / "pic06.png").read_bytes())
+    page.evaluate(
+        """bytes => {
+          const file = new File([new Uint8Array(bytes)], "dropped.png", {type: "image/png"});
+          const data = new DataTransfer();
+          data.items.add(file);
+          document.body.dispatchEvent(new DragEvent("drop", {dataTransfer: data, bubbles: true,
+                                                              cancelable: true}));
+        }""", data)
+    page.wait_for_function("document.querySelector('#chips').textContent.includes('dropped.png')")
+    page.wait_for_function(
+        f"document.querySelector('#grid .card') && "
+        f"document.querySelector('#grid .card').dataset.id === '{daemon.ids['pic06.png']}'")

@@ -156,6 +156,7 @@ PX.status = (function () {
     source.addEventListener("files", function (event) {
       var data = JSON.parse(event.data);
       if (onFiles) onFiles(data.data || data);
+      refresh();  // the counts now, not at the next status event
     });
     source.addEventListener("error", function () {
       // No events endpoint (404), or the daemon went away: poll instead; the
