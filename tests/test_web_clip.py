@@ -88,7 +88,7 @@ def first_card(page: Any) -> tuple[str, str]:
     return card.get_attribute("data-id"), card.locator(".score").inner_text()
 
 
-def test_search_by_uploaded_image_more_like_this_and_description(
+def test_search_by_image_more_like_this_and_description(
         page: Any, daemon: Daemon) -> None:
     page.goto(f"{daemon.url}/?token={TOKEN}")
     page.wait_for_selector("#grid .card")
@@ -133,8 +133,7 @@ def test_search_by_uploaded_image_more_like_this_and_description(
     assert "described: a red square" in page.inner_text("#chips")
     assert "text=a+red+square" in page.url
 
-
-def test_a_pasted_or_dropped_image_searches_too(page: Any, daemon: Daemon) -> None:
+    # a pasted image (one test, so that xdist never loads the model in two daemons)
     page.goto(f"{daemon.url}/?token={TOKEN}")
     page.wait_for_selector("#grid .card")
     data = list((daemon.library / "pic01.png").read_bytes())
