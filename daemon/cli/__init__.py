@@ -14,6 +14,7 @@ from pximse import __version__
 from pximse.cli.autostart import autostart_group
 from pximse.cli.common import Context, config_options, human_size, log, progress_bar
 from pximse.cli.dupes import dupes
+from pximse.cli.migrate import migrate
 from pximse.cli.models import models_group, print_models, run_models
 from pximse.cli.pixiv import pixiv_group
 from pximse.cli.tray import tray_command
@@ -326,6 +327,7 @@ main.add_command(tray_command)
 main.add_command(xmp_group)
 main.add_command(hydrus_group)
 main.add_command(pixiv_group)
+main.add_command(migrate)
 
 if __name__ == "__main__":
     main()

@@ -50,6 +50,31 @@ def collection_name(model_id: str, prefix: str = "pximse") -> str:
     return f"{prefix}_{slug}_{digest}"
 
 
+_DESCRIPTION = "PxIMSE vectors of "
+_MODEL_PROPERTY = "pximse.model_id"
+"""A collection property naming the model (milvus-lite keeps no description)."""
+
+
+def milvus_models(uri: str, *, token: str = "", prefix: str = "pximse"
+                  ) -> list[tuple[str, int, Any]]:
+    """(model id, dimensions, client) of each PxIMSE collection on a Milvus server."""
+    from pymilvus import MilvusClient
+
+    client = MilvusClient(uri=uri, token=token) if token else MilvusClient(uri=uri)
+    found = []
+    for name in sorted(client.list_collections()):
+        if not name.startswith(prefix + "_"):
+            continue
+        described = client.describe_collection(name)
+        model_id = (described.get("properties") or {}).get(_MODEL_PROPERTY)
+        if not model_id:
+            continue
+        dims = next(int(f["params"]["dim"]) for f in described["fields"]
+                    if f["name"] == "vector")
+        found.append((str(model_id), dims, client))
+    return found
+
+
 class MilvusVectorStore:
     """One model's vectors in a Milvus collection; see the module docstring."""
 
@@ -98,7 +123,7 @@ class MilvusVectorStore:
             return
         types = {"int": DataType.INT64, "float": DataType.DOUBLE, "str": DataType.VARCHAR}
         schema = self.client.create_schema(auto_id=False, enable_dynamic_field=False,
-                                           description=f"PxIMSE vectors of {self.model_id}")
+                                           description=_DESCRIPTION + self.model_id)
         schema.add_field("id", DataType.INT64, is_primary=True)
         schema.add_field("vector", DataType.FLOAT_VECTOR, dim=self.dimensions)
         for name, (kind, nullable) in SCALARS.items():
@@ -110,14 +135,16 @@ class MilvusVectorStore:
         for name in ("state", "date", "width", "height", "filesize", "source", "format"):
             index.add_index(name, index_type="INVERTED")
         try:
-            self.client.create_collection(self.collection, schema=schema, index_params=index)
+            self.client.create_collection(self.collection, schema=schema, index_params=index,
+                                          properties={_MODEL_PROPERTY: self.model_id})
         except Exception:  # noqa: BLE001 - a server without scalar indexes: vectors only
             if self.client.has_collection(self.collection):
                 self.client.drop_collection(self.collection)
             index = self.client.prepare_index_params()
             index.add_index("vector", index_type="HNSW", metric_type="IP",
                             params={"M": m, "efConstruction": ef_construction})
-            self.client.create_collection(self.collection, schema=schema, index_params=index)
+            self.client.create_collection(self.collection, schema=schema, index_params=index,
+                                          properties={_MODEL_PROPERTY: self.model_id})
         log.info("Milvus collection %s created (HNSW M=%d efConstruction=%d)",
                  self.collection, m, ef_construction)
 
@@ -135,7 +162,10 @@ class MilvusVectorStore:
             raise VectorStoreError(f"vectors for {self.model_id!r} must have "
                                    f"{self.dimensions} dimensions, not {matrix.shape[1]}")
         norms = np.linalg.norm(matrix, axis=1, keepdims=True)
-        matrix = matrix / np.where(norms > 0, norms, 1)
+        # Vectors already of unit length are kept bit for bit (a copy between
+        # stores must not change them); others are normalised for IP search.
+        scale = np.where((np.abs(norms - 1) > 1e-4) & (norms > 0), norms, 1)
+        matrix = matrix / scale
         rows = [self._row(int(i), matrix[n], (scalars or {}).get(int(i)))
                 for n, i in enumerate(ids.tolist())]
         for start in range(0, len(rows), _BATCH):
@@ -166,6 +196,11 @@ class MilvusVectorStore:
                 self.client.upsert(self.collection, rows)
             updated += len(rows)
         return updated
+
+    def all_ids(self) -> np.ndarray:
+        """Every stored content id, ascending."""
+        return np.array(sorted(int(row["id"]) for row in self._query("", ["id"])),
+                        dtype=np.int64)
 
     def unsynced_ids(self) -> np.ndarray:
         """Vectors added without catalogue columns (to copy at the next sync)."""
