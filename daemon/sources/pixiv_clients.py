@@ -19,7 +19,7 @@ import json
 import logging
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 import httpx
@@ -55,7 +55,7 @@ class PixivClient(Protocol):
     def close(self) -> None: ...
 
 
-def redact(text: str, secrets: list[str | None]) -> str:
+def redact(text: str, secrets: Sequence[str | None]) -> str:
     """``text`` with every secret (and any ``*_token=...`` value) blanked out."""
     for secret in secrets:
         if secret and len(secret) >= 4:
