@@ -531,3 +531,42 @@ def test_renaming_a_file_away_from_a_work_takes_its_metadata_with_it(
         FileRecord("/lib/70000001_p9.png", 1000, 1_500_000_000 * SECOND, "ok",
                    sha("70000001_p2.png"))]))
     assert "70000001_p9.png" in ids(catalog, "bookmarks:900 src:original")
+
+
+# -- the [pixiv] settings ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("line", "words"), [
+    ('language = "english please"', "pixiv.language"),
+    ('app_api_url = "ftp://example.org"', "pixiv.app_api_url"),
+    ('refresh_token = "abc def"', "pixiv.refresh_token"),
+    ("max_retries = 50", "pixiv.max_retries"),
+    ("request_interval_s = -1", "pixiv.request_interval_s"),
+    ("background = 1", "pixiv.background"),
+    ("refresh_tokn = 'x'", "did you mean 'pixiv.refresh_token'"),
+])
+def test_bad_settings_name_their_key(tmp_path: Path, line: str, words: str) -> None:
+    from pximse.config import ConfigError, load_config
+
+    path = tmp_path / "config.toml"
+    path.write_text(f"[pixiv]\n{line}\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as raised:
+        load_config(path, tmp_path / "data", env={})
+    assert words in str(raised.value)
+
+
+def test_settings_load_and_never_show_the_token(tmp_path: Path) -> None:
+    from pximse.config import load_config
+    from pximse.sources.pixiv import refresh_token
+
+    path = tmp_path / "config.toml"
+    path.write_text(f'[pixiv]\nrefresh_token = "{TOKEN}"\nlanguage = "zh-cn"\n'
+                    'ajax_url = "http://127.0.0.1:9/"\nmax_age_days = 0\n', encoding="utf-8")
+    config = load_config(path, tmp_path / "data", env={})
+    assert config.pixiv.language == "zh-cn" and config.pixiv.max_age_days == 0
+    assert config.pixiv.ajax_url == "http://127.0.0.1:9"
+    assert TOKEN not in repr(config) and TOKEN not in repr(config.pixiv)
+    assert "refresh_token=<set>" in repr(config.pixiv)
+    assert refresh_token(config.pixiv, {}) == TOKEN
+    assert refresh_token(config.pixiv, {"PXIMSE_PIXIV_REFRESH_TOKEN": "other"}) == "other"
+    assert refresh_token(config.pixiv, {"PXIMSE_PIXIV_REFRESH_TOKEN": ""}) == TOKEN
