@@ -151,7 +151,7 @@ def _summary(url: str, status: dict[str, Any]) -> str:
     return (f"PxIMSE at {url}: {state} — {status.get('images', 0)} images "
             f"({status.get('images_offline', 0)} offline), {status.get('files', 0)} files, "
             f"{status.get('errors', 0)} errors"
-            + (f"\nwatching {roots}" if roots else
+            + (f"\nroots: {roots}" if roots else
                "\nnot watching" if not watch.get("enabled") else ""))
 
 

@@ -112,6 +112,11 @@ class Daemon:
     def start(self, *, scan: bool = True, models: bool = True, watch: bool | None = None
               ) -> None:
         """Start the background work; returns at once."""
+        if not self.embedded:
+            log.warning("the catalogue is on MongoDB: the daemon serves searches and scans "
+                        "the roots; watching, background model runs, XMP sidecars and the "
+                        "Hydrus and Pixiv background work need the embedded catalogue")
+            models, watch = False, False
         if models:
             row = self.catalog.db.reader().execute(
                 "SELECT coalesce(max(id), 0) FROM content").fetchone()
@@ -125,8 +130,13 @@ class Daemon:
         self._threads.append(thread)
         thread.start()
 
+    @property
+    def embedded(self) -> bool:
+        """Whether the catalogue is the embedded SQLite one (the background work's)."""
+        return hasattr(self.catalog, "db")
+
     def _start(self, scan: bool, watching: bool) -> None:
-        index = self.catalog.index
+        index = getattr(self.catalog, "index", None)
         if index is not None:
             try:
                 index.warm()
@@ -141,6 +151,8 @@ class Daemon:
         minutes = self.config.watch.rescan_minutes
         if minutes > 0 and self.config.roots:
             self._spawn("rescan", self._rescan_every, minutes * 60.0)
+        if not self.embedded:
+            return
         if self.config.hydrus.push and not self._stopping.is_set():
             self._start_hydrus_push()
         if not self._stopping.is_set():
@@ -167,6 +179,7 @@ class Daemon:
                                      report.moved, report.ids)
         if report.new_images and self.indexer is not None:
             self.indexer.wake()
+        self.state.publish_status()  # the new counts, for clients that show them
 
     def _root_mode(self, root: RootConfig, mode: str, why: str | None) -> None:
         self.state.set_root_mode(root.name, mode)
