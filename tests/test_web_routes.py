@@ -150,3 +150,21 @@ def test_open_folder_without_an_opener_says_so(
 def test_opener_commands_per_platform() -> None:
     assert opener_command("/a/b.png", "darwin") == ["open", "-R", "/a/b.png"]
     assert opener_command(r"C:\a\b.png", "win32") == ["explorer", r"/select,C:\a\b.png"]
+
+
+def test_every_static_file_ships_in_the_wheel() -> None:
+    """The package data globs of pyproject.toml cover each file of the page."""
+    import fnmatch
+    import tomllib
+
+    root = Path(__file__).resolve().parents[1]
+    pyproject = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))
+    patterns = pyproject["tool"]["setuptools"]["package-data"]["pximse.api"]
+    static = root / "daemon" / "api" / "static"
+    files = [path.relative_to(static.parent).as_posix() for path in static.rglob("*")
+             if path.is_file()]
+    assert "static/index.html" in files
+    for name in files:
+        # setuptools' globs do not cross a "/" (no "**" here)
+        assert any(fnmatch.fnmatch(name, pattern) and name.count("/") == pattern.count("/")
+                   for pattern in patterns), name

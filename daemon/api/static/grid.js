@@ -47,7 +47,12 @@ PX.grid = (function () {
     },
       h("span", { class: "thumb" },
         h("img", { src: PX.api.thumbnail(item.id), loading: "lazy", decoding: "async",
-          alt: label(item), width: item.width, height: item.height })),
+          alt: label(item), width: item.width, height: item.height,
+          onerror: function (event) {
+            // Offline, or not an image the thumbnailer can read: say so, quietly.
+            event.target.parentNode.classList.add("missing");
+            event.target.parentNode.dataset.reason = item.offline ? "offline" : "no thumbnail";
+          } })),
       h("span", { class: "name", text: label(item) }));
     return h("div", {
       class: "card" + (item.offline ? " offline" : "") + (card.inWork ? " in-work" : ""),
