@@ -40,7 +40,7 @@ from _common import (
     verdict,
 )
 
-from pximse.store.vectors.embedded import EmbeddedVectorStore
+from pximse.store.vectors.embedded import EXACT_SHARE, EmbeddedVectorStore
 
 MODEL = "bench-clip-512"
 K = 100
@@ -131,7 +131,7 @@ def rss_of_open_store(folder: Path, dim: int) -> int:
     """RSS of a fresh process that opened the store and ran one search."""
     code = (
         "import sys, numpy as np, psutil\n"
-        "from pximse.store.vectors.embedded import EmbeddedVectorStore\n"
+        "from pximse.store.vectors.embedded import EXACT_SHARE, EmbeddedVectorStore\n"
         f"s = EmbeddedVectorStore(sys.argv[1], {dim}, {MODEL!r})\n"
         f"s.search(np.ones({dim}, np.float32) / {dim} ** 0.5, 100)\n"
         "print(psutil.Process().memory_info().rss)\n"
@@ -203,15 +203,17 @@ def main() -> int:
     truth = exact_top(data, queries, K)
     print(f"\nunfiltered top-{K}, {len(queries)} queries", flush=True)
     rows: dict[int, tuple[float, float, float]] = {}
-    for ef in (128, 256, 512):
+    chosen = store.expansion()  # what the store picks for its size
+    for ef in sorted({256, 512, 1024, chosen}):
         store.expansion_search = ef
         times, found = timed(lambda q: store.search(q, K), queries)
         rec = float(np.mean([recall(f, t) for f, t in zip(found, truth, strict=True)]))
         rows[ef] = (median(times), percentile(times, 95), rec)
         print(f"  ef={ef:<4} p50 {fmt_ms(rows[ef][0])}  p95 {fmt_ms(rows[ef][1])}  "
-              f"recall@{K} {rec:.4f}", flush=True)
-    store.expansion_search = EmbeddedVectorStore(folder, args.dim, MODEL).expansion_search
-    p50, _, unfiltered_recall = rows[store.expansion_search]
+              f"recall@{K} {rec:.4f}{'  (the default at this size)' if ef == chosen else ''}",
+              flush=True)
+    store.expansion_search = None
+    p50, _, unfiltered_recall = rows[chosen]
     original = store.exact_below
 
     rng = np.random.default_rng(11)
@@ -225,8 +227,9 @@ def main() -> int:
         allowed = np.sort(rng.choice(args.n, int(args.n * share), replace=False))
         ftruth = exact_top(data, few, K, allowed)
         line = {}
-        for name, threshold in (("exact", 10**12), ("graph", 0), ("ours", original)):
-            store.exact_below = threshold
+        for name, threshold, share_limit in (("exact", 10**12, 1.0), ("graph", 0, 0.0),
+                                             ("ours", original, EXACT_SHARE)):
+            store.exact_below, store.exact_share = threshold, share_limit
             times, found = timed(lambda q, a=allowed: store.search(q, K, a), few)
             line[name] = median(times) * 1000
             line[name + "_recall"] = float(np.mean(
@@ -234,7 +237,7 @@ def main() -> int:
             if name == "ours":
                 line["ours_exact"] = float(all(
                     set(f) == set(t) for f, t in zip(found, ftruth, strict=True)))
-        store.exact_below = original
+        store.exact_below, store.exact_share = original, EXACT_SHARE
         _, candidates = timed(lambda q: store.search(q, ORIGINAL_CANDIDATES), few)
         line["original_recall"] = float(np.mean([
             recall(c[np.isin(c, allowed)][:K], t)
@@ -252,7 +255,7 @@ def main() -> int:
     if args.compare_n:
         n = min(args.compare_n, args.n)
         progress(f"usearch vs faiss on {n:,} vectors")
-        ef = store.expansion_search
+        ef = chosen
         comparison["faiss"] = bench_faiss_subset(data, queries, n, ef,
                                                  ensure_data_dir() / "vector-store-compare")
         comparison["usearch"] = bench_usearch(data, queries, n, ef)

@@ -73,6 +73,32 @@ def test_filtered_search_is_the_exact_filtered_top_k(tmp_path: Path, data, share
         assert list(found) == list(brute_force(ids, vectors, query, 20, allowed))
 
 
+def test_a_filter_of_a_quarter_of_the_store_is_answered_exactly(tmp_path: Path, data) -> None:
+    """Up to exact_share of the store, a filter is searched exactly (the graph
+    walk with a selector loses recall on broad scattered filters)."""
+    ids, vectors = data
+    store = filled(tmp_path, ids, vectors, exact_below=0)
+    rng = np.random.default_rng(9)
+    allowed = np.sort(rng.choice(ids, int(len(ids) * store.exact_share), replace=False))
+    calls: list[int] = []
+    graph = store._search_graph
+    store._search_graph = lambda *a: calls.append(1) or graph(*a)  # type: ignore[method-assign]
+    for query in clustered(5, seed=4):
+        found, _ = store.search(query, 20, allowed)
+        assert list(found) == list(brute_force(ids, vectors, query, 20, allowed))
+    assert calls == []
+    store.search(clustered(1, seed=4)[0], 20, np.sort(ids[: len(ids) // 2]))
+    assert calls == [1]  # broader: the graph
+
+
+def test_store_size_widens_the_walk(tmp_path: Path, data) -> None:
+    ids, vectors = data
+    store = filled(tmp_path, ids, vectors)
+    assert store.expansion() == 256  # the floor, for a small store
+    store.expansion_search = 64
+    assert store.expansion() == 64  # an explicit width wins
+
+
 def test_filter_with_fewer_matches_than_k(tmp_path: Path, data) -> None:
     ids, vectors = data
     store = filled(tmp_path, ids, vectors, exact_below=0)

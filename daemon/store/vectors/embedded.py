@@ -8,12 +8,15 @@ post-filtering a truncated candidate list — the original PxIMSE's recall probl
 
 How a query runs:
 
-- the filter's ids become graph rows; when few remain (``exact_below``), the
-  answer is an exact float32 matrix product over just those rows (a 1%-selective
-  filter on a million images costs a few milliseconds and is always exact);
+- the filter's ids become graph rows; when few remain (``exact_below``, or
+  up to ``exact_share`` of the store), the answer is an exact float32 matrix
+  product over just those rows (a 1%-selective filter on a million images costs
+  a few milliseconds and is always exact);
 - otherwise HNSW search with the rows as a bitmap selector, so the graph walk
   only collects allowed rows; when it finds fewer than asked, exact search
-  answers instead.
+  answers instead;
+- the walk's width (``efSearch``) grows with the store, since a bigger graph
+  needs a wider walk for the same recall.
 
 Vectors are kept once, as float32 (the codes of faiss's flat storage, viewed in
 place as a numpy matrix for the exact path): 2 KiB per 512-d vector plus about
@@ -56,7 +59,20 @@ Measured on 1M clustered 512-d vectors (2 cores): exact search costs ~0.3 ms per
 thousand allowed vectors, while HNSW with a selector slows down as the filter
 tightens (the walk visits ~k/selectivity nodes); they cross near 5%."""
 EXPANSION_SEARCH = 256
-"""HNSW ``efSearch`` floor; the bench measures recall@100 >= 0.95 with it."""
+"""HNSW ``efSearch`` floor. A bigger graph needs a wider walk for the same
+recall (bench/vector_search.py, 1M clustered 512-d vectors: recall@100 0.93 at
+ef 256, 0.94 at 512, 0.95 at 1024), so the walk widens with the store: one
+candidate per ``_EF_PER_VECTORS`` vectors, between this floor and ``_EF_MAX``."""
+_EF_PER_VECTORS = 900
+_EF_MAX = 2048
+EXACT_SHARE = 0.25
+"""...and so are filters letting through at most this share of the store.
+faiss's HNSW walk with a selector loses recall on scattered filters in a big
+graph (recall@100 0.72 at 5%, 0.73 at 10%, 0.81 at 30% on the 1M bench), and
+over-fetching the unfiltered graph did no better (0.77 at 10%): the deep end
+of a long HNSW result list is as approximate as the walk. Exact search costs
+~0.3 ms per thousand allowed vectors, so up to a quarter of a million-vector
+store it stays near the unfiltered graph's cost."""
 _CHUNK = 65_536
 """Rows converted to float32 at a time by the exact path, to bound memory."""
 _REBUILD_DEAD_SHARE = 0.25
@@ -91,8 +107,9 @@ class EmbeddedVectorStore:
 
     def __init__(self, folder: Path, dimensions: int, model_id: str, *,
                  connectivity: int = 32, expansion_add: int = 64,
-                 expansion_search: int = EXPANSION_SEARCH,
-                 exact_below: int = EXACT_BELOW) -> None:
+                 expansion_search: int | None = None,
+                 exact_below: int = EXACT_BELOW,
+                 exact_share: float = EXACT_SHARE) -> None:
         if dimensions <= 0:
             raise VectorStoreError(f"vector dimensions must be positive, not {dimensions}")
         self.model_id = model_id
@@ -102,6 +119,7 @@ class EmbeddedVectorStore:
         self.expansion_add = expansion_add
         self.expansion_search = expansion_search
         self.exact_below = exact_below
+        self.exact_share = exact_share
         self._lock = threading.RLock()
         self._generation = 0
         self._dirty = False
@@ -195,7 +213,9 @@ class EmbeddedVectorStore:
                 candidates = len(rows)
                 if not candidates:
                     return _empty()
-            if candidates > self.exact_below and stop < candidates:
+            exact = candidates <= self.exact_below or (
+                rows is not None and candidates <= self.exact_share * self._live)
+            if not exact and stop < candidates:
                 found = self._search_graph(query, stop, rows)
                 if found is not None:
                     return found[0][offset:], found[1][offset:]
@@ -229,7 +249,7 @@ class EmbeddedVectorStore:
                     scores = np.take_along_axis(scores, top, axis=1)
                 else:
                     params = faiss.SearchParametersHNSW()  # type: ignore[attr-defined]
-                    params.efSearch = max(self.expansion_search, stop)
+                    params.efSearch = max(self.expansion(), stop)
                     bits = self._alive_bitmap()
                     if bits is not None:
                         params.sel = faiss.IDSelectorBitmap(len(bits), faiss.swig_ptr(bits))
@@ -249,10 +269,18 @@ class EmbeddedVectorStore:
         pairs, first = np.unique(pairs, axis=0, return_index=True)
         return pairs, np.concatenate(found_scores)[first]
 
+    def expansion(self) -> int:
+        """``efSearch``: ``expansion_search`` when given, else grown with the
+        store's size (see EXPANSION_SEARCH)."""
+        if self.expansion_search is not None:
+            return self.expansion_search
+        grown = min(self._index.ntotal // _EF_PER_VECTORS, _EF_MAX)
+        return max(EXPANSION_SEARCH, grown)
+
     def _search_graph(self, query: np.ndarray, stop: int, rows: np.ndarray | None
                       ) -> tuple[np.ndarray, np.ndarray] | None:
         params = faiss.SearchParametersHNSW()  # type: ignore[attr-defined]  # not in the stubs
-        ef = max(self.expansion_search, stop)
+        ef = max(self.expansion(), stop)
         if rows is not None:  # the walk meets allowed rows at the filter's rate
             ef = min(int(ef * self._index.ntotal / len(rows)), len(rows))
         params.efSearch = ef
