@@ -10,6 +10,7 @@ from __future__ import annotations
 import html
 import json
 import re
+import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -428,3 +429,37 @@ def test_pages_load_as_the_grid_scrolls_and_back_goes_back(page: Any, daemon: Da
     page.wait_for_function("document.querySelectorAll('#grid .card').length === 2")
     assert page.input_value("#q") == "sky"
     assert "limit=2" in page.url
+
+
+CHIPS = [
+    ("1girl -monochrome", ["1girl", "-monochrome"]),
+    ('user:"some one" smile', ['user:"some one"', "smile"]),
+    ("(hatsune_miku_(cosplay) or :d) -comic", ["(hatsune_miku_(cosplay) or :d)", "-comic"]),
+    ("a or b c", ["a or b", "c"]),
+    ("~cat_ears ~fox_ears", ["~cat_ears", "~fox_ears"]),
+    ("tags.1girl,!tags1:R-18,filesize;>1000", ["tags.1girl", "!tags1:R-18", "filesize;>1000"]),
+    ('m;"a, b",tags.x', ['m;"a, b"', "tags.x"]),
+]
+CLICKED = [
+    ("1girl", {"name": "smile", "kind": "model"}, False, "1girl smile"),
+    ("1girl smile", {"name": "smile", "kind": "model"}, True, "1girl -smile"),
+    ("", {"name": "long hair", "kind": "source"}, False, '"long hair"'),
+    ("", {"name": ":d", "kind": "model"}, True, '-":d"'),
+    ("", {"name": "or", "kind": "model"}, False, '"or"'),
+    ("", {"name": 'say "hi"', "kind": "model"}, False, '"say \\"hi\\""'),
+    ("tags.1girl", {"name": "smile", "kind": "model"}, True, "tags.1girl,!tags.smile"),
+    ("tags.1girl", {"name": "猫", "kind": "source"}, False, "tags.1girl,tags1:猫"),
+]
+
+
+def test_query_items_and_clicked_tags_in_the_querys_syntax(page: Any, daemon: Daemon) -> None:
+    page.goto(daemon.url + "/?q=none_such_tag")
+    page.wait_for_function("window.PX && PX.query")
+    for query, items in CHIPS:
+        assert page.evaluate("q => PX.query.items(q)", query) == items, query
+    for query, tag, exclude, expected in CLICKED:
+        got = page.evaluate("([q, t, x]) => PX.query.withTag(q, t, x)", [query, tag, exclude])
+        assert got == expected, (query, tag)
+        # and the daemon reads it back without an error
+        body = daemon.get("/api/search?" + urllib.parse.urlencode({"q": got}))
+        assert "total" in body, got

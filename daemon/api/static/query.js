@@ -96,7 +96,7 @@ PX.query = (function () {
   }
 
   function quoteTag(name) {
-    var bare = /^[^\s"~\-(][^\s":]*$/.test(name) && !/^(or|and)$/i.test(name) &&
+    var bare = /^[^\s"~\-(:][^\s":]*$/.test(name) && !/^(or|and)$/i.test(name) &&
       name.split("(").length === name.split(")").length;
     return bare ? name : '"' + name.replace(/\\/g, "\\\\").replace(/"/g, '\\"') + '"';
   }
