@@ -28,6 +28,7 @@ from pximse.events import EventBus
 from pximse.query.errors import QueryError
 from pximse.query.planner import ClipSearch, QueryImageRejected, VectorSearchUnavailable
 from pximse.service.runtime import Daemon
+from pximse.store.backends import open_catalog
 from pximse.store.sqlite.catalog import SqliteCatalog
 
 log = logging.getLogger(__name__)
@@ -41,10 +42,8 @@ def create_app(config: Config, catalog: SqliteCatalog | None = None) -> FastAPI:
         description="Search a local illustration library by tags, metadata and sources.",
     )
     app.state.config = config
-    app.state.catalog = catalog or SqliteCatalog(
-        config.catalog_path, tag_threshold=config.search.tag_threshold,
-        dupe_distance=config.search.dupe_distance,
-    )
+    # The catalogue [backend] names: SQLite in the data folder, or MongoDB.
+    app.state.catalog = catalog or open_catalog(config)
     # The daemon's live state and event stream (``pximse serve`` starts its work).
     app.state.events = EventBus()
     app.state.daemon = Daemon(config, app.state.catalog, app.state.events)

@@ -64,7 +64,10 @@ def _add_work_pages(catalog: SqliteCatalog, items: list[dict[str, Any]]) -> None
     results can show a multi-page work as one card with its page count."""
     keys = sorted({item["work_key"] for item in items if item.get("work_key")})
     counts: dict[str, int] = {}
-    if keys:
+    pages_of = getattr(catalog, "work_page_counts", None)  # the MongoDB catalogue
+    if keys and pages_of is not None:
+        counts = pages_of(keys)
+    elif keys:
         marks = ",".join("?" * len(keys))
         counts = dict(catalog.db.reader().execute(
             f"SELECT work_key, count(*) FROM content WHERE work_key IN ({marks})"

@@ -47,13 +47,13 @@ class Context:
             raise click.ClickException(str(exc)) from exc
 
     def catalog(self, config):  # type: ignore[no-untyped-def]
-        from pximse.store.sqlite.catalog import SqliteCatalog
+        """The catalogue ``[backend]`` names (SQLite in the data folder, or MongoDB)."""
+        from pximse.store.backends import BackendUnavailable, open_catalog
         from pximse.store.sqlite.schema import SchemaError
 
         try:
-            return SqliteCatalog(config.catalog_path, tag_threshold=config.search.tag_threshold,
-                                 dupe_distance=config.search.dupe_distance)
-        except SchemaError as exc:
+            return open_catalog(config)
+        except (SchemaError, BackendUnavailable) as exc:
             raise click.ClickException(str(exc)) from exc
 
 

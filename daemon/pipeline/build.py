@@ -98,8 +98,12 @@ def plan_stages(
     if models.clip:
         try:
             from pximse.pipeline.stages import ClipStage
+            from pximse.store.backends import open_vector_store
 
-            stage = ClipStage(clip_model(config, progress), config.data_dir / "vectors")
+            model = clip_model(config, progress)
+            # [backend] milvus_uri: the vectors go to Milvus; otherwise the embedded store.
+            vectors = open_vector_store(config, model.model_id, model.dimensions)
+            stage = ClipStage(model, config.data_dir / "vectors", vectors=vectors)
             reset = stage.reconcile(catalog) if catalog is not None else 0
             if reset:
                 log.warning("%d images had CLIP status but no saved vector: queued again", reset)

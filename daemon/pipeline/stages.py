@@ -105,14 +105,16 @@ class ClipStage:
     name = "clip"
 
     def __init__(self, model: Any, vectors_dir: Path, *, input_size: int = 224,
-                 save_every: int = 2048) -> None:
+                 save_every: int = 2048, vectors: Any = None) -> None:
         from pximse.store.vectors.embedded import EmbeddedVectorStore
 
         self.model = model
         self.input_size = input_size
         self.save_every = save_every
         self._unsaved = 0
-        self.vectors = EmbeddedVectorStore(vectors_dir, model.dimensions, model.model_id)
+        # ``vectors``: another store (Milvus, from [backend]); default the embedded one.
+        self.vectors = vectors if vectors is not None else EmbeddedVectorStore(
+            vectors_dir, model.dimensions, model.model_id)
 
     @property
     def model_id(self) -> str:
@@ -141,3 +143,6 @@ class ClipStage:
     def finish(self, catalog: SqliteCatalog) -> None:
         self.vectors.save()
         self._unsaved = 0
+        sync = getattr(catalog, "sync_vector_scalars", None)  # MongoDB + Milvus
+        if sync is not None and hasattr(self.vectors, "filter_expression"):
+            sync(self.vectors)

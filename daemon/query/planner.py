@@ -176,6 +176,8 @@ class ClipSearch:
         from pximse.store.vectors.embedded import store_folder
 
         model = self.model()
+        if self.config.backend.milvus_uri:
+            return self._milvus_store(model)
         with self._lock:
             manifest = store_folder(self.vectors_dir, model.model_id) / "manifest.json"
             generation = _read_generation(manifest)
@@ -193,6 +195,25 @@ class ClipSearch:
                         "again") from exc
                 self._generation = generation
                 log.info("vector store %s opened at generation %d", manifest.parent, generation)
+            return self._store
+
+    def _milvus_store(self, model: Any) -> Any:
+        """The model's collection on Milvus ([backend] milvus_uri), opened once."""
+        from pximse.store.backends import open_vector_store
+        from pximse.store.vectors import VectorStoreError
+
+        with self._lock:
+            if self._store is None:
+                try:
+                    self._store = open_vector_store(self.config, model.model_id,
+                                                    model.dimensions)
+                except VectorStoreError as exc:
+                    raise VectorSearchUnavailable(f"the Milvus vectors cannot be used: {exc}"
+                                                  ) from exc
+            if not self._store.count():
+                raise VectorSearchUnavailable(
+                    f"Milvus holds no CLIP vectors for {model.model_id} yet: run `pximse "
+                    "models run`, or `pximse migrate --milvus-uri` to copy the embedded ones")
             return self._store
 
     @property

@@ -80,8 +80,10 @@ class MongoDatabase:
         except ImportError as exc:  # pragma: no cover - depends on the install
             raise MongoUnavailable("the MongoDB catalogue needs pymongo: "
                                    "pip install 'pximse[server]'") from exc
-        client: Any = pymongo.MongoClient(uri, serverSelectionTimeoutMS=timeout_ms,
-                                          tz_aware=False)
+        options: dict[str, Any] = {"tz_aware": False}
+        if "serverselectiontimeoutms" not in uri.lower():  # the address's own wins
+            options["serverSelectionTimeoutMS"] = timeout_ms
+        client: Any = pymongo.MongoClient(uri, **options)
         try:
             client.admin.command("ping")
         except PyMongoError as exc:

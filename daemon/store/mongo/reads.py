@@ -290,6 +290,12 @@ class MongoReads:
             "recent_errors": recent,
         }
 
+    def work_page_counts(self, keys: Sequence[str]) -> dict[str, int]:
+        """Searchable images per work key (the pages of a multi-page post)."""
+        return {doc["_id"]: int(doc["n"]) for doc in self.mdb.content.aggregate([
+            {"$match": {**SEARCHABLE, "work_key": {"$in": list(keys)}}},
+            {"$group": {"_id": "$work_key", "n": {"$sum": 1}}}])}
+
     def root_paths(self) -> list[tuple[str, str]]:
         return [(r["name"], r["path"]) for r in self.mdb.roots.find().sort("name", 1)]
 
