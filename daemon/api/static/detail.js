@@ -128,8 +128,10 @@ PX.detail = (function () {
 
   function actions(d) {
     var path = d.paths && d.paths.length ? d.paths[0].path : d.path;
+    // The daemon opens folders only for a request from its own computer.
+    var local = /^(127\.\d+\.\d+\.\d+|localhost|\[::1\])$/.test(window.location.hostname);
     var list = [
-      h("button", { type: "button", id: "open-folder", text: "Open folder",
+      local && h("button", { type: "button", id: "open-folder", text: "Open folder",
         title: "Show the file in this computer's file manager",
         onclick: function () {
           PX.api.post("/api/images/" + d.id + "/open-folder").then(function (r) {
