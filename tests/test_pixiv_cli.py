@@ -149,3 +149,35 @@ def test_update_fills_names(setup: list[str]) -> None:
 def test_a_bad_query_is_a_clear_error(setup: list[str]) -> None:
     result = CliRunner().invoke(main, ["pixiv", "fetch", *setup, "width:>abc"], env={})
     assert result.exit_code == 1 and "column" in result.output
+
+
+def test_the_api_searches_the_fields_and_shows_the_work(setup: list[str],
+                                                        fake: FakePixiv) -> None:
+    from fastapi.testclient import TestClient
+
+    from pximse.api.app import create_app
+    from pximse.config import load_config
+    from pximse.store.sqlite.catalog import SqliteCatalog
+
+    assert invoke("pixiv", "fetch", *setup, "-q").exit_code == 0
+    config = load_config(Path(setup[1]), None, env={})
+    catalog = SqliteCatalog(config.catalog_path)
+    try:
+        with TestClient(create_app(config, catalog)) as client:
+            found = client.get("/api/search", params={"q": "bookmarks:>1000 src:original",
+                                                      "sort": "-views"})
+            assert found.status_code == 200
+            items = found.json()["items"]
+            assert {Path(item["path"]).name for item in items} == {
+                "1001_80000001_p0.png", "1001_80000001_p1.png"}
+            detail = client.get(f"/api/images/{items[0]['id']}").json()
+            pixiv = detail["pixiv"]
+            assert (pixiv["state"], pixiv["title"], pixiv["bookmarks"], pixiv["views"]) == (
+                "ok", "Rainy Street", 2500, 40000)
+            assert {"name": "雨", "translation": "rain"} in pixiv["tags"]
+            assert (pixiv["user_id"], pixiv["user_name"], pixiv["ai"], pixiv["r18"]) == (
+                "1001", "Alice", False, False)
+            bad = client.get("/api/search", params={"q": "pixiv:gone"})
+            assert bad.status_code == 400 and "deleted" in bad.text
+    finally:
+        catalog.close()
