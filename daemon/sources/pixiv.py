@@ -273,7 +273,7 @@ def fetch_library(catalog: Any, config: PixivConfig, *, options: FetchOptions | 
     report = FetchReport(via=client.via, selected=len(candidates))
     if options.max_age_days > 0:
         summary = catalog.pixiv_summary(fetched_after=cutoff)
-        report.fresh = summary["fresh"] + (summary["fresh_missing"]
+        report.fresh = summary["fresh"] + (summary.get("fresh_missing", 0)
                                            if options.include_missing else 0)
     try:
         if candidates:
