@@ -84,6 +84,8 @@ PX.grid = (function () {
       if (card) {
         if (!card.expanded) {
           card.items.push(item);
+          // The work's cover is its first page among those found.
+          card.items.sort(function (a, b) { return (a.page || 0) - (b.page || 0); });
           replace(card);
         }
         return;
