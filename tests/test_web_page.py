@@ -463,3 +463,19 @@ def test_query_items_and_clicked_tags_in_the_querys_syntax(page: Any, daemon: Da
         # and the daemon reads it back without an error
         body = daemon.get("/api/search?" + urllib.parse.urlencode({"q": got}))
         assert "total" in body, got
+
+
+def test_more_like_this_without_a_clip_model_says_what_to_do(page: Any, daemon: Daemon) -> None:
+    page.goto(daemon.url + "/?q=sky")
+    card = page.locator("#grid .card").first
+    card.hover()
+    card.locator(".similar").click()
+    error = page.locator("#error")
+    error.wait_for()
+    assert "similar=" in page.url
+    assert "CLIP" in error.inner_text() or "clip" in error.inner_text()
+    assert page.locator("#grid .card").count() == 0
+    # removing the ranking's chip searches without it again
+    page.locator("#chips .chip", has_text="like ").locator(".chip-remove").click()
+    page.wait_for_function("document.querySelectorAll('#grid .card').length === 2")
+    assert error.is_hidden()
