@@ -5,6 +5,7 @@ warning, and the loop stops with the daemon."""
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import threading
 from collections.abc import Iterator
@@ -123,4 +124,38 @@ def test_off_by_default(tmp_path: Path, fake: FakePixiv) -> None:
     daemon.start(scan=False, models=False, watch=False)
     daemon.stop()
     assert daemon.pixiv_fetch is None
+    catalog.close()
+
+
+def test_the_api_reports_and_fetches_on_request(tmp_path: Path, fake: FakePixiv) -> None:
+    from fastapi.testclient import TestClient
+
+    from pximse.api.app import create_app
+
+    config, catalog = make(tmp_path, fake)
+    app = create_app(config, catalog)
+    with TestClient(app) as client:
+        before = client.get("/api/pixiv").json()
+        assert (before["works"], before["unfetched"], before["via"]) == (2, 2, "app")
+        assert before["refresh_token"] == "set" and TOKEN not in json.dumps(before)
+        assert client.post("/api/pixiv/fetch").status_code == 202
+        daemon = app.state.daemon
+        assert wait_for(lambda: daemon.pixiv_fetch.state()["rounds"] >= 1)
+        after = client.get("/api/pixiv").json()
+        assert (after["ok"], after["deleted"], after["unfetched"]) == (1, 1, 0)
+        assert after["fetch_state"]["last"]["ok"] == 1
+
+        # One round at a time.
+        release = threading.Event()
+
+        def slow_fetch(*args: object, **kwargs: object) -> None:
+            release.wait(10)
+
+        daemon.pixiv_fetch._fetch = slow_fetch
+        assert client.post("/api/pixiv/fetch").status_code == 202
+        assert wait_for(lambda: daemon.pixiv_fetch.state()["running"])
+        busy = client.post("/api/pixiv/fetch")
+        assert busy.status_code == 409 and "already running" in busy.json()["message"]
+        release.set()
+        assert wait_for(lambda: not daemon.pixiv_fetch.state()["running"])
     catalog.close()

@@ -21,6 +21,7 @@ from pximse.api.routes_folder import router as folder_router
 from pximse.api.routes_hydrus import router as hydrus_router
 from pximse.api.routes_images import router as images_router
 from pximse.api.routes_page import router as page_router
+from pximse.api.routes_pixiv import router as pixiv_router
 from pximse.api.routes_search import MAX_UPLOAD_BYTES
 from pximse.api.routes_search import router as search_router
 from pximse.config import Config
@@ -103,6 +104,7 @@ def create_app(config: Config, catalog: SqliteCatalog | None = None) -> FastAPI:
     app.include_router(images_router)
     app.include_router(page_router)
     app.include_router(hydrus_router)
+    app.include_router(pixiv_router)
 
     return app
 

@@ -204,11 +204,16 @@ class Daemon:
         """Fetch Pixiv metadata in the background ([pixiv] background): the source's
         own loop, every background_interval_minutes; it stops between two requests
         when the daemon stops."""
-        from pximse.sources.pixiv_background import PixivFetchLoop
+        self._spawn("pixiv fetch", self.pixiv_fetcher().run)
 
-        self.pixiv_fetch = PixivFetchLoop(self.config, self.catalog, self._stopping,
-                                          events=self.events)
-        self._spawn("pixiv fetch", self.pixiv_fetch.run)
+    def pixiv_fetcher(self) -> Any:
+        """The Pixiv fetch loop (made on first use, for POST /api/pixiv/fetch too)."""
+        if self.pixiv_fetch is None:
+            from pximse.sources.pixiv_background import PixivFetchLoop
+
+            self.pixiv_fetch = PixivFetchLoop(self.config, self.catalog, self._stopping,
+                                              events=self.events)
+        return self.pixiv_fetch
 
     def _start_xmp_sidecars(self) -> None:
         """Keep XMP sidecars current where write-back is on ([xmp] write, or a

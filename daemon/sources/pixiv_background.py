@@ -41,6 +41,7 @@ class PixivFetchLoop:
         self._fetch = fetch
         self._clock = clock
         self._warned = False
+        self._busy = threading.Lock()  # one round at a time
         self._lock = threading.Lock()
         self._state: dict[str, Any] = {"running": False, "rounds": 0, "last": None,
                                        "last_at": None, "error": None}
@@ -55,7 +56,23 @@ class PixivFetchLoop:
             self.round()
             wait = self.interval_s
 
+    def start_round(self) -> bool:
+        """A round now, in a thread of its own, unless one is running."""
+        if self._busy.locked():
+            return False
+        threading.Thread(target=self.round, name="pixiv fetch now", daemon=True).start()
+        return True
+
     def round(self) -> FetchReport | None:
+        """One fetch; None when another round is running."""
+        if not self._busy.acquire(blocking=False):
+            return None
+        try:
+            return self._round()
+        finally:
+            self._busy.release()
+
+    def _round(self) -> FetchReport | None:
         self._set(running=True)
         report: FetchReport | None = None
         error: str | None = None
