@@ -570,3 +570,32 @@ def test_settings_load_and_never_show_the_token(tmp_path: Path) -> None:
     assert refresh_token(config.pixiv, {}) == TOKEN
     assert refresh_token(config.pixiv, {"PXIMSE_PIXIV_REFRESH_TOKEN": "other"}) == "other"
     assert refresh_token(config.pixiv, {"PXIMSE_PIXIV_REFRESH_TOKEN": ""}) == TOKEN
+
+
+def test_a_catalogue_from_before_pixiv_metadata_gets_its_names_on_open(
+        tmp_path: Path) -> None:
+    from pximse.store.sqlite.schema import MIGRATIONS
+
+    path = tmp_path / "old.sqlite3"
+    conn = sqlite3.connect(path)
+    for version, script in enumerate(MIGRATIONS[:5]):
+        conn.executescript(f"BEGIN; {script}; PRAGMA user_version = {version + 1}; COMMIT;")
+    rows = [("a", "1001", "Alice", "111", 1_400_000_000),
+            ("b", "1001", "Alicia", "222", 1_500_000_000),
+            ("c", "1001", None, "333", 1_450_000_000),
+            ("d", "2002", None, "444", 1_450_000_000)]
+    conn.executemany(
+        "INSERT INTO content (sha256, filesize, width, height, ratio, pixels, format, date,"
+        " source, user_id, user_name, post_id, added_ns)"
+        " VALUES (?, 1, 1, 1, 1.0, 1, 'png', ?, 'pixiv', ?, ?, ?, 0)",
+        [(sha(label), date, user, name, post) for label, user, name, post, date in rows])
+    conn.commit()
+    conn.close()
+    catalog = SqliteCatalog(path)
+    try:
+        names = dict(catalog.db.reader().execute("SELECT post_id, user_name FROM content"))
+        assert names == {"111": "Alice", "222": "Alicia", "333": "Alicia", "444": None}
+        assert catalog.db.reader().execute(
+            "SELECT count(*) FROM meta WHERE key = 'pixiv_names'").fetchone()[0] == 0
+    finally:
+        catalog.close()
