@@ -121,7 +121,8 @@ def xmp_write(
                 # Everything, as configured: the daemon's follower can start from here.
                 follower = SidecarFollower(catalog, config, pool=pool)
                 report = follower.run_once(
-                    full=True, progress=lambda d, t: callback and callback("xmp", d, t)
+                    full=True, log_failures=False,
+                    progress=lambda d, t: callback and callback("xmp", d, t),
                 )
             else:
                 jobs = sidecar_jobs(catalog, ids if ids is not None else all_content_ids(catalog),

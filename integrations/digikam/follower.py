@@ -87,10 +87,16 @@ class SidecarFollower:
     # -- work -------------------------------------------------------------------
 
     def run_once(
-        self, *, full: bool = False, progress: Callable[[int, int], None] | None = None
+        self,
+        *,
+        full: bool = False,
+        progress: Callable[[int, int], None] | None = None,
+        log_failures: bool = True,
     ) -> SyncReport:
         """Bring the sidecars up to date with the catalogue as it is now (with
-        ``full``, every image's, not only those that changed)."""
+        ``full``, every image's, not only those that changed). Sidecars left
+        alone are logged as warnings unless ``log_failures`` is False (a
+        command that prints its own report)."""
         report = SyncReport()
         if not self.settings.any_on:
             return report
@@ -113,7 +119,7 @@ class SidecarFollower:
                 progress(start + len(part), len(changed))
         # Failures (an unparseable sidecar, one that changed under us) are
         # reported, not retried in a loop: the image's next change retries it.
-        for path, why in report.failed[:20]:
+        for path, why in report.failed[:20] if log_failures else ():
             log.warning("XMP sidecar %s: %s", path, why)
         self._save(current)
         self.last_report = report
