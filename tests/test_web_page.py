@@ -479,3 +479,30 @@ def test_more_like_this_without_a_clip_model_says_what_to_do(page: Any, daemon: 
     page.locator("#chips .chip", has_text="like ").locator(".chip-remove").click()
     page.wait_for_function("document.querySelectorAll('#grid .card').length === 2")
     assert error.is_hidden()
+
+
+def test_indexing_progress_rate_and_errors_in_the_status(page: Any, daemon: Daemon) -> None:
+    status = daemon.get("/api/status")
+    status["indexing"] = {"paused": False, "running": True, "stages": {
+        "tagger": {"done": 120, "total": 500, "rate": 4.2, "eta_s": 89.0, "state": "running"},
+        "ocr": {"done": 500, "total": 500, "rate": 0.0, "eta_s": None, "state": "idle"}}}
+    status["errors"] = 1
+    status["recent_errors"] = [{"path": f"/library/{XSS}.png", "reason": "truncated",
+                                "time": "2026-01-01T00:00:00Z"}]
+    page.route("**/api/events*", lambda route: route.fulfill(status=404, body="{}"))
+    page.route("**/api/status", lambda route: route.fulfill(
+        status=200, content_type="application/json", body=json.dumps(status)))
+    page.goto(daemon.url + "/")
+    button = page.locator("#status-button")
+    page.wait_for_function(
+        "document.querySelector('#status-button').textContent.includes('indexing')")
+    assert "380 to go" in button.inner_text()
+    assert button.locator(".badge").inner_text() == "1"
+    button.click()
+    rows = page.locator("#status-panel table.stages tbody tr").all_inner_texts()
+    assert rows[0].split("\t") == ["tagger (running)", "120", "380", "4.2/s", "1 min"]
+    assert rows[1].split("\t")[:3] == ["ocr (idle)", "500", "0"]
+    errors = page.inner_text("#status-panel .errors")
+    assert f"/library/{XSS}.png" in errors and "truncated" in errors
+    assert page.locator("#status-panel img").count() == 0
+    screenshot(page, "12-indexing-status")

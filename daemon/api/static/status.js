@@ -67,7 +67,8 @@ PX.status = (function () {
   function render(status) {
     last = status;
     PX.clear(button);
-    button.appendChild(document.createTextNode(summary(status)));
+    button.appendChild(h("span", { class: "status-text", text: summary(status) }));
+    button.title = summary(status) + " (click for details)";
     var errors = status.errors || (status.recent_errors || []).length;
     if (errors) button.appendChild(h("span", { class: "badge", text: PX.formatCount(errors) }));
     button.classList.toggle("busy", busy(status));
