@@ -13,8 +13,10 @@ and Pixiv's web client document.
   private 403; translations follow ``?lang=``.
 
 ``script(illust_id, ...)`` queues answers a work gets before its real one:
-an HTTP status (with ``Retry-After`` for ``(429, seconds)``), or ``"drop"`` to
-close the connection without answering (a network error). ``requests`` keeps
+an HTTP status (with ``Retry-After`` for ``(429, seconds)``), ``("html",
+status)`` for an HTML page such as a proxy's or a bot check's, or ``"drop"``
+to close the connection without answering (a network error). A work with
+``restricted_404`` answers 404 with the "restricted" message instead of 403. ``requests`` keeps
 every request with its time, so tests can check spacing and counts.
 """
 
@@ -31,6 +33,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 DELETED_MESSAGE = "該当作品は削除されたか、存在しない作品IDです。"
+HTML_BLOCK = "<html><body>Just a moment... checking your browser</body></html>"
 
 
 @dataclass
@@ -51,6 +54,7 @@ class FakeWork:
     tags: list[tuple[str, dict[str, str]]] = field(default_factory=list)
     state: str = "ok"  # ok | deleted | private
     invisible: bool = False  # private shown as visible: false (app API) instead of 403
+    restricted_404: bool = False  # private shown as a 404 that says the work is restricted
 
 
 @dataclass
@@ -144,6 +148,8 @@ class FakePixiv:
             step = scripted.popleft()
             if step == "drop":
                 return "drop"
+            if isinstance(step, tuple) and step[0] == "html":
+                return step[1], {"Content-Type": "text/html"}, HTML_BLOCK
             status, wait = step if isinstance(step, tuple) else (step, None)
             extra = {"Retry-After": str(wait)} if wait is not None else {}
             message = "Rate Limit" if status in (403, 429) else "server error"
@@ -188,6 +194,9 @@ class FakePixiv:
         if work is None or work.state == "deleted":
             return 404, {}, {"error": {"user_message": DELETED_MESSAGE, "message": "",
                                        "reason": "", "user_message_details": {}}}
+        if work.state == "private" and work.restricted_404:
+            return 404, {}, {"error": {"user_message": "作品の公開範囲が制限されています",
+                                       "message": "", "reason": ""}}
         if work.state == "private" and not work.invisible:
             return 403, {}, {"error": {"user_message": "この作品は非公開です", "message": ""}}
         lang = headers.get("accept-language", "en").lower().split("-")[0]
@@ -215,6 +224,9 @@ class FakePixiv:
         work = self.works.get(illust_id)
         if work is None or work.state == "deleted":
             return 404, {}, {"error": True, "message": DELETED_MESSAGE, "body": []}
+        if work.state == "private" and work.restricted_404:
+            return 404, {}, {"error": True, "message": "作品の公開範囲が制限されています",
+                             "body": []}
         if work.state == "private":
             return 403, {}, {"error": True, "message": "この作品は非公開です", "body": []}
         body = {
@@ -258,9 +270,12 @@ class _Handler(BaseHTTPRequestHandler):
                 pass
             return
         status, extra, payload = result
-        data = json.dumps(payload, ensure_ascii=False).encode()
+        if isinstance(payload, str):
+            data = payload.encode()
+        else:
+            data = json.dumps(payload, ensure_ascii=False).encode()
         self.send_response(status)
-        self.send_header("Content-Type", "application/json; charset=utf-8")
+        extra = {"Content-Type": "application/json; charset=utf-8", **extra}
         self.send_header("Content-Length", str(len(data)))
         for key, value in extra.items():
             self.send_header(key, value)

@@ -260,6 +260,23 @@ def test_failures_are_never_taken_for_deletions(fake: FakePixiv,
     assert ids(catalog, "pixiv:ok") >= {"70000003_p0.png"}
 
 
+@pytest.mark.parametrize("token", [TOKEN, ""], ids=["app", "ajax"])
+def test_only_pixiv_itself_can_say_deleted_or_private(fake: FakePixiv, catalog: SqliteCatalog,
+                                                      token: str) -> None:
+    """A 403 or 404 page from a proxy or a bot check is not Pixiv's verdict; a 404
+    that says the work is restricted is 'private', not 'deleted'."""
+    library(fake, catalog)
+    fake.works["70000004"].restricted_404 = True
+    fake.script(70000001, ("html", 403), ("html", 403))
+    fake.script(70000002, ("html", 404), ("html", 404))
+    report = run(catalog, config_for(fake, token=token, max_retries=1))
+    assert report.errors == 2
+    assert catalog.pixiv_work("70000001") is None and catalog.pixiv_work("70000002") is None
+    assert "without Pixiv's answer" in catalog.pixiv_errors()[0]["message"]
+    assert ids(catalog, "pixiv:private") == {"70000004_p0.png", "70000005_p0.png"}
+    assert ids(catalog, "pixiv:deleted") == {"70000003_p0.png"}
+
+
 def test_a_work_that_disappears_keeps_what_was_known(fake: FakePixiv,
                                                      catalog: SqliteCatalog) -> None:
     library(fake, catalog)

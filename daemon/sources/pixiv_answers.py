@@ -3,8 +3,10 @@
 Pure functions from an HTTP status, headers and JSON body to a
 :class:`~pximse.store.records.PixivWork` or an exception, shared by the app
 API client and the web endpoint client. The rule that matters most: only an
-answer that says so marks a work deleted (404) or private (403, or the app
-API's ``visible: false``). Network errors, rate limiting (429, and the app
+answer from Pixiv that says so marks a work deleted (404) or private (403, a
+404 that says the work is restricted, or the app API's ``visible: false``);
+a 403 or 404 whose body is not Pixiv's JSON error (a proxy, a bot check) says
+nothing about the work. Network errors, rate limiting (429, and the app
 API's 403 "Rate Limit") and server errors (5xx) are :class:`PassingFailure`,
 retried and never recorded as a verdict on the work; anything else unexpected
 is a :class:`FetchFailure`, kept as an error and tried again on the next run.
@@ -84,6 +86,26 @@ def _missing(illust_id: str, state: str, via: str, now: int) -> PixivWork:
     return PixivWork(illust_id, state, via, now)
 
 
+_HIDDEN_WORDS = ("非公開", "公開範囲", "マイピク", "restricted", "limited", "private")
+
+
+def _verdict(status: int, message: str) -> str | None:
+    """``deleted`` or ``private`` for Pixiv's own 404/403 answers (the caller has
+    checked the body is Pixiv's JSON), None for anything else."""
+    lowered = message.lower()
+    if status not in (403, 404) or "rate limit" in lowered:
+        return None
+    if status == 403 or any(word in lowered for word in _HIDDEN_WORDS):
+        return "private"
+    return "deleted"
+
+
+def _not_pixiv(status: int) -> FetchFailure:
+    """A 403/404 whose body is not Pixiv's JSON: a proxy, a captive portal or a
+    bot check answered, not Pixiv, so it says nothing about the work."""
+    return PassingFailure(f"HTTP {status} without Pixiv's answer (a proxy or a bot check?)")
+
+
 # -- the app API -----------------------------------------------------------------
 
 
@@ -105,10 +127,13 @@ def app_answer(illust_id: str, status: int, body: Any, retry_after: float | None
                ) -> PixivWork:
     """A work from ``/v1/illust/detail``'s answer, or the failure it means."""
     message = app_error_message(body)
-    if status == 404:
-        return _missing(illust_id, "deleted", "app", now)
-    if status == 403 and "rate limit" not in message.lower():
-        return _missing(illust_id, "private", "app", now)
+    if status in (403, 404):
+        if not (isinstance(body, dict) and isinstance(body.get("error"), dict)):
+            raise _not_pixiv(status)
+        error = body["error"]
+        verdict = _verdict(status, f"{message} {error.get('user_message') or ''}")
+        if verdict is not None:
+            return _missing(illust_id, verdict, "app", now)
     if status != 200:
         raise _passing_or_failure(status, message, retry_after)
     illust = body.get("illust") if isinstance(body, dict) else None
@@ -148,10 +173,12 @@ def ajax_answer(illust_id: str, status: int, body: Any, retry_after: float | Non
                 language: str = "en") -> PixivWork:
     """A work from ``/ajax/illust/<id>``'s answer, or the failure it means."""
     message = str(body.get("message") or "") if isinstance(body, dict) else ""
-    if status == 404:
-        return _missing(illust_id, "deleted", "ajax", now)
-    if status == 403 and "rate limit" not in message.lower():
-        return _missing(illust_id, "private", "ajax", now)
+    if status in (403, 404):
+        if not (isinstance(body, dict) and body.get("error") is True):
+            raise _not_pixiv(status)
+        verdict = _verdict(status, message)
+        if verdict is not None:
+            return _missing(illust_id, verdict, "ajax", now)
     if status != 200:
         raise _passing_or_failure(status, message, retry_after)
     if not isinstance(body, dict) or body.get("error") or not isinstance(body.get("body"), dict):
