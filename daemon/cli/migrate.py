@@ -128,15 +128,16 @@ def _copy_vectors(config: Any, target: str, milvus_uri: str, sqlite: Any, mongo:
         ids = np.array([cid for cid, in sqlite.db.reader().execute("SELECT id FROM content")],
                        dtype=np.int64)
         for model_id, dims in stored_models(folder).items():
-            source = EmbeddedVectorStore(folder, dims, model_id)
-            sink = MilvusVectorStore(location, dims, model_id, token=token)
-            reports.append(copy_vectors(source, sink, ids, progress=say.progress))
-            sync_vector_scalars(mongo, sink, full=True)
+            embedded = EmbeddedVectorStore(folder, dims, model_id)
+            milvus = MilvusVectorStore(location, dims, model_id, token=token)
+            reports.append(copy_vectors(embedded, milvus, ids, progress=say.progress))
+            sync_vector_scalars(mongo, milvus, full=True)
     else:
         for model_id, dims, client in milvus_models(location, token=token):
-            source = MilvusVectorStore(location, dims, model_id, token=token, client=client)
-            sink = EmbeddedVectorStore(folder, dims, model_id)
-            reports.append(copy_vectors(source, sink, source.all_ids(), progress=say.progress))
+            milvus = MilvusVectorStore(location, dims, model_id, token=token, client=client)
+            embedded = EmbeddedVectorStore(folder, dims, model_id)
+            reports.append(copy_vectors(milvus, embedded, milvus.all_ids(),
+                                        progress=say.progress))
     return reports
 
 

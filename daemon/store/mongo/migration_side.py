@@ -114,9 +114,9 @@ class MongoSide:
     def _write_content(self, records: list[Record]) -> None:
         ids = [r["id"] for r in records]
         files: dict[int, list[dict[str, Any]]] = {cid: [] for cid in ids}
-        for doc in self.mdb.files.find({"content_id": {"$in": ids}},
-                                       {"path": 1, "folder": 1, "state": 1, "content_id": 1}):
-            files[doc["content_id"]].append(doc)
+        for found in self.mdb.files.find({"content_id": {"$in": ids}},
+                                         {"path": 1, "folder": 1, "state": 1, "content_id": 1}):
+            files[found["content_id"]].append(found)
         contents, texts = [], []
         for record in records:
             doc: dict[str, Any] = {name: record[name] for name in CONTENT_COLUMNS if name != "id"}

@@ -165,7 +165,7 @@ class MilvusVectorStore:
         # Vectors already of unit length are kept bit for bit (a copy between
         # stores must not change them); others are normalised for IP search.
         scale = np.where((np.abs(norms - 1) > 1e-4) & (norms > 0), norms, 1)
-        matrix = matrix / scale
+        matrix = (matrix / scale).astype(np.float32)
         rows = [self._row(int(i), matrix[n], (scalars or {}).get(int(i)))
                 for n, i in enumerate(ids.tolist())]
         for start in range(0, len(rows), _BATCH):
