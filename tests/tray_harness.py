@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,7 +56,8 @@ def start_xvfb() -> tuple[subprocess.Popen[bytes], str]:
         pytest.skip("Xvfb is not installed (make system-deps installs Debian's xvfb)")
     read_end, write_end = os.pipe()
     process = subprocess.Popen(
-        ["Xvfb", "-displayfd", str(write_end), "-screen", "0", "800x600x24", "-nolisten", "tcp"],
+        ["Xvfb", "-displayfd", str(write_end), "-screen", "0", "800x600x24", "-nolisten", "tcp",
+         "-noreset"],  # no reset when the last client leaves: the next would be refused
         pass_fds=(write_end,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     os.close(write_end)
@@ -207,22 +209,18 @@ def start_daemon(folder: Path, *args: str, env: dict[str, str] | None = None) ->
     return daemon
 
 
-@pytest.fixture(scope="session")
-def x_display() -> Iterator[str]:
-    process, display = start_xvfb()
+@contextmanager
+def desktop_with_tray() -> Iterator[str]:
+    """An X display with a system tray on it, for as long as the block runs."""
+    xvfb, display = start_xvfb()
     try:
-        yield display
+        trayer = start_trayer(display)
+        try:
+            yield display
+        finally:
+            stop(trayer)
     finally:
-        stop(process)
-
-
-@pytest.fixture(scope="session")
-def system_tray(x_display: str) -> Iterator[str]:
-    process = start_trayer(x_display)
-    try:
-        yield x_display
-    finally:
-        stop(process)
+        stop(xvfb)
 
 
 def tray_env(display: str | None, home: Path, **extra: str) -> dict[str, str]:

@@ -51,29 +51,20 @@ def check_display(env: Mapping[str, str] | None = None, platform: str = sys.plat
             "The tray icon needs a desktop session; run `pximse serve` for the daemon alone."
         )
 
-    def connect() -> None:
-        import Xlib.display
-        import Xlib.error
-
-        try:
-            Xlib.display.Display(display).close()
-        except (Xlib.error.DisplayError, OSError) as exc:
-            raise NoDisplay(f"cannot open the X display {display!r}: {exc}") from exc
-
-    _within(timeout_s, connect, f"the X display {display!r} did not answer within "
-                                f"{timeout_s:g} s")
+    _within(timeout_s, lambda: _open(display).close(),
+            f"the X display {display!r} did not answer within {timeout_s:g} s")
 
 
 def wait_for_tray_host(timeout_s: float, env: Mapping[str, str] | None = None) -> None:
     """Wait up to ``timeout_s`` for a system tray on the X display; raise
     :class:`NoTrayHost` if none appears. (For pystray's X backend only: the
     AppIndicator and GTK backends find the panel their own way.)"""
-    import Xlib.display
+    import Xlib.error
     import Xlib.X
 
     env = os.environ if env is None else env
     display_name = env.get("DISPLAY", "")
-    display = _within(10.0, lambda: Xlib.display.Display(display_name),
+    display = _within(10.0, lambda: _open(display_name),
                       f"the X display {display_name!r} did not answer")
     try:
         selection = display.intern_atom(f"_NET_SYSTEM_TRAY_S{display.get_default_screen()}")
@@ -84,14 +75,29 @@ def wait_for_tray_host(timeout_s: float, env: Mapping[str, str] | None = None) -
             if time.monotonic() >= deadline:
                 break
             time.sleep(0.1)
+    except (Xlib.error.ConnectionClosedError, OSError) as exc:
+        raise NoDisplay(f"the X display {display_name!r} closed the connection: {exc}") from exc
     finally:
-        display.close()
+        try:
+            display.close()
+        except (Xlib.error.ConnectionClosedError, OSError):
+            pass
     raise NoTrayHost(
         f"no system tray on the display {display_name!r} (waited {timeout_s:g} s): the desktop "
         "has no notification area to show the icon in. Add one to your panel (GNOME needs "
         "the AppIndicator extension; without a desktop, `trayer` or `stalonetray` are "
         "trays), or run `pximse serve` for the daemon alone."
     )
+
+
+def _open(name: str) -> Any:
+    import Xlib.display
+    import Xlib.error
+
+    try:
+        return Xlib.display.Display(name)
+    except (Xlib.error.DisplayError, OSError) as exc:
+        raise NoDisplay(f"cannot open the X display {name!r}: {exc}") from exc
 
 
 def _within(timeout_s: float, work: Callable[[], T], late: str) -> T:
