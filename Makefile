@@ -47,7 +47,9 @@ typecheck: $(VENV)/.installed-test
 # What the tests need from the system (Debian/Ubuntu): CJK fonts to render the
 # OCR tests' text; Chromium (and its driver) for the search page's browser
 # tests, which Playwright drives at /usr/bin/chromium; exiftool (which writes XMP
-# sidecars) and exiv2 (which reads them back in the tests, as digiKam does).
+# sidecars) and exiv2 (which reads them back in the tests, as digiKam does);
+# Xvfb and trayer (an X server and a system tray for the tray icon's tests),
+# Tk (the tray's status window) and desktop-file-validate (autostart entries).
 # Installed only when missing.
 system-deps:
 	@if command -v fc-list >/dev/null && fc-list | grep -qi "Noto Sans CJK"; then \
@@ -70,4 +72,13 @@ system-deps:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libimage-exiftool-perl exiv2; \
 	else \
 		echo "install exiftool and exiv2 for the XMP sidecar tests"; \
+	fi
+	@if command -v Xvfb >/dev/null && command -v trayer >/dev/null \
+			&& command -v desktop-file-validate >/dev/null \
+			&& $(PYTHON) -c "import tkinter" 2>/dev/null; then \
+		echo "xvfb, trayer, tk, desktop-file-utils: present"; \
+	elif command -v apt-get >/dev/null; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq xvfb trayer python3-tk desktop-file-utils; \
+	else \
+		echo "install Xvfb, trayer, Tk for Python and desktop-file-utils for the tray tests"; \
 	fi
