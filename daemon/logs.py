@@ -88,9 +88,9 @@ def log_to_file(
         log.warning("cannot write the log file %s: %s", path, exc.strerror or exc)
         return None
     handler.setFormatter(logging.Formatter(FILE_FORMAT))
-    handler.setLevel(level)
     root = logging.getLogger()
     shown = root.getEffectiveLevel()
+    handler.setLevel(min(level, shown))  # -vv on the terminal: debug lines in the file too
     for existing in root.handlers:
         if existing.level == logging.NOTSET:
             existing.setLevel(shown)

@@ -131,3 +131,13 @@ def test_the_progress_bar_fills_with_the_progress() -> None:
     assert filled(0.25) < filled(0.5) < filled(0.75) < filled(1.0)
     big = draw_icon(TrayState("indexing", "t", progress=0.5), size=256)
     assert big.size == (256, 256)
+
+
+def test_the_client_reaches_a_daemon_listening_everywhere_over_loopback(make_config) -> None:
+    from pximse.tray.client import DaemonClient
+
+    config = make_config(extra='[server]\nhost = "0.0.0.0"\nport = 9000\ntoken = "a b/c"\n')
+    client = DaemonClient.for_config(config)
+    assert client.base_url == "http://127.0.0.1:9000"
+    assert client.page_url == "http://127.0.0.1:9000/?token=a%20b%2Fc"  # the page keeps it
+    assert DaemonClient("http://[::1]:8741").page_url == "http://[::1]:8741/"

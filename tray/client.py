@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -62,7 +63,10 @@ class DaemonClient:
 
     @property
     def page_url(self) -> str:
-        """The search page."""
+        """The search page; with a token, ``/?token=`` hands it to the page (which
+        keeps it, and takes it out of the address bar)."""
+        if self.token:
+            return f"{self.base_url}/?token={urllib.parse.quote(self.token, safe='')}"
         return self.base_url + "/"
 
     def status(self) -> dict[str, Any]:
