@@ -71,6 +71,7 @@ def tray_command(obj: Context, config_path: Path | None, data_dir: Path | None, 
             client.status()
         except DaemonError as exc:
             raise _failure(f"{exc} (and --no-start was given)") from exc
+        log.info("attached to the daemon at %s", client.base_url)
         handle = DaemonHandle(client)
     try:
         app = TrayApp(handle, config_path=config.config_path, daemon_log=log_file("daemon"))
