@@ -140,7 +140,8 @@ class DaemonClient:
         least every 30 s -- ends it with a timeout)."""
         response = self._open("GET", "/api/events", read_timeout_s, accept="text/event-stream")
         with response:
-            kind, data_lines, event_id = "message", [], None
+            kind, event_id = "message", None
+            data_lines: list[str] = []
             for raw in response:
                 line = raw.decode("utf-8", "replace").rstrip("\r\n")
                 if not line:

@@ -49,9 +49,12 @@ class StatusWindow:
         for label, action in (("Open search page", "open_page"), ("Pause indexing", "pause"),
                               ("Rescan now", "rescan"), ("Open log file", "open_log"),
                               ("Open config", "open_config"), ("Quit PxIMSE", "quit")):
-            button = tk.Button(bar, text=label, command=lambda a=action: self._press(a))
+            button = tk.Button(bar, text=label, command=self._presser(action))
             button.pack(side="left", padx=(0, 6))
             self.buttons[action] = button
+
+    def _presser(self, action: str) -> Callable[[], None]:
+        return lambda: self._press(action)
 
     def _press(self, action: str) -> None:
         if action == "pause" and self.paused:
