@@ -160,6 +160,7 @@ class WatchConfig:
     enabled: bool = True
     debounce_ms: int = 400
     rescan_minutes: int = 60
+    poll_seconds: int = 10
 
 
 @dataclass(frozen=True)

@@ -220,6 +220,7 @@ _WATCH_RULES: dict[str, Rule] = {
     "enabled": _boolean,
     "debounce_ms": _int_rule(0, 60_000),
     "rescan_minutes": _int_rule(0),
+    "poll_seconds": _int_rule(1, 3600),
 }
 _INDEXING_RULES: dict[str, Rule] = {
     "paused": _boolean,

@@ -37,8 +37,8 @@ __all__ = ["LibraryWatcher", "describe_watch_error", "looks_complete", "network_
 
 log = logging.getLogger(__name__)
 
-POLL_DELAY_MS = 2000
-"""How often a polled root is walked for changes."""
+POLL_DELAY_MS = 10_000
+"""How often a polled root is walked for changes (``[watch] poll_seconds``)."""
 OFFLINE_CHECK_S = 5.0
 """How often a missing root is looked for."""
 INCOMPLETE_WAIT_S = 30.0

@@ -166,6 +166,7 @@ class Daemon:
         self.watcher = LibraryWatcher(
             self.catalog, self.config.roots, thumbnail_dir=self.config.thumbnail_dir,
             scan_config=self.config.scan, debounce_ms=self.config.watch.debounce_ms,
+            poll_delay_ms=self.config.watch.poll_seconds * 1000,
             on_batch=self._changes_applied, on_mode=self._root_mode,
             on_root_back=lambda root: self._spawn("root back", self.scan, "root back", [root]),
         )
