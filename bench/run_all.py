@@ -116,6 +116,9 @@ def rows_for(name: str, result: dict[str, object] | None, code: int) -> list[tup
              f"{result['rewrite_s']:.1f} s", f"exiftool per file {result['baseline_s']:.0f} s",
              f"{result['ratio']:.0f}x faster; {result['rewrite_10k_s']:.0f} s per 10k (<= 60 s)",
              status),
+            ("xmp", "same, CPU time / cores used (load-free)",
+             f"{result.get('rewrite_idle_10k_s', float('nan')):.0f} s per 10k", "", "",
+             f"info (load average {result.get('load_average')})"),
             ("xmp", "nothing changed: read all, write none", f"{result['unchanged_s']:.1f} s",
              "", "", "info"),
         ]
