@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from tray_harness import (
     Daemon,
@@ -111,6 +112,13 @@ def test_the_icon_docks_and_its_menu_reaches_the_daemon(desktop: dict[str, Any],
             docked_icon(display)
         assert app.state.kind == "idle"
 
+        # A change made elsewhere (the web page, another client) reaches the icon
+        # through the daemon's event stream.
+        httpx.post(f"{daemon.url}/api/indexing/pause", timeout=10).raise_for_status()
+        assert app.wait_for(lambda state: state.paused, 20), app.state
+        httpx.post(f"{daemon.url}/api/indexing/resume", timeout=10).raise_for_status()
+        assert app.wait_for(lambda state: not state.paused, 20), app.state
+
         # Pause: the daemon is paused, the icon turns grey, the item says Resume.
         app.menu_item("Pause indexing")(app.icon)
         assert daemon.status()["indexing"]["paused"] is True
@@ -141,8 +149,12 @@ def test_the_icon_docks_and_its_menu_reaches_the_daemon(desktop: dict[str, Any],
         assert wait_until(lambda: sorted(opened_lines(desktop)) == sorted(expected), 30), \
             opened_lines(desktop)
 
-        # Show status: the status window opens, and follows the daemon.
-        app.menu_item("Show status")(app.icon)
+        # Show status: the status window opens, and follows the daemon. The X
+        # backend has no menus: a click on the icon (pystray calls the icon, which
+        # runs the default item) opens the window, whose buttons are the menu.
+        [default] = [item for item in app.icon.menu.items if item.default]
+        assert default.text == "Show status"
+        app.icon()  # what a click does
         assert wait_until(lambda: window_titled(display, "PxIMSE status"), 30)
         assert app.window.is_open
 
@@ -258,3 +270,33 @@ def test_an_unreachable_daemon_turns_the_icon_red(desktop: dict[str, Any]) -> No
         assert app.last_message.startswith("Rescan now: no PxIMSE daemon answers")
     finally:
         app.quit()
+
+
+def test_a_started_daemon_that_dies_turns_the_icon_red_and_says_so(
+    desktop: dict[str, Any], tmp_path: Path
+) -> None:
+    from tray_harness import free_port, write_daemon_config
+
+    from pximse.tray.app import TrayApp
+    from pximse.tray.client import DaemonClient
+    from pximse.tray.daemon_process import attach_or_start, serve_command
+
+    port = free_port()
+    config = write_daemon_config(tmp_path, port, images=0)
+    client = DaemonClient(f"http://127.0.0.1:{port}")
+    handle = attach_or_start(client, [*serve_command(config, tmp_path / "data"), "--no-models"])
+    assert handle.started
+    app = TrayApp(handle, config_path=config, daemon_log=tmp_path / "daemon.log")
+    try:
+        app.refresh()
+        assert app.state.kind == "idle"
+        assert app.menu_item("Quit").text == "Quit (stops the daemon)"
+        assert handle.process is not None
+        handle.process.kill()
+        handle.process.wait(30)
+        app.refresh()
+        assert app.state.kind == "error"
+        assert app.state.title.startswith("PxIMSE: the daemon stopped (exit status -9)")
+    finally:
+        app.quit()
+        handle.stop()
