@@ -1,5 +1,5 @@
-// The search page: the state in the URL, searching, paging, the query box with
-// chips and autocomplete, image search, keyboard, theme, Hydrus.
+// The search page: the state in the URL, searching, paging, the query's chips,
+// errors and empty results, image search, keyboard, theme, Hydrus.
 "use strict";
 window.PX = window.PX || {};
 
@@ -78,7 +78,7 @@ PX.app = (function () {
   function search(how) {
     if (how === "push") window.history.pushState(null, "", urlFor(Object.assign({}, state, { id: "" })));
     fillForm();
-    closeSuggestions();
+    PX.suggest.close();
     renderChips();
     hideError();
     $("empty").hidden = true;
@@ -221,92 +221,6 @@ PX.app = (function () {
     }
   }
 
-  // -- autocomplete ---------------------------------------------------------------
-
-  var suggest = { list: [], active: -1, timer: null, word: null, asked: 0 };
-
-  function closeSuggestions() {
-    var box = $("suggestions");
-    window.clearTimeout(suggest.timer);
-    suggest.asked++;  // an answer still on its way is not shown
-    box.hidden = true;
-    $("q").setAttribute("aria-expanded", "false");
-    suggest.list = [];
-    suggest.active = -1;
-  }
-
-  function showSuggestions(found, word) {
-    var box = PX.clear($("suggestions"));
-    suggest.list = found;
-    suggest.word = word;
-    suggest.active = -1;
-    if (!found.length) { closeSuggestions(); return; }
-    found.forEach(function (tag, index) {
-      box.appendChild(h("li", { role: "option", id: "suggestion-" + index,
-        onmousedown: function (event) { event.preventDefault(); accept(index); } },
-        h("span", { text: tag.name }), h("span", { class: "muted", text: PX.formatCount(tag.count) })));
-    });
-    box.hidden = false;
-    $("q").setAttribute("aria-expanded", "true");
-  }
-
-  function markActive() {
-    Array.prototype.forEach.call($("suggestions").children, function (li, index) {
-      li.classList.toggle("active", index === suggest.active);
-      li.setAttribute("aria-selected", String(index === suggest.active));
-    });
-  }
-
-  function accept(index) {
-    var tag = suggest.list[index];
-    var word = suggest.word;
-    var input = $("q");
-    if (!tag || !word) return;
-    var text = PX.query.isLegacy(input.value) ? tag.name : PX.query.quoteTag(tag.name);
-    var value = input.value.slice(0, word.start) + text + input.value.slice(word.end);
-    var caret = word.start + text.length;
-    if (value[caret] !== " ") { value = value.slice(0, caret) + " " + value.slice(caret); }
-    input.value = value;
-    input.setSelectionRange(caret + 1, caret + 1);
-    closeSuggestions();
-  }
-
-  function onQueryInput() {
-    var input = $("q");
-    window.clearTimeout(suggest.timer);
-    var word = PX.query.wordAt(input.value, input.selectionStart || 0);
-    if (!word || !word.word) { closeSuggestions(); return; }
-    var value = input.value;
-    var asked = ++suggest.asked;
-    suggest.timer = window.setTimeout(function () {
-      PX.api.get("/api/tags?" + new URLSearchParams({ prefix: word.word, limit: "10" }).toString())
-        .then(function (found) {
-          if (asked === suggest.asked && document.activeElement === input && input.value === value) {
-            showSuggestions(found, word);
-          }
-        }, closeSuggestions);
-    }, 120);
-  }
-
-  function onQueryKey(event) {
-    var open = !$("suggestions").hidden && suggest.list.length;
-    if (!open) return;
-    if (event.key === "ArrowDown" || event.key === "ArrowUp") {
-      event.preventDefault();
-      var n = suggest.list.length;
-      if (suggest.active < 0) suggest.active = event.key === "ArrowDown" ? 0 : n - 1;
-      else suggest.active = (suggest.active + (event.key === "ArrowDown" ? 1 : n - 1)) % n;
-      markActive();
-    } else if ((event.key === "Enter" || event.key === "Tab") && suggest.active >= 0) {
-      event.preventDefault();
-      accept(suggest.active);
-    } else if (event.key === "Escape") {
-      event.preventDefault();
-      event.stopPropagation();
-      closeSuggestions();
-    }
-  }
-
   // -- the detail view --------------------------------------------------------------
 
   function openDetail(id) {
@@ -437,7 +351,7 @@ PX.app = (function () {
     });
     $("search-form").addEventListener("submit", function (event) {
       event.preventDefault();
-      closeSuggestions();
+      PX.suggest.close();
       state.q = $("q").value.trim();
       state.text = $("text").value.trim();
       state.sort = $("sort").value;
@@ -451,9 +365,7 @@ PX.app = (function () {
       state.sort = $("sort").value;
       search("push");
     });
-    $("q").addEventListener("input", onQueryInput);
-    $("q").addEventListener("keydown", onQueryKey);
-    $("q").addEventListener("blur", function () { window.setTimeout(closeSuggestions, 100); });
+    PX.suggest.init($("q"), $("suggestions"));
     $("pick-image").addEventListener("click", function () { $("image-file").click(); });
     $("image-file").addEventListener("change", function (event) {
       if (event.target.files.length) searchByImage(event.target.files[0]);
