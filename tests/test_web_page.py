@@ -308,6 +308,14 @@ def test_theme_switch_and_phone_layout(page: Any, daemon: Daemon) -> None:
         "els => els.map(e => Math.round(e.getBoundingClientRect().top))")
     assert tops.count(tops[0]) >= 3
     screenshot(page, "07-phone")
+    # up and down move by a row
+    ids = page.locator("#grid .card").evaluate_all("els => els.map(e => e.dataset.id)")
+    page.locator("#grid .card-link").first.focus()
+    page.keyboard.press("ArrowDown")
+    focused = "document.activeElement.closest('.card').dataset.id"
+    assert page.evaluate(focused) == ids[tops.count(tops[0])]
+    page.keyboard.press("ArrowUp")
+    assert page.evaluate(focused) == ids[0]
     page.locator("#grid .card-link").first.click()
     page.wait_for_selector("#detail-title")
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
