@@ -588,3 +588,38 @@ def test_seeding_does_not_take_pximse_leaves_for_the_users() -> None:
     lightroom = SidecarKeywords(hierarchical=("People|Ann", "PxIMSE|general|cat"),
                                 subjects=("Ann", "cat"))
     assert seed_keywords(lightroom, root="PxIMSE").tags_list == ("People/Ann",)
+
+
+@needs_tools
+def test_the_follower_retries_a_sidecar_left_alone_and_logs_it_once(
+    setup, library, caplog, monkeypatch
+) -> None:
+    from pximse.integrations.digikam import follower as follower_module
+
+    config, catalog = setup()
+    broken = library / "a.png.xmp"
+    broken.write_text("<x:xmpmeta", "utf-8")
+    tag(catalog, library / "a.png", {"cat": 0.9})
+    follower = SidecarFollower(catalog, config)
+    try:
+        with caplog.at_level("WARNING"):
+            assert len(follower.run_once().failed) == 1
+            assert follower.run_once().changed == 0  # the retry is not due for a minute
+            monkeypatch.setattr(follower_module, "RETRY_S", 0.0)
+            state = json.loads(follower.state_path.read_text("utf-8"))
+            follower.state_path.write_text(json.dumps({**state, "retry_at": 0}), "utf-8")
+            assert len(follower.run_once().failed) == 1  # retried, still broken
+            assert len(follower.run_once().failed) == 1
+        assert sum("not well-formed" in r.getMessage() for r in caplog.records) == 1
+        # The user repairs the sidecar; nothing changes in the catalogue, yet the
+        # next round after the retry delay writes it.
+        exiftool("-o", str(library / "repaired.xmp"), "-XMP-dc:Subject=mine",
+                 str(library / "a.png"))
+        os.replace(library / "repaired.xmp", broken)
+        report = follower.run_once()
+        assert report.updated == 1 and not report.failed
+        assert exiv2_xmp(broken)["Xmp.dc.subject"] == ["mine", "cat"]
+        assert follower.run_once().changed == 0  # nothing left to retry
+    finally:
+        follower.close()
+        catalog.close()

@@ -179,5 +179,5 @@ def sidecar_jobs(
             )
             text = (ocr.get(content_id) or "").strip()
             for path in paths:
-                jobs.append(SidecarJob(path, keywords, text))
+                jobs.append(SidecarJob(path, keywords, text, content_id))
     return jobs

@@ -15,6 +15,7 @@ import logging
 import os
 import tempfile
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,7 @@ __all__ = ["SidecarFollower", "follower_thread"]
 log = logging.getLogger(__name__)
 
 STATE_FILE = "xmp_sidecars.json"
+RETRY_S = 60.0
 _CONTENTS_PER_ROUND = 2000
 
 
@@ -56,20 +58,28 @@ class SidecarFollower:
 
     # -- state ------------------------------------------------------------------
 
-    def synced_generation(self) -> int:
-        """The write generation the sidecars are current with (0: none yet, or
-        the settings changed since)."""
+    def _state(self) -> dict[str, Any]:
+        """The saved state, or an empty one when there is none or the settings
+        it was made under changed (so that every sidecar is looked at again)."""
         try:
             state = json.loads(self.state_path.read_text("utf-8"))
         except (OSError, ValueError):
-            return 0
+            return {}
         if not isinstance(state, dict) or state.get("settings") != self.settings.fingerprint():
-            return 0
-        gen = state.get("gen", 0)
+            return {}
+        return state
+
+    def synced_generation(self) -> int:
+        """The write generation the sidecars are current with (0: none yet, or
+        the settings changed since)."""
+        gen = self._state().get("gen", 0)
         return gen if isinstance(gen, int) else 0
 
-    def _save(self, gen: int) -> None:
-        body = json.dumps({"gen": gen, "settings": self.settings.fingerprint()})
+    def _save(self, gen: int, retry: set[int], failing: set[str], retry_at: float) -> None:
+        body = json.dumps({
+            "gen": gen, "settings": self.settings.fingerprint(), "retry": sorted(retry),
+            "retry_at": retry_at, "failing": sorted(failing),
+        })
         self.state_path.parent.mkdir(parents=True, exist_ok=True)
         fd, temp = tempfile.mkstemp(prefix=".xmp_sidecars.", dir=self.state_path.parent)
         try:
@@ -100,13 +110,18 @@ class SidecarFollower:
         report = SyncReport()
         if not self.settings.any_on:
             return report
-        since = 0 if full else self.synced_generation()
+        state = {} if full else self._state()
+        since = state.get("gen", 0) if isinstance(state.get("gen"), int) else 0
+        failing = {str(p) for p in state.get("failing", ())}
+        retry_at = float(state.get("retry_at", 0.0) or 0.0)
+        retry = {int(i) for i in state.get("retry", ())}
+        due = retry if time.time() >= retry_at else set()
         # Read the generation before the rows: a write that lands in between is
         # seen again next time rather than missed.
         current = write_generation(self.catalog)
-        if current == since:
+        if current == since and not due:
             return report
-        changed = changed_content_ids(self.catalog, since)
+        changed = sorted(set(changed_content_ids(self.catalog, since)) | due)
         writer = None
         for start in range(0, len(changed), _CONTENTS_PER_ROUND):
             part = changed[start : start + _CONTENTS_PER_ROUND]
@@ -117,11 +132,18 @@ class SidecarFollower:
                 report.add(writer.write(jobs))
             if progress is not None:
                 progress(start + len(part), len(changed))
-        # Failures (an unparseable sidecar, one that changed under us) are
-        # reported, not retried in a loop: the image's next change retries it.
-        for path, why in report.failed[:20] if log_failures else ():
+        # A sidecar left alone (unparseable, changed under us, exiftool failed) is
+        # tried again a minute later and at every round after, until it works;
+        # it is logged once, not at every try.
+        now_failing = {path for path, _why in report.failed}
+        new = [(path, why) for path, why in report.failed if path not in failing]
+        for path, why in new[:20] if log_failures else ():
             log.warning("XMP sidecar %s: %s", path, why)
-        self._save(current)
+        # Every failing path's image is retried when due, so then this round's
+        # failures are the whole list; otherwise the earlier ones still stand.
+        self._save(current, (retry - due) | report.retry,
+                   now_failing if due else now_failing | failing,
+                   time.time() + RETRY_S if report.retry else retry_at)
         self.last_report = report
         return report
 

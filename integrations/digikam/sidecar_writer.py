@@ -64,6 +64,7 @@ class SidecarJob:
     image: str
     keywords: ImageKeywords
     ocr_text: str = ""  # for dc:description when it is empty; "" to leave it alone
+    content_id: int = 0  # the catalogue's, so that a failure can be retried
 
 
 @dataclass
@@ -74,6 +75,12 @@ class SyncReport:
     deleted: int = 0  # sidecars PxIMSE created and removed again
     nothing: int = 0  # images with nothing to write and no sidecar
     failed: list[tuple[str, str]] = field(default_factory=list)  # (file, why)
+    retry: set[int] = field(default_factory=set)  # content ids of the failed jobs
+
+    def fail(self, job: SidecarJob, path: str, why: str) -> None:
+        self.failed.append((path, why))
+        if job.content_id:
+            self.retry.add(job.content_id)
 
     @property
     def changed(self) -> int:
@@ -86,6 +93,7 @@ class SyncReport:
         self.deleted += other.deleted
         self.nothing += other.nothing
         self.failed.extend(other.failed)
+        self.retry |= other.retry
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -254,7 +262,7 @@ class SidecarWriter:
                 packet = read_packet(sidecar)
                 problem = packet.error
             if problem is not None:
-                report.failed.append((sidecar, problem))
+                report.fail(job, sidecar, problem)
                 continue
             plans.append(_Plan(job, sidecar, exists, read_stamp, packet))
         return plans
@@ -319,7 +327,7 @@ class SidecarWriter:
         session.run_commands(command for _plan, command, _temp in commands)
         for plan, _command, temp in commands:
             if not os.path.exists(temp):
-                report.failed.append((plan.sidecar, _exiftool_error(session, plan.sidecar)))
+                report.fail(plan.job, plan.sidecar, _exiftool_error(session, plan.sidecar))
                 continue
             if plan.exists:
                 problem = commit_replace(temp, plan.sidecar, plan.read_stamp)
@@ -330,7 +338,7 @@ class SidecarWriter:
             if problem is None:
                 setattr(report, counter, getattr(report, counter) + 1)
             else:
-                report.failed.append((plan.sidecar, problem))
+                report.fail(plan.job, plan.sidecar, problem)
 
     # -- removing ---------------------------------------------------------------
 
@@ -352,7 +360,7 @@ class SidecarWriter:
             read_stamp = stamp(sidecar)
             packet = read_packet(sidecar)
             if packet.error is not None:
-                report.failed.append((sidecar, packet.error))
+                report.fail(job, sidecar, packet.error)
                 continue
             plans.append(_Plan(job, sidecar, True, read_stamp, packet))
         records = session.read([p.sidecar for p in plans], ("XMP:all",))
@@ -393,8 +401,8 @@ class SidecarWriter:
             if self.dry_run:
                 report.deleted += 1
             elif stamp(plan.sidecar) != plan.read_stamp:
-                report.failed.append((plan.sidecar, "the sidecar changed while it was being "
-                                                    "updated; it is tried again later"))
+                report.fail(plan.job, plan.sidecar, "the sidecar changed while it was being "
+                                                    "updated; it is tried again later")
             else:
                 os.unlink(plan.sidecar)
                 report.deleted += 1
