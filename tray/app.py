@@ -28,6 +28,7 @@ from pximse.tray.desktop_open import OpenFailed, open_file, open_url
 from pximse.tray.icon_image import draw_icon
 from pximse.tray.state import TrayState, state_from_status, status_lines
 from pximse.tray.status_window_process import StatusWindowProcess
+from pximse.tray.x_backend import remove_icon_window, wake_loop
 
 __all__ = ["TrayApp"]
 
@@ -118,7 +119,7 @@ class TrayApp:
         if sys.platform == "darwin":
             self.icon.run(setup=self._setup)
             return
-        threading.Thread(target=_wake_x_loop, args=(self.icon, self.stopping), name="x-wake",
+        threading.Thread(target=wake_loop, args=(self.icon, self.stopping), name="x-wake",
                          daemon=True).start()
         loop = threading.Thread(target=self.icon.run, kwargs={"setup": self._setup},
                                 name="icon", daemon=True)
@@ -147,7 +148,7 @@ class TrayApp:
             stopper.join(10)
             if stopper.is_alive():
                 log.warning("the icon's loop did not stop within 10 s; leaving it behind")
-            _remove_x_icon_window(self.icon)
+            remove_icon_window(self.icon)
         finally:
             self.stopped.set()
 
@@ -284,72 +285,3 @@ class TrayApp:
         # which may be the thread this action was called from.
         threading.Thread(target=self.quit, name="quit", daemon=True).start()
 
-
-def _remove_x_icon_window(icon: pystray.Icon) -> None:
-    """Make sure the icon has left the tray (pystray's X backend).
-
-    The backend destroys its window from its own loop, on a display
-    connection other threads write to as well; python-xlib can leave that
-    request unsent, and the icon would stay in the tray after Quit. Any client
-    may destroy a window, so a connection of our own makes sure of it.
-    """
-    window = getattr(icon, "_window", None)
-    if window is None or not type(icon).__module__.endswith("_xorg"):
-        return
-    import Xlib.display
-    import Xlib.error
-
-    own = getattr(icon, "_display", None)
-    if own is not None:  # its own late destroy request would be refused: not worth a message
-        own.set_error_handler(lambda *args: None)
-    try:
-        display = Xlib.display.Display()
-    except (Xlib.error.DisplayError, OSError):
-        return
-    try:
-        display.set_error_handler(lambda *args: None)  # already gone: nothing to do
-        display.create_resource_object("window", window.id).destroy()
-        display.sync()
-    except (Xlib.error.XError, OSError):
-        pass
-    finally:
-        display.close()
-
-
-def _wake_x_loop(icon: pystray.Icon, stopping: threading.Event, period_s: float = 0.25) -> None:
-    """Wake pystray's X loop a few times a second (pystray's X backend only).
-
-    Other threads hand work to that loop by sending it an X message and
-    flushing; python-xlib can return from that flush with the message still
-    unsent when events arrive at the same moment, and it is sent only when the
-    loop next wakes up -- which, on a quiet desktop, may be never: the icon
-    would stop changing and Quit would hang. A message from a connection of
-    our own (one the loop ignores) wakes it, and the stranded one goes out.
-    """
-    window = getattr(icon, "_window", None)
-    if window is None or not type(icon).__module__.endswith("_xorg"):
-        return
-    import Xlib.display
-    import Xlib.error
-    import Xlib.protocol.event
-
-    try:
-        display = Xlib.display.Display()
-    except (Xlib.error.DisplayError, OSError):
-        return
-    try:
-        display.set_error_handler(lambda *args: None)  # the window may be gone already
-        target = display.create_resource_object("window", window.id)
-        wake = Xlib.protocol.event.ClientMessage(
-            window=target, client_type=display.intern_atom("_PXIMSE_WAKE"),
-            data=(32, (0, 0, 0, 0, 0)))
-        while not stopping.wait(period_s):
-            target.send_event(wake, event_mask=0)
-            display.flush()
-    except (Xlib.error.XError, Xlib.error.ConnectionClosedError, OSError):
-        pass
-    finally:
-        try:
-            display.close()
-        except (Xlib.error.ConnectionClosedError, OSError):
-            pass
