@@ -514,3 +514,33 @@ def test_indexing_progress_rate_and_errors_in_the_status(page: Any, daemon: Daem
     assert f"/library/{XSS}.png" in errors and "truncated" in errors
     assert page.locator("#status-panel img").count() == 0
     screenshot(page, "12-indexing-status")
+
+
+def test_the_page_works_under_its_own_content_security_policy(
+        browser: Any, daemon: Daemon) -> None:  # noqa: F811
+    """The other tests lift the CSP (Playwright's waits evaluate strings); this one
+    keeps it and checks that nothing the page does is refused."""
+    context = browser.new_context(viewport=LAPTOP)
+    page = context.new_page()
+    page.set_default_timeout(WAIT_MS)
+    refused: list[str] = []
+    page.on("console", lambda message: refused.append(message.text)
+            if "Content Security Policy" in message.text else None)
+    problems = watch_page(page)
+    page.goto(daemon.url + "/?q=has:ocr")
+    page.locator("#grid .card").first.wait_for()
+    page.fill("#q", "sky")
+    page.press("#q", "Enter")
+    page.locator("#chips .chip-text", has_text="sky").wait_for()
+    page.locator("#grid .card-link").first.click()
+    page.locator("#detail-title").wait_for()
+    page.click("#detail-close")
+    page.click("#theme-button")
+    page.goto(daemon.url + "/?q=has:ocr")
+    page.locator("#grid .card-link").first.click()
+    page.locator("#ocr-boxes polygon").first.wait_for(state="attached")
+    page.keyboard.press("Escape")
+    page.click("#status-button")
+    page.locator("#status-panel .roots").wait_for()
+    context.close()
+    assert refused == [] and problems == [], (refused, problems)
