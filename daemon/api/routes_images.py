@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -64,13 +65,18 @@ def ocr_box_space(width: int, height: int) -> dict[str, int]:
     text from the image shrunk to the OCR stage's input size on its long side
     (never enlarged), so a page drawing the boxes over the full image scales them
     from this size."""
+    scale = min(1.0, _ocr_input_size() / max(width, height, 1))
+    return {"width": max(1, round(width * scale)), "height": max(1, round(height * scale))}
+
+
+@lru_cache(maxsize=1)
+def _ocr_input_size() -> int:
     import inspect
 
     from pximse.pipeline.stages import OcrStage
 
-    size = inspect.signature(OcrStage).parameters["input_size"].default
-    scale = min(1.0, size / max(width, height, 1))
-    return {"width": max(1, round(width * scale)), "height": max(1, round(height * scale))}
+    size: int = inspect.signature(OcrStage).parameters["input_size"].default
+    return size
 
 
 @router.get("/{image_id}/file", summary="The original file", response_class=FileResponse)
