@@ -623,3 +623,25 @@ def test_the_follower_retries_a_sidecar_left_alone_and_logs_it_once(
     finally:
         follower.close()
         catalog.close()
+
+
+@needs_tools
+def test_a_new_tag_root_takes_the_old_roots_entries_away(setup, library) -> None:
+    config, catalog = setup()
+    tag(catalog, library / "a.png", {"cat": 0.9})
+    assert invoke(config, "write")[0] == 0
+    sidecar = library / "a.png.xmp"
+    exiftool("-overwrite_original", "-XMP-digiKam:TagsList+=People/Ann",
+             "-XMP-dc:Subject+=Ann", str(sidecar))
+    config_file = Path(config.config_path)
+    config_file.write_text(config_file.read_text("utf-8").replace(
+        "write = true", 'write = true\ntag_root = "Auto"'), "utf-8")
+    code, output = invoke(config, "write", "--json")
+    assert json.loads(output)["updated"] == 1, output
+    keys = exiv2_xmp(sidecar)
+    assert keys["Xmp.digiKam.TagsList"] == ["People/Ann", "Auto/general/cat"]
+    assert keys["Xmp.lr.hierarchicalSubject"] == ["Auto|general|cat"]
+    assert keys["Xmp.dc.subject"] == ["cat", "Ann"]  # the leaf stays where it was
+    assert json.loads(invoke(config, "remove", "--json")[1])["updated"] == 1
+    assert exiv2_xmp(sidecar)["Xmp.digiKam.TagsList"] == ["People/Ann"]
+    catalog.close()

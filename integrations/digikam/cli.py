@@ -91,7 +91,11 @@ def xmp_write(
         all_content_ids,
         sidecar_jobs,
     )
-    from pximse.integrations.digikam.follower import SidecarFollower
+    from pximse.integrations.digikam.follower import (
+        SidecarFollower,
+        record_tag_root,
+        tag_roots,
+    )
     from pximse.integrations.digikam.sidecar_writer import SidecarWriter
 
     config = obj.load(config_path, data_dir)
@@ -128,10 +132,12 @@ def xmp_write(
                 jobs = sidecar_jobs(catalog, ids if ids is not None else all_content_ids(catalog),
                                     settings)
                 writer = SidecarWriter(
-                    pool.sessions, settings.options.root, dry_run=dry_run,
+                    pool.sessions, tag_roots(config), dry_run=dry_run,
                     progress=lambda d, t: callback and callback("xmp", d, t),
                 )
                 report = writer.write(jobs)
+                if not dry_run:
+                    record_tag_root(config)
     finally:
         pool.close()
         catalog.close()
@@ -159,6 +165,7 @@ def xmp_remove(
         all_content_ids,
         sidecar_jobs,
     )
+    from pximse.integrations.digikam.follower import tag_roots
     from pximse.integrations.digikam.sidecar_writer import SidecarWriter
 
     config = obj.load(config_path, data_dir)
@@ -171,7 +178,7 @@ def xmp_remove(
         jobs = sidecar_jobs(catalog, ids if ids is not None else all_content_ids(catalog),
                             settings, every_root=True, with_ocr=True)
         with progress:
-            writer = SidecarWriter(pool.sessions, settings.options.root, dry_run=dry_run,
+            writer = SidecarWriter(pool.sessions, tag_roots(config), dry_run=dry_run,
                                    progress=lambda d, t: callback and callback("xmp", d, t))
             report = writer.remove(jobs)
     finally:
@@ -202,7 +209,7 @@ def xmp_status(
         sidecar_jobs,
         write_generation,
     )
-    from pximse.integrations.digikam.follower import SidecarFollower
+    from pximse.integrations.digikam.follower import SidecarFollower, tag_roots
     from pximse.integrations.digikam.sidecar_writer import SidecarWriter
 
     config = obj.load(config_path, data_dir)
@@ -223,7 +230,7 @@ def xmp_status(
             jobs = sidecar_jobs(catalog, all_content_ids(catalog), settings)
             with progress:
                 report = SidecarWriter(
-                    pool.sessions, settings.options.root, dry_run=True,
+                    pool.sessions, tag_roots(config), dry_run=True,
                     progress=lambda d, t: callback and callback("xmp", d, t),
                 ).write(jobs)
         finally:

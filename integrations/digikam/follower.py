@@ -30,13 +30,50 @@ from pximse.integrations.digikam.catalog_images import (
 from pximse.integrations.digikam.exiftool_session import ExiftoolPool
 from pximse.integrations.digikam.sidecar_writer import SidecarWriter, SyncReport
 
-__all__ = ["SidecarFollower", "follower_thread"]
+__all__ = ["SidecarFollower", "follower_thread", "record_tag_root", "tag_roots"]
 
 log = logging.getLogger(__name__)
 
 STATE_FILE = "xmp_sidecars.json"
 RETRY_S = 60.0
 _CONTENTS_PER_ROUND = 2000
+
+
+def _read_state(path: Path) -> dict[str, Any]:
+    try:
+        state = json.loads(path.read_text("utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return state if isinstance(state, dict) else {}
+
+
+def _write_state(path: Path, state: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temp = tempfile.mkstemp(prefix=".xmp_sidecars.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(json.dumps(state))
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+
+
+def tag_roots(config: Any) -> tuple[str, ...]:
+    """The tag root in use, then the ones sidecars were written under before
+    (``tag_root`` changed since): entries under any of them are PxIMSE's."""
+    history = _read_state(Path(config.data_dir) / STATE_FILE).get("tag_roots", [])
+    current = config.xmp.tag_root
+    return (current, *[str(r) for r in history if isinstance(r, str) and r != current])
+
+
+def record_tag_root(config: Any) -> None:
+    """Remember that sidecars were written under the current tag root."""
+    path = Path(config.data_dir) / STATE_FILE
+    state = _read_state(path)
+    roots = list(tag_roots(config))
+    if state.get("tag_roots") != roots:
+        _write_state(path, {**state, "tag_roots": roots})
 
 
 class SidecarFollower:
@@ -52,6 +89,7 @@ class SidecarFollower:
         self.catalog = catalog
         self.settings = XmpSettings.from_config(config)
         self.state_path = Path(config.data_dir) / STATE_FILE
+        self.roots = tag_roots(config)
         self.workers = workers
         self._pool = pool
         self.last_report: SyncReport | None = None
@@ -61,11 +99,8 @@ class SidecarFollower:
     def _state(self) -> dict[str, Any]:
         """The saved state, or an empty one when there is none or the settings
         it was made under changed (so that every sidecar is looked at again)."""
-        try:
-            state = json.loads(self.state_path.read_text("utf-8"))
-        except (OSError, ValueError):
-            return {}
-        if not isinstance(state, dict) or state.get("settings") != self.settings.fingerprint():
+        state = _read_state(self.state_path)
+        if state.get("settings") != self.settings.fingerprint():
             return {}
         return state
 
@@ -76,19 +111,10 @@ class SidecarFollower:
         return gen if isinstance(gen, int) else 0
 
     def _save(self, gen: int, retry: set[int], failing: set[str], retry_at: float) -> None:
-        body = json.dumps({
+        _write_state(self.state_path, {
             "gen": gen, "settings": self.settings.fingerprint(), "retry": sorted(retry),
-            "retry_at": retry_at, "failing": sorted(failing),
+            "retry_at": retry_at, "failing": sorted(failing), "tag_roots": list(self.roots),
         })
-        self.state_path.parent.mkdir(parents=True, exist_ok=True)
-        fd, temp = tempfile.mkstemp(prefix=".xmp_sidecars.", dir=self.state_path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.write(body)
-            os.replace(temp, self.state_path)
-        except BaseException:
-            Path(temp).unlink(missing_ok=True)
-            raise
 
     def pending(self) -> int:
         """How many images changed since the sidecars were last brought up to date."""
@@ -127,8 +153,7 @@ class SidecarFollower:
             part = changed[start : start + _CONTENTS_PER_ROUND]
             jobs = sidecar_jobs(self.catalog, part, self.settings)
             if jobs:
-                writer = writer or SidecarWriter(self._exiftool().sessions,
-                                                 self.settings.options.root)
+                writer = writer or SidecarWriter(self._exiftool().sessions, self.roots)
                 report.add(writer.write(jobs))
             if progress is not None:
                 progress(start + len(part), len(changed))

@@ -18,7 +18,7 @@ those paths that no path of the user's claims. Everything else keeps its place.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 
 from pximse.integrations.digikam.tag_paths import ImageKeywords
@@ -37,8 +37,17 @@ class SidecarKeywords:
     description: str = ""  # Xmp.dc.description (x-default)
 
 
-def _is_ours(path: str, root: str, sep: str) -> bool:
-    return path == root or path.startswith(root + sep)
+Roots = str | Sequence[str]
+"""PxIMSE's tag root, or several: the one in use first, then roots used before
+(``tag_root`` was changed), whose entries are PxIMSE's to remove as well."""
+
+
+def _roots(root: Roots) -> tuple[str, ...]:
+    return tuple(r for r in ((root,) if isinstance(root, str) else root) if r)
+
+
+def _is_ours(path: str, roots: tuple[str, ...], sep: str) -> bool:
+    return any(path == root or path.startswith(root + sep) for root in roots)
 
 
 def _leaf(path: str, sep: str) -> str:
@@ -50,7 +59,7 @@ def _unique(items: Iterable[str]) -> tuple[str, ...]:
 
 
 def seed_keywords(
-    own: SidecarKeywords, iptc_keywords: Iterable[str] = (), root: str = ""
+    own: SidecarKeywords, iptc_keywords: Iterable[str] = (), root: Roots = ""
 ) -> SidecarKeywords:
     """The user's keywords as a sidecar must carry them, from an image's own XMP
     and IPTC keywords (or a sidecar without a ``TagsList``).
@@ -67,48 +76,50 @@ def seed_keywords(
     ('cat', 'sky')
     """
     subjects = _unique([*own.subjects, *iptc_keywords])
-    ours = {_leaf(p, "|") for p in own.hierarchical if root and _is_ours(p, root, "|")}
+    roots = _roots(root)
+    ours = {_leaf(p, "|") for p in own.hierarchical if _is_ours(p, roots, "|")}
     if own.tags_list:
         tags_list = own.tags_list
     elif own.last_keywords:
         tags_list = own.last_keywords
-    elif any(not (root and _is_ours(p, root, "|")) for p in own.hierarchical):
+    elif any(not _is_ours(p, roots, "|") for p in own.hierarchical):
         tags_list = _unique(path.replace("|", "/") for path in own.hierarchical
-                            if not (root and _is_ours(path, root, "|")))
+                            if not _is_ours(path, roots, "|"))
     else:
         tags_list = tuple(s for s in subjects if s not in ours)
     return replace(own, tags_list=tuple(tags_list), subjects=subjects)
 
 
-def merge_keywords(current: SidecarKeywords, ours: ImageKeywords, root: str) -> SidecarKeywords:
+def merge_keywords(current: SidecarKeywords, ours: ImageKeywords, root: Roots) -> SidecarKeywords:
     """``current`` with PxIMSE's entries replaced by ``ours``. Entries that stay
     keep their places, so merging the same keywords twice changes nothing."""
-    old_leaves = {_leaf(p, "/") for p in current.tags_list if _is_ours(p, root, "/")}
-    old_leaves |= {_leaf(p, "|") for p in current.hierarchical if _is_ours(p, root, "|")}
-    claimed = {_leaf(p, "/") for p in current.tags_list if not _is_ours(p, root, "/")}
-    claimed |= {_leaf(p, "|") for p in current.hierarchical if not _is_ours(p, root, "|")}
+    roots = _roots(root)
+    old_leaves = {_leaf(p, "/") for p in current.tags_list if _is_ours(p, roots, "/")}
+    old_leaves |= {_leaf(p, "|") for p in current.hierarchical if _is_ours(p, roots, "|")}
+    claimed = {_leaf(p, "/") for p in current.tags_list if not _is_ours(p, roots, "/")}
+    claimed |= {_leaf(p, "|") for p in current.hierarchical if not _is_ours(p, roots, "|")}
     claimed |= {_leaf(p, "/") for p in current.last_keywords}
     stale_leaves = old_leaves - claimed - set(ours.subjects)
     return replace(
         current,
-        tags_list=_replace_ours(current.tags_list, ours.tags_list, root, "/"),
-        hierarchical=_replace_ours(current.hierarchical, ours.hierarchical, root, "|"),
+        tags_list=_replace_ours(current.tags_list, ours.tags_list, roots, "/"),
+        hierarchical=_replace_ours(current.hierarchical, ours.hierarchical, roots, "|"),
         subjects=_updated(
             [s for s in current.subjects if s not in stale_leaves], ours.subjects
         ),
     )
 
 
-def strip_keywords(current: SidecarKeywords, root: str) -> SidecarKeywords:
+def strip_keywords(current: SidecarKeywords, root: Roots) -> SidecarKeywords:
     """``current`` without any of PxIMSE's entries."""
     return merge_keywords(current, ImageKeywords(), root)
 
 
 def _replace_ours(
-    entries: tuple[str, ...], wanted: tuple[str, ...], root: str, sep: str
+    entries: tuple[str, ...], wanted: tuple[str, ...], roots: tuple[str, ...], sep: str
 ) -> tuple[str, ...]:
     keep = set(wanted)
-    kept = [e for e in entries if not _is_ours(e, root, sep) or e in keep]
+    kept = [e for e in entries if not _is_ours(e, roots, sep) or e in keep]
     return _updated(kept, wanted)
 
 

@@ -19,6 +19,7 @@ from typing import Any
 
 from pximse.integrations.digikam.exiftool_session import ExiftoolSession, exiftool_value
 from pximse.integrations.digikam.keyword_merge import (
+    Roots,
     SidecarKeywords,
     merge_keywords,
     seed_keywords,
@@ -157,7 +158,9 @@ class _Plan:
 
 
 class SidecarWriter:
-    """Writes and removes PxIMSE's keywords (under ``root``) in XMP sidecars.
+    """Writes and removes PxIMSE's keywords (under ``root``: the tag root in
+    use, or it and the roots used before, whose entries are removed too) in
+    XMP sidecars.
 
     ``dry_run`` works everything out and counts it without touching a file
     (what ``pximse xmp status`` reports).
@@ -166,7 +169,7 @@ class SidecarWriter:
     def __init__(
         self,
         session: ExiftoolSession | Sequence[ExiftoolSession],
-        root: str,
+        root: Roots,
         *,
         dry_run: bool = False,
         progress: Callable[[int, int], None] | None = None,
@@ -411,7 +414,7 @@ class SidecarWriter:
 
 def _only_the_image_left(
     record: dict[str, Any], wanted: SidecarKeywords, drop_description: bool,
-    image: dict[str, Any], root: str,
+    image: dict[str, Any], root: Roots,
 ) -> bool:
     """Whether a sidecar PxIMSE created holds, once PxIMSE's entries are out,
     nothing but what it was seeded with from the image (so deleting it loses
