@@ -221,6 +221,12 @@ def test_pixiv_fields_links_and_open_folder(page: Any, daemon: Daemon) -> None:
     page.click("#open-folder")
     page.wait_for_function("document.querySelector('#notice').textContent.startsWith('Opened')")
     assert daemon.opened_log.read_text().splitlines()[-1] == str(daemon.library)
+    # copy path puts the file's path on the clipboard
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    page.click("#detail-info button:has-text('Copy path')")
+    page.wait_for_function("document.querySelector('#notice').textContent.startsWith('Copied')")
+    assert page.evaluate("navigator.clipboard.readText()") == str(
+        daemon.library / "12345_67890123_p1.png")
 
 
 def test_a_parse_error_is_shown_at_its_position(page: Any, daemon: Daemon) -> None:
