@@ -183,7 +183,7 @@ class PixivRows:
                 values,
             )
             conn.execute("DELETE FROM pixiv_error WHERE illust_id = ?", (work.illust_id,))
-            if work.state == "ok" and work.user_id and work.user_name:
+            if work.user_id and work.user_name:  # a hidden work may still name its artist
                 self._note_user_name(conn, work.user_id, work.user_name, work.fetched_at)
             ids = [row[0] for row in conn.execute(
                 "SELECT id FROM content WHERE source = 'pixiv' AND post_id = ?",
