@@ -53,7 +53,10 @@ class MongoUnavailable(RuntimeError):
 class MongoDatabase:
     """One catalogue's database on a MongoDB server (or a mongomock client in tests)."""
 
-    def __init__(self, client: Any, name: str) -> None:
+    def __init__(self, client: Any, name: str, *, create_indexes: bool = True) -> None:
+        """``create_indexes=False`` leaves the indexes out: only for mongomock filled
+        with many documents (it checks each index on every insert by scanning the
+        whole collection, so 100k documents would take hours); a server needs them."""
         self.client = client
         self.db = client[name]
         self.name = name
@@ -61,7 +64,8 @@ class MongoDatabase:
         self._lock = threading.RLock()
         for collection in COLLECTIONS:
             setattr(self, collection, self.db[collection])
-        self.ensure_indexes()
+        if create_indexes:
+            self.ensure_indexes()
 
     meta: Any
     roots: Any

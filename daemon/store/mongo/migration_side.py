@@ -87,10 +87,12 @@ class MongoSide:
 
     @staticmethod
     def _replace(collection: Any, docs: list[dict[str, Any]]) -> None:
-        """Replace by ``_id``: delete then insert (two requests a batch; a crash between
-        them loses nothing the resumed copy does not write again, as the checkpoint
-        moves only after both)."""
-        collection.delete_many({"_id": {"$in": [doc["_id"] for doc in docs]}})
+        """Replace a batch: delete the batch's key range, then insert (two requests; a
+        crash between them loses nothing the resumed copy does not write again, as
+        the checkpoint moves only after both). Batches come in key order, so the
+        range holds exactly this batch's keys, and a range is cheaper to match than
+        a list of keys."""
+        collection.delete_many({"_id": _key_range(docs)})
         collection.insert_many(docs, ordered=False)
 
     def write(self, kind: str, records: list[Record]) -> None:
@@ -114,9 +116,11 @@ class MongoSide:
     def _write_content(self, records: list[Record]) -> None:
         ids = [r["id"] for r in records]
         files: dict[int, list[dict[str, Any]]] = {cid: [] for cid in ids}
-        for found in self.mdb.files.find({"content_id": {"$in": ids}},
-                                         {"path": 1, "folder": 1, "state": 1, "content_id": 1}):
-            files[found["content_id"]].append(found)
+        for found in self.mdb.files.find(
+                {"content_id": {"$gte": ids[0], "$lte": ids[-1]}},
+                {"path": 1, "folder": 1, "state": 1, "content_id": 1}):
+            if found["content_id"] in files:
+                files[found["content_id"]].append(found)
         contents, texts = [], []
         for record in records:
             doc: dict[str, Any] = {name: record[name] for name in CONTENT_COLUMNS if name != "id"}
@@ -138,7 +142,7 @@ class MongoSide:
                 texts.append({"_id": record["id"], "model_id": ocr["model_id"],
                               "text": ocr["text"], "lines": ocr["lines"]})
         self._replace(self.mdb.content, contents)
-        self.mdb.ocr.delete_many({"_id": {"$in": ids}})
+        self.mdb.ocr.delete_many({"_id": _key_range(contents)})
         if texts:
             self.mdb.ocr.insert_many(texts, ordered=False)
 
@@ -168,3 +172,7 @@ class MongoSide:
     def finish(self, counters: dict[str, int]) -> None:
         for name, value in counters.items():
             self.mdb.raise_counter(name, value)
+
+
+def _key_range(docs: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"$gte": docs[0]["_id"], "$lte": docs[-1]["_id"]}
