@@ -159,3 +159,16 @@ def test_the_api_reports_and_fetches_on_request(tmp_path: Path, fake: FakePixiv)
         release.set()
         assert wait_for(lambda: not daemon.pixiv_fetch.state()["running"])
     catalog.close()
+
+
+def test_a_round_waits_its_turn_while_another_fetch_runs(tmp_path: Path,
+                                                         fake: FakePixiv) -> None:
+    from pximse.sources.fetch_lock import FetchLock
+
+    config, catalog = make(tmp_path, fake)
+    loop = PixivFetchLoop(config, catalog, threading.Event())
+    with FetchLock(config.data_dir):
+        assert loop.round() is None
+    assert "already running" in loop.state()["error"] and fake.detail_requests() == []
+    assert loop.round() is not None and len(fake.detail_requests()) == 2
+    catalog.close()

@@ -181,3 +181,12 @@ def test_the_api_searches_the_fields_and_shows_the_work(setup: list[str],
             assert bad.status_code == 400 and "deleted" in bad.text
     finally:
         catalog.close()
+
+
+def test_a_second_fetch_at_once_is_refused(setup: list[str], fake: FakePixiv) -> None:
+    from pximse.sources.fetch_lock import FetchLock
+
+    with FetchLock(Path(setup[1]).parent / "data"):
+        result = invoke("pixiv", "fetch", *setup)
+    assert result.exit_code == 1 and "already running" in result.output
+    assert fake.detail_requests() == []

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import sqlite3
 import threading
 import time
@@ -616,3 +617,16 @@ def test_a_catalogue_from_before_pixiv_metadata_gets_its_names_on_open(
             "SELECT count(*) FROM meta WHERE key = 'pixiv_names'").fetchone()[0] == 0
     finally:
         catalog.close()
+
+
+def test_one_fetch_per_data_folder_at_a_time(fake: FakePixiv, catalog: SqliteCatalog,
+                                            tmp_path: Path) -> None:
+    from pximse.sources.fetch_lock import FetchLock, FetchRunning
+
+    library(fake, catalog)
+    with FetchLock(tmp_path), pytest.raises(FetchRunning) as raised:  # another fetch holds it
+        run(catalog, config_for(fake), lock_dir=tmp_path)
+    assert f"pid {os.getpid()}" in str(raised.value)
+    assert fake.detail_requests() == []
+    report = run(catalog, config_for(fake), lock_dir=tmp_path)  # released: its turn
+    assert report.done == 5

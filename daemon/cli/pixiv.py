@@ -44,6 +44,7 @@ def fetch(obj: Context, config_path: Path | None, data_dir: Path | None, query: 
     """
     from pximse.query.errors import QueryError
     from pximse.query.parse import parse_query
+    from pximse.sources.fetch_lock import FetchRunning
     from pximse.sources.pixiv import FetchOptions, FetchReport, fetch_library, refresh_token
     from pximse.sources.pixiv_answers import FetchFailure
 
@@ -62,13 +63,14 @@ def fetch(obj: Context, config_path: Path | None, data_dir: Path | None, query: 
     progress = _Progress(quiet or as_json, door)
     try:
         report: FetchReport = fetch_library(catalog, config.pixiv, options=options,
-                                            content_ids=content_ids, progress=progress.show)
+                                            content_ids=content_ids, progress=progress.show,
+                                            lock_dir=config.data_dir)
         missing = catalog.pixiv_summary()
     except KeyboardInterrupt:
         progress.close()
         click.echo("Interrupted: what was fetched is kept; run again to go on.", err=True)
         sys.exit(130)
-    except FetchFailure as exc:
+    except (FetchFailure, FetchRunning) as exc:
         raise click.ClickException(str(exc)) from exc
     finally:
         catalog.close()

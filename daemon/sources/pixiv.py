@@ -29,11 +29,13 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from pximse.config.settings import PixivConfig
+from pximse.sources.fetch_lock import FetchLock
 from pximse.sources.pixiv_answers import AuthRefused, FetchFailure, PassingFailure
 from pximse.sources.pixiv_clients import AjaxClient, AppApiClient, PixivClient, redact
 from pximse.store.records import PixivWork
@@ -257,9 +259,18 @@ def fetch_library(catalog: Any, config: PixivConfig, *, options: FetchOptions | 
                   now: Callable[[], float] = time.time,
                   sleep: Callable[[float], bool] | None = None,
                   clock: Callable[[], float] = time.monotonic,
-                  rng: Callable[[], float] = random.random) -> FetchReport:
+                  rng: Callable[[], float] = random.random,
+                  lock_dir: Path | None = None) -> FetchReport:
     """Fetch what needs fetching (of ``content_ids``' works when given), then
-    give images with a user id and no name the most recent name known for it."""
+    give images with a user id and no name the most recent name known for it.
+
+    With ``lock_dir`` (the data folder), :class:`FetchRunning` when another
+    fetch holds it: two fetches at once would double the request rate."""
+    if lock_dir is not None:
+        with FetchLock(lock_dir):
+            return fetch_library(catalog, config, options=options, content_ids=content_ids,
+                                 progress=progress, stop=stop, client=client, env=env,
+                                 now=now, sleep=sleep, clock=clock, rng=rng)
     options = options or FetchOptions.from_config(config)
     cutoff = int(now()) - options.max_age_days * DAY_S
     candidates = catalog.pixiv_candidates(

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from pximse.config import Config
+from pximse.sources.fetch_lock import FetchRunning
 from pximse.sources.pixiv import FetchReport, fetch_library
 from pximse.sources.pixiv_answers import FetchFailure
 
@@ -77,7 +78,12 @@ class PixivFetchLoop:
         report: FetchReport | None = None
         error: str | None = None
         try:
-            report = self._fetch(self.catalog, self.config.pixiv, stop=self.stopping)
+            report = self._fetch(self.catalog, self.config.pixiv, stop=self.stopping,
+                                 lock_dir=self.config.data_dir)
+        except FetchRunning as exc:  # `pximse pixiv fetch` is at it: its turn
+            log.info("background Pixiv fetch skipped: %s", exc)
+            self._set(running=False, error=str(exc))
+            return None
         except FetchFailure as exc:  # pixivpy3 missing, say
             error = str(exc)
         except Exception:  # keep the daemon up; the log has the trace
