@@ -596,3 +596,36 @@ def test_config_to_toml_can_hide_the_token(tmp_path: Path) -> None:
     config = load_text(tmp_path, '[server]\nhost = "0.0.0.0"\ntoken = "secret-value"\n')
     assert "secret-value" in config_to_toml(config)
     assert "secret-value" not in config_to_toml(config, redact=True)
+
+
+def test_config_to_toml_writes_every_section_and_hides_every_secret(tmp_path: Path) -> None:
+    config = load_text(tmp_path, (
+        '[watch]\ndebounce_ms = 50\n[indexing]\npaused = true\n'
+        '[xmp]\nwrite = true\n[hydrus]\naccess_key = "hydrus-key-1"\ntag_service = "PxIMSE"\n'
+        '[pixiv]\nrefresh_token = "pixiv-token-2"\n'
+        '[backend]\nmongodb_uri = "mongodb://me:mongo-pass-3@db:27017"\n'
+        'meili_key = "meili-key-4"\n'))
+    text = config_to_toml(config)
+    for name in SECTIONS:
+        assert f"\n[{name}]\n" in text
+    again = load_config(write(tmp_path / "shown.toml", text), env={})
+    for name in SECTIONS:
+        assert getattr(again, name) == getattr(config, name), name
+    hidden = config_to_toml(config, redact=True)
+    for secret in ("hydrus-key-1", "pixiv-token-2", "mongo-pass-3", "meili-key-4"):
+        assert secret in text and secret not in hidden
+    assert "mongodb://me:***@db:27017" in hidden and 'tag_service = "PxIMSE"' in hidden
+
+
+def test_config_show_redact_hides_the_keys(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from pximse.cli import main
+
+    path = write(tmp_path / "config.toml", '[hydrus]\naccess_key = "hydrus-key-9"\n')
+    common = ["config", "show", "--config", str(path), "--data-dir", str(tmp_path / "d")]
+    shown = CliRunner().invoke(main, common, env={})
+    hidden = CliRunner().invoke(main, [*common, "--redact"], env={})
+    assert shown.exit_code == hidden.exit_code == 0
+    assert "hydrus-key-9" in shown.output and "hydrus-key-9" not in hidden.output
+    assert "[indexing]" in hidden.output

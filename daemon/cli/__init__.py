@@ -311,13 +311,16 @@ def config_path_command(obj: Context, config_path: Path | None, data_dir: Path |
 
 @config_group.command("show")
 @config_options
+@click.option("--redact", is_flag=True,
+              help="Hide tokens, keys and passwords (for pasting into a bug report).")
 @click.pass_obj
-def config_show(obj: Context, config_path: Path | None, data_dir: Path | None) -> None:
+def config_show(obj: Context, config_path: Path | None, data_dir: Path | None,
+                redact: bool) -> None:
     """Print the configuration in effect, as TOML."""
     from pximse.config import config_to_toml
 
     config = obj.load(config_path, data_dir)
-    click.echo(config_to_toml(config), nl=False)
+    click.echo(config_to_toml(config, redact=redact), nl=False)
 
 
 main.add_command(models_group)

@@ -4,11 +4,11 @@ way a person would have typed it in an error message."""
 
 from __future__ import annotations
 
-from dataclasses import fields
+from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
 
-from pximse.config.settings import Config, ServerConfig
+from pximse.config.settings import SECTIONS, Config
 
 __all__ = ["config_to_toml", "toml_string", "toml_value"]
 
@@ -91,10 +91,23 @@ def config_to_toml(config: Config, *, redact: bool = False) -> str:
         ]
         if root.xmp is not None:
             lines.append(f"xmp = {toml_value(root.xmp)}")
-    server = config.server
-    if redact and server.token is not None:
-        server = ServerConfig(server.host, server.port, "<redacted>")
-    for name, section in (("server", server), ("scan", config.scan),
-                          ("search", config.search), ("models", config.models)):
-        lines += ["", f"[{name}]", *_toml_section(section)]
+    for name in SECTIONS:
+        section = getattr(config, name)
+        lines += ["", f"[{name}]", *_toml_section(_redacted(name, section) if redact else section)]
     return "\n".join(lines) + "\n"
+
+
+# Settings that give access to something: hidden by ``redact``. Addresses may
+# carry a password (mongodb://user:password@host): only that part is hidden.
+_SECRETS = {"server": ("token",), "hydrus": ("access_key",), "pixiv": ("refresh_token",),
+            "backend": ("milvus_token", "meili_key")}
+_ADDRESSES = {"backend": ("mongodb_uri", "milvus_uri", "meili_url")}
+
+
+def _redacted(name: str, section: Any) -> Any:
+    from pximse.store.uris import redact_uri  # a string function, no store is opened
+
+    changes: dict[str, Any] = {key: "<redacted>" for key in _SECRETS.get(name, ())
+                               if getattr(section, key)}
+    changes.update({key: redact_uri(getattr(section, key)) for key in _ADDRESSES.get(name, ())})
+    return replace(section, **changes)
