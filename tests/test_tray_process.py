@@ -20,7 +20,6 @@ from tray_harness import (
     desktop_with_tray,
     docked_icon,
     free_port,
-    start_daemon,
     stop,
     tray_env,
     wait_until,
@@ -62,12 +61,14 @@ def answers(url: str) -> bool:
 def test_the_tray_starts_a_daemon_and_quitting_stops_it(system_tray: str,
                                                         tmp_path: Path) -> None:
     port = free_port()
-    config = write_daemon_config(tmp_path, port, images=2)
+    # No model stages (no weights here): the daemon scans, and has nothing else to do.
+    config = write_daemon_config(tmp_path, port, images=2,
+                                 extra='\n[models]\ntagger = ""\nocr = ""\nclip = ""\n')
     url = f"http://127.0.0.1:{port}"
     tray = start_tray(system_tray, tmp_path, config, tmp_path / "data")
     try:
-        assert wait_until(lambda: answers(url), 120), tray.stderr
-        assert wait_until(lambda: (docked_icon(system_tray) or "").startswith("PxIMSE"), 60)
+        assert wait_until(lambda: answers(url), 180)
+        assert wait_until(lambda: (docked_icon(system_tray) or "").startswith("PxIMSE"), 120)
         [child] = [c for c in psutil.Process(tray.pid).children() if "serve" in c.cmdline()]
         assert str(tmp_path / "data") in child.cmdline()  # the tray's data folder
         # The daemon it started scans the library on its own.
@@ -84,60 +85,60 @@ def test_the_tray_starts_a_daemon_and_quitting_stops_it(system_tray: str,
         stop(tray)
 
 
-def test_the_tray_attaches_to_a_running_daemon_and_leaves_it_running(
-    system_tray: str, tmp_path: Path
-) -> None:
-    daemon = start_daemon(tmp_path / "daemon", "--no-models")
-    tray = start_tray(system_tray, tmp_path, daemon.config, daemon.data_dir, "--no-start")
+@pytest.fixture(scope="module")
+def guarded_daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Path, str]]:
+    """A running daemon that wants a token: (its config, its data folder, its URL)."""
+    folder = tmp_path_factory.mktemp("guarded")
+    port = free_port()
+    config = write_daemon_config(folder, port, images=0, extra='token = "s3cret"\n')
+    daemon = subprocess.Popen(
+        [sys.executable, "-m", "pximse", "serve", "--no-scan", "--no-models", "--config",
+         str(config), "--data-dir", str(folder / "data")],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
     try:
-        assert wait_until(lambda: (docked_icon(system_tray) or "").startswith("PxIMSE"), 60), \
-            tray.stderr
-        assert not psutil.Process(tray.pid).children()
-        tray.send_signal(signal.SIGINT)
-        assert tray.wait(60) == 0
-        assert daemon.status()["version"]  # still there
-        assert "attached to the daemon" in (tmp_path / "logs" / "tray.log").read_text()
+        assert wait_until(lambda: answers(url), 120)
+        yield config, folder / "data", url
     finally:
-        stop(tray)
-        stop(daemon.process)
+        stop(daemon)
 
 
 def test_no_start_without_a_daemon_is_an_error(system_tray: str, tmp_path: Path) -> None:
     config = write_daemon_config(tmp_path, free_port(), images=0)
     tray = start_tray(system_tray, tmp_path, config, tmp_path / "data", "--no-start")
-    _, err = tray.communicate(timeout=60)
+    _, err = tray.communicate(timeout=120)
     assert tray.returncode == 1
     assert "no PxIMSE daemon answers" in err and "--no-start" in err
 
 
-def test_a_daemon_that_wants_a_token_the_tray_lacks(system_tray: str, tmp_path: Path) -> None:
-    port = free_port()
-    daemon_config = write_daemon_config(tmp_path / "d", port, images=0,
-                                        extra='token = "s3cret"\n')
-    daemon = subprocess.Popen(
-        [sys.executable, "-m", "pximse", "serve", "--no-scan", "--no-models", "--config",
-         str(daemon_config), "--data-dir", str(tmp_path / "d" / "data")],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+def test_a_daemon_that_wants_a_token_the_tray_lacks(
+    system_tray: str, tmp_path: Path, guarded_daemon: tuple[Path, Path, str]
+) -> None:
+    config, data_dir, url = guarded_daemon
+    port = url.rsplit(":", 1)[1]
+    tray_config = write_daemon_config(tmp_path / "t", int(port), images=0)
+    tray = start_tray(system_tray, tmp_path, tray_config, tmp_path / "t" / "data")
+    _, err = tray.communicate(timeout=120)
+    assert tray.returncode == 1
+    assert "wants an API token" in err and "server.token" in err
+    assert not (tmp_path / "t" / "data").exists()  # no daemon was started
+
+
+def test_the_tray_attaches_to_a_running_daemon_and_leaves_it_running(
+    system_tray: str, tmp_path: Path, guarded_daemon: tuple[Path, Path, str]
+) -> None:
+    config, data_dir, url = guarded_daemon  # the token is in the config: the tray gets in
+    tray = start_tray(system_tray, tmp_path, config, data_dir)
     try:
-        assert wait_until(lambda: answers(f"http://127.0.0.1:{port}"), 120)
-        tray_config = write_daemon_config(tmp_path / "t", port, images=0)
-        tray = start_tray(system_tray, tmp_path, tray_config, tmp_path / "t" / "data")
-        _, err = tray.communicate(timeout=60)
-        assert tray.returncode == 1
-        assert "wants an API token" in err and "server.token" in err
-        # With the token, the tray gets in.
-        good = start_tray(system_tray, tmp_path, daemon_config, tmp_path / "d" / "data")
-        try:
-            assert wait_until(lambda: (docked_icon(system_tray) or "").startswith("PxIMSE: "),
-                              60), good.communicate(timeout=5) if good.poll() is not None else ''
-            assert "idle" in (docked_icon(system_tray) or "") or "index" in (
-                docked_icon(system_tray) or "")
-        finally:
-            good.send_signal(signal.SIGTERM)
-            assert good.wait(60) == 0
-        assert answers(f"http://127.0.0.1:{port}")  # attached: left running
+        assert wait_until(lambda: (docked_icon(system_tray) or "").startswith("PxIMSE: idle"),
+                          120), docked_icon(system_tray)
+        assert not psutil.Process(tray.pid).children()  # it started nothing
+        tray.send_signal(signal.SIGINT)  # Ctrl+C
+        assert tray.wait(60) == 0
+        assert answers(url)  # attached: left running
+        assert "attached to the daemon" in (tmp_path / "logs" / "tray.log").read_text()
     finally:
-        stop(daemon)
+        stop(tray)
 
 
 class NotPximse(http.server.BaseHTTPRequestHandler):
@@ -159,7 +160,7 @@ def test_another_program_on_the_port_is_named(system_tray: str, tmp_path: Path) 
     try:
         config = write_daemon_config(tmp_path, server.server_address[1], images=0)
         tray = start_tray(system_tray, tmp_path, config, tmp_path / "data")
-        _, err = tray.communicate(timeout=60)
+        _, err = tray.communicate(timeout=120)
     finally:
         server.shutdown()
         server.server_close()
@@ -168,16 +169,15 @@ def test_another_program_on_the_port_is_named(system_tray: str, tmp_path: Path) 
     assert not (tmp_path / "data").exists()  # no daemon was started
 
 
-def test_a_daemon_that_exits_at_start_is_explained(system_tray: str, tmp_path: Path) -> None:
+def test_a_daemon_that_exits_at_start_is_explained(
+    system_tray: str, tmp_path: Path, guarded_daemon: tuple[Path, Path, str]
+) -> None:
     # A daemon already uses the data folder, on another port: the one the tray
     # starts on its own port refuses to share the folder, and the tray says why.
-    running = start_daemon(tmp_path / "first", "--no-scan", "--no-models")
-    try:
-        config = write_daemon_config(tmp_path / "second", free_port(), images=0)
-        tray = start_tray(system_tray, tmp_path, config, running.data_dir)
-        _, err = tray.communicate(timeout=120)
-    finally:
-        stop(running.process)
+    _, data_dir, _ = guarded_daemon
+    config = write_daemon_config(tmp_path, free_port(), images=0)
+    tray = start_tray(system_tray, tmp_path, config, data_dir)
+    _, err = tray.communicate(timeout=180)
     assert tray.returncode == 1
     assert "the daemon exited at start with status 1: " in err
     assert "is already using the data folder" in err  # the daemon's own words

@@ -17,7 +17,7 @@ from typing import Any
 
 from pximse.config import Config
 
-__all__ = ["DaemonClient", "DaemonError", "DaemonUnreachable", "ServerEvent"]
+__all__ = ["DaemonClient", "DaemonError", "DaemonTimeout", "DaemonUnreachable", "ServerEvent"]
 
 
 class DaemonError(Exception):
@@ -30,6 +30,10 @@ class DaemonError(Exception):
 
 class DaemonUnreachable(DaemonError):
     """Nothing answers at the daemon's address."""
+
+
+class DaemonTimeout(DaemonError):
+    """The daemon took the connection but did not answer in time (a busy machine)."""
 
 
 @dataclass(frozen=True)
@@ -46,7 +50,7 @@ class DaemonClient:
     base_url: str
     """``http://127.0.0.1:8741`` (no trailing slash)."""
     token: str | None = None
-    timeout_s: float = 5.0
+    timeout_s: float = 10.0
 
     @classmethod
     def for_config(cls, config: Config, **options: Any) -> DaemonClient:
@@ -97,7 +101,7 @@ class DaemonClient:
         except (urllib.error.URLError, ConnectionError, TimeoutError) as exc:
             reason = getattr(exc, "reason", exc)
             if isinstance(reason, TimeoutError):
-                raise DaemonError(f"the daemon at {self.base_url} did not answer {where} "
+                raise DaemonTimeout(f"the daemon at {self.base_url} did not answer {where} "
                                   f"within {timeout_s:g} s") from exc
             raise DaemonUnreachable(
                 f"no PxIMSE daemon answers at {self.base_url} ({reason})") from exc

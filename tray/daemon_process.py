@@ -18,9 +18,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pximse.tray.client import DaemonClient, DaemonError, DaemonUnreachable
+from pximse.tray.client import DaemonClient, DaemonError, DaemonTimeout, DaemonUnreachable
 
-__all__ = ["DaemonHandle", "DaemonStartFailed", "attach_or_start", "serve_command"]
+__all__ = ["DaemonHandle", "DaemonStartFailed", "attach", "attach_or_start", "serve_command"]
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +69,23 @@ def serve_command(config_path: Path | None, data_dir: Path | None) -> list[str]:
     return [*argv, "serve"]
 
 
+def attach(client: DaemonClient, timeout_s: float = 120.0) -> DaemonHandle:
+    """A handle on the running daemon. A daemon that takes the connection but
+    is slow to answer (a loaded machine) is waited for up to ``timeout_s``;
+    :class:`DaemonUnreachable` when nothing listens, :class:`DaemonError` when
+    something else answers or the daemon refuses."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            client.status()
+            log.info("attached to the daemon at %s", client.base_url)
+            return DaemonHandle(client)
+        except DaemonTimeout:
+            if time.monotonic() >= deadline:
+                raise
+            log.info("the daemon at %s is slow to answer; waiting", client.base_url)
+
+
 def attach_or_start(client: DaemonClient, command: Sequence[str],
                     start_timeout_s: float = 120.0) -> DaemonHandle:
     """A handle on the daemon ``client`` reaches: the running one, or one
@@ -77,9 +94,7 @@ def attach_or_start(client: DaemonClient, command: Sequence[str],
     :class:`DaemonStartFailed` when the started daemon exits or does not
     answer within ``start_timeout_s``."""
     try:
-        client.status()
-        log.info("attached to the daemon at %s", client.base_url)
-        return DaemonHandle(client)
+        return attach(client, start_timeout_s)
     except DaemonUnreachable:
         pass
     log.info("no daemon at %s: starting %s", client.base_url, " ".join(command))
@@ -95,7 +110,7 @@ def attach_or_start(client: DaemonClient, command: Sequence[str],
             client.status()
             log.info("the daemon is up (pid %d)", process.pid)
             return handle
-        except DaemonUnreachable:
+        except (DaemonUnreachable, DaemonTimeout):
             pass
         code = process.poll()
         if code is not None:

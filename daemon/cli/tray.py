@@ -56,7 +56,7 @@ def tray_command(obj: Context, config_path: Path | None, data_dir: Path | None, 
 
     from pximse.tray.app import TrayApp
     from pximse.tray.client import DaemonClient, DaemonError
-    from pximse.tray.daemon_process import DaemonHandle, attach_or_start, serve_command
+    from pximse.tray.daemon_process import DaemonHandle, attach, attach_or_start, serve_command
 
     client = DaemonClient.for_config(config)
     handle: DaemonHandle
@@ -68,11 +68,9 @@ def tray_command(obj: Context, config_path: Path | None, data_dir: Path | None, 
             raise _failure(str(exc)) from exc
     else:
         try:
-            client.status()
+            handle = attach(client, start_timeout)
         except DaemonError as exc:
             raise _failure(f"{exc} (and --no-start was given)") from exc
-        log.info("attached to the daemon at %s", client.base_url)
-        handle = DaemonHandle(client)
     try:
         app = TrayApp(handle, config_path=config.config_path, daemon_log=log_file("daemon"))
         _quit_on_signals(app)
