@@ -68,6 +68,7 @@ class TrayApp:
         self.updated = threading.Condition()
         self.stopping = threading.Event()
         self.stopped = threading.Event()
+        self._refresh_pending = False
         self.window = StatusWindowProcess(self.perform)
         self.icon = pystray.Icon(name, draw_icon(self.state), self.state.title,
                                  menu=self._menu())
@@ -202,7 +203,7 @@ class TrayApp:
                             payload = event.data.get("data", event.data)
                             self._show(payload if isinstance(payload, dict) else None, None)
                         else:  # files, scan, indexing, error: the counts moved
-                            self.refresh()
+                            self._refresh_soon()
                 except DaemonError as exc:
                     if exc.status in (404, 405):
                         log.info("the daemon has no event stream; polling /api/status")
@@ -213,6 +214,23 @@ class TrayApp:
                     log.debug("event stream ended: %s", exc)
             self.refresh()
             self.stopping.wait(self.poll_interval_s)
+
+    def _refresh_soon(self) -> None:
+        """Refresh within a second: a burst of events is one status request."""
+        with self.updated:
+            if self._refresh_pending:
+                return
+            self._refresh_pending = True
+
+        def run() -> None:
+            with self.updated:
+                self._refresh_pending = False
+            if not self.stopping.is_set():
+                self.refresh()
+
+        timer = threading.Timer(1.0, run)
+        timer.daemon = True
+        timer.start()
 
     # --- actions --------------------------------------------------------------
 
