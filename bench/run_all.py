@@ -24,7 +24,7 @@ from typing import Any
 from _common import BENCH_DIR, REPO_DIR, RESULT_PREFIX
 
 BENCHES = ("rescan", "query", "rss", "xmp", "hydrus", "watch_latency", "watch_burst",
-           "watch_move", "watch_idle", "page")
+           "watch_move", "watch_idle", "page", "migrate")
 WATCH_QUICK = {"watch_latency": ["--files", "3"], "watch_burst": ["--files", "2000"],
                "watch_move": ["--files", "1000"], "watch_idle": ["--seconds", "10"]}
 
@@ -49,6 +49,10 @@ def command(name: str, args: argparse.Namespace) -> list[str]:
         cmd = [python, str(BENCH_DIR / "hydrus_push.py")]
         if args.quick:
             cmd += ["--images", "1000"]
+    elif name == "migrate":
+        cmd = [python, str(BENCH_DIR / "server_migrate.py")]
+        if args.quick:
+            cmd += ["--images", "10000"]
     elif name == "page":
         cmd = [python, str(BENCH_DIR / "page_search.py")]
         if args.quick:
