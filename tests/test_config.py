@@ -336,6 +336,8 @@ def test_every_validation_message_names_its_key(
         ("[sevrer]\nport = 1\n", "unknown key 'sevrer' (did you mean 'server'?)"),
         ("[server]\nprot = 1\n", "unknown key 'server.prot' (did you mean 'server.port'?)"),
         ("port = 9000\n", "unknown key 'port' (did you mean 'server.port'?)"),
+        ("[pixiv]\ntoken = \"x\"\n",
+         "unknown key 'pixiv.token' (did you mean 'pixiv.refresh_token'?)"),
         ("[search]\ntag_treshold = 0.3\n",
          "unknown key 'search.tag_treshold' (did you mean 'search.tag_threshold'?)"),
         (ROOT + "recursve = false\n",

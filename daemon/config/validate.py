@@ -59,7 +59,8 @@ def _check_keys(table: Mapping[str, Any], prefix: str, known: tuple[str, ...]) -
         if key in known:
             continue
         full = _join(prefix, key)
-        close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+        close = difflib.get_close_matches(key, known, n=1, cutoff=0.6) or [
+            name for name in known if len(key) >= 4 and key.lower() in name]  # token: refresh_token
         if close:
             suggestion: str | None = _join(prefix, close[0])
         else:
