@@ -181,3 +181,44 @@ def test_a_daemon_that_exits_at_start_is_explained(
     assert tray.returncode == 1
     assert "the daemon exited at start with status 1: " in err
     assert "is already using the data folder" in err  # the daemon's own words
+
+
+def test_a_killed_tray_leaves_its_daemon_running_and_the_next_tray_attaches(
+    system_tray: str, tmp_path: Path
+) -> None:
+    port = free_port()
+    config = write_daemon_config(tmp_path, port, images=1,
+                                 extra='\n[models]\ntagger = ""\nocr = ""\nclip = ""\n')
+    url = f"http://127.0.0.1:{port}"
+    first = start_tray(system_tray, tmp_path, config, tmp_path / "data")
+    daemons: list[psutil.Process] = []
+    try:
+        assert wait_until(lambda: answers(url), 180)
+        daemons += [c for c in psutil.Process(first.pid).children() if "serve" in c.cmdline()]
+        [daemon] = daemons
+        first.kill()
+        first.wait(30)
+        # The daemon's terminal (the dead tray's pipe) is gone; it keeps working and
+        # warning all the same.
+        (tmp_path / "library" / "broken.png").write_bytes(b"not an image at all, just text")
+        httpx.post(f"{url}/api/scan", timeout=30)
+        assert wait_until(lambda: any(
+            e["path"].endswith("broken.png")
+            for e in httpx.get(f"{url}/api/status", timeout=30).json()["recent_errors"]), 60)
+        assert daemon.is_running() and daemon.status() != psutil.STATUS_ZOMBIE
+
+        second = start_tray(system_tray, tmp_path, config, tmp_path / "data")
+        try:
+            assert wait_until(lambda: "attached to the daemon" in
+                              (tmp_path / "logs" / "tray.log").read_text(), 120)
+            second.send_signal(signal.SIGTERM)
+            assert second.wait(60) == 0
+            assert answers(url)  # the second tray did not start it: it leaves it
+        finally:
+            stop(second)
+    finally:
+        stop(first)
+        for daemon in daemons:  # an orphan now: ended by its pid
+            if daemon.is_running():
+                daemon.terminate()
+                daemon.wait(60)
