@@ -247,7 +247,12 @@ def test_vector_search_filters_inside_milvus(
         synced: tuple[MongoCatalog, MilvusVectorStore]) -> None:
     """A column filter runs as a Milvus expression; any other as allowed ids; both
     give the exact answer's page (the filtered sets here are small)."""
+    from pximse.store.mongo.vectorsync import filtered_in_store
+
     catalog, store = synced
+    catalog.sync_vector_scalars(store)
+    assert filtered_in_store(catalog.mdb, store, Compare("width", ">=", 1000)) is not None
+    assert filtered_in_store(catalog.mdb, store, Tag("cat")) is None  # allowed ids instead
     ids = catalog.filtered_ids(Query(MatchAll()))
     found, vectors = store.get(ids)
     query = vectors[3]
@@ -261,9 +266,11 @@ def test_vector_search_filters_inside_milvus(
     # A write makes the copy stale: the next search takes the allowed ids until a sync.
     cid = int(ids[0])
     catalog.set_tags(cid, "manual", 2, {"fresh": 1.0})
+    assert filtered_in_store(catalog.mdb, store, Compare("tagcount", ">", 0)) is None
     page, _ = catalog.search_near(Query(Compare("tagcount", ">", 0)), query, store, limit=500)
     assert catalog.content_id_for(page.items[0].id) is not None
     assert page.total == len(catalog.filtered_ids(Query(Compare("tagcount", ">", 0))))
     catalog.sync_vector_scalars(store)
+    assert filtered_in_store(catalog.mdb, store, Compare("tagcount", ">", 0)) is not None
     again, _ = catalog.search_near(Query(Compare("tagcount", ">", 0)), query, store, limit=500)
     assert again.total == page.total
