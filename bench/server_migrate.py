@@ -47,7 +47,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--images", type=int, default=100_000)
     parser.add_argument("--dims", type=int, default=64)
-    parser.add_argument("--batch", type=int, default=2000)
+    parser.add_argument("--batch", type=int, default=20_000,
+                        help="records per batch (mongomock scans a collection per read, "
+                             "so fewer, larger batches)")
     args = parser.parse_args()
 
     source_path, _ = ensure_catalog(images=args.images)
@@ -92,8 +94,8 @@ def main() -> int:
         embedded_back = EmbeddedVectorStore(work / "vectors-back", args.dims, "clip:bench")
         vectors_back = timed("milvus->embedded", lambda: copy_vectors(
             milvus, embedded_back, milvus.all_ids()))
-        ends = timed("verify sqlite==sqlite", lambda: verify(SqliteSide(source),
-                                                               SqliteSide(back)))
+        ends = timed("verify sqlite==sqlite", lambda: verify(
+            SqliteSide(source), SqliteSide(back), batch=args.batch))
         reports = [*there, vectors_there, *back_again, vectors_back, *ends]
         equal = all(report.ok for report in reports)
         content = next(r for r in there if r.kind == "content")

@@ -80,15 +80,15 @@ def copy_catalogue(source: Side, target: Side, *, batch: int = 1000, replace: bo
         if after is None:
             target.set_checkpoint(kind, ("",))  # nothing to copy: done all the same
     target.finish(source.counters())
-    reports = verify(source, target)
+    reports = verify(source, target, batch=max(batch, 2000))
     for kind in KINDS:
         target.set_checkpoint(kind, None)
     return reports
 
 
-def verify(source: Side, target: Side) -> list[KindReport]:
+def verify(source: Side, target: Side, *, batch: int = 2000) -> list[KindReport]:
     """Both sides read back, kind by kind: counts and checksums."""
-    return [KindReport(kind, summarise(source, kind), summarise(target, kind))
+    return [KindReport(kind, summarise(source, kind, batch), summarise(target, kind, batch))
             for kind in KINDS]
 
 
