@@ -285,3 +285,44 @@ def test_a_timeout_is_a_query_error() -> None:
     reads.mdb.content = Slow()
     with pytest.raises(QueryError, match="longer than 5 ms"):
         MongoReads.search(reads, Query(MatchAll()), timeout_ms=5)
+
+
+def test_pixiv_metadata_as_sqlite(fresh: Pair) -> None:
+    """Fetched, hidden and failed works, names seen at different times, and the
+    full name pass: the Pixiv reads and every image agree on both catalogues."""
+    from pximse.store.records import PixivTag, PixivWork
+
+    tee = fresh.tee
+    posts = sorted({row[0] for row in fresh.sqlite.db.reader().execute(
+        "SELECT post_id FROM content WHERE source = 'pixiv' AND post_id IS NOT NULL")})
+    assert len(posts) >= 4
+    user = fresh.sqlite.db.reader().execute(
+        "SELECT user_id FROM content WHERE source = 'pixiv' AND post_id = ?",
+        (posts[0],)).fetchone()[0] or "1001"
+    tee.record_pixiv_work(PixivWork(posts[0], "ok", "app", 1_700_000_000, title="Rain",
+                                    views=10, bookmarks=3, user_id=user, user_name="Newer Name",
+                                    ai=False, r18=True,
+                                    tags=[PixivTag("雨", "rain"), PixivTag("傘", None)]))
+    tee.record_pixiv_work(PixivWork(posts[1], "private", "ajax", 1_700_000_100,
+                                    user_id=user, user_name="Hidden Name"))
+    tee.record_pixiv_work(PixivWork(posts[2], "deleted", "app", 1_600_000_000))
+    tee.record_pixiv_error(posts[3], "connection reset", 1_700_000_200)
+    assert fresh.mongo.update_user_names() == fresh.sqlite.update_user_names()
+    for engine in (fresh.mongo,):
+        assert engine.pixiv_summary(fetched_after=1_650_000_000) == \
+            fresh.sqlite.pixiv_summary(fetched_after=1_650_000_000)
+        assert engine.pixiv_errors() == fresh.sqlite.pixiv_errors()
+        for include in (False, True):
+            assert engine.pixiv_candidates(fetched_before=1_800_000_000,
+                                           include_missing=include) == \
+                fresh.sqlite.pixiv_candidates(fetched_before=1_800_000_000,
+                                              include_missing=include)
+        for post in posts[:3]:
+            assert engine.pixiv_work(post) == fresh.sqlite.pixiv_work(post)
+    for query in ("pixiv:deleted", "pixiv:private", "title:rai", "-title:rain", "r18:true",
+                  "tag:rain", "tag:傘", "bookmarks:>=3", f"userid:{user} order:user"):
+        same_answer(fresh, parse_query(query))
+    shas = [sha for sha, in fresh.sqlite.db.reader().execute(
+        "SELECT sha256 FROM content WHERE source = 'pixiv'")]
+    for sha in shas:
+        assert fresh.mongo.image(sha) == fresh.sqlite.image(sha), sha

@@ -83,7 +83,7 @@ class MongoPixiv:
 
     def pixiv_summary(self, *, fetched_after: int | None = None) -> dict[str, int]:
         counts = {"works": 0, "unfetched": 0, "ok": 0, "deleted": 0, "private": 0,
-                  "errors": 0, "fresh": 0}
+                  "errors": 0, "fresh": 0, "fresh_missing": 0}
         posts = self._library_posts()
         after = fetched_after if fetched_after is not None else 2**62
         works = {doc["_id"]: doc for doc in self.mdb.db["pixiv_work"].find(
@@ -93,7 +93,8 @@ class MongoPixiv:
             state = "unfetched" if work is None else work["state"]
             counts[state] = counts.get(state, 0) + 1
             counts["works"] += 1
-            counts["fresh"] += int(work is not None and work["fetched_at"] >= after)
+            fresh = int(work is not None and work["fetched_at"] >= after)
+            counts["fresh" if state == "ok" else "fresh_missing"] += fresh
         counts["errors"] = int(self.mdb.db["pixiv_error"].count_documents(
             {"_id": {"$in": sorted(posts)}}))
         return counts
@@ -130,7 +131,7 @@ class MongoPixiv:
             works.replace_one({"_id": work.illust_id}, {"_id": work.illust_id, **values},
                               upsert=True)
             self.mdb.db["pixiv_error"].delete_one({"_id": work.illust_id})
-            if work.state == "ok" and work.user_id and work.user_name:
+            if work.user_id and work.user_name:  # a hidden work may still name its artist
                 self._note_user_name(work.user_id, work.user_name, work.fetched_at)
             ids = [d["_id"] for d in self.mdb.content.find(
                 {"source": "pixiv", "post_id": work.illust_id}, {"_id": 1})]
