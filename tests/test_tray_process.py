@@ -222,3 +222,31 @@ def test_a_killed_tray_leaves_its_daemon_running_and_the_next_tray_attaches(
             if daemon.is_running():
                 daemon.terminate()
                 daemon.wait(60)
+
+
+def test_a_tray_stopped_while_it_starts_the_daemon_leaves_none_behind(
+    system_tray: str, tmp_path: Path
+) -> None:
+    port = free_port()
+    config = write_daemon_config(tmp_path, port, images=0,
+                                 extra='\n[models]\ntagger = ""\nocr = ""\nclip = ""\n')
+    tray = start_tray(system_tray, tmp_path, config, tmp_path / "data")
+    daemons: list[psutil.Process] = []
+    try:
+        def starting() -> bool:
+            daemons[:] = [c for c in psutil.Process(tray.pid).children()
+                          if "serve" in c.cmdline()]
+            return bool(daemons)
+
+        assert wait_until(starting, 120)
+        tray.send_signal(signal.SIGTERM)  # a logout during the login's start-up
+        assert tray.wait(60) == 0
+        assert daemons and all(not d.is_running() or d.status() == psutil.STATUS_ZOMBIE
+                               for d in daemons)
+        assert not answers(f"http://127.0.0.1:{port}")
+    finally:
+        stop(tray)
+        for daemon in daemons:
+            if daemon.is_running():
+                daemon.terminate()
+                daemon.wait(60)

@@ -6,6 +6,7 @@ Debian packages `xvfb` and `trayer` (`make system-deps`).
 
 from __future__ import annotations
 
+import atexit
 import os
 import select
 import shutil
@@ -61,6 +62,7 @@ def start_xvfb() -> tuple[subprocess.Popen[bytes], str]:
         pass_fds=(write_end,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     os.close(write_end)
+    atexit.register(stop, process)  # even if a test run ends without its teardown
     number = b""
     deadline = time.monotonic() + 30
     while not number.endswith(b"\n") and time.monotonic() < deadline:
@@ -98,6 +100,7 @@ def start_trayer(display: str) -> subprocess.Popen[bytes]:
         env={**os.environ, "DISPLAY": display},
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
+    atexit.register(stop, process)
     if not wait_until(lambda: tray_owner(display), timeout=30):
         stop(process)
         raise RuntimeError("trayer did not take the system-tray selection")

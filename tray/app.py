@@ -126,8 +126,8 @@ class TrayApp:
                                 name="icon", daemon=True)
         loop.start()
         while not self.stopped.wait(0.5):
-            if not loop.is_alive():  # the backend's loop ended on its own
-                break
+            if not loop.is_alive() and not self.stopping.is_set():
+                break  # the backend's loop ended on its own (the display went away)
         loop.join(2)
 
     def _setup(self, icon: pystray.Icon) -> None:

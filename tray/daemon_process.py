@@ -104,6 +104,16 @@ def attach_or_start(client: DaemonClient, command: Sequence[str],
     handle = DaemonHandle(client, process)
     threading.Thread(target=_relay_output, args=(handle,), name="daemon-output",
                      daemon=True).start()
+    try:
+        return _wait_until_up(handle, start_timeout_s)
+    except (KeyboardInterrupt, SystemExit):  # stopped while starting: no orphan
+        handle.stop(timeout_s=30)
+        raise
+
+
+def _wait_until_up(handle: DaemonHandle, start_timeout_s: float) -> DaemonHandle:
+    client, process = handle.client, handle.process
+    assert process is not None
     deadline = time.monotonic() + start_timeout_s
     while True:
         try:

@@ -37,6 +37,8 @@ def tray_command(obj: Context, config_path: Path | None, data_dir: Path | None, 
     from pximse.tray.display import TrayUnavailable, check_display, wait_for_tray_host
 
     log_to_file("tray")
+    apps: list[Any] = []  # the running icon, once there is one
+    _quit_on_signals(apps)
     config = obj.load(config_path, data_dir)
     try:
         check_display()
@@ -73,7 +75,7 @@ def tray_command(obj: Context, config_path: Path | None, data_dir: Path | None, 
             raise _failure(f"{exc} (and --no-start was given)") from exc
     try:
         app = TrayApp(handle, config_path=config.config_path, daemon_log=log_file("daemon"))
-        _quit_on_signals(app)
+        apps.append(app)
         click.echo(f"PxIMSE tray: {'started' if handle.started else 'attached to'} the daemon "
                    f"at {client.base_url}", err=True)
         app.run()
@@ -98,13 +100,16 @@ def _named_data_dir(obj: Context, data_dir: Path | None) -> Path | None:
     return expand_path(named, os.environ, Path.cwd()) if named else None
 
 
-def _quit_on_signals(app: Any) -> None:
-    """SIGTERM and SIGINT (a logout, Ctrl+C) quit the way the menu's Quit does, so
-    that a daemon the tray started is stopped too."""
+def _quit_on_signals(apps: list[Any]) -> None:
+    """SIGTERM, SIGINT and SIGHUP (a logout, Ctrl+C) quit the way the menu's Quit
+    does, so that a daemon the tray started is stopped too. Before the icon is
+    up, they end the start-up the same way (a daemon being started is stopped)."""
 
     def handler(signum: int, frame: Any) -> None:
         log.info("signal %d: quitting", signum)
-        threading.Thread(target=app.quit, name="quit", daemon=True).start()
+        if not apps:
+            raise SystemExit(0)
+        threading.Thread(target=apps[0].quit, name="quit", daemon=True).start()
 
     signal.signal(signal.SIGTERM, handler)
     signal.signal(signal.SIGINT, handler)
