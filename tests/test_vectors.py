@@ -73,7 +73,7 @@ def test_filtered_search_is_the_exact_filtered_top_k(tmp_path: Path, data, share
         assert list(found) == list(brute_force(ids, vectors, query, 20, allowed))
 
 
-def test_a_filter_of_a_quarter_of_the_store_is_answered_exactly(tmp_path: Path, data) -> None:
+def test_a_filter_within_exact_share_of_the_store_is_answered_exactly(tmp_path: Path, data) -> None:
     """Up to exact_share of the store, a filter is searched exactly (the graph
     walk with a selector loses recall on broad scattered filters)."""
     ids, vectors = data
