@@ -108,7 +108,7 @@ def test_the_icon_docks_and_its_menu_reaches_the_daemon(desktop: dict[str, Any],
     runner.start()
     try:
         # Docked in the system tray, showing the daemon's state in its title.
-        assert wait_until(lambda: (docked_icon(display) or "").startswith("PxIMSE: idle"), 60), \
+        assert wait_until(lambda: (docked_icon(display) or "").startswith("PxIMSE: idle"), 120), \
             docked_icon(display)
         assert app.state.kind == "idle"
 

@@ -131,9 +131,21 @@ class TrayApp:
         loop.join(2)
 
     def _setup(self, icon: pystray.Icon) -> None:
-        icon.visible = True
-        self.refresh()
+        # Following first: the state (and the status window) stays current even
+        # if showing the icon is slow.
         threading.Thread(target=self._follow, name="follow-daemon", daemon=True).start()
+        for attempt in range(1, 6):
+            try:
+                icon.visible = True
+                break
+            except Exception:  # an X error while docking: the tray may be starting
+                log.warning("showing the icon failed (attempt %d)", attempt, exc_info=True)
+                if self.stopping.wait(1.0):
+                    return
+        # What the state became meanwhile was stored, not shown: show it now.
+        icon.icon = draw_icon(self.state)
+        icon.title = ""
+        icon.title = self.state.title
 
     def quit(self) -> None:
         """Stop following, close the window and the icon; the caller then stops
