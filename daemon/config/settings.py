@@ -134,9 +134,9 @@ class SearchConfig:
     page_size: int = 50
     max_page_size: int = 1000
     query_timeout_ms: int = 5000
-
     dupe_distance: int = 4
     dupe_similarity: float = 0.95
+
 
 @dataclass(frozen=True)
 class ModelsConfig:
