@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from pximse.cli import main
@@ -86,3 +87,17 @@ def test_the_console_script_runs_as_a_process(tmp_path: Path) -> None:
         capture_output=True, text=True, check=True,
     )
     assert json.loads(result.stdout)["tags"] == ["a", "b"]
+
+
+@pytest.mark.parametrize("command", [["search", "x"], ["index"], ["serve", "--port", "1"]])
+def test_a_data_folder_that_cannot_be_made_is_one_clear_line(
+        tmp_path: Path, command: list[str]) -> None:
+    blocker = tmp_path / "a file"
+    blocker.write_text("not a folder")
+    config = tmp_path / "config.toml"
+    config.write_text("", encoding="utf-8")
+    result = CliRunner().invoke(
+        main, [*command, "--config", str(config), "--data-dir", str(blocker / "data")], env={})
+    assert result.exit_code == 1
+    assert f"the data folder {blocker / 'data'} cannot be used: Not a directory" in result.output
+    assert "Traceback" not in result.output

@@ -12,7 +12,14 @@ import click
 
 from pximse import __version__
 from pximse.cli.autostart import autostart_group
-from pximse.cli.common import Context, config_options, human_size, log, progress_bar
+from pximse.cli.common import (
+    Context,
+    config_options,
+    data_folder_error,
+    human_size,
+    log,
+    progress_bar,
+)
 from pximse.cli.dupes import dupes
 from pximse.cli.migrate import migrate
 from pximse.cli.models import models_group, print_models, run_models
@@ -83,6 +90,8 @@ def serve(
                   announce=lambda url: _announce(url, log_file))
     except RuntimeError as exc:  # DataFolderLocked, a port in use
         raise click.ClickException(str(exc)) from exc
+    except OSError as exc:  # a data folder that cannot be made or written
+        raise data_folder_error(config, exc) from exc
 
 
 def _announce(url: str, log_file: Any) -> None:

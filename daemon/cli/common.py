@@ -55,6 +55,16 @@ class Context:
             return open_catalog(config)
         except (SchemaError, BackendUnavailable) as exc:
             raise click.ClickException(str(exc)) from exc
+        except OSError as exc:
+            raise data_folder_error(config, exc) from exc
+
+
+def data_folder_error(config: Any, exc: OSError) -> click.ClickException:
+    """A data folder that cannot be made or written, said in one line."""
+    where = exc.filename or config.data_dir
+    return click.ClickException(
+        f"the data folder {config.data_dir} cannot be used: {exc.strerror or exc} ({where}); "
+        "set --data-dir, PXIMSE_DATA_DIR or data_dir in the configuration file")
 
 
 def progress_bar(quiet: bool) -> tuple[Any, Any]:
