@@ -11,14 +11,14 @@ as ``pximse status --follow`` that look for the running daemon.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import socket
-import sys
 import time
 from pathlib import Path
 from typing import IO, Any
+
+from pximse.file_lock import read_holder, try_lock, unlock, write_holder
 
 __all__ = ["DataFolderLocked", "DaemonLock", "read_lock_info"]
 
@@ -49,10 +49,10 @@ def read_lock_info(data_dir: Path) -> dict[str, Any] | None:
     except OSError:
         return None
     with handle:
-        if _try_lock(handle):  # free: a stale file, nobody runs
-            _unlock(handle)
+        if try_lock(handle):  # free: a stale file, nobody runs
+            unlock(handle)
             return None
-        return _read(handle)
+        return read_holder(handle)
 
 
 class DaemonLock:
@@ -68,11 +68,11 @@ class DaemonLock:
     def acquire(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         handle = open(self.path, "a+", encoding="utf-8")  # noqa: SIM115 - held until release
-        if not _try_lock(handle):
-            holder = _read(handle)
+        if not try_lock(handle):
+            holder = read_holder(handle)
             handle.close()
             raise DataFolderLocked(self.path, holder)
-        previous = _read(handle)
+        previous = read_holder(handle)
         if previous.get("pid"):
             self.stale = previous
             log.warning("a previous daemon (pid %s, started %s) did not shut down cleanly: "
@@ -80,10 +80,7 @@ class DaemonLock:
                         previous.get("pid"), previous.get("started"))
         info = {"pid": os.getpid(), "host": socket.gethostname(), "url": self.url,
                 "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
-        handle.seek(0)
-        handle.truncate()
-        handle.write(json.dumps(info))
-        handle.flush()
+        write_holder(handle, info)
         self._handle = handle
 
     def release(self) -> None:
@@ -93,7 +90,7 @@ class DaemonLock:
         handle.seek(0)
         handle.truncate()  # an empty file is a clean shutdown
         handle.flush()
-        _unlock(handle)
+        unlock(handle)
         handle.close()
 
     def __enter__(self) -> DaemonLock:
@@ -102,44 +99,3 @@ class DaemonLock:
 
     def __exit__(self, *exc: object) -> None:
         self.release()
-
-
-def _read(handle: IO[str]) -> dict[str, Any]:
-    handle.seek(0)
-    try:
-        info = json.loads(handle.read() or "{}")
-    except ValueError:
-        return {}
-    return info if isinstance(info, dict) else {}
-
-
-if sys.platform == "win32":
-    import msvcrt
-
-    def _try_lock(handle: IO[str]) -> bool:
-        handle.seek(0)
-        try:
-            msvcrt.locking(handle.fileno(), msvcrt.LK_NBLCK, 1)
-        except OSError:
-            return False
-        return True
-
-    def _unlock(handle: IO[str]) -> None:
-        handle.seek(0)
-        try:
-            msvcrt.locking(handle.fileno(), msvcrt.LK_UNLCK, 1)
-        except OSError:
-            pass
-
-else:
-    import fcntl
-
-    def _try_lock(handle: IO[str]) -> bool:
-        try:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            return False
-        return True
-
-    def _unlock(handle: IO[str]) -> None:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_UN)

@@ -9,12 +9,12 @@ holder ends; the file names the holder for the refusal message.
 
 from __future__ import annotations
 
-import json
 import os
-import sys
 import time
 from pathlib import Path
 from typing import IO, Any
+
+from pximse.file_lock import read_holder, try_lock, unlock, write_holder
 
 __all__ = ["FetchRunning", "FetchLock"]
 
@@ -39,19 +39,12 @@ class FetchLock:
     def __enter__(self) -> FetchLock:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         handle = open(self.path, "a+", encoding="utf-8")  # noqa: SIM115 - held until exit
-        if not _try_lock(handle):
-            handle.seek(0)
-            try:
-                holder = json.loads(handle.read() or "{}")
-            except ValueError:
-                holder = {}
+        if not try_lock(handle):
+            holder = read_holder(handle)
             handle.close()
-            raise FetchRunning(holder if isinstance(holder, dict) else {})
-        handle.seek(0)
-        handle.truncate()
-        handle.write(json.dumps({"pid": os.getpid(),
-                                 "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}))
-        handle.flush()
+            raise FetchRunning(holder)
+        write_holder(handle, {"pid": os.getpid(),
+                              "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
         self._handle = handle
         return self
 
@@ -62,37 +55,5 @@ class FetchLock:
         handle.seek(0)
         handle.truncate()
         handle.flush()
-        _unlock(handle)
+        unlock(handle)
         handle.close()
-
-
-if sys.platform == "win32":
-    import msvcrt
-
-    def _try_lock(handle: IO[str]) -> bool:
-        handle.seek(0)
-        try:
-            msvcrt.locking(handle.fileno(), msvcrt.LK_NBLCK, 1)
-        except OSError:
-            return False
-        return True
-
-    def _unlock(handle: IO[str]) -> None:
-        handle.seek(0)
-        try:
-            msvcrt.locking(handle.fileno(), msvcrt.LK_UNLCK, 1)
-        except OSError:
-            pass
-
-else:
-    import fcntl
-
-    def _try_lock(handle: IO[str]) -> bool:
-        try:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            return False
-        return True
-
-    def _unlock(handle: IO[str]) -> None:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
