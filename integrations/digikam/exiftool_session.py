@@ -13,7 +13,9 @@ import html
 import json
 import logging
 import os
+import select
 import shutil
+import sys
 import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -77,6 +79,34 @@ def exiftool_value(text: str) -> str:
     )
 
 
+class ExiftoolStopped(RuntimeError):
+    """The exiftool process ended in the middle of a conversation."""
+
+
+def _read_until(fd: int, ending: bytes, block_size: int) -> bytes:
+    """pyexiftool's reader, but an exiftool that ends (EOF) raises instead of
+    being read from forever: pyexiftool 0.5's loop spins at full CPU on a dead
+    process's pipe, which hangs whoever waits for the answer."""
+    chunks: list[bytes] = []
+    tail = b""
+    while not tail.strip().endswith(ending):
+        select.select([fd], [], [])
+        chunk = os.read(fd, block_size)
+        if not chunk:
+            raise ExiftoolStopped("exiftool stopped before it answered")
+        chunks.append(chunk)
+        tail = (tail + chunk)[-(len(ending) + 4):]
+    return b"".join(chunks)
+
+
+def _use_eof_safe_reader(module: Any) -> None:
+    if sys.platform != "win32":  # pyexiftool reads differently there (no select)
+        module._read_fd_endswith = _read_until
+
+
+_START_TRIES = 3
+
+
 class ExiftoolSession:
     """A running exiftool; use as a context manager, or call :meth:`close`."""
 
@@ -93,13 +123,30 @@ class ExiftoolSession:
         )
         self._config.write(_CONFIG)
         self._config.close()
-        self._tool = exiftool.ExifTool(
-            executable=executable or find_exiftool(),
-            common_args=["-charset", "filename=utf8"],
-            config_file=self._config.name,
-            encoding="utf-8",
-        )
-        self._tool.run()
+        _use_eof_safe_reader(exiftool.exiftool)
+        for attempt in range(1, _START_TRIES + 1):
+            self._tool = exiftool.ExifTool(
+                executable=executable or find_exiftool(),
+                common_args=["-charset", "filename=utf8"],
+                config_file=self._config.name,
+                encoding="utf-8",
+            )
+            try:
+                self._tool.run()
+                break
+            except (RuntimeError, OSError) as exc:  # ExiftoolStopped included
+                # An exiftool that dies as it starts (seen on a machine short of
+                # resources) gets another try before the error is the user's.
+                log.warning("exiftool did not start (try %d of %d): %s",
+                            attempt, _START_TRIES, exc)
+                try:
+                    if self._tool.running:
+                        self._tool.terminate()
+                except Exception:  # noqa: BLE001 - the process is gone either way
+                    pass
+                if attempt == _START_TRIES:
+                    Path(self._config.name).unlink(missing_ok=True)
+                    raise
 
     def __enter__(self) -> ExiftoolSession:
         return self
