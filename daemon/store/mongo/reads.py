@@ -19,6 +19,7 @@ from pximse.store.records import FileEntry, ImageDetail, ImageSummary, SearchPag
 from pximse.store.records import epoch_to_iso as iso
 from pximse.store.sqlite.ocrindex import OcrLine
 from pximse.store.tagnames import tag_key
+from pximse.store.vector_pages import page_of, rank_within
 
 DEFAULT_SORT = (SortKey("date", descending=True),)
 SEARCHABLE = {"state": {"$in": [0, 1]}}
@@ -175,30 +176,15 @@ class MongoReads:
         if expr is not None:
             # Milvus filters on its copy of the columns, inside the search.
             page_ids, scores = vectors.search(vector, limit, offset=offset, expr=expr)
-            summaries = self.summaries(page_ids.tolist())
-            kept = [(summaries[cid], float(score))
-                    for cid, score in zip(page_ids.tolist(), scores.tolist(), strict=True)
-                    if cid in summaries]
-            return SearchPage(total=vectors.count(expr), offset=offset, limit=limit,
-                              items=[summary for summary, _ in kept],
-                              elapsed_ms=(time.perf_counter() - started) * 1000), \
-                [score for _, score in kept]
+            pairs = list(zip(page_ids.tolist(), scores.tolist(), strict=True))
+            return page_of(pairs, self.summaries(page_ids.tolist()), total=vectors.count(expr),
+                           offset=offset, limit=limit, started=started)
         ids = self._filtered(query, seed, timeout_ms, ordered=bool(query.sort))
         present = ids[vectors.present(ids)] if len(ids) else ids
-        if not query.sort:
-            page_ids, scores = vectors.search(vector, limit, allowed=present, offset=offset)
-            pairs = list(zip(page_ids.tolist(), scores.tolist(), strict=True))
-        else:
-            page_ids = present[offset:offset + limit]
-            found, stored = vectors.get(page_ids)
-            by_id = dict(zip(found.tolist(), (stored @ vector).tolist(), strict=True))
-            pairs = [(cid, by_id[cid]) for cid in page_ids.tolist() if cid in by_id]
-        summaries = self.summaries([cid for cid, _ in pairs])
-        kept = [(summaries[cid], score) for cid, score in pairs if cid in summaries]
-        page = SearchPage(total=len(present), offset=offset, limit=limit,
-                          items=[summary for summary, _ in kept],
-                          elapsed_ms=(time.perf_counter() - started) * 1000)
-        return page, [score for _, score in kept]
+        pairs = rank_within(present, vector, vectors, ordered=bool(query.sort), limit=limit,
+                            offset=offset)
+        return page_of(pairs, self.summaries([cid for cid, _ in pairs]), total=len(present),
+                       offset=offset, limit=limit, started=started)
 
     def summaries(self, ids: Sequence[int]) -> dict[int, ImageSummary]:
         found: dict[int, ImageSummary] = {}

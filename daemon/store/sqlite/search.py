@@ -13,6 +13,7 @@ from pximse.query.sql import SqlCompiler
 from pximse.store.records import ImageSummary, SearchPage, epoch_to_iso
 from pximse.store.sqlite.database import Database
 from pximse.store.sqlite.memindex import MemoryIndex
+from pximse.store.vector_pages import page_of, rank_within
 
 SUMMARY_COLUMNS = (
     "c.sha256, (SELECT f.path FROM file f WHERE f.content_id = c.id"
@@ -149,24 +150,10 @@ def run_vector_search(
     vector = np.asarray(query_vector, dtype=np.float32).reshape(-1)
     ids = _filtered_ids(db, compiler, query, seed, timeout_ms, index, ordered=bool(query.sort))
     present = ids[vectors.present(ids)] if len(ids) else ids
-    if not query.sort:
-        page_ids, scores = vectors.search(vector, limit, allowed=present, offset=offset)
-        pairs = list(zip(page_ids.tolist(), scores.tolist(), strict=True))
-    else:
-        page_ids = present[offset:offset + limit]
-        found, stored = vectors.get(page_ids)
-        by_id = dict(zip(found.tolist(), (stored @ vector).tolist(), strict=True))
-        pairs = [(cid, by_id[cid]) for cid in page_ids.tolist() if cid in by_id]
-    summaries = summaries_by_id(db, [cid for cid, _ in pairs])
-    kept = [(summaries[cid], score) for cid, score in pairs if cid in summaries]
-    page = SearchPage(
-        total=len(present),
-        offset=offset,
-        limit=limit,
-        items=[summary for summary, _ in kept],
-        elapsed_ms=(time.perf_counter() - started) * 1000,
-    )
-    return page, [score for _, score in kept]
+    pairs = rank_within(present, vector, vectors, ordered=bool(query.sort), limit=limit,
+                        offset=offset)
+    return page_of(pairs, summaries_by_id(db, [cid for cid, _ in pairs]), total=len(present),
+                   offset=offset, limit=limit, started=started)
 
 
 def _filtered_ids(db: Database, compiler: SqlCompiler, query: Query, seed: int,
