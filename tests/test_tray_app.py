@@ -16,6 +16,7 @@ import json
 import os
 import stat
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -300,3 +301,62 @@ def test_a_started_daemon_that_dies_turns_the_icon_red_and_says_so(
     finally:
         app.quit()
         handle.stop()
+
+
+@pytest.mark.parametrize("quit_after_s", [None, 0.0, 0.02, 0.2, 1.0],
+                         ids=["before-run", "at-once", "20ms", "200ms", "1s"])
+def test_a_quit_while_the_icon_starts_ends_the_tray(desktop: dict[str, Any],
+                                                     quit_after_s: float | None) -> None:
+    # A SIGTERM or Quit can come at any moment of the start-up: before the
+    # icon's loop runs, while it starts, or once it shows. Each ends the loop
+    # (or never starts it) and leaves no icon in the tray.
+    from tray_harness import free_port
+
+    app = make_app(f"http://127.0.0.1:{free_port()}", desktop["folder"])
+    ended: list[bool] = []
+    if quit_after_s is None:
+        app.quit()
+    runner = threading.Thread(target=lambda: ended.append(app.run()), name="tray", daemon=True)
+    runner.start()
+    if quit_after_s is not None:
+        time.sleep(quit_after_s)
+        app.quit()
+    runner.join(30)
+    assert not runner.is_alive()
+    time.sleep(1.0)  # an icon shown by a loop that missed the Quit would dock by now
+    assert wait_until(lambda: docked_icon(desktop["display"]) is None, 10)
+    # The loop ended: nothing keeps the process from exiting (pystray's icon,
+    # collected at exit, would wait for a loop still running forever).
+    assert not [thread for thread in threading.enumerate() if thread.name == "icon"]
+    assert ended == [True]
+
+
+def test_an_icon_shown_before_the_tray_starts_docks_once_it_does(
+    desktop: dict[str, Any], tmp_path: Path
+) -> None:
+    # A panel that starts after the icon (or misses its first dock request):
+    # the icon asks again until the tray takes it.
+    from tray_harness import free_port, start_trayer, start_xvfb
+
+    xvfb, display = start_xvfb()
+    os.environ["DISPLAY"] = display
+    trayer = None
+    try:
+        app = make_app(f"http://127.0.0.1:{free_port()}", tmp_path)
+        runner = threading.Thread(target=app.run, name="tray", daemon=True)
+        runner.start()
+        try:
+            time.sleep(2.0)
+            assert docked_icon(display) is None  # no tray yet
+            trayer = start_trayer(display)
+            assert wait_until(lambda: docked_icon(display), 30)
+        finally:
+            app.quit()
+            runner.join(30)
+        assert not runner.is_alive()
+    finally:
+        os.environ["DISPLAY"] = desktop["display"]
+        if trayer is not None:
+            stop(trayer)
+        gc.collect()
+        stop(xvfb)

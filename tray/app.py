@@ -28,7 +28,12 @@ from pximse.tray.desktop_open import OpenFailed, open_file, open_url
 from pximse.tray.icon_image import draw_icon
 from pximse.tray.state import TrayState, state_from_status, status_lines
 from pximse.tray.status_window_process import StatusWindowProcess
-from pximse.tray.x_backend import remove_icon_window, wake_loop
+from pximse.tray.x_backend import (
+    remove_icon_window,
+    request_dock,
+    wait_until_docked,
+    wake_loop,
+)
 
 __all__ = ["TrayApp"]
 
@@ -44,6 +49,16 @@ ACTION_LABELS = {
     "open_config": "Open config",
     "quit": "Quit",
 }
+
+
+def _bounded(call: Callable[..., object], *args: object, what: str, seconds: float) -> None:
+    """Run ``call`` for at most ``seconds``: an X server or backend loop that no
+    longer answers must not keep the tray up."""
+    worker = threading.Thread(target=call, args=args, name=what, daemon=True)
+    worker.start()
+    worker.join(seconds)
+    if worker.is_alive():
+        log.warning("%s did not finish within %g s; leaving it behind", what, seconds)
 
 
 class TrayApp:
@@ -108,32 +123,62 @@ class TrayApp:
 
     # --- running --------------------------------------------------------------
 
-    def run(self) -> None:
-        """Show the icon and follow the daemon until Quit (blocks).
+    def run(self) -> bool:
+        """Show the icon and follow the daemon until Quit (blocks); True when the
+        icon's loop ended, False when it was left running (it answered no stop).
 
         Where the backend allows it (everywhere but macOS, whose icon must own
         the main thread), the icon's loop runs in a thread of its own and this
         thread waits for Quit: pystray's X backend can miss the event that
         ends its loop when other threads talk to the icon at the same moment,
-        and Quit must end the tray all the same.
+        and Quit must end the tray all the same. A Quit (or a signal) that
+        comes before or while the loop starts ends it too: the loop is not
+        started, or stopped once it runs.
         """
         if sys.platform == "darwin":
             self.icon.run(setup=self._setup)
-            return
-        threading.Thread(target=wake_loop, args=(self.icon, self.stopping), name="x-wake",
-                         daemon=True).start()
+            return True
+        if self.stopping.is_set():
+            return True  # quit before the icon was shown
         loop = threading.Thread(target=self.icon.run, kwargs={"setup": self._setup},
                                 name="icon", daemon=True)
+        loop_ended = threading.Event()  # the wake-ups go on until the loop has ended
+        threading.Thread(target=wake_loop, args=(self.icon, loop_ended), name="x-wake",
+                         daemon=True).start()
         loop.start()
-        while not self.stopped.wait(0.5):
-            if not loop.is_alive() and not self.stopping.is_set():
-                break  # the backend's loop ended on its own (the display went away)
-        loop.join(2)
+        try:
+            while not self.stopped.wait(0.5):
+                if not loop.is_alive() and not self.stopping.is_set():
+                    break  # the backend's loop ended on its own (the display went away)
+            loop.join(2)
+            if loop.is_alive():  # the stop came as the loop started: it runs now
+                self._stop_icon()
+                loop.join(5)
+            if loop.is_alive():
+                log.warning("the icon's loop did not end")
+            return not loop.is_alive()
+        finally:
+            loop_ended.set()
 
     def _setup(self, icon: pystray.Icon) -> None:
+        if self.stopping.is_set():  # a Quit that came before the loop ran missed it
+            icon.stop()
+            return
         # Following first: the state (and the status window) stays current even
         # if showing the icon is slow.
         threading.Thread(target=self._follow, name="follow-daemon", daemon=True).start()
+        self._dock(icon)
+        # What the state became meanwhile was stored, not shown: show it now.
+        # Each change waits for the loop, which ends at Quit: none after it.
+        for change in (lambda: setattr(icon, "icon", draw_icon(self.state)),
+                       lambda: setattr(icon, "title", ""),
+                       lambda: setattr(icon, "title", self.state.title)):
+            if self.stopping.is_set():
+                return
+            change()
+
+    def _dock(self, icon: pystray.Icon, attempts: int = 5, wait_s: float = 5.0) -> None:
+        """Show the icon, asking the system tray again while it does not take it."""
         for attempt in range(1, 6):
             try:
                 icon.visible = True
@@ -142,10 +187,13 @@ class TrayApp:
                 log.warning("showing the icon failed (attempt %d)", attempt, exc_info=True)
                 if self.stopping.wait(1.0):
                     return
-        # What the state became meanwhile was stored, not shown: show it now.
-        icon.icon = draw_icon(self.state)
-        icon.title = ""
-        icon.title = self.state.title
+        for _ in range(attempts):
+            if wait_until_docked(icon, wait_s, self.stopping) or self.stopping.is_set():
+                return
+            log.info("the system tray has not taken the icon within %g s; asking again",
+                     wait_s)
+            request_dock(icon)
+        log.warning("the system tray did not take the icon after %d requests", attempts + 1)
 
     def quit(self) -> None:
         """Stop following, close the window and the icon; the caller then stops
@@ -155,15 +203,14 @@ class TrayApp:
         self.stopping.set()
         try:
             self.window.close()
-            # Bounded: a backend loop that no longer answers must not keep the tray up.
-            stopper = threading.Thread(target=self.icon.stop, name="icon-stop", daemon=True)
-            stopper.start()
-            stopper.join(10)
-            if stopper.is_alive():
-                log.warning("the icon's loop did not stop within 10 s; leaving it behind")
-            remove_icon_window(self.icon)
+            self._stop_icon()
+            _bounded(remove_icon_window, self.icon, what="removing the icon's window",
+                     seconds=10)
         finally:
             self.stopped.set()
+
+    def _stop_icon(self) -> None:
+        _bounded(self.icon.stop, what="stopping the icon's loop", seconds=10)
 
     # --- following the daemon ---------------------------------------------------
 

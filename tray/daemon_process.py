@@ -20,13 +20,19 @@ from pathlib import Path
 
 from pximse.tray.client import DaemonClient, DaemonError, DaemonTimeout, DaemonUnreachable
 
-__all__ = ["DaemonHandle", "DaemonStartFailed", "attach", "attach_or_start", "serve_command"]
+__all__ = ["DaemonHandle", "DaemonStartFailed", "StartCancelled", "attach", "attach_or_start",
+           "serve_command"]
 
 log = logging.getLogger(__name__)
 
 
 class DaemonStartFailed(DaemonError):
     """The daemon the tray started did not come up."""
+
+
+class StartCancelled(DaemonError):
+    """Quit (a signal) came while the tray attached or started the daemon; a
+    daemon it had started is stopped."""
 
 
 @dataclass
@@ -69,13 +75,16 @@ def serve_command(config_path: Path | None, data_dir: Path | None) -> list[str]:
     return [*argv, "serve"]
 
 
-def attach(client: DaemonClient, timeout_s: float = 120.0) -> DaemonHandle:
+def attach(client: DaemonClient, timeout_s: float = 120.0,
+           cancel: threading.Event | None = None) -> DaemonHandle:
     """A handle on the running daemon. A daemon that takes the connection but
     is slow to answer (a loaded machine) is waited for up to ``timeout_s``;
     :class:`DaemonUnreachable` when nothing listens, :class:`DaemonError` when
-    something else answers or the daemon refuses."""
+    something else answers or the daemon refuses, :class:`StartCancelled`
+    once ``cancel`` is set."""
     deadline = time.monotonic() + timeout_s
     while True:
+        _check(cancel)
         try:
             client.status()
             log.info("attached to the daemon at %s", client.base_url)
@@ -87,16 +96,21 @@ def attach(client: DaemonClient, timeout_s: float = 120.0) -> DaemonHandle:
 
 
 def attach_or_start(client: DaemonClient, command: Sequence[str],
-                    start_timeout_s: float = 120.0) -> DaemonHandle:
+                    start_timeout_s: float = 120.0,
+                    cancel: threading.Event | None = None) -> DaemonHandle:
     """A handle on the daemon ``client`` reaches: the running one, or one
     started with ``command``. Raises :class:`DaemonError` when something that
     is not a usable daemon answers (a wrong token, another program), and
     :class:`DaemonStartFailed` when the started daemon exits or does not
-    answer within ``start_timeout_s``."""
+    answer within ``start_timeout_s``. Setting ``cancel`` (from a signal
+    handler: the start-up then ends only at these checks, never half-way
+    through starting a process) stops a daemon being started and raises
+    :class:`StartCancelled`."""
     try:
-        return attach(client, start_timeout_s)
+        return attach(client, start_timeout_s, cancel)
     except DaemonUnreachable:
         pass
+    _check(cancel)
     log.info("no daemon at %s: starting %s", client.base_url, " ".join(command))
     process = subprocess.Popen(list(command), stdin=subprocess.DEVNULL,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
@@ -105,17 +119,24 @@ def attach_or_start(client: DaemonClient, command: Sequence[str],
     threading.Thread(target=_relay_output, args=(handle,), name="daemon-output",
                      daemon=True).start()
     try:
-        return _wait_until_up(handle, start_timeout_s)
-    except (KeyboardInterrupt, SystemExit):  # stopped while starting: no orphan
+        return _wait_until_up(handle, start_timeout_s, cancel)
+    except (KeyboardInterrupt, SystemExit, StartCancelled):  # stopped while starting: no orphan
         handle.stop(timeout_s=30)
         raise
 
 
-def _wait_until_up(handle: DaemonHandle, start_timeout_s: float) -> DaemonHandle:
+def _check(cancel: threading.Event | None) -> None:
+    if cancel is not None and cancel.is_set():
+        raise StartCancelled("quit while the tray was starting")
+
+
+def _wait_until_up(handle: DaemonHandle, start_timeout_s: float,
+                   cancel: threading.Event | None) -> DaemonHandle:
     client, process = handle.client, handle.process
     assert process is not None
     deadline = time.monotonic() + start_timeout_s
     while True:
+        _check(cancel)
         try:
             client.status()
             log.info("the daemon is up (pid %d)", process.pid)
@@ -138,7 +159,10 @@ def _wait_until_up(handle: DaemonHandle, start_timeout_s: float) -> DaemonHandle
             handle.stop(timeout_s=10)
             raise DaemonStartFailed(
                 f"the daemon did not answer at {client.base_url} within {start_timeout_s:g} s")
-        time.sleep(0.2)
+        if cancel is not None:
+            cancel.wait(0.2)
+        else:
+            time.sleep(0.2)
 
 
 def _relay_output(handle: DaemonHandle) -> None:

@@ -8,12 +8,13 @@ Both are no-ops on other backends. They touch pystray's private ``_window`` and
 from __future__ import annotations
 
 import threading
+import time
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import pystray
 
-__all__ = ["remove_icon_window", "wake_loop"]
+__all__ = ["remove_icon_window", "request_dock", "wait_until_docked", "wake_loop"]
 
 
 def remove_icon_window(icon: pystray.Icon) -> None:
@@ -31,8 +32,11 @@ def remove_icon_window(icon: pystray.Icon) -> None:
     import Xlib.error
 
     own = getattr(icon, "_display", None)
-    if own is not None:  # its own late destroy request would be refused: not worth a message
-        own.set_error_handler(lambda *args: None)
+    if own is not None:
+        # A grab the loop took and whose ungrab it left unsent (see wake_loop)
+        # would keep the connection below from ever being answered.
+        _flush_quietly(own)
+        own.set_error_handler(lambda *args: None)  # its own late destroy would be refused
     try:
         display = Xlib.display.Display()
     except (Xlib.error.DisplayError, OSError):
@@ -47,15 +51,95 @@ def remove_icon_window(icon: pystray.Icon) -> None:
         display.close()
 
 
-def wake_loop(icon: pystray.Icon, stopping: threading.Event, period_s: float = 0.25) -> None:
-    """Wake pystray's X loop a few times a second (pystray's X backend only).
+def wait_until_docked(icon: pystray.Icon, timeout_s: float, stopping: threading.Event) -> bool:
+    """Wait until the system tray has embedded the icon (pystray's X backend;
+    elsewhere True at once). False when it has not within ``timeout_s``.
 
-    Other threads hand work to that loop by sending it an X message and
-    flushing; python-xlib can return from that flush with the message still
-    unsent when events arrive at the same moment, and it is sent only when the
-    loop next wakes up -- which, on a quiet desktop, may be never: the icon
-    would stop changing and Quit would hang. A message from a connection of
-    our own (one the loop ignores) wakes it, and the stranded one goes out.
+    A tray embeds an icon by reparenting its window into its own. A dock
+    request can go unanswered -- a tray still busy with an icon that just
+    left, a panel restarting at login -- and pystray never asks again.
+    """
+    window = getattr(icon, "_window", None)
+    if window is None or not type(icon).__module__.endswith("_xorg"):
+        return True
+    import Xlib.display
+    import Xlib.error
+
+    try:
+        display = Xlib.display.Display()
+    except (Xlib.error.DisplayError, OSError):
+        return True  # cannot tell: take pystray's word for it
+    try:
+        ours = display.create_resource_object("window", window.id)
+        root = display.screen().root
+        deadline = time.monotonic() + timeout_s
+        while True:
+            if ours.query_tree().parent != root:
+                return True
+            if time.monotonic() >= deadline or stopping.wait(0.1):
+                return False
+    except (Xlib.error.XError, Xlib.error.ConnectionClosedError, OSError):
+        return True  # the window is gone (Quit): nothing to dock
+    finally:
+        try:
+            display.close()
+        except (Xlib.error.ConnectionClosedError, OSError):
+            pass
+
+
+def request_dock(icon: pystray.Icon) -> None:
+    """Ask the system tray again to embed the icon (pystray's X backend only).
+
+    The request is the one pystray sends when the icon is shown; any client
+    may send it, so a connection of our own does, leaving pystray's state
+    (and the icon's window) as it is. A tray that already holds the icon
+    ignores it.
+    """
+    window = getattr(icon, "_window", None)
+    if window is None or not type(icon).__module__.endswith("_xorg"):
+        return
+    import Xlib.display
+    import Xlib.error
+    import Xlib.protocol.event
+    from Xlib import X
+
+    try:
+        display = Xlib.display.Display()
+    except (Xlib.error.DisplayError, OSError):
+        return
+    try:
+        selection = display.intern_atom(f"_NET_SYSTEM_TRAY_S{display.get_default_screen()}")
+        owner = display.get_selection_owner(selection)
+        if owner == X.NONE:
+            return  # no tray right now; pystray docks when one appears
+        request = Xlib.protocol.event.ClientMessage(
+            window=owner, client_type=display.intern_atom("_NET_SYSTEM_TRAY_OPCODE"),
+            data=(32, (X.CurrentTime, 0, window.id, 0, 0)))  # 0: SYSTEM_TRAY_REQUEST_DOCK
+        owner.send_event(request, event_mask=X.NoEventMask)
+        display.flush()
+    except (Xlib.error.XError, Xlib.error.ConnectionClosedError, OSError):
+        pass
+    finally:
+        try:
+            display.close()
+        except (Xlib.error.ConnectionClosedError, OSError):
+            pass
+
+
+def wake_loop(icon: pystray.Icon, loop_ended: threading.Event, period_s: float = 0.25) -> None:
+    """Push out what pystray's X loop left unsent, a few times a second, until
+    ``loop_ended`` is set (pystray's X backend only).
+
+    python-xlib's flush returns at once, leaving requests unsent, when another
+    thread is sending on the same connection at that moment -- and pystray's
+    loop and the threads that hand it work share one. Two kinds of stranded
+    request hang the tray: a message to the loop (the icon would stop changing
+    and Quit would hang, on a quiet desktop for ever), and the ungrab that
+    follows the server grab pystray takes around every docking and icon
+    change (the whole X server would stop answering every client, this tray's
+    other connections included). Flushing the loop's connection from here
+    sends both; a message from a connection of our own (one the loop ignores)
+    wakes the loop when nothing else does.
     """
     window = getattr(icon, "_window", None)
     if window is None or not type(icon).__module__.endswith("_xorg"):
@@ -64,6 +148,7 @@ def wake_loop(icon: pystray.Icon, stopping: threading.Event, period_s: float = 0
     import Xlib.error
     import Xlib.protocol.event
 
+    loop_display = getattr(icon, "_display", None)
     try:
         display = Xlib.display.Display()
     except (Xlib.error.DisplayError, OSError):
@@ -74,7 +159,9 @@ def wake_loop(icon: pystray.Icon, stopping: threading.Event, period_s: float = 0
         wake = Xlib.protocol.event.ClientMessage(
             window=target, client_type=display.intern_atom("_PXIMSE_WAKE"),
             data=(32, (0, 0, 0, 0, 0)))
-        while not stopping.wait(period_s):
+        while not loop_ended.wait(period_s):
+            if loop_display is not None:
+                _flush_quietly(loop_display)
             target.send_event(wake, event_mask=0)
             display.flush()
     except (Xlib.error.XError, Xlib.error.ConnectionClosedError, OSError):
@@ -84,3 +171,12 @@ def wake_loop(icon: pystray.Icon, stopping: threading.Event, period_s: float = 0
             display.close()
         except (Xlib.error.ConnectionClosedError, OSError):
             pass
+
+
+def _flush_quietly(display: object) -> None:
+    import Xlib.error
+
+    try:
+        display.flush()  # type: ignore[attr-defined]
+    except (Xlib.error.ConnectionClosedError, OSError):
+        pass  # closed at exit: nothing left to send

@@ -37,8 +37,8 @@ def tray_command(obj: Context, config_path: Path | None, data_dir: Path | None, 
     from pximse.tray.display import TrayUnavailable, check_display, wait_for_tray_host
 
     log_to_file("tray")
-    apps: list[Any] = []  # the running icon, once there is one
-    _quit_on_signals(apps)
+    quit_request = _QuitRequest()
+    quit_request.listen()
     config = obj.load(config_path, data_dir)
     try:
         check_display()
@@ -58,30 +58,90 @@ def tray_command(obj: Context, config_path: Path | None, data_dir: Path | None, 
 
     from pximse.tray.app import TrayApp
     from pximse.tray.client import DaemonClient, DaemonError
-    from pximse.tray.daemon_process import DaemonHandle, attach, attach_or_start, serve_command
+    from pximse.tray.daemon_process import (
+        DaemonHandle,
+        StartCancelled,
+        attach,
+        attach_or_start,
+        serve_command,
+    )
 
     client = DaemonClient.for_config(config)
     handle: DaemonHandle
-    if start:
-        command = serve_command(config.config_path, _named_data_dir(obj, data_dir))
-        try:
-            handle = attach_or_start(client, command, start_timeout_s=start_timeout)
-        except DaemonError as exc:
-            raise _failure(str(exc)) from exc
-    else:
-        try:
-            handle = attach(client, start_timeout)
-        except DaemonError as exc:
-            raise _failure(f"{exc} (and --no-start was given)") from exc
+    quit_request.defer()  # from here on a daemon may be starting: no abrupt exit
+    try:
+        if start:
+            command = serve_command(config.config_path, _named_data_dir(obj, data_dir))
+            handle = attach_or_start(client, command, start_timeout_s=start_timeout,
+                                     cancel=quit_request.requested)
+        else:
+            try:
+                handle = attach(client, start_timeout, cancel=quit_request.requested)
+            except StartCancelled:
+                raise
+            except DaemonError as exc:
+                raise _failure(f"{exc} (and --no-start was given)") from exc
+    except StartCancelled:
+        log.info("tray closed while starting")
+        return
+    except DaemonError as exc:
+        raise _failure(str(exc)) from exc
     try:
         app = TrayApp(handle, config_path=config.config_path, daemon_log=log_file("daemon"))
-        apps.append(app)
+        quit_request.follow(app)
         click.echo(f"PxIMSE tray: {'started' if handle.started else 'attached to'} the daemon "
                    f"at {client.base_url}", err=True)
-        app.run()
+        loop_ended = app.run()
     finally:
         handle.stop()
     log.info("tray closed")
+    if not loop_ended:
+        # pystray's icon, collected at exit, would wait for its loop forever.
+        logging.shutdown()
+        os._exit(0)
+
+
+class _QuitRequest:
+    """SIGTERM, SIGINT and SIGHUP (a logout, Ctrl+C) quit the way the menu's Quit
+    does, so that a daemon the tray started is stopped too.
+
+    Until a daemon may be starting, a signal ends the tray at once. From
+    then on it is a request the start-up honours at its own checks (a
+    daemon being started is stopped, never left half-started), and, once the
+    icon exists, the icon's Quit.
+    """
+
+    def __init__(self) -> None:
+        self.requested = threading.Event()
+        self._deferred = False
+        self._app: Any = None
+        self._lock = threading.Lock()
+
+    def listen(self) -> None:
+        signal.signal(signal.SIGTERM, self._on_signal)
+        signal.signal(signal.SIGINT, self._on_signal)
+        if sys.platform != "win32":
+            signal.signal(signal.SIGHUP, self._on_signal)
+
+    def defer(self) -> None:
+        self._deferred = True
+
+    def follow(self, app: Any) -> None:
+        """Quit ``app`` on a signal, and now if one came before it existed."""
+        with self._lock:
+            self._app = app
+        if self.requested.is_set():
+            app.quit()  # before its loop starts: run() returns at once
+
+    def _on_signal(self, signum: int, frame: Any) -> None:
+        log.info("signal %d: quitting", signum)
+        if not self._deferred:
+            raise SystemExit(0)
+        self.requested.set()
+        with self._lock:
+            app = self._app
+        if app is not None:
+            threading.Thread(target=app.quit, name="quit", daemon=True).start()
 
 
 def _failure(message: str) -> click.ClickException:
@@ -98,20 +158,3 @@ def _named_data_dir(obj: Context, data_dir: Path | None) -> Path | None:
 
     named = argument_or_env(data_dir or obj.data_dir, os.environ, DATA_DIR_ENV)
     return expand_path(named, os.environ, Path.cwd()) if named else None
-
-
-def _quit_on_signals(apps: list[Any]) -> None:
-    """SIGTERM, SIGINT and SIGHUP (a logout, Ctrl+C) quit the way the menu's Quit
-    does, so that a daemon the tray started is stopped too. Before the icon is
-    up, they end the start-up the same way (a daemon being started is stopped)."""
-
-    def handler(signum: int, frame: Any) -> None:
-        log.info("signal %d: quitting", signum)
-        if not apps:
-            raise SystemExit(0)
-        threading.Thread(target=apps[0].quit, name="quit", daemon=True).start()
-
-    signal.signal(signal.SIGTERM, handler)
-    signal.signal(signal.SIGINT, handler)
-    if sys.platform != "win32":
-        signal.signal(signal.SIGHUP, handler)
