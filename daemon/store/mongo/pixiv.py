@@ -57,6 +57,9 @@ class MongoPixiv:
                       tags: Mapping[str, float]) -> None:
         raise NotImplementedError
 
+    def _mirror_text(self, ids: Iterable[int]) -> None:
+        raise NotImplementedError
+
     # -- what to fetch -------------------------------------------------------------
 
     def _library_posts(self, content_ids: np.ndarray | None = None) -> set[str]:
@@ -136,6 +139,7 @@ class MongoPixiv:
             ids = [d["_id"] for d in self.mdb.content.find(
                 {"source": "pixiv", "post_id": work.illust_id}, {"_id": 1})]
             self._refresh_content(ids)
+        self._mirror_text(ids)  # the work's tags are source tags: the text store has them
 
     def record_pixiv_error(self, illust_id: str, message: str, at: int) -> None:
         with self.mdb.write():
