@@ -262,6 +262,44 @@ def test_model_stages_as_sqlite(fresh: Pair) -> None:
     agree(fresh)
 
 
+def test_work_lists_as_sqlite(fresh: Pair) -> None:
+    # What the daemon's background indexer and its watcher ask the catalogue.
+    from pximse.store.sqlite.worklists import PRIORITY_CLASSES
+
+    sqlite, mongo, tee = fresh.sqlite, fresh.mongo, fresh.tee
+    top = sqlite.max_content_id()
+    assert top > 0 and mongo.max_content_id() == top
+    ids = [cid for cid, _ in sqlite.pending_for_stage("tagger", MODEL, limit=1000)]
+    tee.record_stages([(cid, "tagger", MODEL, None) for cid in ids[::3]]
+                      + [(cid, "tagger", "older-model", None) for cid in ids[1::3]])
+    new_after = ids[len(ids) // 2]
+    seen = set()
+    for kind in PRIORITY_CLASSES:
+        for after in (0, ids[5], new_after):
+            expected = sqlite.pending_in_class("tagger", MODEL, kind, after=after,
+                                               new_after=new_after, limit=7)
+            assert mongo.pending_in_class("tagger", MODEL, kind, after=after,
+                                          new_after=new_after, limit=7) == expected
+            seen.update(kind for _ in expected)
+    assert seen == set(PRIORITY_CLASSES)  # each class had work to compare
+
+    paths = sorted(fresh.library.files)
+    folder = os.path.dirname(paths[0])
+    parent = os.path.dirname(folder)
+    root_id = fresh.library.main_root
+    for files, folders in (({paths[0], paths[-1], "/lib/main/not there.png"}, []),
+                           (set(), [folder]), (set(), [parent]), ({paths[1]}, [folder])):
+        expected_stats = sqlite.catalogued_stats(root_id, files, folders)
+        assert mongo.catalogued_stats(root_id, files, folders) == expected_stats
+    assert sqlite.catalogued_stats(root_id, set(), [parent])
+    gone = sorted(sqlite.gone_files(paths[:20] + ["/lib/main/not there.png"]))
+    assert gone and len(gone) == 20
+    mine = {path: fid for path, fid in mongo.file_ids(paths[:20]).items()}
+    assert sorted((path, mine[path], *rest) for path, _, *rest in
+                  mongo.gone_files(paths[:20] + ["/lib/main/not there.png"])) == \
+        [(path, mine[path], *rest) for path, _, *rest in gone]
+
+
 def test_ocr_lines_round_trip(fresh: Pair) -> None:
     cid = fresh.sqlite.pending_for_stage("ocr", "m", 1)[0][0]
     lines = [("ありがとう", [[0, 0], [10, 0], [10, 5], [0, 5]], 0.93), ("THANKS", None, None)]

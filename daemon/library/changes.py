@@ -24,13 +24,12 @@ import stat
 from collections.abc import Callable, Mapping, Set
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from pximse.config import RootConfig, ScanConfig
 from pximse.library.scan import ScanPool, ScanReport, record_files
 from pximse.library.walk import stat_key, stat_parts, walk_root
-from pximse.store.sqlite.catalog import ScanBatch, SqliteCatalog
-from pximse.store.sqlite.database import select_in
+from pximse.store.backends import Catalog
+from pximse.store.sqlite.catalog import ScanBatch
 
 __all__ = ["ChangeReport", "apply_changes"]
 
@@ -66,7 +65,7 @@ class _Gone:
 
 
 def apply_changes(
-    catalog: SqliteCatalog,
+    catalog: Catalog,
     changes: Mapping[RootConfig, Set[str]],
     *,
     pool: ScanPool,
@@ -146,7 +145,7 @@ def apply_changes(
 
 
 def _compare(
-    catalog: SqliteCatalog, root: RootConfig, root_id: int, paths: Set[str],
+    catalog: Catalog, root: RootConfig, root_id: int, paths: Set[str],
     config: ScanConfig, report: ChangeReport, quiet_since_ns: int | None,
 ) -> tuple[dict[str, int], dict[str, int]]:
     """What is on disk (path -> stat key) for the changed paths, and what the
@@ -209,27 +208,13 @@ def _relative(root: str, path: str) -> str | None:
     return os.path.relpath(path, root).replace(os.sep, "/")
 
 
-def _catalogued(catalog: SqliteCatalog, root_id: int, files: set[str],
+def _catalogued(catalog: Catalog, root_id: int, files: set[str],
                 folders: list[str]) -> dict[str, int]:
-    conn = catalog.db.reader()
-    rows: list[Any] = list(select_in(
-        conn, "SELECT path, size, mtime_ns FROM file WHERE path IN", files))
-    for folder in folders:
-        # The folder and everything under it ('0' sorts right after the separator).
-        rows += conn.execute(
-            "SELECT path, size, mtime_ns FROM file WHERE root_id = ? AND"
-            " (folder = ? OR (folder >= ? AND folder < ?))",
-            (root_id, folder, folder + os.sep, folder + chr(ord(os.sep) + 1)),
-        ).fetchall()
-    return {path: stat_key(size, mtime_ns) for path, size, mtime_ns in rows}
+    return {path: stat_key(size, mtime_ns)
+            for path, (size, mtime_ns) in catalog.catalogued_stats(root_id, files,
+                                                                     folders).items()}
 
 
-def _gone(catalog: SqliteCatalog, root_id: int, paths: list[str]) -> dict[str, _Gone]:
-    rows = select_in(
-        catalog.db.reader(),
-        "SELECT f.path, f.id, f.size, f.mtime_ns, CASE WHEN f.state = 'ok' THEN c.sha256 END"
-        " FROM file f LEFT JOIN content c ON c.id = f.content_id WHERE f.path IN",
-        paths,
-    )
+def _gone(catalog: Catalog, root_id: int, paths: list[str]) -> dict[str, _Gone]:
     return {path: _Gone(root_id, file_id, size, mtime_ns, sha)
-            for path, file_id, size, mtime_ns, sha in rows}
+            for path, file_id, size, mtime_ns, sha in catalog.gone_files(paths)}

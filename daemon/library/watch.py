@@ -31,7 +31,7 @@ from typing import Any
 from pximse.config import RootConfig, ScanConfig
 from pximse.library.changes import ChangeReport, apply_changes
 from pximse.library.scan import ScanPool
-from pximse.store.sqlite.catalog import SqliteCatalog
+from pximse.store.backends import Catalog
 
 __all__ = ["LibraryWatcher", "describe_watch_error", "looks_complete", "network_filesystem"]
 
@@ -71,7 +71,7 @@ class LibraryWatcher:
 
     def __init__(
         self,
-        catalog: SqliteCatalog,
+        catalog: Catalog,
         roots: Sequence[RootConfig],
         *,
         thumbnail_dir: Path,

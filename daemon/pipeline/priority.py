@@ -20,17 +20,10 @@ from collections.abc import Iterator, Sequence
 
 from pximse.pipeline.runner import PendingImage
 from pximse.pipeline.stages import Stage
-from pximse.store.sqlite.catalog import SqliteCatalog
+from pximse.store.backends import Catalog
+from pximse.store.sqlite.worklists import PRIORITY_CLASSES
 
 __all__ = ["PRIORITY_CLASSES", "PriorityBatches"]
-
-PRIORITY_CLASSES = ("new", "backfill", "reindex")
-
-_CONDITIONS = {
-    "new": "c.id > :new_after AND (s.model_id IS NULL OR s.model_id != :model_id)",
-    "backfill": "c.id <= :new_after AND s.content_id IS NULL",
-    "reindex": "c.id <= :new_after AND s.model_id != :model_id",
-}
 
 
 class PriorityBatches:
@@ -41,7 +34,7 @@ class PriorityBatches:
         self.new_after = new_after
         self.last_class: str | None = None
 
-    def __call__(self, catalog: SqliteCatalog, stages: Sequence[Stage], batch_size: int,
+    def __call__(self, catalog: Catalog, stages: Sequence[Stage], batch_size: int,
                  limit: int | None) -> Iterator[list[PendingImage]]:
         # The classes do not overlap and each walks forward, so an image handed out
         # but not recorded yet (the runner decodes one batch ahead) is not handed
@@ -66,22 +59,15 @@ class PriorityBatches:
                 item.path = found[0] if found else None
             yield batch
 
-    def _batch(self, catalog: SqliteCatalog, stages: Sequence[Stage], kind: str, after: int,
+    def _batch(self, catalog: Catalog, stages: Sequence[Stage], kind: str, after: int,
                batch_size: int) -> list[PendingImage]:
         """The smallest ids past ``after`` that any stage needs, in this class; every
         stage's list is a batch long, so nothing at or below the batch's last id is
         left out."""
         wanted: dict[int, PendingImage] = {}
-        conn = catalog.db.reader()
         for stage in stages:
-            rows = conn.execute(
-                "SELECT c.id, c.sha256 FROM content c LEFT JOIN stage s"
-                " ON s.content_id = c.id AND s.stage = :stage"
-                f" WHERE c.state = 1 AND c.id > :after AND {_CONDITIONS[kind]}"
-                " ORDER BY c.id LIMIT :limit",
-                {"stage": stage.name, "model_id": stage.model_id, "after": after,
-                 "new_after": self.new_after, "limit": batch_size},
-            )
+            rows = catalog.pending_in_class(stage.name, stage.model_id, kind, after=after,
+                                            new_after=self.new_after, limit=batch_size)
             for content_id, sha in rows:
                 item = wanted.setdefault(content_id, PendingImage(content_id, sha, []))
                 item.stages.append(stage)

@@ -119,11 +119,10 @@ def run(args: argparse.Namespace, control: Control) -> int:
     from pximse.pipeline.priority import PriorityBatches
     from pximse.pipeline.runner import run_pipeline
     from pximse.service.throttle import CpuThrottle
-    from pximse.store.sqlite.catalog import SqliteCatalog
+    from pximse.store.backends import open_catalog
 
     config = load_config(args.config, args.data_dir, create=False)
-    catalog = SqliteCatalog(config.catalog_path, tag_threshold=config.search.tag_threshold,
-                            memory_index=False)
+    catalog = open_catalog(config, memory_index=False)  # SQLite or MongoDB, as [backend] says
     plan = plan_stages(config, catalog)
     emit(plan=plan.describe())
     if not plan.stages:

@@ -18,7 +18,7 @@ from pximse.config import Config, RootConfig
 from pximse.events import EventBus
 from pximse.service.indexer import BackgroundIndexer
 from pximse.service.state import DaemonState
-from pximse.store.sqlite.catalog import SqliteCatalog
+from pximse.store.backends import Catalog
 
 __all__ = ["Daemon"]
 
@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 
 
 class Daemon:
-    def __init__(self, config: Config, catalog: SqliteCatalog, events: EventBus) -> None:
+    def __init__(self, config: Config, catalog: Catalog, events: EventBus) -> None:
         self.config = config
         self.catalog = catalog
         self.events = events
@@ -112,15 +112,9 @@ class Daemon:
     def start(self, *, scan: bool = True, models: bool = True, watch: bool | None = None
               ) -> None:
         """Start the background work; returns at once."""
-        if not self.embedded:
-            log.warning("the catalogue is on MongoDB: the daemon serves searches and scans "
-                        "the roots; watching, background model runs, XMP sidecars and the "
-                        "Hydrus and Pixiv background work need the embedded catalogue")
-            models, watch = False, False
         if models:
-            row = self.catalog.db.reader().execute(
-                "SELECT coalesce(max(id), 0) FROM content").fetchone()
-            self.indexer = BackgroundIndexer(self.config, self.state, new_after=int(row[0]))
+            self.indexer = BackgroundIndexer(self.config, self.state,
+                                             new_after=self.catalog.max_content_id())
         watching = self.config.watch.enabled if watch is None else watch
         self.state.watch_enabled = watching
         self._spawn("start", self._start, scan, watching)
@@ -129,11 +123,6 @@ class Daemon:
         thread = threading.Thread(target=target, args=args, name=name, daemon=True)
         self._threads.append(thread)
         thread.start()
-
-    @property
-    def embedded(self) -> bool:
-        """Whether the catalogue is the embedded SQLite one (the background work's)."""
-        return hasattr(self.catalog, "db")
 
     def _start(self, scan: bool, watching: bool) -> None:
         index = getattr(self.catalog, "index", None)
@@ -151,8 +140,6 @@ class Daemon:
         minutes = self.config.watch.rescan_minutes
         if minutes > 0 and self.config.roots:
             self._spawn("rescan", self._rescan_every, minutes * 60.0)
-        if not self.embedded:
-            return
         if self.config.hydrus.push and not self._stopping.is_set():
             self._start_hydrus_push()
         if not self._stopping.is_set():

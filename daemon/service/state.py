@@ -16,7 +16,7 @@ from typing import Any
 from pximse import __version__
 from pximse.config import Config
 from pximse.events import EventBus
-from pximse.store.sqlite.catalog import SqliteCatalog
+from pximse.store.backends import Catalog
 
 __all__ = ["DaemonState"]
 
@@ -29,7 +29,7 @@ COUNTS_MAX_AGE_S = 60.0
 
 
 class DaemonState:
-    def __init__(self, config: Config, catalog: SqliteCatalog, events: EventBus) -> None:
+    def __init__(self, config: Config, catalog: Catalog, events: EventBus) -> None:
         self.config = config
         self.catalog = catalog
         self.events = events

@@ -17,10 +17,12 @@ import numpy as np
 from pximse.library.names import SourceInfo, parse_name
 from pximse.query.sql import KIND_MODEL, KIND_SOURCE, iso_to_epoch
 from pximse.store.mongo.database import MongoDatabase
+from pximse.store.mongo.database import chunks as _chunks
 from pximse.store.mongo.documents import file_fields, new_content, tag_count, user_fields
 from pximse.store.mongo.pixiv import MongoPixiv
 from pximse.store.mongo.reads import MongoReads
 from pximse.store.mongo.vectorsync import sync_vector_scalars
+from pximse.store.mongo.worklists import MongoWorklists
 from pximse.store.sqlite.catalog import FILENAME_TAG_ORIGINS, ScanBatch
 from pximse.store.sqlite.ocrindex import OcrLine, fold, join_lines
 from pximse.store.tagnames import tag_key
@@ -34,7 +36,7 @@ def _stage_key(stage: str) -> str:
     return f"stages.{stage}"
 
 
-class MongoCatalog(MongoReads, MongoPixiv):
+class MongoCatalog(MongoReads, MongoPixiv, MongoWorklists):
     """The catalogue in one MongoDB database (see :mod:`pximse.store.mongo.database`)."""
 
     def __init__(self, database: MongoDatabase, *, tag_threshold: float = 0.5,
@@ -352,8 +354,3 @@ def _unique_by_sha(items: Sequence[Any]) -> list[Any]:
             seen.add(item.sha256)
             out.append(item)
     return out
-
-
-def _chunks(values: Sequence[Any], size: int = 1000) -> Iterable[list[Any]]:
-    for start in range(0, len(values), size):
-        yield list(values[start:start + size])

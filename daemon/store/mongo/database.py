@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -142,3 +142,9 @@ class MongoDatabase:
 def _wildcard_ok(client: Any) -> bool:
     """Wildcard indexes (``stages.$**``) exist on real servers, not in mongomock."""
     return type(client).__module__.startswith("pymongo")
+
+
+def chunks(values: Sequence[Any], size: int = 1000) -> Iterable[list[Any]]:
+    """``values`` in lists of ``size``: ``$in`` lists a server takes in one query."""
+    for start in range(0, len(values), size):
+        yield list(values[start:start + size])

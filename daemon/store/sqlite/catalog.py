@@ -34,6 +34,7 @@ from pximse.store.sqlite.search import (
     run_vector_search,
     summaries_by_id,
 )
+from pximse.store.sqlite.worklists import SqliteWorklists
 from pximse.store.tagnames import tag_key
 
 FILENAME_TAG_ORIGINS = ("yandere", "danbooru", "gelbooru")
@@ -81,7 +82,7 @@ class ScanBatch:
         return len(self.new_content) + len(self.files) + len(self.restored) + len(self.removed)
 
 
-class SqliteCatalog(CatalogReads, PixivRows):
+class SqliteCatalog(CatalogReads, PixivRows, SqliteWorklists):
     """The embedded catalogue in ``path`` (created and migrated on open)."""
 
     def __init__(
