@@ -4,7 +4,8 @@ See :mod:`pximse.store.sqlite.pixivrows` for what is stored and why: what
 Pixiv said about a work (``pixiv_work``, ``_id`` the illust id), failed
 attempts (``pixiv_error``), the user names seen per user id
 (``pixiv_user_name``), and a copy of the work's numbers, flags, title and
-tags on each of its images' content documents.
+tags on each of its images' content documents. The rules both catalogues
+follow are in :mod:`pximse.store.pixiv_fields`.
 """
 
 from __future__ import annotations
@@ -17,31 +18,22 @@ import numpy as np
 from pximse.library.names import SourceInfo
 from pximse.query.sql import KIND_SOURCE
 from pximse.store.mongo.database import MongoDatabase
+from pximse.store.pixiv_fields import (
+    PIXIV_ORIGIN,
+    best_names,
+    image_copy,
+    latest_sightings,
+    merge_hidden,
+    most_recent_name,
+    tag_names,
+    work_from_values,
+    work_values,
+)
 from pximse.store.records import PixivTag, PixivWork
-
-PIXIV_ORIGIN = "pixiv"
-WORK_FIELDS = ("state", "via", "fetched_at", "title", "caption", "created", "views",
-               "bookmarks", "likes", "comments", "user_id", "user_name", "ai", "r18",
-               "x_restrict", "pages")
-KEEP_WHEN_MISSING = ("title", "caption", "created", "views", "bookmarks", "likes", "comments",
-                     "user_id", "user_name", "ai", "r18", "x_restrict", "pages")
-
-
-def _bool(value: bool | None) -> int | None:
-    return None if value is None else int(value)
 
 
 def work_from_doc(doc: Mapping[str, Any]) -> PixivWork:
-    return PixivWork(
-        illust_id=doc["_id"], state=doc["state"], via=doc["via"], fetched_at=doc["fetched_at"],
-        title=doc.get("title"), caption=doc.get("caption"), created=doc.get("created"),
-        views=doc.get("views"), bookmarks=doc.get("bookmarks"), likes=doc.get("likes"),
-        comments=doc.get("comments"), user_id=doc.get("user_id"),
-        user_name=doc.get("user_name"),
-        ai=None if doc.get("ai") is None else bool(doc["ai"]),
-        r18=None if doc.get("r18") is None else bool(doc["r18"]),
-        x_restrict=doc.get("x_restrict"), pages=doc.get("pages"),
-        tags=[PixivTag(t["name"], t.get("translation")) for t in doc.get("tags", [])])
+    return work_from_values(doc["_id"], doc)
 
 
 class MongoPixiv:
@@ -114,23 +106,9 @@ class MongoPixiv:
     # -- what a fetch found ----------------------------------------------------------
 
     def record_pixiv_work(self, work: PixivWork) -> None:
-        values: dict[str, Any] = {
-            "state": work.state, "via": work.via, "fetched_at": work.fetched_at,
-            "title": work.title, "caption": work.caption, "created": work.created,
-            "views": work.views, "bookmarks": work.bookmarks, "likes": work.likes,
-            "comments": work.comments, "user_id": work.user_id, "user_name": work.user_name,
-            "ai": _bool(work.ai), "r18": _bool(work.r18), "x_restrict": work.x_restrict,
-            "pages": work.pages,
-            "tags": [{"name": t.name, "translation": t.translation} for t in work.tags]}
         works = self.mdb.db["pixiv_work"]
         with self.mdb.write():
-            old = works.find_one({"_id": work.illust_id})
-            if work.state != "ok" and old is not None:
-                for name in KEEP_WHEN_MISSING:
-                    if values[name] is None:
-                        values[name] = old.get(name)
-                if not values["tags"]:
-                    values["tags"] = old.get("tags", [])
+            values = merge_hidden(work_values(work), works.find_one({"_id": work.illust_id}))
             works.replace_one({"_id": work.illust_id}, {"_id": work.illust_id, **values},
                               upsert=True)
             self.mdb.db["pixiv_error"].delete_one({"_id": work.illust_id})
@@ -151,11 +129,8 @@ class MongoPixiv:
     # -- the user names ----------------------------------------------------------------
 
     def _best_user_name(self, user_id: str) -> str | None:
-        docs = list(self.mdb.db["pixiv_user_name"].find({"user_id": user_id}))
-        if not docs:
-            return None
-        best = min(docs, key=lambda d: (-d["seen"], d["name"]))
-        return str(best["name"])
+        return most_recent_name((d["name"], d["seen"]) for d in self.mdb.db[
+            "pixiv_user_name"].find({"user_id": user_id}, {"name": 1, "seen": 1}))
 
     def _see_name(self, user_id: str, name: str, seen: int) -> None:
         self.mdb.db["pixiv_user_name"].update_one(
@@ -163,21 +138,34 @@ class MongoPixiv:
             {"$set": {"user_id": user_id, "name": name}, "$max": {"seen": seen}}, upsert=True)
 
     def update_user_names(self) -> int:
-        """The full pass (see ``PixivRows.update_user_names``); returns images changed."""
+        """The full pass (see ``PixivRows.update_user_names``); returns images changed.
+
+        A few reads of whole collections and a write per name or user that
+        changed, not a round trip per image: it follows every fetch round."""
+        names = self.mdb.db["pixiv_user_name"]
         with self.mdb.write():
-            for doc in self.mdb.content.find(
-                    {"source": "pixiv", "user_id": {"$ne": None}, "user_name": {"$nin": [None, ""]},
-                     "name_filled": 0, "state": {"$gte": 0}},
-                    {"user_id": 1, "user_name": 1, "date": 1}):
-                self._see_name(doc["user_id"], doc["user_name"], doc["date"])
-            for doc in self.mdb.db["pixiv_work"].find(
-                    {"user_id": {"$ne": None}, "user_name": {"$nin": [None, ""]}}):
-                self._see_name(doc["user_id"], doc["user_name"], doc["fetched_at"])
-            changed = 0
-            for user_id in self.mdb.content.distinct("user_id", {"source": "pixiv"}):
-                if user_id is not None:
-                    changed += self._fill_names(user_id, self._best_user_name(user_id))
-            return changed
+            from_files = ((d["user_id"], d["user_name"], d.get("date")) for d in
+                          self.mdb.content.find(
+                              {"source": "pixiv", "user_id": {"$ne": None},
+                               "user_name": {"$nin": [None, ""]}, "name_filled": 0,
+                               "state": {"$gte": 0}},
+                              {"user_id": 1, "user_name": 1, "date": 1}))
+            from_works = ((d["user_id"], d["user_name"], d["fetched_at"]) for d in
+                          self.mdb.db["pixiv_work"].find(
+                              {"user_id": {"$ne": None}, "user_name": {"$nin": [None, ""]}},
+                              {"user_id": 1, "user_name": 1, "fetched_at": 1}))
+            known = {(d["user_id"], d["name"]): d["seen"] for d in names.find()}
+            for (user_id, name), seen in latest_sightings([*from_files, *from_works]).items():
+                if known.get((user_id, name), -1) < seen:
+                    self._see_name(user_id, name, seen)
+                    known[(user_id, name)] = seen
+            best = best_names((user_id, name, seen) for (user_id, name), seen in known.items())
+            stale = {d["user_id"] for d in self.mdb.content.find(
+                {"source": "pixiv", "user_id": {"$ne": None},
+                 "$or": [{"user_name": None}, {"name_filled": 1}]},
+                {"user_id": 1, "user_name": 1})
+                if d["user_id"] in best and d.get("user_name") != best[d["user_id"]]}
+            return sum(self._fill_names(user_id, best[user_id]) for user_id in sorted(stale))
 
     def _fill_names(self, user_id: str, name: str | None) -> int:
         if name is None:
@@ -214,22 +202,16 @@ class MongoPixiv:
             filled = int(name is not None)
         if work is not None or doc.get("pixiv_state") is not None or filled \
                 or doc.get("name_filled") or user_id != info.user_id:
-            title = (work.title or None) if work is not None else None
-            posted = work.created if work is not None else None
-            title = title if title is not None else doc.get("title")
-            update = {
-                "pixiv_state": work.state if work is not None else None,
-                "views": work.views if work is not None else None,
-                "bookmarks": work.bookmarks if work is not None else None,
-                "likes": work.likes if work is not None else None,
-                "comments": work.comments if work is not None else None,
-                "ai": _bool(work.ai) if work is not None else None,
-                "r18": _bool(work.r18) if work is not None else None,
-                "title": title, "title_cf": None if title is None else title.casefold(),
-                "posted": posted if posted is not None else doc.get("posted"),
+            update = image_copy(work)
+            for kept in ("title", "posted"):  # the file name's, when the work has none
+                if update[kept] is None:
+                    update[kept] = doc.get(kept)
+            title = update["title"]
+            update.update({
+                "title_cf": None if title is None else title.casefold(),
                 "user_id": user_id, "user_name": name,
                 "user_ci": None if name is None else _ascii_lower(name),
-                "name_filled": filled, "gen": self.mdb.gen}
+                "name_filled": filled, "gen": self.mdb.gen})
             self.mdb.content.update_one({"_id": content_id}, {"$set": update})
         if work is not None:
             self._set_pixiv_tags(content_id, work.tags)
@@ -241,11 +223,7 @@ class MongoPixiv:
     def _set_pixiv_tags(self, content_id: int, tags: list[PixivTag]) -> None:
         from pximse.store.tagnames import tag_key
 
-        wanted: dict[str, float] = {}
-        for tag in tags:
-            for name in (tag.name, tag.translation):
-                if name and tag_key(name):
-                    wanted.setdefault(name, 1.0)
+        wanted = tag_names(tags)
         doc = self.mdb.content.find_one({"_id": content_id}, {"tags": 1}) or {}
         have = {t["key"] for t in doc.get("tags", []) if t["origin"] == PIXIV_ORIGIN}
         if have != {tag_key(name) for name in wanted}:
