@@ -6,12 +6,13 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from pximse.integrations.digikam.sidecar_writer import SidecarJob
 from pximse.integrations.digikam.tag_paths import TagOptions, image_keywords
 
 __all__ = [
+    "CatalogImages",
     "CatalogUnsupported",
     "XmpSettings",
     "all_content_ids",
@@ -64,40 +65,57 @@ class XmpSettings:
 
 
 class CatalogUnsupported(RuntimeError):
-    """The catalogue is not the embedded SQLite one (server mode)."""
+    """The catalogue is neither the embedded SQLite one nor the MongoDB one."""
+
+
+class CatalogImages(Protocol):
+    """The catalogue's rows behind the sidecars, as each backend reads them
+    (:mod:`~pximse.integrations.digikam.sqlite_images`,
+    :mod:`~pximse.integrations.digikam.mongo_images`)."""
+
+    def write_generation(self) -> int: ...
+    def changed_content_ids(self, since: int) -> list[int]: ...
+    def all_content_ids(self) -> list[int]: ...
+    def online_files(self, content_ids: Sequence[int]) -> list[tuple[str, int, str]]: ...
+    def tags(self, content_ids: Sequence[int]) -> dict[int, list[tuple[str, int, float]]]: ...
+    def about(self, content_ids: Sequence[int]) -> dict[int, tuple[str | None, str | None]]: ...
+    def ocr_texts(self, content_ids: Sequence[int]) -> dict[int, str]: ...
 
 
 def supports(catalog: Any) -> bool:
-    return callable(getattr(getattr(catalog, "db", None), "reader", None))
+    return hasattr(catalog, "mdb") or callable(getattr(getattr(catalog, "db", None), "reader",
+                                                       None))
 
 
-def _reader(catalog: Any) -> Any:
+def _images(catalog: Any) -> CatalogImages:
+    """The one place the backends part: MongoDB (``catalog.mdb``) or SQLite."""
+    if hasattr(catalog, "mdb"):
+        from pximse.integrations.digikam.mongo_images import MongoImages
+
+        return MongoImages(catalog)
     if not supports(catalog):
         raise CatalogUnsupported(
-            "XMP sidecars are written from the embedded SQLite catalogue; "
-            f"{type(catalog).__name__} is not supported yet"
+            "XMP sidecars are written from the SQLite or the MongoDB catalogue; "
+            f"{type(catalog).__name__} is not supported"
         )
-    return catalog.db.reader()
+    from pximse.integrations.digikam.sqlite_images import SqliteImages
+
+    return SqliteImages(catalog)
 
 
 def write_generation(catalog: Any) -> int:
     """The catalogue's last write generation: every content row a later write
     touches (tags, OCR text, files) gets a higher one."""
-    row = _reader(catalog).execute("SELECT value FROM meta WHERE key = 'gen'").fetchone()
-    return int(row[0]) if row else 0
+    return _images(catalog).write_generation()
 
 
 def changed_content_ids(catalog: Any, since: int) -> list[int]:
     """Contents written after generation ``since``, in id order."""
-    rows = _reader(catalog).execute(
-        "SELECT id FROM content WHERE gen > ? AND state = 1 ORDER BY id", (since,)
-    )
-    return [int(row[0]) for row in rows]
+    return _images(catalog).changed_content_ids(since)
 
 
 def all_content_ids(catalog: Any) -> list[int]:
-    rows = _reader(catalog).execute("SELECT id FROM content WHERE state = 1 ORDER BY id")
-    return [int(row[0]) for row in rows]
+    return _images(catalog).all_content_ids()
 
 
 def query_content_ids(catalog: Any, text: str, *, page: int = 10_000) -> list[int]:
@@ -137,44 +155,23 @@ def sidecar_jobs(
     has for it."""
     if with_ocr is None:
         with_ocr = settings.ocr_description
-    conn = _reader(catalog)
+    images = _images(catalog)
     jobs: list[SidecarJob] = []
     for part in _chunks(list(content_ids)):
-        marks = ",".join("?" * len(part))
         files: dict[int, list[str]] = defaultdict(list)
-        for path, content_id, root in conn.execute(
-            "SELECT f.path, f.content_id, r.name FROM file f JOIN root r ON r.id = f.root_id"
-            f" WHERE f.state = 'ok' AND f.content_id IN ({marks}) ORDER BY f.id",
-            part,
-        ):
+        for path, content_id, root in images.online_files(part):
             if every_root or settings.writes(root):
                 files[content_id].append(path)
         if not files:
             continue
         wanted = list(files)
-        marks = ",".join("?" * len(wanted))
-        tags: dict[int, list[tuple[str, int, float]]] = defaultdict(list)
-        for content_id, name, kind, score in conn.execute(
-            "SELECT it.content_id, t.name, it.kind, it.score FROM image_tag it"
-            f" JOIN tag t ON t.id = it.tag_id WHERE it.content_id IN ({marks})",
-            wanted,
-        ):
-            tags[content_id].append((name, kind, score))
-        about = {
-            cid: (source, user)
-            for cid, source, user in conn.execute(
-                f"SELECT id, source, user_name FROM content WHERE id IN ({marks})", wanted
-            )
-        }
-        ocr: dict[int, str] = {}
-        if with_ocr:
-            ocr = dict(conn.execute(
-                f"SELECT content_id, text FROM ocr_text WHERE content_id IN ({marks})", wanted
-            ))
+        tags = images.tags(wanted)
+        about = images.about(wanted)
+        ocr = images.ocr_texts(wanted) if with_ocr else {}
         for content_id, paths in files.items():
             source, user = about.get(content_id, (None, None))
             keywords = image_keywords(
-                tags.get(content_id, ()), source=source, user_name=user,
+                sorted(tags.get(content_id, ())), source=source, user_name=user,
                 options=settings.options,
             )
             text = (ocr.get(content_id) or "").strip()

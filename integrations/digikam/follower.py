@@ -195,8 +195,8 @@ def follower_thread(
     if not follower.settings.any_on:
         return None
     if not supports(catalog):
-        log.warning("XMP write-back is on, but sidecars are written from the embedded "
-                    "SQLite catalogue only; %s is not supported yet", type(catalog).__name__)
+        log.warning("XMP write-back is on, but sidecars are written from the SQLite or "
+                    "the MongoDB catalogue; %s is not supported", type(catalog).__name__)
         return None
 
     def loop() -> None:
