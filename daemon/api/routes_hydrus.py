@@ -5,7 +5,8 @@
 and puts its results on a new page in the Hydrus GUI. Hydrus's own failures
 come back as JSON with a message: 409 when ``[hydrus]`` lacks the url or the
 access key, 503 when the client is not running, busy, refuses the key or
-the request (a 5xx other than 503 would read as PxIMSE's own fault).
+the request (a 5xx other than 503 would read as PxIMSE's own fault). The
+search runs on whichever catalogue the daemon has, SQLite or MongoDB.
 """
 
 from __future__ import annotations
@@ -29,7 +30,6 @@ from pximse.integrations.hydrus.show import (
     show_in_hydrus,
 )
 from pximse.query.planner import ClipSearch
-from pximse.store.sqlite.catalog import SqliteCatalog
 
 router = APIRouter(prefix="/api/hydrus", tags=["hydrus"])
 
@@ -88,7 +88,7 @@ def hydrus_show(
     body: ShowRequest,
     request: Request,
     bridge: Annotated[HydrusBridge, Depends(get_bridge)],
-    catalog: Annotated[SqliteCatalog, Depends(get_catalog)],
+    catalog: Annotated[Any, Depends(get_catalog)],
     config: Annotated[Config, Depends(get_config)],
 ) -> Any:
     clip: ClipSearch = request.app.state.clip

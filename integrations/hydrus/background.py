@@ -4,7 +4,9 @@ Every ``push_interval_s`` it pushes the images the catalogue wrote since the
 last successful round (the catalogue stamps each change with a write
 generation; the ledger keeps the last one pushed), and once an hour looks
 again for the files Hydrus did not have (a file imported into Hydrus later
-gets its tags then). Unchanged images cost no request at all.
+gets its tags then; a change to one meanwhile waits for that look). Unchanged
+images cost no request at all. It runs on either catalogue, SQLite or MongoDB
+(:mod:`~pximse.integrations.hydrus.catalog_reads`).
 
 A Hydrus that is not running is not an error storm: one warning when it goes
 away, then quiet retries, waiting twice as long each time (up to half an
@@ -23,7 +25,9 @@ from typing import Any
 
 from pximse.config import Config
 from pximse.integrations.hydrus.bridge import HydrusBridge
+from pximse.integrations.hydrus.catalog_reads import reads_for
 from pximse.integrations.hydrus.errors import HydrusError, HydrusUnavailable
+from pximse.integrations.hydrus.ledger import Ledger
 from pximse.integrations.hydrus.push import BATCH, Pusher, images_changed_since
 
 __all__ = ["HydrusPushLoop"]
@@ -102,12 +106,15 @@ class HydrusPushLoop:
         ledger = pusher.ledger
         since = ledger.watermark(pusher.target)
         newest, ids = images_changed_since(self.catalog, since)
-        due = ledger.absent_due(pusher.target,
-                                int((self.clock() - RECHECK_ABSENT_S) * 1_000_000_000))
+        checked_before = int((self.clock() - RECHECK_ABSENT_S) * 1_000_000_000)
+        ids = self._not_checked_lately(ids, ledger, pusher.target, checked_before)
+        due = ledger.absent_due(pusher.target, checked_before)
         if due:
             known = self.catalog.content_ids(due)
             ids = sorted(set(ids) | set(known.values()))
         if not ids:
+            if newest != since:
+                ledger.set_watermark(pusher.target, newest)
             return {}
         batches = (ids[start:start + BATCH] for start in range(0, len(ids), BATCH))
         report = pusher.push(batches, total=len(ids))
@@ -117,6 +124,17 @@ class HydrusPushLoop:
         if report.updated:
             log.info("pushed to Hydrus: %s", report.to_json())
         return report.to_json()
+
+    def _not_checked_lately(self, ids: list[int], ledger: Ledger, target: str,
+                            before_ns: int) -> list[int]:
+        """Leave out the images Hydrus lacked when last asked, within the hour: asking
+        again at each change (or each round, where the catalogue cannot say a write is
+        over and rereads the newest) would only hear the same; the hourly look does."""
+        if not ids:
+            return ids
+        shas = reads_for(self.catalog).sha256s(ids)
+        checked = ledger.absent_since(target, list(shas.values()))
+        return [i for i in ids if checked.get(shas.get(i, ""), 0) < before_ns]
 
     def _failed(self, exc: HydrusError, *, backoff: bool) -> float:
         self._failures += 1

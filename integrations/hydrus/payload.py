@@ -16,9 +16,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from pximse.integrations.hydrus.catalog_reads import reads_for
 from pximse.integrations.hydrus.tagmap import creator_tag, hydrus_tag, marker_tag, source_urls
 from pximse.query.sql import KIND_MODEL
-from pximse.store.sqlite.database import select_in
 
 __all__ = ["NOTE_NAME", "ImagePayload", "PayloadOptions", "read_payloads"]
 
@@ -60,31 +60,19 @@ class ImagePayload:
 def read_payloads(catalog: Any, content_ids: Sequence[int], options: PayloadOptions
                   ) -> list[ImagePayload]:
     """The payloads of these images, in the order given (unknown ids are left out)."""
-    conn = catalog.db.reader()
-    rows = {row[0]: row for row in select_in(
-        conn, "SELECT id, sha256, source, user_id, user_name, post_id FROM content WHERE id IN",
-        content_ids)}
-    tags: dict[int, list[tuple[str, str, int, float]]] = {}
-    for content_id, name, origin, kind, score in select_in(
-            conn, "SELECT it.content_id, t.name, it.origin, it.kind, it.score FROM image_tag it"
-                  " JOIN tag t ON t.id = it.tag_id WHERE it.content_id IN", content_ids):
-        tags.setdefault(content_id, []).append((name, origin, kind, score))
-    notes: dict[int, str] = {}
-    if options.ocr_note:
-        notes = dict(select_in(conn, "SELECT content_id, text FROM ocr_text WHERE content_id IN",
-                               content_ids))
+    rows = reads_for(catalog).payload_rows(content_ids, notes=options.ocr_note)
     payloads = []
     for content_id in content_ids:
         row = rows.get(content_id)
         if row is None:
             continue
-        _, sha, source, user_id, user_name, post_id = row
-        wanted = _tags(tags.get(content_id, []), options.tag_threshold)
-        if options.creator and (creator := creator_tag(source, user_id, user_name)):
+        wanted = _tags(row.tags, options.tag_threshold)
+        if options.creator and (creator := creator_tag(row.source, row.user_id,
+                                                       row.user_name)):
             wanted.add(creator)
-        urls = source_urls(source, user_id, post_id) if options.urls else []
-        text = (notes.get(content_id) or "").strip()
-        payloads.append(ImagePayload.make(sha, wanted, urls, text or None))
+        urls = source_urls(row.source, row.user_id, row.post_id) if options.urls else []
+        text = (row.note or "").strip() if options.ocr_note else ""
+        payloads.append(ImagePayload.make(row.sha256, wanted, urls, text or None))
     return payloads
 
 

@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from pximse.integrations.hydrus.catalog_reads import reads_for
 from pximse.integrations.hydrus.client import HydrusClient, current_tags
 from pximse.integrations.hydrus.errors import HydrusUnavailable
 from pximse.integrations.hydrus.ledger import Ledger, PushedState
@@ -209,28 +210,22 @@ def _grouped(changes: list[_Change]
 
 def all_images(catalog: Any, batch: int = BATCH) -> tuple[int, Iterator[list[int]]]:
     """Every image the catalogue has results for (present or offline)."""
-    conn = catalog.db.reader()
-    total = int(conn.execute("SELECT count(*) FROM content WHERE state >= 0").fetchone()[0])
+    reads = reads_for(catalog)
+    total = reads.count_images()
 
     def walk() -> Iterator[list[int]]:
         after = 0
-        while True:
-            rows = conn.execute("SELECT id FROM content WHERE state >= 0 AND id > ?"
-                                " ORDER BY id LIMIT ?", (after, batch)).fetchall()
-            if not rows:
-                return
-            yield [int(r[0]) for r in rows]
-            after = int(rows[-1][0])
+        while ids := reads.image_ids_after(after, batch):
+            yield ids
+            after = ids[-1]
 
     return total, walk()
 
 
 def images_changed_since(catalog: Any, gen: int) -> tuple[int, list[int]]:
-    """Images written after write generation ``gen``, and the newest generation seen."""
-    rows = catalog.db.reader().execute(
-        "SELECT id, gen FROM content WHERE gen > ? AND state >= 0 ORDER BY id", (gen,)).fetchall()
-    newest = max((int(r[1]) for r in rows), default=gen)
-    return newest, [int(r[0]) for r in rows]
+    """Images written after write generation ``gen``, and the generation up to which
+    every write was seen (the watermark to go on from)."""
+    return reads_for(catalog).changed_since(gen)
 
 
 def images_matching(catalog: Any, query: Any, batch: int = BATCH,

@@ -21,9 +21,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pximse.integrations.hydrus.catalog_reads import reads_for
 from pximse.integrations.hydrus.ledger import Ledger
 from pximse.integrations.hydrus.payload import PayloadOptions, read_payloads
-from pximse.store.sqlite.database import select_in
 
 __all__ = ["SIDECAR_SUFFIX", "SidecarReport", "remove_sidecars", "sidecar_text",
            "write_sidecars"]
@@ -58,13 +58,11 @@ def write_sidecars(catalog: Any, ledger: Ledger, images: Iterable[Sequence[int]]
                    progress: Callable[[str, int, int], None] | None = None) -> SidecarReport:
     """A sidecar beside every online file of these images (batches of content ids)."""
     report = SidecarReport()
+    reads = reads_for(catalog)
     done = 0
     for batch in images:
         payloads = {p.sha256: p for p in read_payloads(catalog, list(batch), options)}
-        files = list(select_in(
-            catalog.db.reader(),
-            "SELECT f.path, c.sha256 FROM file f JOIN content c ON c.id = f.content_id"
-            " WHERE f.state = 'ok' AND f.content_id IN", list(batch)))
+        files = reads.online_files(list(batch))
         paths = [path + SIDECAR_SUFFIX for path, _ in files]
         known = ledger.sidecar_digests(paths)
         written: dict[str, str | None] = {}
