@@ -287,3 +287,35 @@ def test_the_xmp_commands_on_a_mongodb_catalogue(tmp_path, roots, monkeypatch) -
     report = invoke("remove")
     assert (report["deleted"], report["failed"]) == (7, 0)
     assert not list(lib.rglob("*.xmp")) and not list(quiet.rglob("*.xmp"))
+
+
+@needs_tools
+def test_the_daemon_on_mongodb_keeps_sidecars_current(tmp_path, roots) -> None:
+    from pximse.api.app import create_app
+
+    lib, quiet = roots
+    config = write_config(tmp_path, lib, quiet, backend="mongodb")
+    catalog = mongo_catalog(mongomock.MongoClient())
+    scan_roots(catalog, config.roots, thumbnail_dir=config.thumbnail_dir)  # type: ignore[arg-type]
+    a = content_of(catalog, lib / "a.png")
+    catalog.set_tags(a, MODEL, 0, {"cat": 0.9})
+    daemon = create_app(config, catalog).state.daemon
+    daemon.start(scan=False, models=False, watch=False)
+    sidecar = lib / "a.png.xmp"
+    try:
+        for _ in range(3000):
+            if sidecar.exists() and exiv2_xmp(sidecar).get("Xmp.dc.subject") == ["cat"]:
+                break
+            threading.Event().wait(0.01)
+        assert exiv2_xmp(sidecar)["Xmp.dc.subject"] == ["cat"]
+        catalog.set_tags(a, MODEL, 0, {"dog": 0.9})
+        for _ in range(3000):  # the next round, a few seconds later
+            if exiv2_xmp(sidecar).get("Xmp.dc.subject") == ["dog"]:
+                break
+            threading.Event().wait(0.02)
+        assert exiv2_xmp(sidecar)["Xmp.dc.subject"] == ["dog"]
+    finally:
+        daemon.stop()
+    assert daemon.xmp_sidecars is not None
+    daemon.xmp_sidecars.join(timeout=30)
+    assert not daemon.xmp_sidecars.is_alive()
