@@ -14,7 +14,8 @@ User names: a file whose name gives a Pixiv user id but no name gets the name
 most recently seen for that id (``name_filled`` marks it). A name is "seen"
 by a fetch at its fetch time, and by a file name at the file's modification
 time (when the downloader wrote it). A name that comes with the file itself
-is never replaced.
+is never replaced. The rules both catalogues follow are in
+:mod:`pximse.store.pixiv_fields`.
 """
 
 from __future__ import annotations
@@ -28,56 +29,52 @@ import numpy as np
 
 from pximse.library.names import SourceInfo
 from pximse.query.sql import KIND_SOURCE
+from pximse.store.pixiv_fields import (
+    IMAGE_FIELDS,
+    PIXIV_ORIGIN,
+    WORK_FIELDS,
+    best_names,
+    image_copy,
+    merge_hidden,
+    most_recent_name,
+    tag_names,
+    work_from_values,
+    work_values,
+)
 from pximse.store.records import PixivTag, PixivWork
 from pximse.store.sqlite.database import Database
 from pximse.store.tagnames import tag_key
 
-PIXIV_ORIGIN = "pixiv"
-"""The tag origin of Pixiv's tags and their translations."""
+__all__ = ["PIXIV_ORIGIN", "PixivRows", "best_user_name", "read_pixiv_work"]
 
-_WORK_COLUMNS = (
-    "illust_id, state, via, fetched_at, title, caption, created, views, bookmarks, likes,"
-    " comments, user_id, user_name, ai, r18, x_restrict, pages, tags"
-)
-_KEEP_WHEN_MISSING = ("title", "caption", "created", "views", "bookmarks", "likes", "comments",
-                      "user_id", "user_name", "ai", "r18", "x_restrict", "pages")
+_WORK_COLUMNS = ", ".join(("illust_id", *WORK_FIELDS))
+_FILL_NAME = ("UPDATE content SET user_name = ?, name_filled = 1, gen = ?"
+              " WHERE source = 'pixiv' AND user_id = ?"
+              " AND (user_name IS NULL OR name_filled = 1) AND user_name IS NOT ?")
+"""Give a user's most recent name to the images that have none of their own
+(parameters: name, gen, user id, name)."""
 
 
-def read_pixiv_work(conn: sqlite3.Connection, illust_id: str) -> PixivWork | None:
+def _stored_values(conn: sqlite3.Connection, illust_id: str) -> dict[str, Any] | None:
     row = conn.execute(
         f"SELECT {_WORK_COLUMNS} FROM pixiv_work WHERE illust_id = ?", (illust_id,)
     ).fetchone()
-    return None if row is None else _work_from_row(row)
+    if row is None:
+        return None
+    values = dict(zip(WORK_FIELDS, row[1:], strict=True))
+    values["tags"] = json.loads(values["tags"])
+    return values
 
 
-def _work_from_row(row: Any) -> PixivWork:
-    tags = [PixivTag(item["name"], item.get("translation")) for item in json.loads(row[17])]
-    return PixivWork(
-        illust_id=row[0], state=row[1], via=row[2], fetched_at=row[3], title=row[4],
-        caption=row[5], created=row[6], views=row[7], bookmarks=row[8], likes=row[9],
-        comments=row[10], user_id=row[11], user_name=row[12],
-        ai=None if row[13] is None else bool(row[13]),
-        r18=None if row[14] is None else bool(row[14]),
-        x_restrict=row[15], pages=row[16], tags=tags,
-    )
-
-
-def _tags_json(tags: Iterable[PixivTag]) -> str:
-    return json.dumps([{"name": tag.name, "translation": tag.translation} for tag in tags],
-                      ensure_ascii=False)
-
-
-def _bool(value: bool | None) -> int | None:
-    return None if value is None else int(value)
+def read_pixiv_work(conn: sqlite3.Connection, illust_id: str) -> PixivWork | None:
+    values = _stored_values(conn, illust_id)
+    return None if values is None else work_from_values(illust_id, values)
 
 
 def best_user_name(conn: sqlite3.Connection, user_id: str) -> str | None:
     """The name most recently seen for a Pixiv user id (ties: the smaller name)."""
-    row = conn.execute(
-        "SELECT name FROM pixiv_user_name WHERE user_id = ? ORDER BY seen DESC, name LIMIT 1",
-        (user_id,),
-    ).fetchone()
-    return None if row is None else row[0]
+    return most_recent_name(conn.execute(
+        "SELECT name, seen FROM pixiv_user_name WHERE user_id = ?", (user_id,)))
 
 
 class PixivRows:
@@ -162,25 +159,15 @@ class PixivRows:
         For ``ok`` the row is replaced. For ``deleted``/``private`` only the
         state, the door and the time change; what Pixiv still tells (a hidden
         work's title, say) fills in, and everything known before stays."""
-        values = (work.illust_id, work.state, work.via, work.fetched_at, work.title,
-                  work.caption, work.created, work.views, work.bookmarks, work.likes,
-                  work.comments, work.user_id, work.user_name, _bool(work.ai), _bool(work.r18),
-                  work.x_restrict, work.pages, _tags_json(work.tags))
-        if work.state == "ok":
-            update = ", ".join(f"{name} = excluded.{name}"
-                               for name in ("state", "via", "fetched_at", *_KEEP_WHEN_MISSING,
-                                            "tags"))
-        else:
-            update = ", ".join(
-                ["state = excluded.state", "via = excluded.via",
-                 "fetched_at = excluded.fetched_at",
-                 "tags = CASE excluded.tags WHEN '[]' THEN tags ELSE excluded.tags END"]
-                + [f"{name} = coalesce(excluded.{name}, {name})" for name in _KEEP_WHEN_MISSING])
+        update = ", ".join(f"{name} = excluded.{name}" for name in WORK_FIELDS)
         with self.db.write() as conn:
+            values = merge_hidden(work_values(work), _stored_values(conn, work.illust_id))
+            values["tags"] = json.dumps(values["tags"], ensure_ascii=False)
             conn.execute(
-                f"INSERT INTO pixiv_work ({_WORK_COLUMNS}) VALUES ({','.join('?' * 18)})"
+                f"INSERT INTO pixiv_work ({_WORK_COLUMNS})"
+                f" VALUES ({','.join('?' * (1 + len(WORK_FIELDS)))})"
                 f" ON CONFLICT(illust_id) DO UPDATE SET {update}",
-                values,
+                (work.illust_id, *(values[name] for name in WORK_FIELDS)),
             )
             conn.execute("DELETE FROM pixiv_error WHERE illust_id = ?", (work.illust_id,))
             if work.user_id and work.user_name:  # a hidden work may still name its artist
@@ -224,16 +211,10 @@ class PixivRows:
             " GROUP BY 1, 2"
             " ON CONFLICT(user_id, name) DO UPDATE SET seen = max(seen, excluded.seen)"
         )
-        best = ("(SELECT n.name FROM pixiv_user_name n WHERE n.user_id = content.user_id"
-                " ORDER BY n.seen DESC, n.name LIMIT 1)")
-        cursor = conn.execute(
-            f"UPDATE content SET user_name = {best}, name_filled = 1, gen = ?"
-            " WHERE source = 'pixiv' AND user_id IS NOT NULL"
-            " AND (user_name IS NULL OR name_filled = 1)"
-            f" AND {best} IS NOT NULL AND user_name IS NOT {best}",
-            (self.db.gen,),
-        )
-        return int(cursor.rowcount)
+        best = best_names(conn.execute("SELECT user_id, name, seen FROM pixiv_user_name"))
+        cursor = conn.executemany(_FILL_NAME, [(name, self.db.gen, user_id, name)
+                                               for user_id, name in best.items()])
+        return max(int(cursor.rowcount), 0)
 
     def _update_user_names_once(self) -> None:
         """The full pass, once after the schema gained the names table (the flag)."""
@@ -255,13 +236,8 @@ class PixivRows:
             (user_id, name, seen),
         )
         after = best_user_name(conn, user_id)
-        if after != before:
-            conn.execute(
-                "UPDATE content SET user_name = ?, name_filled = 1, gen = ?"
-                " WHERE source = 'pixiv' AND user_id = ?"
-                " AND (user_name IS NULL OR name_filled = 1) AND user_name IS NOT ?",
-                (after, self.db.gen, user_id, after),
-            )
+        if after is not None and after != before:
+            conn.execute(_FILL_NAME, (after, self.db.gen, user_id, after))
 
     # -- the copy on each image ----------------------------------------------------------
 
@@ -281,17 +257,14 @@ class PixivRows:
             filled = int(name is not None)
         if work is not None or old_state is not None or filled or old_filled \
                 or user_id != info.user_id:
+            copy = image_copy(work)
             conn.execute(
                 "UPDATE content SET pixiv_state = ?, views = ?, bookmarks = ?, likes = ?,"
                 " comments = ?, ai = ?, r18 = ?, title = coalesce(?, title),"
                 " posted = coalesce(?, posted), user_id = ?, user_name = ?, name_filled = ?,"
                 " gen = ? WHERE id = ?",
-                (
-                    *((work.state, work.views, work.bookmarks, work.likes, work.comments,
-                       _bool(work.ai), _bool(work.r18), work.title or None, work.created)
-                      if work is not None else (None,) * 9),
-                    user_id, name, filled, self.db.gen, content_id,
-                ),
+                (*(copy[field] for field in IMAGE_FIELDS), user_id, name, filled, self.db.gen,
+                 content_id),
             )
         if work is not None:
             self._set_pixiv_tags(conn, content_id, work.tags)
@@ -301,11 +274,7 @@ class PixivRows:
             self._note_user_name(conn, info.user_id, info.user_name, date or 0)
 
     def _set_pixiv_tags(self, conn: Any, content_id: int, tags: list[PixivTag]) -> None:
-        wanted: dict[str, float] = {}
-        for tag in tags:
-            for name in (tag.name, tag.translation):
-                if name and tag_key(name):
-                    wanted.setdefault(name, 1.0)
+        wanted = tag_names(tags)
         have = {row[0] for row in conn.execute(
             "SELECT t.key FROM image_tag it JOIN tag t ON t.id = it.tag_id"
             " WHERE it.content_id = ? AND it.origin = ?", (content_id, PIXIV_ORIGIN))}
