@@ -166,6 +166,54 @@ def test_pages_past_the_topk_limit(
         store.max_topk = MAX_TOPK
 
 
+class _RefusesDeepPages:
+    """A Milvus client as a server with the default ``maxTopK`` answers: a search
+    whose offset + limit passes the limit is refused (the error a server gives)."""
+
+    def __init__(self, client: object, limit: int) -> None:
+        self._client = client
+        self._limit = limit
+        self.refused = 0
+
+    def search(self, *args: object, limit: int = 10, offset: int = 0, **kwargs: object
+               ) -> object:
+        if offset + limit > self._limit:
+            from pymilvus import MilvusException
+
+            self.refused += 1
+            raise MilvusException(message=f"topk [{offset + limit}] is invalid, it should be"
+                                          f" in range [1, {self._limit}], but got "
+                                          f"{offset + limit}")
+        return self._client.search(*args, limit=limit, offset=offset,  # type: ignore[attr-defined]
+                                   **kwargs)
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._client, name)
+
+
+def test_pages_past_a_refusing_servers_limit_walk_the_ranking(
+        loaded: tuple[MilvusVectorStore, np.ndarray, np.ndarray]) -> None:
+    """A server that refuses pages past its hit limit (16,384 by default; 300
+    here): the page is walked with a search iterator, and is the same page."""
+    store, ids, vectors = loaded
+    real = store.client
+    refusing = _RefusesDeepPages(real, 300)
+    store.client, store.max_topk = refusing, 300
+    try:
+        query = vectors[3]
+        want, want_scores = exact(vectors, ids, query, 2000)
+        deep, deep_scores = store.search(query, 150, offset=1700)
+        assert refusing.refused == 1  # the plain search was tried and refused
+        assert len(deep) == 150 and len(set(deep.tolist())) == 150
+        assert np.all(np.diff(deep_scores) <= 1e-6)
+        np.testing.assert_allclose(deep_scores, want_scores[1700:1850], atol=2e-3)
+        assert len(set(deep.tolist()) & set(want[1690:1860].tolist())) >= 0.9 * 150
+        shallow, _ = store.search(query, 50, offset=100)  # under the limit: a plain search
+        assert refusing.refused == 1 and len(shallow) == 50
+    finally:
+        store.client, store.max_topk = real, MAX_TOPK
+
+
 # -- filters on the columns beside the vectors ----------------------------------------
 
 

@@ -10,8 +10,8 @@ post-filter over a truncated candidate list.
 
 Paging: a Milvus server answers at most 16,384 hits per search (``offset +
 limit``, its ``maxTopK``); a deeper page is asked for as is first (milvus-lite
-has no such limit) and, when the server refuses, walked with a search
-iterator (Milvus 2.5.2 or later).
+has no such limit) and, when the server refuses, walked a limit's worth of
+hits at a time, each search leaving out the ids already ranked.
 
 Scalars are copied from the catalogue by :meth:`MilvusVectorStore.update_scalars`
 (the MongoDB catalogue's ``sync_vector_scalars`` does it for what changed);
@@ -280,52 +280,49 @@ class MilvusVectorStore:
         if allowed is not None:
             parts.append(f"id in {_check_ids(allowed).tolist()}")
         filter_text = " and ".join(parts)
-        stop = offset + k
-        if stop <= self.max_topk:
-            params = {"metric_type": "IP", "params": {"ef": min(max(self.ef_search, stop),
-                                                                 32_768)}}
-            hits = self.client.search(self.collection, [vector.tolist()], limit=k,
-                                      offset=offset, filter=filter_text,
-                                      search_params=params, output_fields=["id"])[0]
-            return _arrays([(int(h["id"]), float(h["distance"])) for h in hits])
+        if offset + k <= self.max_topk:
+            return _arrays(self._hits(vector, offset, k, filter_text))
         return self._search_deep(vector, offset, k, filter_text)
 
     def _search_deep(self, vector: np.ndarray, offset: int, k: int, filter_text: str
                      ) -> tuple[np.ndarray, np.ndarray]:
-        """A page past 16,384 hits. milvus-lite (and a server configured with a
-        higher ``maxTopK``) answers the plain search; a server that refuses it is
-        walked with a search iterator (Search Iterator v2, Milvus 2.5.2 and later)."""
-        params = {"metric_type": "IP", "params": {"ef": min(max(self.ef_search, offset + k),
-                                                            32_768)}}
+        """A page past the server's hit limit (``maxTopK``, 16,384 by default).
+        milvus-lite (and a server configured with a higher limit) answers the
+        plain search; a server that refuses it is walked a limit's worth of hits
+        at a time, each search leaving out the ids already ranked -- plain
+        searches any Milvus version answers, unlike search iterators."""
         try:
-            hits = self.client.search(self.collection, [vector.tolist()], limit=k,
-                                      offset=offset, filter=filter_text,
-                                      search_params=params, output_fields=["id"])[0]
-            return _arrays([(int(h["id"]), float(h["distance"])) for h in hits])
+            return _arrays(self._hits(vector, offset, k, filter_text))
         except Exception as exc:  # noqa: BLE001 - pymilvus' MilvusException
             if "topk" not in str(exc).lower() and "limit" not in str(exc).lower():
                 raise
             log.info("Milvus refused a page at %d (%s); walking the ranking instead",
                      offset, exc)
-        batch = min(self.max_topk // 2, max(k, 1000))
-        iterator = self.client.search_iterator(
-            self.collection, [vector.tolist()], batch_size=batch, limit=offset + k,
-            filter=filter_text, output_fields=["id"],
-            search_params={"metric_type": "IP", "params": {"ef": max(self.ef_search, batch)}})
+        ranked: list[int] = []
         pairs: list[tuple[int, float]] = []
-        position = 0
-        try:
-            while position < offset + k:
-                hits = iterator.next()
-                if not hits:
-                    break
-                for hit in hits:
-                    if offset <= position < offset + k:
-                        pairs.append((int(hit["id"]), float(hit["distance"])))
-                    position += 1
-        finally:
-            iterator.close()
-        return _arrays(pairs)
+        while len(ranked) < offset + k:
+            step = min(self.max_topk, offset + k - len(ranked))
+            parts = [f"({filter_text})"] if filter_text else []
+            if ranked:
+                parts.append(f"id not in {ranked}")
+            hits = self._hits(vector, 0, step, " and ".join(parts))
+            if not hits:
+                break
+            for content_id, score in hits:
+                if len(ranked) >= offset:
+                    pairs.append((content_id, score))
+                ranked.append(content_id)
+        return _arrays(pairs[:k])
+
+    def _hits(self, vector: np.ndarray, offset: int, k: int, filter_text: str
+              ) -> list[tuple[int, float]]:
+        """Ranks ``offset .. offset + k``: (content id, score) pairs, one search."""
+        params = {"metric_type": "IP", "params": {"ef": min(max(self.ef_search, offset + k),
+                                                            32_768)}}
+        hits = self.client.search(self.collection, [vector.tolist()], limit=k,
+                                  offset=offset, filter=filter_text,
+                                  search_params=params, output_fields=["id"])[0]
+        return [(int(h["id"]), float(h["distance"])) for h in hits]
 
 
 def _arrays(pairs: Iterable[tuple[int, float]]) -> tuple[np.ndarray, np.ndarray]:
