@@ -27,7 +27,8 @@ from pximse.config import RootConfig, ScanConfig
 from pximse.library.identify import identify_file, probe_for_catalog
 from pximse.library.probe import ImageFacts, ProbeFailure
 from pximse.library.walk import stat_parts, walk_root
-from pximse.store.sqlite.catalog import FileRecord, NewContent, ScanBatch, SqliteCatalog
+from pximse.store.backends import Catalog
+from pximse.store.sqlite.catalog import FileRecord, NewContent, ScanBatch
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +68,7 @@ class _Inline(Executor):
 
 
 def scan_roots(
-    catalog: SqliteCatalog,
+    catalog: Catalog,
     roots: Sequence[RootConfig],
     *,
     thumbnail_dir: Path,
@@ -129,7 +130,7 @@ def _worker_started(parent_pid: int) -> None:
 
 
 def _scan_root(
-    catalog: SqliteCatalog,
+    catalog: Catalog,
     root: RootConfig,
     pool: ScanPool,
     thumbnail_dir: Path,
@@ -191,7 +192,7 @@ def _scan_root(
 
 
 def record_files(
-    catalog: SqliteCatalog,
+    catalog: Catalog,
     root_id: int,
     todo: list[tuple[str, int, int]],
     pool: ScanPool,
@@ -295,7 +296,7 @@ def _decode(
 
 
 def _write(
-    catalog: SqliteCatalog,
+    catalog: Catalog,
     root_id: int,
     records: Iterable[FileRecord],
     content: list[NewContent],
