@@ -10,7 +10,10 @@ child process there), which the server suite covers when
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
+import signal
+import subprocess
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -138,3 +141,58 @@ def test_the_indexers_loop_runs_the_models_on_mongodb(
     assert finished[new_after + 1] == min(finished.values())  # the new image came first
     assert paths_in(mongo, "rating:general OR rating:sensitive OR rating:questionable"
                            " OR rating:explicit") == {str(p) for p in library.glob("*.png")}
+
+
+MONGO_URL = os.environ.get("PXIMSE_TEST_MONGO_URL", "")
+
+
+def test_serve_on_a_mongodb_server_watches_and_indexes(tmp_path: Path) -> None:
+    """`pximse serve` on a real server: the daemon and its indexer process share
+    the database (mongomock cannot be shared between processes)."""
+    if not MONGO_URL:
+        pytest.skip("PXIMSE_TEST_MONGO_URL is not set: the MongoDB server cases need a "
+                    "server (see deploy/compose.yaml)")
+    import httpx
+    import pymongo
+    from test_processes import free_port, pximse, write_library
+
+    library = tmp_path / "lib"
+    write_library(library, 12)
+    model = build_model(tmp_path / "weights" / NAME, *make_weights(0))
+    port, name = free_port(), f"pximse_test_{uuid.uuid4().hex[:12]}"
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f'[[library.roots]]\nname = "lib"\npath = "{library}"\n[server]\nport = {port}\n'
+        f'[backend]\nkind = "mongodb"\nmongodb_uri = "{MONGO_URL}"\n'
+        f'mongodb_database = "{name}"\n[watch]\ndebounce_ms = 200\n'
+        f'[models]\ntagger = "wd-vit-tagger-v3"\ntagger_path = "{model}"\nocr = ""\n'
+        'clip = ""\n', encoding="utf-8")
+    client: Any = pymongo.MongoClient(MONGO_URL, serverSelectionTimeoutMS=5000)
+    with open(tmp_path / "serve.log", "ab") as log:
+        serve = subprocess.Popen(
+            pximse("serve", "--config", str(config), "--data-dir", str(tmp_path / "data")),
+            stdout=log, stderr=subprocess.STDOUT,
+            env={**os.environ, "PXIMSE_LOG_DIR": str(tmp_path / "logs")})
+    try:
+        def tagged() -> int:
+            return int(client[name].content.count_documents(
+                {"stages.tagger.status": "done"}))
+
+        def status() -> dict[str, Any]:
+            try:
+                return dict(httpx.get(f"http://127.0.0.1:{port}/api/status", timeout=5).json())
+            except httpx.HTTPError:
+                return {}
+
+        wait_for(lambda: status().get("images") == 12 and tagged() == 12,
+                 "the scan and the models", timeout=180)
+        draw_picture(99).save(library / "new_5000_p0.png")
+        wait_for(lambda: status().get("images") == 13 and tagged() == 13,
+                 "the watched file, tagged", timeout=120)
+        serve.send_signal(signal.SIGTERM)
+        serve.wait(60)  # a clean stop (it ends by the signal, as the shell expects)
+    finally:
+        if serve.poll() is None:
+            serve.kill()
+        client.drop_database(name)
+        client.close()
