@@ -17,8 +17,7 @@ from fastapi.responses import JSONResponse
 
 from pximse.api.deps import get_catalog, get_config
 from pximse.config import Config
-from pximse.sources.pixiv import DAY_S, refresh_token
-from pximse.store.sqlite.catalog import SqliteCatalog
+from pximse.sources.pixiv import DAY_S, PixivCatalog, refresh_token
 
 router = APIRouter(prefix="/api/pixiv", tags=["pixiv"])
 
@@ -26,7 +25,7 @@ router = APIRouter(prefix="/api/pixiv", tags=["pixiv"])
 @router.get("", summary="The library's Pixiv works: fetched, deleted, private, failed")
 def pixiv_status(
     request: Request,
-    catalog: Annotated[SqliteCatalog, Depends(get_catalog)],
+    catalog: Annotated[PixivCatalog, Depends(get_catalog)],  # SQLite's or MongoDB's
     config: Annotated[Config, Depends(get_config)],
 ) -> dict[str, Any]:
     cutoff = int(time.time()) - config.pixiv.max_age_days * DAY_S

@@ -30,7 +30,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -45,6 +45,7 @@ __all__ = [
     "FetchOptions",
     "FetchReport",
     "Pacer",
+    "PixivCatalog",
     "PixivFetcher",
     "fetch_library",
     "make_client",
@@ -57,6 +58,20 @@ TOKEN_ENV = "PXIMSE_PIXIV_REFRESH_TOKEN"
 DAY_S = 86_400
 LONGEST_WAIT_S = 3600.0
 """A ``Retry-After`` longer than this ends the run rather than wait it out."""
+
+
+class PixivCatalog(Protocol):
+    """What a fetch needs of the catalogue; SQLite's and MongoDB's both offer it
+    (``store/sqlite/pixivrows.py``, ``store/mongo/pixiv.py``)."""
+
+    def pixiv_candidates(self, *, fetched_before: int, include_missing: bool = False,
+                         content_ids: np.ndarray | None = None) -> list[str]: ...
+    def pixiv_summary(self, *, fetched_after: int | None = None) -> dict[str, int]: ...
+    def pixiv_errors(self, limit: int = 20) -> list[dict[str, Any]]: ...
+    def pixiv_work(self, illust_id: str) -> PixivWork | None: ...
+    def record_pixiv_work(self, work: PixivWork) -> None: ...
+    def record_pixiv_error(self, illust_id: str, message: str, at: int) -> None: ...
+    def update_user_names(self) -> int: ...
 
 
 def refresh_token(config: PixivConfig, env: Mapping[str, str] | None = None) -> str:
@@ -155,7 +170,7 @@ def _plain_sleep(seconds: float) -> bool:
 class PixivFetcher:
     """Fetches works one at a time and stores each answer as it comes."""
 
-    def __init__(self, catalog: Any, client: PixivClient, options: FetchOptions, *,
+    def __init__(self, catalog: PixivCatalog, client: PixivClient, options: FetchOptions, *,
                  stop: threading.Event | None = None,
                  clock: Callable[[], float] = time.monotonic,
                  sleep: Callable[[float], bool] | None = None,
@@ -250,7 +265,8 @@ class _Stopped(Exception):
     """The run ends now (a stop request, or Pixiv asking for a very long wait)."""
 
 
-def fetch_library(catalog: Any, config: PixivConfig, *, options: FetchOptions | None = None,
+def fetch_library(catalog: PixivCatalog, config: PixivConfig, *,
+                  options: FetchOptions | None = None,
                   content_ids: np.ndarray | None = None,
                   progress: Callable[[FetchReport], None] | None = None,
                   stop: threading.Event | None = None,

@@ -69,13 +69,17 @@ def merge_hidden(values: dict[str, Any], old: Mapping[str, Any] | None) -> dict[
 
 def work_from_values(illust_id: str, values: Mapping[str, Any]) -> PixivWork:
     """The work from its stored values (missing ones are None)."""
-    flags = {name: None if values.get(name) is None else bool(values[name])
-             for name in ("ai", "r18")}
+    def flag(name: str) -> bool | None:
+        return None if values.get(name) is None else bool(values[name])
+
     return PixivWork(
         illust_id=illust_id, state=values["state"], via=values["via"],
-        fetched_at=values["fetched_at"],
-        **{name: values.get(name) for name in KEEP_WHEN_MISSING if name not in flags},
-        **flags,
+        fetched_at=values["fetched_at"], title=values.get("title"),
+        caption=values.get("caption"), created=values.get("created"),
+        views=values.get("views"), bookmarks=values.get("bookmarks"),
+        likes=values.get("likes"), comments=values.get("comments"),
+        user_id=values.get("user_id"), user_name=values.get("user_name"), ai=flag("ai"),
+        r18=flag("r18"), x_restrict=values.get("x_restrict"), pages=values.get("pages"),
         tags=[PixivTag(t["name"], t.get("translation")) for t in values.get("tags") or []])
 
 
