@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import mongomock
+import numpy as np
 import pytest
 import test_pixiv_background as on_sqlite
 from pixiv_fake import FakePixiv, FakeWork
@@ -153,6 +154,10 @@ def test_the_images_show_what_was_fetched(tmp_path: Path, fake: FakePixiv) -> No
     fill(sqlite, NAMES)
     mongo = mongo_catalog()
     for catalog in (sqlite, mongo):
+        ids = np.array([catalog.content_id_for(hashlib.sha256(name.encode()).hexdigest())
+                        for name in ("90000002_p0.png", "2002_90000004_p0.png")])
+        assert catalog.pixiv_candidates(fetched_before=1, content_ids=ids) == \
+            ["90000004", "90000002"]  # never fetched: the newest work first
         fetch_library(catalog, config.pixiv, now=lambda: 1_800_000_000)
     expected = images(sqlite)
     assert images(mongo) == expected

@@ -57,15 +57,26 @@ class MongoPixiv:
     def _library_posts(self, content_ids: np.ndarray | None = None) -> set[str]:
         selector: dict[str, Any] = {"source": "pixiv", "post_id": {"$ne": None},
                                     "state": {"$gte": 0}}
-        if content_ids is not None:
-            selector["_id"] = {"$in": [int(i) for i in content_ids]}
-        return {doc["post_id"] for doc in self.mdb.content.find(selector, {"post_id": 1})}
+        if content_ids is None:
+            return {doc["post_id"] for doc in self.mdb.content.find(selector, {"post_id": 1})}
+        wanted = sorted({int(i) for i in content_ids})
+        posts: set[str] = set()
+        for start in range(0, len(wanted), _CHUNK):  # a query document stays small
+            selector["_id"] = {"$in": wanted[start:start + _CHUNK]}
+            posts.update(doc["post_id"] for doc in self.mdb.content.find(selector,
+                                                                         {"post_id": 1}))
+        return posts
+
+    def _fetched(self, posts: set[str]) -> dict[str, dict[str, Any]]:
+        """State and fetch time of the works of ``posts`` that were fetched: one
+        pass over the collection, not a query naming every post."""
+        return {doc["_id"]: doc for doc in self.mdb.db["pixiv_work"].find(
+            {}, {"state": 1, "fetched_at": 1}) if doc["_id"] in posts}
 
     def pixiv_candidates(self, *, fetched_before: int, include_missing: bool = False,
                          content_ids: np.ndarray | None = None) -> list[str]:
         posts = self._library_posts(content_ids)
-        works = {doc["_id"]: doc for doc in self.mdb.db["pixiv_work"].find(
-            {"_id": {"$in": sorted(posts)}}, {"state": 1, "fetched_at": 1})}
+        works = self._fetched(posts)
         wanted = [p for p in posts if p not in works or (
             works[p]["fetched_at"] < fetched_before
             and (works[p]["state"] == "ok" or include_missing))]
@@ -81,8 +92,7 @@ class MongoPixiv:
                   "errors": 0, "fresh": 0, "fresh_missing": 0}
         posts = self._library_posts()
         after = fetched_after if fetched_after is not None else 2**62
-        works = {doc["_id"]: doc for doc in self.mdb.db["pixiv_work"].find(
-            {"_id": {"$in": sorted(posts)}}, {"state": 1, "fetched_at": 1})}
+        works = self._fetched(posts)
         for post in posts:
             work = works.get(post)
             state = "unfetched" if work is None else work["state"]
@@ -90,8 +100,8 @@ class MongoPixiv:
             counts["works"] += 1
             fresh = int(work is not None and work["fetched_at"] >= after)
             counts["fresh" if state == "ok" else "fresh_missing"] += fresh
-        counts["errors"] = int(self.mdb.db["pixiv_error"].count_documents(
-            {"_id": {"$in": sorted(posts)}}))
+        counts["errors"] = sum(doc["_id"] in posts
+                               for doc in self.mdb.db["pixiv_error"].find({}, {"_id": 1}))
         return counts
 
     def pixiv_work(self, illust_id: str) -> PixivWork | None:
@@ -234,6 +244,9 @@ def _ascii_lower(text: str) -> str:
     from pximse.store.mongo.compiler import ascii_lower
 
     return ascii_lower(text)
+
+
+_CHUNK = 1000
 
 
 class _descending:
