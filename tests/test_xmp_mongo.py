@@ -18,6 +18,7 @@ from test_xmp_sidecars import MODEL, exiv2_xmp, needs_tools
 
 from pximse.cli import main
 from pximse.config import load_config
+from pximse.integrations.digikam import mongo_images
 from pximse.integrations.digikam.catalog_images import (
     XmpSettings,
     all_content_ids,
@@ -33,6 +34,7 @@ from pximse.store.mongo.database import MongoDatabase
 from pximse.store.sqlite.catalog import SqliteCatalog
 
 THRESHOLD = 0.35
+SETTLE_S = 0.3  # instead of half a minute: how long a write may take in another process
 
 
 class ScanTee(TeeCatalog):
@@ -183,8 +185,13 @@ def test_the_same_writes_give_the_same_sidecars_on_both_catalogues(tmp_path, roo
     sqlite.close()
 
 
+def settle() -> None:
+    threading.Event().wait(SETTLE_S + 0.05)
+
+
 @needs_tools
-def test_the_follower_on_mongodb_rewrites_only_what_changed(tmp_path, roots) -> None:
+def test_the_follower_on_mongodb_rewrites_only_what_changed(tmp_path, roots, monkeypatch) -> None:
+    monkeypatch.setattr(mongo_images, "SETTLE_S", SETTLE_S)
     lib, quiet = roots
     config = write_config(tmp_path, lib, quiet, backend="mongodb")
     catalog = mongo_catalog(mongomock.MongoClient())
@@ -197,9 +204,14 @@ def test_the_follower_on_mongodb_rewrites_only_what_changed(tmp_path, roots) -> 
     try:
         # a, its copy, b, and the three with tags from their file names
         assert follower.run_once(log_failures=False).created == 6
+        # Caught up once the writes read are surely finished (another process's
+        # may still be stamping documents); then looked at once more.
+        assert follower.synced_generation() < write_generation(catalog)
+        assert follower.run_once().changed == 0
+        settle()
+        assert follower.run_once().changed == 0
         assert follower.synced_generation() == write_generation(catalog) > 0
         assert follower.pending() == 0
-        assert follower.run_once().changed == 0
         stamps = {}
         for sidecar in lib.rglob("*.xmp"):  # any write would move them
             old = sidecar.stat().st_mtime_ns - 10**9
@@ -209,6 +221,9 @@ def test_the_follower_on_mongodb_rewrites_only_what_changed(tmp_path, roots) -> 
         assert follower.pending() == 1
         report = follower.run_once()
         assert (report.updated, report.unchanged, report.created) == (2, 0, 0)
+        settle()
+        assert follower.run_once().changed == 0  # the second look writes nothing
+        assert follower.pending() == 0
         moved = sorted(p.name for p, old in stamps.items() if p.stat().st_mtime_ns != old)
         assert moved == ["a.png.xmp", "copy of a.png.xmp"]
         assert exiv2_xmp(a_sidecar)["Xmp.dc.subject"] == ["dog"]
@@ -235,6 +250,39 @@ def test_the_follower_on_mongodb_rewrites_only_what_changed(tmp_path, roots) -> 
     assert not thread.is_alive()
 
 
+@needs_tools
+def test_a_write_another_process_is_still_making_is_not_missed(
+    tmp_path, roots, monkeypatch
+) -> None:
+    """The model worker writes tags from a process of its own: its generation
+    can be read while it is still updating documents."""
+    monkeypatch.setattr(mongo_images, "SETTLE_S", SETTLE_S)
+    lib, quiet = roots
+    config = write_config(tmp_path, lib, quiet, backend="mongodb")
+    client = mongomock.MongoClient()
+    catalog = mongo_catalog(client)
+    worker = mongo_catalog(client)  # another process's connection: a lock of its own
+    scan_roots(catalog, config.roots, thumbnail_dir=config.thumbnail_dir)  # type: ignore[arg-type]
+    a, b = content_of(catalog, lib / "a.png"), content_of(catalog, lib / "sub" / "b.jpg")
+    follower = SidecarFollower(catalog, config)
+    try:
+        follower.run_once(log_failures=False)
+        with worker.mdb.write():  # one write call of the worker, half done
+            worker._replace_tags(a, MODEL, 0, {"cat": 0.9})
+            assert follower.run_once().created == 2  # a and its copy
+            worker._replace_tags(b, MODEL, 0, {"cat": 0.9})
+        assert follower.run_once().changed == 0  # b's generation was read already
+        assert not (lib / "sub" / "b.jpg.xmp").exists()
+        settle()
+        report = follower.run_once()  # the second look finds b
+        assert (report.created, report.updated) == (1, 0)
+        assert exiv2_xmp(lib / "sub" / "b.jpg.xmp")["Xmp.dc.subject"] == ["cat"]
+        assert follower.synced_generation() == write_generation(catalog)
+        assert follower.pending() == 0
+    finally:
+        follower.close()
+
+
 def test_the_generation_read_waits_for_a_write_in_progress() -> None:
     """MongoDB has no transactions: a write takes its generation and then updates
     documents one by one, so the generation is read once it has finished."""
@@ -251,6 +299,7 @@ def test_the_generation_read_waits_for_a_write_in_progress() -> None:
 
 @needs_tools
 def test_the_xmp_commands_on_a_mongodb_catalogue(tmp_path, roots, monkeypatch) -> None:
+    monkeypatch.setattr(mongo_images, "SETTLE_S", SETTLE_S)
     lib, quiet = roots
     config = write_config(tmp_path, lib, quiet, backend="mongodb")
     client = mongomock.MongoClient()
@@ -280,8 +329,14 @@ def test_the_xmp_commands_on_a_mongodb_catalogue(tmp_path, roots, monkeypatch) -
     assert (report["created"], report["unchanged"]) == (5, 1)
     assert exiv2_xmp(lib / "copy of a.png.xmp")["Xmp.dc.subject"] == ["cat"]
     status = invoke("status")
+    # The writes just read count as caught up once surely finished.
+    assert 0 < status["images_changed_since"] and status["check"]["up_to_date"] == 6
+    settle()
+    report = invoke("write")
+    assert (report["created"], report["updated"], report["unchanged"]) == (0, 0, 6)
+    status = invoke("status")
     assert status["synced_generation"] == status["generation"]
-    assert status["images_changed_since"] == 0 and status["check"]["up_to_date"] == 6
+    assert status["images_changed_since"] == 0
     assert invoke("write", "--root", "quiet", "tag:cat")["created"] == 1
     assert exiv2_xmp(quiet / "a again.png.xmp")["Xmp.dc.subject"] == ["cat"]
     report = invoke("remove")

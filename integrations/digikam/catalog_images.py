@@ -16,8 +16,10 @@ __all__ = [
     "CatalogUnsupported",
     "XmpSettings",
     "all_content_ids",
+    "catalog_identity",
     "changed_content_ids",
     "query_content_ids",
+    "settle_seconds",
     "sidecar_jobs",
     "supports",
     "write_generation",
@@ -73,8 +75,12 @@ class CatalogImages(Protocol):
     (:mod:`~pximse.integrations.digikam.sqlite_images`,
     :mod:`~pximse.integrations.digikam.mongo_images`)."""
 
+    identity: str  # which catalogue: sidecar state kept for another one starts over
+
+    @property
+    def settle_s(self) -> float: ...  # how long until a generation read now is final
     def write_generation(self) -> int: ...
-    def changed_content_ids(self, since: int) -> list[int]: ...
+    def changed_content_ids(self, since: int, upto: int | None = None) -> list[int]: ...
     def all_content_ids(self) -> list[int]: ...
     def online_files(self, content_ids: Sequence[int]) -> list[tuple[str, int, str]]: ...
     def tags(self, content_ids: Sequence[int]) -> dict[int, list[tuple[str, int, float]]]: ...
@@ -109,9 +115,20 @@ def write_generation(catalog: Any) -> int:
     return _images(catalog).write_generation()
 
 
-def changed_content_ids(catalog: Any, since: int) -> list[int]:
-    """Contents written after generation ``since``, in id order."""
-    return _images(catalog).changed_content_ids(since)
+def changed_content_ids(catalog: Any, since: int, *, upto: int | None = None) -> list[int]:
+    """Contents written after generation ``since`` (up to ``upto``), in id order."""
+    return _images(catalog).changed_content_ids(since, upto)
+
+
+def catalog_identity(catalog: Any) -> str:
+    return _images(catalog).identity
+
+
+def settle_seconds(catalog: Any) -> float:
+    """How long after a generation was read its contents are final: 0 on SQLite
+    (a write is one transaction), a while on MongoDB, where another process's
+    write may still be updating documents when its generation is read."""
+    return _images(catalog).settle_s
 
 
 def all_content_ids(catalog: Any) -> list[int]:

@@ -5,7 +5,15 @@ a write generation. The follower remembers the last generation it caught up
 to, in a small state file in the data folder, and each :meth:`run_once`
 writes the sidecars of what changed since. A crash or a restart loses
 nothing: the next run starts from the last generation saved. Changing what
-sidecars should hold (the ``[xmp]`` settings) starts over from the beginning.
+sidecars should hold (the ``[xmp]`` settings) or the catalogue starts over
+from the beginning.
+
+On MongoDB a write is not one transaction: a generation read while another
+process's write is still updating its documents names documents not stamped
+yet. So there each generation read is noted with the time, and once it is
+``settle_s`` old (every write it names has finished) the contents written up
+to it are looked at once more; only then does it count as caught up. The
+second look writes only sidecars whose contents differ from the first.
 """
 
 from __future__ import annotations
@@ -22,13 +30,15 @@ from typing import Any
 
 from pximse.integrations.digikam.catalog_images import (
     XmpSettings,
+    catalog_identity,
     changed_content_ids,
+    settle_seconds,
     sidecar_jobs,
     supports,
     write_generation,
 )
 from pximse.integrations.digikam.exiftool_session import ExiftoolPool
-from pximse.integrations.digikam.sidecar_writer import SidecarWriter, SyncReport
+from pximse.integrations.digikam.sidecar_writer import SidecarJob, SidecarWriter, SyncReport
 
 __all__ = ["SidecarFollower", "follower_thread", "record_tag_root", "tag_roots"]
 
@@ -37,6 +47,8 @@ log = logging.getLogger(__name__)
 STATE_FILE = "xmp_sidecars.json"
 RETRY_S = 60.0
 _CONTENTS_PER_ROUND = 2000
+_MEMO_MAX = 200_000  # contents whose first look is remembered until their second
+_OBSERVED_MAX = 64
 
 
 def _read_state(path: Path) -> dict[str, Any]:
@@ -93,6 +105,7 @@ class SidecarFollower:
         self.workers = workers
         self._pool = pool
         self.last_report: SyncReport | None = None
+        self._memo: dict[int, int] = {}  # content id -> its jobs' hash, until final
 
     # -- state ------------------------------------------------------------------
 
@@ -102,6 +115,8 @@ class SidecarFollower:
         state = _read_state(self.state_path)
         if state.get("settings") != self.settings.fingerprint():
             return {}
+        if state.get("catalog", "sqlite") != catalog_identity(self.catalog):
+            return {}
         return state
 
     def synced_generation(self) -> int:
@@ -110,10 +125,13 @@ class SidecarFollower:
         gen = self._state().get("gen", 0)
         return gen if isinstance(gen, int) else 0
 
-    def _save(self, gen: int, retry: set[int], failing: set[str], retry_at: float) -> None:
+    def _save(self, gen: int, read: int, observed: list[tuple[float, int]], retry: set[int],
+              failing: set[str], retry_at: float) -> None:
         _write_state(self.state_path, {
-            "gen": gen, "settings": self.settings.fingerprint(), "retry": sorted(retry),
-            "retry_at": retry_at, "failing": sorted(failing), "tag_roots": list(self.roots),
+            "gen": gen, "read": read, "observed": [list(o) for o in observed],
+            "settings": self.settings.fingerprint(), "catalog": catalog_identity(self.catalog),
+            "retry": sorted(retry), "retry_at": retry_at, "failing": sorted(failing),
+            "tag_roots": list(self.roots),
         })
 
     def pending(self) -> int:
@@ -136,27 +154,58 @@ class SidecarFollower:
         report = SyncReport()
         if not self.settings.any_on:
             return report
-        state = {} if full else self._state()
-        since = state.get("gen", 0) if isinstance(state.get("gen"), int) else 0
+        state = self._state()
+        final = _count(state.get("gen"))  # every content written up to it is done
+        read = max(final, _count(state.get("read", final)))  # generation last read
+        observed = _observations(state.get("observed"), read)
+        if full:
+            read = 0
         failing = {str(p) for p in state.get("failing", ())}
         retry_at = float(state.get("retry_at", 0.0) or 0.0)
         retry = {int(i) for i in state.get("retry", ())}
         due = retry if time.time() >= retry_at else set()
+        settle_s = settle_seconds(self.catalog)
         # Read the generation before the rows: a write that lands in between is
         # seen again next time rather than missed.
+        now = time.time()
         current = write_generation(self.catalog)
-        if current == since and not due:
+        ripe = [gen for at, gen in observed if at + settle_s <= now]
+        settle_to = max(ripe, default=None)
+        if current == read and not due and settle_to is None:
             return report
-        changed = sorted(set(changed_content_ids(self.catalog, since)) | due)
-        writer = None
-        for start in range(0, len(changed), _CONTENTS_PER_ROUND):
-            part = changed[start : start + _CONTENTS_PER_ROUND]
-            jobs = sidecar_jobs(self.catalog, part, self.settings)
-            if jobs:
-                writer = writer or SidecarWriter(self._exiftool().sessions, self.roots)
-                report.add(writer.write(jobs))
-            if progress is not None:
-                progress(start + len(part), len(changed))
+        changed = sorted(set(changed_content_ids(self.catalog, read)) | due)
+        writer: SidecarWriter | None = None
+
+        def write(ids: list[int], again: bool) -> None:
+            nonlocal writer
+            for start in range(0, len(ids), _CONTENTS_PER_ROUND):
+                part = ids[start : start + _CONTENTS_PER_ROUND]
+                jobs = self._first_or_changed(sidecar_jobs(self.catalog, part, self.settings),
+                                              again, remember=settle_s > 0 and not full)
+                if jobs:
+                    writer = writer or SidecarWriter(self._exiftool().sessions, self.roots)
+                    report.add(writer.write(jobs))
+                if progress is not None and not again:
+                    progress(start + len(part), len(ids))
+
+        write(changed, again=False)
+        if settle_s <= 0:
+            final, observed = current, []
+        else:
+            if settle_to is not None:
+                # Contents up to settle_to read (in earlier rounds) before all its
+                # writes had finished: once more. This round's read came after.
+                if read > final:
+                    looked = set(changed)
+                    write([cid for cid in changed_content_ids(self.catalog, final,
+                                                              upto=settle_to)
+                           if cid not in looked], again=True)
+                final = max(final, settle_to)
+                observed = [(at, gen) for at, gen in observed if gen > settle_to]
+            if current > final and (not observed or observed[-1][1] != current):
+                observed = [*observed, (now, current)][-_OBSERVED_MAX:]
+            if not observed:
+                self._memo.clear()
         # A sidecar left alone (unparseable, changed under us, exiftool failed) is
         # tried again a minute later and at every round after, until it works;
         # it is logged once, not at every try.
@@ -166,11 +215,29 @@ class SidecarFollower:
             log.warning("XMP sidecar %s: %s", path, why)
         # Every failing path's image is retried when due, so then this round's
         # failures are the whole list; otherwise the earlier ones still stand.
-        self._save(current, (retry - due) | report.retry,
+        self._save(final, current, observed, (retry - due) | report.retry,
                    now_failing if due else now_failing | failing,
                    time.time() + RETRY_S if report.retry else retry_at)
         self.last_report = report
         return report
+
+    def _first_or_changed(self, jobs: list[SidecarJob], again: bool, *,
+                          remember: bool) -> list[SidecarJob]:
+        """The jobs to write: on a first look all of them (remembered, when a
+        second look will come); on the second, those of contents whose jobs
+        differ from the first look's."""
+        if not remember:
+            return jobs
+        by_content: dict[int, list[SidecarJob]] = {}
+        for job in jobs:
+            by_content.setdefault(job.content_id, []).append(job)
+        if not again:
+            for cid, own in by_content.items():
+                if cid in self._memo or len(self._memo) < _MEMO_MAX:
+                    self._memo[cid] = hash(tuple(own))
+            return jobs
+        return [job for cid, own in by_content.items()
+                if self._memo.pop(cid, None) != hash(tuple(own)) for job in own]
 
     def _exiftool(self) -> ExiftoolPool:
         if self._pool is None:
@@ -181,6 +248,20 @@ class SidecarFollower:
         if self._pool is not None:
             self._pool.close()
             self._pool = None
+
+
+def _count(value: Any) -> int:
+    return value if isinstance(value, int) and value >= 0 else 0
+
+
+def _observations(value: Any, read: int) -> list[tuple[float, int]]:
+    """The saved ``[time, generation]`` pairs not final yet (none after ``read``)."""
+    found = []
+    for item in value if isinstance(value, list) else ():
+        if (isinstance(item, list) and len(item) == 2 and isinstance(item[0], int | float)
+                and isinstance(item[1], int) and item[1] <= read):
+            found.append((float(item[0]), item[1]))
+    return found
 
 
 def follower_thread(

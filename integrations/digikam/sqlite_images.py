@@ -12,6 +12,10 @@ __all__ = ["SqliteImages"]
 class SqliteImages:
     """The catalogue's rows behind the sidecars, read with SQL."""
 
+    identity = "sqlite"
+    settle_s = 0.0
+    """A write is one transaction: what a read sees of it is all of it."""
+
     def __init__(self, catalog: Any) -> None:
         self.conn = catalog.db.reader()
 
@@ -19,9 +23,10 @@ class SqliteImages:
         row = self.conn.execute("SELECT value FROM meta WHERE key = 'gen'").fetchone()
         return int(row[0]) if row else 0
 
-    def changed_content_ids(self, since: int) -> list[int]:
+    def changed_content_ids(self, since: int, upto: int | None = None) -> list[int]:
         rows = self.conn.execute(
-            "SELECT id FROM content WHERE gen > ? AND state = 1 ORDER BY id", (since,)
+            "SELECT id FROM content WHERE gen > ? AND gen <= ? AND state = 1 ORDER BY id",
+            (since, (1 << 62) if upto is None else upto),
         )
         return [int(row[0]) for row in rows]
 
