@@ -158,17 +158,20 @@ class SidecarFollower:
         final = _count(state.get("gen"))  # every content written up to it is done
         read = max(final, _count(state.get("read", final)))  # generation last read
         observed = _observations(state.get("observed"), read)
-        if full:
-            read = 0
         failing = {str(p) for p in state.get("failing", ())}
         retry_at = float(state.get("retry_at", 0.0) or 0.0)
         retry = {int(i) for i in state.get("retry", ())}
+        if full:  # every image now, the failing ones with them
+            read, failing, retry, retry_at = 0, set(), set(), 0.0
         due = retry if time.time() >= retry_at else set()
         settle_s = settle_seconds(self.catalog)
         # Read the generation before the rows: a write that lands in between is
         # seen again next time rather than missed.
         now = time.time()
         current = write_generation(self.catalog)
+        if current < read:  # a catalogue made anew since: start over
+            final = read = 0
+            observed = []
         ripe = [gen for at, gen in observed if at + settle_s <= now]
         settle_to = max(ripe, default=None)
         if current == read and not due and settle_to is None:
