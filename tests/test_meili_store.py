@@ -111,6 +111,25 @@ def test_keys_and_reachability(fake: FakeMeili) -> None:
         MeiliTextStore("http://127.0.0.1:9", KEY, index="t", timeout_ms=2000)
 
 
+def test_mongo_catalogue_copies_the_tags_in_file_names(fake: FakeMeili) -> None:
+    text = MeiliTextStore(fake.url, KEY, index="names", interval_ms=5)
+    catalog = MongoCatalog(MongoDatabase(mongomock.MongoClient(), "n"), text_store=text)
+    root = catalog.ensure_root("r", "/lib")
+    sha = "cd" * 32
+    path = "/lib/yande.re 431721 blue_sky cat.jpg"
+    catalog.apply_scan_batch(ScanBatch(root, [NewContent(sha, 10, "jpeg", 4, 4, 1, False, None,
+                                                         False, 10**18)],
+                                       [FileRecord(path, 10, 10**18, "ok", sha)]))
+    cid = catalog.content_id_for(sha)
+    assert cid is not None
+    assert text.documents([cid]) == {cid: {"id": cid, "text": "", "tags1": ["blue_sky", "cat"]}}
+    # Renamed with other tags: the copy follows the name.
+    file_id = catalog.file_ids([path])[path]
+    catalog.apply_scan_batch(ScanBatch(root, files=[FileRecord(
+        "/lib/yande.re 431721 cat.jpg", 10, 10**18, "ok", sha)], removed=[file_id]))
+    assert text.documents([cid]) == {cid: {"id": cid, "text": "", "tags1": ["cat"]}}
+
+
 def test_mongo_catalogue_copies_text_and_source_tags(fake: FakeMeili) -> None:
     text = MeiliTextStore(fake.url, KEY, index="catalog", interval_ms=5)
     catalog = MongoCatalog(MongoDatabase(mongomock.MongoClient(), "t"), text_store=text)

@@ -190,6 +190,7 @@ class MongoCatalog(MongoReads, MongoPixiv, MongoWorklists):
             if batch.removed:
                 self.mdb.files.delete_many({"_id": {"$in": list(batch.removed)}})
             self._refresh_content(touched)
+        self._mirror_text(touched)  # tags from file names are source tags too
 
     def _refresh_content(self, content_ids: Iterable[int]) -> None:
         """Recompute what a content document derives from its files (see SqliteCatalog)."""
