@@ -364,3 +364,26 @@ def test_pixiv_metadata_as_sqlite(fresh: Pair) -> None:
         "SELECT sha256 FROM content WHERE source = 'pixiv'")]
     for sha in shas:
         assert fresh.mongo.image(sha) == fresh.sqlite.image(sha), sha
+
+
+def test_the_settled_generation_waits_for_writes_under_way_elsewhere() -> None:
+    # The daemon and its indexer: two processes, one database.
+    import time
+
+    import mongomock
+
+    client = mongomock.MongoClient()
+    daemon, indexer = MongoDatabase(client, "shared"), MongoDatabase(client, "shared")
+    with daemon.write():
+        pass
+    assert indexer.settled_generation() == daemon.gen == 1
+    with indexer.write():  # a batch of model results, still being written...
+        with daemon.write():  # ...while a scan's write starts and finishes
+            pass
+        assert daemon.gen == indexer.gen + 1
+        assert daemon.settled_generation() == indexer.gen - 1  # not past the open one
+    assert daemon.settled_generation() == daemon.gen  # both finished
+    # A write left open by a process that died holds nothing back for ever.
+    indexer.writes_open.insert_one({"_id": daemon.gen + 1, "started": time.time() - 3600})
+    indexer.next_ids("gen")
+    assert daemon.settled_generation() == daemon.gen + 1

@@ -6,10 +6,13 @@ A content document carries the image's tags (keys; the names are in the
 OCR text is in ``ocr`` and files in ``files``.
 
 MongoDB has no multi-document transactions: a write call stamps its documents
-one after another with its generation, so a read may see part of the newest
-write. :meth:`MongoHydrusReads.changed_since` therefore never reports the
-newest generation as seen in full: its images are read again next time (an
-unchanged payload costs no request to Hydrus), and none is missed.
+one after another with its generation, and the daemon and its indexer write
+at the same time, so a read may see part of a write still under way.
+:meth:`MongoHydrusReads.changed_since` therefore reports as seen only the
+generations every write up to which had finished before the read
+(``MongoDatabase.settled_generation``): the images of a write under way are
+read again next time (an unchanged payload costs no request to Hydrus), and
+none is missed.
 """
 
 from __future__ import annotations
@@ -45,11 +48,10 @@ class MongoHydrusReads:
         return [int(doc["_id"]) for doc in cursor]
 
     def changed_since(self, gen: int) -> tuple[int, list[int]]:
-        started = self.mdb.counter("gen")  # a write may be under way with this one
-        docs = list(self.mdb.content.find({**LISTED, "gen": {"$gt": int(gen)}},
-                                          {"_id": 1, "gen": 1}).sort("_id", 1))
-        newest = max((int(doc["gen"]) for doc in docs), default=gen)
-        return max(gen, min(newest, started - 1)), [int(doc["_id"]) for doc in docs]
+        settled = self.mdb.settled_generation()  # before reading: all of it is visible
+        docs = self.mdb.content.find({**LISTED, "gen": {"$gt": int(gen)}},
+                                     {"_id": 1}).sort("_id", 1)
+        return max(gen, settled), [int(doc["_id"]) for doc in docs]
 
     def sha256s(self, ids: Sequence[int]) -> dict[int, str]:
         found: dict[int, str] = {}

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -29,6 +30,9 @@ from typing import Any
 from pximse.store.uris import redact_uri
 
 log = logging.getLogger(__name__)
+
+OPEN_WRITE_STALE_S = 600.0
+"""A write marked open for longer was left by a process that died."""
 
 COLLECTIONS = ("meta", "roots", "content", "files", "tags", "ocr", "folder_state",
                "pixiv_work", "pixiv_error", "pixiv_user_name")
@@ -64,6 +68,7 @@ class MongoDatabase:
         self._lock = threading.RLock()
         for collection in COLLECTIONS:
             setattr(self, collection, self.db[collection])
+        self.writes_open = self.db["writes_open"]
         if create_indexes:
             self.ensure_indexes()
 
@@ -130,10 +135,27 @@ class MongoDatabase:
 
     @contextmanager
     def write(self) -> Iterator[None]:
-        """One write call: serialised in this process, stamped with the next generation."""
+        """One write call: serialised in this process, stamped with the next
+        generation, and marked open in the database while it runs (MongoDB has
+        no transaction to hide it: see :meth:`settled_generation`)."""
         with self._lock:
             self.gen = self.next_ids("gen")
-            yield
+            self.writes_open.insert_one({"_id": self.gen, "started": time.time()})
+            try:
+                yield
+            finally:
+                self.writes_open.delete_one({"_id": self.gen})
+
+    def settled_generation(self, stale_after_s: float = OPEN_WRITE_STALE_S) -> int:
+        """The newest write generation up to which every write has finished, in
+        any process (the daemon and its indexer write at the same time): what
+        a follower of changes may count as seen once it has read them. A write
+        left open by a process that died stops holding it back after
+        ``stale_after_s``."""
+        current = self.counter("gen")  # first: an open write below it is found next
+        oldest = self.writes_open.find_one(
+            {"started": {"$gt": time.time() - stale_after_s}}, sort=[("_id", 1)])
+        return current if oldest is None else min(current, int(oldest["_id"]) - 1)
 
     def close(self) -> None:
         self.client.close()
