@@ -19,7 +19,6 @@ __all__ = [
     "catalog_identity",
     "changed_content_ids",
     "query_content_ids",
-    "settle_seconds",
     "sidecar_jobs",
     "supports",
     "write_generation",
@@ -77,10 +76,8 @@ class CatalogImages(Protocol):
 
     identity: str  # which catalogue: sidecar state kept for another one starts over
 
-    @property
-    def settle_s(self) -> float: ...  # how long until a generation read now is final
     def write_generation(self) -> int: ...
-    def changed_content_ids(self, since: int, upto: int | None = None) -> list[int]: ...
+    def changed_content_ids(self, since: int) -> list[int]: ...
     def all_content_ids(self) -> list[int]: ...
     def online_files(self, content_ids: Sequence[int]) -> list[tuple[str, int, str]]: ...
     def tags(self, content_ids: Sequence[int]) -> dict[int, list[tuple[str, int, float]]]: ...
@@ -110,25 +107,18 @@ def _images(catalog: Any) -> CatalogImages:
 
 
 def write_generation(catalog: Any) -> int:
-    """The catalogue's last write generation: every content row a later write
-    touches (tags, OCR text, files) gets a higher one."""
+    """The catalogue's last finished write generation: every content row a later
+    write touches (tags, OCR text, files) gets a higher one."""
     return _images(catalog).write_generation()
 
 
-def changed_content_ids(catalog: Any, since: int, *, upto: int | None = None) -> list[int]:
-    """Contents written after generation ``since`` (up to ``upto``), in id order."""
-    return _images(catalog).changed_content_ids(since, upto)
+def changed_content_ids(catalog: Any, since: int) -> list[int]:
+    """Contents written after generation ``since``, in id order."""
+    return _images(catalog).changed_content_ids(since)
 
 
 def catalog_identity(catalog: Any) -> str:
     return _images(catalog).identity
-
-
-def settle_seconds(catalog: Any) -> float:
-    """How long after a generation was read its contents are final: 0 on SQLite
-    (a write is one transaction), a while on MongoDB, where another process's
-    write may still be updating documents when its generation is read."""
-    return _images(catalog).settle_s
 
 
 def all_content_ids(catalog: Any) -> list[int]:

@@ -8,12 +8,9 @@ nothing: the next run starts from the last generation saved. Changing what
 sidecars should hold (the ``[xmp]`` settings) or the catalogue starts over
 from the beginning.
 
-On MongoDB a write is not one transaction: a generation read while another
-process's write is still updating its documents names documents not stamped
-yet. So there each generation read is noted with the time, and once it is
-``settle_s`` old (every write it names has finished) the contents written up
-to it are looked at once more; only then does it count as caught up. The
-second look writes only sidecars whose contents differ from the first.
+On MongoDB, where a write is not one transaction and the daemon's indexer
+writes from a process of its own, the generation read is the settled one:
+every write up to it has finished, so none is half-seen.
 """
 
 from __future__ import annotations
@@ -32,13 +29,12 @@ from pximse.integrations.digikam.catalog_images import (
     XmpSettings,
     catalog_identity,
     changed_content_ids,
-    settle_seconds,
     sidecar_jobs,
     supports,
     write_generation,
 )
 from pximse.integrations.digikam.exiftool_session import ExiftoolPool
-from pximse.integrations.digikam.sidecar_writer import SidecarJob, SidecarWriter, SyncReport
+from pximse.integrations.digikam.sidecar_writer import SidecarWriter, SyncReport
 
 __all__ = ["SidecarFollower", "follower_thread", "record_tag_root", "tag_roots"]
 
@@ -47,8 +43,6 @@ log = logging.getLogger(__name__)
 STATE_FILE = "xmp_sidecars.json"
 RETRY_S = 60.0
 _CONTENTS_PER_ROUND = 2000
-_MEMO_MAX = 200_000  # contents whose first look is remembered until their second
-_OBSERVED_MAX = 64
 
 
 def _read_state(path: Path) -> dict[str, Any]:
@@ -105,7 +99,6 @@ class SidecarFollower:
         self.workers = workers
         self._pool = pool
         self.last_report: SyncReport | None = None
-        self._memo: dict[int, int] = {}  # content id -> its jobs' hash, until final
 
     # -- state ------------------------------------------------------------------
 
@@ -125,11 +118,10 @@ class SidecarFollower:
         gen = self._state().get("gen", 0)
         return gen if isinstance(gen, int) else 0
 
-    def _save(self, gen: int, read: int, observed: list[tuple[float, int]], retry: set[int],
-              failing: set[str], retry_at: float) -> None:
+    def _save(self, gen: int, retry: set[int], failing: set[str], retry_at: float) -> None:
         _write_state(self.state_path, {
-            "gen": gen, "read": read, "observed": [list(o) for o in observed],
-            "settings": self.settings.fingerprint(), "catalog": catalog_identity(self.catalog),
+            "gen": gen, "settings": self.settings.fingerprint(),
+            "catalog": catalog_identity(self.catalog),
             "retry": sorted(retry), "retry_at": retry_at, "failing": sorted(failing),
             "tag_roots": list(self.roots),
         })
@@ -155,60 +147,30 @@ class SidecarFollower:
         if not self.settings.any_on:
             return report
         state = self._state()
-        final = _count(state.get("gen"))  # every content written up to it is done
-        read = max(final, _count(state.get("read", final)))  # generation last read
-        observed = _observations(state.get("observed"), read)
+        since = _count(state.get("gen"))
         failing = {str(p) for p in state.get("failing", ())}
         retry_at = float(state.get("retry_at", 0.0) or 0.0)
         retry = {int(i) for i in state.get("retry", ())}
         if full:  # every image now, the failing ones with them
-            read, failing, retry, retry_at = 0, set(), set(), 0.0
+            since, failing, retry, retry_at = 0, set(), set(), 0.0
         due = retry if time.time() >= retry_at else set()
-        settle_s = settle_seconds(self.catalog)
         # Read the generation before the rows: a write that lands in between is
         # seen again next time rather than missed.
-        now = time.time()
         current = write_generation(self.catalog)
-        if current < read:  # a catalogue made anew since: start over
-            final = read = 0
-            observed = []
-        ripe = [gen for at, gen in observed if at + settle_s <= now]
-        settle_to = max(ripe, default=None)
-        if current == read and not due and settle_to is None:
+        if current < since:  # a catalogue made anew since: start over
+            since = 0
+        if current == since and not due:
             return report
-        changed = sorted(set(changed_content_ids(self.catalog, read)) | due)
-        writer: SidecarWriter | None = None
-
-        def write(ids: list[int], again: bool) -> None:
-            nonlocal writer
-            for start in range(0, len(ids), _CONTENTS_PER_ROUND):
-                part = ids[start : start + _CONTENTS_PER_ROUND]
-                jobs = self._first_or_changed(sidecar_jobs(self.catalog, part, self.settings),
-                                              again, remember=settle_s > 0 and not full)
-                if jobs:
-                    writer = writer or SidecarWriter(self._exiftool().sessions, self.roots)
-                    report.add(writer.write(jobs))
-                if progress is not None and not again:
-                    progress(start + len(part), len(ids))
-
-        write(changed, again=False)
-        if settle_s <= 0:
-            final, observed = current, []
-        else:
-            if settle_to is not None:
-                # Contents up to settle_to read (in earlier rounds) before all its
-                # writes had finished: once more. This round's read came after.
-                if read > final:
-                    looked = set(changed)
-                    write([cid for cid in changed_content_ids(self.catalog, final,
-                                                              upto=settle_to)
-                           if cid not in looked], again=True)
-                final = max(final, settle_to)
-                observed = [(at, gen) for at, gen in observed if gen > settle_to]
-            if current > final and (not observed or observed[-1][1] != current):
-                observed = [*observed, (now, current)][-_OBSERVED_MAX:]
-            if not observed:
-                self._memo.clear()
+        changed = sorted(set(changed_content_ids(self.catalog, since)) | due)
+        writer = None
+        for start in range(0, len(changed), _CONTENTS_PER_ROUND):
+            part = changed[start : start + _CONTENTS_PER_ROUND]
+            jobs = sidecar_jobs(self.catalog, part, self.settings)
+            if jobs:
+                writer = writer or SidecarWriter(self._exiftool().sessions, self.roots)
+                report.add(writer.write(jobs))
+            if progress is not None:
+                progress(start + len(part), len(changed))
         # A sidecar left alone (unparseable, changed under us, exiftool failed) is
         # tried again a minute later and at every round after, until it works;
         # it is logged once, not at every try.
@@ -218,29 +180,11 @@ class SidecarFollower:
             log.warning("XMP sidecar %s: %s", path, why)
         # Every failing path's image is retried when due, so then this round's
         # failures are the whole list; otherwise the earlier ones still stand.
-        self._save(final, current, observed, (retry - due) | report.retry,
+        self._save(current, (retry - due) | report.retry,
                    now_failing if due else now_failing | failing,
                    time.time() + RETRY_S if report.retry else retry_at)
         self.last_report = report
         return report
-
-    def _first_or_changed(self, jobs: list[SidecarJob], again: bool, *,
-                          remember: bool) -> list[SidecarJob]:
-        """The jobs to write: on a first look all of them (remembered, when a
-        second look will come); on the second, those of contents whose jobs
-        differ from the first look's."""
-        if not remember:
-            return jobs
-        by_content: dict[int, list[SidecarJob]] = {}
-        for job in jobs:
-            by_content.setdefault(job.content_id, []).append(job)
-        if not again:
-            for cid, own in by_content.items():
-                if cid in self._memo or len(self._memo) < _MEMO_MAX:
-                    self._memo[cid] = hash(tuple(own))
-            return jobs
-        return [job for cid, own in by_content.items()
-                if self._memo.pop(cid, None) != hash(tuple(own)) for job in own]
 
     def _exiftool(self) -> ExiftoolPool:
         if self._pool is None:
@@ -256,15 +200,6 @@ class SidecarFollower:
 def _count(value: Any) -> int:
     return value if isinstance(value, int) and value >= 0 else 0
 
-
-def _observations(value: Any, read: int) -> list[tuple[float, int]]:
-    """The saved ``[time, generation]`` pairs not final yet (none after ``read``)."""
-    found = []
-    for item in value if isinstance(value, list) else ():
-        if (isinstance(item, list) and len(item) == 2 and isinstance(item[0], int | float)
-                and isinstance(item[1], int) and item[1] <= read):
-            found.append((float(item[0]), item[1]))
-    return found
 
 
 def follower_thread(

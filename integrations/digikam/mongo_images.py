@@ -10,14 +10,9 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from contextlib import nullcontext
 from typing import Any
 
-__all__ = ["SETTLE_S", "MongoImages"]
-
-SETTLE_S = 30.0
-"""How long a write call may take, in any process (the daemon, its model worker,
-a command): a generation read this long ago names only finished writes."""
+__all__ = ["MongoImages"]
 
 
 class MongoImages:
@@ -27,31 +22,14 @@ class MongoImages:
         self.mdb = catalog.mdb
         self.identity = f"mongodb:{self.mdb.name}"
 
-    @property
-    def settle_s(self) -> float:
-        """How long before the documents of a generation read now are final: a
-        write in another process (the model worker, a command) takes no lock
-        here and may still be updating its documents."""
-        return SETTLE_S
-
     def write_generation(self) -> int:
-        """The last generation whose writes are complete.
+        """The settled generation: every write up to it has finished, in this
+        process and in the others (the daemon's indexer, a command), so a write
+        still updating its documents is never half-seen."""
+        return int(self.mdb.settled_generation())
 
-        MongoDB has no transaction to read in: a write takes its generation
-        first and then updates its documents one by one. The catalogue's writes
-        in this process hold the database's write lock, so the counter read
-        under that lock names writes of this process that have all landed;
-        writes of other processes are covered by :attr:`settle_s`.
-        """
-        lock = getattr(self.mdb, "_lock", None)
-        with lock if lock is not None else nullcontext():
-            return self.mdb.counter("gen")
-
-    def changed_content_ids(self, since: int, upto: int | None = None) -> list[int]:
-        gen: dict[str, int] = {"$gt": since}
-        if upto is not None:
-            gen["$lte"] = upto
-        cursor = self.mdb.content.find({"gen": gen, "state": 1}, {"_id": 1})
+    def changed_content_ids(self, since: int) -> list[int]:
+        cursor = self.mdb.content.find({"gen": {"$gt": since}, "state": 1}, {"_id": 1})
         return sorted(int(doc["_id"]) for doc in cursor)
 
     def all_content_ids(self) -> list[int]:

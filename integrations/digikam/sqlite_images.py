@@ -13,8 +13,6 @@ class SqliteImages:
     """The catalogue's rows behind the sidecars, read with SQL."""
 
     identity = "sqlite"
-    settle_s = 0.0
-    """A write is one transaction: what a read sees of it is all of it."""
 
     def __init__(self, catalog: Any) -> None:
         self.conn = catalog.db.reader()
@@ -23,11 +21,9 @@ class SqliteImages:
         row = self.conn.execute("SELECT value FROM meta WHERE key = 'gen'").fetchone()
         return int(row[0]) if row else 0
 
-    def changed_content_ids(self, since: int, upto: int | None = None) -> list[int]:
+    def changed_content_ids(self, since: int) -> list[int]:
         rows = self.conn.execute(
-            "SELECT id FROM content WHERE gen > ? AND gen <= ? AND state = 1 ORDER BY id",
-            (since, (1 << 62) if upto is None else upto),
-        )
+            "SELECT id FROM content WHERE gen > ? AND state = 1 ORDER BY id", (since,))
         return [int(row[0]) for row in rows]
 
     def all_content_ids(self) -> list[int]:
