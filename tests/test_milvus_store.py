@@ -194,7 +194,7 @@ class _RefusesDeepPages:
 def test_pages_past_a_refusing_servers_limit_walk_the_ranking(
         loaded: tuple[MilvusVectorStore, np.ndarray, np.ndarray]) -> None:
     """A server that refuses pages past its hit limit (16,384 by default; 300
-    here): the page is walked with a search iterator, and is the same page."""
+    here): the page is walked with plain searches, and is the same page."""
     store, ids, vectors = loaded
     real = store.client
     refusing = _RefusesDeepPages(real, 300)

@@ -36,6 +36,10 @@ from pximse.store.vectors.milvus_filter import SCALARS, UNSYNCED_STATE, milvus_f
 log = logging.getLogger(__name__)
 
 MAX_TOPK = 16_384
+
+_READS = "Strong"
+"""Every read sees every write made before it (Milvus' default, Bounded, can miss
+a vector added a moment ago: a new image would not be found at once)."""
 """Milvus' limit on ``offset + limit`` for one search."""
 EXPANSION_SEARCH = 256
 """HNSW ``ef`` floor at search time (raised to the page's depth)."""
@@ -136,7 +140,8 @@ class MilvusVectorStore:
             index.add_index(name, index_type="INVERTED")
         try:
             self.client.create_collection(self.collection, schema=schema, index_params=index,
-                                          properties={_MODEL_PROPERTY: self.model_id})
+                                          properties={_MODEL_PROPERTY: self.model_id},
+                                          consistency_level=_READS)
         except Exception:  # noqa: BLE001 - a server without scalar indexes: vectors only
             if self.client.has_collection(self.collection):
                 self.client.drop_collection(self.collection)
@@ -144,7 +149,8 @@ class MilvusVectorStore:
             index.add_index("vector", index_type="HNSW", metric_type="IP",
                             params={"M": m, "efConstruction": ef_construction})
             self.client.create_collection(self.collection, schema=schema, index_params=index,
-                                          properties={_MODEL_PROPERTY: self.model_id})
+                                          properties={_MODEL_PROPERTY: self.model_id},
+                                          consistency_level=_READS)
         log.info("Milvus collection %s created (HNSW M=%d efConstruction=%d)",
                  self.collection, m, ef_construction)
 
@@ -224,10 +230,11 @@ class MilvusVectorStore:
         rows: list[dict[str, Any]] = []
         try:
             iterator = self.client.query_iterator(self.collection, batch_size=_BATCH * 4,
-                                                  filter=expr, output_fields=fields)
+                                                  filter=expr, output_fields=fields,
+                                                  consistency_level=_READS)
         except Exception:  # noqa: BLE001 - older clients: one query with a limit
             return list(self.client.query(self.collection, filter=expr, output_fields=fields,
-                                          limit=MAX_TOPK))
+                                          limit=MAX_TOPK, consistency_level=_READS))
         while True:
             batch = iterator.next()
             if not batch:
@@ -237,7 +244,8 @@ class MilvusVectorStore:
 
     def count(self, expr: str = "") -> int:
         """Stored vectors (matching ``expr``, a Milvus filter, when given)."""
-        rows = self.client.query(self.collection, filter=expr, output_fields=["count(*)"])
+        rows = self.client.query(self.collection, filter=expr, output_fields=["count(*)"],
+                                 consistency_level=_READS)
         return int(rows[0]["count(*)"])
 
     def get(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -246,7 +254,8 @@ class MilvusVectorStore:
         for start in range(0, len(ids), _BATCH):
             chunk = ids[start:start + _BATCH].tolist()
             for row in self.client.query(self.collection, filter=f"id in {chunk}",
-                                         output_fields=["id", "vector"]):
+                                         output_fields=["id", "vector"],
+                                         consistency_level=_READS):
                 by_id[int(row["id"])] = row["vector"]
         found = np.array([i for i in ids.tolist() if i in by_id], dtype=np.int64)
         matrix = np.array([by_id[i] for i in found.tolist()], dtype=np.float32)
@@ -258,7 +267,8 @@ class MilvusVectorStore:
         for start in range(0, len(ids), _BATCH * 10):
             chunk = ids[start:start + _BATCH * 10].tolist()
             known.update(int(row["id"]) for row in self.client.query(
-                self.collection, filter=f"id in {chunk}", output_fields=["id"]))
+                self.collection, filter=f"id in {chunk}", output_fields=["id"],
+                consistency_level=_READS))
         return np.array([i in known for i in ids.tolist()], dtype=bool)
 
     def filter_expression(self, where: Any) -> str | None:
@@ -320,6 +330,7 @@ class MilvusVectorStore:
         params = {"metric_type": "IP", "params": {"ef": min(max(self.ef_search, offset + k),
                                                             32_768)}}
         hits = self.client.search(self.collection, [vector.tolist()], limit=k,
+                                  consistency_level=_READS,
                                   offset=offset, filter=filter_text,
                                   search_params=params, output_fields=["id"])[0]
         return [(int(h["id"]), float(h["distance"])) for h in hits]
