@@ -128,8 +128,8 @@ class HydrusPushLoop:
     def _not_checked_lately(self, ids: list[int], ledger: Ledger, target: str,
                             before_ns: int) -> list[int]:
         """Leave out the images Hydrus lacked when last asked, within the hour: asking
-        again at each change (or each round, where the catalogue cannot say a write is
-        over and rereads the newest) would only hear the same; the hourly look does."""
+        again at each change (or each round while a write is under way, on MongoDB)
+        would only hear the same; the hourly look does."""
         if not ids:
             return ids
         shas = reads_for(self.catalog).sha256s(ids)
