@@ -315,20 +315,24 @@ class MilvusVectorStore:
             parts = [f"({filter_text})"] if filter_text else []
             if ranked:
                 parts.append(f"id not in {ranked}")
-            hits = self._hits(vector, 0, step, " and ".join(parts))
+            hits = self._hits(vector, 0, step, " and ".join(parts), passed=len(ranked))
             if not hits:
                 break
             for content_id, score in hits:
                 if len(ranked) >= offset:
                     pairs.append((content_id, score))
                 ranked.append(content_id)
-        return _arrays(pairs[:k])
+        # Each step is an approximate search: one may find a hit the step before
+        # missed, scoring a little higher than its last. The page is in score order.
+        return _arrays(sorted(pairs[:k], key=lambda pair: -pair[1]))
 
-    def _hits(self, vector: np.ndarray, offset: int, k: int, filter_text: str
-              ) -> list[tuple[int, float]]:
-        """Ranks ``offset .. offset + k``: (content id, score) pairs, one search."""
-        params = {"metric_type": "IP", "params": {"ef": min(max(self.ef_search, offset + k),
-                                                            32_768)}}
+    def _hits(self, vector: np.ndarray, offset: int, k: int, filter_text: str, *,
+              passed: int = 0) -> list[tuple[int, float]]:
+        """Ranks ``offset .. offset + k``: (content id, score) pairs, one search.
+        ``passed``: how many of the nearest the filter leaves out; the graph
+        search must look past them too (HNSW finds too few otherwise)."""
+        ef = min(max(self.ef_search, offset + k + passed), 32_768)
+        params = {"metric_type": "IP", "params": {"ef": ef}}
         hits = self.client.search(self.collection, [vector.tolist()], limit=k,
                                   consistency_level=_READS,
                                   offset=offset, filter=filter_text,
