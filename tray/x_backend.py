@@ -1,6 +1,6 @@
 """Work-arounds for pystray's X11 backend (python-xlib), kept apart from the app.
 
-Both are no-ops on other backends. They touch pystray's private ``_window`` and
+All are no-ops on other backends. They touch pystray's private ``_window`` and
 ``_display`` (pystray 0.19), and only to make sure of what its public
 ``stop()`` and cross-thread updates are meant to do.
 """
@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import TYPE_CHECKING
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import pystray
@@ -25,30 +27,17 @@ def remove_icon_window(icon: pystray.Icon) -> None:
     request unsent, and the icon would stay in the tray after Quit. Any client
     may destroy a window, so a connection of our own makes sure of it.
     """
-    window = getattr(icon, "_window", None)
-    if window is None or not type(icon).__module__.endswith("_xorg"):
-        return
-    import Xlib.display
-    import Xlib.error
-
-    own = getattr(icon, "_display", None)
-    if own is not None:
+    loop_display = getattr(icon, "_display", None)
+    if loop_display is not None and _xorg_window(icon) is not None:
         # A grab the loop took and whose ungrab it left unsent (see wake_loop)
         # would keep the connection below from ever being answered.
-        _flush_quietly(own)
-        own.set_error_handler(lambda *args: None)  # its own late destroy would be refused
-    try:
-        display = Xlib.display.Display()
-    except (Xlib.error.DisplayError, OSError):
-        return
-    try:
-        display.set_error_handler(lambda *args: None)  # already gone: nothing to do
-        display.create_resource_object("window", window.id).destroy()
-        display.sync()
-    except (Xlib.error.XError, OSError):
-        pass
-    finally:
-        display.close()
+        _flush_quietly(loop_display)
+        loop_display.set_error_handler(lambda *args: None)  # its late destroy is refused
+    with _own_connection(icon) as own:
+        if own is not None:
+            display, window = own
+            display.create_resource_object("window", window.id).destroy()
+            display.sync()
 
 
 def wait_until_docked(icon: pystray.Icon, timeout_s: float, stopping: threading.Event) -> bool:
@@ -59,17 +48,10 @@ def wait_until_docked(icon: pystray.Icon, timeout_s: float, stopping: threading.
     request can go unanswered -- a tray still busy with an icon that just
     left, a panel restarting at login -- and pystray never asks again.
     """
-    window = getattr(icon, "_window", None)
-    if window is None or not type(icon).__module__.endswith("_xorg"):
-        return True
-    import Xlib.display
-    import Xlib.error
-
-    try:
-        display = Xlib.display.Display()
-    except (Xlib.error.DisplayError, OSError):
-        return True  # cannot tell: take pystray's word for it
-    try:
+    with _own_connection(icon) as own:
+        if own is None:
+            return True  # not X, or no connection to tell: take pystray's word for it
+        display, window = own
         ours = display.create_resource_object("window", window.id)
         root = display.screen().root
         deadline = time.monotonic() + timeout_s
@@ -78,13 +60,7 @@ def wait_until_docked(icon: pystray.Icon, timeout_s: float, stopping: threading.
                 return True
             if time.monotonic() >= deadline or stopping.wait(0.1):
                 return False
-    except (Xlib.error.XError, Xlib.error.ConnectionClosedError, OSError):
-        return True  # the window is gone (Quit): nothing to dock
-    finally:
-        try:
-            display.close()
-        except (Xlib.error.ConnectionClosedError, OSError):
-            pass
+    return True  # the window is gone (Quit): nothing to dock
 
 
 def request_dock(icon: pystray.Icon) -> None:
@@ -95,19 +71,13 @@ def request_dock(icon: pystray.Icon) -> None:
     (and the icon's window) as it is. A tray that already holds the icon
     ignores it.
     """
-    window = getattr(icon, "_window", None)
-    if window is None or not type(icon).__module__.endswith("_xorg"):
-        return
-    import Xlib.display
-    import Xlib.error
-    import Xlib.protocol.event
-    from Xlib import X
+    with _own_connection(icon) as own:
+        if own is None:
+            return
+        import Xlib.protocol.event
+        from Xlib import X
 
-    try:
-        display = Xlib.display.Display()
-    except (Xlib.error.DisplayError, OSError):
-        return
-    try:
+        display, window = own
         selection = display.intern_atom(f"_NET_SYSTEM_TRAY_S{display.get_default_screen()}")
         owner = display.get_selection_owner(selection)
         if owner == X.NONE:
@@ -117,13 +87,6 @@ def request_dock(icon: pystray.Icon) -> None:
             data=(32, (X.CurrentTime, 0, window.id, 0, 0)))  # 0: SYSTEM_TRAY_REQUEST_DOCK
         owner.send_event(request, event_mask=X.NoEventMask)
         display.flush()
-    except (Xlib.error.XError, Xlib.error.ConnectionClosedError, OSError):
-        pass
-    finally:
-        try:
-            display.close()
-        except (Xlib.error.ConnectionClosedError, OSError):
-            pass
 
 
 def wake_loop(icon: pystray.Icon, loop_ended: threading.Event, period_s: float = 0.25) -> None:
@@ -141,20 +104,13 @@ def wake_loop(icon: pystray.Icon, loop_ended: threading.Event, period_s: float =
     sends both; a message from a connection of our own (one the loop ignores)
     wakes the loop when nothing else does.
     """
-    window = getattr(icon, "_window", None)
-    if window is None or not type(icon).__module__.endswith("_xorg"):
-        return
-    import Xlib.display
-    import Xlib.error
-    import Xlib.protocol.event
-
     loop_display = getattr(icon, "_display", None)
-    try:
-        display = Xlib.display.Display()
-    except (Xlib.error.DisplayError, OSError):
-        return
-    try:
-        display.set_error_handler(lambda *args: None)  # the window may be gone already
+    with _own_connection(icon) as own:
+        if own is None:
+            return
+        import Xlib.protocol.event
+
+        display, window = own
         target = display.create_resource_object("window", window.id)
         wake = Xlib.protocol.event.ClientMessage(
             window=target, client_type=display.intern_atom("_PXIMSE_WAKE"),
@@ -164,6 +120,34 @@ def wake_loop(icon: pystray.Icon, loop_ended: threading.Event, period_s: float =
                 _flush_quietly(loop_display)
             target.send_event(wake, event_mask=0)
             display.flush()
+
+
+def _xorg_window(icon: pystray.Icon) -> Any:
+    """The icon's X window under pystray's X backend; None under any other."""
+    window = getattr(icon, "_window", None)
+    return window if type(icon).__module__.endswith("_xorg") else None
+
+
+@contextmanager
+def _own_connection(icon: pystray.Icon) -> Iterator[tuple[Any, Any] | None]:
+    """A display connection of our own and the icon's window (None when the
+    backend is not X or the display cannot be opened). X errors end the block
+    quietly -- the window may be gone already -- and the connection is closed."""
+    window = _xorg_window(icon)
+    if window is None:
+        yield None
+        return
+    import Xlib.display
+    import Xlib.error
+
+    try:
+        display = Xlib.display.Display()
+    except (Xlib.error.DisplayError, OSError):
+        yield None
+        return
+    display.set_error_handler(lambda *args: None)
+    try:
+        yield display, window
     except (Xlib.error.XError, Xlib.error.ConnectionClosedError, OSError):
         pass
     finally:
