@@ -16,13 +16,14 @@ import signal
 import subprocess
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import mongomock
 import pytest
 from conftest import draw_picture
+from test_service import wait_for
 from test_wd14 import NAME, build_model, make_weights
 
 from pximse.config import Config, load_config
@@ -32,18 +33,6 @@ from pximse.service import index_child
 from pximse.service.runtime import Daemon
 from pximse.store.mongo.catalog import MongoCatalog
 from pximse.store.mongo.database import MongoDatabase
-
-TIMEOUT = 60.0
-
-
-def wait_for(condition: Callable[[], Any], what: str, timeout: float = TIMEOUT) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @pytest.fixture
@@ -76,15 +65,15 @@ def test_the_daemon_watches_the_library_on_mongodb(tmp_path: Path, mongo: MongoC
     daemon = Daemon(config, mongo, EventBus())
     daemon.start(models=False, watch=True)
     try:
-        wait_for(lambda: paths_in(mongo) == {str(library / "first.png")}, "the start scan")
+        wait_for(lambda: paths_in(mongo) == {str(library / "first.png")}, what="the start scan")
         wait_for(lambda: daemon.watcher is not None
-                 and len(daemon.watcher.modes) == 1, "watching")
+                 and len(daemon.watcher.modes) == 1, what="watching")
         time.sleep(0.3)  # the OS's watches are in place shortly after the thread starts
 
         pixiv = library / "pixiv" / "12345_67890_p0.png"
         pixiv.parent.mkdir()
         draw_picture(2).save(pixiv)
-        wait_for(lambda: str(pixiv) in paths_in(mongo, "source:pixiv"), "the new file")
+        wait_for(lambda: str(pixiv) in paths_in(mongo, "source:pixiv"), what="the new file")
         sha = mongo.summaries([mongo.max_content_id()])[mongo.max_content_id()].id
         before = mongo.max_content_id()
 
@@ -92,12 +81,12 @@ def test_the_daemon_watches_the_library_on_mongodb(tmp_path: Path, mongo: MongoC
         renamed.parent.mkdir()
         shutil.move(str(pixiv), str(renamed))
         wait_for(lambda: paths_in(mongo) == {str(library / "first.png"), str(renamed)},
-                 "the move")
+                 what="the move")
         assert mongo.max_content_id() == before  # the same image, not a new one
         assert mongo.content_id_for(sha) == before
 
         (library / "first.png").unlink()
-        wait_for(lambda: paths_in(mongo) == {str(renamed)}, "the removal")
+        wait_for(lambda: paths_in(mongo) == {str(renamed)}, what="the removal")
         assert daemon.status()["images"] == 1
     finally:
         daemon.stop()
@@ -185,10 +174,10 @@ def test_serve_on_a_mongodb_server_watches_and_indexes(tmp_path: Path) -> None:
                 return {}
 
         wait_for(lambda: status().get("images") == 12 and tagged() == 12,
-                 "the scan and the models", timeout=180)
+                 timeout=180, what="the scan and the models")
         draw_picture(99).save(library / "new_5000_p0.png")
         wait_for(lambda: status().get("images") == 13 and tagged() == 13,
-                 "the watched file, tagged", timeout=120)
+                 timeout=120, what="the watched file, tagged")
         serve.send_signal(signal.SIGTERM)
         serve.wait(60)  # a clean stop (it ends by the signal, as the shell expects)
     finally:
