@@ -7,7 +7,9 @@ import hashlib
 import logging
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hydrus_fake import FakeHydrus
@@ -24,19 +26,20 @@ from pximse.store.sqlite.catalog import SqliteCatalog
 MODEL = "wd-vit-tagger-v3"
 
 
-@pytest.fixture
-def setup(tmp_path: Path, make_image, fake_hydrus: FakeHydrus):
-    folder = tmp_path / "library"
-    pictures = [make_image(folder / f"{n}.png", seed=40 + n) for n in range(3)]
+def push_loop_setup(tmp_path: Path, pictures: list[Path], fake_hydrus: FakeHydrus,
+                    open_catalog: Callable[[Any], Any], extra: str = ""):
+    """A push loop over a library of ``pictures`` (the first two already in
+    Hydrus), scanned into the catalogue ``open_catalog(config)`` makes and tagged
+    by a model; yields (loop, catalogue, hashes, content ids, the loop's clock)."""
     for picture in pictures[:2]:
         fake_hydrus.add_file(picture.read_bytes())
     path = tmp_path / "config.toml"
     path.write_text(
-        f"[[library.roots]]\nname = 'library'\npath = '{folder}'\n\n"
+        f"[[library.roots]]\nname = 'library'\npath = '{pictures[0].parent}'\n\n{extra}"
         f"[hydrus]\nurl = '{fake_hydrus.url}'\naccess_key = '{TEST_KEY}'\n"
         f"tag_service = '{SERVICE}'\npush = true\npush_interval_s = 5\n", encoding="utf-8")
     config = load_config(path, tmp_path / "data", env={})
-    catalog = SqliteCatalog(config.catalog_path)
+    catalog = open_catalog(config)
     scan_roots(catalog, config.roots, thumbnail_dir=config.thumbnail_dir)
     shas = [hashlib.sha256(p.read_bytes()).hexdigest() for p in pictures]
     ids = catalog.content_ids(shas)
@@ -48,6 +51,14 @@ def setup(tmp_path: Path, make_image, fake_hydrus: FakeHydrus):
     yield loop, catalog, shas, ids, now
     loop.bridge.close()
     catalog.close()
+
+
+@pytest.fixture
+def setup(tmp_path: Path, make_image, fake_hydrus: FakeHydrus):
+    folder = tmp_path / "library"
+    pictures = [make_image(folder / f"{n}.png", seed=40 + n) for n in range(3)]
+    yield from push_loop_setup(tmp_path, pictures, fake_hydrus,
+                               lambda config: SqliteCatalog(config.catalog_path))
 
 
 def test_catches_up_from_the_write_generation(setup, fake_hydrus: FakeHydrus) -> None:

@@ -23,11 +23,10 @@ from fastapi.testclient import TestClient
 from hydrus_fake import FakeHydrus
 from hydrus_target import SERVICE, TEST_KEY, fake_hydrus_fixture  # noqa: F401 (fixture)
 from mongo_tee import TeeCatalog
+from test_hydrus_background import push_loop_setup
 
 from pximse.api.app import create_app
-from pximse.config import RootConfig, load_config
-from pximse.events import EventBus
-from pximse.integrations.hydrus.background import HydrusPushLoop
+from pximse.config import RootConfig
 from pximse.integrations.hydrus.bridge import HydrusBridge
 from pximse.integrations.hydrus.catalog_reads import reads_for
 from pximse.integrations.hydrus.client import HydrusClient, RetryPolicy
@@ -255,27 +254,8 @@ def daemon_setup(tmp_path: Path, make_image, fake_hydrus: FakeHydrus):
     folder = tmp_path / "library"
     pictures = [make_image(folder / f"yande.re {200 + n} cat.png", seed=80 + n)
                 for n in range(3)]
-    for picture in pictures[:2]:
-        fake_hydrus.add_file(picture.read_bytes())
-    path = tmp_path / "config.toml"
-    path.write_text(
-        f"[[library.roots]]\nname = 'library'\npath = '{folder}'\n\n"
-        "[models]\nclip = ''\n\n"
-        f"[hydrus]\nurl = '{fake_hydrus.url}'\naccess_key = '{TEST_KEY}'\n"
-        f"tag_service = '{SERVICE}'\npush = true\npush_interval_s = 5\n", encoding="utf-8")
-    config = load_config(path, tmp_path / "data", env={})
-    catalog = _mongo()
-    scan_roots(catalog, config.roots, thumbnail_dir=config.thumbnail_dir)
-    shas = [_sha(p) for p in pictures]
-    ids = catalog.content_ids(shas)
-    catalog.set_model_tags_many([(ids[s], MODEL, {"long_hair": 0.9}) for s in shas])
-    now = [time.time()]
-    loop = HydrusPushLoop(config, catalog, threading.Event(),
-                          bridge=HydrusBridge(config, retry=RetryPolicy(2, 0.01, 0.01)),
-                          events=EventBus(), clock=lambda: now[0])
-    yield loop, catalog, shas, ids, now
-    loop.bridge.close()
-    catalog.close()
+    yield from push_loop_setup(tmp_path, pictures, fake_hydrus, lambda _config: _mongo(),
+                               extra="[models]\nclip = ''\n\n")
 
 
 def test_the_background_push_runs_on_mongodb(daemon_setup, fake_hydrus: FakeHydrus) -> None:
