@@ -43,11 +43,12 @@ class MongoWorklists:
         docs: list[dict[str, Any]] = []
         for chunk in _chunks(sorted(set(files))):
             docs += self.mdb.files.find({"path": {"$in": chunk}}, fields)
-        for folder in folders:
-            docs += self.mdb.files.find({"root_id": root_id, "$or": [
-                {"folder": folder},
-                {"folder": {"$gte": folder + os.sep, "$lt": folder + chr(ord(os.sep) + 1)}},
-            ]}, fields)
+        # Each folder and everything under it ('0' sorts right after the separator).
+        under = [condition for folder in folders for condition in (
+            {"folder": folder},
+            {"folder": {"$gte": folder + os.sep, "$lt": folder + chr(ord(os.sep) + 1)}})]
+        for chunk in _chunks(under):
+            docs += self.mdb.files.find({"root_id": root_id, "$or": chunk}, fields)
         return {doc["path"]: (int(doc["size"]), int(doc["mtime_ns"])) for doc in docs}
 
     def gone_files(self, paths: Iterable[str]
