@@ -26,7 +26,7 @@ from pximse.config import (
 )
 from pximse.config.settings import SECTIONS
 
-DOCS = Path(__file__).resolve().parent.parent / "README.md"
+DOCS = Path(__file__).resolve().parent.parent / "docs" / "config.md"
 
 
 @pytest.fixture(autouse=True)

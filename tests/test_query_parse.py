@@ -28,7 +28,7 @@ from pximse.query.errors import QueryError
 from pximse.query.fields import FIELDS, HAS_EXTRA
 from pximse.query.parse import detect_syntax, format_query, parse_query, parse_sort
 
-DOCS = Path(__file__).resolve().parents[1] / "README.md"
+DOCS = Path(__file__).resolve().parents[1] / "docs" / "query-language.md"
 
 
 def model(name: str) -> Tag:

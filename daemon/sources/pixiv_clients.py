@@ -141,7 +141,7 @@ class AppApiClient:
                 raise PassingFailure(f"signing in to Pixiv: {message}") from None
             raise AuthRefused(
                 f"Pixiv refused the refresh token (HTTP {code}); get a new one "
-                "(see \"Pixiv metadata\" in the README)") from None
+                "(see docs/pixiv.md)") from None
         except (KeyError, AttributeError, TypeError):
             raise PassingFailure("signing in to Pixiv: an answer without a token") from None
         expires_in = token.get("expires_in") if isinstance(token, dict) else None

@@ -97,7 +97,7 @@ class HydrusClient:
         if not access_key.strip():
             raise HydrusNotConfigured(
                 "set [hydrus] access_key: in Hydrus, services > review services > local > "
-                "client api > add > manually, tick the permissions the README lists, and copy "
+                "client api > add > manually, tick the permissions docs/hydrus.md lists, and copy "
                 "the key")
         self.url = url.rstrip("/")
         self.batch_size = max(1, batch_size)
