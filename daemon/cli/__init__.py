@@ -149,6 +149,9 @@ def index(
         click.echo(f"root {name!r} is missing: its files are marked offline", err=True)
     for folder, error in report.unreadable[:20]:
         click.echo(f"cannot read {readable(folder)}: {error}", err=True)
+    for link in report.loops[:20]:
+        click.echo(f"not followed (a link back to a folder already walked): {readable(link)}",
+                   err=True)
 
 
 def _roots_for(config: Any, catalog: Any, paths: tuple[Path, ...]) -> list[Any]:

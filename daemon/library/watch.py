@@ -30,6 +30,7 @@ from typing import Any
 
 from pximse.config import RootConfig, ScanConfig
 from pximse.library.changes import ChangeReport, apply_changes
+from pximse.library.filekinds import open_regular
 from pximse.library.scan import ScanPool
 from pximse.store.backends import Catalog
 
@@ -305,9 +306,10 @@ def _unreadable_name(exc: BaseException) -> bool:
 def looks_complete(path: str) -> bool | None:
     """Whether an image file has its end (a download still being written has
     not): True or False for PNG, JPEG, GIF, WebP and BMP, None for anything
-    else or a file that cannot be read."""
+    else or a file that cannot be read. Only a regular file is opened, without
+    waiting (a named pipe would block the watcher until someone wrote to it)."""
     try:
-        with open(path, "rb") as handle:
+        with open_regular(path) as handle:
             head = handle.read(16)
             size = os.fstat(handle.fileno()).st_size
             handle.seek(max(0, size - 32))
