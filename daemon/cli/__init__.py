@@ -146,7 +146,9 @@ def index(
     if pipeline is not None:
         print_models(pipeline)
     for name in report.offline_roots:
-        click.echo(f"root {name!r} is missing: its files are marked offline", err=True)
+        why = report.offline_why.get(name, "it is missing")
+        click.echo(f"root {name!r} is offline ({readable(why)}): its files are kept, "
+                   "marked offline", err=True)
     for folder, error in report.unreadable[:20]:
         click.echo(f"cannot read {readable(folder)}: {error}", err=True)
     for link in report.loops[:20]:

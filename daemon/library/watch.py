@@ -12,8 +12,11 @@ given time to be finished before it is read).
 When a root cannot be watched by notifications (the OS's watch limit, such
 as Linux's ``fs.inotify.max_user_watches``, or a network share, whose remote
 changes send none) it is polled instead, with a warning that says why. A root
-that disappears (an unmounted drive) is marked offline; when it comes back
-the daemon rescans it, which restores its files without reading unchanged ones.
+that is not there (missing, an empty mount point left by an unmounted drive,
+another drive in its place: ``library.presence``) is marked offline and not
+watched; it is looked at every few seconds, and when it is back the watch is
+set up again on what is mounted now and the daemon rescans it, which restores
+its files without reading unchanged ones.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from typing import Any
 from pximse.config import RootConfig, ScanConfig
 from pximse.library.changes import ChangeReport, apply_changes
 from pximse.library.filekinds import open_regular
+from pximse.library.presence import SAMPLE_FILES, RootCheck, check_root
 from pximse.library.scan import ScanPool
 from pximse.store.backends import Catalog
 
@@ -108,6 +112,7 @@ class LibraryWatcher:
         self._idle = threading.Event()
         self._idle.set()
         self._threads: list[threading.Thread] = []
+        self._root_ids: dict[str, int] = {}
 
     # -- control -------------------------------------------------------------------
 
@@ -144,6 +149,16 @@ class LibraryWatcher:
 
     # -- one thread per root ------------------------------------------------------------
 
+    def _check(self, root: RootConfig) -> RootCheck:
+        """Whether the root is there (see ``library.presence``)."""
+        root_id = self._root_ids.get(root.name)
+        if root_id is None:
+            root_id = self._root_ids[root.name] = self.catalog.ensure_root(
+                root.name, str(root.path))
+        return check_root(str(root.path), self.catalog.root_identity(root_id),
+                          lambda: self.catalog.root_sample(root_id, SAMPLE_FILES),
+                          empty_rule=False)  # see library.presence
+
     def _watch_root(self, root: RootConfig) -> None:
         path = str(root.path)
         fstype = network_filesystem(path)
@@ -152,9 +167,12 @@ class LibraryWatcher:
         # watchfiles ignores every error, the watch limit included, when told to
         # ignore unreadable folders: it is told so only once one was met.
         skip_unreadable = False
+        rescan: str | None = None  # asked once the watch is set up again (nothing missed)
         while not self._stop.is_set():
-            if not os.path.isdir(path):
-                self._wait_for_return(root)
+            check = self._check(root)
+            if not check.online:
+                if self._wait_for_return(root, check.why or f"{path} is not there"):
+                    rescan = "root back"
                 continue
             self._set_mode(root, "polling" if polling else "watching", why)
             if polling and why:
@@ -168,21 +186,24 @@ class LibraryWatcher:
                     poll_delay_ms=self.poll_delay_ms, recursive=root.recursive,
                     ignore_permission_denied=skip_unreadable,
                 ):
+                    if rescan is not None:
+                        self.on_rescan(root, rescan)
+                        rescan = None
                     if changes:
                         self.add(root, [changed for _, changed in changes])
-                    if not os.path.isdir(path):
+                    if not self._check(root).online:  # unmounted: watch nothing stale
                         break
             except Exception as exc:  # the OS refused to watch: poll instead
                 if self._stop.is_set():
                     return
-                if not os.path.isdir(path):
+                if not self._check(root).online:
                     continue
                 if _unreadable_name(exc):
                     # watchfiles drops the whole batch: compare the root, watch on.
                     log.warning("root %r: a change was reported under a name that is not "
                                 "valid text (%s); the root is compared with the catalogue",
                                 root.name, exc)
-                    self.on_rescan(root, "changes reported under a name that is not text")
+                    rescan = "changes reported under a name that is not text"
                     continue
                 if not skip_unreadable and ("Permission denied" in str(exc)
                                             or isinstance(exc, PermissionError)):
@@ -196,19 +217,22 @@ class LibraryWatcher:
                     continue
                 polling, why = True, describe_watch_error(exc, path)
                 why = f"it cannot be watched and is polled instead: {why}"
-                self.add(root, [path])  # what happened meanwhile is found by comparing
+                rescan = "polled from now on"  # what happened meanwhile is found so
 
-    def _wait_for_return(self, root: RootConfig) -> None:
+    def _wait_for_return(self, root: RootConfig, why: str) -> bool:
+        """Mark the root offline and wait until it is back (True) or the watcher
+        stops (False)."""
         path = str(root.path)
-        log.warning("library root %r is missing (%s): its files are marked offline",
-                    root.name, path)
+        log.warning("library root %r is offline (%s): its files are kept, marked offline",
+                    root.name, why)
         self.add(root, [path])  # the applier marks the root offline
-        self._set_mode(root, "offline", f"{path} is missing")
-        while not self._stop.is_set() and not os.path.isdir(path):
+        self._set_mode(root, "offline", why)
+        while not self._stop.is_set() and not self._check(root).online:
             self._stop.wait(OFFLINE_CHECK_S)
-        if not self._stop.is_set():
-            log.warning("library root %r is back: rescanning it", root.name)
-            self.on_rescan(root, "root back")
+        if self._stop.is_set():
+            return False
+        log.warning("library root %r is back: rescanning it", root.name)
+        return True
 
     # -- the applier --------------------------------------------------------------------
 

@@ -28,7 +28,8 @@ CONTENT_COLUMNS: tuple[str, ...] = (
     "pixiv_state", "views", "bookmarks", "likes", "comments", "ai", "r18", "name_filled",
 )
 COLUMNS: dict[str, tuple[str, ...]] = {
-    "root": ("id", "name", "path", "online", "last_scan_ns"),
+    "root": ("id", "name", "path", "online", "last_scan_ns", "device", "mount",
+             "offline_reason"),
     "folder_state": ("folder", "root_id", "mtime_ns", "files", "stat_sum"),
     "file": ("id", "root_id", "path", "folder", "name", "size", "mtime_ns", "content_id",
              "state", "reason", "error", "seen_ns"),

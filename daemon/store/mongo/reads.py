@@ -252,6 +252,7 @@ class MongoReads:
         content = _group_count(self.mdb.content, "state")
         files = _group_count(self.mdb.files, "state")
         roots = [{"name": r["name"], "path": readable(r["path"]), "online": bool(r["online"]),
+                  "offline_reason": None if r["online"] else r.get("offline_reason"),
                   "last_scan": iso(r["last_scan_ns"] // 1_000_000_000)
                   if r.get("last_scan_ns") else None,
                   "files": int(self.mdb.files.count_documents({"root_id": r["_id"]}))}

@@ -157,11 +157,12 @@ class CatalogReads:
                 "name": name,
                 "path": readable(path),
                 "online": bool(online),
+                "offline_reason": None if online else why,
                 "last_scan": epoch_to_iso(last // 1_000_000_000) if last else None,
                 "files": count,
             }
-            for name, path, online, last, count in conn.execute(
-                "SELECT r.name, r.path, r.online, r.last_scan_ns,"
+            for name, path, online, why, last, count in conn.execute(
+                "SELECT r.name, r.path, r.online, r.offline_reason, r.last_scan_ns,"
                 " (SELECT count(*) FROM file f WHERE f.root_id = r.id) FROM root r ORDER BY r.name"
             )
         ]

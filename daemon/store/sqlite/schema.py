@@ -231,6 +231,13 @@ MIGRATIONS: tuple[str, ...] = (
     ) WITHOUT ROWID;
     INSERT INTO meta (key, value) VALUES ('pixiv_names', '1');
     """,
+    # 7: what a root is (see library/presence.py): the device id and mount point
+    # of its folder as of its last scan, and why it is offline when it is.
+    """
+    ALTER TABLE root ADD COLUMN device INTEGER;
+    ALTER TABLE root ADD COLUMN mount TEXT;
+    ALTER TABLE root ADD COLUMN offline_reason TEXT;
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
