@@ -14,6 +14,7 @@ from pximse import __version__
 from pximse.cli.autostart import autostart_group
 from pximse.cli.common import (
     Context,
+    PximseGroup,
     config_options,
     data_folder_error,
     human_size,
@@ -29,7 +30,7 @@ from pximse.integrations.digikam.cli import xmp_group
 from pximse.integrations.hydrus.cli import hydrus_group
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=PximseGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @config_options
 @click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
 @click.version_option(__version__, prog_name="pximse")
