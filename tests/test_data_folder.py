@@ -9,6 +9,7 @@ with the reason, where the sandbox does not allow mounting)."""
 from __future__ import annotations
 
 import os
+import signal
 import sqlite3
 import subprocess
 import threading
@@ -37,18 +38,20 @@ def mounts() -> Iterator[Mounts]:
 
 
 def fill(folder: Path, leave: int = 64 << 10) -> Path:
-    """Fill the disk under ``folder`` until ``leave`` bytes are free."""
+    """Fill the disk under ``folder`` until ``leave`` bytes are free (0: to the brim)."""
     filler = folder / "filler"
     free = os.statvfs(folder).f_bavail * os.statvfs(folder).f_frsize
-    with open(filler, "wb") as handle:
-        handle.truncate(0)
-        chunk = b"\0" * (1 << 20)
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+    try:
+        chunk = b"\0" * (1 << 16)
         remaining = max(0, free - leave)
         while remaining > 0:
-            written = handle.write(chunk[: min(len(chunk), remaining)])
-            remaining -= written
-        handle.flush()
-        os.fsync(handle.fileno())
+            try:
+                remaining -= os.write(fd, chunk[: min(len(chunk), remaining)])
+            except OSError:  # full
+                break
+    finally:
+        os.close(fd)
     return filler
 
 
@@ -164,3 +167,62 @@ def test_pximse_index_on_a_full_disk_says_so_and_resumes_after(
         assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
         assert conn.execute("SELECT count(*) FROM file WHERE state = 'ok'").fetchone() == (60,)
         assert conn.execute("SELECT count(*) FROM file WHERE state = 'error'").fetchone() == (0,)
+
+
+def test_the_daemon_waits_on_a_full_disk_and_goes_on_by_itself(
+    tmp_path: Path, mounts: Mounts
+) -> None:
+    from test_processes import free_port
+    from test_service import Serve, tagger_rows, wait_for
+    from test_wd14 import NAME, build_model, make_weights
+
+    from tray.state import state_from_status
+
+    data = mounts.tmpfs(tmp_path / "data", size="80m")
+    library = tmp_path / "lib"
+    write_library(library, 20)
+    model = build_model(tmp_path / "weights" / NAME, *make_weights(0))
+    port = free_port()
+    (tmp_path / "port.json").write_text(str(port))
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f'[[library.roots]]\nname = "lib"\npath = "{library}"\n[server]\nport = {port}\n'
+        f'[models]\ntagger = "wd-vit-tagger-v3"\ntagger_path = "{model}"\nocr = ""\n'
+        'clip = ""\nbatch_size = 4\n[indexing]\npaused = true\n'
+    )
+    serve = Serve(tmp_path, config)
+    try:
+        wait_for(lambda: (serve.status() or {}).get("images") == 20, what="the first scan")
+        filler = fill(data, leave=0)
+        assert serve.post("/api/indexing/resume") == {"paused": False}
+        body = wait_for(lambda: (s := serve.status()) and s.get("data_folder") and s,
+                        what="the full disk in the status")
+        wait_for(lambda: (serve.status() or {}).get("indexing", {}).get("stages", {})
+                 .get("tagger", {}).get("state") == "waiting for room",
+                 what="the indexer to wait for room")
+        for i in range(3):  # the watcher meets the full disk too
+            (library / f"new-{i}.png").write_bytes(png_bytes(500 + i, (160, 120)))
+        problem = body["data_folder"]
+        assert problem["kind"] == "full" and problem["needed_bytes"] == MIN_FREE_BYTES
+        assert f"the disk that holds the data folder {data} is full" in problem["message"]
+        listed = [e for e in body["recent_errors"] if e["reason"] == "data folder"]
+        assert len(listed) == 1 and listed[0]["message"] == problem["message"]
+        tray = state_from_status(body)
+        assert tray.kind == "error" and "is full" in tray.title
+        time.sleep(2.0)
+        assert (serve.status() or {}).get("data_folder")  # still waiting, nothing failed
+
+        filler.unlink()  # room again: everything goes on by itself
+        wait_for(lambda: len(tagger_rows(data)) == 23 and (serve.status() or {})
+                 .get("data_folder") is None, what="the work to resume")
+        status = serve.status() or {}
+        assert status["files"] == 23 and status["errors"] == 0
+        serve.process.send_signal(signal.SIGTERM)
+        assert serve.process.wait(60) in (0, -signal.SIGTERM)
+    finally:
+        if serve.process.poll() is None:
+            serve.process.kill()
+    with sqlite3.connect(data / "catalog.sqlite3") as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        assert conn.execute("SELECT count(*) FROM stage WHERE status = 'error'"
+                            ).fetchone() == (0,)

@@ -276,7 +276,8 @@ def status(obj: Context, config_path: Path | None, data_dir: Path | None, as_jso
         f"{body['tags']} tags, {body['errors']} errors"
     )
     for root in body["roots"]:
-        state = "online" if root["online"] else "OFFLINE"
+        state = "online" if root["online"] else \
+            f"OFFLINE: {root['offline_reason']}" if root.get("offline_reason") else "OFFLINE"
         click.echo(f"  {root['name']}: {root['path']} ({state}, {root['files']} files, "
                    f"last scan {root['last_scan'] or 'never'})")
     for stage, by_model in body["stages"].items():

@@ -49,6 +49,8 @@ def daemon_status(config: Config) -> dict[str, Any] | None:
 def describe_daemon(status: dict[str, Any]) -> str:
     """The daemon's part of ``pximse status``: what it does, stage by stage."""
     lines = ["  daemon: " + _summary("", status).split(": ", 1)[1].split(" — ")[0]]
+    if status.get("data_folder"):
+        lines.append(f"    WAITING: {status['data_folder']['message']}")
     for name, stage in status.get("indexing", {}).get("stages", {}).items():
         rate = f", {stage['rate']:.1f}/s" if stage.get("rate") else ""
         lines.append(f"    {name}: {stage['done']} of {stage['total']} ({stage['state']}"

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from pximse.config import RootConfig, ScanConfig
+from pximse.data_folder import DataFolderProblem, data_folder_problem, wait_for_room
 from pximse.library.changes import ChangeReport, apply_changes
 from pximse.library.filekinds import open_regular
 from pximse.library.presence import SAMPLE_FILES, RootCheck, check_root
@@ -74,7 +75,9 @@ class LibraryWatcher:
     ``offline``, ``on_rescan(root, reason)`` when a root must be compared with
     the catalogue in full: a missing root returned, or changes were reported
     that could not be read (the OS's report of a name that is not valid text
-    loses the whole batch it came in).
+    loses the whole batch it came in). ``on_problem(problem)`` when the data
+    folder cannot be written (a full disk): the batch is kept, and applied once
+    there is room again; ``on_problem(None)`` then.
     """
 
     def __init__(
@@ -88,6 +91,8 @@ class LibraryWatcher:
         on_batch: Callable[[ChangeReport], None] = lambda report: None,
         on_mode: Callable[[RootConfig, str, str | None], None] = lambda root, mode, why: None,
         on_rescan: Callable[[RootConfig, str], None] = lambda root, reason: None,
+        on_problem: Callable[[DataFolderProblem | None], None] = lambda problem: None,
+        data_dir: Path | None = None,
         watch: WatchFunction | None = None,
         poll_delay_ms: int = POLL_DELAY_MS,
     ) -> None:
@@ -99,6 +104,8 @@ class LibraryWatcher:
         self.on_batch = on_batch
         self.on_mode = on_mode
         self.on_rescan = on_rescan
+        self.on_problem = on_problem
+        self.data_dir = data_dir if data_dir is not None else Path(thumbnail_dir).parent
         self.poll_delay_ms = poll_delay_ms
         if watch is None:
             from watchfiles import watch as watchfiles_watch
@@ -307,10 +314,19 @@ class LibraryWatcher:
             report = apply_changes(self.catalog, ready, pool=pool,
                                    thumbnail_dir=self.thumbnail_dir, config=self.scan_config,
                                    quiet_since_ns=quiet_since)
-        except Exception:  # keep watching; the periodic rescan repairs what was missed
-            log.exception("applying %d changed paths failed",
-                          sum(len(p) for p in ready.values()))
-            return {}
+        except Exception as exc:  # keep watching; the periodic rescan repairs what was missed
+            problem = data_folder_problem(exc, self.data_dir)
+            if problem is None:
+                log.exception("applying %d changed paths failed",
+                              sum(len(p) for p in ready.values()))
+                return {}
+            # A full disk: nothing of the batch was half written; keep it for later.
+            log.warning("changes wait: %s", problem.message)
+            self.on_problem(problem)
+            if not wait_for_room(problem, self._stop):
+                return {}  # stopping: the next start's scan catches up
+            self.on_problem(None)
+            return ready
         self.batches += 1
         by_name = {root.name: root for root in ready}
         deferred = {by_name[name]: paths for name, paths in report.deferred.items()}

@@ -10,7 +10,10 @@ one when it needs one.
 Talking to the daemon: commands arrive one per line on stdin (``wake``,
 ``pause``, ``resume``, ``stop``; end of input means stop), and JSON lines go to
 stdout: ``{"plan": ...}``, progress ``{"stage", "done", "total", "rate",
-"eta_s", "class"}``, ``{"state": ...}``, ``{"report": ...}``. Stopping (stop,
+"eta_s", "class"}``, ``{"state": ...}``, ``{"report": ...}``, and
+``{"problem": ...}`` while the data folder cannot be written (a full disk: the
+batch in hand is not recorded, and the work goes on once there is room;
+``{"problem": null}`` then). Stopping (stop,
 end of input, SIGTERM, the daemon's death) finishes the batch in hand, whose
 results are committed with everything before it, and exits.
 """
@@ -115,6 +118,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def run(args: argparse.Namespace, control: Control) -> int:
     from pximse.config import load_config
+    from pximse.data_folder import data_folder_problem, wait_for_room
     from pximse.pipeline.build import plan_stages
     from pximse.pipeline.priority import PriorityBatches
     from pximse.pipeline.runner import run_pipeline
@@ -140,12 +144,23 @@ def run(args: argparse.Namespace, control: Control) -> int:
             control.work.clear()
             emit(state="running")
             throttle.wait_turn()
-            report = run_pipeline(
-                catalog, plan.stages, batch_size=config.models.batch_size,
-                max_pixels=config.scan.max_image_pixels,
-                progress=_progress(order), batches=order,
-                should_stop=lambda: _between_batches(control, throttle),
-            )
+            try:
+                report = run_pipeline(
+                    catalog, plan.stages, batch_size=config.models.batch_size,
+                    max_pixels=config.scan.max_image_pixels,
+                    progress=_progress(order), batches=order,
+                    should_stop=lambda: _between_batches(control, throttle),
+                )
+            except Exception as exc:
+                problem = data_folder_problem(exc, config.data_dir)
+                if problem is None:
+                    raise
+                log.warning("indexing waits: %s", problem.message)
+                emit(problem=problem.to_json(), state="waiting for room")
+                if not wait_for_room(problem, control.stopping):
+                    break
+                emit(problem=None)
+                continue
             emit(report=report.to_json())
             if report.images or control.stopping.is_set():
                 continue  # more may have come meanwhile: look again

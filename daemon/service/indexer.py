@@ -149,6 +149,13 @@ class BackgroundIndexer:
                     if stage["state"] == "unavailable":
                         state.stages.setdefault(name, {"done": 0, "total": 0, "rate": 0.0,
                                                        "eta_s": None})["state"] = "unavailable"
+            elif "problem" in message:  # the data folder's disk is full, or back
+                state.set_data_folder_problem(message["problem"])
+                if "state" in message:
+                    for name in state.models.get("stages") or {}:
+                        state.stages.setdefault(name, {"done": 0, "total": 0, "rate": 0.0,
+                                                       "eta_s": None})
+                    state.set_stage_state(message["state"])
             elif "report" in message:
                 if message["report"]["images"] or state.models.get("last") is None:
                     state.models["last"] = message["report"]  # the last run that did work
