@@ -307,3 +307,19 @@ def test_a_folder_deleted_during_the_walk_is_gone_not_unreadable(
     report = scan(catalog, library, tmp_path)
     assert report.unreadable == [] and report.errors == 0
     assert report.removed == 1 and catalog.status()["files"] == 1
+
+
+def test_error_texts_are_readable(catalog: SqliteCatalog, library: Path, tmp_path: Path) -> None:
+    from pximse.error_text import one_line
+    from pximse.models.worker import WorkerError
+
+    (library / "garbage.png").write_bytes(b"\x89PNG\r\n\x1a\n" + os.urandom(400))
+    (library / "garbage.webp").write_bytes(b"RIFF\x00\x01\x00\x00WEBPVP8 " + os.urandom(300))
+    scan(catalog, library, tmp_path)
+    messages = [e["message"] for e in catalog.status()["recent_errors"]]
+    assert len(messages) == 2
+    for message in messages:
+        assert "object at 0x" not in message and "_io." not in message, message
+    traceback_text = WorkerError("ocr failed:\nTraceback (most recent call last):\n"
+                                 '  File "x.py", line 1\nMemoryError: 6.2 GiB for one array')
+    assert one_line(traceback_text) == "ocr failed: MemoryError: 6.2 GiB for one array"

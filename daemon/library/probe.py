@@ -46,6 +46,7 @@ from typing import BinaryIO, cast
 
 from PIL import Image, UnidentifiedImageError
 
+from pximse.error_text import one_line
 from pximse.library.filekinds import open_regular
 from pximse.library.thumbnails import thumbnail_path, write_thumbnail
 
@@ -277,7 +278,7 @@ def _decode(
     def bad_data(exc: BaseException) -> ProbeFailure:
         if isinstance(exc, OSError) and exc.errno is not None:
             raise exc  # a real I/O error while decoding a big file from disk: "unreadable"
-        detail = str(exc) or type(exc).__name__
+        detail = one_line(str(exc)) or type(exc).__name__  # no "<_io.BytesIO object…>"
         if "truncated" in detail.lower() or _container_truncated(source, fmt, filesize):
             return failure(
                 "truncated",
