@@ -40,6 +40,7 @@ import re
 import struct
 import warnings
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, cast
@@ -213,11 +214,15 @@ def probe_image(
 def decode_image(
     path: str | os.PathLike[str],
     *,
-    preview_size: int = 512,
+    preview_size: int | Callable[[int, int], int] = 512,
     max_pixels: int = 100_000_000,
     draft: bool = True,
 ) -> DecodedImage | ProbeFailure:
     """Read, hash and safely decode a file; see the module docstring for the rules.
+
+    ``preview_size`` bounds the preview's longer side; a function of the
+    image's (width, height) picks it once the header is read (a tall strip
+    needs a longer side than a page does).
 
     ``draft`` lets the JPEG decoder scale by 1/2–1/8 while decoding (after the
     real size was read from the header): the preview needs no more, and big
@@ -266,7 +271,7 @@ def _decode(
     fmt: str,
     sha256: str,
     filesize: int,
-    preview_size: int,
+    preview_size: int | Callable[[int, int], int],
     max_pixels: int,
     draft: bool,
 ) -> DecodedImage | ProbeFailure:
@@ -325,6 +330,8 @@ def _decode(
             width, height = image.size
             if width * height > max_pixels:
                 return too_large(width, height, None)
+            if callable(preview_size):
+                preview_size = max(1, preview_size(width, height))
             try:
                 frames = getattr(image, "n_frames", 1)
                 if draft and fmt == "jpeg":

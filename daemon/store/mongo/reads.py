@@ -240,6 +240,11 @@ class MongoReads:
                          for stage, s in sorted(doc.get("stages", {}).items())]
         return detail
 
+    def image_sizes(self, content_ids: Sequence[int]) -> dict[int, tuple[int, int]]:
+        docs = self.mdb.content.find({"_id": {"$in": [int(c) for c in content_ids]}},
+                                     {"width": 1, "height": 1})
+        return {int(d["_id"]): (int(d["width"]), int(d["height"])) for d in docs}
+
     def file_for(self, sha256: str) -> tuple[str, str] | None:
         doc = self.mdb.content.find_one({"sha256": sha256.lower()}, {"_id": 1, "format": 1})
         if doc is None:

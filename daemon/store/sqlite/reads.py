@@ -10,7 +10,7 @@ import numpy as np
 from pximse.library.pathtext import os_path, readable
 from pximse.query.errors import QueryError
 from pximse.store.records import FileEntry, ImageDetail, TagEntry, epoch_to_iso
-from pximse.store.sqlite.database import Database
+from pximse.store.sqlite.database import Database, select_in
 from pximse.store.sqlite.ocrindex import read_ocr
 from pximse.store.sqlite.pixivrows import read_pixiv_work
 from pximse.store.sqlite.search import SUMMARY_COLUMNS, summary_from_row
@@ -137,6 +137,12 @@ class CatalogReads:
             )
         ]
         return detail
+
+    def image_sizes(self, content_ids: Sequence[int]) -> dict[int, tuple[int, int]]:
+        """(width, height) of each image, by content id."""
+        rows = select_in(self.db.reader(), "SELECT id, width, height FROM content WHERE id IN",
+                         [int(cid) for cid in content_ids])
+        return {int(cid): (int(w), int(h)) for cid, w, h in rows}
 
     def file_for(self, sha256: str) -> tuple[str, str] | None:
         """An online file holding this content, and its format (for serving it)."""
