@@ -7,6 +7,7 @@ a temp folder, and configuration goes through the real loader.
 from __future__ import annotations
 
 import http.server
+import os
 import random
 import threading
 from collections.abc import Callable, Iterator
@@ -20,6 +21,11 @@ from pximse.config import Config, load_config
 from pximse.store.sqlite.catalog import SqliteCatalog
 
 MakeImage = Callable[..., Path]
+
+# No test reaches a real model hub: a download that a test does not point at a
+# server of its own fails at once (nothing listens on port 9), here and in the
+# processes the tests start.
+os.environ.setdefault("HF_ENDPOINT", "http://127.0.0.1:9")
 
 
 @contextmanager
