@@ -188,8 +188,15 @@ def fetch_weights(
     with _folder_lock(folder, spec.name):
         for f in missing_files(spec, folder):  # again: another process may have done it
             assert f.url is not None
-            download_file(f.url, folder / f.name, sha256=f.sha256, progress=progress,
-                          timeout_s=timeout_s)
+            download_file(f.url, folder / f.name, sha256=f.sha256,
+                          progress=_named(progress, f.name), timeout_s=timeout_s)
+
+
+def _named(progress: DownloadProgress | None, name: str) -> DownloadProgress | None:
+    """Progress reported under the file's name in the model (``visual/model.onnx``)."""
+    if progress is None:
+        return None
+    return lambda _file, done, total: progress(name, done, total)
 
 
 @contextmanager

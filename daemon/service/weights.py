@@ -21,6 +21,7 @@ runtimes never load here.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -35,11 +36,13 @@ from pximse.models.weights import (
     missing_files,
 )
 
-__all__ = ["RETRY_FIRST_S", "RETRY_MAX_S", "WeightsFetcher", "retry_delay"]
+__all__ = ["RETRY_ENV", "RETRY_FIRST_S", "RETRY_MAX_S", "WeightsFetcher", "retry_delay"]
 
 log = logging.getLogger(__name__)
 
 RETRY_FIRST_S = 30.0
+RETRY_ENV = "PXIMSE_WEIGHTS_RETRY_S"
+"""Seconds before the first retry, instead of 30 (doubling from there)."""
 RETRY_MAX_S = 3600.0
 LOOK_AGAIN_S = 5.0
 """While a stage waits, how often the files are looked for (a download by hand)."""
@@ -49,6 +52,15 @@ PROGRESS_EVERY_S = 0.5
 def retry_delay(failures: int, first_s: float = RETRY_FIRST_S) -> float:
     """30 s after the first failure, then twice as long each time, at most an hour."""
     return float(min(first_s * 2 ** max(failures - 1, 0), RETRY_MAX_S))
+
+
+def _retry_from_env() -> float:
+    try:
+        value = float(os.environ.get(RETRY_ENV) or RETRY_FIRST_S)
+    except ValueError:
+        log.warning("%s is not a number of seconds; using %.0f", RETRY_ENV, RETRY_FIRST_S)
+        return RETRY_FIRST_S
+    return value if value > 0 else RETRY_FIRST_S
 
 
 class WeightsFetcher:
@@ -61,7 +73,7 @@ class WeightsFetcher:
     def __init__(self, config: Config, state: Any, stopping: threading.Event, *,
                  on_ready: Callable[[str], None],
                  specs: dict[str, WeightsSpec] | None = None,
-                 first_retry_s: float = RETRY_FIRST_S) -> None:
+                 first_retry_s: float | None = None) -> None:
         from pximse.pipeline.build import downloadable_weights
 
         self.config = config
@@ -69,7 +81,7 @@ class WeightsFetcher:
         self.stopping = stopping
         self.on_ready = on_ready
         self.specs = downloadable_weights(config) if specs is None else specs
-        self.first_retry_s = first_retry_s
+        self.first_retry_s = first_retry_s or _retry_from_env()
         self._thread: threading.Thread | None = None
 
     def missing(self) -> dict[str, WeightsSpec]:
