@@ -142,6 +142,10 @@ def make_clip(
 
     exported = find_export(source.data_dir, settings)
     if exported is not None:
+        if for_running and settings.runtime == "auto" and settings.precision == "fp32" \
+                and _torch_gpu_beats_onnxruntime(device):
+            return torch_clip(source, settings, device=device, threads=threads,
+                              idle_unload_s=idle_unload_s)
         return OnnxClipModel(WeightsSource(source.data_dir, local_path=exported), **onnx_args)
     wants_onnx = settings.runtime == "onnxruntime" or settings.precision == "int8"
     if not wants_onnx:
