@@ -125,8 +125,7 @@ class ClipStage:
         done = catalog.stage_done_ids(self.name, self.model_id)
         if not len(done):
             return 0
-        found, _ = self.vectors.get(done)
-        missing = np.setdiff1d(done, found)
+        missing = done[~self.vectors.present(done)]  # no vector is copied
         catalog.forget_stage(self.name, missing)
         return len(missing)
 
