@@ -1,7 +1,7 @@
 """Searching by image and by description from the page, in a real browser,
 against a daemon with a tiny real open_clip model (an open_clip folder the test
 writes) and the vectors the real pipeline saved. The daemon has a token, so the
-page is opened the way a user opens it then: with ``?token=``."""
+page is opened the way the tray opens it then: with a one-time sign-in link."""
 
 from __future__ import annotations
 
@@ -90,15 +90,19 @@ def first_card(page: Any) -> tuple[str, str]:
 
 def test_search_by_image_more_like_this_and_description(
         page: Any, daemon: Daemon) -> None:
-    page.goto(f"{daemon.url}/?token={TOKEN}")
+    from pximse.tray.client import DaemonClient
+
+    link = DaemonClient(daemon.url, TOKEN).page_url()
+    assert "/?login=" in link and TOKEN not in link
+    page.goto(link)
     page.wait_for_selector("#grid .card")
-    assert "token" not in page.url  # kept by the browser, not in links one copies
+    assert "login" not in page.url  # traded for the page's cookie, out of the address
     page.wait_for_function(
         "Array.from(document.querySelectorAll('#grid img')).every(i => i.complete"
         " && i.naturalWidth > 0)")
     assert page.inner_text("#count").startswith(f"{IMAGES} images")
     page.wait_for_function("PX.status.mode() !== 'starting'")
-    assert page.evaluate("PX.status.mode()") == "events"  # the stream took ?token=
+    assert page.evaluate("PX.status.mode()") == "events"  # the stream took the cookie
 
     # choose a file: the same picture ranks first, with score 1
     target = "pic05.png"
@@ -134,7 +138,7 @@ def test_search_by_image_more_like_this_and_description(
     assert "text=a+red+square" in page.url
 
     # a pasted image (one test, so that xdist never loads the model in two daemons)
-    page.goto(f"{daemon.url}/?token={TOKEN}")
+    page.goto(f"{daemon.url}/")  # still signed in
     page.wait_for_selector("#grid .card")
     data = list((daemon.library / "pic01.png").read_bytes())
     page.evaluate(

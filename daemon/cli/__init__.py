@@ -320,16 +320,18 @@ def config_path_command(obj: Context, config_path: Path | None, data_dir: Path |
 
 @config_group.command("show")
 @config_options
-@click.option("--redact", is_flag=True,
-              help="Hide tokens, keys and passwords (for pasting into a bug report).")
+@click.option("--show-secrets", is_flag=True,
+              help="Also print tokens, keys and passwords (hidden by default, so that the "
+                   "output can be pasted into a bug report).")
+@click.option("--redact", is_flag=True, hidden=True)  # the default now; kept for old scripts
 @click.pass_obj
 def config_show(obj: Context, config_path: Path | None, data_dir: Path | None,
-                redact: bool) -> None:
-    """Print the configuration in effect, as TOML."""
+                show_secrets: bool, redact: bool) -> None:
+    """Print the configuration in effect, as TOML (tokens, keys and passwords hidden)."""
     from pximse.config import config_to_toml
 
     config = obj.load(config_path, data_dir)
-    click.echo(config_to_toml(config, redact=redact), nl=False)
+    click.echo(config_to_toml(config, redact=redact or not show_secrets), nl=False)
 
 
 main.add_command(models_group)
