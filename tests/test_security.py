@@ -370,3 +370,33 @@ def test_open_folder_leaves_no_zombie(indexed, tmp_path: Path,
                 break
             time.sleep(0.05)
         assert not zombies
+
+
+# -- other local users ---------------------------------------------------------------------
+
+
+def test_the_data_folder_and_catalogue_are_this_users_only(tmp_path: Path) -> None:
+    from pximse.service.lock import DaemonLock
+
+    old = os.umask(0o022)
+    try:
+        data = tmp_path / "data"
+        catalog = SqliteCatalog(data / "catalog.sqlite3")
+        with catalog.db.write() as conn:  # the WAL and shared-memory files appear
+            conn.execute("INSERT INTO meta (key, value) VALUES ('x', 'y')")
+        lock = DaemonLock(data)
+        lock.acquire()
+        assert data.stat().st_mode & 0o777 == 0o700
+        for name in ("catalog.sqlite3", "catalog.sqlite3-wal", "catalog.sqlite3-shm",
+                     "daemon.lock"):
+            assert (data / name).stat().st_mode & 0o777 == 0o600, name
+        lock.release()
+        catalog.close()
+        # a folder an older version left open to everyone is closed on the next start
+        os.chmod(data, 0o755)
+        os.chmod(data / "catalog.sqlite3", 0o644)
+        SqliteCatalog(data / "catalog.sqlite3").close()
+        assert data.stat().st_mode & 0o777 == 0o700
+        assert (data / "catalog.sqlite3").stat().st_mode & 0o777 == 0o600
+    finally:
+        os.umask(old)

@@ -73,7 +73,9 @@ def serve(
     config = obj.load(config_path, data_dir)
     host = host or config.server.host
     port = port or config.server.port
-    if not replace(config.server, host=host).is_loopback and not config.server.token:
+    # The API answers to the address and port it really listens on (its Host check).
+    config = replace(config, server=replace(config.server, host=host, port=port))
+    if not config.server.is_loopback and not config.server.token:
         raise click.ClickException(
             f"listening on {host} needs server.token in {config.config_path}: "
             "without it anyone on the network could read your library"
