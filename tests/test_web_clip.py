@@ -5,33 +5,23 @@ page is opened the way the tray opens it then: with a one-time sign-in link."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 pytest.importorskip("open_clip")
 
-from conftest import draw_picture  # noqa: E402
-from test_clip import TINY_CFG, save_safetensors, tiny_archs, tiny_model  # noqa: E402,F401
+from clip_daemon import start_clip_daemon  # noqa: E402
+from test_clip import tiny_archs  # noqa: E402,F401 (a fixture)
 from web_fixtures import (  # noqa: E402
     LAPTOP,
     Daemon,
     screenshot,
-    start_daemon,
     stop_daemon,
     watch_page,
-    write_config,
 )
 from web_fixtures import browser as browser  # noqa: E402,F401 (a fixture)
-
-from pximse.config import load_config  # noqa: E402
-from pximse.library.scan import scan_roots  # noqa: E402
-from pximse.pipeline.build import plan_stages  # noqa: E402
-from pximse.pipeline.runner import run_pipeline  # noqa: E402
-from pximse.store.sqlite.catalog import SqliteCatalog  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -43,31 +33,8 @@ WAIT_MS = 90_000  # the daemon loads PyTorch and the model on the first vector q
 @pytest.fixture(scope="module")
 def daemon(tmp_path_factory: pytest.TempPathFactory,
            tiny_archs: None) -> Iterator[Daemon]:  # noqa: F811
-    folder = tmp_path_factory.mktemp("web_clip")
-    library = folder / "library"
-    library.mkdir()
-    for i in range(IMAGES):
-        draw_picture(200 + i, (80 + 8 * i, 64)).save(library / f"pic{i:02d}.png")
-    model_dir = folder / "tiny-clip"
-    model_dir.mkdir()
-    (model_dir / "open_clip_config.json").write_text(
-        json.dumps({"model_cfg": TINY_CFG, "preprocess_cfg": {}}), encoding="utf-8")
-    save_safetensors(tiny_model(3), model_dir / "open_clip_model.safetensors")
-    config_path = write_config(folder, library, (
-        f'[server]\ntoken = "{TOKEN}"\n\n[scan]\nworkers = 1\n\n'
-        f'[models]\nclip = "ignored"\nclip_path = "{model_dir}"\nclip_pretrained = ""\n'
-        'tagger = ""\nocr = ""\n'))
-    config = load_config(config_path, folder / "data", env={})
-    catalog = SqliteCatalog(config.catalog_path)
-    scan_roots(catalog, config.roots, thumbnail_dir=config.thumbnail_dir, config=config.scan)
-    plan = plan_stages(config, catalog)
-    assert [stage.name for stage in plan.stages] == ["clip"], plan.unavailable
-    assert run_pipeline(catalog, plan.stages).stages["clip"].done == IMAGES
-    rows = catalog.db.reader().execute(
-        "SELECT f.path, c.sha256 FROM file f JOIN content c ON c.id = f.content_id").fetchall()
-    catalog.close()
-    running = start_daemon(folder, library, config_path)
-    running.ids = {Path(path).name: sha for path, sha in rows}
+    running = start_clip_daemon(tmp_path_factory.mktemp("web_clip"), IMAGES,
+                                f'token = "{TOKEN}"')
     yield running
     stop_daemon(running)
 

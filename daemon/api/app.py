@@ -28,7 +28,12 @@ from pximse.api.session import router as session_router
 from pximse.config import Config
 from pximse.events import EventBus
 from pximse.query.errors import QueryError
-from pximse.query.planner import ClipSearch, QueryImageRejected, VectorSearchUnavailable
+from pximse.query.planner import (
+    ClipSearch,
+    QueryImageRejected,
+    QueryImageTooLarge,
+    VectorSearchUnavailable,
+)
 from pximse.service.runtime import Daemon
 from pximse.store.backends import open_catalog
 from pximse.store.sqlite.catalog import SqliteCatalog
@@ -62,7 +67,8 @@ def create_app(config: Config, catalog: SqliteCatalog | None = None) -> FastAPI:
 
     @app.exception_handler(QueryImageRejected)
     async def image_rejected(request: Request, exc: QueryImageRejected) -> JSONResponse:
-        return JSONResponse(status_code=400, content={"error": "image", "message": str(exc)})
+        status = 413 if isinstance(exc, QueryImageTooLarge) else 400
+        return JSONResponse(status_code=status, content={"error": "image", "message": str(exc)})
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -218,7 +218,7 @@ def search(
         picture = None
         if image_path is not None:
             picture = load_query_image(image_path, name=str(image_path),
-                                       max_pixels=config.scan.max_image_pixels)
+                                       max_pixels=config.search.max_query_image_pixels)
         body = search_json(ClipSearch(config), catalog, plan, limit=limit, offset=offset,
                            timeout_ms=config.search.query_timeout_ms, image=picture)
     except QueryError as exc:
