@@ -400,3 +400,25 @@ def test_the_data_folder_and_catalogue_are_this_users_only(tmp_path: Path) -> No
         assert (data / "catalog.sqlite3").stat().st_mode & 0o777 == 0o600
     finally:
         os.umask(old)
+
+
+# -- event streams -------------------------------------------------------------------------
+
+
+def test_a_new_event_stream_gets_its_own_snapshot_without_costing_the_others(indexed) -> None:
+    from test_daemon_api import sse_messages
+
+    with client_for(indexed, None, None) as client:
+        app = client.app
+        listening = app.state.events.subscribe()  # a client already connected
+        app.state.daemon.begin_stop()  # each stream ends after its snapshot
+        firsts = []
+        for _ in range(3):
+            with client.stream("GET", "/api/events") as answer:
+                firsts.append(next(sse_messages(answer.iter_lines())))
+        assert [m["event"] for m in firsts] == ["status"] * 3
+        assert firsts[0]["data"]["data"]["images"] == 2
+        # the client that was there got none of the newcomers' snapshots
+        assert [e.kind for e in listening.drain()] == []
+        # three connections within a second cost one snapshot
+        assert len({m["id"] for m in firsts}) == 1

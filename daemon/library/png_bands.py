@@ -29,7 +29,7 @@ from PIL import Image
 __all__ = ["PngHeader", "band_decodable", "decode_png_in_bands", "png_header"]
 
 SIGNATURE = b"\x89PNG\r\n\x1a\n"
-BAND_BYTES = 8 << 20
+BAND_BYTES = 4 << 20
 """About how much raw pixel data one band holds."""
 _CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}
 _COPIED = (b"PLTE", b"tRNS")
@@ -151,8 +151,11 @@ def decode_png_in_bands(source: BinaryIO, box: int) -> Image.Image:
     done = 0
     for band in _filtered_bands(idat_data(), header, rows):
         count = len(band) // header.stride
-        lead = b"" if previous is None else b"\0" + previous
-        image = _decode_band(header, copied, lead + band, count + (previous is not None))
+        raw = bytearray() if previous is None else bytearray(b"\0" + previous)
+        raw += band
+        del band
+        image = _decode_band(header, copied, raw, count + (previous is not None))
+        del raw
         if previous is not None:
             image = image.crop((0, 1, header.width, count + 1))
         previous = image.crop((0, count - 1, header.width, count)).tobytes()
@@ -211,7 +214,8 @@ def _filtered_bands(compressed: Iterator[bytes], header: PngHeader,
         yield bytes(band[: len(band) - len(band) % header.stride])
 
 
-def _decode_band(header: PngHeader, copied: list[bytes], raw: bytes, count: int) -> Image.Image:
+def _decode_band(header: PngHeader, copied: list[bytes], raw: bytearray,
+                 count: int) -> Image.Image:
     ihdr = struct.pack(">IIBBBBB", header.width, count, 8, header.colour_type, 0, 0, 0)
     png = b"".join([SIGNATURE, _chunk(b"IHDR", ihdr), *copied,
                     _chunk(b"IDAT", zlib.compress(raw, 0)), _chunk(b"IEND", b"")])
