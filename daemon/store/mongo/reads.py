@@ -247,6 +247,18 @@ class MongoReads:
                                          {"path": 1}).sort("_id", 1).limit(1))
         return (found[0]["path"], doc["format"]) if found else None
 
+    def recorded_files(self, sha256: str) -> list[tuple[str, str, int, int, str]]:
+        doc = self.mdb.content.find_one({"sha256": sha256.lower()}, {"_id": 1, "format": 1})
+        if doc is None:
+            return []
+        files = list(self.mdb.files.find(
+            {"content_id": doc["_id"], "state": "ok"},
+            {"path": 1, "size": 1, "mtime_ns": 1, "root_id": 1}).sort("_id", 1).limit(16))
+        roots = {r["_id"]: r["path"] for r in self.mdb.roots.find(
+            {"_id": {"$in": sorted({f["root_id"] for f in files})}}, {"path": 1})}
+        return [(f["path"], doc["format"], int(f["size"]), int(f["mtime_ns"]),
+                 roots.get(f["root_id"], "")) for f in files]
+
     def status(self, *, errors: int = 20) -> dict[str, Any]:
         content = _group_count(self.mdb.content, "state")
         files = _group_count(self.mdb.files, "state")
