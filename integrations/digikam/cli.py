@@ -142,7 +142,7 @@ def xmp_write(
         pool.close()
         catalog.close()
     _print_report(report, as_json, {"dry_run": dry_run})
-    if report.failed and not as_json:
+    if report.failed:  # with --json too: a script checks the status first
         raise SystemExit(1)
 
 
@@ -185,7 +185,7 @@ def xmp_remove(
         pool.close()
         catalog.close()
     _print_report(report, as_json, {"dry_run": dry_run})
-    if report.failed and not as_json:
+    if report.failed:  # with --json too: a script checks the status first
         raise SystemExit(1)
 
 
