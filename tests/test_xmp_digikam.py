@@ -271,3 +271,25 @@ def test_an_image_gone_since_the_scan_is_reported_as_such(setup, library) -> Non
     assert "gone" in failure["reason"] and ".pximse-" not in failure["reason"]
     assert (library / "c.png.xmp").exists()
     catalog.close()
+
+
+@needs_tools
+def test_touch_marks_sidecars_changed_so_digikam_reads_them_again(setup, library) -> None:
+    config, catalog = setup()
+    tag(catalog, library / "a.png", {"cat": 0.9})
+    assert invoke(config, "write")[0] == 0
+    made = library / "a.png.xmp"
+    theirs = place("tagged.xmp", library / "c.png.xmp")
+    for sidecar in (made, theirs):
+        os.utime(sidecar, ns=(10**18, 10**18))
+    content = theirs.read_bytes()
+    code, output = invoke(config, "touch", "--json")
+    assert code == 0 and json.loads(output)["touched"] == 2, output
+    assert made.stat().st_mtime_ns != 10**18 and theirs.stat().st_mtime_ns != 10**18
+    assert theirs.read_bytes() == content  # only the time moves
+    for sidecar in (made, theirs):
+        os.utime(sidecar, ns=(10**18, 10**18))
+    code, output = invoke(config, "touch", "--json", "cat")  # a query: only a.png
+    assert code == 0 and json.loads(output)["touched"] == 1, output
+    assert made.stat().st_mtime_ns != 10**18 and theirs.stat().st_mtime_ns == 10**18
+    catalog.close()
