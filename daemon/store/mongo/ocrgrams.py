@@ -48,18 +48,11 @@ def grams_filter(folded: str, regex: str) -> dict[str, Any]:
 
 def backfill_grams(content: Any) -> int:
     """Give ``ocr_grams`` to documents whose OCR text was written before the field
-    existed; returns how many were updated."""
-    from pymongo import UpdateOne
-
-    updates = []
+    existed (once, on the first start after an upgrade); returns how many."""
     done = 0
-    for doc in content.find({"ocr_folded": {"$ne": None}, GRAMS_FIELD: {"$exists": False}},
-                            {"ocr_folded": 1}):
-        updates.append(UpdateOne({"_id": doc["_id"]},
-                                 {"$set": {GRAMS_FIELD: text_grams(doc["ocr_folded"])}}))
-        if len(updates) >= 1000:
-            done += content.bulk_write(updates).modified_count
-            updates = []
-    if updates:
-        done += content.bulk_write(updates).modified_count
+    for doc in list(content.find({"ocr_folded": {"$ne": None},
+                                  GRAMS_FIELD: {"$exists": False}}, {"ocr_folded": 1})):
+        content.update_one({"_id": doc["_id"]},
+                           {"$set": {GRAMS_FIELD: text_grams(doc["ocr_folded"])}})
+        done += 1
     return done
