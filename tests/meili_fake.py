@@ -195,8 +195,12 @@ class FakeMeili:
             return self._enqueue(uid, "settingsUpdate", lambda: self._settings(uid, body))
         if rest == ["stats"] and method == "GET":
             assert index is not None
+            fields: dict[str, int] = {}
+            for doc in index.documents.values():
+                for name in doc:
+                    fields[name] = fields.get(name, 0) + 1
             return 200, {"numberOfDocuments": len(index.documents), "isIndexing": False,
-                         "fieldDistribution": {}}
+                         "fieldDistribution": fields}
         if rest == ["documents"] and method in ("POST", "PUT"):
             return self._enqueue(uid, "documentAdditionOrUpdate",
                                  lambda: self._add(uid, body, method == "PUT"))
@@ -283,13 +287,18 @@ class FakeMeili:
     def _filter(self, index: FakeIndex, expression: str | None) -> Any:
         """Meilisearch's filter expressions as PxIMSE sends them: conditions
         ``attr = "v"``, ``attr IN [..]``, ``attr >= n``, ``attr < n`` joined by ``AND``."""
-        if not expression:
+        if expression is None or expression == "":
             return lambda doc: True
+        if not isinstance(expression, str):
+            found = "true" if expression is True else "false" if expression is False else type(
+                expression).__name__
+            raise _TaskFailure("invalid_search_filter", "Invalid syntax for the filter "
+                               f"parameter: `expected String, Array, found: {found}`.")
         filterable = index.settings.get("filterableAttributes", [])
         tests = []
         for part in re.split(r"\s+AND\s+", expression.strip()):
             match = (re.fullmatch(r"\s*(\w+)\s+IN\s+\[([^\]]*)\]\s*", part)
-                     or re.fullmatch(r'\s*(\w+)\s*(=|>=|<)\s*("(?:[^"\\]|\\.)*"|-?\d+)\s*',
+                     or re.fullmatch(r'\s*(\w+)\s*(=|>=|<)\s*("(?:[^"\\]|\\.)*"|[^\s"]+)\s*',
                                      part))
             if match is None or match.group(1) not in filterable:
                 raise _TaskFailure("invalid_search_filter", f"Invalid filter: `{expression}` "
@@ -321,7 +330,8 @@ class FakeMeili:
                 return _error(400, "invalid_search_attributes_to_search_on",
                               f"Attribute `{unknown[0]}` is not searchable. Available "
                               f"searchable attributes are: `{', '.join(searchable)}`.")
-        fields = [f for f in (on or searchable) if f != "*"] or None
+        chosen = on if on is not None else searchable
+        fields = None if "*" in chosen else list(chosen)
         terms = _query_terms(str(body.get("q") or ""))
         strategy = body.get("matchingStrategy", "last")
         found = []
@@ -364,8 +374,8 @@ def _condition(match: re.Match[str]) -> Any:
         wanted = {v.strip().strip('"') for v in match.group(2).split(",") if v.strip()}
         return lambda doc: str(doc.get(attr)) in wanted
     op, raw = match.group(2), match.group(3)
-    if raw.startswith('"'):
-        value = re.sub(r"\\(.)", r"\1", raw[1:-1])
+    if raw.startswith('"') or not re.fullmatch(r"-?\d+", raw):
+        value = re.sub(r"\\(.)", r"\1", raw[1:-1]) if raw.startswith('"') else raw
 
         def equal(doc: dict[str, Any]) -> bool:
             actual = doc.get(attr)
