@@ -382,3 +382,32 @@ def test_a_collection_keeps_its_layout(tmp_path: Path) -> None:
     again = MilvusVectorStore(str(tmp_path / "milvus.db"), DIM, "kept", client=made.client)
     assert again.features.nullable and again.presence_flags
     assert "has_posted" in again.filter_expression(Compare("posted", ">", "2020-01-01"))
+
+
+class _NoIterators:
+    """A client whose server (or pymilvus) has no query iterators."""
+
+    def __init__(self, client: object) -> None:
+        self._client = client
+
+    def query_iterator(self, *args: object, **kwargs: object) -> object:
+        raise RuntimeError("query iterators are not supported")
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._client, name)
+
+
+def test_every_row_is_read_without_iterators(
+        loaded: tuple[MilvusVectorStore, np.ndarray, np.ndarray],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """More rows than one query answers (lowered to 1,000 here): read by id ranges."""
+    import pximse.store.vectors.milvus as milvus_module
+
+    store, ids, _ = loaded
+    real = store.client
+    monkeypatch.setattr(milvus_module, "MAX_TOPK", 1000)
+    store.client = _NoIterators(real)
+    try:
+        assert store.all_ids().tolist() == sorted(ids.tolist())
+    finally:
+        store.client = real

@@ -254,15 +254,34 @@ class MilvusVectorStore:
             iterator = self.client.query_iterator(self.collection, batch_size=_BATCH * 4,
                                                   filter=expr, output_fields=fields,
                                                   consistency_level=_READS)
-        except Exception:  # noqa: BLE001 - older clients: one query with a limit
-            return list(self.client.query(self.collection, filter=expr, output_fields=fields,
-                                          limit=MAX_TOPK, consistency_level=_READS))
+        except Exception:  # noqa: BLE001 - a server or client without query iterators
+            return self._query_by_id_ranges(expr, fields)
         while True:
             batch = iterator.next()
             if not batch:
                 iterator.close()
                 return rows
             rows.extend(batch)
+
+    def _query_by_id_ranges(self, expr: str, fields: list[str]) -> list[dict[str, Any]]:
+        """Every row matching ``expr`` without an iterator: a query answers at most
+        ``MAX_TOPK`` rows, so ids are read in ranges, a range that comes back full
+        read again in halves."""
+        rows: list[dict[str, Any]] = []
+        wanted = list(dict.fromkeys(["id", *fields]))
+        ranges = [(0, 1 << 62)]
+        while ranges:
+            low, high = ranges.pop()
+            bounds = f"id >= {low} and id < {high}"
+            found = self.client.query(self.collection, output_fields=wanted,
+                                      filter=f"({expr}) and {bounds}" if expr else bounds,
+                                      limit=MAX_TOPK, consistency_level=_READS)
+            if len(found) >= MAX_TOPK and high - low > 1:
+                middle = (low + high) // 2
+                ranges += [(low, middle), (middle, high)]
+                continue
+            rows.extend(found)
+        return rows
 
     def count(self, expr: str = "") -> int:
         """Stored vectors (matching ``expr``, a Milvus filter, when given)."""
