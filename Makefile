@@ -10,7 +10,7 @@ BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip
 ARGS ?=
 
-.PHONY: run test lint typecheck bench clean system-deps
+.PHONY: run test lint typecheck bench clean system-deps milvus-server
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,9 +29,20 @@ run: $(VENV)/.installed
 
 # The system packages first, where they can be had: a missing one skips the
 # tests that need it, never fails them.
-test: $(VENV)/.installed-test
+test: $(VENV)/.installed-test milvus-server
 	-@$(MAKE) --no-print-directory system-deps
 	$(BIN)/python -m pytest -n 2 $(ARGS)
+
+# A real Milvus server for the tests (tests/milvus_server.py starts it): PyPI's
+# `milvus` package ships Milvus 2.3's standalone binary. Its own venv, since the
+# package's dependencies are old (setuptools<70).
+MILVUS_VENV := build/milvus-server
+$(MILVUS_VENV)/.installed:
+	$(PYTHON) -m venv $(MILVUS_VENV)
+	$(MILVUS_VENV)/bin/python -m pip install -q "setuptools<70" "milvus==2.3.5"
+	touch $@
+
+milvus-server: $(MILVUS_VENV)/.installed
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check daemon tray integrations tests bench

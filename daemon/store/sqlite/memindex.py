@@ -39,6 +39,7 @@ from pximse.query.ast import (
     Tag,
     TagScore,
     Text,
+    Words,
 )
 from pximse.query.errors import QueryError
 from pximse.query.fields import lookup
@@ -364,9 +365,9 @@ class MemoryIndex:
                 return self._mask(conn.execute(sql, params))
             case Text():
                 return self._via_sql(conn, node)
-            case Duplicates(value, ids):
+            case Duplicates(_, ids) | Words(_, _, ids):
                 if ids is None:
-                    raise QueryError(f"dupes:{value} was not resolved before searching")
+                    raise QueryError(f"{node} was not resolved before searching")
                 mask = np.zeros(self._size, dtype=bool)
                 found = np.asarray(ids, dtype=np.int64)
                 mask[found[found < self._size]] = True
