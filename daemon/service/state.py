@@ -16,6 +16,7 @@ from typing import Any
 from pximse import __version__
 from pximse.config import Config
 from pximse.events import Event, EventBus
+from pximse.library.pathtext import readable
 from pximse.store.backends import Catalog
 
 __all__ = ["DaemonState", "weights_text"]
@@ -133,8 +134,8 @@ class DaemonState:
         self.events.publish("files", added=added, removed=removed, moved=moved, ids=ids)
 
     def error(self, path: str, reason: str, message: str = "") -> None:
-        entry = {"path": path, "reason": reason, "message": message or reason,
-                 "time": time.time()}
+        entry = {"path": readable(path), "reason": reason,
+                 "message": readable(message or reason), "time": time.time()}
         with self._lock:
             self.errors.appendleft(entry)
         self.events.publish("error", path=path, reason=reason, message=entry["message"])

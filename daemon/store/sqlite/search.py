@@ -7,6 +7,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from pximse.library.pathtext import readable
 from pximse.query.ast import Nearest, Query, SortKey, walk
 from pximse.query.errors import QueryError
 from pximse.query.sql import SqlCompiler
@@ -31,7 +32,7 @@ RANDOM_MODULUS = 2147483647
 def summary_from_row(row: Any) -> ImageSummary:
     return ImageSummary(
         id=row[0],
-        path=row[1],
+        path=None if row[1] is None else readable(row[1]),
         width=row[2],
         height=row[3],
         filesize=row[4],
