@@ -49,8 +49,9 @@ typecheck: $(VENV)/.installed-test
 # tests, which Playwright drives at /usr/bin/chromium; exiftool (which writes XMP
 # sidecars) and exiv2 (which reads them back in the tests, as digiKam does);
 # Xvfb and trayer (an X server and a system tray for the tray icon's tests),
-# Tk (the tray's status window) and desktop-file-validate (autostart entries).
-# Installed only when missing.
+# Tk (the tray's status window) and desktop-file-validate (autostart entries);
+# dbus-daemon (dbus-run-session: a private session bus for the StatusNotifier
+# tray tests). Installed only when missing.
 system-deps:
 	@if command -v fc-list >/dev/null && fc-list | grep -qi "Noto Sans CJK"; then \
 		echo "fonts-noto-cjk: present"; \
@@ -81,4 +82,11 @@ system-deps:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq xvfb trayer python3-tk desktop-file-utils; \
 	else \
 		echo "install Xvfb, trayer, Tk for Python and desktop-file-utils for the tray tests"; \
+	fi
+	@if command -v dbus-run-session >/dev/null; then \
+		echo "dbus-run-session: present"; \
+	elif command -v apt-get >/dev/null; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dbus; \
+	else \
+		echo "install dbus (dbus-run-session) for the StatusNotifier tray tests"; \
 	fi
