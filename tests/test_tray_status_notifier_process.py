@@ -16,7 +16,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-pytest.importorskip("dbus_fast", reason="dbus-fast is in the tray extra")
+pytest.importorskip("jeepney", reason="jeepney is in the tray extra")
+pytest.importorskip("dbus_fast", reason="dbus-fast is in the test extra (the test's panel)")
 
 from status_notifier_harness import (  # noqa: E402
     ITEM,

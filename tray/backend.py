@@ -19,7 +19,6 @@ tray alone is taken only once it has been there for
 
 from __future__ import annotations
 
-import asyncio
 import importlib.util
 import os
 import sys
@@ -103,8 +102,8 @@ def choose_backend(requested: Requested = "auto", tray_timeout_s: float = 20.0,
             raise TrayUnavailable(f"--backend statusnotifier: {missing}")
         return _pystray_when_ready(missing, tray_timeout_s)
     address = _address(env)
-    found = asyncio.run(_look_for_a_tray(address, env.get("DISPLAY", ""), tray_timeout_s,
-                                         x_tray_counts=requested == "auto"))
+    found = _look_for_a_tray(address, env.get("DISPLAY", ""), tray_timeout_s,
+                             x_tray_counts=requested == "auto")
     if found.kind == "statusnotifier":
         return statusnotifier_backend(address, found.reason)
     if found.kind == "x":
@@ -122,8 +121,8 @@ def _address(env: Mapping[str, str]) -> str:
 
 def _statusnotifier_missing(env: Mapping[str, str]) -> str | None:
     """Why the StatusNotifier path cannot be tried at all (None: it can)."""
-    if importlib.util.find_spec("dbus_fast") is None:
-        return ("dbus-fast is not installed, which showing the icon through "
+    if importlib.util.find_spec("jeepney") is None:
+        return ("jeepney is not installed, which showing the icon through "
                 "StatusNotifierItem needs (pip install 'pximse[tray]')")
     from pximse.tray.session_bus import session_bus_address
 
@@ -153,17 +152,15 @@ class _Found:
     reason: str
 
 
-async def _look_for_a_tray(address: str, display: str, timeout_s: float,
-                           x_tray_counts: bool) -> _Found:
+def _look_for_a_tray(address: str, display: str, timeout_s: float,
+                     x_tray_counts: bool) -> _Found:
     """Watch the session bus (and the X display) for a place to show the icon."""
-    from dbus_fast import DBusError
-
-    from pximse.tray.session_bus import connect, get_property, name_owner
+    from pximse.tray.session_bus import CallFailed, get_property, name_owner, open_router
     from pximse.tray.status_notifier_item import WATCHER_INTERFACE, WATCHER_NAME, WATCHER_PATH
 
     try:
-        bus = await asyncio.wait_for(connect(address), 10)
-    except (OSError, EOFError, TimeoutError, DBusError, ValueError) as exc:
+        router = open_router(address)
+    except Exception as exc:  # jeepney raises what the socket and the handshake raise
         if not x_tray_counts:
             raise TrayUnavailable(f"cannot connect to the D-Bus session bus at {address}: "
                                   f"{exc}") from exc
@@ -174,13 +171,13 @@ async def _look_for_a_tray(address: str, display: str, timeout_s: float,
         x_tray_since: float | None = None
         watcher: str | None = None
         while True:
-            watcher = await name_owner(bus, WATCHER_NAME)
+            watcher = name_owner(router, WATCHER_NAME)
             if watcher is not None:
                 try:
-                    hosted = bool(await get_property(bus, WATCHER_NAME, WATCHER_PATH,
-                                                     WATCHER_INTERFACE,
-                                                     "IsStatusNotifierHostRegistered"))
-                except DBusError:
+                    hosted = bool(get_property(router, WATCHER_NAME, WATCHER_PATH,
+                                               WATCHER_INTERFACE,
+                                               "IsStatusNotifierHostRegistered"))
+                except CallFailed:
                     hosted = False
                 if hosted:
                     return _Found("statusnotifier", (
@@ -196,11 +193,12 @@ async def _look_for_a_tray(address: str, display: str, timeout_s: float,
                            if watcher else "no StatusNotifierWatcher")))
             elif now >= deadline:
                 break
-            await asyncio.sleep(POLL_S)
+            time.sleep(POLL_S)
     finally:
         if x_tray is not None:
             x_tray.close()
-        bus.disconnect()
+        router.close()
+        router.conn.close()
     if watcher is not None:
         return _Found("statusnotifier", (
             f"the session bus has a StatusNotifierWatcher ({watcher}) but no host registered "

@@ -16,15 +16,13 @@ version 3 is what every current host speaks.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from typing import Annotated, Any
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any
 
-from dbus_fast import DBusError, Variant
-from dbus_fast.annotations import DBusSignature
-from dbus_fast.constants import PropertyAccess
-from dbus_fast.service import ServiceInterface, dbus_method, dbus_property, dbus_signal
-
+from pximse.tray.dbus_server import ExportedObject, MethodError, Reply
 from pximse.tray.menu import Menu, MenuItem
+from pximse.tray.status_notifier_item import MENU_PATH
 
 __all__ = ["MENU_INTERFACE", "DBusMenu", "dbusmenu_label"]
 
@@ -32,23 +30,67 @@ log = logging.getLogger(__name__)
 
 MENU_INTERFACE = "com.canonical.dbusmenu"
 ROOT_ID = 0
+INVALID_ARGS = "org.freedesktop.DBus.Error.InvalidArgs"
 
-Int = Annotated[int, DBusSignature("i")]
-UInt = Annotated[int, DBusSignature("u")]
-Bool = Annotated[bool, DBusSignature("b")]
-Str = Annotated[str, DBusSignature("s")]
-Strings = Annotated[list[str], DBusSignature("as")]
-Ints = Annotated[list[int], DBusSignature("ai")]
-AnyVariant = Annotated[Variant, DBusSignature("v")]
-RevisionAndLayout = Annotated[list[Any], DBusSignature("u(ia{sv}av)")]
-GroupProperties = Annotated[list[Any], DBusSignature("a(ia{sv})")]
-Events = Annotated[list[Any], DBusSignature("a(isvu)")]
-UpdatesAndErrors = Annotated[list[Any], DBusSignature("aiai")]
-PropertiesUpdate = Annotated[list[Any], DBusSignature("a(ia{sv})a(ias)")]
-RevisionAndParent = Annotated[list[Any], DBusSignature("ui")]
+MENU_XML = """\
+  <interface name="com.canonical.dbusmenu">
+    <property name="Version" type="u" access="read"/>
+    <property name="TextDirection" type="s" access="read"/>
+    <property name="Status" type="s" access="read"/>
+    <property name="IconThemePath" type="as" access="read"/>
+    <method name="GetLayout">
+      <arg type="i" name="parentId" direction="in"/>
+      <arg type="i" name="recursionDepth" direction="in"/>
+      <arg type="as" name="propertyNames" direction="in"/>
+      <arg type="u" name="revision" direction="out"/>
+      <arg type="(ia{sv}av)" name="layout" direction="out"/>
+    </method>
+    <method name="GetGroupProperties">
+      <arg type="ai" name="ids" direction="in"/>
+      <arg type="as" name="propertyNames" direction="in"/>
+      <arg type="a(ia{sv})" name="properties" direction="out"/>
+    </method>
+    <method name="GetProperty">
+      <arg type="i" name="id" direction="in"/>
+      <arg type="s" name="name" direction="in"/>
+      <arg type="v" name="value" direction="out"/>
+    </method>
+    <method name="Event">
+      <arg type="i" name="id" direction="in"/>
+      <arg type="s" name="eventId" direction="in"/>
+      <arg type="v" name="data" direction="in"/>
+      <arg type="u" name="timestamp" direction="in"/>
+    </method>
+    <method name="EventGroup">
+      <arg type="a(isvu)" name="events" direction="in"/>
+      <arg type="ai" name="idErrors" direction="out"/>
+    </method>
+    <method name="AboutToShow">
+      <arg type="i" name="id" direction="in"/>
+      <arg type="b" name="needUpdate" direction="out"/>
+    </method>
+    <method name="AboutToShowGroup">
+      <arg type="ai" name="ids" direction="in"/>
+      <arg type="ai" name="updatesNeeded" direction="out"/>
+      <arg type="ai" name="idErrors" direction="out"/>
+    </method>
+    <signal name="ItemsPropertiesUpdated">
+      <arg type="a(ia{sv})" name="updatedProps"/>
+      <arg type="a(ias)" name="removedProps"/>
+    </signal>
+    <signal name="LayoutUpdated">
+      <arg type="u" name="revision"/>
+      <arg type="i" name="parent"/>
+    </signal>
+    <signal name="ItemActivationRequested">
+      <arg type="i" name="id"/>
+      <arg type="u" name="timestamp"/>
+    </signal>
+  </interface>
+"""
 
-Shown = dict[int, dict[str, tuple[str, Any]]]
-"""What each item shows: id -> property name -> (D-Bus type, value)."""
+Props = dict[str, tuple[str, Any]]
+"""An item's properties: name -> (D-Bus type, value), as a variant carries it."""
 
 
 def dbusmenu_label(text: str) -> str:
@@ -57,21 +99,26 @@ def dbusmenu_label(text: str) -> str:
     return text.replace("_", "__")
 
 
-class DBusMenu(ServiceInterface):
-    """``menu`` exported as ``com.canonical.dbusmenu``; a click on an item
-    calls ``on_click(item)`` (from the D-Bus loop: it must return at once)."""
+class DBusMenu(ExportedObject):
+    """``menu`` served as ``com.canonical.dbusmenu``; a click on an item calls
+    ``on_click(item)`` (on the server's thread: it must return at once)."""
+
+    path = MENU_PATH
+    interface = MENU_INTERFACE
+    interface_xml = MENU_XML
 
     def __init__(self, menu: Menu, on_click: Callable[[MenuItem], None]) -> None:
-        super().__init__(MENU_INTERFACE)
+        super().__init__()
         self._menu = menu
         self._on_click = on_click
+        self._lock = threading.Lock()
         self._revision = 1
         self._shown = self._read_menu()
 
     # --- what the menu shows ------------------------------------------------------
 
-    def _read_menu(self) -> Shown:
-        shown: Shown = {}
+    def _read_menu(self) -> dict[int, Props]:
+        shown: dict[int, Props] = {}
         for number, item in enumerate(self._menu.items, start=1):
             if item.is_separator:
                 shown[number] = {"type": ("s", "separator"), "visible": ("b", item.visible)}
@@ -84,87 +131,82 @@ class DBusMenu(ServiceInterface):
         """Read the labels again; announce what changed under a new revision.
         True when something did."""
         now = self._read_menu()
-        changed = [number for number, props in now.items() if self._shown.get(number) != props]
-        if not changed and now.keys() == self._shown.keys():
-            return False
-        self._shown = now
-        self._revision += 1
-        self.ItemsPropertiesUpdated([[number, self._properties(number, [])]
-                                     for number in changed], [])
-        self.LayoutUpdated(self._revision, ROOT_ID)
+        with self._lock:
+            changed = [number for number, props in now.items()
+                       if self._shown.get(number) != props]
+            if not changed and now.keys() == self._shown.keys():
+                return False
+            self._shown = now
+            self._revision += 1
+            revision = self._revision
+        self.emit("ItemsPropertiesUpdated", "a(ia{sv})a(ias)",
+                  [[(number, now[number]) for number in changed], []])
+        self.emit("LayoutUpdated", "ui", [revision, ROOT_ID])
         return True
 
-    def _properties(self, number: int, names: list[str]) -> dict[str, Variant]:
-        if number == ROOT_ID:
-            props = {"children-display": ("s", "submenu")}
-        else:
-            props = self._shown[number]
-        return {name: Variant(kind, value) for name, (kind, value) in props.items()
-                if not names or name in names}
+    def _properties_of(self, shown: dict[int, Props], number: int,
+                       names: Sequence[str]) -> Props:
+        props = {"children-display": ("s", "submenu")} if number == ROOT_ID else shown[number]
+        return {name: value for name, value in props.items() if not names or name in names}
 
-    def _node(self, number: int, depth: int, names: list[str]) -> list[Any]:
-        children: list[Variant] = []
+    def _node(self, shown: dict[int, Props], number: int, depth: int,
+              names: Sequence[str]) -> tuple[int, Props, list[tuple[str, Any]]]:
+        children = []
         if number == ROOT_ID and depth != 0:
-            children = [Variant("(ia{sv}av)", self._node(child, depth - 1, names))
-                        for child in self._shown]
-        return [number, self._properties(number, names), children]
+            children = [("(ia{sv}av)", self._node(shown, child, depth - 1, names))
+                        for child in shown]
+        return number, self._properties_of(shown, number, names), children
 
-    def _known(self, number: int) -> None:
-        if number != ROOT_ID and number not in self._shown:
-            raise DBusError("org.freedesktop.DBus.Error.InvalidArgs", f"no menu item {number}")
+    def _known(self, shown: dict[int, Props], number: int) -> None:
+        if number != ROOT_ID and number not in shown:
+            raise MethodError(INVALID_ARGS, f"no menu item {number}")
 
-    # --- the interface ----------------------------------------------------------------
+    # --- the interface ------------------------------------------------------------------
 
-    @dbus_method()
-    def GetLayout(self, parentId: Int, recursionDepth: Int,  # noqa: N802, N803
-                  propertyNames: Strings) -> RevisionAndLayout:  # noqa: N803
-        self._known(parentId)
-        return [self._revision, self._node(parentId, recursionDepth, propertyNames)]
+    def properties(self) -> dict[str, tuple[str, Any]]:
+        return {"Version": ("u", 3), "TextDirection": ("s", "ltr"), "Status": ("s", "normal"),
+                "IconThemePath": ("as", [])}
 
-    @dbus_method()
-    def GetGroupProperties(self, ids: Ints, propertyNames: Strings  # noqa: N802, N803
-                           ) -> GroupProperties:
-        wanted = ids or [ROOT_ID, *self._shown]
-        return [[number, self._properties(number, propertyNames)] for number in wanted
-                if number == ROOT_ID or number in self._shown]
-
-    @dbus_method()
-    def GetProperty(self, id: Int, name: Str) -> AnyVariant:  # noqa: N802, A002
-        self._known(id)
-        props = self._properties(id, [name])
-        if name not in props:
-            raise DBusError("org.freedesktop.DBus.Error.InvalidArgs",
-                            f"menu item {id} has no property {name!r}")
-        return props[name]
-
-    @dbus_method()
-    def Event(self, id: Int, eventId: Str, data: AnyVariant,  # noqa: N802, N803, A002
-              timestamp: UInt):  # no return annotation: dbus-fast reads it as the reply's
-        self._known(id)
-        self._event(id, eventId)
-
-    @dbus_method()
-    def EventGroup(self, events: Events) -> Ints:  # noqa: N802
-        unknown = []
-        for number, event_id, _data, _timestamp in events:
-            if number == ROOT_ID or number in self._shown:
-                self._event(number, event_id)
-            else:
-                unknown.append(number)
-        if unknown and len(unknown) == len(events):
-            raise DBusError("org.freedesktop.DBus.Error.InvalidArgs",
-                            f"no menu items {unknown}")
-        return unknown
-
-    @dbus_method()
-    def AboutToShow(self, id: Int) -> Bool:  # noqa: N802, A002
-        self._known(id)
-        return False  # the layout is always current: nothing to update first
-
-    @dbus_method()
-    def AboutToShowGroup(self, ids: Ints) -> UpdatesAndErrors:  # noqa: N802
-        return [[], [number for number in ids
-                     if number != ROOT_ID and number not in self._shown]]
+    def handle(self, member: str, args: Sequence[Any]) -> Reply:
+        with self._lock:
+            shown, revision = self._shown, self._revision
+        if member == "GetLayout":
+            parent, depth, names = args
+            self._known(shown, parent)
+            return "u(ia{sv}av)", (revision, self._node(shown, parent, depth, names))
+        if member == "GetGroupProperties":
+            ids, names = args
+            wanted = ids or [ROOT_ID, *shown]
+            return "a(ia{sv})", ([(number, self._properties_of(shown, number, names))
+                                  for number in wanted if number == ROOT_ID or number in shown],)
+        if member == "GetProperty":
+            number, name = args
+            self._known(shown, number)
+            props = self._properties_of(shown, number, [name])
+            if name not in props:
+                raise MethodError(INVALID_ARGS, f"menu item {number} has no property {name!r}")
+            return "v", (props[name],)
+        if member == "Event":
+            number, event_id, _data, _timestamp = args
+            self._known(shown, number)
+            self._event(number, event_id)
+            return None, ()
+        if member == "EventGroup":
+            unknown = [number for number, *_ in args[0]
+                       if number != ROOT_ID and number not in shown]
+            if args[0] and len(unknown) == len(args[0]):
+                raise MethodError(INVALID_ARGS, f"no menu items {unknown}")
+            for number, event_id, _data, _timestamp in args[0]:
+                if number not in unknown:
+                    self._event(number, event_id)
+            return "ai", (unknown,)
+        if member == "AboutToShow":
+            self._known(shown, args[0])
+            return "b", (False,)  # the layout is always current: nothing to update first
+        if member == "AboutToShowGroup":
+            return "aiai", ([], [number for number in args[0]
+                                 if number != ROOT_ID and number not in shown])
+        return super().handle(member, args)
 
     def _event(self, number: int, event_id: str) -> None:
         if event_id != "clicked" or number == ROOT_ID:
@@ -174,28 +216,3 @@ class DBusMenu(ServiceInterface):
             return
         log.debug("menu item clicked: %s", item.text)
         self._on_click(item)
-
-    @dbus_signal()
-    def ItemsPropertiesUpdated(self, updated: list[Any],  # noqa: N802
-                               removed: list[Any]) -> PropertiesUpdate:
-        return [updated, removed]
-
-    @dbus_signal()
-    def LayoutUpdated(self, revision: int, parent: int) -> RevisionAndParent:  # noqa: N802
-        return [revision, parent]
-
-    @dbus_property(access=PropertyAccess.READ)
-    def Version(self) -> UInt:  # noqa: N802
-        return 3
-
-    @dbus_property(access=PropertyAccess.READ)
-    def TextDirection(self) -> Str:  # noqa: N802
-        return "ltr"
-
-    @dbus_property(access=PropertyAccess.READ)
-    def Status(self) -> Str:  # noqa: N802
-        return "normal"
-
-    @dbus_property(access=PropertyAccess.READ)
-    def IconThemePath(self) -> Strings:  # noqa: N802
-        return []

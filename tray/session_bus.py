@@ -1,9 +1,11 @@
-"""The desktop session's D-Bus, as the tray uses it: where it is, and plain
-method calls on it (dbus-fast, pure Python with optional compiled parts).
+"""The desktop session's D-Bus, as the tray uses it: where it is, a connection
+to it, and plain method calls on it.
 
-The address is ``DBUS_SESSION_BUS_ADDRESS``, as every desktop session sets
-it; failing that ``$XDG_RUNTIME_DIR/bus``, where systemd's user bus listens
-(libdbus looks there too).
+jeepney speaks the protocol (pure Python, no system library); its threading
+connection sends whole messages from any thread and receives on a thread of
+its own. The address is ``DBUS_SESSION_BUS_ADDRESS``, as every desktop
+session sets it; failing that ``$XDG_RUNTIME_DIR/bus``, where systemd's user
+bus listens (libdbus looks there too).
 """
 
 from __future__ import annotations
@@ -14,12 +16,31 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from dbus_fast import DBusError, Message, MessageType
-from dbus_fast.aio import MessageBus
+from jeepney import DBusAddress, DBusErrorResponse, new_method_call
+from jeepney.io.threading import DBusRouter, open_dbus_connection
+from jeepney.wrappers import unwrap_msg
 
-__all__ = ["BUS_ENV", "call", "connect", "get_property", "name_owner", "session_bus_address"]
+__all__ = [
+    "BUS_ENV",
+    "CallFailed",
+    "add_match",
+    "call",
+    "get_property",
+    "name_owner",
+    "open_router",
+    "session_bus_address",
+]
 
 BUS_ENV = "DBUS_SESSION_BUS_ADDRESS"
+BUS_NAME = "org.freedesktop.DBus"
+BUS_PATH = "/org/freedesktop/DBus"
+CALL_TIMEOUT_S = 10.0
+"""How long a call waits for its answer: a peer that no longer answers must
+not hang the tray."""
+
+CallFailed = (DBusErrorResponse, TimeoutError, OSError)
+"""What a call can fail with: the callee's error reply, no answer in time,
+or a connection gone."""
 
 
 def session_bus_address(env: Mapping[str, str] | None = None) -> str | None:
@@ -38,34 +59,38 @@ def session_bus_address(env: Mapping[str, str] | None = None) -> str | None:
     return None
 
 
-async def connect(address: str) -> MessageBus:
-    return await MessageBus(bus_address=address).connect()
+def open_router(address: str) -> DBusRouter:
+    """A connection to the bus at ``address`` with its receiving thread."""
+    return DBusRouter(open_dbus_connection(bus=address))
 
 
-async def call(bus: MessageBus, destination: str, path: str, interface: str, member: str,
-               signature: str = "", body: Sequence[Any] = ()) -> list[Any]:
-    """Call a method and return its reply's values; an error reply raises
-    :class:`dbus_fast.DBusError` with the callee's error name and message."""
-    reply = await bus.call(Message(destination=destination, path=path, interface=interface,
-                                   member=member, signature=signature, body=list(body)))
-    if reply.message_type == MessageType.ERROR:
-        text = reply.body[0] if reply.body and isinstance(reply.body[0], str) else ""
-        raise DBusError(reply.error_name or "org.freedesktop.DBus.Error.Failed", text, reply)
-    return list(reply.body)
+def call(router: DBusRouter, destination: str, path: str, interface: str, member: str,
+         signature: str | None = None, body: Sequence[Any] = (),
+         timeout_s: float = CALL_TIMEOUT_S) -> tuple[Any, ...]:
+    """Call a method and return its reply's values; raises one of
+    :data:`CallFailed` (an error reply as :class:`jeepney.DBusErrorResponse`,
+    with the callee's error name)."""
+    message = new_method_call(DBusAddress(path, destination, interface), member, signature,
+                              tuple(body))
+    return tuple(unwrap_msg(router.send_and_get_reply(message, timeout=timeout_s)))
 
 
-async def name_owner(bus: MessageBus, name: str) -> str | None:
+def name_owner(router: DBusRouter, name: str) -> str | None:
     """The unique name (``:1.42``) that owns the well-known ``name``, or None."""
     try:
-        [owner] = await call(bus, "org.freedesktop.DBus", "/org/freedesktop/DBus",
-                             "org.freedesktop.DBus", "GetNameOwner", "s", [name])
-    except DBusError:
+        [owner] = call(router, BUS_NAME, BUS_PATH, BUS_NAME, "GetNameOwner", "s", [name])
+    except DBusErrorResponse:
         return None  # NameHasNoOwner
     return str(owner)
 
 
-async def get_property(bus: MessageBus, destination: str, path: str, interface: str,
-                       name: str) -> Any:
-    [value] = await call(bus, destination, path, "org.freedesktop.DBus.Properties", "Get",
-                         "ss", [interface, name])
-    return value.value
+def get_property(router: DBusRouter, destination: str, path: str, interface: str,
+                 name: str) -> Any:
+    [(_signature, value)] = call(router, destination, path, "org.freedesktop.DBus.Properties",
+                                 "Get", "ss", [interface, name])
+    return value
+
+
+def add_match(router: DBusRouter, rule: str) -> None:
+    """Ask the bus for the signals ``rule`` describes."""
+    call(router, BUS_NAME, BUS_PATH, BUS_NAME, "AddMatch", "s", [rule])

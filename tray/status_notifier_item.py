@@ -17,18 +17,19 @@ of the ``com.canonical.dbusmenu`` object (:mod:`pximse.tray.dbusmenu`). A
 click on the icon (``Activate``) runs the menu's default item.
 
 The reference is freedesktop.org's StatusNotifierItem specification and
-KDE's ``org.kde.StatusNotifierItem.xml``.
+KDE's ``org.kde.StatusNotifierItem.xml`` (the interface below is its
+subset hosts read: Ayatana's and KDE's own items add nothing a host needs).
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from dbus_fast.annotations import DBusSignature
-from dbus_fast.constants import PropertyAccess
-from dbus_fast.service import ServiceInterface, dbus_method, dbus_property, dbus_signal
 from PIL import Image
+
+from pximse.tray.dbus_server import ExportedObject, MethodError, Reply
 
 __all__ = [
     "ITEM_INTERFACE",
@@ -54,16 +55,46 @@ than by every panel."""
 
 ItemStatus = Literal["Passive", "Active", "NeedsAttention"]
 
-Int = Annotated[int, DBusSignature("i")]
-Bool = Annotated[bool, DBusSignature("b")]
-Str = Annotated[str, DBusSignature("s")]
-ObjectPath = Annotated[str, DBusSignature("o")]
-Pixmaps = Annotated[list[Any], DBusSignature("a(iiay)")]
-ToolTipStruct = Annotated[list[Any], DBusSignature("(sa(iiay)ss)")]
+ITEM_XML = """\
+  <interface name="org.kde.StatusNotifierItem">
+    <property name="Category" type="s" access="read"/>
+    <property name="Id" type="s" access="read"/>
+    <property name="Title" type="s" access="read"/>
+    <property name="Status" type="s" access="read"/>
+    <property name="WindowId" type="i" access="read"/>
+    <property name="IconName" type="s" access="read"/>
+    <property name="IconThemePath" type="s" access="read"/>
+    <property name="IconPixmap" type="a(iiay)" access="read"/>
+    <property name="OverlayIconName" type="s" access="read"/>
+    <property name="OverlayIconPixmap" type="a(iiay)" access="read"/>
+    <property name="AttentionIconName" type="s" access="read"/>
+    <property name="AttentionIconPixmap" type="a(iiay)" access="read"/>
+    <property name="AttentionMovieName" type="s" access="read"/>
+    <property name="ToolTip" type="(sa(iiay)ss)" access="read"/>
+    <property name="ItemIsMenu" type="b" access="read"/>
+    <property name="Menu" type="o" access="read"/>
+    <method name="ContextMenu"><arg name="x" type="i" direction="in"/>\
+<arg name="y" type="i" direction="in"/></method>
+    <method name="Activate"><arg name="x" type="i" direction="in"/>\
+<arg name="y" type="i" direction="in"/></method>
+    <method name="SecondaryActivate"><arg name="x" type="i" direction="in"/>\
+<arg name="y" type="i" direction="in"/></method>
+    <method name="Scroll"><arg name="delta" type="i" direction="in"/>\
+<arg name="orientation" type="s" direction="in"/></method>
+    <signal name="NewTitle"/>
+    <signal name="NewIcon"/>
+    <signal name="NewAttentionIcon"/>
+    <signal name="NewOverlayIcon"/>
+    <signal name="NewToolTip"/>
+    <signal name="NewStatus"><arg name="status" type="s"/></signal>
+  </interface>
+"""
+
+Pixmap = tuple[int, int, bytes]
 
 
-def icon_pixmaps(image: Image.Image, sizes: Sequence[int] = PIXMAP_SIZES) -> list[list[Any]]:
-    """``image`` as StatusNotifierItem pixmaps: ``[width, height, ARGB32 bytes]``
+def icon_pixmaps(image: Image.Image, sizes: Sequence[int] = PIXMAP_SIZES) -> list[Pixmap]:
+    """``image`` as StatusNotifierItem pixmaps: ``(width, height, ARGB32 bytes)``
     for each size, alpha first, each channel a byte (network byte order)."""
     rgba = image.convert("RGBA")
     pixmaps = []
@@ -71,146 +102,85 @@ def icon_pixmaps(image: Image.Image, sizes: Sequence[int] = PIXMAP_SIZES) -> lis
         scaled = rgba if rgba.size == (size, size) else \
             rgba.resize((size, size), Image.Resampling.LANCZOS)
         red, green, blue, alpha = scaled.split()
-        pixmaps.append([size, size, Image.merge("RGBA", (alpha, red, green, blue)).tobytes()])
+        pixmaps.append((size, size, Image.merge("RGBA", (alpha, red, green, blue)).tobytes()))
     return pixmaps
 
 
-class StatusNotifierItem(ServiceInterface):
-    """The item's state lives here and changes only on the D-Bus loop's thread
-    (:meth:`show`), which also announces each change to the panel."""
+class StatusNotifierItem(ExportedObject):
+    """The item's state, read by the panel on the server's thread and changed
+    by :meth:`show` from any other, which announces each change."""
+
+    path = ITEM_PATH
+    interface = ITEM_INTERFACE
+    interface_xml = ITEM_XML
 
     def __init__(self, item_id: str, title: str, on_activate: Callable[[], None]) -> None:
-        super().__init__(ITEM_INTERFACE)
-        self._id = item_id
-        self._title = title
+        super().__init__()
+        self.item_id = item_id
+        self.title = title
         self._on_activate = on_activate
-        self._pixmaps: list[list[Any]] = []
+        self._lock = threading.Lock()
+        self._pixmaps: list[Pixmap] = []
         self._tooltip = ""
         self._status: ItemStatus = "Passive"
 
-    def show(self, *, pixmaps: list[list[Any]] | None = None, tooltip: str | None = None,
+    def show(self, *, pixmaps: list[Pixmap] | None = None, tooltip: str | None = None,
              status: ItemStatus | None = None) -> None:
         """Change what the item shows, and send the signals for what changed."""
-        if pixmaps is not None and pixmaps != self._pixmaps:
-            self._pixmaps = pixmaps
-            self.NewIcon()
-            self.NewAttentionIcon()
-        if tooltip is not None and tooltip != self._tooltip:
-            self._tooltip = tooltip
-            self.NewToolTip()
-        if status is not None and status != self._status:
-            self._status = status
-            self.NewStatus(status)
+        with self._lock:
+            new_icon = pixmaps is not None and pixmaps != self._pixmaps
+            new_tooltip = tooltip is not None and tooltip != self._tooltip
+            new_status = status is not None and status != self._status
+            if pixmaps is not None:
+                self._pixmaps = pixmaps
+            if tooltip is not None:
+                self._tooltip = tooltip
+            if status is not None:
+                self._status = status
+        if new_icon:
+            self.emit("NewIcon")
+        if new_tooltip:
+            self.emit("NewToolTip")
+        if new_status:
+            self.emit("NewStatus", "s", [status])
 
-    # --- properties --------------------------------------------------------------
-
-    @dbus_property(access=PropertyAccess.READ)
-    def Category(self) -> Str:  # noqa: N802 (the protocol's names)
-        return "ApplicationStatus"
-
-    @dbus_property(access=PropertyAccess.READ)
-    def Id(self) -> Str:  # noqa: N802
-        return self._id
-
-    @dbus_property(access=PropertyAccess.READ)
-    def Title(self) -> Str:  # noqa: N802
-        return self._title
-
-    @dbus_property(access=PropertyAccess.READ)
-    def Status(self) -> Str:  # noqa: N802
+    @property
+    def status(self) -> ItemStatus:
         return self._status
 
-    @dbus_property(access=PropertyAccess.READ)
-    def WindowId(self) -> Int:  # noqa: N802
-        return 0
+    def properties(self) -> dict[str, tuple[str, Any]]:
+        with self._lock:
+            pixmaps, tooltip, status = self._pixmaps, self._tooltip, self._status
+        return {
+            "Category": ("s", "ApplicationStatus"),
+            "Id": ("s", self.item_id),
+            "Title": ("s", self.title),
+            "Status": ("s", status),
+            "WindowId": ("i", 0),
+            # The picture is drawn, not a theme's: IconPixmap, no IconName.
+            "IconName": ("s", ""),
+            "IconThemePath": ("s", ""),
+            "IconPixmap": ("a(iiay)", pixmaps),
+            "OverlayIconName": ("s", ""),
+            "OverlayIconPixmap": ("a(iiay)", []),
+            # The picture itself turns red when something needs attention: no
+            # second picture (hosts show IconPixmap when this is empty).
+            "AttentionIconName": ("s", ""),
+            "AttentionIconPixmap": ("a(iiay)", []),
+            "AttentionMovieName": ("s", ""),
+            # (icon name, icon pixmaps, title, description): the state in one line.
+            "ToolTip": ("(sa(iiay)ss)", ("", [], tooltip, "")),
+            # A click runs the default item; the menu is on the other button.
+            "ItemIsMenu": ("b", False),
+            "Menu": ("o", MENU_PATH),
+        }
 
-    @dbus_property(access=PropertyAccess.READ)
-    def IconName(self) -> Str:  # noqa: N802
-        return ""  # the picture is drawn, not a theme's: IconPixmap
-
-    @dbus_property(access=PropertyAccess.READ)
-    def IconThemePath(self) -> Str:  # noqa: N802
-        return ""
-
-    @dbus_property(access=PropertyAccess.READ)
-    def IconPixmap(self) -> Pixmaps:  # noqa: N802
-        return self._pixmaps
-
-    @dbus_property(access=PropertyAccess.READ)
-    def OverlayIconName(self) -> Str:  # noqa: N802
-        return ""
-
-    @dbus_property(access=PropertyAccess.READ)
-    def OverlayIconPixmap(self) -> Pixmaps:  # noqa: N802
-        return []
-
-    @dbus_property(access=PropertyAccess.READ)
-    def AttentionIconName(self) -> Str:  # noqa: N802
-        return ""
-
-    @dbus_property(access=PropertyAccess.READ)
-    def AttentionIconPixmap(self) -> Pixmaps:  # noqa: N802
-        # The picture already says what needs attention (it turns red).
-        return self._pixmaps
-
-    @dbus_property(access=PropertyAccess.READ)
-    def AttentionMovieName(self) -> Str:  # noqa: N802
-        return ""
-
-    @dbus_property(access=PropertyAccess.READ)
-    def ToolTip(self) -> ToolTipStruct:  # noqa: N802
-        # (icon name, icon pixmaps, title, description): the state in one line.
-        return ["", [], self._tooltip, ""]
-
-    @dbus_property(access=PropertyAccess.READ)
-    def ItemIsMenu(self) -> Bool:  # noqa: N802
-        return False  # a click runs the default item; the menu is on the other button
-
-    @dbus_property(access=PropertyAccess.READ)
-    def Menu(self) -> ObjectPath:  # noqa: N802
-        return MENU_PATH
-
-    # --- methods the panel calls (no return annotation: dbus-fast reads it as the
-    # reply's signature, and these reply with nothing) ------------------------------
-
-    @dbus_method()
-    def Activate(self, x: Int, y: Int):  # noqa: N802
-        self._on_activate()
-
-    @dbus_method()
-    def SecondaryActivate(self, x: Int, y: Int):  # noqa: N802
-        pass  # a middle click: nothing of its own
-
-    @dbus_method()
-    def ContextMenu(self, x: Int, y: Int):  # noqa: N802
-        pass  # only for items without a Menu: the panel draws ours from dbusmenu
-
-    @dbus_method()
-    def Scroll(self, delta: Int, orientation: Str):  # noqa: N802
-        pass
-
-    # --- signals ---------------------------------------------------------------------
-
-    @dbus_signal()
-    def NewTitle(self) -> None:  # noqa: N802
-        pass
-
-    @dbus_signal()
-    def NewIcon(self) -> None:  # noqa: N802
-        pass
-
-    @dbus_signal()
-    def NewAttentionIcon(self) -> None:  # noqa: N802
-        pass
-
-    @dbus_signal()
-    def NewOverlayIcon(self) -> None:  # noqa: N802
-        pass
-
-    @dbus_signal()
-    def NewToolTip(self) -> None:  # noqa: N802
-        pass
-
-    @dbus_signal()
-    def NewStatus(self, status: str) -> Str:  # noqa: N802
-        return status
+    def handle(self, member: str, args: Sequence[Any]) -> Reply:
+        if member == "Activate":
+            self._on_activate()
+        elif member not in ("SecondaryActivate", "ContextMenu", "Scroll"):
+            # SecondaryActivate (a middle click) and Scroll do nothing here;
+            # ContextMenu is for items without a Menu: the panel draws ours.
+            raise MethodError("org.freedesktop.DBus.Error.UnknownMethod",
+                              f"{ITEM_INTERFACE} has no method {member}")
+        return None, ()
