@@ -254,3 +254,17 @@ def test_an_item_shown_before_the_panel_registers_once_it_comes(tmp_path: Path) 
             app.quit()
             runner.join(10)
         assert not runner.is_alive()
+
+
+def test_a_session_bus_that_goes_away_ends_the_icon(tmp_path: Path) -> None:
+    # The session ended (its bus with it): the icon's loop ends, and with it
+    # the tray, rather than waiting for calls that can no longer come.
+    with private_session_bus("watcher", "host") as bus, bus_client(bus.address) as panel:
+        app = make_app(f"http://127.0.0.1:{free_port()}", tmp_path, bus.address)
+        ended: list[bool] = []
+        runner = threading.Thread(target=lambda: ended.append(app.run()), daemon=True)
+        runner.start()
+        assert wait_until(lambda: app.icon.bus_name in panel.registered_items(), 30)
+    runner.join(60)
+    assert not runner.is_alive() and ended == [True]
+    app.quit()

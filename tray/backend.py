@@ -155,11 +155,11 @@ class _Found:
 def _look_for_a_tray(address: str, display: str, timeout_s: float,
                      x_tray_counts: bool) -> _Found:
     """Watch the session bus (and the X display) for a place to show the icon."""
-    from pximse.tray.session_bus import CallFailed, get_property, name_owner, open_router
+    from pximse.tray.session_bus import BusConnection, CallFailed, get_property, name_owner
     from pximse.tray.status_notifier_item import WATCHER_INTERFACE, WATCHER_NAME, WATCHER_PATH
 
     try:
-        router = open_router(address)
+        bus = BusConnection(address)
     except Exception as exc:  # jeepney raises what the socket and the handshake raise
         if not x_tray_counts:
             raise TrayUnavailable(f"cannot connect to the D-Bus session bus at {address}: "
@@ -171,10 +171,10 @@ def _look_for_a_tray(address: str, display: str, timeout_s: float,
         x_tray_since: float | None = None
         watcher: str | None = None
         while True:
-            watcher = name_owner(router, WATCHER_NAME)
+            watcher = name_owner(bus, WATCHER_NAME)
             if watcher is not None:
                 try:
-                    hosted = bool(get_property(router, WATCHER_NAME, WATCHER_PATH,
+                    hosted = bool(get_property(bus, WATCHER_NAME, WATCHER_PATH,
                                                WATCHER_INTERFACE,
                                                "IsStatusNotifierHostRegistered"))
                 except CallFailed:
@@ -197,8 +197,7 @@ def _look_for_a_tray(address: str, display: str, timeout_s: float,
     finally:
         if x_tray is not None:
             x_tray.close()
-        router.close()
-        router.conn.close()
+        bus.close()
     if watcher is not None:
         return _Found("statusnotifier", (
             f"the session bus has a StatusNotifierWatcher ({watcher}) but no host registered "

@@ -28,7 +28,8 @@ from jeepney import (
     new_method_return,
     new_signal,
 )
-from jeepney.io.threading import DBusRouter
+
+from pximse.tray.session_bus import BusConnection
 
 __all__ = ["ExportedObject", "MethodError", "ObjectServer"]
 
@@ -103,32 +104,34 @@ class ExportedObject:
 
 
 class ObjectServer:
-    """Answers the method calls that reach ``router``'s connection."""
+    """Answers the method calls that reach ``bus``."""
 
-    def __init__(self, router: DBusRouter) -> None:
-        self.router = router
+    def __init__(self, bus: BusConnection) -> None:
+        self.bus = bus
         self.objects: dict[str, ExportedObject] = {}
+        self._calls = bus.listen(MatchRule(type="method_call"))
 
     def export(self, exported: ExportedObject) -> None:
-        exported._send = self.router.send
+        exported._send = self.bus.send
         self.objects[exported.path] = exported
 
-    def serve(self, stopping: threading.Event) -> None:
-        """Answer calls until ``stopping`` is set (blocks)."""
-        calls: queue.Queue[Message] = queue.Queue()
-        with self.router.filter(MatchRule(type="method_call"), queue=calls):
-            while not stopping.is_set():
+    def serve(self, stopping: threading.Event) -> bool:
+        """Answer calls until ``stopping`` is set (True) or the bus closes the
+        connection (False). Blocks."""
+        while not stopping.is_set():
+            if self.bus.closed.is_set():
+                return False
+            try:
+                message = self._calls.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            reply = self._answer(message)
+            if not message.header.flags & MessageFlag.no_reply_expected:
                 try:
-                    message = calls.get(timeout=0.2)
-                except queue.Empty:
-                    continue
-                reply = self._answer(message)
-                if not message.header.flags & MessageFlag.no_reply_expected:
-                    try:
-                        self.router.send(reply)
-                    except OSError:
-                        log.debug("the bus connection closed before an answer was sent")
-                        return
+                    self.bus.send(reply)
+                except OSError:
+                    log.debug("the bus connection closed before an answer was sent")
+        return True
 
     def _answer(self, message: Message) -> Message:
         fields = message.header.fields

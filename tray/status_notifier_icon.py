@@ -27,8 +27,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from jeepney import MatchRule, Message
-from jeepney.io.threading import DBusRouter
+from jeepney import MatchRule
 from PIL import Image
 
 from pximse.tray import session_bus
@@ -78,7 +77,7 @@ class StatusNotifierIcon:
         self._item = StatusNotifierItem(name, display_title, on_activate=self._activate)
         self._item.show(pixmaps=icon_pixmaps(icon) if icon else [], tooltip=self._title)
         self._dbusmenu = DBusMenu(self._menu, on_click=self._click)
-        self._router: DBusRouter | None = None
+        self._bus: session_bus.BusConnection | None = None
         self._stopping = threading.Event()
         self._notification_id = 0
         self._actions: queue.Queue[Callable[[], object]] = queue.Queue()
@@ -159,9 +158,8 @@ class StatusNotifierIcon:
         """A desktop notification (replacing the one before); raises one of
         :data:`pximse.tray.session_bus.CallFailed` where no notification
         service answers, RuntimeError before :meth:`run`."""
-        router = self._connected()
         [self._notification_id] = session_bus.call(
-            router, NOTIFICATIONS, NOTIFICATIONS_PATH, NOTIFICATIONS, "Notify",
+            self._connected(), NOTIFICATIONS, NOTIFICATIONS_PATH, NOTIFICATIONS, "Notify",
             "susssasa{sv}i", [self._item.title, self._notification_id, "",
                               title or self._item.title, message, [], {"urgency": ("y", 1)},
                               -1])
@@ -180,44 +178,43 @@ class StatusNotifierIcon:
         address = self._bus_address or session_bus.session_bus_address()
         if address is None:
             raise RuntimeError("no D-Bus session bus: DBUS_SESSION_BUS_ADDRESS is not set")
-        router = session_bus.open_router(address)
+        bus = session_bus.BusConnection(address)
         try:
-            server = ObjectServer(router)
+            server = ObjectServer(bus)
             server.export(self._item)
             server.export(self._dbusmenu)
-            [answer] = session_bus.call(router, session_bus.BUS_NAME, session_bus.BUS_PATH,
+            [answer] = session_bus.call(bus, session_bus.BUS_NAME, session_bus.BUS_PATH,
                                         session_bus.BUS_NAME, "RequestName", "su",
                                         [self._bus_name, DO_NOT_QUEUE])
             if answer != PRIMARY_OWNER:
                 raise RuntimeError(f"the bus name {self._bus_name} is taken")
             with self._lock:
-                self._router = router
-            self._follow_watcher(router)
+                self._bus = bus
+            self._follow_watcher(bus)
             log.info("StatusNotifierItem %s on the session bus (%s)", self._bus_name,
-                     router.unique_name)
+                     bus.unique_name)
             threading.Thread(target=setup or _show, args=(self,), name="icon-setup",
                              daemon=True).start()
-            server.serve(self._stopping)
+            if not server.serve(self._stopping):
+                log.warning("the session bus closed the connection (the session ended?): "
+                            "the icon is gone")
         finally:
             with self._lock:
-                self._router = None
-            router.close()
-            router.conn.close()  # our names leave the bus: the watcher drops the item
+                self._bus = None
+            bus.close()  # our names leave the bus: the watcher drops the item
 
     def stop(self) -> None:
         self._stopping.set()
 
     # --- the watcher -----------------------------------------------------------------------
 
-    def _follow_watcher(self, router: DBusRouter) -> None:
+    def _follow_watcher(self, bus: session_bus.BusConnection) -> None:
         """Register again whenever a StatusNotifierWatcher takes its name (a
         panel that starts after the icon, or restarts)."""
-        changes: queue.Queue[Message] = queue.Queue()
         rule = MatchRule(type="signal", sender=session_bus.BUS_NAME,
                          interface=session_bus.BUS_NAME, member="NameOwnerChanged")
         rule.add_arg_condition(0, WATCHER_NAME)
-        router.filter(rule, queue=changes)
-        session_bus.add_match(router, rule.serialise())
+        changes = session_bus.add_match(bus, rule)
 
         def follow() -> None:
             while not self._stopping.is_set():
@@ -235,11 +232,11 @@ class StatusNotifierIcon:
 
     def _register(self) -> None:
         with self._lock:
-            router = self._router
-        if router is None or not self._visible:
+            bus = self._bus
+        if bus is None or not self._visible:
             return
         try:
-            session_bus.call(router, WATCHER_NAME, WATCHER_PATH, WATCHER_INTERFACE,
+            session_bus.call(bus, WATCHER_NAME, WATCHER_PATH, WATCHER_INTERFACE,
                              "RegisterStatusNotifierItem", "s", [self._bus_name])
         except session_bus.CallFailed as exc:
             log.info("no StatusNotifierWatcher took the icon (%s); it shows when one starts",
@@ -249,12 +246,12 @@ class StatusNotifierIcon:
 
     # --- actions -----------------------------------------------------------------------------
 
-    def _connected(self) -> DBusRouter:
+    def _connected(self) -> session_bus.BusConnection:
         with self._lock:
-            router = self._router
-        if router is None:
+            bus = self._bus
+        if bus is None:
             raise RuntimeError("the icon is not on the bus")
-        return router
+        return bus
 
     def _activate(self) -> None:
         self._run_action(self)
