@@ -50,8 +50,9 @@ typecheck: $(VENV)/.installed-test
 # sidecars) and exiv2 (which reads them back in the tests, as digiKam does);
 # Xvfb and trayer (an X server and a system tray for the tray icon's tests),
 # Tk (the tray's status window) and desktop-file-validate (autostart entries);
-# dbus-daemon (dbus-run-session: a private session bus for the StatusNotifier
-# tray tests). Installed only when missing.
+# dbus (dbus-run-session: a private session bus for the StatusNotifier tray
+# tests) and xfce4-panel (a real panel that hosts StatusNotifierItems).
+# Installed only when missing.
 system-deps:
 	@if command -v fc-list >/dev/null && fc-list | grep -qi "Noto Sans CJK"; then \
 		echo "fonts-noto-cjk: present"; \
@@ -83,10 +84,11 @@ system-deps:
 	else \
 		echo "install Xvfb, trayer, Tk for Python and desktop-file-utils for the tray tests"; \
 	fi
-	@if command -v dbus-run-session >/dev/null; then \
-		echo "dbus-run-session: present"; \
+	@if command -v dbus-run-session >/dev/null && command -v xfce4-panel >/dev/null; then \
+		echo "dbus-run-session, xfce4-panel: present"; \
 	elif command -v apt-get >/dev/null; then \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dbus; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+			--no-install-recommends dbus xfce4-panel; \
 	else \
-		echo "install dbus (dbus-run-session) for the StatusNotifier tray tests"; \
+		echo "install dbus (dbus-run-session) and xfce4-panel for the StatusNotifier tray tests"; \
 	fi
