@@ -76,9 +76,18 @@ class Pair:
 
 
 def open_pair(tmp_path: Path, kind: str, n: int, seed: int) -> Pair:
+    """The two catalogues; word searches go to the embedded index on SQLite and to
+    (the fake) Meilisearch on MongoDB, so the table's m;/mt; cases compare the two."""
+    from meili_fake import FakeMeili
+
+    from pximse.store.meili import MeiliTextStore
+
     client = mongo_client(kind)
     name = f"pximse_test_{uuid.uuid4().hex[:12]}"
-    mongo = MongoCatalog(MongoDatabase(client, name), tag_threshold=THRESHOLD)
+    meili = FakeMeili().start()
+    mongo = MongoCatalog(MongoDatabase(client, name), tag_threshold=THRESHOLD,
+                         text_store=MeiliTextStore(meili.url, interval_ms=1))
+    mongo.meili = meili  # type: ignore[attr-defined]
     path = tmp_path / "catalog.sqlite3"
     sqlite = SqliteCatalog(path, tag_threshold=THRESHOLD, memory_index=False)
     tee = TeeCatalog(sqlite, mongo)
@@ -90,6 +99,7 @@ def close_pair(pair: Pair) -> None:
     pair.sqlite.close()
     pair.mongo.mdb.client.drop_database(pair.mongo.mdb.name)
     pair.mongo.close()
+    pair.mongo.meili.stop()  # type: ignore[attr-defined]
 
 
 @pytest.fixture(scope="module", params=["mongomock", "server"])

@@ -200,6 +200,10 @@ def _compare(
         elif special_kind(st.st_mode) and root.includes(rel):  # recorded, never opened
             on_disk[path] = stat_key(0, st.st_mtime_ns)
             files.add(path)
+        else:
+            # A link (when links are not followed), a file now excluded: not a
+            # library file, so one the catalogue had at this path is gone.
+            files.add(path)
     known = _catalogued(catalog, root_id, files, folders)
     for bad in unreadable:  # what could not be read is not taken for deleted
         prefix = bad + os.sep

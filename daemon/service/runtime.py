@@ -1,7 +1,9 @@
 """The resident daemon: on start it warms the query index, scans the library
 roots (stat-only for what did not change), then watches them and indexes new
 images in the background; a stat-only rescan runs every ``watch.rescan_minutes``
-as a safety net, and on request (``POST /api/scan``).
+as a safety net, and on request (``POST /api/scan``). On its first start it
+downloads the configured models' missing weights in the background
+(:mod:`.weights`), while it serves.
 
 The HTTP app holds one :class:`Daemon` (``app.state.daemon``); ``pximse serve``
 starts it and stops it. Without ``start`` (tests, tools) it still answers
@@ -35,6 +37,7 @@ class Daemon:
         self.events = events
         self.state = DaemonState(config, catalog, events)
         self.indexer: BackgroundIndexer | None = None
+        self.weights: Any = None  # the first-start download of missing weights
         self.watcher: Any = None
         self._scan_lock = threading.Lock()
         self._rescans: set[str] = set()
@@ -169,7 +172,8 @@ class Daemon:
         """Start the background work; returns at once."""
         if models:
             self.indexer = BackgroundIndexer(self.config, self.state,
-                                             new_after=self.catalog.max_content_id())
+                                             new_after=self.catalog.max_content_id(),
+                                             catalog=self.catalog)
         watching = self.config.watch.enabled if watch is None else watch
         self.state.watch_enabled = watching
         self._spawn("start", self._start, scan, watching)
@@ -182,6 +186,8 @@ class Daemon:
     def _start(self, scan: bool, watching: bool) -> None:
         from pximse.library.thumbnails import remove_leftover_temp_files
 
+        if self.indexer is not None:
+            self._start_weights()
         removed = remove_leftover_temp_files(self.config.thumbnail_dir)
         if removed:
             log.info("removed %d unfinished thumbnail files a stopped process left", removed)
@@ -206,6 +212,21 @@ class Daemon:
             self._start_xmp_sidecars()
         if self.config.pixiv.background and not self._stopping.is_set():
             self._start_pixiv_fetch()
+
+    def _start_weights(self) -> None:
+        """Fetch the configured models' missing weights in the background."""
+        from pximse.service.weights import WeightsFetcher
+
+        try:
+            self.weights = WeightsFetcher(self.config, self.state, self._stopping,
+                                          on_ready=self._weights_ready)
+            self.weights.start()
+        except Exception:  # the models wait; everything else goes on
+            log.exception("could not start fetching the models' weights")
+
+    def _weights_ready(self, stage: str) -> None:
+        if self.indexer is not None and not self._stopping.is_set():
+            self.indexer.restart()
 
     def _start_watching(self) -> None:
         from pximse.library.watch import LibraryWatcher

@@ -20,6 +20,7 @@ from pximse.query.sql import KIND_MODEL, KIND_SOURCE, iso_to_epoch
 from pximse.store.mongo.database import MongoDatabase
 from pximse.store.mongo.database import chunks as _chunks
 from pximse.store.mongo.documents import file_fields, new_content, tag_count, user_fields
+from pximse.store.mongo.ocrgrams import text_grams
 from pximse.store.mongo.pixiv import MongoPixiv
 from pximse.store.mongo.reads import MongoReads
 from pximse.store.mongo.vectorsync import sync_vector_scalars
@@ -27,6 +28,7 @@ from pximse.store.mongo.worklists import MongoWorklists
 from pximse.store.sqlite.catalog import FILENAME_TAG_ORIGINS, ScanBatch
 from pximse.store.sqlite.ocrindex import OcrLine, fold, join_lines
 from pximse.store.tagnames import tag_key
+from pximse.store.text import TextDocument
 
 _STAGE_NAME_OK = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_-")
 
@@ -44,25 +46,29 @@ class MongoCatalog(MongoReads, MongoPixiv, MongoWorklists):
                  dupe_distance: int = 4, text_store: Any = None) -> None:
         super().__init__(database, tag_threshold=tag_threshold, dupe_distance=dupe_distance)
         self.text_store = text_store
-        """A :class:`pximse.store.meili.MeiliTextStore` that OCR text and source tags
-        are copied to as they are written (a failed copy raises), or None."""
+        """A :class:`pximse.store.meili.MeiliTextStore` that OCR text, titles and
+        source tags are copied to as they are written (a failed copy raises), and
+        that answers word searches; or None."""
 
-    def text_documents(self, ids: Iterable[int]) -> list[dict[str, Any]]:
-        """``{id, text, tags1}`` of the images, as the text store keeps them."""
+    def text_documents(self, ids: Iterable[int]) -> list[TextDocument]:
+        """The images as the text store keeps them: OCR text, title, source tags."""
         wanted = sorted({int(i) for i in ids})
-        docs: list[dict[str, Any]] = []
+        docs: list[TextDocument] = []
         for chunk in _chunks(wanted):
             texts = {d["_id"]: d["text"] for d in self.mdb.ocr.find({"_id": {"$in": chunk}})}
             found = {d["_id"]: d for d in self.mdb.content.find({"_id": {"$in": chunk}},
-                                                                {"tags": 1})}
+                                                                {"tags": 1, "title": 1})}
             keys = sorted({t["key"] for d in found.values() for t in d.get("tags", [])
                            if t["kind"] != KIND_MODEL})
             names = {t["_id"]: t["name"] for t in self.mdb.tags.find({"_id": {"$in": keys}})}
             for cid in chunk:
                 if cid in found:
-                    tags = sorted({names.get(t["key"], t["key"]) for t in found[cid]["tags"]
-                                   if t["kind"] != KIND_MODEL})
-                    docs.append({"id": cid, "text": texts.get(cid, ""), "tags1": tags})
+                    own = sorted({t["key"] for t in found[cid]["tags"]
+                                  if t["kind"] != KIND_MODEL})
+                    docs.append(TextDocument(cid, texts.get(cid, ""),
+                                             found[cid].get("title") or "",
+                                             tuple(names.get(key, key) for key in own),
+                                             tuple(own)))
         return docs
 
     def _mirror_text(self, ids: Iterable[int]) -> None:
@@ -358,7 +364,8 @@ class MongoCatalog(MongoReads, MongoPixiv, MongoWorklists):
                     "_id": content_id, "model_id": model_id, "text": text,
                     "lines": [[t, _plain(box), conf] for t, box, conf in items]}, upsert=True)
                 self.mdb.content.update_one({"_id": content_id}, {"$set": {
-                    "textlen": len(text), "ocr_folded": folded, "gen": self.mdb.gen}})
+                    "textlen": len(text), "ocr_folded": folded,
+                    "ocr_grams": text_grams(folded), "gen": self.mdb.gen}})
                 written.append(content_id)
         self._mirror_text(written)
 

@@ -9,7 +9,8 @@ the keys below the columns are what the query compiler matches on:
   strings (globs), ``paths_cf``/``folders_cf`` case-folded (substrings,
   prefixes), ``path_min``/``folder_min`` the sort keys (None without files);
 - ``user_ci``: ``user_name`` with ASCII case folded (SQLite's NOCASE);
-- ``ocr_folded``: the OCR text folded for ``ocr:`` (None before OCR ran);
+- ``ocr_folded``: the OCR text folded for ``ocr:`` (None before OCR ran), and
+  ``ocr_grams``: its 1- to 3-character substrings, indexed (store/mongo/ocrgrams.py);
 - ``stages``: ``{stage: {model_id, status, error, updated_ns}}``.
 """
 
@@ -64,6 +65,7 @@ def new_content(content_id: int, facts: Any, gen: int, now_ns: int) -> dict[str,
         "tags": [],
         **file_fields([]),
         "ocr_folded": None,
+        "ocr_grams": None,
         "stages": {},
         # Pixiv metadata (see pximse.store.mongo.pixiv), missing until fetched.
         "pixiv_state": None,

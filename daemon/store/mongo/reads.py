@@ -20,6 +20,7 @@ from pximse.store.records import FileEntry, ImageDetail, ImageSummary, SearchPag
 from pximse.store.records import epoch_to_iso as iso
 from pximse.store.sqlite.ocrindex import OcrLine
 from pximse.store.tagnames import tag_key
+from pximse.store.text import TextStore, ranked_page, ranking_of, resolve_words
 from pximse.store.vector_pages import page_of, rank_within
 
 DEFAULT_SORT = (SortKey("date", descending=True),)
@@ -36,6 +37,8 @@ class MongoReads:
         self.tag_threshold = tag_threshold
         self.dupe_distance = dupe_distance
         self.compiler = MongoCompiler(tag_threshold)
+        self.text_store: TextStore | None = None
+        """What answers word searches (``m;``, ``mt;``): Meilisearch, or None."""
 
     # -- ids --------------------------------------------------------------------
 
@@ -67,6 +70,10 @@ class MongoReads:
                                           {"phash": 1}).sort("_id", 1))
         return (np.array([d["_id"] for d in docs], dtype=np.int64),
                 np.array([d["phash"] for d in docs], dtype=np.int64))
+
+    def _resolved(self, query: Query) -> Query:
+        """``query`` with its ``dupes:`` and word searches filled in."""
+        return resolve_words(self.resolve_duplicates(query), self.text_store)
 
     def resolve_duplicates(self, query: Query,
                            similar: Callable[[int], np.ndarray] | None = None) -> Query:
@@ -133,7 +140,11 @@ class MongoReads:
         import time
 
         started = time.perf_counter()
-        query = self.resolve_duplicates(query)
+        query = self._resolved(query)
+        ranking = ranking_of(query)
+        if ranking is not None:
+            return ranked_page(self, query, ranking, limit=limit, offset=offset,
+                               timeout_ms=timeout_ms)
         match = self._where(query)
         docs = self._ordered(match, query.sort or DEFAULT_SORT, seed % RANDOM_MODULUS,
                              skip=offset, limit=limit, projection=PROJECTION,
@@ -161,7 +172,7 @@ class MongoReads:
 
     def filtered_ids(self, query: Query, timeout_ms: int = 5000) -> np.ndarray:
         """Every content id the filter lets through, ascending."""
-        return self._filtered(self.resolve_duplicates(Query(query.where)), 0, timeout_ms,
+        return self._filtered(self._resolved(Query(query.where)), 0, timeout_ms,
                               ordered=False)
 
     def search_near(self, query: Query, query_vector: np.ndarray, vectors: Any, *,
@@ -171,7 +182,7 @@ class MongoReads:
         import time
 
         started = time.perf_counter()
-        query = self.resolve_duplicates(query)
+        query = self._resolved(query)
         vector = np.asarray(query_vector, dtype=np.float32).reshape(-1)
         expr = None if query.sort else filtered_in_store(self.mdb, vectors, query.where)
         if expr is not None:
@@ -252,6 +263,18 @@ class MongoReads:
         found = list(self.mdb.files.find({"content_id": doc["_id"], "state": "ok"},
                                          {"path": 1}).sort("_id", 1).limit(1))
         return (os_path(found[0]["path"]), doc["format"]) if found else None
+
+    def recorded_files(self, sha256: str) -> list[tuple[str, str, int, int, str]]:
+        doc = self.mdb.content.find_one({"sha256": sha256.lower()}, {"_id": 1, "format": 1})
+        if doc is None:
+            return []
+        files = list(self.mdb.files.find(
+            {"content_id": doc["_id"], "state": "ok"},
+            {"path": 1, "size": 1, "mtime_ns": 1, "root_id": 1}).sort("_id", 1).limit(16))
+        roots = {r["_id"]: r["path"] for r in self.mdb.roots.find(
+            {"_id": {"$in": sorted({f["root_id"] for f in files})}}, {"path": 1})}
+        return [(f["path"], doc["format"], int(f["size"]), int(f["mtime_ns"]),
+                 roots.get(f["root_id"], "")) for f in files]
 
     def status(self, *, errors: int = 20) -> dict[str, Any]:
         content = _group_count(self.mdb.content, "state")

@@ -35,8 +35,10 @@ from pximse.store.sqlite.search import (
     run_vector_search,
     summaries_by_id,
 )
+from pximse.store.sqlite.wordindex import SqliteWordIndex
 from pximse.store.sqlite.worklists import SqliteWorklists
 from pximse.store.tagnames import tag_key
+from pximse.store.text import has_unresolved_words, ranked_page, ranking_of, resolve_words
 
 FILENAME_TAG_ORIGINS = ("yandere", "danbooru", "gelbooru")
 """Tag origins that come from file names, replaced whenever the names change."""
@@ -100,6 +102,7 @@ class SqliteCatalog(CatalogReads, PixivRows, SqliteWorklists):
         self._use_index = memory_index
         self._index: MemoryIndex | None = None
         self._index_lock = threading.Lock()
+        self._words: SqliteWordIndex | None = None
 
     @property
     def index(self) -> MemoryIndex | None:
@@ -112,7 +115,18 @@ class SqliteCatalog(CatalogReads, PixivRows, SqliteWorklists):
                 self._index = MemoryIndex(lambda: conn, self.compiler)
             return self._index
 
+    @property
+    def text_store(self) -> SqliteWordIndex:
+        """The word index (``words.sqlite3`` beside the catalogue), opened on first use."""
+        with self._index_lock:
+            if self._words is None:
+                self._words = SqliteWordIndex(self.db.path.with_name("words.sqlite3"),
+                                              self.db.reader)
+            return self._words
+
     def close(self) -> None:
+        if self._words is not None:
+            self._words.close()
         self.db.close()
 
     # -- roots ----------------------------------------------------------------
@@ -544,8 +558,13 @@ class SqliteCatalog(CatalogReads, PixivRows, SqliteWorklists):
         timeout_ms: int = 5000,
         count: bool = True,
     ) -> SearchPage:
+        query = self._resolved(query)
+        ranking = ranking_of(query)
+        if ranking is not None:
+            return ranked_page(self, query, ranking, limit=limit, offset=offset,
+                               timeout_ms=timeout_ms)
         return run_search(
-            self.db, self.compiler, self.resolve_duplicates(query), limit=limit,
+            self.db, self.compiler, query, limit=limit,
             offset=offset, seed=seed, timeout_ms=timeout_ms, count=count, index=self.index,
         )
 
@@ -563,13 +582,13 @@ class SqliteCatalog(CatalogReads, PixivRows, SqliteWorklists):
         """``query`` (a filter, no vector node) inside a vector search; see
         :func:`pximse.store.sqlite.search.run_vector_search`."""
         return run_vector_search(
-            self.db, self.compiler, self.resolve_duplicates(query), query_vector, vectors,
+            self.db, self.compiler, self._resolved(query), query_vector, vectors,
             limit=limit, offset=offset, seed=seed, timeout_ms=timeout_ms, index=self.index,
         )
 
     def filtered_ids(self, query: Query, timeout_ms: int = 5000) -> np.ndarray:
         """Every content id the filter lets through, ascending."""
-        return filtered_ids(self.db, self.compiler, self.resolve_duplicates(query),
+        return filtered_ids(self.db, self.compiler, self._resolved(query),
                             timeout_ms=timeout_ms, index=self.index)
 
     def summaries(self, ids: Sequence[int]) -> dict[int, ImageSummary]:
@@ -578,6 +597,13 @@ class SqliteCatalog(CatalogReads, PixivRows, SqliteWorklists):
         for start in range(0, len(ids), 500):
             found.update(summaries_by_id(self.db, [int(i) for i in ids[start:start + 500]]))
         return found
+
+    def _resolved(self, query: Query) -> Query:
+        """``query`` with its ``dupes:`` and word searches filled in."""
+        query = self.resolve_duplicates(query)
+        if has_unresolved_words(query.where):
+            query = resolve_words(query, self.text_store)
+        return query
 
     def resolve_duplicates(self, query: Query,
                            similar: Callable[[int], np.ndarray] | None = None) -> Query:

@@ -153,6 +153,16 @@ class CatalogReads:
         ).fetchone()
         return None if row is None else (os_path(row[0]), row[1])
 
+    def recorded_files(self, sha256: str) -> list[tuple[str, str, int, int, str]]:
+        """Every online file holding this content as the catalogue recorded it:
+        (path, format, size, mtime_ns, its root's path), first recorded first,
+        for serving a file only while it is still what was recorded."""
+        return [tuple(row) for row in self.db.reader().execute(
+            "SELECT f.path, c.format, f.size, f.mtime_ns, r.path FROM content c"
+            " JOIN file f ON f.content_id = c.id JOIN root r ON r.id = f.root_id"
+            " WHERE c.sha256 = ? AND f.state = 'ok' ORDER BY f.id LIMIT 16",
+            (sha256.lower(),))]
+
     def status(self, *, errors: int = 20) -> dict[str, Any]:
         """Counts for the status endpoint and command."""
         conn = self.db.reader()

@@ -15,6 +15,7 @@ from pximse.store.records import ImageSummary, SearchPage, epoch_to_iso
 from pximse.store.sqlite.database import Database
 from pximse.store.sqlite.memindex import MemoryIndex
 from pximse.store.vector_pages import page_of, rank_within
+from pximse.store.vectors.idfilter import IdFilter
 
 SUMMARY_COLUMNS = (
     "c.sha256, (SELECT f.path FROM file f WHERE f.content_id = c.id"
@@ -149,6 +150,14 @@ def run_vector_search(
         )
     seed %= RANDOM_MODULUS
     vector = np.asarray(query_vector, dtype=np.float32).reshape(-1)
+    restrict = getattr(vectors, "restrict", None)
+    if index is not None and restrict is not None and not query.sort:
+        # The filter goes to the store as a bitmap: no id list is built or sorted.
+        allowed = restrict(IdFilter.from_mask(index.mask(query.where)))
+        pairs = rank_within(allowed, vector, vectors, ordered=False, limit=limit,
+                            offset=offset)
+        return page_of(pairs, summaries_by_id(db, [cid for cid, _ in pairs]),
+                       total=allowed.count, offset=offset, limit=limit, started=started)
     ids = _filtered_ids(db, compiler, query, seed, timeout_ms, index, ordered=bool(query.sort))
     present = ids[vectors.present(ids)] if len(ids) else ids
     pairs = rank_within(present, vector, vectors, ordered=bool(query.sort), limit=limit,
