@@ -99,8 +99,15 @@ def run_pipeline(
     progress: ProgressCallback | None = None,
     should_stop: Callable[[], bool] = lambda: False,
     batches: BatchSource | None = None,
+    in_hand: Callable[[list[int]], None] | None = None,
+    decode_ahead: bool = True,
 ) -> PipelineReport:
-    """Run every stage on the images that still need it; return what was done."""
+    """Run every stage on the images that still need it; return what was done.
+
+    ``in_hand(ids)`` is told the content ids in memory (the batch the models run
+    on and the one decoded ahead) each time they change, ``[]`` at the end: if
+    the process dies, those are the images that may have killed it (without
+    ``decode_ahead``, only the batch the models run on is in hand)."""
     report = PipelineReport(stages={stage.name: StageReport() for stage in stages})
     started = time.perf_counter()
     pending_at_start = {
@@ -109,11 +116,21 @@ def run_pipeline(
     with ThreadPoolExecutor(max(1, decode_workers), thread_name_prefix="decode") as pool:
         source = _within_budget(catalog, (batches or _batches)(catalog, stages, batch_size,
                                                                 limit))
-        ahead: tuple[list[_Item], list[Future[Any]]] | None = _submit(pool, next(source, None),
-                                                                      max_pixels)
+        current: list[_Item] = []
+
+        def take(batch: list[_Item] | None) -> tuple[list[_Item], list[Future[Any]]] | None:
+            """Start decoding ``batch``, having said first what will be in hand."""
+            if in_hand is not None and batch is not None:
+                in_hand([item.content_id for item in current + batch])
+            return _submit(pool, batch, max_pixels)
+
+        ahead = take(next(source, None))
         while ahead is not None:
-            items, futures = ahead
-            ahead = _submit(pool, next(source, None), max_pixels)  # decode one batch ahead
+            current, futures = ahead
+            items = current
+            ahead = take(next(source, None)) if decode_ahead else None
+            if in_hand is not None and ahead is None:
+                in_hand([item.content_id for item in items])
             decoded = [future.result() for future in futures]
             _run_batch(catalog, stages, items, decoded, report)
             if progress:
@@ -122,6 +139,11 @@ def run_pipeline(
                              pending_at_start.get(stage.name, 0))
             if should_stop():
                 break
+            if not decode_ahead:
+                current = []
+                ahead = take(next(source, None))
+    if in_hand is not None:
+        in_hand([])
     for stage in stages:
         stage.finish(catalog)
     report.seconds = time.perf_counter() - started

@@ -45,6 +45,9 @@ class DaemonState:
         self.watch_roots: dict[str, str] = {}
         self.errors: deque[dict[str, Any]] = deque(maxlen=_RECENT_ERRORS)
         self.data_folder: dict[str, Any] | None = None  # a full disk: what, where, how much
+        # The model worker's supervision: deaths, the images it holds, suspects...
+        self.worker: dict[str, Any] = {"deaths": 0, "last_death": None, "in_hand": [],
+                                       "suspects": [], "quarantined": 0}
         self._last_status = 0.0
         self._last_snapshot: tuple[float, Event] | None = None
         # The catalogue's counts take seconds on a library of a million images:
@@ -140,6 +143,11 @@ class DaemonState:
         if (before is None) != (problem is None):
             self.publish_status(unless_within_s=0)
 
+    def set_worker(self, **fields: Any) -> None:
+        """What the indexer's supervision knows (see ``service.indexer``)."""
+        with self._lock:
+            self.worker.update(fields)
+
     def counts_changed(self) -> None:
         """The catalogue's counts moved (a root went offline or came back)."""
         self._dirty = True
@@ -175,7 +183,7 @@ class DaemonState:
                     stages[name]["state"] = weights_text(entry)
             live_errors = list(self.errors)
             body["indexing"] = {"paused": self.paused, "running": self.indexing_running,
-                                "stages": stages}
+                                "stages": stages, "worker": dict(self.worker)}
             body["watch"] = {"enabled": self.watch_enabled,
                              "roots": dict(self.watch_roots)}
         body["scan"] = scan
