@@ -63,13 +63,15 @@ def free_bytes(path: str | os.PathLike[str]) -> int:
         return 0
 
 
-def human_bytes(count: int) -> str:
+def human_bytes(count: int, *, separator: str = " ", byte_unit: str = "bytes") -> str:
+    """``64.0 MB``: a byte count for people (1024-based)."""
     value = float(count)
-    for unit in ("bytes", "KB", "MB", "GB"):
+    for unit in (byte_unit, "KB", "MB", "GB"):
         if value < 1024 or unit == "GB":
-            return f"{value:.0f} {unit}" if unit == "bytes" else f"{value:.1f} {unit}"
+            shown = f"{value:.0f}" if unit == byte_unit else f"{value:.1f}"
+            return f"{shown}{separator}{unit}"
         value /= 1024
-    return f"{value:.1f} TB"
+    return f"{value:.1f}{separator}GB"
 
 
 def data_folder_problem(exc: BaseException, data_dir: str | os.PathLike[str],

@@ -14,27 +14,16 @@ import sqlite3
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from conftest import Mounts
 from test_processes import pximse
-from test_roots_offline import Mounts, mount_refused
 from test_watch import png_bytes
 
 from pximse.data_folder import MIN_FREE_BYTES, DataFolderProblem, data_folder_problem
 from pximse.store.sqlite import database
 from pximse.store.sqlite.catalog import FileRecord, ScanBatch, SqliteCatalog
-
-
-@pytest.fixture
-def mounts() -> Iterator[Mounts]:
-    why = mount_refused()
-    if why:
-        pytest.skip(why)
-    made = Mounts()
-    yield made
-    made.close()
 
 
 def fill(folder: Path, leave: int = 64 << 10) -> Path:
@@ -172,25 +161,14 @@ def test_pximse_index_on_a_full_disk_says_so_and_resumes_after(
 def test_the_daemon_waits_on_a_full_disk_and_goes_on_by_itself(
     tmp_path: Path, mounts: Mounts
 ) -> None:
-    from test_processes import free_port
-    from test_service import Serve, tagger_rows, wait_for
-    from test_wd14 import NAME, build_model, make_weights
+    from test_service import serve_with_tagger, tagger_rows, wait_for
 
     from tray.state import state_from_status
 
     data = mounts.tmpfs(tmp_path / "data", size="80m")
     library = tmp_path / "lib"
     write_library(library, 20)
-    model = build_model(tmp_path / "weights" / NAME, *make_weights(0))
-    port = free_port()
-    (tmp_path / "port.json").write_text(str(port))
-    config = tmp_path / "config.toml"
-    config.write_text(
-        f'[[library.roots]]\nname = "lib"\npath = "{library}"\n[server]\nport = {port}\n'
-        f'[models]\ntagger = "wd-vit-tagger-v3"\ntagger_path = "{model}"\nocr = ""\n'
-        'clip = ""\nbatch_size = 4\n[indexing]\npaused = true\n'
-    )
-    serve = Serve(tmp_path, config)
+    serve = serve_with_tagger(tmp_path, library, batch_size=4, indexing="paused = true")
     try:
         wait_for(lambda: (serve.status() or {}).get("images") == 20, what="the first scan")
         filler = fill(data, leave=0)

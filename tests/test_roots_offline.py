@@ -12,14 +12,11 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
-import tempfile
 import time
-from collections.abc import Iterator
-from functools import cache
 from pathlib import Path
 
 import pytest
+from conftest import Mounts
 from test_watch import Watched, png_bytes, wait_for
 
 from pximse.config import RootConfig, ScanConfig
@@ -27,54 +24,6 @@ from pximse.library import scan as scan_module
 from pximse.library.presence import VANISHED_MIN_FILES, mount_point
 from pximse.library.scan import ScanReport, scan_roots
 from pximse.store.sqlite.catalog import SqliteCatalog
-
-
-@cache
-def mount_refused() -> str | None:
-    """Why this machine does not let the tests mount a tmpfs (None when it does)."""
-    if not os.path.exists("/proc/self/mounts") or shutil.which("mount") is None:
-        return "no Linux mount command here"
-    with tempfile.TemporaryDirectory() as where:
-        done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", where],
-                              capture_output=True, text=True)
-        if done.returncode != 0:
-            return f"mounting a tmpfs is not allowed here: {done.stderr.strip()}"
-        subprocess.run(["umount", where], check=True)
-    return None
-
-
-class Mounts:
-    def __init__(self) -> None:
-        self.points: list[Path] = []
-
-    def tmpfs(self, where: Path, size: str = "16m") -> Path:
-        where.mkdir(parents=True, exist_ok=True)
-        subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)],
-                       check=True)
-        self.points.append(where)
-        return where
-
-    def bind(self, source: Path, where: Path) -> None:
-        subprocess.run(["mount", "--bind", str(source), str(where)], check=True)
-        self.points.append(where)
-
-    def unmount(self, where: Path) -> None:
-        subprocess.run(["umount", str(where)], check=True)
-        self.points.remove(where)
-
-    def close(self) -> None:
-        for where in reversed(self.points):
-            subprocess.run(["umount", "-l", str(where)], capture_output=True)
-
-
-@pytest.fixture
-def mounts() -> Iterator[Mounts]:
-    why = mount_refused()
-    if why:
-        pytest.skip(why)
-    made = Mounts()
-    yield made
-    made.close()
 
 
 @pytest.fixture

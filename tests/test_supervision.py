@@ -16,24 +16,10 @@ import httpx
 import psutil
 import pytest
 from PIL import Image
-from test_processes import free_port, write_library
-from test_service import Serve, tagger_rows, wait_for
-from test_wd14 import NAME, build_model, make_weights
+from test_processes import write_library
+from test_service import Serve, serve_with_tagger, tagger_rows, wait_for
 
 pytestmark = pytest.mark.slow
-
-
-def start(tmp_path: Path, library: Path, batch_size: int = 2, cpu_share: float = 1.0) -> Serve:
-    model = build_model(tmp_path / "weights" / NAME, *make_weights(0))
-    port = free_port()
-    (tmp_path / "port.json").write_text(str(port))
-    config = tmp_path / "config.toml"
-    config.write_text(
-        f'[[library.roots]]\nname = "lib"\npath = "{library}"\n[server]\nport = {port}\n'
-        f'[models]\ntagger = "wd-vit-tagger-v3"\ntagger_path = "{model}"\nocr = ""\n'
-        f'clip = ""\nbatch_size = {batch_size}\n[indexing]\ncpu_share = {cpu_share}\n'
-    )
-    return Serve(tmp_path, config)
 
 
 def workers(serve: Serve) -> list[psutil.Process]:
@@ -63,7 +49,7 @@ def stop(serve: Serve) -> None:
 def test_a_killed_worker_is_started_again_while_work_remains(tmp_path: Path) -> None:
     library = tmp_path / "lib"
     write_library(library, 60, size=(400, 300))
-    serve = start(tmp_path, library, cpu_share=0.2)
+    serve = serve_with_tagger(tmp_path, library, indexing="cpu_share = 0.2")
     try:
         killed: list[int] = []
         for deaths in (1, 2):
@@ -96,7 +82,7 @@ def test_an_image_that_keeps_killing_the_worker_is_quarantined(tmp_path: Path) -
     # The poison (among the first batch): big enough that the worker holds it a while.
     poison = Image.linear_gradient("L").resize((7000, 7000)).convert("RGB")
     poison.save(library / "0_1002_p1.png", compress_level=1)
-    serve = start(tmp_path, library, batch_size=4)
+    serve = serve_with_tagger(tmp_path, library, batch_size=4)
     stop_killing = threading.Event()
     kills: list[list[int]] = []
     try:

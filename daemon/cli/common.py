@@ -129,9 +129,6 @@ def progress_bar(quiet: bool) -> tuple[Any, Any]:
 
 def human_size(size: int) -> str:
     """``1.5MB``: a byte count for people (1024-based, as the query language's units)."""
-    value = float(size)
-    for unit in ("B", "KB", "MB", "GB"):
-        if value < 1024 or unit == "GB":
-            return f"{value:.0f}{unit}" if unit == "B" else f"{value:.1f}{unit}"
-        value /= 1024
-    return f"{value:.1f}GB"
+    from pximse.data_folder import human_bytes
+
+    return human_bytes(size, separator="", byte_unit="B")
