@@ -255,7 +255,7 @@ def main() -> int:
               f"in {seconds:.0f}s; " + ("integrity ok, nothing lost, duplicated or redone"
                                         if ok else "; ".join(problems[:5])))
     verdict("kill -9 loop", ok, detail)
-    emit_result({"name": "kill_loop", "ok": ok, "kills": kills, "phases": phases,
+    emit_result({"name": "kill_loop", "pass": ok, "kills": kills, "phases": phases,
                  "problems": problems, "seconds": round(seconds, 1)})
     return 0 if ok else 1
 

@@ -122,7 +122,7 @@ def main() -> int:
             f"peak RSS {strip['peak_rss_mb']:.0f} MB ({ratio:.2f}x the page's "
             f"{base['peak_rss_mb']:.0f} MB; target < 1536 MB), {len(read)}/{len(captions)} "
             f"captions read once, {strip['seconds']:.0f} s vs {base['seconds']:.1f} s a page")
-    emit_result({"name": "ocr_strip", "ok": ok, "strip": strip, "page": base,
+    emit_result({"name": "ocr_strip", "pass": ok, "strip": strip, "page": base,
                  "rss_ratio": round(ratio, 2)})
     return 0 if ok else 1
 

@@ -24,7 +24,7 @@ from typing import Any
 from _common import BENCH_DIR, REPO_DIR, RESULT_PREFIX
 
 BENCHES = ("rescan", "query", "rss", "xmp", "hydrus", "watch_latency", "watch_burst",
-           "watch_move", "watch_idle", "page", "migrate")
+           "watch_move", "watch_idle", "page", "migrate", "kill_loop", "ocr_strip")
 WATCH_QUICK = {"watch_latency": ["--files", "3"], "watch_burst": ["--files", "2000"],
                "watch_move": ["--files", "1000"], "watch_idle": ["--seconds", "10"]}
 
@@ -57,6 +57,14 @@ def command(name: str, args: argparse.Namespace) -> list[str]:
         cmd = [python, str(BENCH_DIR / "page_search.py")]
         if args.quick:
             cmd += ["--images", "20000", "--tags", "4000", "--runs", "3"]
+    elif name == "kill_loop":
+        cmd = [python, str(BENCH_DIR / "kill_loop.py")]
+        if args.quick:
+            cmd += ["--kills", "10", "--images", "40", "--max-wait", "15"]
+    elif name == "ocr_strip":
+        cmd = [python, str(BENCH_DIR / "ocr_strip.py")]
+        if args.quick:
+            cmd += ["--height", "9000"]
     elif name in WATCH_QUICK:
         cmd = [python, str(BENCH_DIR / f"{name}.py")]
         if args.quick:
@@ -114,6 +122,15 @@ def rows_for(name: str, result: dict[str, object] | None, code: int) -> list[tup
             rows.append(("query", "SQL-only path p50 / p95",
                          f"{sql['p50_ms']:.0f} / {sql['p95_ms']:.0f} ms", "", "", "info"))
         return rows
+    if name == "kill_loop":
+        return [("kill_loop", f"{result['kills']} SIGKILLs of index and serve",
+                 f"{result['seconds']:.0f} s", "", "integrity, nothing lost or redone", status)]
+    if name == "ocr_strip":
+        strip, page = result["strip"], result["page"]
+        return [("ocr_strip", f"OCR of a strip {strip['view']}",  # type: ignore[index]
+                 f"{strip['peak_rss_mb']:.0f} MB peak",  # type: ignore[index]
+                 f"page {page['peak_rss_mb']:.0f} MB",  # type: ignore[index]
+                 f"{result['rss_ratio']}x (< 1536 MB)", status)]
     if name == "xmp":
         return [
             ("xmp", f"rewrite sidecars, {result['images']} images",

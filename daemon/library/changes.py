@@ -24,6 +24,7 @@ import os
 import stat
 from collections.abc import Callable, Mapping, Set
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 from pximse.config import RootConfig, ScanConfig
@@ -89,7 +90,7 @@ def apply_changes(
     for root, paths in changes.items():
         root_id = catalog.ensure_root(root.name, str(root.path))
         check = check_root(str(root.path), catalog.root_identity(root_id),
-                           lambda root_id=root_id: catalog.root_sample(root_id, SAMPLE_FILES),
+                           partial(catalog.root_sample, root_id, SAMPLE_FILES),
                            empty_rule=False)  # deletions the OS reported are real
         if not check.online:
             catalog.set_root_online(root_id, False, check.why)

@@ -44,7 +44,7 @@ class Daemon:
         self._rescans_lock = threading.Lock()
         self._room_lock = threading.Lock()
         self._room_waiting = False
-        self._resume_when_room: list[Callable[[], None]] = []
+        self._resume_when_room: list[Callable[[], object]] = []
         self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []
         self.hydrus_push: Any = None  # the Hydrus bridge's push loop, when [hydrus] push
@@ -98,7 +98,7 @@ class Daemon:
 
         self._spawn(f"rescan {root.name}", run)
 
-    def wait_for_room(self, problem: DataFolderProblem, resume: Callable[[], None]) -> None:
+    def wait_for_room(self, problem: DataFolderProblem, resume: Callable[[], object]) -> None:
         """The data folder's disk is full (or read-only): say so in the status, and
         call ``resume`` once there is room again (one waiting thread for all)."""
         self.state.set_data_folder_problem(problem.to_json())
