@@ -118,7 +118,8 @@ class SqliteWordIndex:
             raise
 
     def count(self) -> int:
-        return int(self._conn.execute("SELECT count(*) FROM words").fetchone()[0])
+        with self._lock:
+            return int(self._conn.execute("SELECT count(*) FROM words").fetchone()[0])
 
     # -- following the catalogue ------------------------------------------------------
 
@@ -158,12 +159,13 @@ class SqliteWordIndex:
             return []
         column = _COLUMNS[scope]
         exact = " AND ".join(self._exact(term) for term in terms)
-        found = self._match(column, exact)
-        if any(term.typos for term in terms):
-            parts = [self._with_typos(column, term) for term in terms]
-            seen = set(found)
-            found += [cid for cid in self._match(column, " AND ".join(parts))
-                      if cid not in seen]
+        with self._lock:  # one connection: no search inside another thread's write
+            found = self._match(column, exact)
+            if any(term.typos for term in terms):
+                parts = [self._with_typos(column, term) for term in terms]
+                seen = set(found)
+                found += [cid for cid in self._match(column, " AND ".join(parts))
+                          if cid not in seen]
         return found
 
     def _match(self, column: str, expression: str) -> list[int]:
