@@ -16,7 +16,7 @@ as the test suite starts it (tests/milvus_server.py: its own venv under
    a column filter, and as allowed ids, as it sends any other filter) and on the
    embedded store (allowed ids), in the same run.
 
-    .venv/bin/python bench/milvus_server.py [--n 200000] [--dims 512] [--queries 30]
+    .venv/bin/python bench/server_vectors.py [--n 200000] [--dims 512] [--queries 30]
 """
 
 from __future__ import annotations
@@ -164,7 +164,7 @@ def main() -> int:
             f"{row['milvus_expr']['recall']:.2f} / embedded {row['embedded']['p50_ms']:.0f} ms "
             f"recall {row['embedded']['recall']:.2f}"
             for share, row in found["filters"].items()))  # type: ignore[attr-defined]
-        emit_result({"name": "milvus_server", "ok": ok, "migrate": moved, "search": found})
+        emit_result({"name": "server_vectors", "ok": ok, "migrate": moved, "search": found})
         return 0 if ok else 1
     finally:
         shutil.rmtree(work, ignore_errors=True)
