@@ -250,6 +250,26 @@ def test_writes_keep_the_two_in_step(fresh: Pair) -> None:
     assert fresh.mongo.status() == fresh.sqlite.status()
 
 
+def test_names_that_are_not_utf8_as_sqlite(fresh: Pair) -> None:
+    # A file name of Latin-1 bytes, as Python hands it over (surrogate-escaped):
+    # both catalogues store it losslessly and give back the very same path.
+    tee, library = fresh.tee, fresh.library
+    folder = os.fsdecode(b"/lib/main/caf\xe9 folder")
+    path = os.fsdecode(b"/lib/main/caf\xe9 folder/\xff\xfe.png")
+    sha = sha_for("odd name")
+    content = NewContent(sha, 777, "png", 10, 10, 1, False, None, False,
+                         1_700_000_000 * SECOND)
+    add_images(tee, library.main_root, [(path, sha, content)])  # type: ignore[arg-type]
+    for catalog in (fresh.sqlite, fresh.mongo):
+        assert set(catalog.file_ids([path])) == {path}
+        assert set(catalog.catalogued_stats(library.main_root, set(), [folder])) == {path}
+        assert catalog.file_for(sha) == (path, "png")
+        assert [p.path for p in catalog.image(sha).paths] == [  # type: ignore[union-attr]
+            "/lib/main/caf\\xe9 folder/\\xff\\xfe.png"]
+    assert fresh.mongo.image(sha) == fresh.sqlite.image(sha)
+    agree(fresh)
+
+
 def test_model_stages_as_sqlite(fresh: Pair) -> None:
     tee = fresh.tee
     pending = fresh.sqlite.pending_for_stage("tagger", MODEL, limit=1000)

@@ -152,8 +152,8 @@ def test_index_runs_the_configured_models_and_reports_missing_weights(
                                env={})
     assert [Path(i["path"]).name for i in json.loads(found.output)] == ["red.png"]
 
-    config.write_text(  # no path, no cache
-        '[models]\ntagger = "wd-vit-tagger-v3"\nocr = ""\nclip = ""\n')
+    config.write_text(  # no path, no cache, no downloads
+        '[models]\nallow_download = false\ntagger = "wd-vit-tagger-v3"\nocr = ""\nclip = ""\n')
     result = CliRunner().invoke(main, ["index", *common, "--json", str(library)], env={})
     plan = json.loads(result.output)["models"]["plan"]
     assert plan["tagger"]["state"] == "unavailable"

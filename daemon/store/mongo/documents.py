@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from pximse.library.pathtext import readable
 from pximse.store.mongo.compiler import ascii_lower
 from pximse.store.records import ImageSummary, epoch_to_iso
 
@@ -104,7 +105,7 @@ def summary_from_doc(doc: Mapping[str, Any]) -> ImageSummary:
     files = doc.get("files") or []
     return ImageSummary(
         id=doc["sha256"],
-        path=files[0]["path"] if files else None,
+        path=readable(files[0]["path"]) if files else None,
         width=doc["width"],
         height=doc["height"],
         filesize=doc["filesize"],

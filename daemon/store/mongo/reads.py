@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from pximse.library.pathtext import os_path, readable
 from pximse.query.ast import Nearest, Query, SortKey, walk
 from pximse.query.errors import QueryError
 from pximse.store.duplicates import resolve_duplicates
@@ -226,7 +227,7 @@ class MongoReads:
         roots = {r["_id"]: r["name"] for r in self.mdb.roots.find({}, {"name": 1})}
         files = {f["_id"]: f for f in self.mdb.files.find({"content_id": doc["_id"]})}
         detail.paths = [
-            FileEntry(f["path"], roots.get(files[e["id"]]["root_id"], ""),
+            FileEntry(readable(f["path"]), roots.get(files[e["id"]]["root_id"], ""),
                       files[e["id"]]["size"], iso(files[e["id"]]["mtime_ns"] // 1_000_000_000),
                       f["state"])
             for e in doc.get("files", []) if (f := files.get(e["id"])) is not None]
@@ -256,17 +257,30 @@ class MongoReads:
             return None
         found = list(self.mdb.files.find({"content_id": doc["_id"], "state": "ok"},
                                          {"path": 1}).sort("_id", 1).limit(1))
-        return (found[0]["path"], doc["format"]) if found else None
+        return (os_path(found[0]["path"]), doc["format"]) if found else None
+
+    def recorded_files(self, sha256: str) -> list[tuple[str, str, int, int, str]]:
+        doc = self.mdb.content.find_one({"sha256": sha256.lower()}, {"_id": 1, "format": 1})
+        if doc is None:
+            return []
+        files = list(self.mdb.files.find(
+            {"content_id": doc["_id"], "state": "ok"},
+            {"path": 1, "size": 1, "mtime_ns": 1, "root_id": 1}).sort("_id", 1).limit(16))
+        roots = {r["_id"]: r["path"] for r in self.mdb.roots.find(
+            {"_id": {"$in": sorted({f["root_id"] for f in files})}}, {"path": 1})}
+        return [(f["path"], doc["format"], int(f["size"]), int(f["mtime_ns"]),
+                 roots.get(f["root_id"], "")) for f in files]
 
     def status(self, *, errors: int = 20) -> dict[str, Any]:
         content = _group_count(self.mdb.content, "state")
         files = _group_count(self.mdb.files, "state")
-        roots = [{"name": r["name"], "path": r["path"], "online": bool(r["online"]),
+        roots = [{"name": r["name"], "path": readable(r["path"]), "online": bool(r["online"]),
                   "last_scan": iso(r["last_scan_ns"] // 1_000_000_000)
                   if r.get("last_scan_ns") else None,
                   "files": int(self.mdb.files.count_documents({"root_id": r["_id"]}))}
                  for r in self.mdb.roots.find().sort("name", 1)]
-        recent = [{"path": f["path"], "reason": f.get("reason"), "message": f.get("error")}
+        recent = [{"path": readable(f["path"]), "reason": f.get("reason"),
+                   "message": f.get("error")}
                   for f in self.mdb.files.find({"state": "error"}).sort(
                       "seen_ns", -1).limit(errors)]
         stages: dict[str, dict[str, dict[str, int]]] = {}
@@ -294,7 +308,7 @@ class MongoReads:
             {"$group": {"_id": "$work_key", "n": {"$sum": 1}}}])}
 
     def root_paths(self) -> list[tuple[str, str]]:
-        return [(r["name"], r["path"]) for r in self.mdb.roots.find().sort("name", 1)]
+        return [(r["name"], os_path(r["path"])) for r in self.mdb.roots.find().sort("name", 1)]
 
 
 def _group_count(collection: Any, key: str) -> dict[Any, int]:

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from pximse.library.names import SourceInfo, parse_name
+from pximse.library.pathtext import os_path, readable, stored_path
 from pximse.query.ast import Query
 from pximse.query.sql import KIND_MODEL, KIND_SOURCE, SqlCompiler, iso_to_epoch
 from pximse.store.duplicates import resolve_duplicates
@@ -131,6 +132,7 @@ class SqliteCatalog(CatalogReads, PixivRows, SqliteWorklists):
     # -- roots ----------------------------------------------------------------
 
     def ensure_root(self, name: str, path: str) -> int:
+        path = stored_path(path)
         with self.db.write() as conn:
             row = conn.execute("SELECT id, path FROM root WHERE name = ?", (name,)).fetchone()
             if row is None:
@@ -180,12 +182,13 @@ class SqliteCatalog(CatalogReads, PixivRows, SqliteWorklists):
                 " root_id = excluded.root_id, mtime_ns = excluded.mtime_ns,"
                 " files = excluded.files, stat_sum = excluded.stat_sum",
                 [
-                    (folder, root_id, mtime_ns, count, str(total))
+                    (stored_path(folder), root_id, mtime_ns, count, str(total))
                     for folder, (mtime_ns, count, total) in (signatures or {}).items()
                 ],
             )
             conn.executemany(
-                "DELETE FROM folder_state WHERE folder = ?", [(f,) for f in vanished]
+                "DELETE FROM folder_state WHERE folder = ?",
+                [(stored_path(f),) for f in vanished],
             )
 
     def folder_signatures(self, root_id: int) -> dict[str, tuple[int, int, int]]:
@@ -194,27 +197,31 @@ class SqliteCatalog(CatalogReads, PixivRows, SqliteWorklists):
             "SELECT folder, mtime_ns, files, stat_sum FROM folder_state WHERE root_id = ?",
             (root_id,),
         )
-        return {folder: (mtime, count, int(total)) for folder, mtime, count, total in rows}
+        return {os_path(folder): (mtime, count, int(total))
+                for folder, mtime, count, total in rows}
 
     def folder_stats(self, folders: Iterable[str]) -> dict[str, int]:
         """Path -> ``stat_key(size, mtime_ns)`` of the catalogue's files in ``folders``."""
         rows = select_in(
-            self.db.reader(), "SELECT path, size, mtime_ns FROM file WHERE folder IN", folders
+            self.db.reader(), "SELECT path, size, mtime_ns FROM file WHERE folder IN",
+            map(stored_path, folders),
         )
-        return {path: (mtime_ns << 44) | size for path, size, mtime_ns in rows}  # stat_key
+        return {os_path(path): (mtime_ns << 44) | size  # stat_key
+                for path, size, mtime_ns in rows}
 
     def offline_files(self, root_id: int) -> dict[str, int]:
         """Path -> file id of a root's files marked offline."""
-        return dict(
-            self.db.reader().execute(
-                "SELECT path, id FROM file WHERE state != 'ok' AND state = 'offline'"
-                " AND root_id = ?",
-                (root_id,),
-            )
+        rows = self.db.reader().execute(
+            "SELECT path, id FROM file WHERE state != 'ok' AND state = 'offline'"
+            " AND root_id = ?",
+            (root_id,),
         )
+        return {os_path(path): file_id for path, file_id in rows}
 
     def file_ids(self, paths: Iterable[str]) -> dict[str, int]:
-        return dict(select_in(self.db.reader(), "SELECT path, id FROM file WHERE path IN", paths))
+        rows = select_in(self.db.reader(), "SELECT path, id FROM file WHERE path IN",
+                         map(stored_path, paths))
+        return {os_path(path): file_id for path, file_id in rows}
 
     def content_ids(self, sha256s: Iterable[str | None]) -> dict[str, int]:
         """Content ids of the hashes the catalogue knows."""
@@ -255,9 +262,10 @@ class SqliteCatalog(CatalogReads, PixivRows, SqliteWorklists):
                 content_id = (
                     sha_ids.get(record.sha256) if record.state == "ok" and record.sha256 else None
                 )
-                folder, name = os.path.split(record.path)
+                path = stored_path(record.path)
+                folder, name = os.path.split(path)
                 old = conn.execute(
-                    "SELECT content_id FROM file WHERE path = ?", (record.path,)
+                    "SELECT content_id FROM file WHERE path = ?", (path,)
                 ).fetchone()
                 if old and old[0] is not None:
                     touched.add(old[0])
@@ -271,7 +279,7 @@ class SqliteCatalog(CatalogReads, PixivRows, SqliteWorklists):
                     " seen_ns = excluded.seen_ns",
                     (
                         batch.root_id,
-                        record.path,
+                        path,
                         folder,
                         name,
                         record.size,
@@ -279,7 +287,7 @@ class SqliteCatalog(CatalogReads, PixivRows, SqliteWorklists):
                         content_id,
                         record.state,
                         record.reason,
-                        record.error,
+                        None if record.error is None else readable(record.error),
                         now,
                     ),
                 )
@@ -312,7 +320,7 @@ class SqliteCatalog(CatalogReads, PixivRows, SqliteWorklists):
             state = 1 if "ok" in states else 0 if "offline" in states else -1
             info = SourceInfo(source="other")
             for name, folder, _mtime, _state in files:
-                parsed = parse_name(name, os.path.basename(folder))
+                parsed = parse_name(os_path(name), os.path.basename(os_path(folder)))
                 if parsed.source != "other" or parsed.post_id:
                     info = parsed
                     break

@@ -150,6 +150,18 @@ class MemoryIndex:
             finally:
                 conn.execute("COMMIT")
 
+    def mask(self, node: Node) -> np.ndarray:
+        """Which content ids match ``node`` (present or offline content): a boolean
+        mask over content ids, for a vector store to take as a bitmap."""
+        with self._lock:
+            conn = self._conn_factory()
+            conn.execute("BEGIN")
+            try:
+                self._refresh(conn)
+                return self._eval(conn, node) & (self._state >= 0)
+            finally:
+                conn.execute("COMMIT")
+
     def _ordered(self, conn: sqlite3.Connection, ids: np.ndarray, sort: tuple[SortKey, ...],
                  seed: int, stop: int) -> np.ndarray:
         keys: list[np.ndarray] = [-ids]  # last resort: id descending
