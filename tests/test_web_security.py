@@ -321,3 +321,30 @@ def test_the_daemon_on_another_port_is_not_this_one(daemon: Daemon) -> None:
     with pytest.raises(urllib.error.HTTPError) as refused:
         urllib.request.urlopen(request, timeout=30)
     assert refused.value.code == 421
+
+
+def test_the_api_docs_work_offline_under_their_policy(browser: Any, daemon: Daemon) -> None:
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        requested: list[str] = []
+        complaints: list[str] = []
+        page.on("request", lambda request: requested.append(request.url))
+        page.on("console", lambda message: complaints.append(message.text)
+                if message.type in ("error", "warning") else None)
+        page.add_init_script("document.addEventListener('securitypolicyviolation', e => "
+                             "console.error('CSP ' + e.violatedDirective + ' ' + e.blockedURI))")
+        answer = page.goto(daemon.url + "/docs")
+        assert answer is not None and "default-src 'self'" in answer.headers[
+            "content-security-policy"]
+        page.wait_for_selector(".opblock-summary-path", timeout=60_000)
+        paths = page.locator(".opblock-summary-path").all_inner_texts()
+        assert "/api/search" in paths and "/api/search/image" in paths
+        page.locator(".opblock-summary-path", has_text="/api/search/image").first.click()
+        page.wait_for_selector(".opblock-body option[value='multipart/form-data']",
+                               state="attached")
+    finally:
+        context.close()
+    others = [url for url in requested if not url.startswith(daemon.url)]
+    assert others == []
+    assert [c for c in complaints if "CSP" in c or "Content Security" in c] == []
