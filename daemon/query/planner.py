@@ -282,7 +282,7 @@ class ClipSearch:
         return np.asarray(vectors[0], dtype=np.float32)
 
 
-def load_query_image(path: Path, *, name: str, max_pixels: int, size: int = 448) -> Any:
+def load_query_image(path: str | Path, *, name: str, max_pixels: int, size: int = 448) -> Any:
     """Decode a query image at most ``size`` pixels a side (as the CLIP stage
     decodes), in bounded memory: see :mod:`pximse.library.query_image`.
     ``name`` stands for the file in messages."""
