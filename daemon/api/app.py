@@ -1,4 +1,5 @@
-"""The HTTP API: FastAPI app factory, errors, and the token guard.
+"""The HTTP API: FastAPI app factory, errors, and the guards every request passes
+(``guards``: host, origin, body size; ``session``: the token).
 
 Handlers are plain ``def`` functions, so FastAPI runs them in its thread pool
 and SQLite never blocks the event loop; each thread has its own read
@@ -101,7 +102,6 @@ def create_app(config: Config, catalog: SqliteCatalog | None = None) -> FastAPI:
     app.include_router(docs_router)
 
     return app
-
 
 
 UPLOAD_PATHS = frozenset({"/api/search/image", "/api/query/"})
