@@ -356,23 +356,12 @@ TOKEN = "sign-in-test-token"
 @pytest.fixture(scope="module")
 def token_daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
     from conftest import draw_picture
-    from web_fixtures import start_daemon, write_config
+    from web_fixtures import start_scanned_daemon
 
-    from pximse.config import load_config
-    from pximse.library.scan import scan_roots
-    from pximse.store.sqlite.catalog import SqliteCatalog
-
-    folder = tmp_path_factory.mktemp("web_sign_in")
-    library = folder / "library"
-    library.mkdir()
-    for i in range(3):
-        draw_picture(300 + i, (90, 70)).save(library / f"pic{i}.png")
-    config_path = write_config(folder, library, f'[server]\ntoken = "{TOKEN}"\n')
-    config = load_config(config_path, folder / "data", env={})
-    catalog = SqliteCatalog(config.catalog_path)
-    scan_roots(catalog, config.roots, thumbnail_dir=config.thumbnail_dir, config=config.scan)
-    catalog.close()
-    running = start_daemon(folder, library, config_path)
+    running = start_scanned_daemon(
+        tmp_path_factory.mktemp("web_sign_in"),
+        {f"pic{i}.png": draw_picture(300 + i, (90, 70)) for i in range(3)},
+        f'[server]\ntoken = "{TOKEN}"\n')
     yield running
     stop_daemon(running)
 
