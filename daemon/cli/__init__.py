@@ -115,6 +115,7 @@ def index(
 ) -> None:
     """Scan PATHS (default: the configured roots) once, run the models on what is
     new, with progress bars, then exit."""
+    from pximse.library.pathtext import readable
     from pximse.library.scan import scan_roots
 
     config = obj.load(config_path, data_dir)
@@ -149,7 +150,10 @@ def index(
     for name in report.offline_roots:
         click.echo(f"root {name!r} is missing: its files are marked offline", err=True)
     for folder, error in report.unreadable[:20]:
-        click.echo(f"cannot read {folder}: {error}", err=True)
+        click.echo(f"cannot read {readable(folder)}: {error}", err=True)
+    for link in report.loops[:20]:
+        click.echo(f"not followed (a link back to a folder already walked): {readable(link)}",
+                   err=True)
 
 
 def _roots_for(config: Any, catalog: Any, paths: tuple[Path, ...]) -> list[Any]:

@@ -151,7 +151,9 @@ class SearchConfig:
 
 @dataclass(frozen=True)
 class ModelsConfig:
-    allow_download: bool = False
+    allow_download: bool = True
+    download_url: str = ""
+    device: str = "auto"
     tagger: str = "wd-vit-tagger-v3"
     tagger_path: str = ""
     tag_min_score: float = 0.05
@@ -161,6 +163,8 @@ class ModelsConfig:
     clip_pretrained: str = "openai"
     clip_path: str = ""
     clip_quick_gelu: str = "auto"
+    clip_runtime: str = "auto"
+    clip_precision: str = "fp32"
     batch_size: int = 16
 
 

@@ -223,6 +223,8 @@ TAGGERS = ("", "wd-vit-tagger-v3", "wd-swinv2-tagger-v3", "wd-convnext-tagger-v3
 
 _MODELS_RULES: dict[str, Rule] = {
     "allow_download": _boolean,
+    "download_url": lambda value, key: _optional_url(value, key),
+    "device": lambda value, key: _choice(value, key, ("auto", "cpu", "cuda")),
     "tagger": lambda value, key: _choice(value, key, TAGGERS),
     "tagger_path": _string,
     "tag_min_score": lambda value, key: _number(value, key, 0.0, 1.0),
@@ -232,6 +234,8 @@ _MODELS_RULES: dict[str, Rule] = {
     "clip_pretrained": _string,
     "clip_path": _string,
     "clip_quick_gelu": lambda value, key: _choice(value, key, ("auto", "true", "false")),
+    "clip_runtime": lambda value, key: _choice(value, key, ("auto", "onnxruntime", "torch")),
+    "clip_precision": lambda value, key: _choice(value, key, ("fp32", "int8")),
     "batch_size": _int_rule(1, 1024),
 }
 
@@ -239,8 +243,9 @@ _MODELS_RULES: dict[str, Rule] = {
 def _choice(value: Any, key: str, allowed: tuple[str, ...]) -> str:
     text = _string(value, key)
     if text not in allowed:
-        names = ", ".join(repr(a) for a in allowed)
-        raise _error(key, f"must be one of {names} (\"\" turns it off), got {text!r}")
+        names = ", ".join(repr(a) for a in allowed if a)
+        off = ' ("" turns it off)' if "" in allowed else ""
+        raise _error(key, f"must be one of {names}{off}, got {text!r}")
     return text
 
 

@@ -161,11 +161,13 @@ class ClipSearch:
             from pximse.models.weights import WeightsUnavailable
             from pximse.pipeline.build import clip_model
 
-            model = clip_model(self.config)
+            # Downloads are the daemon's (or `pximse models download`'s) to make.
+            model = clip_model(self.config, allow_download=False)
             _ = model.model_id, model.dimensions  # resolves the weights file, loads nothing
         except ImportError as exc:
             raise VectorSearchUnavailable(
-                f"CLIP search needs PyTorch and open_clip: pip install 'pximse[clip]' ({exc})"
+                f"CLIP {models.clip} {models.clip_pretrained!r} runs on open_clip, which needs "
+                f"PyTorch: pip install 'pximse[clip-torch]' ({exc})"
             ) from exc
         except WeightsUnavailable as exc:
             raise VectorSearchUnavailable(f"the CLIP model cannot be loaded: {exc}") from exc

@@ -60,6 +60,15 @@ PX.status = (function () {
       }, 0);
       text += " · indexing" + (pending ? ", " + PX.formatCount(pending) + " to go" : "");
     }
+    var weights = (status.models && status.models.weights) || {};
+    var fetching = Object.keys(weights).filter(function (n) {
+      return weights[n].state === "downloading";
+    });
+    var waiting = Object.keys(weights).filter(function (n) {
+      return weights[n].state === "waiting" || weights[n].state === "missing";
+    });
+    if (fetching.length) text += " · downloading " + fetching.join(", ") + " weights";
+    else if (waiting.length) text += " · " + waiting.join(", ") + " waiting for weights";
     if (status.indexing && status.indexing.paused) text += " · paused";
     return text;
   }
