@@ -24,7 +24,7 @@ from typing import Any
 from _common import BENCH_DIR, REPO_DIR, RESULT_PREFIX
 
 BENCHES = ("rescan", "query", "rss", "xmp", "hydrus", "watch_latency", "watch_burst",
-           "watch_move", "watch_idle", "page", "migrate")
+           "watch_move", "watch_idle", "page", "migrate", "sse", "uploads")
 WATCH_QUICK = {"watch_latency": ["--files", "3"], "watch_burst": ["--files", "2000"],
                "watch_move": ["--files", "1000"], "watch_idle": ["--seconds", "10"]}
 
@@ -57,6 +57,12 @@ def command(name: str, args: argparse.Namespace) -> list[str]:
         cmd = [python, str(BENCH_DIR / "page_search.py")]
         if args.quick:
             cmd += ["--images", "20000", "--tags", "4000", "--runs", "3"]
+    elif name == "sse":
+        cmd = [python, str(BENCH_DIR / "sse_streams.py")]
+        if args.quick:
+            cmd += ["--searches", "100"]
+    elif name == "uploads":
+        cmd = [python, str(BENCH_DIR / "upload_memory.py")]
     elif name in WATCH_QUICK:
         cmd = [python, str(BENCH_DIR / f"{name}.py")]
         if args.quick:
@@ -139,6 +145,16 @@ def rows_for(name: str, result: dict[str, object] | None, code: int) -> list[tup
         return [("page", f"search in the page, {result['images']} images",
                  f"{result['page_ms']:.0f} ms", f"API fetch {result['api_ms']:.0f} ms",
                  f"{result['ratio']:.2f}x (<= 1.5x + 100 ms, < 1 s)", status)]
+    if name == "sse":
+        return [("sse", f"search p95, {result['streams']} event streams open",
+                 f"{result['streams_p95_s'] * 1000:.0f} ms",  # type: ignore[operator]
+                 f"no streams {result['baseline_p95_s'] * 1000:.0f} ms",  # type: ignore[operator]
+                 "(< 100 ms)", status)]
+    if name == "uploads":
+        return [("uploads", "six 100 MP query images at once",
+                 f"{result['bounded_grown'] / 2**20:.0f} MB",  # type: ignore[operator]
+                 f"decoded whole {result['baseline_grown'] / 2**20:.0f} MB",  # type: ignore[operator]
+                 "(< 300 MB)", status)]
     if name.startswith("watch_"):
         return _watch_rows(name, result, status)
     base = result.get("baseline", {})
