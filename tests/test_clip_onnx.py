@@ -106,7 +106,7 @@ def test_int8_is_close_and_has_its_own_id(exported: dict[str, Any], tmp_path: Pa
     assert int8.model_id == fp32.model_id + ":int8"
     images = mixed_images()
     agreement = cosines(int8.embed_images(images), fp32.embed_images(images))
-    assert agreement.min() > 0.98, agreement  # random tiny weights; ViT-B-32: see the bench
+    assert agreement.min() > 0.99, agreement  # random tiny weights; ViT-B-32: see the bench
     copies = list((tmp_path / "models" / "int8").glob("*.onnx"))
     assert len(copies) == 1  # made once, in the data folder, never in the model's folder
     np.testing.assert_allclose(int8.embed_texts(["x"]), fp32.embed_texts(["x"]), atol=1e-6)
