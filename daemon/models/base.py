@@ -138,6 +138,8 @@ class WeightsSource:
     local_path: Path | None = None
     allow_download: bool = False
     progress: DownloadProgress | None = None
+    missing_hint: str = "or set models.allow_download = true"
+    """How a missing-weights message ends when downloads are not allowed here."""
 
 
 class InferenceModel(ABC):
@@ -185,6 +187,7 @@ class InferenceModel(ABC):
                     local_path=self.source.local_path,
                     allow_download=self.source.allow_download,
                     progress=self.source.progress,
+                    missing_hint=self.source.missing_hint,
                 )
             return self._files
 

@@ -140,11 +140,13 @@ def resolve_weights(
     allow_download: bool = False,
     progress: DownloadProgress | None = None,
     timeout_s: float = 60.0,
+    missing_hint: str = "or set models.allow_download = true",
 ) -> dict[str, Path]:
     """File name -> path of every file in ``spec``, downloading only when allowed.
 
-    Raises :class:`WeightsUnavailable` (with what the user can do) when a file is
-    missing and cannot be fetched.
+    Raises :class:`WeightsUnavailable` (with what the user can do, ending with
+    ``missing_hint`` when downloads are not allowed) when a file is missing and
+    cannot be fetched.
     """
     if local_path is not None:
         folder = Path(local_path).expanduser()
@@ -163,8 +165,7 @@ def resolve_weights(
         if not allow_download:
             raise WeightsUnavailable(
                 f"model {spec.name}: {_names(f.name for f in missing_now)} not found: "
-                f"put {_names(spec.file_names)} in {folder}, "
-                "or set models.allow_download = true"
+                f"put {_names(spec.file_names)} in {folder}, {missing_hint}"
             )
         fetch_weights(spec, folder, progress=progress, timeout_s=timeout_s)
     return {name: folder / name for name in spec.file_names}
