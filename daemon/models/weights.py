@@ -362,23 +362,18 @@ def _reason(error: BaseException) -> str:
 def _finish(part: Path, dest: Path, expected: _Expected, url: str) -> None:
     """Check the whole part against its checksum, then rename it into place."""
     if expected.sha256 is not None:
-        actual = _sha256_of(part)
-        if actual != expected.sha256:
-            part.unlink(missing_ok=True)
-            raise WeightsDownloadFailed(
-                f"{dest.name} downloaded from {url} has SHA-256 {actual}, expected "
-                f"{expected.sha256} ({expected.said_by}): the file on the server changed "
-                "or was damaged on the way; nothing was saved")
+        kind, wanted, actual = "SHA-256", expected.sha256, _sha256_of(part)
     elif expected.git_sha1 is not None:
-        actual = _git_blob_sha1(part)
-        if actual != expected.git_sha1:
-            part.unlink(missing_ok=True)
-            raise WeightsDownloadFailed(
-                f"{dest.name} downloaded from {url} has git SHA-1 {actual}, expected "
-                f"{expected.git_sha1} ({expected.said_by}): the file was damaged on the "
-                "way; nothing was saved")
+        kind, wanted, actual = "git SHA-1", expected.git_sha1, _git_blob_sha1(part)
     else:
         log.info("%s: the server named no checksum; its digest goes into the model id", url)
+        kind = wanted = actual = ""
+    if actual != wanted:
+        part.unlink(missing_ok=True)
+        raise WeightsDownloadFailed(
+            f"{dest.name} downloaded from {url} has {kind} {actual}, expected {wanted} "
+            f"({expected.said_by}): the file on the server changed or was damaged on the "
+            "way; nothing was saved")
     os.replace(part, dest)
 
 
