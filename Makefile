@@ -10,7 +10,7 @@ BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip
 ARGS ?=
 
-.PHONY: run test lint typecheck bench clean system-deps
+.PHONY: run test lint typecheck bench clean system-deps milvus-server
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,9 +29,20 @@ run: $(VENV)/.installed
 
 # The system packages first, where they can be had: a missing one skips the
 # tests that need it, never fails them.
-test: $(VENV)/.installed-test
+test: $(VENV)/.installed-test milvus-server
 	-@$(MAKE) --no-print-directory system-deps
 	$(BIN)/python -m pytest -n 2 $(ARGS)
+
+# A real Milvus server for the tests (tests/milvus_server.py starts it): PyPI's
+# `milvus` package ships Milvus 2.3's standalone binary. Its own venv, since the
+# package's dependencies are old (setuptools<70).
+MILVUS_VENV := build/milvus-server
+$(MILVUS_VENV)/.installed:
+	$(PYTHON) -m venv $(MILVUS_VENV)
+	$(MILVUS_VENV)/bin/python -m pip install -q "setuptools<70" "milvus==2.3.5"
+	touch $@
+
+milvus-server: $(MILVUS_VENV)/.installed
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check daemon tray integrations tests bench
@@ -55,7 +66,10 @@ typecheck: $(VENV)/.installed-test
 # tests, which Playwright drives at /usr/bin/chromium; exiftool (which writes XMP
 # sidecars) and exiv2 (which reads them back in the tests, as digiKam does);
 # Xvfb and trayer (an X server and a system tray for the tray icon's tests),
-# Tk (the tray's status window) and desktop-file-validate (autostart entries).
+# Tk (the tray's status window) and desktop-file-validate (autostart entries);
+# dbus (dbus-run-session: a private session bus for the StatusNotifier tray
+# tests) and xfce4-panel (a real panel that hosts StatusNotifierItems; without
+# its recommended packages, which are a whole desktop).
 # Only what is missing is installed, with apt-get as root or through sudo
 # without a password; where that cannot be done (another system, no rights, no
 # network) it says what is missing and the tests that need it are skipped.
@@ -82,6 +96,20 @@ system-deps:
 	elif [ -n "$(APT)" ]; then \
 		echo "installing:$$missing"; \
 		$(APT) update -qq && DEBIAN_FRONTEND=noninteractive $(APT) install -y -qq $$missing \
+			|| echo "could not install$$missing: the tests that need them are skipped"; \
+	else \
+		echo "missing:$$missing (Debian/Ubuntu: apt-get install$$missing as root);" \
+			"the tests that need them are skipped"; \
+	fi
+	@missing=""; \
+	command -v dbus-run-session >/dev/null || missing="$$missing dbus"; \
+	command -v xfce4-panel >/dev/null || missing="$$missing xfce4-panel"; \
+	if [ -z "$$missing" ]; then \
+		echo "dbus, xfce4-panel: present"; \
+	elif [ -n "$(APT)" ]; then \
+		echo "installing:$$missing"; \
+		$(APT) update -qq && DEBIAN_FRONTEND=noninteractive $(APT) install -y -qq \
+			--no-install-recommends $$missing \
 			|| echo "could not install$$missing: the tests that need them are skipped"; \
 	else \
 		echo "missing:$$missing (Debian/Ubuntu: apt-get install$$missing as root);" \

@@ -156,3 +156,25 @@ def cjk_font() -> Path:
         f"the OCR tests draw their text with {CJK_FONT}, which is not installed "
         f"({SYSTEM_HINT.format(package='fonts-noto-cjk')})"
     )
+
+
+@pytest.fixture(scope="session")
+def milvus_server_uri(request: pytest.FixtureRequest,
+                      tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A real Milvus server for the run: ``PXIMSE_TEST_MILVUS_URI`` when set (any
+    version), else the ``milvus`` package's 2.3 server, started once for every
+    worker of the run (tests/milvus_server.py) and stopped when the run ends."""
+    import os
+    import sys
+
+    from milvus_server import shared_server
+
+    given = os.environ.get("PXIMSE_TEST_MILVUS_URI", "")
+    if given:
+        return given
+    if not sys.platform.startswith("linux"):
+        pytest.skip("the milvus package's server runs on Linux here; set "
+                    "PXIMSE_TEST_MILVUS_URI to a Milvus server")
+    worker = hasattr(request.config, "workerinput")
+    shared = tmp_path_factory.getbasetemp().parent if worker else tmp_path_factory.getbasetemp()
+    return shared_server(shared / "milvus-server", os.getppid() if worker else os.getpid())

@@ -657,15 +657,19 @@ def test_config_to_toml_writes_every_section_and_hides_every_secret(tmp_path: Pa
     assert "mongodb://me:***@db:27017" in hidden and 'tag_service = "PxIMSE"' in hidden
 
 
-def test_config_show_redact_hides_the_keys(tmp_path: Path) -> None:
+def test_config_show_hides_the_keys_unless_asked(tmp_path: Path) -> None:
     from click.testing import CliRunner
 
     from pximse.cli import main
 
-    path = write(tmp_path / "config.toml", '[hydrus]\naccess_key = "hydrus-key-9"\n')
+    path = write(tmp_path / "config.toml",
+                 '[server]\ntoken = "server-token-8"\n[hydrus]\naccess_key = "hydrus-key-9"\n')
     common = ["config", "show", "--config", str(path), "--data-dir", str(tmp_path / "d")]
-    shown = CliRunner().invoke(main, common, env={})
-    hidden = CliRunner().invoke(main, [*common, "--redact"], env={})
-    assert shown.exit_code == hidden.exit_code == 0
-    assert "hydrus-key-9" in shown.output and "hydrus-key-9" not in hidden.output
-    assert "[indexing]" in hidden.output
+    hidden = CliRunner().invoke(main, common, env={})
+    also_hidden = CliRunner().invoke(main, [*common, "--redact"], env={})
+    shown = CliRunner().invoke(main, [*common, "--show-secrets"], env={})
+    assert shown.exit_code == hidden.exit_code == also_hidden.exit_code == 0
+    for secret in ("server-token-8", "hydrus-key-9"):
+        assert secret in shown.output
+        assert secret not in hidden.output and secret not in also_hidden.output
+    assert "[indexing]" in hidden.output and 'token = "<redacted>"' in hidden.output

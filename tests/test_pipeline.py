@@ -73,7 +73,8 @@ def test_every_image_is_decoded_once_and_every_stage_stores_its_results(
     assert "red.png" in names(scanned, "model:red_theme:>0.5")
     assert "blue.jpg" not in names(scanned, "model:red_theme:>0.5")
     assert names(scanned, "ocr:hello") == {"page.png"}
-    assert names(scanned, "m;PXIMSE") == {"page.png"}
+    assert names(scanned, "m;PXIMSE") == {"page.png"}  # a word search finds OCR words
+    assert names(scanned, "m;PXIMS") == {"page.png"}  # the last one as a prefix
     assert names(scanned, "textlen:>5") == {"page.png"}
 
     decodes.clear()

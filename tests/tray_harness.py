@@ -224,9 +224,11 @@ def desktop_with_tray() -> Iterator[str]:
 
 def tray_env(display: str | None, home: Path, **extra: str) -> dict[str, str]:
     """The environment of a `pximse tray` process: its own HOME and log folder,
-    pystray's X backend, and the display (or none)."""
+    pystray's X backend, and the display (or none); no session bus but one
+    ``extra`` names."""
     env = {key: value for key, value in os.environ.items()
-           if key not in ("DISPLAY", "WAYLAND_DISPLAY", "PXIMSE_CONFIG", "PXIMSE_DATA_DIR")}
+           if key not in ("DISPLAY", "WAYLAND_DISPLAY", "PXIMSE_CONFIG", "PXIMSE_DATA_DIR",
+                          "DBUS_SESSION_BUS_ADDRESS", "XDG_RUNTIME_DIR")}
     env.update(HOME=str(home), XDG_CONFIG_HOME=str(home / ".config"),
                XDG_STATE_HOME=str(home / ".state"), PXIMSE_LOG_DIR=str(home / "logs"),
                PYSTRAY_BACKEND="xorg", **extra)

@@ -150,8 +150,7 @@ class ClipStage:
         done = catalog.stage_done_ids(self.name, self.model_id)
         missing = np.zeros(0, dtype=np.int64)
         if len(done):
-            found, _ = self.vectors.get(done)
-            missing = np.setdiff1d(done, found)
+            missing = done[~self.vectors.present(done)]  # no vector is copied
             catalog.forget_stage(self.name, missing)
         self._marker.unlink(missing_ok=True)
         return len(missing)

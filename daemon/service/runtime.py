@@ -37,6 +37,8 @@ class Daemon:
         self.weights: Any = None  # the first-start download of missing weights
         self.watcher: Any = None
         self._scan_lock = threading.Lock()
+        self._rescans: set[str] = set()
+        self._rescans_lock = threading.Lock()
         self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []
         self.hydrus_push: Any = None  # the Hydrus bridge's push loop, when [hydrus] push
@@ -73,6 +75,22 @@ class Daemon:
                                   name="scan", daemon=True)
         thread.start()
         return True, None
+
+    def rescan_root(self, root: RootConfig, reason: str) -> None:
+        """Compare one root with the catalogue in full, in the background (after a
+        running scan); requests for a root that is already waiting are one."""
+        with self._rescans_lock:
+            if root.name in self._rescans:
+                return
+            self._rescans.add(root.name)
+
+        def run() -> None:
+            self._scan_lock.acquire()
+            with self._rescans_lock:  # a request from now on is a scan of its own
+                self._rescans.discard(root.name)
+            self._scan_holding_lock(reason, [root])
+
+        self._spawn(f"rescan {root.name}", run)
 
     def scan(self, reason: str, roots: list[RootConfig] | None = None) -> dict[str, Any]:
         """Scan now, in this thread (waiting for a running scan to end first)."""
@@ -176,7 +194,7 @@ class Daemon:
             scan_config=self.config.scan, debounce_ms=self.config.watch.debounce_ms,
             poll_delay_ms=self.config.watch.poll_seconds * 1000,
             on_batch=self._changes_applied, on_mode=self._root_mode,
-            on_root_back=lambda root: self._spawn("root back", self.scan, "root back", [root]),
+            on_rescan=self.rescan_root,
         )
         self.watcher.start()
 

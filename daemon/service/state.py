@@ -15,7 +15,8 @@ from typing import Any
 
 from pximse import __version__
 from pximse.config import Config
-from pximse.events import EventBus
+from pximse.events import Event, EventBus
+from pximse.library.pathtext import readable
 from pximse.store.backends import Catalog
 
 __all__ = ["DaemonState", "weights_text"]
@@ -44,6 +45,7 @@ class DaemonState:
         self.watch_roots: dict[str, str] = {}
         self.errors: deque[dict[str, Any]] = deque(maxlen=_RECENT_ERRORS)
         self._last_status = 0.0
+        self._last_snapshot: tuple[float, Event] | None = None
         # The catalogue's counts take seconds on a library of a million images:
         # they are kept, and made again when something changed, in the
         # background once making them is not cheap (see ``_catalog_counts``).
@@ -132,8 +134,8 @@ class DaemonState:
         self.events.publish("files", added=added, removed=removed, moved=moved, ids=ids)
 
     def error(self, path: str, reason: str, message: str = "") -> None:
-        entry = {"path": path, "reason": reason, "message": message or reason,
-                 "time": time.time()}
+        entry = {"path": readable(path), "reason": reason,
+                 "message": readable(message or reason), "time": time.time()}
         with self._lock:
             self.errors.appendleft(entry)
         self.events.publish("error", path=path, reason=reason, message=entry["message"])
@@ -216,6 +218,20 @@ class DaemonState:
                 return
             self._last_status = now
         self.events.publish("status", **self.snapshot())
+
+    def status_event(self, *, max_age_s: float = 1.0) -> Event:
+        """A ``status`` snapshot for one client that just connected, sent to it
+        alone: the last one made, when it is younger than ``max_age_s`` (a
+        hundred clients connecting at once cost one snapshot, and the others on
+        the bus get nothing they did not ask for)."""
+        with self._lock:
+            last = self._last_snapshot
+            if last is not None and time.monotonic() - last[0] < max_age_s:
+                return last[1]
+        event = self.events.record("status", **self.snapshot())
+        with self._lock:
+            self._last_snapshot = (time.monotonic(), event)
+        return event
 
     def status_interval(self) -> float:
         return STATUS_EVERY_BUSY_S if self.busy else STATUS_EVERY_IDLE_S

@@ -156,7 +156,7 @@ PX.status = (function () {
   function listen() {
     if (!window.EventSource) { poll(); return; }
     var opened = false;
-    source = new EventSource(PX.api.withToken("/api/events"));
+    source = new EventSource("/api/events");  // signed in by the page's cookie
     source.addEventListener("open", function () { opened = true; });
     source.addEventListener("status", function (event) {
       opened = true;
@@ -192,7 +192,7 @@ PX.status = (function () {
       onFiles = options.onFiles;
       button.addEventListener("click", toggle);
       refresh();
-      listen();
+      PX.api.ready.then(listen);
     },
     mode: function () { return pollTimer !== null ? "polling" : (source ? "events" : "starting"); },
     latest: function () { return last; },
