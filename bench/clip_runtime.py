@@ -13,7 +13,8 @@ the image tower quantised to dynamic int8. The weights are random (the real
 ViT-B-32 architecture, ``pretrained=None``: nothing is downloaded); speed does
 not depend on their values, agreement somewhat does (printed, as cosine to the
 PyTorch vectors). Target: onnxruntime at least 2x PyTorch's images/s.
-Each runtime uses every core it is given (``--threads``, default all).
+Each runtime uses every core it is given (``--threads``, default all); the
+three take turns batch by batch, so a shared machine's load falls on all alike.
 """
 
 from __future__ import annotations
@@ -29,16 +30,23 @@ ARCH = "ViT-B-32"
 BATCH = 32
 
 
-def timed(model: Any, images: list[Any], rounds: int) -> tuple[float, np.ndarray]:
-    """Median images/s over ``rounds`` batches, and the vectors."""
-    model.embed_images(images[:2])  # warm-up: sessions made, caches filled
-    seconds = []
-    vectors = np.zeros(0)
-    for _ in range(rounds):
-        started = time.perf_counter()
-        vectors = model.embed_images(images)
-        seconds.append(time.perf_counter() - started)
-    return len(images) / median(seconds), vectors
+def interleaved(models: dict[str, Any], images: list[Any], rounds: int
+                ) -> dict[str, tuple[float, np.ndarray]]:
+    """Median images/s of each model over ``rounds`` batches, and its vectors. The
+    models take turns, round by round, so that a shared machine's changing load
+    falls on all of them alike."""
+    for model in models.values():
+        model.embed_images(images[:2])  # warm-up: sessions made (int8: quantised), caches
+    seconds: dict[str, list[float]] = {name: [] for name in models}
+    vectors: dict[str, np.ndarray] = {}
+    for round_number in range(rounds):
+        for name, model in models.items():
+            started = time.perf_counter()
+            vectors[name] = model.embed_images(images)
+            seconds[name].append(time.perf_counter() - started)
+        progress(f"round {round_number + 1}: " + ", ".join(
+            f"{name} {len(images) / seconds[name][-1]:.2f}/s" for name in models))
+    return {name: (len(images) / median(seconds[name]), vectors[name]) for name in models}
 
 
 def main() -> None:
@@ -81,13 +89,11 @@ def main() -> None:
     assert fp32.model_id == torch_clip.model_id and int8.model_id == fp32.model_id + ":int8"
     images = probe_images(BATCH, (800, 600))
 
-    progress("open_clip on PyTorch")
-    base_ips, base = timed(torch_clip, images, args.rounds)
-    progress("onnxruntime fp32")
-    fp32_ips, ours = timed(fp32, images, args.rounds)
-    progress("onnxruntime int8 (the first call quantises the tower once)")
-    int8.embed_images(images[:1])
-    int8_ips, quant = timed(int8, images, args.rounds)
+    progress("warming up (the int8 tower is quantised once), then the rounds")
+    measured = interleaved({"torch": torch_clip, "fp32": fp32, "int8": int8}, images,
+                           args.rounds)
+    (base_ips, base), (fp32_ips, ours), (int8_ips, quant) = (
+        measured["torch"], measured["fp32"], measured["int8"])
 
     def agreement(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
         cos = np.sum(a * b, axis=1)

