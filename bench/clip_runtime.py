@@ -118,6 +118,7 @@ def main() -> None:
         "onnx_int8_images_per_s": round(int8_ips, 2),
         "fp32_ratio": round(fp32_ips / base_ips, 2), "int8_ratio": round(int8_ips / base_ips, 2),
         "fp32_cosine_min": round(fp32_cos[1], 6), "int8_cosine_min": round(int8_cos[1], 5),
+        "pass": fp32_ips >= 2 * base_ips and int8_ips >= 2 * base_ips,
     })
 
 

@@ -117,7 +117,8 @@ def main() -> int:
                 f"{size / 1e9:.2f} GB (target at most 1.5 GB), no PyTorch")
         emit_result({"bench": "first_run", "install_and_serve_s": round(first_s, 1),
                      "serve_s": round(again_s, 1), "venv_bytes": size, "torch": has_torch,
-                     "pip_cache": not args.no_cache})
+                     "pip_cache": not args.no_cache,
+                     "pass": not has_torch and size <= TARGET_BYTES})
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)

@@ -166,7 +166,8 @@ def main() -> int:
     emit_result({"bench": "index_unchanged", "files": args.files, "walk_s": round(walk_s, 3),
                  "index_s": round(run_s, 3), "index_cpu_s": round(median(run_cpu), 3),
                  "walk_cpu_s": round(median(walk_cpu), 3), "scan_s": report["seconds"],
-                 "limit_s": round(limit, 3), "load": round(os.getloadavg()[0], 1)})
+                 "limit_s": round(limit, 3), "load": round(os.getloadavg()[0], 1),
+                 "pass": run_s <= limit})
     return 0
 
 
