@@ -239,8 +239,6 @@ class OnnxClipModel(InferenceModel):
         self._preprocess_cfg: dict[str, Any] | None = None
         self._dimensions: int | None = None
 
-    runtime = "onnxruntime"
-
     @property
     def model_id(self) -> str:
         with self._lock:
