@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import SYSTEM_HINT
 
 pytest.importorskip("open_clip")
 
@@ -51,8 +52,8 @@ def browser() -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
     if not os.access(CHROMIUM, os.X_OK):
-        pytest.fail(f"the browser tests drive Debian's Chromium at {CHROMIUM}: "
-                    "run `make system-deps`")
+        pytest.skip(f"the browser tests drive Debian's Chromium at {CHROMIUM}, which is not "
+                    f"installed ({SYSTEM_HINT.format(package='chromium')})")
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(
             executable_path=CHROMIUM, headless=True,
