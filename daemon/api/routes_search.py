@@ -103,7 +103,7 @@ def search(
     catalog: Annotated[SqliteCatalog, Depends(get_catalog)],
     config: Annotated[Config, Depends(get_config)],
     clip: Annotated[ClipSearch, Depends(get_clip)],
-    q: Annotated[str, Query(description="a query in either syntax (see docs/query-language.md)")] = "",
+    q: Annotated[str, Query(description="a query in either syntax (docs/query-language.md)")] = "",
     sort: Annotated[str, Query(description="e.g. -date, filesize;1, random")] = "",
     limit: Annotated[int | None, Query(ge=1, le=10_000)] = None,
     offset: Annotated[int, Query(ge=0)] = 0,
