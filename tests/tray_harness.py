@@ -9,7 +9,6 @@ from __future__ import annotations
 import atexit
 import os
 import select
-import shutil
 import socket
 import subprocess
 import sys
@@ -20,8 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-import pytest
-from conftest import draw_picture
+from conftest import draw_picture, require_programs
 
 
 def wait_until(predicate: Callable[[], object], timeout: float = 60.0,
@@ -53,8 +51,7 @@ def stop(process: subprocess.Popen[bytes] | subprocess.Popen[str], timeout: floa
 def start_xvfb() -> tuple[subprocess.Popen[bytes], str]:
     """An X server on a display number it picks itself (-displayfd), so tests
     running side by side never collide."""
-    if shutil.which("Xvfb") is None:
-        pytest.skip("Xvfb is not installed (make system-deps installs Debian's xvfb)")
+    require_programs("Xvfb", package="xvfb")
     read_end, write_end = os.pipe()
     process = subprocess.Popen(
         ["Xvfb", "-displayfd", str(write_end), "-screen", "0", "800x600x24", "-nolisten", "tcp",
@@ -93,8 +90,7 @@ def tray_owner(display: str) -> int:
 
 
 def start_trayer(display: str) -> subprocess.Popen[bytes]:
-    if shutil.which("trayer") is None:
-        pytest.skip("trayer is not installed (make system-deps installs Debian's trayer)")
+    require_programs("trayer", package="trayer")
     process = subprocess.Popen(
         ["trayer", "--widthtype", "request", "--heighttype", "pixel", "--height", "32"],
         env={**os.environ, "DISPLAY": display},

@@ -343,7 +343,7 @@ class TrayApp:
         return content
 
     def _do_open_page(self) -> None:
-        open_url(self.client.page_url)
+        open_url(self.client.page_url())
 
     def _do_pause(self) -> None:
         self.client.pause()
