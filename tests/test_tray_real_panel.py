@@ -29,7 +29,7 @@ pytest.importorskip("jeepney", reason="jeepney is in the tray extra")
 pytest.importorskip("dbus_fast", reason="dbus-fast is in the test extra (the test's panel)")
 
 from status_notifier_harness import WATCHER, bus_client, private_session_bus  # noqa: E402
-from tray_harness import Daemon, start_daemon, start_xvfb, stop, wait_until  # noqa: E402
+from tray_harness import Daemon, running_daemon, start_xvfb, stop, wait_until  # noqa: E402
 
 from pximse.tray.icon_image import COLOURS  # noqa: E402
 
@@ -109,11 +109,8 @@ def press(display: str, *keys: str) -> None:
 
 @pytest.fixture(scope="module")
 def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
-    running = start_daemon(tmp_path_factory.mktemp("daemon"), "--no-scan", "--no-models")
-    try:
-        yield running
-    finally:
-        stop(running.process)
+    with running_daemon(tmp_path_factory.mktemp("daemon"), "--no-scan", "--no-models") as run:
+        yield run
 
 
 def test_the_icon_and_its_menu_in_xfces_panel(daemon: Daemon, tmp_path: Path) -> None:

@@ -26,6 +26,7 @@ from status_notifier_harness import (  # noqa: E402
     private_session_bus,
 )
 from tray_harness import (  # noqa: E402
+    answers,
     desktop_with_tray,
     docked_icon,
     free_port,
@@ -60,14 +61,6 @@ def start_tray(env: dict[str, str], home: Path, *args: str) -> tuple[subprocess.
          str(home / "data"), *args],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     return tray, f"http://127.0.0.1:{port}"
-
-
-def answers(url: str) -> bool:
-    try:
-        httpx.get(f"{url}/api/status", timeout=5)
-        return True
-    except httpx.HTTPError:
-        return False
 
 
 def tray_log(home: Path) -> str:

@@ -20,6 +20,7 @@ Notifications go to ``org.freedesktop.Notifications`` on the same bus.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import queue
@@ -52,7 +53,8 @@ NOTIFICATIONS_PATH = "/org/freedesktop/Notifications"
 DO_NOT_QUEUE = 4
 PRIMARY_OWNER = 1
 
-_item_numbers = iter(range(1, 1_000_000))
+_item_numbers = itertools.count(1)
+"""Numbers the icons of this process, for their bus names (as libappindicator does)."""
 
 
 class StatusNotifierIcon:
