@@ -42,6 +42,11 @@ print(json.dumps({"seconds": time.perf_counter() - started, "view": view.size,
                   "tiles": [t.box for t in tiles(*view.size)],
                   "lines": [line.text for line in lines]}))
 """
+NAMES = ("ALPHA", "BRAVO", "CHARLIE", "DELTA", "ECHO", "FOXTROT", "GOLF", "HOTEL", "INDIA",
+         "JULIET", "KILO", "LIMA", "MIKE", "NOVEMBER", "OSCAR", "PAPA", "QUEBEC", "ROMEO",
+         "SIERRA", "TANGO", "UNIFORM", "VICTOR", "WHISKEY", "XRAY", "YANKEE", "ZULU")
+"""Captions in words (digits and letters such as 0 and O are told apart by the
+recogniser no better than by a person)."""
 FONT_CANDIDATES = ("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
                    "/usr/share/fonts/dejavu/DejaVuSans.ttf")
 
@@ -62,7 +67,7 @@ def draw_strip(path: Path, width: int, height: int) -> list[str]:
         pen.rectangle((20, top + 20, width - 20, top + 1400), outline="black", width=4,
                       fill=(235 - number % 5 * 10, 225, 210))
         pen.ellipse((80, top + 300, width - 80, top + 1100), fill=(120, 150 + number % 7 * 10, 200))
-        caption = f"PANEL {number} SAYS HELLO"
+        caption = f"{NAMES[number % len(NAMES)]} SAYS HELLO"
         pen.text((60, top + 100), caption, font=font(44), fill="black")
         captions.append(caption)
     image.save(path)
