@@ -273,8 +273,8 @@ class MongoReads:
             {"path": 1, "size": 1, "mtime_ns": 1, "root_id": 1}).sort("_id", 1).limit(16))
         roots = {r["_id"]: r["path"] for r in self.mdb.roots.find(
             {"_id": {"$in": sorted({f["root_id"] for f in files})}}, {"path": 1})}
-        return [(f["path"], doc["format"], int(f["size"]), int(f["mtime_ns"]),
-                 roots.get(f["root_id"], "")) for f in files]
+        return [(os_path(f["path"]), doc["format"], int(f["size"]), int(f["mtime_ns"]),
+                 os_path(roots.get(f["root_id"], ""))) for f in files]
 
     def status(self, *, errors: int = 20) -> dict[str, Any]:
         content = _group_count(self.mdb.content, "state")

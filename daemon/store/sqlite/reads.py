@@ -157,7 +157,8 @@ class CatalogReads:
         """Every online file holding this content as the catalogue recorded it:
         (path, format, size, mtime_ns, its root's path), first recorded first,
         for serving a file only while it is still what was recorded."""
-        return [tuple(row) for row in self.db.reader().execute(
+        return [(os_path(path), fmt, size, mtime_ns, os_path(root))
+                for path, fmt, size, mtime_ns, root in self.db.reader().execute(
             "SELECT f.path, c.format, f.size, f.mtime_ns, r.path FROM content c"
             " JOIN file f ON f.content_id = c.id JOIN root r ON r.id = f.root_id"
             " WHERE c.sha256 = ? AND f.state = 'ok' ORDER BY f.id LIMIT 16",
