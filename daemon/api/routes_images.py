@@ -21,6 +21,7 @@ from fastapi.responses import FileResponse, Response, StreamingResponse
 from pximse.api.deps import get_catalog, get_config
 from pximse.api.served_files import RecordedFile, open_recorded, read_chunks
 from pximse.config import Config
+from pximse.library.pathtext import readable
 from pximse.store.sqlite.catalog import SqliteCatalog
 
 router = APIRouter(prefix="/api/images")
@@ -115,7 +116,7 @@ def image_file(
             detail="no online file holds this image as it was recorded (unknown id, offline, "
                    "or changed since the last scan)")
     recorded, handle, st = found
-    name = os.path.basename(recorded.path)
+    name = readable(os.path.basename(recorded.path))  # a name that is not UTF-8: \xe9
     return StreamingResponse(
         read_chunks(handle, st.st_size),
         media_type=_MEDIA_TYPES.get(recorded.format, "application/octet-stream"),
