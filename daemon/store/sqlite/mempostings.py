@@ -25,10 +25,11 @@ from pximse.store.sqlite.memcolumns import compare
 POSTINGS_BUDGET = 96 << 20
 """Bytes of postings kept. Measured on the synthetic 1M-image catalogue
 (``bench/daemon_memory.py``: ~30 tags an image, Danbooru-like frequencies), the
-28-query mix touches 36 tags holding 11.9M postings; the head tags carry
-most of them (``1girl`` alone 600k). At 9 bytes a posting 96 MiB holds the
-whole mix; loading a tag costs ~0.45 s per million postings, so a miss on a
-head tag is a few hundred milliseconds."""
+whole 28-query mix of ``bench/query_latency.py`` leaves 43 MiB of postings
+(about 5M postings of the head and mid tags it names; ``1girl`` alone holds
+642k): 96 MiB keeps such a working set with room to spare, where reloading a
+head tag costs seconds on a loaded machine (642k postings: 3.9 s at a load
+average of 17)."""
 
 SOURCE = 1
 """Flag: a source or manual tag (kind != 0), not a model's."""

@@ -231,6 +231,10 @@ MIGRATIONS: tuple[str, ...] = (
     ) WITHOUT ROWID;
     INSERT INTO meta (key, value) VALUES ('pixiv_names', '1');
     """,
+    # 7: how each perceptual hash was taken (NULL: version 1, from before the column)
+    """
+    ALTER TABLE content ADD COLUMN phash_version INTEGER;
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
