@@ -184,7 +184,7 @@ def main() -> int:
                  "ratio": median(ratios), "two_reads_s": two_reads,
                  "phash_drift": {"mean": float(drift.mean()), "max": int(drift.max()),
                                  "histogram": hist.tolist()},
-                 "passed": line.startswith("PASS")})
+                 "pass": line.startswith("PASS")})
     return 0 if line.startswith("PASS") else 1
 
 

@@ -221,10 +221,10 @@ class MemoryIndex:
             return
         size = (conn.execute("SELECT max(id) FROM content").fetchone()[0] or 0) + 1
         if self._gen < 0:
+            # The states and the default order's column in one pass over the rows.
             self._state = np.full(size, -1, dtype=np.int8)
-            rows = conn.execute("SELECT id, state FROM content")
-            self._fill(self._state, rows)
             self._size = size
+            self._load_columns(conn, (_NUMERIC["date"],), None, states=True)
             self._gen = gen
             return
         self._grow(size)
@@ -274,11 +274,15 @@ class MemoryIndex:
         return column
 
     def _load_columns(self, conn: sqlite3.Connection, names: tuple[str, ...],
-                      ids: np.ndarray | None) -> None:
+                      ids: np.ndarray | None, *, states: bool = False) -> None:
         """Load (``ids`` None: all rows, registering new columns) or update columns,
-        several in one pass: fetching rows is what costs, not the columns in them."""
+        several in one pass: fetching rows is what costs, not the columns in them.
+        ``states``: the content states too."""
         dtypes: list[tuple[str, type]] = [("id", np.int64)]
         parts = ["id"]
+        if states:
+            dtypes.append(("state", np.int8))
+            parts.append("state")
         for name in names:
             dtypes += [(name, np.float64 if name == "ratio" else np.int64), (name + "?", bool)]
             parts += [f"coalesce({name}, 0)", f"{name} IS NULL"]
@@ -287,6 +291,8 @@ class MemoryIndex:
         data = np.fromiter(rows, dtype=dtypes)
         # Rows newer than this snapshot's size are picked up by the next refresh.
         data = data[data["id"] < self._size]
+        if states:
+            self._state[data["id"]] = data["state"]
         for name in names:
             column = self._columns.get(name) if ids is not None else None
             if column is None:
