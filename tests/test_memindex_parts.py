@@ -157,12 +157,21 @@ def test_the_opening_page_is_answered_before_the_index_is_warm(tmp_path) -> None
         ))
         index = catalog.index
         assert index is not None and not index.ready
+        index._warming = True  # as while warm() loads, in another thread
         cold = catalog.search(Query(), limit=15)
-        assert not index.ready and index.memory()["states"] == 0  # nothing was loaded
+        assert index.loading and index.memory()["states"] == 0  # nothing was loaded
+        index._warming = False
         index.warm()
-        assert index.ready
+        assert index.ready and not index.loading
         warm = catalog.search(Query(), limit=15)
         assert cold.total == warm.total == 40
         assert [item.id for item in cold.items] == [item.id for item in warm.items]
+        # without a warm under way, the first query loads the index itself
+        fresh = SqliteCatalog(tmp_path / "catalog.sqlite3")
+        try:
+            assert fresh.search(Query(), limit=15).total == 40
+            assert fresh.index is not None and fresh.index.ready
+        finally:
+            fresh.close()
     finally:
         catalog.close()

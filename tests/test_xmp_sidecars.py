@@ -73,7 +73,13 @@ def exiftool(*args: str) -> None:
 
 
 @pytest.fixture
-def setup(tmp_path: Path, library: Path, make_image, make_config):
+def setup(library: Path, make_image, make_config):
+    return library_builder(library, make_image, make_config)
+
+
+def library_builder(library: Path, make_image, make_config):
+    """Three images in a library; ``build(extra, roots)`` gives a configuration
+    and a scanned catalogue."""
     make_image(library / "a.png", seed=1)
     make_image(library / "sub" / "b.jpg", seed=2)
     make_image(library / "c.png", seed=3)

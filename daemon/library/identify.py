@@ -17,6 +17,7 @@ import os
 from pathlib import Path
 from typing import Protocol
 
+from pximse.library.filekinds import open_regular
 from pximse.library.probe import (
     SNIFF_SIZE,
     Hashed,
@@ -43,7 +44,7 @@ class KnownContent(Protocol):
 def identify_file(job: tuple[str, int, int]) -> FileRecord:
     path, size, mtime_ns = job
     try:
-        with open(path, "rb") as handle:
+        with open_regular(path) as handle:  # a pipe swapped in would block a plain open
             head = handle.read(SNIFF_SIZE)
         refused = _refused(path, size, mtime_ns, head)
         if refused is not None:
@@ -59,7 +60,7 @@ def read_new_file(job: tuple[str, int, int, str, int, int, KnownContent]
     (None when it was only hashed: not an image, or content the catalogue knows)."""
     path, size, mtime_ns, thumbnail_dir, thumbnail_size, max_pixels, known = job
     try:
-        with open(path, "rb") as handle:
+        with open_regular(path) as handle:  # a pipe swapped in would block a plain open
             head = handle.read(SNIFF_SIZE)
             refused = _refused(path, size, mtime_ns, head)
             if refused is not None:

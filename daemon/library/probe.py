@@ -47,6 +47,7 @@ from typing import BinaryIO, cast
 
 from PIL import Image, UnidentifiedImageError
 
+from pximse.library.filekinds import open_regular
 from pximse.library.thumbnails import thumbnail_path, write_thumbnail
 
 CHUNK_SIZE = 1 << 20
@@ -157,7 +158,7 @@ class DecodedImage:
 
 def sha256_file(path: str | os.PathLike[str]) -> str:
     """Hex SHA-256 of a file, streamed in 1 MiB chunks."""
-    with open(path, "rb") as handle:
+    with open_regular(path) as handle:
         return _hash_stream(handle)[0]
 
 
@@ -203,7 +204,7 @@ def probe_image(
     name = os.fspath(path)
     filesize = 0
     try:
-        with open(path, "rb") as handle:
+        with open_regular(path) as handle:
             filesize = os.fstat(handle.fileno()).st_size
             head = handle.read(SNIFF_SIZE)
             refused = _refuse(name, head, filesize)
@@ -279,7 +280,7 @@ def decode_image(
     name = os.fspath(path)
     filesize = 0
     try:
-        with open(path, "rb") as handle:
+        with open_regular(path) as handle:
             filesize = os.fstat(handle.fileno()).st_size
             head = handle.read(SNIFF_SIZE)
             refused = _refuse(name, head, filesize)

@@ -9,6 +9,8 @@ decoding. A catalogue without a lookup has its files hashed first and only
 unknown content decoded, in a second read.
 Results are written in batched transactions. A root that is missing marks its
 files offline and deletes nothing; a folder that cannot be read keeps its files.
+Named pipes, sockets and devices are recorded as skipped and never opened; a
+file deleted while the scan reads it is removed, not recorded as an error.
 """
 
 from __future__ import annotations
@@ -27,11 +29,12 @@ from pathlib import Path
 from typing import cast
 
 from pximse.config import RootConfig, ScanConfig
+from pximse.library.filekinds import special_kind
 from pximse.library.identify import identify_file, probe_for_catalog, read_new_file
 from pximse.library.probe import ImageFacts, ProbeFailure
 from pximse.library.walk import stat_parts, walk_root
 from pximse.store.backends import Catalog
-from pximse.store.scan_records import FileRecord, NewContent, ScanBatch
+from pximse.store.sqlite.catalog import FileRecord, NewContent, ScanBatch
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +56,7 @@ class ScanReport:
     errors: int = 0
     offline_roots: list[str] = field(default_factory=list)
     unreadable: list[tuple[str, str]] = field(default_factory=list)
+    loops: list[str] = field(default_factory=list)  # symlinks to folders already walked
     seconds: float = 0.0
 
     def to_json(self) -> dict[str, object]:
@@ -158,6 +162,7 @@ def _scan_root(
         include_folder=(lambda rel: not root.skips_folder(rel)) if root.exclude else None,
     )
     report.unreadable.extend(walked.unreadable)
+    report.loops.extend(walked.loops)
     report.files += walked.file_count
 
     # Only folders whose signature moved are compared file by file (all of them
@@ -227,6 +232,10 @@ def record_files(
         return _record_read(catalog, root_id, hashed, read, pool, thumbnail_dir, config,
                             report, progress)
     identified = hashed + _identify(pool, unknown, progress)
+    vanished = {item.path for item in identified
+                if item.state == "error" and not os.path.lexists(item.path)}
+    if vanished:  # deleted since the walk: gone, not "could not be read"
+        identified = [item for item in identified if item.path not in vanished]
     known_content = catalog.content_ids(i.sha256 for i in identified if i.sha256)
     to_decode: dict[str, FileRecord] = {}
     copies: dict[str, list[FileRecord]] = {}
@@ -251,6 +260,14 @@ def record_files(
     pending_content: list[NewContent] = []
     for item, result in decoded:
         same = [item, *copies.get(item.sha256 or "", [])]
+        while _vanished(result, same[0]) and len(same) > 1:  # a copy may still be there
+            vanished.add(same.pop(0).path)
+            result = probe_for_catalog((same[0].path, str(thumbnail_dir),
+                                        config.thumbnail_size, config.max_image_pixels))
+        if _vanished(result, same[0]):
+            vanished.add(same[0].path)
+            continue
+        item = same[0]
         if isinstance(result, ImageFacts):
             pending_content.append(NewContent(**asdict(result), mtime_ns=item.mtime_ns))
             pending_records.extend(same)
@@ -269,7 +286,17 @@ def record_files(
             written += pending_records
             pending_records, pending_content = [], []
     _write(catalog, root_id, pending_records, pending_content, batch_size)
+    gone = list(catalog.file_ids(vanished).values())
+    if gone:
+        catalog.apply_scan_batch(ScanBatch(root_id, removed=gone))
+        report.removed += len(gone)
     return written + pending_records
+
+
+def _vanished(result: object, item: FileRecord) -> bool:
+    """A decode that failed because the file was deleted since it was hashed."""
+    return isinstance(result, ProbeFailure) and result.reason == "unreadable" \
+        and not os.path.lexists(item.path)
 
 
 def _read_once(
@@ -280,12 +307,15 @@ def _read_once(
     config: ScanConfig,
     progress: ProgressCallback | None,
 ) -> Iterator[tuple[FileRecord, ImageFacts | ProbeFailure | None]]:
-    executor = pool.for_jobs(len(todo))
+    special, regular = _special_files(todo)
+    for record in special:
+        yield record, None
+    executor = pool.for_jobs(len(regular))
     jobs = [(path, size, mtime_ns, str(thumbnail_dir), config.thumbnail_size,
-             config.max_image_pixels, lookup) for path, size, mtime_ns in todo]
+             config.max_image_pixels, lookup) for path, size, mtime_ns in regular]
     for done, item in enumerate(executor.map(read_new_file, jobs, chunksize=8), start=1):
         if progress:
-            progress("hash", done, len(todo))
+            progress("hash", done, len(regular))
         yield item
 
 
@@ -302,11 +332,13 @@ def _record_read(
 ) -> list[FileRecord]:
     """Write what the one-read workers found, batch by batch as it comes: known
     content linked, new content with its facts (once per hash), failures as
-    errors. Content a worker took as known but the catalogue does not have (it
-    went between the two looks) is decoded afterwards."""
+    errors, files deleted since the walk removed. Content a worker took as
+    known but the catalogue does not have (it went between the two looks) is
+    decoded afterwards."""
     batch_size = max(1, config.batch_size)
     written: list[FileRecord] = []
     late: list[FileRecord] = []
+    vanished: set[str] = set()
     results: list[tuple[FileRecord, ImageFacts | ProbeFailure | None]] = [
         (record, None) for record in hashed]
 
@@ -316,7 +348,11 @@ def _record_read(
         content: dict[str, NewContent] = {}
         for record, found in results:
             sha = record.sha256
-            if record.state != "ok" or sha is None:
+            failed = record.state == "error" or (
+                isinstance(found, ProbeFailure) and found.reason == "unreadable")
+            if failed and not os.path.lexists(record.path):
+                vanished.add(record.path)  # deleted since the walk: gone, not an error
+            elif record.state != "ok" or sha is None:
                 report.skipped += record.state == "skipped"
                 report.errors += record.state == "error"
                 records.append(record)
@@ -342,6 +378,10 @@ def _record_read(
         if len(results) >= batch_size:
             flush()
     flush()
+    gone = list(catalog.file_ids(vanished).values())
+    if gone:
+        catalog.apply_scan_batch(ScanBatch(root_id, removed=gone))
+        report.removed += len(gone)
     if late:
         written += record_files(catalog, root_id, [(r.path, r.size, r.mtime_ns) for r in late],
                                 pool, thumbnail_dir, config, report, progress,
@@ -353,15 +393,34 @@ def _record_read(
 def _identify(
     pool: ScanPool, todo: list[tuple[str, int, int]], progress: ProgressCallback | None
 ) -> list[FileRecord]:
-    executor = pool.for_jobs(len(todo))
-    results: list[FileRecord] = []
+    results, regular = _special_files(todo)
+    executor = pool.for_jobs(len(regular))
     for done, item in enumerate(
-        executor.map(identify_file, todo, chunksize=32), start=1
+        executor.map(identify_file, regular, chunksize=32), start=1
     ):
         results.append(item)
         if progress:
-            progress("hash", done, len(todo))
+            progress("hash", done, len(regular))
     return results
+
+
+def _special_files(todo: list[tuple[str, int, int]]
+                   ) -> tuple[list[FileRecord], list[tuple[str, int, int]]]:
+    """Pipes, sockets and devices as skipped records (never opened: reading a
+    FIFO waits for a writer), and the rest of ``todo``."""
+    special: list[FileRecord] = []
+    regular: list[tuple[str, int, int]] = []
+    for job in todo:
+        try:
+            kind = special_kind(os.stat(job[0]).st_mode)
+        except OSError:
+            kind = None  # identify_file says why, or finds it gone
+        if kind is None:
+            regular.append(job)
+        else:
+            special.append(FileRecord(job[0], 0, job[2], "skipped", None, "special",
+                                      f"{kind}, not a regular file: not read"))
+    return special, regular
 
 
 def _decode(

@@ -18,6 +18,7 @@ __all__ = [
     "all_content_ids",
     "catalog_identity",
     "changed_content_ids",
+    "online_paths",
     "query_content_ids",
     "sidecar_jobs",
     "supports",
@@ -146,6 +147,13 @@ def query_content_ids(catalog: Any, text: str, *, page: int = 10_000) -> list[in
 def _chunks(ids: Sequence[int]) -> Iterable[Sequence[int]]:
     for start in range(0, len(ids), _CHUNK):
         yield ids[start : start + _CHUNK]
+
+
+def online_paths(catalog: Any, content_ids: Sequence[int]) -> list[str]:
+    """The paths of these contents' online files, in every root."""
+    images = _images(catalog)
+    return [path for part in _chunks(list(content_ids))
+            for path, _content_id, _root in images.online_files(part)]
 
 
 def sidecar_jobs(

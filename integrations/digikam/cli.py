@@ -142,7 +142,7 @@ def xmp_write(
         pool.close()
         catalog.close()
     _print_report(report, as_json, {"dry_run": dry_run})
-    if report.failed and not as_json:
+    if report.failed:  # with --json too: a script checks the status first
         raise SystemExit(1)
 
 
@@ -185,7 +185,41 @@ def xmp_remove(
         pool.close()
         catalog.close()
     _print_report(report, as_json, {"dry_run": dry_run})
-    if report.failed and not as_json:
+    if report.failed:  # with --json too: a script checks the status first
+        raise SystemExit(1)
+
+
+@xmp_group.command("touch")
+@config_options
+@click.argument("query", nargs=-1)
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.pass_obj
+def xmp_touch(
+    obj: Context, config_path: Path | None, data_dir: Path | None, query: tuple[str, ...],
+    as_json: bool,
+) -> None:
+    """Mark the sidecars of the images QUERY selects (all images without one), in
+    every root, as changed now, so that digiKam's next scan reads them again: for
+    changes digiKam recorded as seen without reading them (see docs/digikam.md)."""
+    from pximse.integrations.digikam.catalog_images import all_content_ids, online_paths
+    from pximse.integrations.digikam.sidecar_files import touch_sidecars
+
+    config = obj.load(config_path, data_dir)
+    catalog = obj.catalog(config)
+    try:
+        ids = _content_ids(catalog, query)
+        images = online_paths(catalog, ids if ids is not None else all_content_ids(catalog))
+    finally:
+        catalog.close()
+    touched, failed = touch_sidecars(images)
+    if as_json:
+        click.echo(json.dumps({"touched": touched, "failed": len(failed), "failures": [
+            {"path": path, "reason": why} for path, why in failed[:100]]}, ensure_ascii=False))
+    else:
+        click.echo(f"{touched} sidecars marked as changed, {len(failed)} could not be")
+        for path, why in failed[:50]:
+            click.echo(f"  {path}: {why}", err=True)
+    if failed:
         raise SystemExit(1)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,6 +15,7 @@ __all__ = [
     "sidecar_for",
     "stamp",
     "temp_path",
+    "touch_sidecars",
 ]
 
 
@@ -27,6 +29,24 @@ def sidecar_for(image: str) -> tuple[str, bool]:
         return short, True
     long = image + ".xmp"
     return long, os.path.isfile(long)
+
+
+def touch_sidecars(images: Iterable[str]) -> tuple[int, list[tuple[str, str]]]:
+    """Move the modification time of these images' sidecars to now, so that
+    digiKam's next scan reads them again (it rereads a sidecar only when its time
+    or size changed since it last looked). (sidecars touched, [(path, why not)])."""
+    touched, failed = 0, []
+    for image in dict.fromkeys(images):
+        sidecar, exists = sidecar_for(image)
+        if not exists:
+            continue
+        try:
+            os.utime(sidecar)
+        except OSError as exc:
+            failed.append((sidecar, f"cannot touch it: {exc.strerror or exc}"))
+            continue
+        touched += 1
+    return touched, failed
 
 
 def temp_path(sidecar: str) -> str:

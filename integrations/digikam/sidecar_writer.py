@@ -3,12 +3,15 @@
 Per batch of images: read every sidecar there is in one exiftool call, work out
 in Python what each should hold, and have exiftool write only those that change
 (a new version beside the old one, then one rename). A sidecar that is not
-well-formed XMP is never written; it is reported instead.
+well-formed XMP is never written; it is reported instead, as is anything that
+goes wrong with one file (an image gone since the scan, a folder that cannot
+be written): the rest of the batch goes on, and the report says which file and why.
 """
 
 from __future__ import annotations
 
 import glob
+import html
 import logging
 import os
 import queue
@@ -17,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from pximse.integrations.digikam.acdsee_categories import from_categories, to_categories
 from pximse.integrations.digikam.exiftool_session import ExiftoolSession, exiftool_value
 from pximse.integrations.digikam.keyword_merge import (
     Roots,
@@ -46,14 +50,16 @@ TAGS_LIST = "XMP-digiKam:TagsList"
 HIERARCHICAL = "XMP-lr:HierarchicalSubject"
 SUBJECT = "XMP-dc:Subject"
 LAST_KEYWORDS = "XMP-microsoft:LastKeywordXMP"
+CATALOG_SETS = "XMP-mediapro:CatalogSets"
+ACDSEE = "XMP-acdsee:Categories"
 DESCRIPTION = "XMP-dc:Description"
 MARKER = "XMP-pximse:Sidecar"
 IPTC_KEYWORDS = "IPTC:Keywords"
 CAPTIONS = ("IPTC:Caption-Abstract", "IFD0:ImageDescription")
 
-_SIDECAR_TAGS = (TAGS_LIST, HIERARCHICAL, SUBJECT, LAST_KEYWORDS, DESCRIPTION, MARKER)
-_IMAGE_TAGS = (TAGS_LIST, HIERARCHICAL, SUBJECT, LAST_KEYWORDS, DESCRIPTION, IPTC_KEYWORDS,
-               *CAPTIONS)
+_KEYWORD_TAGS = (TAGS_LIST, HIERARCHICAL, SUBJECT, LAST_KEYWORDS, CATALOG_SETS, ACDSEE)
+_SIDECAR_TAGS = (*_KEYWORD_TAGS, DESCRIPTION, MARKER)
+_IMAGE_TAGS = (*_KEYWORD_TAGS, DESCRIPTION, IPTC_KEYWORDS, *CAPTIONS)
 # What a sidecar's packet holds that says nothing about the image.
 _PACKET_ONLY = {"XMP-x:XMPToolkit", MARKER}
 
@@ -126,7 +132,22 @@ def keywords_of(record: dict[str, Any]) -> SidecarKeywords:
         subjects=_texts(record.get(SUBJECT)),
         last_keywords=_texts(record.get(LAST_KEYWORDS)),
         description=_text(record.get(DESCRIPTION)),
+        catalog_sets=_texts(record.get(CATALOG_SETS)),
+        acdsee=from_categories(_text(record.get(ACDSEE))),
     )
+
+
+def _keyword_args(current: SidecarKeywords, wanted: SidecarKeywords) -> list[str]:
+    """exiftool assignments for the keyword fields that differ."""
+    args: list[str] = []
+    for tag, name in ((TAGS_LIST, "tags_list"), (HIERARCHICAL, "hierarchical"),
+                      (SUBJECT, "subjects"), (LAST_KEYWORDS, "last_keywords"),
+                      (CATALOG_SETS, "catalog_sets")):
+        if getattr(wanted, name) != getattr(current, name):
+            args += _list_args(tag, getattr(wanted, name))
+    if wanted.acdsee != current.acdsee:
+        args.append(f"-{ACDSEE}={exiftool_value(to_categories(wanted.acdsee))}")
+    return args
 
 
 _SEP = "\x1f"
@@ -144,6 +165,11 @@ def _list_args(tag: str, values: Sequence[str]) -> list[str]:
 
 def _command(output: str, args: list[str], source: str) -> list[str]:
     return ["-E", "-sep", _SEP, "-o", output, *args, source]
+
+
+_MARK = "==pximse command {}=="
+"""Written to stderr at the start of each command of a round trip (``-echo2``),
+so that each error is told apart and reported with its own file."""
 
 
 @dataclass
@@ -221,15 +247,15 @@ class SidecarWriter:
             _SIDECAR_TAGS,
         )
         for plan in plans:
-            if plan.exists:
+            if plan.exists and not _bare(plan):
                 assert plan.packet is not None
                 plan.current = (plan.packet.keywords if plan.packet.exact
                                 else keywords_of(records.get(plan.sidecar, {})))
-                if not plan.current.tags_list:
-                    plan.current = seed_keywords(plan.current, root=self.root)
+                if not plan.current.tags_list and plan.job.keywords:
+                    seeded = seed_keywords(plan.current, root=self.root)
                     # Nothing of the user's in the sidecar's lists: their keywords
                     # may be the image's IPTC ones, which the new TagsList would hide.
-                    plan.needs_image = not plan.current.tags_list and bool(plan.job.keywords)
+                    plan.needs_image = not seeded.tags_list
                 if plan.job.ocr_text and not plan.current.description.strip():
                     plan.needs_image = True
             elif plan.job.keywords or plan.job.ocr_text:
@@ -249,10 +275,13 @@ class SidecarWriter:
         seen: set[str] = set()
         for job in jobs:
             sidecar, exists = sidecar_for(job.image)
-            problem = None
+            problem, where = None, sidecar
             if "\n" in job.image or "\r" in job.image:
                 # exiftool takes one argument per line: such a name cannot be passed.
                 problem = "the file name has a line break in it; exiftool cannot be given it"
+            elif not os.path.exists(job.image):
+                problem, where = ("the image is gone (moved or deleted since the last scan); "
+                                  "its sidecar follows at the next scan"), job.image
             elif sidecar in seen or (
                 exists and sidecar != job.image + ".xmp" and _shared_short_sidecar(job.image)
             ):
@@ -265,7 +294,7 @@ class SidecarWriter:
                 packet = read_packet(sidecar)
                 problem = packet.error
             if problem is not None:
-                report.fail(job, sidecar, problem)
+                report.fail(job, where, problem)
                 continue
             plans.append(_Plan(job, sidecar, exists, read_stamp, packet))
         return plans
@@ -275,35 +304,33 @@ class SidecarWriter:
     ) -> list[str] | None:
         job = plan.job
         caption = any(_text(image.get(tag)).strip() for tag in (DESCRIPTION, *CAPTIONS))
-        if not plan.exists:
+        if not plan.exists or _bare(plan):
+            # A new sidecar, or digiKam's bare one (no XMP in it: nothing to keep,
+            # and exiftool cannot update it), made from the image.
             own = keywords_of(image)
             current = seed_keywords(own, _texts(image.get(IPTC_KEYWORDS)), self.root)
             wanted = merge_keywords(current, job.keywords, self.root)
             description = job.ocr_text if job.ocr_text and not caption else ""
             if not job.keywords and not description:
-                report.nothing += 1
+                if plan.exists:
+                    report.unchanged += 1
+                else:
+                    report.nothing += 1
                 return None
             command = ["-tagsFromFile", job.image, "-xmp:all",
-                       f"--{TAGS_LIST}", f"--{HIERARCHICAL}", f"--{SUBJECT}"]
-            command += _list_args(TAGS_LIST, wanted.tags_list)
-            command += _list_args(HIERARCHICAL, wanted.hierarchical)
-            command += _list_args(SUBJECT, wanted.subjects)
+                       *[f"--{tag}" for tag in _KEYWORD_TAGS]]
+            command += _keyword_args(SidecarKeywords(), wanted)
             if description:
                 command += [f"--{DESCRIPTION}", f"-{DESCRIPTION}={exiftool_value(description)}"]
-            command.append(f"-{MARKER}=created")
+            if not plan.exists:
+                command.append(f"-{MARKER}=created")
             return _command(temp_path(plan.sidecar), command, job.image)
         assert plan.current is not None
         current = plan.current
-        if plan.needs_image and not current.tags_list:
+        if not current.tags_list and job.keywords:
             current = seed_keywords(current, _texts(image.get(IPTC_KEYWORDS)), self.root)
         wanted = merge_keywords(current, job.keywords, self.root)
-        args: list[str] = []
-        if wanted.tags_list != plan.current.tags_list:
-            args += _list_args(TAGS_LIST, wanted.tags_list)
-        if wanted.hierarchical != plan.current.hierarchical:
-            args += _list_args(HIERARCHICAL, wanted.hierarchical)
-        if wanted.subjects != plan.current.subjects:
-            args += _list_args(SUBJECT, wanted.subjects)
+        args = _keyword_args(plan.current, wanted)
         if job.ocr_text and not current.description.strip() and not caption:
             args.append(f"-{DESCRIPTION}={exiftool_value(job.ocr_text)}")
         if not args:
@@ -324,14 +351,23 @@ class SidecarWriter:
                 else:
                     report.created += 1
             return
-        for _plan, _command, temp in commands:
-            if os.path.exists(temp):  # left by a crash
-                os.unlink(temp)
-        session.run_commands(command for _plan, command, _temp in commands)
-        for plan, _command, temp in commands:
-            if not os.path.exists(temp):
-                report.fail(plan.job, plan.sidecar, _exiftool_error(session, plan.sidecar))
+        runnable: list[tuple[_Plan, list[str], str]] = []
+        for plan, command, temp in commands:
+            try:
+                if os.path.exists(temp):  # left by a crash
+                    os.unlink(temp)
+            except OSError as exc:
+                report.fail(plan.job, plan.sidecar, _os_problem("cannot write here", exc))
                 continue
+            runnable.append((plan, command, temp))
+        session.run_commands(["-echo2", _MARK.format(n), *command]
+                             for n, (_plan, command, _temp) in enumerate(runnable))
+        errors = _errors_by_command(session.last_errors, len(runnable))
+        for (plan, _command, temp), exiftool_said in zip(runnable, errors, strict=True):
+            if not os.path.exists(temp):
+                report.fail(plan.job, plan.sidecar, _explain(exiftool_said, plan, temp))
+                continue
+            problem: str | None
             if plan.exists:
                 problem = commit_replace(temp, plan.sidecar, plan.read_stamp)
                 counter = "updated"
@@ -365,12 +401,15 @@ class SidecarWriter:
             if packet.error is not None:
                 report.fail(job, sidecar, packet.error)
                 continue
+            if packet.empty:  # digiKam's bare sidecar: nothing of PxIMSE's in it
+                report.unchanged += 1
+                continue
             plans.append(_Plan(job, sidecar, True, read_stamp, packet))
         records = session.read([p.sidecar for p in plans], ("XMP:all",))
         created = {p.sidecar for p in plans if records.get(p.sidecar, {}).get(MARKER) == "created"}
         images = session.read(
-            [p.job.image for p in plans if p.sidecar in created], ("XMP:all", IPTC_KEYWORDS)
-        )
+            [p.job.image for p in plans if p.sidecar in created and os.path.exists(p.job.image)],
+            ("XMP:all", IPTC_KEYWORDS))
         commands: list[tuple[_Plan, list[str], str]] = []
         deletions: list[_Plan] = []
         for plan in plans:
@@ -383,18 +422,12 @@ class SidecarWriter:
             if wanted == current and not drop_description:
                 report.unchanged += 1
                 continue
-            if plan.sidecar in created and _only_the_image_left(
-                record, wanted, drop_description, images.get(plan.job.image, {}), self.root
+            if plan.sidecar in created and plan.job.image in images and _only_the_image_left(
+                record, wanted, drop_description, images[plan.job.image], self.root
             ):
                 deletions.append(plan)
                 continue
-            args: list[str] = []
-            if wanted.tags_list != current.tags_list:
-                args += _list_args(TAGS_LIST, wanted.tags_list)
-            if wanted.hierarchical != current.hierarchical:
-                args += _list_args(HIERARCHICAL, wanted.hierarchical)
-            if wanted.subjects != current.subjects:
-                args += _list_args(SUBJECT, wanted.subjects)
+            args = _keyword_args(current, wanted)
             if drop_description:
                 args.append(f"-{DESCRIPTION}=")
             temp = temp_path(plan.sidecar)
@@ -407,9 +440,59 @@ class SidecarWriter:
                 report.fail(plan.job, plan.sidecar, "the sidecar changed while it was being "
                                                     "updated; it is tried again later")
             else:
-                os.unlink(plan.sidecar)
+                try:
+                    os.unlink(plan.sidecar)
+                except OSError as exc:
+                    report.fail(plan.job, plan.sidecar,
+                                _os_problem("cannot delete it", exc))
+                    continue
                 report.deleted += 1
         return report
+
+
+def _bare(plan: _Plan) -> bool:
+    return plan.packet is not None and plan.packet.empty
+
+
+def _os_problem(what: str, exc: OSError) -> str:
+    why = exc.strerror or str(exc)
+    if isinstance(exc, PermissionError):
+        return f"{what}: {why} (is the folder read-only?)"
+    return f"{what}: {why}"
+
+
+def _errors_by_command(stderr: str, count: int) -> list[str]:
+    """exiftool's error lines, one entry per command of the round trip."""
+    found = [""] * count
+    current: int | None = None
+    for line in stderr.splitlines():
+        text = line.strip()
+        if text.startswith("==pximse command ") and text.endswith("=="):
+            try:
+                current = int(text[len("==pximse command "):-2])
+            except ValueError:
+                current = None
+            continue
+        if current is not None and 0 <= current < count and text:
+            found[current] = f"{found[current]}\n{text}".strip()
+    return found
+
+
+def _explain(errors: str, plan: _Plan, temp: str) -> str:
+    """exiftool's message about one file, in the user's terms: the sidecar's name
+    instead of the hidden temporary one, names as they are (not HTML entities)."""
+    lines = [html.unescape(line.strip()) for line in errors.splitlines() if line.strip()]
+    text = next((line for line in lines if line.startswith("Error")), lines[0] if lines else "")
+    if not text:
+        return "exiftool could not write it"
+    text = text.removeprefix("Error: ")
+    for source in (plan.sidecar, plan.job.image):
+        text = text.removesuffix(f" - {source}")
+    text = text.replace(temp, plan.sidecar)
+    if text.startswith("Error creating"):
+        return f"cannot write the sidecar in {os.path.dirname(plan.sidecar)} ({text}); " \
+               "is the folder read-only?"
+    return f"exiftool: {text}"
 
 
 def _only_the_image_left(
@@ -422,21 +505,14 @@ def _only_the_image_left(
     seeded = seed_keywords(keywords_of(image), _texts(image.get(IPTC_KEYWORDS)), root)
     if (wanted.tags_list, wanted.hierarchical, wanted.subjects) != (
         seeded.tags_list, seeded.hierarchical, seeded.subjects
-    ):
-        return False
-    lists = {TAGS_LIST, HIERARCHICAL, SUBJECT}
+    ) or wanted.last_keywords or wanted.catalog_sets or wanted.acdsee:
+        return False  # (a new sidecar gets none of digiKam's other fields)
+    lists = set(_KEYWORD_TAGS)
     ignore = _PACKET_ONLY | lists | ({DESCRIPTION} if drop_description else set())
     rest = {k: v for k, v in record.items() if k not in ignore}
     own = {k: v for k, v in image.items()
            if k.startswith("XMP-") and k not in ignore and k not in lists}
     return rest == own
-
-
-def _exiftool_error(session: ExiftoolSession, sidecar: str) -> str:
-    errors = [line.strip() for line in session.last_errors.splitlines()
-              if line.strip().startswith("Error")]
-    mine = [e for e in errors if sidecar in e or os.path.basename(sidecar) in e]
-    return (mine or errors or ["exiftool could not write it"])[0]
 
 
 def _shared_short_sidecar(image: str) -> bool:

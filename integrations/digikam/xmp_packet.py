@@ -4,16 +4,24 @@ Parsing a sidecar with expat costs a fraction of what an exiftool read does,
 and the same parse tells whether the file is well-formed at all. Only the
 plain shapes that exiftool, exiv2 (digiKam), Lightroom and darktable write are
 read here: a property element holding one ``rdf:Bag``/``Seq``/``Alt`` of text
-``rdf:li`` items. Anything else about these properties (a qualifier, a nested
-resource, the property twice) makes the result ``exact=False``, and the caller
-asks exiftool instead: a list misread here would be written back short.
+``rdf:li`` items, and ACDSee's categories as plain text (an element or an
+attribute, as exiv2 writes it for digiKam). Anything else about these
+properties (a qualifier, a nested resource, the property twice) makes the
+result ``exact=False``, and the caller asks exiftool instead: a list misread
+here would be written back short.
+
+A sidecar that is nothing but an ``<?xpacket?>`` line (what digiKam, through
+exiv2, writes for an image without metadata: 54 bytes) is an empty packet, as
+exiftool and exiv2 read it, not a broken one.
 """
 
 from __future__ import annotations
 
+import re
 import xml.parsers.expat
 from dataclasses import dataclass, field
 
+from pximse.integrations.digikam.acdsee_categories import from_categories
 from pximse.integrations.digikam.exiftool_session import PXIMSE_NAMESPACE
 from pximse.integrations.digikam.keyword_merge import SidecarKeywords
 
@@ -31,6 +39,11 @@ _FIELDS = {
     "http://ns.microsoft.com/photo/1.0 LastKeywordXMP": "last_keywords",
     "http://ns.microsoft.com/photo/1.0/ LastKeywordXMP": "last_keywords",
     f"{_DC} description": "description",
+    "http://ns.iview-multimedia.com/mediapro/1.0/ CatalogSets": "catalog_sets",
+}
+# Properties whose value is one text (an element's text or an attribute).
+_TEXT_FIELDS = {
+    "http://ns.acdsee.com/iptc/1.0/ categories": "acdsee",
 }
 _MARKER = f"{PXIMSE_NAMESPACE} Sidecar"
 _CONTAINERS = {f"{_RDF} Bag", f"{_RDF} Seq", f"{_RDF} Alt"}
@@ -45,11 +58,14 @@ class PacketRead:
     created_by_pximse: bool = False
     exact: bool = True
     error: str | None = None
+    empty: bool = False  # no XMP at all: a bare <?xpacket?> (exiftool cannot update it)
 
 
 class _Reader:
     def __init__(self) -> None:
         self.values: dict[str, list[str]] = {}
+        self.texts: dict[str, str] = {}
+        self.text_field: str | None = None  # the text property being read
         self.langs: dict[str, list[str]] = {}
         self.exact = True
         self.saw_rdf = False
@@ -68,8 +84,13 @@ class _Reader:
             for key, value in attrs.items():
                 if key in _FIELDS:
                     self.exact = False  # a list cannot be an attribute: unusual
+                elif key in _TEXT_FIELDS:
+                    self._set_text(_TEXT_FIELDS[key], value)
                 elif key == _MARKER:
                     self.marker = value
+            return
+        if self.text_field is not None:
+            self.exact = False  # markup inside a text property
             return
         if self.field is not None:
             level = depth - self.field_depth
@@ -87,8 +108,17 @@ class _Reader:
                 self.exact = False
             self.field, self.field_depth = key, depth
             self.values.setdefault(key, [])
+        elif name in _TEXT_FIELDS:
+            if attrs:
+                self.exact = False
+            self.text_field, self.text = _TEXT_FIELDS[name], []
         elif name == _MARKER:
             self.text = []
+
+    def _set_text(self, key: str, value: str) -> None:
+        if key in self.texts:
+            self.exact = False  # the property twice
+        self.texts[key] = value
 
     def end(self, name: str) -> None:
         self.stack.pop()
@@ -99,6 +129,10 @@ class _Reader:
             elif depth == self.field_depth + 2 and self.text is not None:
                 self.values[self.field].append("".join(self.text))
                 self.text = None
+            return
+        if self.text_field is not None and name in _TEXT_FIELDS and self.text is not None:
+            self._set_text(self.text_field, "".join(self.text))
+            self.text_field, self.text = None, None
             return
         if name == _MARKER and self.text is not None:
             self.marker = "".join(self.text).strip()
@@ -111,8 +145,27 @@ class _Reader:
             self.exact = False  # text beside the container
 
 
+_BARE_PACKET = re.compile(rb"\s*(?:<\?xpacket[^>]*\?>\s*)*")
+_BARE_SIZE = 1024
+
+
+def _is_bare_packet(path: str) -> bool:
+    """Whether the file holds nothing but ``<?xpacket ...?>`` lines (and space)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(_BARE_SIZE + 1)
+    except OSError:
+        return False
+    if len(head) > _BARE_SIZE:
+        return False
+    head = head.replace("\ufeff".encode(), b"")
+    return _BARE_PACKET.fullmatch(head) is not None
+
+
 def read_packet(path: str) -> PacketRead:
     """Parse the sidecar at ``path``."""
+    if _is_bare_packet(path):
+        return PacketRead(empty=True)
     reader = _Reader()
     parser = xml.parsers.expat.ParserCreate(namespace_separator=" ")
     parser.StartElementHandler = reader.start
@@ -143,5 +196,7 @@ def read_packet(path: str) -> PacketRead:
         subjects=tuple(values.get("subjects", ())),
         last_keywords=tuple(values.get("last_keywords", ())),
         description=text,
+        catalog_sets=tuple(values.get("catalog_sets", ())),
+        acdsee=from_categories(reader.texts.get("acdsee", "")),
     )
     return PacketRead(keywords, reader.marker == "created", reader.exact)

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from pximse.library.pathtext import os_path
 from pximse.store.sqlite.database import select_in
 
 __all__ = ["HydrusReads", "PayloadRow", "SqliteHydrusReads", "TagRow", "reads_for"]
@@ -113,7 +114,7 @@ class SqliteHydrusReads:
         return rows
 
     def online_files(self, ids: Sequence[int]) -> list[tuple[str, str]]:
-        return [(path, sha) for path, sha in select_in(
+        return [(os_path(path), sha) for path, sha in select_in(
             self.db.reader(),
             "SELECT f.path, c.sha256 FROM file f JOIN content c ON c.id = f.content_id"
             " WHERE f.state = 'ok' AND f.content_id IN", ids)]

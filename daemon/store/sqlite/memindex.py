@@ -39,6 +39,7 @@ from pximse.query.ast import (
     Tag,
     TagScore,
     Text,
+    Words,
 )
 from pximse.query.errors import QueryError
 from pximse.query.fields import lookup
@@ -113,6 +114,7 @@ class MemoryIndex:
         self._files: FileColumns | None = None
         self._ranks: dict[str, np.ndarray] = {}
         self._orders: dict[SortKey, SortedOrder] = {}
+        self._warming = False
 
     # -- public --------------------------------------------------------------
 
@@ -121,12 +123,22 @@ class MemoryIndex:
         """Whether the default page is served from memory already (see ``warm``)."""
         return DEFAULT_ORDER in self._orders
 
+    @property
+    def loading(self) -> bool:
+        """Whether ``warm`` is loading what the default page needs right now (a query
+        that SQLite answers as fast is better not waiting for it)."""
+        return self._warming and not self.ready
+
     def warm(self, fields: tuple[str, ...] = ("date", "filesize", "width", "height")) -> None:
         """Load ahead of the first queries: first what the default page needs (the
         content states, the date column and the newest-first order), then the
         commonest columns, one at a time so that a query waits for one step at most."""
-        with self._snapshot() as conn:
-            self._order_for(conn, DEFAULT_ORDER)
+        self._warming = True
+        try:
+            with self._snapshot() as conn:
+                self._order_for(conn, DEFAULT_ORDER)
+        finally:
+            self._warming = False
         for name in fields:
             with self._snapshot() as conn:
                 self._column(conn, _NUMERIC[name])
@@ -390,9 +402,9 @@ class MemoryIndex:
                 return self._mask(conn.execute(sql, params))
             case Text():
                 return self._via_sql(conn, node)
-            case Duplicates(value, ids):
+            case Duplicates(_, ids) | Words(_, _, ids):
                 if ids is None:
-                    raise QueryError(f"dupes:{value} was not resolved before searching")
+                    raise QueryError(f"{node} was not resolved before searching")
                 mask = np.zeros(self._size, dtype=bool)
                 found = np.asarray(ids, dtype=np.int64)
                 mask[found[found < self._size]] = True

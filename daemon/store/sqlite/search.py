@@ -7,6 +7,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from pximse.library.pathtext import readable
 from pximse.query.ast import And, MatchAll, Nearest, Query, walk
 from pximse.query.errors import QueryError
 from pximse.query.sql import SqlCompiler
@@ -31,7 +32,7 @@ RANDOM_MODULUS = 2147483647
 def summary_from_row(row: Any) -> ImageSummary:
     return ImageSummary(
         id=row[0],
-        path=row[1],
+        path=None if row[1] is None else readable(row[1]),
         width=row[2],
         height=row[3],
         filesize=row[4],
@@ -71,8 +72,8 @@ def run_search(
             "`pximse search`, whose planner runs them with the catalogue's filters"
         )
     seed %= RANDOM_MODULUS  # any int from the API; both engines then agree
-    if index is not None and not index.ready and _unfiltered(query):
-        index = None  # until the index is warm, SQLite's date index answers at once
+    if index is not None and index.loading and _unfiltered(query):
+        index = None  # while the index loads, SQLite's date index answers at once
     if index is not None:
         total, page_ids = index.page(query.where, query.sort or DEFAULT_SORT, seed,
                                      offset + limit)
