@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import builtins
 import hashlib
+import os
 import sqlite3
 from collections import Counter
 from pathlib import Path
@@ -42,12 +43,18 @@ def test_a_new_file_is_read_and_hashed_once(
     opened: Counter[str] = Counter()
     hashed: list[int] = []
     decoded: list[str] = []
-    real_open, real_sha256, real_decode = builtins.open, hashlib.sha256, probe._decode
+    real_open, real_os_open = builtins.open, os.open
+    real_sha256, real_decode = hashlib.sha256, probe._decode
 
     def counting_open(file, *args, **kwargs):  # type: ignore[no-untyped-def]
         if str(file).startswith(str(library)):
             opened[Path(file).name] += 1
         return real_open(file, *args, **kwargs)
+
+    def counting_os_open(file, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if str(file).startswith(str(library)):
+            opened[Path(file).name] += 1
+        return real_os_open(file, *args, **kwargs)
 
     def counting_sha256(*args, **kwargs):  # type: ignore[no-untyped-def]
         if args and len(args[0]) > 1000:  # a file's bytes, not a small key
@@ -59,6 +66,7 @@ def test_a_new_file_is_read_and_hashed_once(
         return real_decode(source, name, *args)
 
     monkeypatch.setattr(builtins, "open", counting_open)
+    monkeypatch.setattr(os, "open", counting_os_open)  # files are opened with O_NONBLOCK
     monkeypatch.setattr(hashlib, "sha256", counting_sha256)
     monkeypatch.setattr(probe, "_decode", counting_decode)
     report = run_scan(catalog, library, tmp_path)
