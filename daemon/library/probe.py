@@ -43,7 +43,7 @@ import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, cast
+from typing import BinaryIO, TypeVar, cast
 
 from PIL import Image, UnidentifiedImageError
 
@@ -91,6 +91,7 @@ _TRANSPOSE = {
     7: Image.Transpose.TRANSVERSE,
     8: Image.Transpose.ROTATE_90,
 }
+_Found = TypeVar("_Found")
 _BMP_HEADER_SIZES = frozenset({12, 40, 52, 56, 64, 108, 124})
 _ALPHA_MODES = frozenset({"RGBA", "LA", "La", "PA", "RGBa"})
 
@@ -201,21 +202,13 @@ def probe_image(
     already exists). A thumbnail that cannot be written (disk full) leaves
     ``thumbnail`` False; the facts are still good.
     """
-    name = os.fspath(path)
-    filesize = 0
-    try:
-        with open_regular(path) as handle:
-            filesize = os.fstat(handle.fileno()).st_size
-            head = handle.read(SNIFF_SIZE)
-            refused = _refuse(name, head, filesize)
-            if refused is not None:
-                return refused
-            found = probe_open(handle, name, filesize, thumbnail_dir,
-                               thumbnail_size=thumbnail_size, max_pixels=max_pixels)
-            assert not isinstance(found, Hashed)  # every content is wanted
-            return found
-    except OSError as exc:
-        return _unreadable(name, filesize, exc)
+    def probe(handle: BinaryIO, name: str, filesize: int) -> ImageFacts | ProbeFailure:
+        found = probe_open(handle, name, filesize, thumbnail_dir,
+                           thumbnail_size=thumbnail_size, max_pixels=max_pixels)
+        assert not isinstance(found, Hashed)  # every content is wanted
+        return found
+
+    return _with_image_file(path, probe)
 
 
 def probe_open(
@@ -277,20 +270,28 @@ def decode_image(
     real size was read from the header): the preview needs no more, and big
     JPEGs decode several times faster.
     """
+    def decode(handle: BinaryIO, name: str, filesize: int) -> DecodedImage | ProbeFailure:
+        read = _read(handle, name, filesize, None)
+        assert isinstance(read, tuple)  # every content is wanted
+        source, fmt, sha256, filesize = read
+        return _decode(source, name, fmt, sha256, filesize, preview_size, max_pixels, draft)
+
+    return _with_image_file(path, decode)
+
+
+def _with_image_file(
+    path: str | os.PathLike[str],
+    work: Callable[[BinaryIO, str, int], _Found],
+) -> _Found | ProbeFailure:
+    """``work(handle, name, size)`` on the opened file when its first bytes are an
+    indexed format; otherwise, or when it cannot be read, why not."""
     name = os.fspath(path)
     filesize = 0
     try:
         with open_regular(path) as handle:
             filesize = os.fstat(handle.fileno()).st_size
-            head = handle.read(SNIFF_SIZE)
-            refused = _refuse(name, head, filesize)
-            if refused is not None:
-                return refused
-            read = _read(handle, name, filesize, None)
-            if not isinstance(read, tuple):
-                return read  # type: ignore[return-value]  # every content is wanted
-            source, fmt, sha256, filesize = read
-            return _decode(source, name, fmt, sha256, filesize, preview_size, max_pixels, draft)
+            refused = _refuse(name, handle.read(SNIFF_SIZE), filesize)
+            return refused if refused is not None else work(handle, name, filesize)
     except OSError as exc:
         return _unreadable(name, filesize, exc)
 
