@@ -115,6 +115,7 @@ class MemoryIndex:
         self._ranks: dict[str, np.ndarray] = {}
         self._orders: dict[SortKey, SortedOrder] = {}
         self._warming = False
+        self._present: tuple[np.ndarray, int] | None = None
 
     # -- public --------------------------------------------------------------
 
@@ -160,12 +161,24 @@ class MemoryIndex:
         """How many content ids match ``node`` (present or offline content), and the
         first ``stop`` of them in ``sort`` order (then id descending)."""
         with self._snapshot() as conn:
-            mask = self._eval(conn, node) & (self._state >= 0)
-            total = int(np.count_nonzero(mask))
+            if node in (MatchAll(), And(())):  # the opening page: no mask to build
+                mask, total = self._searchable()
+            else:
+                mask = self._eval(conn, node) & (self._state >= 0)
+                total = int(np.count_nonzero(mask))
             if len(sort) == 1 and _walkable(sort[0]) and total > self._size // _WALK_BELOW:
                 return total, self._order_for(conn, sort[0]).first(
                     mask, stop, lambda ids: self._sort_keys(conn, ids, sort, seed))
             return total, self._ordered(conn, np.flatnonzero(mask), sort, seed, stop)
+
+    def _searchable(self) -> tuple[np.ndarray, int]:
+        """The content ids a search can return (present or offline), and how many;
+        kept until the states change. Read only."""
+        if self._present is None:
+            present = self._state >= 0
+            present.flags.writeable = False
+            self._present = (present, int(np.count_nonzero(present)))
+        return self._present
 
     def run(self, node: Node, sort: tuple[SortKey, ...], seed: int, stop: int
             ) -> tuple[np.ndarray, np.ndarray]:
@@ -231,6 +244,7 @@ class MemoryIndex:
         gen = int(conn.execute("SELECT value FROM meta WHERE key = 'gen'").fetchone()[0])
         if gen == self._gen:
             return
+        self._present = None  # the states may change below
         size = (conn.execute("SELECT max(id) FROM content").fetchone()[0] or 0) + 1
         if self._gen < 0:
             # The states and the default order's column in one pass over the rows.
