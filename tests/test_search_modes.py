@@ -267,7 +267,7 @@ def test_dupes_adds_the_images_whose_clip_vectors_are_nearly_the_same(
                     indexed["vectors"].items() if cid != target)
     threshold = (scores[len(scores) // 2] + scores[len(scores) // 2 + 1]) / 2
     tuned = replace(config, search=replace(config.search, dupe_similarity=threshold))
-    ids, hashes = catalog.phashes()
+    ids, hashes, _ = catalog.phashes()
     mine = int(hashes[ids == target][0]) & (2**64 - 1)
     by_hash = {int(cid) for cid, h in zip(ids, hashes, strict=True)
                if bin(mine ^ (int(h) & (2**64 - 1))).count("1") <= catalog.dupe_distance}

@@ -65,11 +65,12 @@ class MongoReads:
                              "give more digits")
         return int(docs[0]["_id"])
 
-    def phashes(self) -> tuple[np.ndarray, np.ndarray]:
+    def phashes(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         docs = list(self.mdb.content.find({**SEARCHABLE, "phash": {"$ne": None}},
-                                          {"phash": 1}).sort("_id", 1))
+                                          {"phash": 1, "phash_version": 1}).sort("_id", 1))
         return (np.array([d["_id"] for d in docs], dtype=np.int64),
-                np.array([d["phash"] for d in docs], dtype=np.int64))
+                np.array([d["phash"] for d in docs], dtype=np.int64),
+                np.array([d.get("phash_version") or 1 for d in docs], dtype=np.int8))
 
     def _resolved(self, query: Query) -> Query:
         """``query`` with its ``dupes:`` and word searches filled in."""

@@ -11,7 +11,6 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +22,9 @@ from pximse.query.ast import Query
 from pximse.query.sql import KIND_MODEL, KIND_SOURCE, SqlCompiler, iso_to_epoch
 from pximse.store.duplicates import resolve_duplicates
 from pximse.store.records import ImageSummary, SearchPage
-from pximse.store.sqlite.database import Database, connect, select_in
+from pximse.store.scan_records import FileRecord, NewContent, ScanBatch  # noqa: F401 (re-exported)
+from pximse.store.sqlite.contentlookup import ContentLookup
+from pximse.store.sqlite.database import Database, select_in
 from pximse.store.sqlite.memindex import MemoryIndex
 from pximse.store.sqlite.ocrindex import OcrLine, gram_counts, read_ocr, reindex_missing, write_ocr
 from pximse.store.sqlite.pixivrows import PixivRows
@@ -44,45 +45,6 @@ FILENAME_TAG_ORIGINS = ("yandere", "danbooru", "gelbooru")
 """Tag origins that come from file names, replaced whenever the names change."""
 
 
-@dataclass(frozen=True)
-class NewContent:
-    """What the scanner learned by decoding a file (see ``library.probe.ImageFacts``)."""
-
-    sha256: str
-    filesize: int
-    format: str
-    width: int
-    height: int
-    frames: int
-    animated: bool
-    phash: int | None
-    thumbnail: bool
-    mtime_ns: int
-
-
-@dataclass(frozen=True)
-class FileRecord:
-    """One file's row after a scan looked at it."""
-
-    path: str
-    size: int
-    mtime_ns: int
-    state: str  # ok | skipped | error
-    sha256: str | None = None
-    reason: str | None = None
-    error: str | None = None
-
-
-@dataclass
-class ScanBatch:
-    root_id: int
-    new_content: list[NewContent] = field(default_factory=list)
-    files: list[FileRecord] = field(default_factory=list)
-    restored: list[int] = field(default_factory=list)  # file ids back online, unchanged
-    removed: list[int] = field(default_factory=list)  # file ids no longer on disk
-
-    def __len__(self) -> int:
-        return len(self.new_content) + len(self.files) + len(self.restored) + len(self.removed)
 
 
 class SqliteCatalog(CatalogReads, PixivRows, SqliteWorklists):
@@ -111,7 +73,7 @@ class SqliteCatalog(CatalogReads, PixivRows, SqliteWorklists):
             return None
         with self._index_lock:
             if self._index is None:
-                conn = connect(self.db.path)
+                conn = self.db.reader_connection()
                 self._index = MemoryIndex(lambda: conn, self.compiler)
             return self._index
 
@@ -248,6 +210,10 @@ class SqliteCatalog(CatalogReads, PixivRows, SqliteWorklists):
         """Content ids of the hashes the catalogue knows."""
         return _content_ids(self.db.reader(), sha256s)
 
+    def content_lookup(self) -> ContentLookup:
+        """Whether a hash is known, for the scan's worker processes (picklable)."""
+        return ContentLookup(self.db.path)
+
     # -- scan writes -----------------------------------------------------------
 
     def apply_scan_batch(self, batch: ScanBatch) -> None:
@@ -257,8 +223,8 @@ class SqliteCatalog(CatalogReads, PixivRows, SqliteWorklists):
             for item in batch.new_content:
                 conn.execute(
                     "INSERT INTO content (sha256, filesize, width, height, ratio, pixels, format,"
-                    " frames, animated, phash, date, thumbnail, added_ns, gen)"
-                    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+                    " frames, animated, phash, date, thumbnail, added_ns, gen, phash_version)"
+                    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
                     " ON CONFLICT(sha256) DO NOTHING",
                     (
                         item.sha256,
@@ -275,6 +241,7 @@ class SqliteCatalog(CatalogReads, PixivRows, SqliteWorklists):
                         int(item.thumbnail),
                         now,
                         self.db.gen,
+                        item.phash_version,
                     ),
                 )
             touched: set[int] = set()

@@ -42,12 +42,15 @@ class CatalogReads:
                              "give more digits")
         return int(rows[0][0])
 
-    def phashes(self) -> tuple[np.ndarray, np.ndarray]:
-        """Content ids and perceptual hashes of every image in the catalogue that has one."""
+    def phashes(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Content ids, perceptual hashes and their versions (see PHASH_VERSION in
+        library/probe.py) of every image in the catalogue that has one."""
         rows = self.db.reader().execute(
-            "SELECT id, phash FROM content WHERE state IN (0, 1) AND phash IS NOT NULL")
-        data = np.fromiter(rows, dtype=[("id", np.int64), ("phash", np.int64)])
-        return data["id"], data["phash"]
+            "SELECT id, phash, coalesce(phash_version, 1) FROM content"
+            " WHERE state IN (0, 1) AND phash IS NOT NULL")
+        data = np.fromiter(rows, dtype=[("id", np.int64), ("phash", np.int64),
+                                        ("version", np.int8)])
+        return data["id"], data["phash"], data["version"]
 
     def tag_counts(self, keys: Sequence[str]) -> dict[str, int]:
         """Images per tag key, and the number of images under the key ``""``."""

@@ -238,6 +238,10 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE root ADD COLUMN mount TEXT;
     ALTER TABLE root ADD COLUMN offline_reason TEXT;
     """,
+    # 8: how each perceptual hash was taken (NULL: version 1, from before the column)
+    """
+    ALTER TABLE content ADD COLUMN phash_version INTEGER;
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
