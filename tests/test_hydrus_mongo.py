@@ -276,7 +276,7 @@ def test_the_background_push_runs_on_mongodb(daemon_setup, fake_hydrus: FakeHydr
     fake_hydrus.add_file(sha256=shas[2])
     loop.run_once()
     assert fake_hydrus.current(SERVICE_KEY, shas[2]) == set()
-    now[0] += 3601
+    now[0] = time.time() + 3601  # an hour after the look (made on the real clock)
     loop.run_once()
     assert "long hair" in fake_hydrus.current(SERVICE_KEY, shas[2])
 

@@ -9,13 +9,15 @@ file of its own in the data folder whatever the catalogue is.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from pximse.store.sqlite.database import select_in
 
-__all__ = ["HydrusReads", "PayloadRow", "SqliteHydrusReads", "TagRow", "reads_for"]
+__all__ = ["HydrusReads", "PayloadRow", "SqliteHydrusReads", "TagRow", "ocr_line_scores",
+           "reads_for"]
 
 TagRow = tuple[str, str, int, float]
 """One tag of an image: (name, origin, kind, score)."""
@@ -32,6 +34,8 @@ class PayloadRow:
     post_id: str | None
     tags: list[TagRow] = field(default_factory=list)
     note: str | None = None
+    note_lines: list[tuple[str, float | None]] | None = None
+    """The OCR lines with their confidence (None where OCR gave no score), when known."""
 
 
 class HydrusReads(Protocol):
@@ -53,6 +57,13 @@ class HydrusReads(Protocol):
 
     def online_files(self, ids: Sequence[int]) -> list[tuple[str, str]]:
         """(path, sha256) of every online file of these images."""
+
+
+def ocr_line_scores(lines: list[Any] | None) -> list[tuple[str, float | None]] | None:
+    """``[[text, box, confidence], ...]`` as stored, to (text, confidence) pairs."""
+    if lines is None:
+        return None
+    return [(str(line[0]), None if line[2] is None else float(line[2])) for line in lines]
 
 
 def reads_for(catalog: Any) -> HydrusReads:
@@ -106,10 +117,14 @@ class SqliteHydrusReads:
             if content_id in rows:
                 rows[content_id].tags.append((name, origin, kind, score))
         if notes:
-            for content_id, text in select_in(
-                    conn, "SELECT content_id, text FROM ocr_text WHERE content_id IN", ids):
+            for content_id, text, lines in select_in(
+                    conn, "SELECT t.content_id, t.text, r.lines FROM ocr_text t"
+                          " LEFT JOIN ocr_result r ON r.content_id = t.content_id"
+                          " WHERE t.content_id IN", ids):
                 if content_id in rows:
                     rows[content_id].note = text
+                    rows[content_id].note_lines = ocr_line_scores(
+                        json.loads(lines) if lines else None)
         return rows
 
     def online_files(self, ids: Sequence[int]) -> list[tuple[str, str]]:

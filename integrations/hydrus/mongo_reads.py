@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from pximse.integrations.hydrus.catalog_reads import PayloadRow
+from pximse.integrations.hydrus.catalog_reads import PayloadRow, ocr_line_scores
 
 __all__ = ["MongoHydrusReads"]
 
@@ -79,8 +79,9 @@ class MongoHydrusReads:
                                       int(t["kind"]), float(t["score"])) for t in tags]
         if notes:
             for chunk in _chunks(list(rows)):
-                for doc in self.mdb.ocr.find({"_id": {"$in": chunk}}, {"text": 1}):
+                for doc in self.mdb.ocr.find({"_id": {"$in": chunk}}, {"text": 1, "lines": 1}):
                     rows[int(doc["_id"])].note = doc.get("text")
+                    rows[int(doc["_id"])].note_lines = ocr_line_scores(doc.get("lines"))
         return rows
 
     def _tag_names(self, keys: set[str]) -> dict[str, str]:
