@@ -42,14 +42,13 @@ and GUI pages, and behaves as Hydrus does on the points PxIMSE depends on:
 
 from __future__ import annotations
 
-import copy
 import json
 import re
 import secrets
 import socket
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -197,7 +196,7 @@ class FakeHydrus:
         sha = sha256 or hashlib.sha256(data or b"").hexdigest()
         with self._lock:
             self.files[sha] = FakeFile(sha, ext, len(self.files) + 1)
-            self._committed[0][sha] = copy.deepcopy(self.files[sha])  # imported long ago
+            self._committed[0][sha] = replace(self.files[sha])  # imported long ago
         if data is not None and self.client_files is not None:
             path = self.client_files / f"f{sha[:2]}" / f"{sha}{ext}"
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -219,7 +218,12 @@ class FakeHydrus:
     # -- the database ----------------------------------------------------------------
 
     def _snapshot(self) -> tuple[dict[str, FakeFile], dict[str, dict[str, Any]]]:
-        return copy.deepcopy(self.files), copy.deepcopy(self.mappings)
+        files = {sha: replace(f, urls=set(f.urls), notes=dict(f.notes))
+                 for sha, f in self.files.items()}
+        mappings = {service: {sha: (set(current), set(deleted))
+                              for sha, (current, deleted) in by_hash.items()}
+                    for service, by_hash in self.mappings.items()}
+        return files, mappings
 
     def commit(self) -> None:
         """COMMIT the open transaction (what HydrusDB does every commit period)."""
@@ -250,8 +254,8 @@ class FakeHydrus:
 
     def _lose_transaction(self) -> None:
         with self._lock:
-            files, mappings = copy.deepcopy(self._committed)
-            self.files, self.mappings = files, mappings
+            self.files, self.mappings = self._committed
+            self._committed = self._snapshot()
             self._transaction_started = None
             self.sessions.clear()
 
@@ -441,6 +445,10 @@ class FakeHydrus:
         for predicate in args.get("tags") or []:
             if isinstance(predicate, str) and predicate.startswith("system:limit"):
                 limit = int(predicate.split("=")[1])
+                continue
+            if isinstance(predicate, str) and predicate.lower().startswith("system:hash"):
+                wanted = set(re.findall(r"[0-9a-f]{64}", predicate.lower()))
+                matches = [f for f in matches if f.sha256 in wanted]
                 continue
             matches = [f for f in matches if self._matches(f.sha256, predicate, service)]
         hashes = [f.sha256 for f in matches][:limit]

@@ -90,7 +90,9 @@ def batches(items: Sequence[str], size: int = BATCH_SIZE) -> Iterator[list[str]]
 
 
 class HydrusClient:
-    """One Hydrus client's API at ``url``; thread-safe, keeps its connection open."""
+    """One Hydrus client's API at ``url``; thread-safe (requests from several threads
+    go out side by side, unless ``requests_per_second`` spaces them), keeps its
+    connections open."""
 
     def __init__(
         self,
@@ -183,21 +185,28 @@ class HydrusClient:
             f"tries on {path}: {_text(response)}")
 
     def _send(self, request: httpx.Request, path: str) -> httpx.Response:
-        with self._lock:
-            if self._interval:
-                wait = self._last_request + self._interval - time.monotonic()
-                if wait > 0:
-                    self._sleep(wait)
+        if not self._interval:  # requests may overlap (threads share the connection pool)
+            with self._lock:
+                self.requests += 1
+            return self._transport(request)
+        with self._lock:  # one at a time, spaced by the rate limit
+            wait = self._last_request + self._interval - time.monotonic()
+            if wait > 0:
+                self._sleep(wait)
             self.requests += 1
             try:
-                return self._http.send(request)
-            except httpx.TransportError as exc:
-                raise HydrusUnavailable(
-                    f"the Hydrus client at {self.url} is not reachable ({type(exc).__name__}: "
-                    f"{exc or 'no answer'}); is Hydrus running with the Client API service on?"
-                ) from exc
+                return self._transport(request)
             finally:
                 self._last_request = time.monotonic()
+
+    def _transport(self, request: httpx.Request) -> httpx.Response:
+        try:
+            return self._http.send(request)
+        except httpx.TransportError as exc:
+            raise HydrusUnavailable(
+                f"the Hydrus client at {self.url} is not reachable ({type(exc).__name__}: "
+                f"{exc or 'no answer'}); is Hydrus running with the Client API service on?"
+            ) from exc
 
     def _answer(self, response: httpx.Response, path: str) -> Any:
         status = response.status_code
@@ -295,8 +304,15 @@ class HydrusClient:
         return found
 
     def present(self, hashes: Sequence[str]) -> set[str]:
-        """The hashes whose files this client holds."""
-        return set(self.held(hashes))
+        """The hashes whose files this client holds (in "all my files": not deleted,
+        not in the trash), by a ``system:hash`` search: a tenth of a second for 256
+        files where their full metadata takes more than a second on a real client."""
+        found: set[str] = set()
+        wanted = [h.lower() for h in hashes]
+        for batch in batches(wanted, self.batch_size):
+            found.update(h.lower() for h in self.search_files(
+                [f"system:hash = {', '.join(batch)}"]))
+        return found & set(wanted)
 
     def search_files(self, tags: Sequence[Any], *, tag_service_key: str | None = None
                      ) -> list[str]:
