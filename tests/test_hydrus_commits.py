@@ -24,7 +24,7 @@ from pximse.config import RootConfig
 from pximse.integrations.hydrus.client import HydrusClient, RetryPolicy
 from pximse.integrations.hydrus.ledger import LEDGER_FILE, Ledger
 from pximse.integrations.hydrus.payload import PayloadOptions
-from pximse.integrations.hydrus.push import PARALLEL, Pusher, all_images
+from pximse.integrations.hydrus.push import Pusher, all_images
 from pximse.integrations.hydrus.tagmap import clean_tag
 from pximse.library.scan import scan_roots
 from pximse.store.sqlite.catalog import FileRecord, NewContent, ScanBatch, SqliteCatalog
@@ -36,15 +36,16 @@ SERVICE_KEY = SERVICE.encode().hex()
 
 @pytest.fixture
 def many(tmp_path: Path, fake_hydrus: FakeHydrus):
-    """A catalogue of 300 images (two push batches) with tagger results, all in Hydrus."""
+    """A catalogue of 300 Pixiv images (two push batches) with tagger results, all in
+    Hydrus."""
     catalog = SqliteCatalog(tmp_path / "data" / "catalog.sqlite3")
     root = catalog.ensure_root("library", str(tmp_path / "library"))
     shas = [hashlib.sha256(f"image {n}".encode()).hexdigest() for n in range(300)]
     batch = ScanBatch(root)
     for n, sha in enumerate(shas):
         batch.new_content.append(NewContent(sha, 1000, "png", 64, 48, 1, False, None, False, 0))
-        batch.files.append(FileRecord(str(tmp_path / "library" / f"{n}.png"), 1000, 0, "ok",
-                                      sha))
+        name = f"{n % 17 + 1}_{10**7 + n}_p0.png"  # Pixiv: tags, then URLs, for each file
+        batch.files.append(FileRecord(str(tmp_path / "library" / name), 1000, 0, "ok", sha))
     catalog.apply_scan_batch(batch)
     ids = catalog.content_ids(shas)
     catalog.set_model_tags_many(
@@ -77,7 +78,7 @@ def test_a_crash_before_the_commit_loses_nothing_from_the_ledger(
     catalog, shas = many
     ledger = Ledger(tmp_path / LEDGER_FILE)
     pusher = _pusher(catalog, fake_hydrus.url, TEST_KEY, ledger)
-    fake_hydrus.crash_after(270)  # one tags request a file: into the second batch of 256
+    fake_hydrus.crash_after(526)  # 256 tags + 256 URLs, then into the second batch's tags
     report = pusher.push(all_images(catalog)[1])
     assert report.stopped is not None and report.committed is True
     # What Hydrus answered, not the 300 planned.

@@ -135,7 +135,7 @@ class Ledger:
         with self._lock:
             rows = self._conn.execute(
                 "SELECT sha256, pushed_ns, session FROM pushed WHERE target = ? AND"
-                " confirmed = 0 AND digest != '' ORDER BY pushed_ns LIMIT ?",
+                " confirmed = 0 ORDER BY pushed_ns LIMIT ?",
                 (target, limit)).fetchall()
         return [(str(sha), int(when), str(session)) for sha, when, session in rows]
 
