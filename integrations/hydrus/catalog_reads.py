@@ -10,14 +10,15 @@ file of its own in the data folder whatever the catalogue is.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from pximse.library.names import parse_name
 from pximse.store.sqlite.database import select_in
 
-__all__ = ["HydrusReads", "PayloadRow", "SqliteHydrusReads", "TagRow", "ocr_line_scores",
-           "reads_for"]
+__all__ = ["HydrusReads", "PayloadRow", "SqliteHydrusReads", "TagRow", "add_md5s", "md5_wanted",
+           "ocr_line_scores", "reads_for"]
 
 TagRow = tuple[str, str, int, float]
 """One tag of an image: (name, origin, kind, score)."""
@@ -36,6 +37,8 @@ class PayloadRow:
     note: str | None = None
     note_lines: list[tuple[str, float | None]] | None = None
     """The OCR lines with their confidence (None where OCR gave no score), when known."""
+    md5: str | None = None
+    """The md5 a booru file's name gives, for a post known by it alone (Danbooru)."""
 
 
 class HydrusReads(Protocol):
@@ -64,6 +67,18 @@ def ocr_line_scores(lines: list[Any] | None) -> list[tuple[str, float | None]] |
     if lines is None:
         return None
     return [(str(line[0]), None if line[2] is None else float(line[2])) for line in lines]
+
+
+def add_md5s(rows: dict[int, PayloadRow], names: Iterable[tuple[int, str]]) -> None:
+    """The md5 of the Danbooru posts known by md5 alone, from their files' names."""
+    for content_id, name in names:
+        row = rows.get(content_id)
+        if row is not None and row.md5 is None:
+            row.md5 = parse_name(name).md5
+
+
+def md5_wanted(rows: dict[int, PayloadRow]) -> list[int]:
+    return [cid for cid, row in rows.items() if row.source == "danbooru" and not row.post_id]
 
 
 def reads_for(catalog: Any) -> HydrusReads:
@@ -116,6 +131,9 @@ class SqliteHydrusReads:
                       " WHERE it.content_id IN", ids):
             if content_id in rows:
                 rows[content_id].tags.append((name, origin, kind, score))
+        if wanted := md5_wanted(rows):
+            add_md5s(rows, select_in(conn, "SELECT content_id, name FROM file"
+                                           " WHERE content_id IN", wanted))
         if notes:
             for content_id, text, lines in select_in(
                     conn, "SELECT t.content_id, t.text, r.lines FROM ocr_text t"

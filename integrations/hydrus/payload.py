@@ -83,7 +83,7 @@ def read_payloads(catalog: Any, content_ids: Sequence[int], options: PayloadOpti
         if options.creator and (creator := creator_tag(row.source, row.user_id,
                                                        row.user_name)):
             wanted.add(creator)
-        urls = source_urls(row.source, row.user_id, row.post_id) if options.urls else []
+        urls = source_urls(row.source, row.user_id, row.post_id, row.md5) if options.urls else []
         text = note_text(row.note, row.note_lines) if options.ocr_note else None
         payloads.append(ImagePayload.make(row.sha256, wanted, urls, text))
     return payloads

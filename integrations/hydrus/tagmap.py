@@ -156,8 +156,15 @@ def creator_tag(source: str, user_id: str | None, user_name: str | None) -> str 
     return hydrus_tag(f"creator:{name}") if name else None
 
 
-def source_urls(source: str, user_id: str | None, post_id: str | None) -> list[str]:
-    """The post's page (and the Pixiv artist's page) on the site the file came from."""
+def source_urls(source: str, user_id: str | None, post_id: str | None,
+                md5: str | None = None) -> list[str]:
+    """The post's page (and the Pixiv artist's page) on the site the file came from.
+    A Danbooru file named by its md5 alone links to the post by md5 (Danbooru
+    answers ``/posts?md5=`` with the post).
+
+    >>> source_urls("danbooru", None, None, "0123456789abcdef0123456789abcdef")
+    ['https://danbooru.donmai.us/posts?md5=0123456789abcdef0123456789abcdef']
+    """
     urls: list[str] = []
     if source == "pixiv":
         if post_id:
@@ -171,6 +178,8 @@ def source_urls(source: str, user_id: str | None, post_id: str | None) -> list[s
         urls.append(f"https://yande.re/post/show/{post_id}")
     elif source == "danbooru" and post_id:
         urls.append(f"https://danbooru.donmai.us/posts/{post_id}")
+    elif source == "danbooru" and md5:
+        urls.append(f"https://danbooru.donmai.us/posts?md5={md5}")
     elif source == "gelbooru" and post_id:
         urls.append(f"https://gelbooru.com/index.php?page=post&s=view&id={post_id}")
     return urls
