@@ -324,6 +324,11 @@ class FakeHydrus:
         if self._busy > 0:
             self._busy -= 1
             return 503, {"error": "The client is busy, try again later."}
+        if path == "/verify_access_key":
+            granted = self.keys[key]
+            return 200, {"name": "test", "permits_everything": granted is None,
+                         "basic_permissions": sorted(granted or PERMISSION_NAMES),
+                         "human_description": "API Permissions (test)"}
         if path == "/session_key":
             session_key = secrets.token_hex(32)
             self.sessions[session_key] = key
@@ -361,9 +366,6 @@ class FakeHydrus:
             if service_type in kinds:  # old clients gave no type in the entries
                 lists[kinds[service_type]].append({"name": name, "service_key": k})
         return 200, lists
-
-    def _verify_access_key(self, args: dict[str, Any]) -> tuple[int, Any]:
-        return 200, {"name": "test", "permits_everything": True, "basic_permissions": []}
 
     def _add_tags_add_tags(self, args: dict[str, Any]) -> tuple[int, Any]:
         hashes = _hashes(args)

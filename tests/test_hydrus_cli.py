@@ -79,6 +79,7 @@ def test_push_then_nothing_to_push(tmp_path: Path, fake_hydrus: FakeHydrus, libr
     code, output = run(config, "hydrus", "status", "--json")
     assert code == 0, output
     assert json.loads(output)["ledger"] == {"pushed": 2, "not_in_hydrus": 1}
+    assert json.loads(output)["can_commit"] is True
 
 
 def test_a_stopped_hydrus_is_one_clear_message(tmp_path: Path, fake_hydrus: FakeHydrus,
@@ -295,3 +296,12 @@ def test_ocr_noise_is_no_note(tmp_path: Path, fake_hydrus: FakeHydrus, library) 
     assert code == 0 and json.loads(output)["notes_set"] == 1, output
     assert fake_hydrus.files[pixiv].notes == {}
     assert fake_hydrus.files[yandere].notes == {"ocr": "ありがとう"}
+
+
+def test_status_says_when_the_key_cannot_commit(tmp_path: Path, fake_hydrus: FakeHydrus) -> None:
+    key = fake_hydrus.add_key("cd" * 32, {0, 2, 3, 7})  # all a push needs but Manage Database
+    config = _config(tmp_path, fake_hydrus.url, key=key)
+    code, output = run(config, "hydrus", "status")
+    assert code == 0 and "lacks 'Manage Database'" in output, output
+    code, output = run(config, "hydrus", "status", "--json")
+    assert json.loads(output)["can_commit"] is False

@@ -14,6 +14,7 @@ from pximse.cli.common import Context, config_options, progress_bar
 __all__ = ["hydrus_group"]
 
 F = TypeVar("F", bound=Callable[..., Any])
+MANAGE_DATABASE = 6  # the Client API's number for the "manage database" permission
 
 
 @click.group("hydrus")
@@ -80,7 +81,10 @@ def hydrus_status(obj: Context, config_path: Path | None, data_dir: Path | None,
     try:
         client = bridge.client()
         body["client"] = client.api_version()
-        body["access"] = client.verify_access_key().get("human_description", "")
+        access = client.verify_access_key()
+        body["access"] = access.get("human_description", "")
+        body["can_commit"] = bool(access.get("permits_everything")) or \
+            MANAGE_DATABASE in (access.get("basic_permissions") or [])
         if config.hydrus.tag_service:
             service = client.tag_service(config.hydrus.tag_service)
             body["service_key"] = service.key
@@ -95,6 +99,9 @@ def hydrus_status(obj: Context, config_path: Path | None, data_dir: Path | None,
                f"{version.get('version', '?')}) at {body['url']}")
     if body.get("access"):
         click.echo(f"  access: {body['access']}")
+    if not body.get("can_commit", True):
+        click.echo("  the key lacks 'Manage Database': each push is confirmed by reading it "
+                   "back a minute later instead of by a commit (see docs/hydrus.md)")
     if "service_key" in body:
         click.echo(f"  tag service {body['tag_service']!r}: {body['service_key']}")
         counts = body["ledger"]
