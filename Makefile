@@ -1,13 +1,16 @@
 # Two commands do all the set-up on a fresh Linux machine with Python 3.11:
-#   make run   -- create .venv, install, start the daemon on the embedded default
-#   make test  -- create .venv, install the test extras, run the whole suite
+#   make run   -- create .venv, install what the default configuration runs (the
+#                 WD14 tagger, CLIP and OCR on onnxruntime: no PyTorch), start the
+#                 daemon, which downloads the models' weights on its first start
+#   make test  -- create .venv, install the test extras and the system packages
+#                 the tests need (where it can), run the whole suite
 PYTHON ?= python3.11
 VENV ?= .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip
 ARGS ?=
 
-.PHONY: run test lint typecheck bench clean system-deps
+.PHONY: run test lint typecheck bench clean system-deps milvus-server
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,8 +27,22 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 run: $(VENV)/.installed
 	$(BIN)/pximse serve $(ARGS)
 
-test: $(VENV)/.installed-test
+# The system packages first, where they can be had: a missing one skips the
+# tests that need it, never fails them.
+test: $(VENV)/.installed-test milvus-server
+	-@$(MAKE) --no-print-directory system-deps
 	$(BIN)/python -m pytest -n 2 $(ARGS)
+
+# A real Milvus server for the tests (tests/milvus_server.py starts it): PyPI's
+# `milvus` package ships Milvus 2.3's standalone binary. Its own venv, since the
+# package's dependencies are old (setuptools<70).
+MILVUS_VENV := build/milvus-server
+$(MILVUS_VENV)/.installed:
+	$(PYTHON) -m venv $(MILVUS_VENV)
+	$(MILVUS_VENV)/bin/python -m pip install -q "setuptools<70" "milvus==2.3.5"
+	touch $@
+
+milvus-server: $(MILVUS_VENV)/.installed
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check daemon tray integrations tests bench
@@ -49,36 +66,52 @@ typecheck: $(VENV)/.installed-test
 # tests, which Playwright drives at /usr/bin/chromium; exiftool (which writes XMP
 # sidecars) and exiv2 (which reads them back in the tests, as digiKam does);
 # Xvfb and trayer (an X server and a system tray for the tray icon's tests),
-# Tk (the tray's status window) and desktop-file-validate (autostart entries).
-# Installed only when missing.
+# Tk (the tray's status window) and desktop-file-validate (autostart entries);
+# dbus (dbus-run-session: a private session bus for the StatusNotifier tray
+# tests) and xfce4-panel (a real panel that hosts StatusNotifierItems; without
+# its recommended packages, which are a whole desktop).
+# Only what is missing is installed, with apt-get as root or through sudo
+# without a password; where that cannot be done (another system, no rights, no
+# network) it says what is missing and the tests that need it are skipped.
+APT := $(shell if command -v apt-get >/dev/null 2>&1; then \
+	if [ "$$(id -u)" = 0 ]; then echo apt-get; \
+	elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then echo "sudo -n apt-get"; \
+	fi; fi)
+
 system-deps:
-	@if command -v fc-list >/dev/null && fc-list | grep -qi "Noto Sans CJK"; then \
-		echo "fonts-noto-cjk: present"; \
-	elif command -v apt-get >/dev/null; then \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-noto-cjk; \
+	@missing=""; \
+	if ! (command -v fc-list >/dev/null && fc-list | grep -qi "Noto Sans CJK"); then \
+		missing="$$missing fonts-noto-cjk"; fi; \
+	if ! [ -x /usr/bin/chromium ] || ! command -v chromedriver >/dev/null; then \
+		missing="$$missing chromium chromium-driver"; fi; \
+	command -v exiftool >/dev/null || missing="$$missing libimage-exiftool-perl"; \
+	command -v exiv2 >/dev/null || missing="$$missing exiv2"; \
+	command -v Xvfb >/dev/null || missing="$$missing xvfb"; \
+	command -v trayer >/dev/null || missing="$$missing trayer"; \
+	command -v desktop-file-validate >/dev/null || missing="$$missing desktop-file-utils"; \
+	py=$(BIN)/python; [ -x "$$py" ] || py=$(PYTHON); \
+	$$py -c "import tkinter" 2>/dev/null || missing="$$missing python3-tk"; \
+	if [ -z "$$missing" ]; then \
+		echo "system packages for the tests: all present"; \
+	elif [ -n "$(APT)" ]; then \
+		echo "installing:$$missing"; \
+		$(APT) update -qq && DEBIAN_FRONTEND=noninteractive $(APT) install -y -qq $$missing \
+			|| echo "could not install$$missing: the tests that need them are skipped"; \
 	else \
-		echo "install the Noto CJK fonts (fonts-noto-cjk) for the OCR tests"; \
+		echo "missing:$$missing (Debian/Ubuntu: apt-get install$$missing as root);" \
+			"the tests that need them are skipped"; \
 	fi
-	@if [ -x /usr/bin/chromium ] && command -v chromedriver >/dev/null; then \
-		echo "chromium: present"; \
-	elif command -v apt-get >/dev/null; then \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; \
+	@missing=""; \
+	command -v dbus-run-session >/dev/null || missing="$$missing dbus"; \
+	command -v xfce4-panel >/dev/null || missing="$$missing xfce4-panel"; \
+	if [ -z "$$missing" ]; then \
+		echo "dbus, xfce4-panel: present"; \
+	elif [ -n "$(APT)" ]; then \
+		echo "installing:$$missing"; \
+		$(APT) update -qq && DEBIAN_FRONTEND=noninteractive $(APT) install -y -qq \
+			--no-install-recommends $$missing \
+			|| echo "could not install$$missing: the tests that need them are skipped"; \
 	else \
-		echo "install Chromium at /usr/bin/chromium for the browser tests"; \
-	fi
-	@if command -v exiftool >/dev/null && command -v exiv2 >/dev/null; then \
-		echo "exiftool, exiv2: present"; \
-	elif command -v apt-get >/dev/null; then \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libimage-exiftool-perl exiv2; \
-	else \
-		echo "install exiftool and exiv2 for the XMP sidecar tests"; \
-	fi
-	@if command -v Xvfb >/dev/null && command -v trayer >/dev/null \
-			&& command -v desktop-file-validate >/dev/null \
-			&& $(PYTHON) -c "import tkinter" 2>/dev/null; then \
-		echo "xvfb, trayer, tk, desktop-file-utils: present"; \
-	elif command -v apt-get >/dev/null; then \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq xvfb trayer python3-tk desktop-file-utils; \
-	else \
-		echo "install Xvfb, trayer, Tk for Python and desktop-file-utils for the tray tests"; \
+		echo "missing:$$missing (Debian/Ubuntu: apt-get install$$missing as root);" \
+			"the tests that need them are skipped"; \
 	fi

@@ -103,6 +103,14 @@ class EventBus:
             subscriber._put(event)
         return event
 
+    def record(self, kind: str, **data: Any) -> Event:
+        """An event with the bus's next id, kept in ``recent`` but sent to nobody:
+        for a snapshot one client asked for."""
+        with self._lock:
+            event = Event(next(self._ids), kind, data)
+            self._recent.setdefault(kind, deque(maxlen=_RECENT_PER_KIND)).append(event)
+        return event
+
     def subscribe(self, maxsize: int = 1000,
                   on_event: Callable[[], None] | None = None) -> Subscription:
         subscription = Subscription(self, maxsize, on_event)

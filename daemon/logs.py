@@ -24,6 +24,7 @@ from types import TracebackType
 
 import platformdirs
 
+from pximse.config.data_folder import make_private_folder
 from pximse.config.paths import APP_NAME, expand_path
 
 __all__ = [
@@ -80,7 +81,7 @@ def log_to_file(
     """
     path = log_file(name, env)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        make_private_folder(path.parent)  # the log names the library's files
         handler = RotatingFileHandler(
             path, maxBytes=max_bytes, backupCount=backup_count, encoding="utf-8"
         )

@@ -7,7 +7,10 @@ a temp folder, and configuration goes through the real loader.
 from __future__ import annotations
 
 import http.server
+import importlib.util
+import os
 import random
+import shutil
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -20,6 +23,11 @@ from pximse.config import Config, load_config
 from pximse.store.sqlite.catalog import SqliteCatalog
 
 MakeImage = Callable[..., Path]
+
+# No test reaches a real model hub: a download that a test does not point at a
+# server of its own fails at once (nothing listens on port 9), here and in the
+# processes the tests start.
+os.environ.setdefault("HF_ENDPOINT", "http://127.0.0.1:9")
 
 
 @contextmanager
@@ -109,6 +117,29 @@ def copy_source(destination: Path) -> Path:
     return destination
 
 
+SYSTEM_HINT = "Debian/Ubuntu: apt-get install {package}; `make test` installs it when it can"
+
+
+def require_programs(*names: str, package: str) -> None:
+    """Skip the test, saying why, when a program the system provides is missing:
+    a missing system package is never a failure (``make test`` installs them
+    where it can: as root, or with sudo, on Debian or Ubuntu)."""
+    missing = [name for name in names if shutil.which(name) is None]
+    if missing:
+        pytest.skip(f"{', '.join(missing)} not installed ({SYSTEM_HINT.format(package=package)})")
+
+
+def require_tk() -> None:
+    """Skip when Python has no Tk (the tray's status window)."""
+    hint = SYSTEM_HINT.format(package="python3-tk")
+    if importlib.util.find_spec("tkinter") is None:
+        pytest.skip(f"Python's tkinter is not available ({hint})")
+    try:
+        import tkinter  # noqa: F401
+    except ImportError as exc:
+        pytest.skip(f"Python's tkinter cannot be loaded: {exc} ({hint})")
+
+
 CJK_FONT = "NotoSansCJK-Regular.ttc"
 
 
@@ -121,7 +152,29 @@ def cjk_font() -> Path:
             found = sorted(folder.rglob(CJK_FONT))
             if found:
                 return found[0]
-    pytest.fail(
-        f"the OCR tests draw their text with {CJK_FONT} (Debian's fonts-noto-cjk), "
-        "which is not installed: run `make system-deps`"
+    pytest.skip(
+        f"the OCR tests draw their text with {CJK_FONT}, which is not installed "
+        f"({SYSTEM_HINT.format(package='fonts-noto-cjk')})"
     )
+
+
+@pytest.fixture(scope="session")
+def milvus_server_uri(request: pytest.FixtureRequest,
+                      tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A real Milvus server for the run: ``PXIMSE_TEST_MILVUS_URI`` when set (any
+    version), else the ``milvus`` package's 2.3 server, started once for every
+    worker of the run (tests/milvus_server.py) and stopped when the run ends."""
+    import os
+    import sys
+
+    from milvus_server import shared_server
+
+    given = os.environ.get("PXIMSE_TEST_MILVUS_URI", "")
+    if given:
+        return given
+    if not sys.platform.startswith("linux"):
+        pytest.skip("the milvus package's server runs on Linux here; set "
+                    "PXIMSE_TEST_MILVUS_URI to a Milvus server")
+    worker = hasattr(request.config, "workerinput")
+    shared = tmp_path_factory.getbasetemp().parent if worker else tmp_path_factory.getbasetemp()
+    return shared_server(shared / "milvus-server", os.getppid() if worker else os.getpid())

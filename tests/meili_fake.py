@@ -30,6 +30,7 @@ import json
 import re
 import socket
 import threading
+import unicodedata
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -194,8 +195,12 @@ class FakeMeili:
             return self._enqueue(uid, "settingsUpdate", lambda: self._settings(uid, body))
         if rest == ["stats"] and method == "GET":
             assert index is not None
+            fields: dict[str, int] = {}
+            for doc in index.documents.values():
+                for name in doc:
+                    fields[name] = fields.get(name, 0) + 1
             return 200, {"numberOfDocuments": len(index.documents), "isIndexing": False,
-                         "fieldDistribution": {}}
+                         "fieldDistribution": fields}
         if rest == ["documents"] and method in ("POST", "PUT"):
             return self._enqueue(uid, "documentAdditionOrUpdate",
                                  lambda: self._add(uid, body, method == "PUT"))
@@ -280,27 +285,27 @@ class FakeMeili:
     # -- reads ----------------------------------------------------------------------------
 
     def _filter(self, index: FakeIndex, expression: str | None) -> Any:
-        if not expression:
+        """Meilisearch's filter expressions as PxIMSE sends them: conditions
+        ``attr = "v"``, ``attr IN [..]``, ``attr >= n``, ``attr < n`` joined by ``AND``."""
+        if expression is None or expression == "":
             return lambda doc: True
+        if not isinstance(expression, str):
+            found = "true" if expression is True else "false" if expression is False else type(
+                expression).__name__
+            raise _TaskFailure("invalid_search_filter", "Invalid syntax for the filter "
+                               f"parameter: `expected String, Array, found: {found}`.")
         filterable = index.settings.get("filterableAttributes", [])
-        match = re.fullmatch(r"\s*(\w+)\s+IN\s+\[([^\]]*)\]\s*", expression)
-        if match and match.group(1) in filterable:
-            attr = match.group(1)
-            wanted = {v.strip().strip('"') for v in match.group(2).split(",") if v.strip()}
-            return lambda doc: str(doc.get(attr)) in wanted
-        match = re.fullmatch(r'\s*(\w+)\s*=\s*"((?:[^"\\]|\\.)*)"\s*', expression)
-        if match and match.group(1) in filterable:
-            attr, value = match.group(1), re.sub(r"\\(.)", r"\1", match.group(2))
-
-            def has(doc: dict[str, Any]) -> bool:
-                actual = doc.get(attr)
-                values = actual if isinstance(actual, list) else [actual]
-                return value in [str(v) for v in values]
-
-            return has
-        raise _TaskFailure("invalid_search_filter", f"Invalid filter: `{expression}` "
-                           "(attributes must be filterable; this server takes `a = \"v\"` "
-                           "and `a IN [..]`).")
+        tests = []
+        for part in re.split(r"\s+AND\s+", expression.strip()):
+            match = (re.fullmatch(r"\s*(\w+)\s+IN\s+\[([^\]]*)\]\s*", part)
+                     or re.fullmatch(r'\s*(\w+)\s*(=|>=|<)\s*("(?:[^"\\]|\\.)*"|[^\s"]+)\s*',
+                                     part))
+            if match is None or match.group(1) not in filterable:
+                raise _TaskFailure("invalid_search_filter", f"Invalid filter: `{expression}` "
+                                   "(attributes must be filterable; this server takes "
+                                   '`a = "v"`, `a IN [..]`, `a >= n`, `a < n` and AND).')
+            tests.append(_condition(match))
+        return lambda doc: all(test(doc) for test in tests)
 
     def _fetch(self, index: FakeIndex, body: dict[str, Any]) -> tuple[int, Any]:
         try:
@@ -317,26 +322,211 @@ class FakeMeili:
             keep = self._filter(index, body.get("filter"))
         except _TaskFailure as failure:
             return 400, failure.error
-        words = re.findall(r"\w+", str(body.get("q") or "").lower())
         searchable = index.settings.get("searchableAttributes", ["*"])
-        scored = []
+        on = body.get("attributesToSearchOn")
+        if on is not None and "*" not in searchable:
+            unknown = [a for a in on if a not in searchable]
+            if unknown:
+                return _error(400, "invalid_search_attributes_to_search_on",
+                              f"Attribute `{unknown[0]}` is not searchable. Available "
+                              f"searchable attributes are: `{', '.join(searchable)}`.")
+        chosen = on if on is not None else searchable
+        fields = None if "*" in chosen else list(chosen)
+        terms = _query_terms(str(body.get("q") or ""))
+        strategy = body.get("matchingStrategy", "last")
+        found = []
         for doc in index.documents.values():
             if not keep(doc):
                 continue
-            text = " ".join(
-                " ".join(map(str, v)) if isinstance(v, list) else str(v)
-                for k, v in doc.items() if "*" in searchable or k in searchable).lower()
-            own = re.findall(r"\w+", text)
-            if all(any(w.startswith(q) for w in own) for q in words):
-                scored.append((-sum(q in own for q in words), str(doc[index.primary_key
-                                                                     or "id"]), doc))
-        scored.sort(key=lambda item: (item[0], item[1]))
-        offset, limit = int(body.get("offset", 0)), int(body.get("limit", 20))
+            words = _doc_words(doc, fields)
+            typos = _match(terms, words, strategy)
+            if typos is not None:
+                found.append((typos, _key_order(doc, index), doc))
+        found.sort(key=lambda item: (item[0], item[1]))
+        cap = int((index.settings.get("pagination") or {}).get("maxTotalHits", 1000))
+        found = found[:cap]
         shown = body.get("attributesToRetrieve") or ["*"]
-        hits = [{k: v for k, v in doc.items() if "*" in shown or k in shown}
-                for _, _, doc in scored[offset:offset + limit]]
-        return 200, {"hits": hits, "query": body.get("q") or "", "processingTimeMs": 0,
-                     "limit": limit, "offset": offset, "estimatedTotalHits": len(scored)}
+        worst = max((typos for typos, _, _ in found), default=0) + 1
+
+        def hit(typos: int, doc: dict[str, Any]) -> dict[str, Any]:
+            out = {k: v for k, v in doc.items() if "*" in shown or k in shown}
+            if body.get("showRankingScore"):
+                out["_rankingScore"] = round(1 - typos / (worst + 1), 6)
+            return out
+
+        answer: dict[str, Any] = {"query": body.get("q") or "", "processingTimeMs": 0}
+        if "page" in body or "hitsPerPage" in body:
+            page, per = int(body.get("page", 1)), int(body.get("hitsPerPage", 20))
+            chosen = found[(page - 1) * per:page * per]
+            answer.update({"hitsPerPage": per, "page": page, "totalHits": len(found),
+                           "totalPages": -(-len(found) // per) if per else 0})
+        else:
+            offset, limit = int(body.get("offset", 0)), int(body.get("limit", 20))
+            chosen = found[offset:offset + limit]
+            answer.update({"limit": limit, "offset": offset, "estimatedTotalHits": len(found)})
+        answer["hits"] = [hit(typos, doc) for typos, _, doc in chosen]
+        return 200, answer
+
+
+def _condition(match: re.Match[str]) -> Any:
+    attr = match.group(1)
+    if match.re.groups == 2:  # attr IN [..]
+        wanted = {v.strip().strip('"') for v in match.group(2).split(",") if v.strip()}
+        return lambda doc: str(doc.get(attr)) in wanted
+    op, raw = match.group(2), match.group(3)
+    if raw.startswith('"') or not re.fullmatch(r"-?\d+", raw):
+        value = re.sub(r"\\(.)", r"\1", raw[1:-1]) if raw.startswith('"') else raw
+
+        def equal(doc: dict[str, Any]) -> bool:
+            actual = doc.get(attr)
+            values = actual if isinstance(actual, list) else [actual]
+            return value in [str(v) for v in values]
+
+        return equal
+    number = int(raw)
+    if op == "=":
+        return lambda doc: doc.get(attr) == number
+    if op == ">=":
+        return lambda doc: isinstance(doc.get(attr), int) and doc[attr] >= number
+    return lambda doc: isinstance(doc.get(attr), int) and doc[attr] < number
+
+
+def _key_order(doc: dict[str, Any], index: FakeIndex) -> tuple[int, str]:
+    key = doc[index.primary_key or "id"]
+    return (int(key), "") if isinstance(key, int) else (0, str(key))
+
+
+# -- Meilisearch's matching, as its documentation describes it ------------------------------
+# Words: split at every character that is not a letter or a digit, lower-cased, accents
+# removed (Meilisearch's "normalization"). The real server cuts Chinese and Japanese
+# with dictionaries (jieba, lindera); this fake cuts them into single characters and
+# matches a query's CJK run as consecutive characters (documented in docs/servers.md).
+# Typo tolerance (docs: "Typo tolerance", "Typo tolerance calculations"): none under 5
+# characters, one from 5, two from 9; Damerau-Levenshtein (a swap is one typo); a typo
+# on the first character counts as two. Prefix search: the query's last word, unless
+# the query ends with a separator. matchingStrategy "all": every word must match;
+# "last" (the default): the documents matching the most words, dropping from the end.
+
+
+def _cjk(char: str) -> bool:
+    code = ord(char)
+    return (0x3040 <= code <= 0x30FF or 0x3400 <= code <= 0x4DBF or 0x4E00 <= code <= 0x9FFF
+            or 0xF900 <= code <= 0xFAFF or 0xAC00 <= code <= 0xD7AF or 0x31F0 <= code <= 0x31FF
+            or 0x1100 <= code <= 0x11FF or 0x3130 <= code <= 0x318F or code >= 0x20000)
+
+
+def _normalise(text: str) -> str:
+    out = []
+    for char in unicodedata.normalize("NFKC", text).casefold():
+        if _cjk(char):
+            out.append(char)
+        else:
+            out.extend(c for c in unicodedata.normalize("NFKD", char)
+                       if unicodedata.category(c) != "Mn")
+    return unicodedata.normalize("NFC", "".join(out))
+
+
+def _split(text: str) -> tuple[list[tuple[str, bool]], bool]:
+    """(word, is CJK) pieces, and whether the text ends with a separator."""
+    pieces = re.findall(r"[^\W_]+|\W|_", _normalise(text))
+    words: list[tuple[str, bool]] = []
+    for piece in pieces:
+        if not (piece.isalnum()):
+            continue
+        run = ""
+        for char in piece:
+            if _cjk(char):
+                if run:
+                    words.append((run, False))
+                    run = ""
+                words.append((char, True))
+            else:
+                run += char
+        if run:
+            words.append((run, False))
+    ends_apart = bool(pieces) and not pieces[-1].isalnum()
+    return words, ends_apart
+
+
+def _doc_words(doc: dict[str, Any], fields: list[str] | None) -> list[str]:
+    words: list[str] = []
+    for key, value in doc.items():
+        if fields is not None and key not in fields:
+            continue
+        for item in value if isinstance(value, list) else [value]:
+            if isinstance(item, str):
+                words.extend(word for word, _ in _split(item)[0])
+    return words
+
+
+def _query_terms(q: str) -> list[tuple[str, bool, bool]]:
+    """(text, is a CJK run, is a prefix) for each query term."""
+    words, ends_apart = _split(q)
+    terms: list[tuple[str, bool, bool]] = []
+    for word, cjk in words:
+        if cjk and terms and terms[-1][1]:
+            terms[-1] = (terms[-1][0] + word, True, False)
+        else:
+            terms.append((word, cjk, False))
+    if terms and not terms[-1][1] and not ends_apart:
+        terms[-1] = (terms[-1][0], False, True)
+    return terms
+
+
+def _damerau(a: str, b: str) -> int:
+    rows = [[0] * (len(b) + 1) for _ in range(len(a) + 1)]
+    for i in range(len(a) + 1):
+        rows[i][0] = i
+    for j in range(len(b) + 1):
+        rows[0][j] = j
+    for i in range(1, len(a) + 1):
+        for j in range(1, len(b) + 1):
+            cost = 0 if a[i - 1] == b[j - 1] else 1
+            rows[i][j] = min(rows[i - 1][j] + 1, rows[i][j - 1] + 1, rows[i - 1][j - 1] + cost)
+            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
+                rows[i][j] = min(rows[i][j], rows[i - 2][j - 2] + 1)
+    return rows[len(a)][len(b)]
+
+
+def _typos(word: str, candidate: str) -> int:
+    return _damerau(word, candidate) + (0 if word[:1] == candidate[:1] else 1)
+
+
+def _term_typos(term: tuple[str, bool, bool], words: list[str]) -> int | None:
+    text, cjk, prefix = term
+    if cjk:
+        size = len(text)
+        for start in range(len(words) - size + 1):
+            if "".join(words[start:start + size]) == text:
+                return 0
+        return None
+    allowed = 0 if len(text) < 5 else 1 if len(text) < 9 else 2
+    best = None
+    for word in words:
+        if word == text or (prefix and word.startswith(text)):
+            return 0
+        if not allowed:
+            continue
+        options = [word] if not prefix else [word[:n] for n in range(
+            max(1, len(text) - allowed), min(len(word), len(text) + allowed) + 1)]
+        for option in options:
+            typos = _typos(text, option)
+            if typos <= allowed and (best is None or typos < best):
+                best = typos
+    return best
+
+
+def _match(terms: list[tuple[str, bool, bool]], words: list[str], strategy: str) -> int | None:
+    """Total typos of a matching document (lower ranks first), or None."""
+    if not terms:
+        return 0
+    found = [_term_typos(term, words) for term in terms]
+    if strategy == "all":
+        return None if None in found else sum(t for t in found if t is not None)
+    for keep in range(len(terms), 0, -1):  # "last": drop words from the end
+        if None not in found[:keep]:
+            return sum(t for t in found[:keep] if t is not None) + 10 * (len(terms) - keep)
+    return None
 
 
 def _error(status: int, code: str, message: str, kind: str = "invalid_request"

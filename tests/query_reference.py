@@ -51,6 +51,7 @@ from pximse.query.ast import (
     Tag,
     TagScore,
     Text,
+    Words,
 )
 from pximse.query.fields import lookup
 from pximse.store.tagnames import tag_key
@@ -233,6 +234,17 @@ class Reference:
                     raise ValueError(f"'{name}' is not a text field")
                 # The documented rule: NFKC, then case folding, on both sides.
                 return item.ocr is not None and _fold(text) in _fold(item.ocr)
+            case Words(scope, text):
+                # Meilisearch's documented rules, as the fake Meilisearch implements them.
+                from meili_fake import _match, _query_terms, _split
+
+                if scope == "ocr":
+                    fields = [item.ocr or ""]
+                else:
+                    fields = [item.row.get("title") or ""] + [
+                        key for key, kind, _ in item.tags if kind != 0]
+                words = [w for value in fields for w, _ in _split(value)[0]]
+                return _match(_query_terms(text), words, "all") is not None
             case Duplicates(value):
                 # The documented rule: the image itself, and every image whose
                 # perceptual hash is at most dupe_distance bits away from its hash.

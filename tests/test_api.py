@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from api_client import api_client
 from fastapi.testclient import TestClient
 
 from pximse.api.app import create_app
@@ -27,7 +28,7 @@ def indexed(library: Path, make_image, make_config, tmp_path: Path):
 @pytest.fixture
 def client(indexed) -> TestClient:
     config, catalog = indexed
-    with TestClient(create_app(config, catalog)) as test_client:
+    with api_client(create_app(config, catalog)) as test_client:
         yield test_client
 
 
@@ -134,7 +135,7 @@ def test_openapi_docs_are_served(client: TestClient) -> None:
 def test_a_token_is_required_when_configured(indexed, make_config, library: Path) -> None:
     config = make_config({"main": library}, extra='[server]\ntoken = "s3cret-token-value"\n')
     _, catalog = indexed
-    with TestClient(create_app(config, catalog)) as client:
+    with api_client(create_app(config, catalog)) as client:
         assert client.get("/api/status").status_code == 401
         assert client.get(
             "/api/status", headers={"Authorization": "Bearer s3cret-token-value"}

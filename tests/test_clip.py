@@ -258,7 +258,8 @@ def test_tag_from_the_hub_cache(
 
     clip = ClipModel(WeightsSource(data_dir=tmp_path), ARCH, "openai", device="cpu")
     assert clip.files["weights"] == snapshot / "open_clip_pytorch_model.bin"
-    assert clip.model_id.startswith(f"clip:{ARCH}-quickgelu:openai:")
+    # A tag names its weights: the id is the same whichever file or runtime holds them.
+    assert clip.model_id == f"clip:{ARCH}-quickgelu:openai"
     assert activation_classes(clip.torch_model) == {"QuickGELU"}
     images = pictures(2)
     np.testing.assert_allclose(

@@ -109,6 +109,44 @@ def test_default_file_and_docs_mention_every_key() -> None:
         assert variable in docs
 
 
+def docs_tables() -> dict[str, dict[str, list[str]]]:
+    """docs/config.md's key tables: section -> key -> the row's cells."""
+    tables: dict[str, dict[str, list[str]]] = {}
+    section = None
+    for line in DOCS.read_text("utf-8").splitlines():
+        heading = re.match(r"#+ `\[(\w+)\]`", line)
+        if heading:
+            section = heading.group(1)
+            tables[section] = {}
+        elif line.startswith("#"):
+            section = None
+        elif section and line.startswith("| `"):
+            cells = [cell.strip() for cell in re.split(r"(?<!\\)\|", line)[1:-1]]
+            tables[section][cells[0].strip("`")] = cells
+    return tables
+
+
+def test_the_reference_documents_each_section_key_by_key_with_its_default() -> None:
+    """docs/config.md is held to the validator: each section's table names exactly
+    the keys the validator accepts, each with the default the code has."""
+    from pximse.config.toml_writer import toml_value
+    from pximse.config.validate import _RULES
+
+    tables = docs_tables()
+    for name, cls in SECTIONS.items():
+        assert name in tables, f"docs/config.md has no [{name}] table"
+        accepted = set(_RULES[name])
+        assert accepted == {f.name for f in fields(cls)}
+        assert set(tables[name]) == accepted, name
+        for f in fields(cls):
+            documented = tables[name][f.name][2]
+            if f.default is None:
+                assert documented == "not set", (name, f.name)
+            else:
+                value = list(f.default) if isinstance(f.default, tuple) else f.default
+                assert documented == f"`{toml_value(value)}`", (name, f.name, documented)
+
+
 def test_example_root_in_the_default_file_is_valid(tmp_path: Path) -> None:
     lines = default_config_text().splitlines()
     start = lines.index("# [[library.roots]]")
@@ -619,15 +657,19 @@ def test_config_to_toml_writes_every_section_and_hides_every_secret(tmp_path: Pa
     assert "mongodb://me:***@db:27017" in hidden and 'tag_service = "PxIMSE"' in hidden
 
 
-def test_config_show_redact_hides_the_keys(tmp_path: Path) -> None:
+def test_config_show_hides_the_keys_unless_asked(tmp_path: Path) -> None:
     from click.testing import CliRunner
 
     from pximse.cli import main
 
-    path = write(tmp_path / "config.toml", '[hydrus]\naccess_key = "hydrus-key-9"\n')
+    path = write(tmp_path / "config.toml",
+                 '[server]\ntoken = "server-token-8"\n[hydrus]\naccess_key = "hydrus-key-9"\n')
     common = ["config", "show", "--config", str(path), "--data-dir", str(tmp_path / "d")]
-    shown = CliRunner().invoke(main, common, env={})
-    hidden = CliRunner().invoke(main, [*common, "--redact"], env={})
-    assert shown.exit_code == hidden.exit_code == 0
-    assert "hydrus-key-9" in shown.output and "hydrus-key-9" not in hidden.output
-    assert "[indexing]" in hidden.output
+    hidden = CliRunner().invoke(main, common, env={})
+    also_hidden = CliRunner().invoke(main, [*common, "--redact"], env={})
+    shown = CliRunner().invoke(main, [*common, "--show-secrets"], env={})
+    assert shown.exit_code == hidden.exit_code == also_hidden.exit_code == 0
+    for secret in ("server-token-8", "hydrus-key-9"):
+        assert secret in shown.output
+        assert secret not in hidden.output and secret not in also_hidden.output
+    assert "[indexing]" in hidden.output and 'token = "<redacted>"' in hidden.output

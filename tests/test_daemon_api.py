@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from api_client import api_client
 from fastapi.testclient import TestClient
 
 from pximse.api.app import create_app
@@ -33,7 +34,7 @@ def served(library: Path, make_image, make_config) -> Iterator[tuple[TestClient,
     config = make_config({"main": library}, "[models]\ntagger = \"\"\nocr = \"\"\nclip = \"\"\n")
     catalog = SqliteCatalog(config.catalog_path)
     app = create_app(config, catalog)
-    with TestClient(app) as client:
+    with api_client(app) as client:
         yield client, app
     catalog.close()
 
@@ -109,17 +110,21 @@ def test_event_stream_sends_status_then_each_event(served: tuple[TestClient, Any
     assert error["data"]["data"]["path"] == "/lib/bad.png"
 
 
-def test_event_stream_takes_the_token_as_a_query_parameter(
+def test_event_stream_takes_the_page_cookie_and_never_a_token_in_the_url(
     library: Path, make_config
 ) -> None:
     config = make_config({"main": library}, '[server]\ntoken = "s3cret-token-value"\n')
     catalog = SqliteCatalog(config.catalog_path)
     app = create_app(config, catalog)
-    with TestClient(app) as client:
+    with api_client(app) as client:
         assert client.get("/api/events").status_code == 401
         assert client.post("/api/indexing/pause").status_code == 401
-        app.state.daemon.begin_stop()  # the stream ends after its first message
         with client.stream("GET", "/api/events", params={"token": "s3cret-token-value"}) as r:
+            assert r.status_code == 401
+        signed = client.post("/api/session", json={"token": "s3cret-token-value"})
+        assert signed.status_code == 200 and "httponly" in signed.headers["set-cookie"].lower()
+        app.state.daemon.begin_stop()  # the stream ends after its first message
+        with client.stream("GET", "/api/events") as r:  # the cookie the client keeps
             assert r.status_code == 200
             assert next(sse_messages(r.iter_lines()))["event"] == "status"
     catalog.close()

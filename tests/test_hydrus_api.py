@@ -7,6 +7,7 @@ import hashlib
 from pathlib import Path
 
 import pytest
+from api_client import api_client
 from fastapi.testclient import TestClient
 from hydrus_fake import FakeHydrus
 from hydrus_target import SERVICE, TEST_KEY, fake_hydrus_fixture  # noqa: F401 (fixture)
@@ -31,7 +32,7 @@ def _app(tmp_path: Path, hydrus: str, library: Path | None = None) -> TestClient
     app = create_app(config, catalog)
     # Busy means busy quickly here: three tries, milliseconds apart.
     app.state.hydrus_bridge = HydrusBridge(config, retry=RetryPolicy(3, 0.01, 0.02))
-    return TestClient(app)
+    return api_client(app)
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from api_client import api_client
 from hydrus_fake import FakeHydrus
 from hydrus_target import SERVICE, TEST_KEY, fake_hydrus_fixture  # noqa: F401 (fixture)
 
@@ -123,7 +124,6 @@ def test_runs_until_the_daemon_stops(setup, fake_hydrus: FakeHydrus) -> None:
 
 
 def test_the_daemon_starts_it_when_push_is_on(setup, fake_hydrus: FakeHydrus) -> None:
-    from fastapi.testclient import TestClient
 
     from pximse.api.app import create_app
 
@@ -136,7 +136,7 @@ def test_the_daemon_starts_it_when_push_is_on(setup, fake_hydrus: FakeHydrus) ->
             if daemon.hydrus_push is not None and daemon.hydrus_push.state()["last"]:
                 break
             threading.Event().wait(0.01)
-        with TestClient(app) as client:
+        with api_client(app) as client:
             body = client.get("/api/hydrus").json()
         assert body["push"] is True and body["push_state"]["last"]["updated"] == 2
     finally:

@@ -21,7 +21,7 @@ from typing import Any
 
 import mongomock
 import pytest
-from fastapi.testclient import TestClient
+from api_client import api_client
 from hydrus_fake import FakeHydrus
 from hydrus_target import SERVICE, TEST_KEY, fake_hydrus_fixture  # noqa: F401 (fixture)
 from mongo_tee import TeeCatalog
@@ -298,7 +298,7 @@ def test_the_daemon_pushes_and_sends_to_hydrus_on_mongodb(daemon_setup,
         while loop.state()["last"] is None and time.monotonic() < deadline:
             time.sleep(0.01)
         assert loop.state()["last"]["updated"] == 2
-        with TestClient(app) as client:
+        with api_client(app) as client:
             assert client.get("/api/hydrus").json()["configured"] is True
             answer = client.post("/api/hydrus/show", json={"q": "cat"})
             assert answer.status_code == 200, answer.text

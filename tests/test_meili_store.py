@@ -16,6 +16,7 @@ from pximse.store.meili import MeiliError, MeiliTextStore
 from pximse.store.mongo.catalog import MongoCatalog
 from pximse.store.mongo.database import MongoDatabase
 from pximse.store.sqlite.catalog import FileRecord, NewContent, ScanBatch
+from pximse.store.text import TextDocument
 
 SERVER_URL = os.environ.get("PXIMSE_TEST_MEILI_URL", "")
 SERVER_KEY = os.environ.get("PXIMSE_TEST_MEILI_KEY", "")
@@ -46,25 +47,25 @@ def store(request: pytest.FixtureRequest) -> Iterator[MeiliTextStore]:
 
 
 DOCS = [
-    {"id": 1, "text": "Thank you for reading", "tags1": ["オリジナル", "cat"]},
-    {"id": 2, "text": "ありがとう ございます", "tags1": ["風景"]},
-    {"id": 3, "text": "SALE ends today", "tags1": []},
-    {"id": 40, "text": "", "tags1": ["cat", "girl"]},
+    TextDocument(1, "Thank you for reading", "", ("オリジナル", "cat"), ("オリジナル", "cat")),
+    TextDocument(2, "ありがとう ございます", "夏の日", ("風景",), ("風景",)),
+    TextDocument(3, "SALE ends today", "", (), ()),
+    TextDocument(40, "", "Cat nap", ("cat", "Girl"), ("cat", "girl")),
 ]
 
 
 def test_writes_are_awaited_and_searchable(store: MeiliTextStore) -> None:
     assert store.put(DOCS) == 4
     assert store.count() == 4  # the tasks had finished when put returned
-    total, ids = store.search("thank")
-    assert ids == [1] and total == 1
-    assert store.search("sale today")[1] == [3]
-    assert sorted(store.search("", tag="cat", limit=10)[1]) == [1, 40]
+    assert store.search_ids("thank", "ocr") == [1]
+    assert store.search_ids("sale today", "ocr") == [3]
+    assert sorted(store.search_ids("cat", "meta")) == [1, 40]  # a tag, and a title
+    assert store.search_ids("cat", "meta", source_tags=["girl"]) == [40]
+    assert store.search_ids("cat", "ocr") == []
     assert store.documents([2, 40, 99]) == {
-        2: {"id": 2, "text": "ありがとう ございます", "tags1": ["風景"]},
-        40: {"id": 40, "text": "", "tags1": ["cat", "girl"]}}
-    store.put([{"id": 1, "text": "replaced text", "tags1": []}])
-    assert store.search("thank")[1] == [] and store.count() == 4
+        2: DOCS[1].to_json(), 40: DOCS[3].to_json()}
+    store.put([TextDocument(1, "replaced text")])
+    assert store.search_ids("thank", "ocr") == [] and store.count() == 4
     store.delete([1, 2])
     assert store.count() == 2
     store.clear()
@@ -88,9 +89,9 @@ def test_a_failed_task_is_an_error_with_its_reason(fake: FakeMeili) -> None:
     fake.fail_next("no_space_left_on_device", "There is no more space left on the device.")
     with pytest.raises(MeiliError, match=r"writing 1 documents .* failed: There is no more "
                        r"space left on the device. \[no_space_left_on_device\]"):
-        store.put([{"id": 5, "text": "lost?"}])
+        store.put([TextDocument(5, "lost?")])
     assert store.count() == 0
-    store.put([{"id": 5, "text": "kept"}])  # the next one goes through
+    store.put([TextDocument(5, "kept")])  # the next one goes through
     assert store.count() == 1
     # The fake refuses what Meilisearch refuses (the store never sends such ids).
     task = store.index.add_documents([{"id": "not valid!", "text": ""}], "id")
@@ -122,12 +123,13 @@ def test_mongo_catalogue_copies_the_tags_in_file_names(fake: FakeMeili) -> None:
                                        [FileRecord(path, 10, 10**18, "ok", sha)]))
     cid = catalog.content_id_for(sha)
     assert cid is not None
-    assert text.documents([cid]) == {cid: {"id": cid, "text": "", "tags1": ["blue_sky", "cat"]}}
+    assert text.documents([cid]) == {cid: TextDocument(
+        cid, "", "", ("blue_sky", "cat"), ("blue_sky", "cat")).to_json()}
     # Renamed with other tags: the copy follows the name.
     file_id = catalog.file_ids([path])[path]
     catalog.apply_scan_batch(ScanBatch(root, files=[FileRecord(
         "/lib/yande.re 431721 cat.jpg", 10, 10**18, "ok", sha)], removed=[file_id]))
-    assert text.documents([cid]) == {cid: {"id": cid, "text": "", "tags1": ["cat"]}}
+    assert text.documents([cid]) == {cid: TextDocument(cid, "", "", ("cat",), ("cat",)).to_json()}
 
 
 def test_mongo_catalogue_copies_text_and_source_tags(fake: FakeMeili) -> None:
@@ -143,8 +145,8 @@ def test_mongo_catalogue_copies_text_and_source_tags(fake: FakeMeili) -> None:
     catalog.set_ocr(cid, "ocr:test", "Hello there")
     catalog.set_tags(cid, "pixiv", 1, {"Blue Sky": 1.0})
     catalog.set_tags(cid, "wd14:x", 0, {"model_tag": 0.9})  # model tags stay out
-    assert text.documents([cid]) == {cid: {"id": cid, "text": "Hello there",
-                                           "tags1": ["Blue Sky"]}}
+    assert text.documents([cid]) == {cid: TextDocument(
+        cid, "Hello there", "", ("Blue Sky",), ("blue_sky",)).to_json()}
     fake.fail_next("internal", "boom")
     with pytest.raises(MeiliError, match="boom"):
         catalog.set_ocr(cid, "ocr:test", "Lost text")

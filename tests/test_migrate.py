@@ -64,8 +64,16 @@ def test_round_trip_keeps_everything(library: SqliteCatalog, mongo: MongoDatabas
     assert counts["content"] > 150 and counts["pixiv_work"] > 0 and counts["pixiv_error"] == 1
     assert counts["folder_state"] == 1
 
-    # The copy answers every query as the original does.
-    copied = MongoCatalog(mongo)
+    # The copy answers every query as the original does (word searches from the
+    # Meilisearch index that `pximse migrate --meili-url` fills).
+    from meili_fake import FakeMeili
+
+    from pximse.store.meili import MeiliTextStore
+
+    meili = FakeMeili().start()
+    copied = MongoCatalog(mongo, text_store=MeiliTextStore(meili.url, interval_ms=1))
+    copied.text_store.put(copied.text_documents(  # type: ignore[union-attr]
+        doc["_id"] for doc in mongo.content.find({}, {"_id": 1})))
     for text, sort, _, _ in TABLE:
         query = parse_query(text.format(**_table_params_for(library)), sort)
         want = library.search(query, limit=1000, seed=9)
@@ -73,6 +81,7 @@ def test_round_trip_keeps_everything(library: SqliteCatalog, mongo: MongoDatabas
         assert (got.total, got.items) == (want.total, want.items), text
     sha = library.db.reader().execute("SELECT sha256 FROM content WHERE id = 1").fetchone()[0]
     assert copied.image(sha) == library.image(sha)
+    meili.stop()
 
     # And back into a new data folder: the same checksums as the original.
     back = SqliteCatalog(tmp_path / "back.sqlite3", memory_index=False)

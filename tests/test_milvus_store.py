@@ -1,6 +1,10 @@
-"""The Milvus vector store, for real: on milvus-lite here, on a server when
-``PXIMSE_TEST_MILVUS_URI`` is set (``http://127.0.0.1:19530``; with
-``PXIMSE_TEST_MILVUS_TOKEN`` for ``user:password``).
+"""The Milvus vector store, for real: every case runs on milvus-lite and on a
+Milvus server -- the ``milvus`` package's Milvus 2.3 standalone server, which
+the run starts itself (``milvus_server_uri`` in conftest.py), or the server
+``PXIMSE_TEST_MILVUS_URI`` names (``http://127.0.0.1:19530``; with
+``PXIMSE_TEST_MILVUS_TOKEN`` for ``user:password``). The column filters also
+run on milvus-lite with the ``has_`` flags that servers before 2.5 need, so
+both collection layouts are held to the catalogue whatever server is at hand.
 
 What users rely on, checked against exact inner products computed here: a
 search ranks the stored vectors as the exact product does (recall), a filter
@@ -29,23 +33,29 @@ from pximse.query.ast import And, Compare, MatchAll, Not, Or, Query, Tag
 from pximse.store.mongo.catalog import MongoCatalog
 from pximse.store.vectors import VectorStoreError
 from pximse.store.vectors.milvus import MAX_TOPK, MilvusVectorStore
+from pximse.store.vectors.milvus_features import features_of, parse_version
 from pximse.store.vectors.milvus_filter import milvus_filter
 
 pytest.importorskip("milvus_lite", reason="milvus-lite is not installed (pip install "
                     "'pximse[server]'); it runs the Milvus store's tests")
 
-SERVER_URI = os.environ.get("PXIMSE_TEST_MILVUS_URI", "")
 SERVER_TOKEN = os.environ.get("PXIMSE_TEST_MILVUS_TOKEN", "")
 DIM = 24
+KINDS = ["lite", "server"]
+FLAGS = features_of("v2.4.9")
+"""A server without nullable fields: its collections carry has_ flags."""
 
 
-def open_store(kind: str, folder: Path, model_id: str, dim: int = DIM) -> MilvusVectorStore:
-    if kind == "lite":
-        return MilvusVectorStore(str(folder / "milvus.db"), dim, model_id)
-    if not SERVER_URI:
-        pytest.skip("PXIMSE_TEST_MILVUS_URI is not set: the Milvus server cases need a "
-                    "server (see deploy/compose.yaml)")
-    return MilvusVectorStore(SERVER_URI, dim, model_id, token=SERVER_TOKEN)
+def open_store(request: pytest.FixtureRequest, kind: str, folder: Path, model_id: str,
+               dim: int = DIM) -> MilvusVectorStore:
+    """A store on milvus-lite (``lite``, ``lite-flags``: with the layout of servers
+    before 2.5) or on the run's Milvus server, under a collection no other test uses."""
+    model_id = f"{model_id}:{uuid.uuid4().hex[:8]}"
+    if kind.startswith("lite"):
+        return MilvusVectorStore(str(folder / "milvus.db"), dim, model_id,
+                                 features=FLAGS if kind == "lite-flags" else None)
+    uri = request.getfixturevalue("milvus_server_uri")
+    return MilvusVectorStore(uri, dim, model_id, token=SERVER_TOKEN)
 
 
 def clustered(n: int, dim: int, seed: int) -> np.ndarray:
@@ -65,11 +75,10 @@ def exact(vectors: np.ndarray, ids: np.ndarray, query: np.ndarray, k: int,
     return ids[mask][order], scores[order]
 
 
-@pytest.fixture(scope="module", params=["lite", "server"])
+@pytest.fixture(scope="module", params=KINDS)
 def loaded(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
            ) -> Iterator[tuple[MilvusVectorStore, np.ndarray, np.ndarray]]:
-    store = open_store(request.param, tmp_path_factory.mktemp("milvus"),
-                       f"test:{uuid.uuid4().hex[:8]}")
+    store = open_store(request, request.param, tmp_path_factory.mktemp("milvus"), "test")
     ids = np.arange(1, 4001, dtype=np.int64) * 3  # sparse ids, as content ids are
     vectors = clustered(len(ids), DIM, 1)
     store.add(ids, vectors)
@@ -88,8 +97,9 @@ def test_round_trip(loaded: tuple[MilvusVectorStore, np.ndarray, np.ndarray]) ->
     assert store.present(asked).tolist() == [True, False, True, True]
 
 
-def test_add_replace_remove(tmp_path: Path) -> None:
-    store = open_store("lite", tmp_path, "replace")
+@pytest.mark.parametrize("kind", KINDS)
+def test_add_replace_remove(request: pytest.FixtureRequest, kind: str, tmp_path: Path) -> None:
+    store = open_store(request, kind, tmp_path, "replace")
     vectors = clustered(10, DIM, 2)
     store.add(np.arange(10), vectors * 3)  # stored normalised
     found, got = store.get(np.array([4]))
@@ -102,7 +112,8 @@ def test_add_replace_remove(tmp_path: Path) -> None:
     with pytest.raises(VectorStoreError, match="24 dimensions"):
         store.add(np.array([1]), np.ones((1, 5), np.float32))
     with pytest.raises(VectorStoreError, match="24-d"):
-        MilvusVectorStore(str(tmp_path / "milvus.db"), 8, "replace", client=store.client)
+        MilvusVectorStore(str(tmp_path / "milvus.db"), 8, store.model_id, client=store.client)
+    store.drop()
 
 
 def test_search_ranks_as_the_exact_product(
@@ -219,8 +230,8 @@ def test_pages_past_a_refusing_servers_limit_walk_the_ranking(
 # -- filters on the columns beside the vectors ----------------------------------------
 
 
-@pytest.fixture(scope="module")
-def synced(tmp_path_factory: pytest.TempPathFactory
+@pytest.fixture(scope="module", params=["lite", "lite-flags", "server"])
+def synced(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
            ) -> Iterator[tuple[MongoCatalog, MilvusVectorStore]]:
     built = open_pair(tmp_path_factory.mktemp("pair"), "mongomock", 200, 5)
     catalog = built.mongo
@@ -228,7 +239,7 @@ def synced(tmp_path_factory: pytest.TempPathFactory
     gone = np.array(sorted(catalog.content_ids(
         [d["sha256"] for d in catalog.mdb.content.find({"state": -1})]).values()))
     ids = np.union1d(ids, gone).astype(np.int64)
-    store = open_store("lite", tmp_path_factory.mktemp("synced"), "synced")
+    store = open_store(request, request.param, tmp_path_factory.mktemp("synced"), "synced")
     store.add(ids, clustered(len(ids), DIM, 4))
     assert len(store.unsynced_ids()) == len(ids)
     assert catalog.sync_vector_scalars(store) == len(ids)
@@ -259,7 +270,7 @@ def test_column_filters_select_what_the_catalogue_selects(
         data: st.DataObject, synced: tuple[MongoCatalog, MilvusVectorStore]) -> None:
     catalog, store = synced
     where = data.draw(_expressible(catalog), label="where")
-    expr = milvus_filter(where)
+    expr = store.filter_expression(where)
     assert expr is not None
     in_milvus = sorted(int(row["id"]) for row in store._query(expr, ["id"]))
     assert in_milvus == catalog.filtered_ids(Query(where)).tolist(), expr
@@ -285,7 +296,7 @@ def test_hand_written_column_filters(synced: tuple[MongoCatalog, MilvusVectorSto
         Compare("ratio", ">", 1.5),
     ]
     for where in cases:
-        expr = milvus_filter(where)
+        expr = store.filter_expression(where)
         assert expr is not None, where
         want = catalog.filtered_ids(Query(where)).tolist()
         assert want, where
@@ -324,3 +335,79 @@ def test_vector_search_filters_inside_milvus(
     assert filtered_in_store(catalog.mdb, store, Compare("tagcount", ">", 0)) is not None
     again, _ = catalog.search_near(Query(Compare("tagcount", ">", 0)), query, store, limit=500)
     assert again.total == page.total
+
+
+# -- what the server supports ----------------------------------------------------------
+
+
+def test_server_versions_and_their_features() -> None:
+    assert parse_version("v2.3.5-lite") == (2, 3, 5)
+    assert parse_version("v2.6.0-rc1") == (2, 6, 0)
+    assert parse_version("milvus_lite-3.2.2") is None
+    old, mid, new = features_of("v2.3.5-lite"), features_of("v2.4.9"), features_of("v2.5.0")
+    assert (old.nullable, old.inverted_index) == (False, False)
+    assert old.scalar_index("int") == "STL_SORT" and old.scalar_index("str") == "Trie"
+    assert (mid.nullable, mid.inverted_index) == (False, True)
+    assert (new.nullable, new.scalar_index("str")) == (True, "INVERTED")
+    assert features_of("milvus_lite-3.2.2").nullable
+    assert features_of("unknown").nullable  # a server that will not say: the newest
+
+
+def test_the_run_starts_a_real_server(milvus_server_uri: str, tmp_path: Path,
+                                      request: pytest.FixtureRequest) -> None:
+    """The server cases meet a real Milvus server, not milvus-lite; one before 2.5
+    gets has_ flags for missing values, and missing values keep their meaning."""
+    store = open_store(request, "server", tmp_path, "layout")
+    try:
+        version = store.client.get_server_version()
+        assert not version.startswith("milvus_lite"), version
+        fields = {f["name"] for f in store.client.describe_collection(store.collection)["fields"]}
+        assert ("has_posted" in fields) == (not store.features.nullable)
+        vectors = clustered(3, DIM, 9)
+        store.add(np.array([1, 2, 3]), vectors,
+                  {1: {"state": 1, "posted": 1_600_000_000}, 2: {"state": 1, "posted": None},
+                   3: {"state": 1, "posted": 1_400_000_000}})
+        ids = sorted(int(r["id"]) for r in store._query(
+            store.filter_expression(Not(Compare("posted", "<", "2020-01-01"))), ["id"]))
+        assert ids == [1, 2]  # no date: the comparison is false, its negation true
+    finally:
+        store.drop()
+
+
+def test_a_collection_keeps_its_layout(tmp_path: Path) -> None:
+    """A collection made with has_ flags (on a server before 2.5) keeps them when
+    the server is upgraded to one with nullable fields."""
+    made = MilvusVectorStore(str(tmp_path / "milvus.db"), DIM, "kept", features=FLAGS)
+    assert made.presence_flags
+    again = MilvusVectorStore(str(tmp_path / "milvus.db"), DIM, "kept", client=made.client)
+    assert again.features.nullable and again.presence_flags
+    assert "has_posted" in again.filter_expression(Compare("posted", ">", "2020-01-01"))
+
+
+class _NoIterators:
+    """A client whose server (or pymilvus) has no query iterators."""
+
+    def __init__(self, client: object) -> None:
+        self._client = client
+
+    def query_iterator(self, *args: object, **kwargs: object) -> object:
+        raise RuntimeError("query iterators are not supported")
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._client, name)
+
+
+def test_every_row_is_read_without_iterators(
+        loaded: tuple[MilvusVectorStore, np.ndarray, np.ndarray],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """More rows than one query answers (lowered to 1,000 here): read by id ranges."""
+    import pximse.store.vectors.milvus as milvus_module
+
+    store, ids, _ = loaded
+    real = store.client
+    monkeypatch.setattr(milvus_module, "MAX_TOPK", 1000)
+    store.client = _NoIterators(real)
+    try:
+        assert store.all_ids().tolist() == sorted(ids.tolist())
+    finally:
+        store.client = real

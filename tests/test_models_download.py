@@ -42,7 +42,8 @@ def mirror(tmp_path: Path) -> Iterator[http.server.ThreadingHTTPServer]:
 def test_download_then_verify_then_nothing_to_fetch(
         tmp_path: Path, mirror: http.server.ThreadingHTTPServer) -> None:
     config = tmp_path / "config.toml"
-    config.write_text('[models]\ntagger = "wd-vit-tagger-v3"\nocr = ""\nclip = ""\n',
+    config.write_text('[models]\nallow_download = false\ntagger = "wd-vit-tagger-v3"\n'
+                      'ocr = ""\nclip = ""\n',
                       encoding="utf-8")
     data = tmp_path / "data"
     common = ["--config", str(config), "--data-dir", str(data)]

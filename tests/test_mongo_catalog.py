@@ -76,9 +76,18 @@ class Pair:
 
 
 def open_pair(tmp_path: Path, kind: str, n: int, seed: int) -> Pair:
+    """The two catalogues; word searches go to the embedded index on SQLite and to
+    (the fake) Meilisearch on MongoDB, so the table's m;/mt; cases compare the two."""
+    from meili_fake import FakeMeili
+
+    from pximse.store.meili import MeiliTextStore
+
     client = mongo_client(kind)
     name = f"pximse_test_{uuid.uuid4().hex[:12]}"
-    mongo = MongoCatalog(MongoDatabase(client, name), tag_threshold=THRESHOLD)
+    meili = FakeMeili().start()
+    mongo = MongoCatalog(MongoDatabase(client, name), tag_threshold=THRESHOLD,
+                         text_store=MeiliTextStore(meili.url, interval_ms=1))
+    mongo.meili = meili  # type: ignore[attr-defined]
     path = tmp_path / "catalog.sqlite3"
     sqlite = SqliteCatalog(path, tag_threshold=THRESHOLD, memory_index=False)
     tee = TeeCatalog(sqlite, mongo)
@@ -90,6 +99,7 @@ def close_pair(pair: Pair) -> None:
     pair.sqlite.close()
     pair.mongo.mdb.client.drop_database(pair.mongo.mdb.name)
     pair.mongo.close()
+    pair.mongo.meili.stop()  # type: ignore[attr-defined]
 
 
 @pytest.fixture(scope="module", params=["mongomock", "server"])
@@ -238,6 +248,26 @@ def test_writes_keep_the_two_in_step(fresh: Pair) -> None:
         for path in extra]))
     agree(fresh)
     assert fresh.mongo.status() == fresh.sqlite.status()
+
+
+def test_names_that_are_not_utf8_as_sqlite(fresh: Pair) -> None:
+    # A file name of Latin-1 bytes, as Python hands it over (surrogate-escaped):
+    # both catalogues store it losslessly and give back the very same path.
+    tee, library = fresh.tee, fresh.library
+    folder = os.fsdecode(b"/lib/main/caf\xe9 folder")
+    path = os.fsdecode(b"/lib/main/caf\xe9 folder/\xff\xfe.png")
+    sha = sha_for("odd name")
+    content = NewContent(sha, 777, "png", 10, 10, 1, False, None, False,
+                         1_700_000_000 * SECOND)
+    add_images(tee, library.main_root, [(path, sha, content)])  # type: ignore[arg-type]
+    for catalog in (fresh.sqlite, fresh.mongo):
+        assert set(catalog.file_ids([path])) == {path}
+        assert set(catalog.catalogued_stats(library.main_root, set(), [folder])) == {path}
+        assert catalog.file_for(sha) == (path, "png")
+        assert [p.path for p in catalog.image(sha).paths] == [  # type: ignore[union-attr]
+            "/lib/main/caf\\xe9 folder/\\xff\\xfe.png"]
+    assert fresh.mongo.image(sha) == fresh.sqlite.image(sha)
+    agree(fresh)
 
 
 def test_model_stages_as_sqlite(fresh: Pair) -> None:

@@ -92,7 +92,7 @@ def test_queries(engines, query: str, count: int) -> None:  # type: ignore[no-un
     memory, sql, _ = engines
     expected = _expected(query)
     assert len(expected) == count
-    for syntax in (f'ocr:"{query}"', f'm;"{query}"'):
+    for syntax in (f'ocr:"{query}"',):
         parsed = parse_query(syntax)
         assert parsed.where == Text("ocr", query)
         assert _found(sql, parsed) == expected

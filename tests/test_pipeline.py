@@ -73,7 +73,8 @@ def test_every_image_is_decoded_once_and_every_stage_stores_its_results(
     assert "red.png" in names(scanned, "model:red_theme:>0.5")
     assert "blue.jpg" not in names(scanned, "model:red_theme:>0.5")
     assert names(scanned, "ocr:hello") == {"page.png"}
-    assert names(scanned, "m;PXIMSE") == {"page.png"}
+    assert names(scanned, "m;PXIMSE") == {"page.png"}  # a word search finds OCR words
+    assert names(scanned, "m;PXIMS") == {"page.png"}  # the last one as a prefix
     assert names(scanned, "textlen:>5") == {"page.png"}
 
     decodes.clear()
@@ -151,8 +152,8 @@ def test_index_runs_the_configured_models_and_reports_missing_weights(
                                env={})
     assert [Path(i["path"]).name for i in json.loads(found.output)] == ["red.png"]
 
-    config.write_text(  # no path, no cache
-        '[models]\ntagger = "wd-vit-tagger-v3"\nocr = ""\nclip = ""\n')
+    config.write_text(  # no path, no cache, no downloads
+        '[models]\nallow_download = false\ntagger = "wd-vit-tagger-v3"\nocr = ""\nclip = ""\n')
     result = CliRunner().invoke(main, ["index", *common, "--json", str(library)], env={})
     plan = json.loads(result.output)["models"]["plan"]
     assert plan["tagger"]["state"] == "unavailable"

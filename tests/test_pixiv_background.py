@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from api_client import api_client
 from pixiv_fake import FakePixiv, FakeWork
 
 from pximse.config import Config, load_config
@@ -128,13 +129,12 @@ def test_off_by_default(tmp_path: Path, fake: FakePixiv) -> None:
 
 
 def test_the_api_reports_and_fetches_on_request(tmp_path: Path, fake: FakePixiv) -> None:
-    from fastapi.testclient import TestClient
 
     from pximse.api.app import create_app
 
     config, catalog = make(tmp_path, fake)
     app = create_app(config, catalog)
-    with TestClient(app) as client:
+    with api_client(app) as client:
         before = client.get("/api/pixiv").json()
         assert (before["works"], before["unfetched"], before["via"]) == (2, 2, "app")
         assert before["refresh_token"] == "set" and TOKEN not in json.dumps(before)

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from api_client import api_client
 from click.testing import CliRunner, Result
 from pixiv_fake import FakePixiv, FakeWork
 
@@ -153,7 +154,6 @@ def test_a_bad_query_is_a_clear_error(setup: list[str]) -> None:
 
 def test_the_api_searches_the_fields_and_shows_the_work(setup: list[str],
                                                         fake: FakePixiv) -> None:
-    from fastapi.testclient import TestClient
 
     from pximse.api.app import create_app
     from pximse.config import load_config
@@ -163,7 +163,7 @@ def test_the_api_searches_the_fields_and_shows_the_work(setup: list[str],
     config = load_config(Path(setup[1]), None, env={})
     catalog = SqliteCatalog(config.catalog_path)
     try:
-        with TestClient(create_app(config, catalog)) as client:
+        with api_client(create_app(config, catalog)) as client:
             found = client.get("/api/search", params={"q": "bookmarks:>1000 src:original",
                                                       "sort": "-views"})
             assert found.status_code == 200

@@ -604,7 +604,11 @@ TABLE: list[tuple[str, str, str, bool]] = [
     ("date;>=2018-01-01&<2020-01-01", "date;1", "legacy", True),
     ('userid;="1001"', "", "legacy", True),
     ("user;=null", "", "legacy", True),
-    ("m;ありがとう", "", "legacy", True),
+    ("m;ありがとう", "filesize;1", "legacy", True),
+    ("m;hellp,!m;again", "date;1", "legacy", True),  # one typo in a 5-letter prefix
+    ("m;wrld", "", "legacy", False),  # no typo allowed under 5 letters
+    ("m:thank OR m:worlds", "order:id", "booru", True),
+    ("mt:cat", "order:-width", "booru", True),
     ("textlen;>5", "textlen;1", "legacy", True),
     ("tags,!tags.monochrome", "", "legacy", True),
     ("!tags1", "", "legacy", True),

@@ -23,6 +23,7 @@ from pximse.query.ast import (
     Tag,
     TagScore,
     Text,
+    Words,
 )
 from pximse.query.errors import QueryError
 from pximse.query.fields import FIELDS, HAS_EXTRA
@@ -85,9 +86,11 @@ LEGACY = [
     ("tags.long_hair;>0.5&<=0.9",
      And((TagScore("long_hair", ">", 0.5), TagScore("long_hair", "<=", 0.9)))),
     ("textlen;>10", Compare("textlen", ">", 10)),
-    ("m;ありがとう", Text("ocr", "ありがとう")),
-    ('m;"a, b"', Text("ocr", "a, b")),
-    ("!m;spoiler", Not(Text("ocr", "spoiler"))),
+    ("m;ありがとう", Words("ocr", "ありがとう")),
+    ('m;"a, b"', Words("ocr", "a, b")),
+    ("!m;spoiler", Not(Words("ocr", "spoiler"))),
+    ("mt;miku", Words("meta", "miku")),
+    ("m;hello world", Words("ocr", "hello world")),
     ("user;=null", Not(Has("user"))),
     ("posted;!=null", Has("posted")),
     ('type;="pixiv"', Compare("source", "=", "pixiv")),
@@ -103,7 +106,7 @@ LEGACY = [
     ("ratio;>16:9", Compare("ratio", ">", 16 / 9)),
     ("filesize;>1000000,tags.a,!tags1:b,|tags1:c,|tags1:d,m;x",
      And((Compare("filesize", ">", 1000000), model("a"), Not(source("b")),
-          Or((source("c"), source("d"))), Text("ocr", "x")))),
+          Or((source("c"), source("d"))), Words("ocr", "x")))),
 ]
 
 
@@ -336,8 +339,9 @@ LEGACY_ERRORS = [
     ("tags.a;0.5", 7, "operator"),
     ("tags.a;>=null", 9, "null"),
     ("width;>null", 6, "null"),
-    ("m;", 2, "missing text"),
-    ("m;   ", 2, "missing text"),
+    ("m;", 2, "missing words"),
+    ("m;   ", 2, "missing words"),
+    ("mt;", 3, "missing words"),
     ("!", 1, "missing item"),
     ("|", 1, "missing item"),
     ("!!tags.a", 1, "twice"),

@@ -17,6 +17,7 @@ from PIL import Image
 
 pytest.importorskip("open_clip")
 
+from api_client import api_client
 from conftest import draw_picture  # noqa: E402
 from test_clip import ARCH, clip_from, save_bin, tiny_archs, tiny_model  # noqa: E402,F401
 
@@ -73,7 +74,7 @@ def indexed(tmp_path_factory: pytest.TempPathFactory,
 
 @pytest.fixture(scope="module")
 def client(indexed: dict[str, Any]) -> TestClient:
-    with TestClient(create_app(indexed["config"], indexed["catalog"])) as test_client:
+    with api_client(create_app(indexed["config"], indexed["catalog"])) as test_client:
         yield test_client
 
 
@@ -196,7 +197,7 @@ def test_without_a_model_or_vectors_a_vector_query_is_503(
     (tmp_path / "off").mkdir()
     off = write_config(tmp_path / "off", indexed["library"], 'clip = ""\n')
     catalog = SqliteCatalog(off.catalog_path)
-    with TestClient(create_app(off, catalog)) as client:
+    with api_client(create_app(off, catalog)) as client:
         assert client.get("/api/search", params={"q": ""}).status_code == 200
         answer = client.get("/api/search", params={"q": 'clip:"x"'})
         assert answer.status_code == 503
@@ -204,7 +205,7 @@ def test_without_a_model_or_vectors_a_vector_query_is_503(
     (tmp_path / "novectors").mkdir()
     empty = write_config(tmp_path / "novectors", indexed["library"], (
         f'clip = "{ARCH}"\nclip_path = "{indexed["weights"]}"\nclip_pretrained = ""\n'))
-    with TestClient(create_app(empty, SqliteCatalog(empty.catalog_path))) as client:
+    with api_client(create_app(empty, SqliteCatalog(empty.catalog_path))) as client:
         answer = client.get("/api/search", params={"text": "x"})
         assert answer.status_code == 503 and "no CLIP vectors" in answer.json()["message"]
 

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import mongomock
 import pytest
+from api_client import api_client
 from click.testing import CliRunner
-from fastapi.testclient import TestClient
 from PIL import Image
 from test_mongo_catalog import MONGO_URL
 
@@ -98,7 +98,7 @@ def test_the_api_serves_the_mongodb_catalogue(mongo_backend: str, tmp_path: Path
     config = load_config(config_path, tmp_path / "data", create=False, env={})
     catalog = open_catalog(config)
     assert isinstance(catalog, MongoCatalog)
-    with TestClient(create_app(config, catalog)) as client:
+    with api_client(create_app(config, catalog)) as client:
         body = client.get("/api/search", params={"q": "pixiv:7000", "sort": "page"}).json()
         assert body["total"] == 2
         assert [item["work_pages"] for item in body["items"]] == [2, 2]

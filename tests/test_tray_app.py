@@ -23,6 +23,7 @@ from typing import Any
 
 import httpx
 import pytest
+from conftest import require_tk
 from tray_harness import (
     Daemon,
     docked_icon,
@@ -101,6 +102,7 @@ def opened_lines(desktop: dict[str, Any]) -> list[str]:
 
 def test_the_icon_docks_and_its_menu_reaches_the_daemon(desktop: dict[str, Any],
                                                           daemon: Daemon) -> None:
+    require_tk()  # the status window
     from pximse.tray.icon_image import COLOURS
 
     display = desktop["display"]
@@ -172,6 +174,7 @@ def test_the_icon_docks_and_its_menu_reaches_the_daemon(desktop: dict[str, Any],
 
 
 def test_the_status_window_buttons_send_the_actions(desktop: dict[str, Any]) -> None:
+    require_tk()
     import tkinter
 
     from pximse.tray.status_window import StatusWindow
@@ -235,6 +238,7 @@ class OlderDaemon(http.server.BaseHTTPRequestHandler):
 
 
 def test_a_refusal_is_reported_with_the_daemons_answer(desktop: dict[str, Any]) -> None:
+    require_tk()  # the status window
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), OlderDaemon)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     app = make_app(f"http://127.0.0.1:{server.server_address[1]}", desktop["folder"])

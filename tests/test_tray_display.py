@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import require_programs
 from tray_harness import free_port, start_trayer, start_xvfb, stop, tray_env
 
 from pximse.tray.display import NoDisplay, NoTrayHost, check_display, wait_for_tray_host
@@ -78,6 +79,7 @@ def test_the_checks_themselves() -> None:
         assert time.monotonic() - started < 10
         # A tray that appears during the grace period (a panel starting after
         # the icon at login) is waited for.
+        require_programs("trayer", package="trayer")  # here: the timer's thread cannot skip
         trayers: list[subprocess.Popen[bytes]] = []
         later = threading.Timer(0.5, lambda: trayers.append(start_trayer(display)))
         later.start()

@@ -47,6 +47,22 @@ def test_indexing_shows_the_progress_of_the_queue_and_the_time_left() -> None:
     assert state.title == "PxIMSE: indexing 40% · 3 min left"  # the slowest stage
 
 
+def test_weights_being_downloaded_are_work_and_waiting_ones_are_named() -> None:
+    downloading = status(models={"running": False, "stages": {}, "weights": {
+        "clip": {"state": "downloading", "file": "visual/model.onnx", "done": 150_000_000,
+                 "total": 600_000_000},
+        "tagger": {"state": "ready"}}})
+    state = state_from_status(downloading)
+    assert state.kind == "indexing" and state.progress == pytest.approx(0.25)
+    assert state.title == "PxIMSE: downloading model weights 25%"
+    waiting = status(models={"running": False, "stages": {}, "weights": {
+        "clip": {"state": "waiting", "message": "503 Service Unavailable", "next_try": 1.0},
+        "tagger": {"state": "waiting", "message": "503", "next_try": 1.0}}})
+    state = state_from_status(waiting)
+    assert state.kind == "idle"
+    assert state.title == "PxIMSE: idle · 1,234 images · clip, tagger waiting for weights"
+
+
 def test_a_scan_is_work_too() -> None:
     state = state_from_status(status(scan={"running": True, "progress": {
         "phase": "hash", "done": 25, "total": 100}}))
@@ -139,5 +155,4 @@ def test_the_client_reaches_a_daemon_listening_everywhere_over_loopback(make_con
     config = make_config(extra='[server]\nhost = "0.0.0.0"\nport = 9000\ntoken = "a b/c"\n')
     client = DaemonClient.for_config(config)
     assert client.base_url == "http://127.0.0.1:9000"
-    assert client.page_url == "http://127.0.0.1:9000/?token=a%20b%2Fc"  # the page keeps it
-    assert DaemonClient("http://[::1]:8741").page_url == "http://[::1]:8741/"
+    assert DaemonClient("http://[::1]:8741").page_url() == "http://[::1]:8741/"

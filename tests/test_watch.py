@@ -61,8 +61,8 @@ class Watched:
             self.catalog, roots, thumbnail_dir=self.thumbs, scan_config=self.config,
             debounce_ms=200, on_batch=self.reports.append,
             on_mode=lambda root, mode, why: self.modes.append((root.name, mode, why)),
-            on_root_back=lambda root: scan_roots(self.catalog, [root],
-                                                 thumbnail_dir=self.thumbs, config=self.config),
+            on_rescan=lambda root, reason: scan_roots(
+                self.catalog, [root], thumbnail_dir=self.thumbs, config=self.config),
             **options,
         )
         self.watcher.start()

@@ -1,37 +1,27 @@
 """Searching by image and by description from the page, in a real browser,
 against a daemon with a tiny real open_clip model (an open_clip folder the test
 writes) and the vectors the real pipeline saved. The daemon has a token, so the
-page is opened the way a user opens it then: with ``?token=``."""
+page is opened the way the tray opens it then: with a one-time sign-in link."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 pytest.importorskip("open_clip")
 
-from conftest import draw_picture  # noqa: E402
-from test_clip import TINY_CFG, save_safetensors, tiny_archs, tiny_model  # noqa: E402,F401
+from clip_daemon import start_clip_daemon  # noqa: E402
+from test_clip import tiny_archs  # noqa: E402,F401 (a fixture)
 from web_fixtures import (  # noqa: E402
     LAPTOP,
     Daemon,
     screenshot,
-    start_daemon,
     stop_daemon,
     watch_page,
-    write_config,
 )
 from web_fixtures import browser as browser  # noqa: E402,F401 (a fixture)
-
-from pximse.config import load_config  # noqa: E402
-from pximse.library.scan import scan_roots  # noqa: E402
-from pximse.pipeline.build import plan_stages  # noqa: E402
-from pximse.pipeline.runner import run_pipeline  # noqa: E402
-from pximse.store.sqlite.catalog import SqliteCatalog  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -43,31 +33,8 @@ WAIT_MS = 90_000  # the daemon loads PyTorch and the model on the first vector q
 @pytest.fixture(scope="module")
 def daemon(tmp_path_factory: pytest.TempPathFactory,
            tiny_archs: None) -> Iterator[Daemon]:  # noqa: F811
-    folder = tmp_path_factory.mktemp("web_clip")
-    library = folder / "library"
-    library.mkdir()
-    for i in range(IMAGES):
-        draw_picture(200 + i, (80 + 8 * i, 64)).save(library / f"pic{i:02d}.png")
-    model_dir = folder / "tiny-clip"
-    model_dir.mkdir()
-    (model_dir / "open_clip_config.json").write_text(
-        json.dumps({"model_cfg": TINY_CFG, "preprocess_cfg": {}}), encoding="utf-8")
-    save_safetensors(tiny_model(3), model_dir / "open_clip_model.safetensors")
-    config_path = write_config(folder, library, (
-        f'[server]\ntoken = "{TOKEN}"\n\n[scan]\nworkers = 1\n\n'
-        f'[models]\nclip = "ignored"\nclip_path = "{model_dir}"\nclip_pretrained = ""\n'
-        'tagger = ""\nocr = ""\n'))
-    config = load_config(config_path, folder / "data", env={})
-    catalog = SqliteCatalog(config.catalog_path)
-    scan_roots(catalog, config.roots, thumbnail_dir=config.thumbnail_dir, config=config.scan)
-    plan = plan_stages(config, catalog)
-    assert [stage.name for stage in plan.stages] == ["clip"], plan.unavailable
-    assert run_pipeline(catalog, plan.stages).stages["clip"].done == IMAGES
-    rows = catalog.db.reader().execute(
-        "SELECT f.path, c.sha256 FROM file f JOIN content c ON c.id = f.content_id").fetchall()
-    catalog.close()
-    running = start_daemon(folder, library, config_path)
-    running.ids = {Path(path).name: sha for path, sha in rows}
+    running = start_clip_daemon(tmp_path_factory.mktemp("web_clip"), IMAGES,
+                                f'token = "{TOKEN}"')
     yield running
     stop_daemon(running)
 
@@ -90,15 +57,19 @@ def first_card(page: Any) -> tuple[str, str]:
 
 def test_search_by_image_more_like_this_and_description(
         page: Any, daemon: Daemon) -> None:
-    page.goto(f"{daemon.url}/?token={TOKEN}")
+    from pximse.tray.client import DaemonClient
+
+    link = DaemonClient(daemon.url, TOKEN).page_url()
+    assert "/?login=" in link and TOKEN not in link
+    page.goto(link)
     page.wait_for_selector("#grid .card")
-    assert "token" not in page.url  # kept by the browser, not in links one copies
+    assert "login" not in page.url  # traded for the page's cookie, out of the address
     page.wait_for_function(
         "Array.from(document.querySelectorAll('#grid img')).every(i => i.complete"
         " && i.naturalWidth > 0)")
     assert page.inner_text("#count").startswith(f"{IMAGES} images")
     page.wait_for_function("PX.status.mode() !== 'starting'")
-    assert page.evaluate("PX.status.mode()") == "events"  # the stream took ?token=
+    assert page.evaluate("PX.status.mode()") == "events"  # the stream took the cookie
 
     # choose a file: the same picture ranks first, with score 1
     target = "pic05.png"
@@ -134,7 +105,7 @@ def test_search_by_image_more_like_this_and_description(
     assert "text=a+red+square" in page.url
 
     # a pasted image (one test, so that xdist never loads the model in two daemons)
-    page.goto(f"{daemon.url}/?token={TOKEN}")
+    page.goto(f"{daemon.url}/")  # still signed in
     page.wait_for_selector("#grid .card")
     data = list((daemon.library / "pic01.png").read_bytes())
     page.evaluate(

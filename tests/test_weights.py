@@ -160,8 +160,101 @@ def test_interrupted_download_leaves_no_partial_file(
     dest = tmp_path / "models" / "x" / "model.onnx"
     with pytest.raises(WeightsDownloadFailed) as err:
         download_file(_url(server, "/cut.bin"), dest, timeout_s=10)
-    assert "try again" in str(err.value)
-    assert _folder_files(dest.parent) == []
+    assert "resumes on the next try" in str(err.value)
+    assert not dest.exists()  # only the part, which a later try resumes
+    assert _folder_files(dest.parent) == ["model.onnx.part"]
+
+
+class _RangeHandler(http.server.BaseHTTPRequestHandler):
+    """Serves PAYLOAD with Range support, as Hugging Face's CDN does: the first
+    answer for /resolve/ redirects and names the file's SHA-256 (X-Linked-Etag),
+    the CDN answers 206 to a range. /cut-once/ sends a third of the file the
+    first time and hangs up; /small names a git blob SHA-1 in its ETag."""
+
+    cut: set[str] = set()
+
+    def do_GET(self) -> None:  # noqa: N802 - the name http.server calls
+        self.server.requests.append((self.path, self.headers.get("Range")))  # type: ignore[attr-defined]
+        if self.path.startswith("/resolve/"):
+            self.send_response(302)
+            self.send_header("Location", "/cdn/" + self.path.removeprefix("/resolve/"))
+            self.send_header("X-Linked-Etag", f'"{self.server.sha256}"')  # type: ignore[attr-defined]
+            self.send_header("X-Repo-Commit", "0" * 40)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        if self.path == "/small":
+            body = b"tag_id,name,category,count\n"
+            blob = hashlib.sha1(b"blob %d\0" % len(body) + body).hexdigest()
+            self.send_response(200)
+            self.send_header("ETag", f'"{self.server.small_etag or blob}"')  # type: ignore[attr-defined]
+            self.send_header("X-Repo-Commit", "0" * 40)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+            return
+        start = 0
+        wanted = self.headers.get("Range")
+        if wanted:
+            start = int(wanted.removeprefix("bytes=").split("-")[0])
+            self.send_response(206)
+            self.send_header("Content-Range", f"bytes {start}-{len(PAYLOAD) - 1}/{len(PAYLOAD)}")
+        else:
+            self.send_response(200)
+        self.send_header("Content-Length", str(len(PAYLOAD) - start))
+        self.end_headers()
+        if "cut-once" in self.path and self.path not in self.cut:
+            self.cut.add(self.path)
+            self.wfile.write(PAYLOAD[start: start + len(PAYLOAD) // 3])
+            self.wfile.flush()
+            self.close_connection = True
+            return
+        self.wfile.write(PAYLOAD[start:])
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def cdn() -> Iterator[http.server.ThreadingHTTPServer]:
+    with http_server(_RangeHandler) as httpd:
+        httpd.sha256 = hashlib.sha256(PAYLOAD).hexdigest()  # type: ignore[attr-defined]
+        httpd.small_etag = None  # type: ignore[attr-defined]
+        yield httpd
+
+
+def test_an_interrupted_download_resumes_where_it_stopped(
+    tmp_path: Path, cdn: http.server.ThreadingHTTPServer
+) -> None:
+    dest = tmp_path / "model.onnx"
+    url = _url(cdn, "/resolve/cut-once/model.onnx")
+    with pytest.raises(WeightsDownloadFailed):
+        download_file(url, dest, timeout_s=10)
+    kept = (tmp_path / "model.onnx.part").stat().st_size
+    assert 0 < kept < len(PAYLOAD) and not dest.exists()
+
+    seen: list[tuple[str, int, int | None]] = []
+    download_file(url, dest, timeout_s=10, progress=lambda *a: seen.append(a))
+    assert dest.read_bytes() == PAYLOAD  # checked against the hub's X-Linked-Etag
+    assert not (tmp_path / "model.onnx.part").exists()
+    assert cdn.requests[-1] == ("/cdn/cut-once/model.onnx", f"bytes={kept}-")  # type: ignore[attr-defined]
+    assert seen[0] == ("model.onnx", kept, len(PAYLOAD))  # progress starts where it was
+
+
+def test_the_checksum_the_hub_announces_is_checked(
+    tmp_path: Path, cdn: http.server.ThreadingHTTPServer
+) -> None:
+    cdn.sha256 = "ab" * 32  # type: ignore[attr-defined]
+    with pytest.raises(WeightsDownloadFailed, match="X-Linked-Etag"):
+        download_file(_url(cdn, "/resolve/model.onnx"), tmp_path / "model.onnx", timeout_s=10)
+    assert _folder_files(tmp_path) == []  # a bad file is not kept, not even as a part
+
+    # A small file: its git blob SHA-1, as the hub names it in the ETag.
+    download_file(_url(cdn, "/small"), tmp_path / "tags.csv", timeout_s=10)
+    assert (tmp_path / "tags.csv").read_bytes().startswith(b"tag_id")
+    cdn.small_etag = "cd" * 20  # type: ignore[attr-defined]
+    with pytest.raises(WeightsDownloadFailed, match="git SHA-1"):
+        download_file(_url(cdn, "/small"), tmp_path / "other.csv", timeout_s=10)
 
 
 def test_http_error_leaves_no_partial_file(

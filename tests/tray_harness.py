@@ -9,7 +9,6 @@ from __future__ import annotations
 import atexit
 import os
 import select
-import shutil
 import socket
 import subprocess
 import sys
@@ -20,8 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-import pytest
-from conftest import draw_picture
+from conftest import draw_picture, require_programs
 
 
 def wait_until(predicate: Callable[[], object], timeout: float = 60.0,
@@ -53,8 +51,7 @@ def stop(process: subprocess.Popen[bytes] | subprocess.Popen[str], timeout: floa
 def start_xvfb() -> tuple[subprocess.Popen[bytes], str]:
     """An X server on a display number it picks itself (-displayfd), so tests
     running side by side never collide."""
-    if shutil.which("Xvfb") is None:
-        pytest.skip("Xvfb is not installed (make system-deps installs Debian's xvfb)")
+    require_programs("Xvfb", package="xvfb")
     read_end, write_end = os.pipe()
     process = subprocess.Popen(
         ["Xvfb", "-displayfd", str(write_end), "-screen", "0", "800x600x24", "-nolisten", "tcp",
@@ -93,8 +90,7 @@ def tray_owner(display: str) -> int:
 
 
 def start_trayer(display: str) -> subprocess.Popen[bytes]:
-    if shutil.which("trayer") is None:
-        pytest.skip("trayer is not installed (make system-deps installs Debian's trayer)")
+    require_programs("trayer", package="trayer")
     process = subprocess.Popen(
         ["trayer", "--widthtype", "request", "--heighttype", "pixel", "--height", "32"],
         env={**os.environ, "DISPLAY": display},
@@ -228,9 +224,11 @@ def desktop_with_tray() -> Iterator[str]:
 
 def tray_env(display: str | None, home: Path, **extra: str) -> dict[str, str]:
     """The environment of a `pximse tray` process: its own HOME and log folder,
-    pystray's X backend, and the display (or none)."""
+    pystray's X backend, and the display (or none); no session bus but one
+    ``extra`` names."""
     env = {key: value for key, value in os.environ.items()
-           if key not in ("DISPLAY", "WAYLAND_DISPLAY", "PXIMSE_CONFIG", "PXIMSE_DATA_DIR")}
+           if key not in ("DISPLAY", "WAYLAND_DISPLAY", "PXIMSE_CONFIG", "PXIMSE_DATA_DIR",
+                          "DBUS_SESSION_BUS_ADDRESS", "XDG_RUNTIME_DIR")}
     env.update(HOME=str(home), XDG_CONFIG_HOME=str(home / ".config"),
                XDG_STATE_HOME=str(home / ".state"), PXIMSE_LOG_DIR=str(home / "logs"),
                PYSTRAY_BACKEND="xorg", **extra)

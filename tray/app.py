@@ -1,7 +1,9 @@
 """The tray icon: its menu, its actions, and following the daemon's state.
 
-Importing this module imports pystray, which connects to the display: check
-the display first (:mod:`pximse.tray.display`).
+The icon is shown by a backend (:mod:`pximse.tray.backend`): a
+StatusNotifierItem over D-Bus, or pystray's. Without one named, the app
+takes pystray's, and importing pystray connects to the display: check the
+display first (:mod:`pximse.tray.display`).
 
 The icon follows ``/api/events`` (a status snapshot at least every 2 s while
 the daemon works) and falls back to polling ``/api/status`` every few
@@ -20,8 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import pystray
-
+from pximse.tray.backend import IconBackend, pystray_backend
 from pximse.tray.client import DaemonError
 from pximse.tray.daemon_process import DaemonHandle
 from pximse.tray.desktop_open import OpenFailed, open_file, open_url
@@ -70,7 +71,9 @@ class TrayApp:
         daemon_log: Path,
         poll_interval_s: float = 3.0,
         name: str = "pximse",
+        backend: IconBackend | None = None,
     ) -> None:
+        self.backend = backend if backend is not None else pystray_backend()
         self.handle = handle
         self.client = handle.client
         self.config_path = config_path
@@ -85,31 +88,33 @@ class TrayApp:
         self.stopped = threading.Event()
         self._refresh_pending = False
         self.window = StatusWindowProcess(self.perform)
-        self.icon = pystray.Icon(name, draw_icon(self.state), self.state.title,
-                                 menu=self._menu())
+        self.icon = self.backend.make_icon(name, draw_icon(self.state), self.state.title,
+                                           self._menu())
+        self._show_status()
 
     # --- the menu -------------------------------------------------------------
 
-    def _menu(self) -> pystray.Menu:
+    def _menu(self) -> Any:
         # Without a menu (pystray's X backend) a click runs the default item:
         # the status window, which has a button for every action.
-        status_is_default = not pystray.Icon.HAS_MENU
-        item = pystray.MenuItem
-        return pystray.Menu(
+        status_is_default = not self.backend.Icon.HAS_MENU
+        item = self.backend.MenuItem
+        separator = self.backend.Menu.SEPARATOR
+        return self.backend.Menu(
             item("Open search page", self._on("open_page"), default=not status_is_default),
             item(lambda _: "Resume indexing" if self.state.paused else "Pause indexing",
                  self._on("toggle_pause")),
             item("Rescan now", self._on("rescan")),
             item("Show status", self._on("show_status"), default=status_is_default),
-            pystray.Menu.SEPARATOR,
+            separator,
             item("Open log file", self._on("open_log")),
             item("Open config", self._on("open_config")),
-            pystray.Menu.SEPARATOR,
+            separator,
             item(lambda _: "Quit (stops the daemon)" if self.handle.started else "Quit",
                  self._on("quit")),
         )
 
-    def menu_item(self, label_start: str) -> pystray.MenuItem:
+    def menu_item(self, label_start: str) -> Any:
         """The menu item whose text starts with ``label_start``."""
         for entry in self.icon.menu.items:
             if entry.text.startswith(label_start):
@@ -160,7 +165,7 @@ class TrayApp:
         finally:
             loop_ended.set()
 
-    def _setup(self, icon: pystray.Icon) -> None:
+    def _setup(self, icon: Any) -> None:
         if self.stopping.is_set():  # a Quit that came before the loop ran missed it
             icon.stop()
             return
@@ -177,7 +182,7 @@ class TrayApp:
                 return
             change()
 
-    def _dock(self, icon: pystray.Icon, attempts: int = 5, wait_s: float = 5.0) -> None:
+    def _dock(self, icon: Any, attempts: int = 5, wait_s: float = 5.0) -> None:
         """Show the icon, asking the system tray again while it does not take it."""
         for attempt in range(1, 6):
             try:
@@ -235,8 +240,15 @@ class TrayApp:
         if self.state != before and not self.stopping.is_set():
             self.icon.icon = draw_icon(self.state)
             self.icon.title = self.state.title
+            self._show_status()
             self.icon.update_menu()
         self.window.update(self._window_content())
+
+    def _show_status(self) -> None:
+        """Where the backend has a status (a StatusNotifierItem's), a problem
+        asks for attention: a panel may highlight the icon."""
+        if getattr(self.backend.Icon, "HAS_STATUS", False):
+            self.icon.status = "NeedsAttention" if self.state.kind == "error" else "Active"
 
     def wait_for(self, predicate: Callable[[TrayState], bool], timeout_s: float) -> bool:
         """Wait until the shown state satisfies ``predicate``."""
@@ -311,7 +323,7 @@ class TrayApp:
         """Tell the user something that needs their attention."""
         log.warning("%s", message)
         self.last_message = message
-        if pystray.Icon.HAS_NOTIFICATION and self.icon.visible:
+        if self.backend.Icon.HAS_NOTIFICATION and self.icon.visible:
             try:
                 self.icon.notify(message, "PxIMSE")
                 return
@@ -331,7 +343,7 @@ class TrayApp:
         return content
 
     def _do_open_page(self) -> None:
-        open_url(self.client.page_url)
+        open_url(self.client.page_url())
 
     def _do_pause(self) -> None:
         self.client.pause()

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import urllib.error
-import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -65,12 +64,14 @@ class DaemonClient:
             host = f"[{host}]"
         return cls(f"http://{host}:{config.server.port}", config.server.token, **options)
 
-    @property
     def page_url(self) -> str:
-        """The search page; with a token, ``/?token=`` hands it to the page (which
-        keeps it, and takes it out of the address bar)."""
+        """The search page to open; with a token, a one-time sign-in link the daemon
+        makes for this client (the token itself never goes in a URL, where the
+        browser's history would keep it)."""
         if self.token:
-            return f"{self.base_url}/?token={urllib.parse.quote(self.token, safe='')}"
+            link = self._request("POST", "/api/session/link").get("url", "/")
+            if isinstance(link, str) and link.startswith("/"):
+                return self.base_url + link
         return self.base_url + "/"
 
     def status(self) -> dict[str, Any]:

@@ -48,7 +48,20 @@ def state_from_status(status: Mapping[str, Any] | None, problem: str | None = No
         rate = _overall_rate(status)
         return TrayState("indexing", f"PxIMSE: {label}{percent}"
                          + (f" · {rate}" if rate else ""), progress=progress)
-    return TrayState("idle", f"PxIMSE: idle · {_count(status)}")
+    waiting = _waiting_for_weights(status)
+    return TrayState("idle", f"PxIMSE: idle · {_count(status)}"
+                     + (f" · {', '.join(waiting)} waiting for weights" if waiting else ""))
+
+
+def _weights(status: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
+    """Each model's weights download, as the daemon reports it (``models.weights``)."""
+    weights = (status.get("models") or {}).get("weights") or {}
+    return {name: value for name, value in weights.items() if isinstance(value, Mapping)}
+
+
+def _waiting_for_weights(status: Mapping[str, Any]) -> list[str]:
+    return sorted(name for name, entry in _weights(status).items()
+                  if entry.get("state") in ("waiting", "missing"))
 
 
 def _count(status: Mapping[str, Any]) -> str:
@@ -86,6 +99,10 @@ def _work(status: Mapping[str, Any]) -> tuple[str, int, int] | None:
     if scan.get("running"):
         progress = scan.get("progress") or {}
         return "scanning", int(progress.get("done") or 0), int(progress.get("total") or 0)
+    downloading = [w for w in _weights(status).values() if w.get("state") == "downloading"]
+    if downloading:
+        return ("downloading model weights", sum(int(w.get("done") or 0) for w in downloading),
+                sum(int(w.get("total") or 0) for w in downloading))
     indexing = status.get("indexing") or {}
     stages = _stages(status)
     busy = {name: s for name, s in stages.items()

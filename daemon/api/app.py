@@ -7,15 +7,14 @@ connection (see ``store.sqlite.database``).
 
 from __future__ import annotations
 
-import hmac
 import logging
-from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from pximse import __version__
+from pximse.api.guards import install_guards
 from pximse.api.routes_daemon import router as daemon_router
 from pximse.api.routes_folder import router as folder_router
 from pximse.api.routes_hydrus import router as hydrus_router
@@ -24,10 +23,17 @@ from pximse.api.routes_page import router as page_router
 from pximse.api.routes_pixiv import router as pixiv_router
 from pximse.api.routes_search import MAX_UPLOAD_BYTES
 from pximse.api.routes_search import router as search_router
+from pximse.api.session import LoginLinks, TokenGuard
+from pximse.api.session import router as session_router
 from pximse.config import Config
 from pximse.events import EventBus
 from pximse.query.errors import QueryError
-from pximse.query.planner import ClipSearch, QueryImageRejected, VectorSearchUnavailable
+from pximse.query.planner import (
+    ClipSearch,
+    QueryImageRejected,
+    QueryImageTooLarge,
+    VectorSearchUnavailable,
+)
 from pximse.service.runtime import Daemon
 from pximse.store.backends import open_catalog
 from pximse.store.sqlite.catalog import SqliteCatalog
@@ -61,18 +67,8 @@ def create_app(config: Config, catalog: SqliteCatalog | None = None) -> FastAPI:
 
     @app.exception_handler(QueryImageRejected)
     async def image_rejected(request: Request, exc: QueryImageRejected) -> JSONResponse:
-        return JSONResponse(status_code=400, content={"error": "image", "message": str(exc)})
-
-    @app.middleware("http")
-    async def refuse_large_uploads(request: Request, call_next: Any) -> Any:
-        # Before the body is read (FastAPI parses a form before the handler runs).
-        length = request.headers.get("content-length", "")
-        if request.method == "POST" and length.isdigit() \
-                and int(length) > MAX_UPLOAD_BYTES + (1 << 20):
-            return JSONResponse(status_code=413, content={
-                "error": "request",
-                "message": f"the request is larger than {MAX_UPLOAD_BYTES >> 20} MB"})
-        return await call_next(request)
+        status = 413 if isinstance(exc, QueryImageTooLarge) else 400
+        return JSONResponse(status_code=status, content={"error": "image", "message": str(exc)})
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -87,16 +83,9 @@ def create_app(config: Config, catalog: SqliteCatalog | None = None) -> FastAPI:
 
     token = config.server.token
     if token:
-
-        @app.middleware("http")
-        async def require_token(request: Request, call_next: Any) -> Any:
-            if request.url.path.startswith("/api/") and not _token_ok(request, token):
-                return JSONResponse(
-                    status_code=401,
-                    content={"error": "auth", "message": "a valid API token is required"},
-                    headers={"WWW-Authenticate": "Bearer"},
-                )
-            return await call_next(request)
+        app.add_middleware(TokenGuard, token=token)
+    install_guards(app, config.server, body_limit)
+    app.state.login_links = LoginLinks()
 
     app.include_router(daemon_router)
     app.include_router(search_router)
@@ -105,14 +94,18 @@ def create_app(config: Config, catalog: SqliteCatalog | None = None) -> FastAPI:
     app.include_router(page_router)
     app.include_router(hydrus_router)
     app.include_router(pixiv_router)
+    app.include_router(session_router)
 
     return app
 
 
-def _token_ok(request: Request, token: str) -> bool:
-    given = request.headers.get("authorization", "")
-    if given.lower().startswith("bearer "):
-        given = given[7:]
-    else:
-        given = request.query_params.get("token", "")
-    return hmac.compare_digest(given.encode(), token.encode())
+
+UPLOAD_PATHS = frozenset({"/api/search/image", "/api/query/"})
+_FORM_ROOM = 1 << 20
+"""What a form may hold besides its image (the other fields, the multipart framing)."""
+_OTHER_BODY_LIMIT = 1 << 20
+
+
+def body_limit(path: str) -> int:
+    """How many bytes of body a request to ``path`` may send."""
+    return MAX_UPLOAD_BYTES + _FORM_ROOM if path in UPLOAD_PATHS else _OTHER_BODY_LIMIT

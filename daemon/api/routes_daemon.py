@@ -3,8 +3,11 @@
 ``GET /api/events`` is a Server-Sent Events stream: every event published on
 the daemon's bus (``files``, ``scan``, ``indexing``, ``error``, ``status``), one
 message each (``id:``, ``event:``, ``data:`` with the event's JSON). A
-``status`` snapshot is sent on connect, then at least every 2 s while a scan or
-indexing runs and every 30 s otherwise, which doubles as a keep-alive.
+``status`` snapshot is sent on connect, to that client alone (one made less
+than a second ago is reused, so many clients connecting at once cost one), then
+at least every 2 s while a scan or indexing runs and every 30 s otherwise, to
+every client at once, which doubles as a keep-alive. Each event is encoded once
+for all the clients that send it.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections import OrderedDict
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
@@ -67,7 +71,22 @@ async def events(request: Request,
     )
 
 
+_ENCODED: OrderedDict[int, bytes] = OrderedDict()
+_ENCODED_KEPT = 256
+
+
 def _message(event: Event, missed: int = 0) -> bytes:
+    if not missed:  # the common case: the same bytes for every client
+        found = _ENCODED.get(event.id)
+        if found is None:
+            found = _ENCODED[event.id] = _encode(event, 0)
+            if len(_ENCODED) > _ENCODED_KEPT:
+                _ENCODED.popitem(last=False)
+        return found
+    return _encode(event, missed)
+
+
+def _encode(event: Event, missed: int) -> bytes:
     body = event.to_json()
     if missed:
         body["missed"] = missed
@@ -83,10 +102,10 @@ async def _stream(request: Request, daemon: Daemon) -> AsyncIterator[bytes]:
 
     subscription = daemon.events.subscribe(_CLIENT_QUEUE, wake)
     try:
-        # The snapshot goes out on the bus (every client may as well have it),
-        # after subscribing so this client gets it first.
-        await run_in_threadpool(daemon.state.publish_status, unless_within_s=0)
-        yield b"retry: 2000\n\n"
+        # This client's own snapshot (taken after subscribing, so nothing between
+        # the two is lost); the others on the bus are not sent it.
+        snapshot = await run_in_threadpool(daemon.state.status_event)
+        yield b"retry: 2000\n\n" + _message(snapshot)
         last_status = time.monotonic()
         missed = 0
         while True:

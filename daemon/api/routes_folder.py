@@ -8,9 +8,10 @@ opener with that path as one argument (no shell).
 
 Only a request from this computer may do it: the folder opens on the daemon's
 screen, so a request from another address (allowed when the daemon listens
-beyond loopback with a token) is refused with 403, as is a request a browser
-says comes from another site (its ``Origin`` differs from the daemon's own, or
-``Sec-Fetch-Site: cross-site``), so no web page can make the daemon open windows.
+beyond loopback with a token) is refused with 403. A request a browser says
+comes from another site never gets here (:mod:`pximse.api.guards`), so no web
+page can make the daemon open windows. The opener is waited for in the
+background, so it never lingers as a zombie process.
 """
 
 from __future__ import annotations
@@ -21,13 +22,14 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 from typing import Annotated, Any
-from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 
-from pximse.api.deps import get_catalog
-from pximse.api.routes_images import checked_image_id
+from pximse.api.deps import get_catalog, get_config
+from pximse.api.routes_images import checked_image_id, recorded_file
+from pximse.config import Config
 from pximse.store.sqlite.catalog import SqliteCatalog
 
 log = logging.getLogger(__name__)
@@ -59,21 +61,12 @@ def is_local_client(request: Request) -> bool:
         return False
 
 
-def is_same_site(request: Request) -> bool:
-    """Not sent by a page from another origin (browsers say where a request comes from)."""
-    if request.headers.get("sec-fetch-site", "") == "cross-site":
-        return False
-    origin = request.headers.get("origin")
-    if origin is None:
-        return True  # not a browser page's request (curl, the tray)
-    return urlsplit(origin).netloc.lower() == request.headers.get("host", "").lower()
-
-
 @router.post("/{image_id}/open-folder", summary="Show the image's folder on this computer")
 def open_folder(
     image_id: str,
     request: Request,
     catalog: Annotated[SqliteCatalog, Depends(get_catalog)],
+    config: Annotated[Config, Depends(get_config)],
 ) -> dict[str, Any]:
     sha = checked_image_id(image_id)
     if not is_local_client(request):
@@ -81,15 +74,13 @@ def open_folder(
             status_code=403,
             detail="folders open on the computer running PxIMSE, so only a request from "
                    "that computer may open one")
-    if not is_same_site(request):
-        raise HTTPException(status_code=403, detail="a request from another site is refused")
-    found = catalog.file_for(sha)
+    found = recorded_file(catalog, config, sha)
     if found is None:
-        raise HTTPException(status_code=404,
-                            detail="no online file holds this image (unknown id, or offline)")
-    path = found[0]
-    if not os.path.isfile(path):
-        raise HTTPException(status_code=404, detail="the file is gone since the last scan")
+        raise HTTPException(
+            status_code=404, detail="no online file holds this image as it was recorded "
+                                    "(unknown id, offline, or changed since the last scan)")
+    found[1].close()
+    path = found[0].path
     command = opener_command(path)
     if command is None:
         raise HTTPException(
@@ -97,8 +88,9 @@ def open_folder(
             detail="this computer has no way to open a folder that PxIMSE knows "
                    "(on Linux, install xdg-utils for xdg-open)")
     try:
-        subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                         stderr=subprocess.DEVNULL, start_new_session=True)
+        opener = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.DEVNULL, start_new_session=True)
+        threading.Thread(target=opener.wait, name="open-folder reaper", daemon=True).start()
     except OSError as exc:
         log.warning("could not open the folder of %s: %s", path, exc)
         raise HTTPException(status_code=503,

@@ -1,7 +1,9 @@
 """Image routes: details, the file itself and its thumbnail, by catalogue id only.
 
 The id is the content's SHA-256, so a response never goes stale: it is served
-with an ETag of that hash and cached for a year. No route takes a path.
+with an ETag of that hash and cached for a year. No route takes a path, and a
+file is served only while it is still what the catalogue recorded
+(:mod:`pximse.api.served_files`).
 """
 
 from __future__ import annotations
@@ -10,18 +12,20 @@ import os
 import re
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, BinaryIO
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, HTTPException, Request
-from fastapi.responses import FileResponse, Response
+from fastapi.responses import FileResponse, Response, StreamingResponse
 
 from pximse.api.deps import get_catalog, get_config
+from pximse.api.served_files import RecordedFile, open_recorded, read_chunks
 from pximse.config import Config
 from pximse.store.sqlite.catalog import SqliteCatalog
 
 router = APIRouter(prefix="/api/images")
 
-_SHA256 = re.compile(r"^[0-9a-fA-F]{64}$")
+_SHA256 = re.compile(r"[0-9a-fA-F]{64}")
 _MEDIA_TYPES = {
     "png": "image/png",
     "jpeg": "image/jpeg",
@@ -35,7 +39,7 @@ _CACHE = "private, max-age=31536000, immutable"
 
 
 def checked_image_id(image_id: str) -> str:
-    if not _SHA256.match(image_id):
+    if not _SHA256.fullmatch(image_id):
         raise HTTPException(status_code=400, detail="an image id is a SHA-256: 64 hex digits")
     return image_id.lower()
 
@@ -79,31 +83,44 @@ def _ocr_input_size() -> int:
     return size
 
 
-@router.get("/{image_id}/file", summary="The original file", response_class=FileResponse)
+def recorded_file(catalog: SqliteCatalog, config: Config, sha: str
+                  ) -> tuple[RecordedFile, BinaryIO, os.stat_result] | None:
+    """The first online file of the content that is still what the catalogue
+    recorded, opened (see :mod:`pximse.api.served_files`)."""
+    for row in catalog.recorded_files(sha):
+        recorded = RecordedFile.from_row(row)
+        opened = open_recorded(recorded, follow_symlinks=config.scan.follow_symlinks)
+        if opened is not None:
+            return recorded, *opened
+    return None
+
+
+@router.get("/{image_id}/file", summary="The original file", response_class=Response,
+            responses={200: {"content": {"image/*": {}}, "description": "the file's bytes"}})
 def image_file(
     image_id: str,
     request: Request,
     catalog: Annotated[SqliteCatalog, Depends(get_catalog)],
+    config: Annotated[Config, Depends(get_config)],
 ) -> Response:
     sha = checked_image_id(image_id)
     etag = f'"{sha}"'
     cached = _not_modified(request, etag)
     if cached is not None:
         return cached
-    found = catalog.file_for(sha)
+    found = recorded_file(catalog, config, sha)
     if found is None:
         raise HTTPException(
-            status_code=404, detail="no online file holds this image (unknown id, or offline)"
-        )
-    path, fmt = found
-    if not os.path.isfile(path):
-        raise HTTPException(status_code=404, detail="the file is gone since the last scan")
-    return FileResponse(
-        path,
-        media_type=_MEDIA_TYPES.get(fmt, "application/octet-stream"),
-        headers={"ETag": etag, "Cache-Control": _CACHE},
-        content_disposition_type="inline",
-        filename=os.path.basename(path),
+            status_code=404,
+            detail="no online file holds this image as it was recorded (unknown id, offline, "
+                   "or changed since the last scan)")
+    recorded, handle, st = found
+    name = os.path.basename(recorded.path)
+    return StreamingResponse(
+        read_chunks(handle, st.st_size),
+        media_type=_MEDIA_TYPES.get(recorded.format, "application/octet-stream"),
+        headers={"ETag": etag, "Cache-Control": _CACHE, "Content-Length": str(st.st_size),
+                 "Content-Disposition": f"inline; filename*=utf-8''{quote(name)}"},
     )
 
 
@@ -123,11 +140,12 @@ def image_thumbnail(
         return cached
     path = thumbnail_path(Path(config.thumbnail_dir), sha)
     if not path.is_file():
-        found = catalog.file_for(sha)
+        found = recorded_file(catalog, config, sha)
         if found is None:
             raise HTTPException(status_code=404, detail="no thumbnail and no online file")
+        found[1].close()  # checked; the thumbnail maker reads it and checks its hash
         made = make_thumbnail_from_file(
-            found[0], Path(config.thumbnail_dir), sha, config.scan.thumbnail_size,
+            found[0].path, Path(config.thumbnail_dir), sha, config.scan.thumbnail_size,
             max_pixels=config.scan.max_image_pixels,
         )
         if not isinstance(made, Path):

@@ -5,7 +5,8 @@ names its assets as ``/assets/NAME?v=HASH``, the hash of the file's bytes, so an
 asset asked for with its current hash never changes and is cached for a year;
 the page itself is revalidated on every load (``no-cache`` with an ETag), so a
 new version of PxIMSE is picked up at once. Neither needs the API token: they
-hold no library data (the page asks the API for that, with the token).
+hold no library data (the page asks the API for that, signed in by its cookie:
+see :mod:`pximse.api.session`).
 """
 
 from __future__ import annotations
@@ -92,7 +93,7 @@ def _respond(request: Request, asset: Asset, cache: str) -> Response:
 def page(request: Request) -> Response:
     response = _respond(request, assets()["index.html"], _REVALIDATE)
     response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
-    # The page may be opened with ?token=; never send it on to a linked site.
+    # The page may be opened with a one-time ?login= code: never send it on.
     response.headers["Referrer-Policy"] = "no-referrer"
     return response
 

@@ -1,57 +1,69 @@
-"""Search routes: the query language, the original front end's form, autocomplete."""
+"""Search routes: the query language, the original front end's form, autocomplete.
+
+The two routes that take a query image read their form themselves
+(:mod:`pximse.api.uploads`), so that an image is refused before it is read
+when no vector search can run, and is decoded in bounded memory.
+"""
 
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
+from functools import partial
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, File, Form, HTTPException, Query, Request, UploadFile
+import anyio.to_thread
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, Field, ValidationError
+from starlette.concurrency import run_in_threadpool
 
 from pximse.api.deps import get_catalog, get_config
+from pximse.api.uploads import MAX_IMAGE_BYTES, SearchForm, decode_slots, read_search_form
 from pximse.config import Config
 from pximse.query.errors import QueryError
 from pximse.query.parse import parse_query
-from pximse.query.planner import ClipSearch, load_query_image, plan_query, search_json
+from pximse.query.planner import (
+    ClipSearch,
+    VectorPlan,
+    load_query_image,
+    plan_query,
+    search_json,
+)
 from pximse.store.sqlite.catalog import SqliteCatalog
 
 router = APIRouter(prefix="/api")
 
 Syntax = Literal["auto", "booru", "legacy"]
 
-MAX_UPLOAD_BYTES = 50 << 20
-"""The largest query image accepted (larger requests are refused before being read
-when they say their length; see ``app.py``)."""
+MAX_UPLOAD_BYTES = MAX_IMAGE_BYTES
+"""The largest query image accepted (a request that says it is larger is refused
+before it is read, and one sent in chunks as soon as it passes; see ``guards``)."""
 
 
 def get_clip(request: Request) -> ClipSearch:
     return request.app.state.clip  # type: ignore[no-any-return]
 
 
-def _search(
+def _plan(q: str, sort: str, syntax: Syntax, *, text: str = "", upload: bool = False
+          ) -> VectorPlan:
+    """Parse and plan; a ``QueryError`` without a text gets ``q``."""
+    try:
+        return plan_query(parse_query(q, sort, syntax=syntax), text=text, upload=upload)
+    except QueryError as exc:
+        raise exc if exc.query else exc.with_query(q) from None
+
+
+def _run(
     catalog: SqliteCatalog,
     config: Config,
     clip: ClipSearch,
+    plan: VectorPlan,
     *,
-    q: str,
-    sort: str,
-    syntax: Syntax,
     limit: int | None,
     offset: int,
     seed: int,
-    text: str = "",
-    image: UploadFile | None = None,
+    picture: Any = None,
 ) -> dict[str, Any]:
-    """Parse, plan and run one search; a ``QueryError`` without a text gets ``q``."""
     size = min(limit or config.search.page_size, config.search.max_page_size)
-    try:
-        plan = plan_query(parse_query(q, sort, syntax=syntax), text=text,
-                          upload=image is not None)
-    except QueryError as exc:
-        raise exc if exc.query else exc.with_query(q) from None
-    picture = None
-    if image is not None:
-        picture = _decode_upload(image, config)
     body = search_json(clip, catalog, plan, limit=size, offset=offset, seed=seed,
                        timeout_ms=config.search.query_timeout_ms, image=picture)
     _add_work_pages(catalog, body["items"])
@@ -76,26 +88,62 @@ def _add_work_pages(catalog: SqliteCatalog, items: list[dict[str, Any]]) -> None
         item["work_pages"] = counts.get(item.get("work_key") or "", 1)
 
 
-def _decode_upload(image: UploadFile, config: Config) -> Any:
-    """The uploaded query image, size-limited and decoded by the library's safe rules."""
-    with tempfile.TemporaryDirectory(prefix="pximse-upload-") as folder:
-        path = Path(folder) / "upload"
-        written = 0
-        with open(path, "wb") as out:
-            while chunk := image.file.read(1 << 20):
-                written += len(chunk)
-                if written > MAX_UPLOAD_BYTES:
-                    raise HTTPException(
-                        status_code=413,
-                        detail=f"the image is larger than {MAX_UPLOAD_BYTES >> 20} MB")
-                out.write(chunk)
-        return load_query_image(path, name=image.filename or "the uploaded image",
-                                max_pixels=config.scan.max_image_pixels)
+# -- the forms with a query image --------------------------------------------------------
 
 
-def _uploaded(image: UploadFile | None) -> UploadFile | None:
-    """The upload, or None for an empty file field (browsers send one when none is picked)."""
-    return image if image is not None and (image.filename or image.size) else None
+class ImageSearchFields(BaseModel):
+    """The fields of ``POST /api/search/image`` beside its ``image`` file."""
+
+    q: str = Field("", description="a query in either syntax, to search within")
+    sort: str = ""
+    limit: int | None = Field(None, ge=1, le=10_000)
+    offset: int = Field(0, ge=0)
+    syntax: Syntax = "auto"
+    seed: int = Field(0, description="shuffle seed for sort=random")
+
+
+class LegacyQueryFields(BaseModel):
+    """The original PxIMSE front end's form (its ``image`` is an optional file)."""
+
+    query: str = Field("", description="a query in the original syntax")
+    sort: str = ""
+    text: str = Field("", description="a CLIP text search, ranked within the query")
+    limit: int | None = Field(None, ge=1, le=10_000)
+    offset: int = Field(0, ge=0)
+
+
+def _form_fields(model: type[BaseModel], form: SearchForm) -> Any:
+    """The form's text fields checked by ``model``, as FastAPI checks a form (400)."""
+    values = {key: value for key, value in form.fields.items()
+              if key in model.model_fields and not (
+                  value == "" and model.model_fields[key].annotation is not str)}
+    try:
+        return model.model_validate(values)
+    except ValidationError as exc:
+        raise RequestValidationError([{**error, "loc": ("body", *error["loc"])}
+                                      for error in exc.errors()]) from None
+
+
+def _form_body(model: type[BaseModel], *, image_required: bool) -> dict[str, Any]:
+    """The OpenAPI description of a form these routes read themselves."""
+    schema = model.model_json_schema()
+    schema["properties"]["image"] = {
+        "type": "string", "format": "binary",
+        "description": f"the query image (at most {MAX_IMAGE_BYTES >> 20} MB)"}
+    if image_required:
+        schema["required"] = ["image"]
+    return {"requestBody": {"required": image_required, "content": {
+        "multipart/form-data": {"schema": schema}}}}
+
+
+async def _decode(request: Request, form: SearchForm) -> Any:
+    """The uploaded image decoded for CLIP, one of a few decodes at once."""
+    path = form.image_path()
+    assert path is not None
+    config: Config = request.app.state.config
+    return await anyio.to_thread.run_sync(partial(
+        load_query_image, path, name=form.image_name or "the uploaded image",
+        max_pixels=config.search.max_query_image_pixels), limiter=decode_slots(request.app.state))
 
 
 @router.get("/search", summary="Search with the query language")
@@ -103,7 +151,8 @@ def search(
     catalog: Annotated[SqliteCatalog, Depends(get_catalog)],
     config: Annotated[Config, Depends(get_config)],
     clip: Annotated[ClipSearch, Depends(get_clip)],
-    q: Annotated[str, Query(description="a query in either syntax (see docs/query-language.md)")] = "",
+    q: Annotated[str, Query(
+        description="a query in either syntax (see docs/query-language.md)")] = "",
     sort: Annotated[str, Query(description="e.g. -date, filesize;1, random")] = "",
     limit: Annotated[int | None, Query(ge=1, le=10_000)] = None,
     offset: Annotated[int, Query(ge=0)] = 0,
@@ -111,43 +160,53 @@ def search(
     seed: Annotated[int, Query(description="shuffle seed for sort=random")] = 0,
     text: Annotated[str, Query(description='CLIP text search, the same as clip:"…" in q')] = "",
 ) -> dict[str, Any]:
-    return _search(catalog, config, clip, q=q, sort=sort, syntax=syntax, limit=limit,
-                   offset=offset, seed=seed, text=text)
+    return _run(catalog, config, clip, _plan(q, sort, syntax, text=text), limit=limit,
+                offset=offset, seed=seed)
 
 
-@router.post("/search/image", summary="More like an uploaded image, within a query")
-def search_image(
-    catalog: Annotated[SqliteCatalog, Depends(get_catalog)],
-    config: Annotated[Config, Depends(get_config)],
-    clip: Annotated[ClipSearch, Depends(get_clip)],
-    image: Annotated[UploadFile, File(description="the query image (at most 50 MB)")],
-    q: Annotated[str, Form()] = "",
-    sort: Annotated[str, Form()] = "",
-    limit: Annotated[int | None, Form(ge=1, le=10_000)] = None,
-    offset: Annotated[int, Form(ge=0)] = 0,
-    syntax: Annotated[Syntax, Form()] = "auto",
-    seed: Annotated[int, Form()] = 0,
-) -> dict[str, Any]:
-    return _search(catalog, config, clip, q=q, sort=sort, syntax=syntax, limit=limit,
-                   offset=offset, seed=seed, image=image)
+@router.post("/search/image", summary="More like an uploaded image, within a query",
+             openapi_extra=_form_body(ImageSearchFields, image_required=True))
+async def search_image(request: Request) -> dict[str, Any]:
+    clip = get_clip(request)
+    # Before a byte of the body is read: 503 when no vector search can run.
+    await run_in_threadpool(clip.check_ready)
+    form = await read_search_form(request)
+    try:
+        fields = _form_fields(ImageSearchFields, form)
+        if form.image is None:
+            raise HTTPException(status_code=400,
+                                detail="send the query image as the form's image file")
+        plan = _plan(fields.q, fields.sort, fields.syntax, upload=True)
+        picture = await _decode(request, form)
+    finally:
+        form.close()
+    return await run_in_threadpool(partial(
+        _run, request.app.state.catalog, request.app.state.config, clip, plan,
+        limit=fields.limit, offset=fields.offset, seed=fields.seed, picture=picture))
 
 
-@router.post("/query/", summary="The original PxIMSE front end's search form")
-def legacy_query(
-    catalog: Annotated[SqliteCatalog, Depends(get_catalog)],
-    config: Annotated[Config, Depends(get_config)],
-    clip: Annotated[ClipSearch, Depends(get_clip)],
-    query: Annotated[str, Form()] = "",
-    sort: Annotated[str, Form()] = "",
-    text: Annotated[str, Form()] = "",
-    image: UploadFile | None = None,
-    limit: Annotated[int | None, Form(ge=1, le=10_000)] = None,
-    offset: Annotated[int, Form(ge=0)] = 0,
-) -> dict[str, Any]:
+@router.post("/query/", summary="The original PxIMSE front end's search form",
+             openapi_extra=_form_body(LegacyQueryFields, image_required=False))
+async def legacy_query(request: Request) -> dict[str, Any]:
     """``text`` is a CLIP text search and ``image`` an uploaded query image, as the
     original front end sent them; either is ranked within ``query``."""
-    return _search(catalog, config, clip, q=query, sort=sort, syntax="legacy", limit=limit,
-                   offset=offset, seed=0, text=text, image=_uploaded(image))
+    clip = get_clip(request)
+    form = await read_search_form(
+        request, before_image=lambda: run_in_threadpool(clip.check_ready))
+    try:
+        fields = _form_fields(LegacyQueryFields, form)
+        if form.fields.get("image"):
+            raise HTTPException(status_code=400, detail=(
+                "image must be an uploaded file: PxIMSE never fetches an address a request "
+                "names"))
+        plan = _plan(fields.query, fields.sort, "legacy", text=fields.text,
+                     upload=form.image is not None)
+        picture = await _decode(request, form) if form.image is not None else None
+    finally:
+        form.close()
+    return await run_in_threadpool(partial(
+        _run, request.app.state.catalog, request.app.state.config, clip, plan,
+        limit=fields.limit, offset=fields.offset, seed=0, picture=picture))
 
 
 @router.get("/tags", summary="Tag autocomplete, most used first")

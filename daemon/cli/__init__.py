@@ -73,7 +73,9 @@ def serve(
     config = obj.load(config_path, data_dir)
     host = host or config.server.host
     port = port or config.server.port
-    if not replace(config.server, host=host).is_loopback and not config.server.token:
+    # The API answers to the address and port it really listens on (its Host check).
+    config = replace(config, server=replace(config.server, host=host, port=port))
+    if not config.server.is_loopback and not config.server.token:
         raise click.ClickException(
             f"listening on {host} needs server.token in {config.config_path}: "
             "without it anyone on the network could read your library"
@@ -113,6 +115,7 @@ def index(
 ) -> None:
     """Scan PATHS (default: the configured roots) once, run the models on what is
     new, with progress bars, then exit."""
+    from pximse.library.pathtext import readable
     from pximse.library.scan import scan_roots
 
     config = obj.load(config_path, data_dir)
@@ -147,7 +150,10 @@ def index(
     for name in report.offline_roots:
         click.echo(f"root {name!r} is missing: its files are marked offline", err=True)
     for folder, error in report.unreadable[:20]:
-        click.echo(f"cannot read {folder}: {error}", err=True)
+        click.echo(f"cannot read {readable(folder)}: {error}", err=True)
+    for link in report.loops[:20]:
+        click.echo(f"not followed (a link back to a folder already walked): {readable(link)}",
+                   err=True)
 
 
 def _roots_for(config: Any, catalog: Any, paths: tuple[Path, ...]) -> list[Any]:
@@ -216,7 +222,7 @@ def search(
         picture = None
         if image_path is not None:
             picture = load_query_image(image_path, name=str(image_path),
-                                       max_pixels=config.scan.max_image_pixels)
+                                       max_pixels=config.search.max_query_image_pixels)
         body = search_json(ClipSearch(config), catalog, plan, limit=limit, offset=offset,
                            timeout_ms=config.search.query_timeout_ms, image=picture)
     except QueryError as exc:
@@ -320,16 +326,18 @@ def config_path_command(obj: Context, config_path: Path | None, data_dir: Path |
 
 @config_group.command("show")
 @config_options
-@click.option("--redact", is_flag=True,
-              help="Hide tokens, keys and passwords (for pasting into a bug report).")
+@click.option("--show-secrets", is_flag=True,
+              help="Also print tokens, keys and passwords (hidden by default, so that the "
+                   "output can be pasted into a bug report).")
+@click.option("--redact", is_flag=True, hidden=True)  # the default now; kept for old scripts
 @click.pass_obj
 def config_show(obj: Context, config_path: Path | None, data_dir: Path | None,
-                redact: bool) -> None:
-    """Print the configuration in effect, as TOML."""
+                show_secrets: bool, redact: bool) -> None:
+    """Print the configuration in effect, as TOML (tokens, keys and passwords hidden)."""
     from pximse.config import config_to_toml
 
     config = obj.load(config_path, data_dir)
-    click.echo(config_to_toml(config, redact=redact), nl=False)
+    click.echo(config_to_toml(config, redact=redact or not show_secrets), nl=False)
 
 
 main.add_command(models_group)

@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-import numpy as np
 
 from pximse.cli.common import Context, config_options, human_size, progress_bar
+
+if TYPE_CHECKING:
+    import numpy as np
 
 # The best copy first: most pixels, then lossless before lossy, then the larger file.
 _FORMAT_RANK = {"png": 0, "tiff": 0, "bmp": 0, "webp": 1, "avif": 1, "jpeg": 2, "gif": 3}
@@ -39,6 +41,8 @@ def dupes(obj: Context, config_path: Path | None, data_dir: Path | None,
     group the best copy comes first: the most pixels, then lossless formats,
     then the larger file.
     """
+    import numpy as np
+
     from pximse.query.errors import QueryError
     from pximse.query.parse import parse_query
     from pximse.query.planner import ClipSearch, VectorSearchUnavailable

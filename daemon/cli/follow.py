@@ -1,9 +1,11 @@
 """``pximse status --follow``: the running daemon's live status in the terminal.
 
 It reads the daemon's event stream (``/api/events``) and shows a progress bar
-per model stage (done of total, rate, time left) and for a running scan, a
-line with the counts and each root's watch mode, and a line for each batch of
-files added or removed and each error, until Ctrl+C or the daemon stops.
+per model stage (done of total, rate, time left), for each model's weights
+being downloaded (bytes) and for a running scan, a line with the counts and
+each root's watch mode, and a line for each batch of files added or removed,
+each stage whose weights wait (why, and when they are tried again) and each
+error, until Ctrl+C or the daemon stops.
 Without a terminal (or with ``--json``) each event is printed as a JSON line.
 """
 
@@ -50,6 +52,9 @@ def describe_daemon(status: dict[str, Any]) -> str:
     """The daemon's part of ``pximse status``: what it does, stage by stage."""
     lines = ["  daemon: " + _summary("", status).split(": ", 1)[1].split(" — ")[0]]
     for name, stage in status.get("indexing", {}).get("stages", {}).items():
+        if not stage.get("done") and not stage.get("total") and stage.get("state"):
+            lines.append(f"    {name}: {stage['state']}")
+            continue
         rate = f", {stage['rate']:.1f}/s" if stage.get("rate") else ""
         lines.append(f"    {name}: {stage['done']} of {stage['total']} ({stage['state']}"
                      f"{rate}{', ' + _eta(stage['eta_s']) if stage.get('eta_s') else ''})")
@@ -128,6 +133,16 @@ def _live(url: str, events: Iterator[dict[str, Any]]) -> None:
             elif kind == "indexing" and "stage" in data:
                 bar(data["stage"], data["done"], data["total"], data["rate"], data["eta_s"],
                     data.get("state", ""))
+            elif kind == "weights":
+                label = f"{data['stage']} weights, MB"
+                if data.get("state") == "downloading":
+                    bar(label, int(data.get("done") or 0) // 1_000_000,
+                        int(data.get("total") or 0) // 1_000_000, None, None,
+                        data.get("file", ""))
+                else:
+                    if label in tasks:
+                        bars.remove_task(tasks.pop(label))
+                    live.console.print(f"{data['stage']}: {data.get('text') or data['state']}")
             elif kind == "files":
                 live.console.print(f"files: {data['added']} added, {data['removed']} removed,"
                                    f" {data['moved']} moved")

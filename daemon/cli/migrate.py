@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import click
-import numpy as np
 
 from pximse.cli.common import Context, config_options
 
@@ -112,6 +111,8 @@ class _Reporter:
 def _copy_vectors(config: Any, target: str, milvus_uri: str, sqlite: Any, mongo: Any,
                   say: _Reporter) -> list[Any]:
     from dataclasses import replace as changed
+
+    import numpy as np
 
     from pximse.store.backends import milvus_location
     from pximse.store.migration.copy import copy_vectors

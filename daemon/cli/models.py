@@ -1,8 +1,10 @@
-"""``pximse models``: which model stages are ready, downloading, verifying and running them."""
+"""``pximse models``: which model stages are ready and where they run; downloading,
+exporting, verifying and running them."""
 
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -11,19 +13,34 @@ import click
 from pximse.cli.common import Context, config_options, progress_bar
 
 
-def run_models(catalog: Any, config: Any, callback: Any) -> dict[str, Any]:
-    """Run the configured model stages on every image that still needs them."""
-    from pximse.pipeline.build import plan_stages
-    from pximse.pipeline.runner import run_pipeline
-
+def _download_callback(callback: Any) -> Any:
     def download(name: str, done: int, total: int | None) -> None:
         if callback:
             callback(f"download {name}", done, total or 0)
 
-    plan = plan_stages(config, catalog, progress=download)
+    return download
+
+
+def run_models(catalog: Any, config: Any, callback: Any) -> dict[str, Any]:
+    """Run the configured model stages on every image that still needs them.
+
+    The catalogue is asked first: when no image needs any stage, no model is
+    loaded and no runtime imported. Missing weights are downloaded first, with
+    progress, when ``models.allow_download`` allows.
+    """
+    from pximse.pipeline.build import plan_stages
+    from pximse.pipeline.runner import PipelineReport, StageReport, run_pipeline
+
+    plan = plan_stages(config, catalog, progress=_download_callback(callback),
+                       for_running=False)
+    if not plan.needs_repair() and not any(plan.pending(catalog).values()):
+        report = PipelineReport(stages={stage.name: StageReport() for stage in plan.stages})
+        return {"plan": plan.describe(), "report": report.to_json()}
+    plan = plan_stages(config, catalog, progress=_download_callback(callback))
+    plan.prepare(catalog)
     report = run_pipeline(catalog, plan.stages, batch_size=config.models.batch_size,
                           max_pixels=config.scan.max_image_pixels, progress=callback)
-    return {"plan": plan.describe(), "report": report.to_json()}
+    return {"plan": plan.describe(runtimes=True), "report": report.to_json()}
 
 
 def _json_progress() -> Any:
@@ -54,9 +71,20 @@ def print_models(body: dict[str, Any]) -> None:
                    f"{stage['errors']} errors")
 
 
+def describe_runtime(runtime: dict[str, Any]) -> str:
+    """``onnxruntime on cpu, 2 threads, int8``."""
+    text = f"{runtime.get('runtime', '?')} on {runtime.get('device', '?')}"
+    threads = runtime.get("threads")
+    if threads and not str(runtime.get("device", "")).startswith("cuda"):
+        text += f", {threads} thread{'s' if threads != 1 else ''}"
+    if runtime.get("precision") not in (None, "fp32"):
+        text += f", {runtime['precision']}"
+    return text
+
+
 @click.group("models")
 def models_group() -> None:
-    """The tagger, OCR and CLIP stages: what is ready, and running them."""
+    """The tagger, OCR and CLIP stages: what is ready, where it runs, and running them."""
 
 
 @models_group.command("list")
@@ -65,17 +93,21 @@ def models_group() -> None:
 @click.pass_obj
 def models_list(obj: Context, config_path: Path | None, data_dir: Path | None,
                 as_json: bool) -> None:
-    """Each configured stage: ready (with its model id) or unavailable (with what to do)."""
+    """Each configured stage: ready (with its model id and the runtime, device and
+    threads it runs on) or unavailable (with what to do). Downloads nothing."""
     from pximse.pipeline.build import plan_stages
 
     config = obj.load(config_path, data_dir)
-    described = plan_stages(config).describe()
+    described = plan_stages(config, allow_download=False).describe(runtimes=True)
     if as_json:
         click.echo(json.dumps(described, ensure_ascii=False))
         return
     for name, stage in described.items():
-        detail = stage.get("model_id") or stage.get("message")
-        click.echo(f"{name}: {stage['state']}: {detail}")
+        if stage["state"] == "ready":
+            click.echo(f"{name}: ready: {stage['model_id']} "
+                       f"({describe_runtime(stage['runtime'])})")
+        else:
+            click.echo(f"{name}: {stage['state']}: {stage['message']}")
 
 
 @models_group.command("download")
@@ -83,21 +115,16 @@ def models_list(obj: Context, config_path: Path | None, data_dir: Path | None,
 @click.pass_obj
 def models_download(obj: Context, config_path: Path | None, data_dir: Path | None) -> None:
     """Download the configured models' missing weights now (whatever
-    models.allow_download says), with a progress bar, into the data folder."""
-    from dataclasses import replace
-
+    models.allow_download says), with a progress bar, into the data folder.
+    An interrupted download resumes where it stopped."""
     from pximse.pipeline.build import plan_stages
 
     config = obj.load(config_path, data_dir)
     config = replace(config, models=replace(config.models, allow_download=True))
     progress, callback = progress_bar(quiet=False)
-
-    def download(name: str, done: int, total: int | None) -> None:
-        if callback:
-            callback(f"download {name}", done, total or 0)
-
     with progress:
-        described = plan_stages(config, progress=download).describe()
+        described = plan_stages(config, progress=_download_callback(callback),
+                                for_running=False).describe()
     failed = False
     for name, stage in described.items():
         failed |= stage["state"] != "ready"
@@ -106,22 +133,53 @@ def models_download(obj: Context, config_path: Path | None, data_dir: Path | Non
         raise SystemExit(1)
 
 
+@models_group.command("export")
+@config_options
+@click.pass_obj
+def models_export(obj: Context, config_path: Path | None, data_dir: Path | None) -> None:
+    """Export the configured CLIP model to ONNX, into the data folder, so that it
+    runs on onnxruntime (faster on a CPU, no PyTorch needed afterwards). Needs
+    PyTorch and open_clip now: pip install 'pximse[clip-torch]'."""
+    from pximse.models.base import WeightsSource
+    from pximse.models.clip_choice import export_now, torch_available
+    from pximse.pipeline.build import clip_settings
+
+    config = obj.load(config_path, data_dir)
+    if not config.models.clip:
+        raise click.ClickException("CLIP is off ([models] clip is empty): nothing to export")
+    if not torch_available():
+        raise click.ClickException(
+            "exporting needs PyTorch and open_clip: pip install 'pximse[clip-torch]'")
+    from pximse.models.weights import WeightsUnavailable
+
+    source = WeightsSource(config.data_dir, allow_download=config.models.allow_download)
+    try:
+        target = export_now(source, clip_settings(config))
+    except (WeightsUnavailable, ValueError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"clip: exported to {target}; it now runs on onnxruntime "
+               "(the same model id: nothing is embedded again)")
+
+
 @models_group.command("verify")
 @config_options
 @click.pass_obj
 def models_verify(obj: Context, config_path: Path | None, data_dir: Path | None) -> None:
-    """Load each configured model and run it on a small test image; exit 1 if any
+    """Load each configured model and run it on a small test image; with CLIP in
+    int8, print how close its vectors are to float32 ones. Exit 1 if any stage
     is unavailable or fails."""
     from PIL import Image
 
     from pximse.pipeline.build import plan_stages
 
     config = obj.load(config_path, data_dir)
-    plan = plan_stages(config)
+    plan = plan_stages(config, allow_download=False)
     failed = bool(plan.unavailable)
     for name, message in plan.unavailable.items():
         click.echo(f"{name}: unavailable: {message}")
     probe = Image.new("RGB", (96, 64), (240, 240, 240))
+    from pximse.pipeline.build import stage_runtime
+
     for stage in plan.stages:
         try:
             [result] = stage.run([probe])
@@ -129,9 +187,30 @@ def models_verify(obj: Context, config_path: Path | None, data_dir: Path | None)
             failed = True
             click.echo(f"{stage.name}: FAILED ({stage.model_id}): {type(exc).__name__}: {exc}")
             continue
-        click.echo(f"{stage.name}: ok ({stage.model_id}, {_describe_result(result)})")
+        click.echo(f"{stage.name}: ok ({stage.model_id}, {_describe_result(result)}, "
+                   f"{describe_runtime(stage_runtime(stage))})")
+        if stage.name == "clip" and config.models.clip_precision == "int8":
+            try:
+                click.echo(_int8_agreement(config, stage))
+            except Exception as exc:  # the int8 model works; only the comparison failed
+                click.echo(f"clip: int8 agreement not measured: {type(exc).__name__}: {exc}")
     if failed:
         raise SystemExit(1)
+
+
+def _int8_agreement(config: Any, stage: Any) -> str:
+    """Cosine between the int8 and the float32 image tower, on drawn test images."""
+    import numpy as np
+
+    from pximse.models.probes import probe_images
+    from pximse.pipeline.build import clip_model
+
+    fp32 = clip_model(replace(config, models=replace(config.models, clip_precision="fp32")),
+                      allow_download=False, for_running=True)
+    images = probe_images(16)
+    cosines = np.sum(stage.model.embed_images(images) * fp32.embed_images(images), axis=1)
+    return (f"clip: int8 vs fp32 on {len(images)} test images: cosine mean "
+            f"{cosines.mean():.5f}, lowest {cosines.min():.5f}")
 
 
 def _describe_result(result: Any) -> str:

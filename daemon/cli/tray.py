@@ -27,14 +27,21 @@ log = logging.getLogger("pximse.tray")
                    "starts after the icon at login).")
 @click.option("--start-timeout", type=click.FloatRange(1), default=120.0, show_default=True,
               help="Seconds to wait for a daemon the tray started to answer.")
+@click.option("--backend", "backend_name", default="auto", show_default=True,
+              type=click.Choice(["auto", "statusnotifier", "pystray"]),
+              help="How to show the icon: a StatusNotifierItem (the icon and its menu on "
+                   "KDE, GNOME with the AppIndicator extension, XFCE, Cinnamon, waybar), "
+                   "pystray's backend (Windows, macOS, the X11 system tray), or whichever "
+                   "the session offers.")
 @click.pass_obj
 def tray_command(obj: Context, config_path: Path | None, data_dir: Path | None, start: bool,
-                 tray_timeout: float, start_timeout: float) -> None:
+                 tray_timeout: float, start_timeout: float, backend_name: str) -> None:
     """Show the tray icon: the daemon's state at a glance, and a menu to open the
     search page, pause or resume indexing, rescan, and see the status and logs.
     Quit stops the daemon only if the tray started it."""
     from pximse.logs import log_file, log_to_file
-    from pximse.tray.display import TrayUnavailable, check_display, wait_for_tray_host
+    from pximse.tray.backend import choose_backend
+    from pximse.tray.display import TrayUnavailable, check_display
 
     log_to_file("tray")
     quit_request = _QuitRequest()
@@ -42,19 +49,10 @@ def tray_command(obj: Context, config_path: Path | None, data_dir: Path | None, 
     config = obj.load(config_path, data_dir)
     try:
         check_display()
+        backend = choose_backend(backend_name, tray_timeout)  # type: ignore[arg-type]
     except TrayUnavailable as exc:
         raise _failure(str(exc)) from exc
-    try:
-        import pystray
-    except ImportError as exc:
-        raise _failure(f"the tray icon needs pystray ({exc}): pip install 'pximse[tray]'") from exc
-    except Exception as exc:  # its X backend connects at import time
-        raise _failure(f"pystray cannot start: {exc}") from exc
-    if pystray.Icon.__module__.endswith("_xorg"):
-        try:
-            wait_for_tray_host(tray_timeout)
-        except TrayUnavailable as exc:
-            raise _failure(str(exc)) from exc
+    log.info("showing the icon through %s: %s", backend.description, backend.reason)
 
     from pximse.tray.app import TrayApp
     from pximse.tray.client import DaemonClient, DaemonError
@@ -87,7 +85,8 @@ def tray_command(obj: Context, config_path: Path | None, data_dir: Path | None, 
     except DaemonError as exc:
         raise _failure(str(exc)) from exc
     try:
-        app = TrayApp(handle, config_path=config.config_path, daemon_log=log_file("daemon"))
+        app = TrayApp(handle, config_path=config.config_path, daemon_log=log_file("daemon"),
+                      backend=backend)
         quit_request.follow(app)
         click.echo(f"PxIMSE tray: {'started' if handle.started else 'attached to'} the daemon "
                    f"at {client.base_url}", err=True)

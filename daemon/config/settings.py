@@ -111,6 +111,16 @@ class ServerConfig:
     host: str = "127.0.0.1"
     port: int = 8741
     token: str | None = None
+    allowed_hosts: tuple[str, ...] = ()
+    """Names (``name`` or ``name:port``) a request's ``Host`` may carry besides
+    loopback and ``host``: a reverse proxy's name, say."""
+    cors_origins: tuple[str, ...] = ()
+    """Web origins (``http://name:port``) of a front end served elsewhere that may
+    call the API from a browser."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "allowed_hosts", tuple(self.allowed_hosts))
+        object.__setattr__(self, "cors_origins", tuple(self.cors_origins))
 
     @property
     def is_loopback(self) -> bool:
@@ -136,11 +146,14 @@ class SearchConfig:
     query_timeout_ms: int = 5000
     dupe_distance: int = 4
     dupe_similarity: float = 0.95
+    max_query_image_pixels: int = 100_000_000
 
 
 @dataclass(frozen=True)
 class ModelsConfig:
-    allow_download: bool = False
+    allow_download: bool = True
+    download_url: str = ""
+    device: str = "auto"
     tagger: str = "wd-vit-tagger-v3"
     tagger_path: str = ""
     tag_min_score: float = 0.05
@@ -150,6 +163,8 @@ class ModelsConfig:
     clip_pretrained: str = "openai"
     clip_path: str = ""
     clip_quick_gelu: str = "auto"
+    clip_runtime: str = "auto"
+    clip_precision: str = "fp32"
     batch_size: int = 16
 
 

@@ -26,6 +26,7 @@ from pximse.config.settings import (
     RootConfig,
 )
 from pximse.config.toml_writer import toml_string
+from pximse.config.web_names import parse_host, parse_origin, serialize_origin
 from pximse.library.patterns import pattern_regex
 
 __all__ = ["build_config"]
@@ -167,10 +168,47 @@ def _token(value: Any, key: str) -> str:
     return text
 
 
+def _string_list(value: Any, key: str) -> list[str]:
+    if not isinstance(value, list):
+        raise _error(key, f"expected an array of strings, got {_describe(value)}")
+    return [_string(item, f"{key}[{index}]") for index, item in enumerate(value)]
+
+
+def _allowed_hosts(value: Any, key: str) -> tuple[str, ...]:
+    names = []
+    for index, text in enumerate(_string_list(value, key)):
+        parsed = parse_host(text)
+        if parsed is None:
+            raise _error(f"{key}[{index}]", f"{text!r} is not a host name: write a name or an "
+                                            "address, with :port or without (\"pximse.lan\", "
+                                            "\"photos.example.org:443\"), no scheme or path")
+        host, port = parsed
+        shown = f"[{host}]" if ":" in host else host
+        names.append(shown if port is None else f"{shown}:{port}")
+    return tuple(dict.fromkeys(names))
+
+
+def _cors_origins(value: Any, key: str) -> tuple[str, ...]:
+    origins = []
+    for index, text in enumerate(_string_list(value, key)):
+        if text.strip() == "*":
+            origins.append("*")
+            continue
+        parsed = parse_origin(text)
+        if parsed is None:
+            raise _error(f"{key}[{index}]", f"{text!r} is not a web origin: write the scheme, "
+                                            "name and port a browser shows, without a path "
+                                            "(\"http://localhost:3000\")")
+        origins.append(serialize_origin(*parsed))
+    return tuple(dict.fromkeys(origins))
+
+
 _SERVER_RULES: dict[str, Rule] = {
     "host": _host,
     "port": _int_rule(1, 65535),
     "token": _token,
+    "allowed_hosts": _allowed_hosts,
+    "cors_origins": _cors_origins,
 }
 _SCAN_RULES: dict[str, Rule] = {
     "workers": _int_rule(0, 1024),
@@ -185,6 +223,8 @@ TAGGERS = ("", "wd-vit-tagger-v3", "wd-swinv2-tagger-v3", "wd-convnext-tagger-v3
 
 _MODELS_RULES: dict[str, Rule] = {
     "allow_download": _boolean,
+    "download_url": lambda value, key: _optional_url(value, key),
+    "device": lambda value, key: _choice(value, key, ("auto", "cpu", "cuda")),
     "tagger": lambda value, key: _choice(value, key, TAGGERS),
     "tagger_path": _string,
     "tag_min_score": lambda value, key: _number(value, key, 0.0, 1.0),
@@ -194,6 +234,8 @@ _MODELS_RULES: dict[str, Rule] = {
     "clip_pretrained": _string,
     "clip_path": _string,
     "clip_quick_gelu": lambda value, key: _choice(value, key, ("auto", "true", "false")),
+    "clip_runtime": lambda value, key: _choice(value, key, ("auto", "onnxruntime", "torch")),
+    "clip_precision": lambda value, key: _choice(value, key, ("fp32", "int8")),
     "batch_size": _int_rule(1, 1024),
 }
 
@@ -201,8 +243,9 @@ _MODELS_RULES: dict[str, Rule] = {
 def _choice(value: Any, key: str, allowed: tuple[str, ...]) -> str:
     text = _string(value, key)
     if text not in allowed:
-        names = ", ".join(repr(a) for a in allowed)
-        raise _error(key, f"must be one of {names} (\"\" turns it off), got {text!r}")
+        names = ", ".join(repr(a) for a in allowed if a)
+        off = ' ("" turns it off)' if "" in allowed else ""
+        raise _error(key, f"must be one of {names}{off}, got {text!r}")
     return text
 
 
@@ -214,6 +257,7 @@ _SEARCH_RULES: dict[str, Rule] = {
     "query_timeout_ms": _int_rule(1),
     "dupe_distance": _int_rule(0, 12),
     "dupe_similarity": lambda value, key: _number(value, key, 0.5, 1.0),
+    "max_query_image_pixels": _int_rule(1),
 }
 
 
@@ -408,6 +452,13 @@ def build_config(data: Mapping[str, Any], path: Path, env: Mapping[str, str],
             f"required when server.host is not a loopback address (it is {server.host!r}): "
             "anyone who can reach the port could read the library. Set a long random "
             "token, e.g. from: python -c \"import secrets; print(secrets.token_urlsafe(32))\"",
+        )
+    if "*" in server.cors_origins and server.token is None:
+        raise _error(
+            "server.cors_origins",
+            "\"*\" lets every web site call the API from its visitors' browsers, so it needs "
+            "server.token as well (a page then needs the token); or list the front end's "
+            "origin instead, such as \"http://localhost:3000\"",
         )
     search = sections["search"]
     if search.page_size > search.max_page_size:

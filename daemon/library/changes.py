@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pximse.config import RootConfig, ScanConfig
+from pximse.library.filekinds import special_kind
 from pximse.library.scan import ScanPool, ScanReport, record_files
 from pximse.library.walk import stat_key, stat_parts, walk_root
 from pximse.store.backends import Catalog
@@ -172,6 +173,7 @@ def _compare(
                 path, recursive=root.recursive, follow_symlinks=config.follow_symlinks,
                 include_file=_under(rel, root.includes),
                 include_folder=_under(rel, lambda sub: not root.skips_folder(sub)),
+                library_root=root_path,
             )
             for folder in walked.folders.values():
                 on_disk.update(folder.files)
@@ -187,6 +189,13 @@ def _compare(
             folders.append(path)
         elif stat.S_ISREG(st.st_mode) and root.includes(rel):
             on_disk[path] = stat_key(st.st_size, st.st_mtime_ns)
+            files.add(path)
+        elif special_kind(st.st_mode) and root.includes(rel):  # recorded, never opened
+            on_disk[path] = stat_key(0, st.st_mtime_ns)
+            files.add(path)
+        else:
+            # A link (when links are not followed), a file now excluded: not a
+            # library file, so one the catalogue had at this path is gone.
             files.add(path)
     known = _catalogued(catalog, root_id, files, folders)
     for bad in unreadable:  # what could not be read is not taken for deleted

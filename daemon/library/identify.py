@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from pximse.library.filekinds import open_regular
 from pximse.library.probe import ImageFacts, ProbeFailure, probe_image, sha256_file, sniff_format
 from pximse.store.sqlite.catalog import FileRecord
 
@@ -24,7 +25,7 @@ def identify_file(job: tuple[str, int, int]) -> FileRecord:
     path, size, mtime_ns = job
     promised = os.path.splitext(path)[1].lower() in IMAGE_EXTENSIONS
     try:
-        with open(path, "rb") as handle:
+        with open_regular(path) as handle:  # a pipe swapped in would block a plain open
             head = handle.read(64)
         if not head:
             if promised:

@@ -46,6 +46,7 @@ from typing import BinaryIO, cast
 
 from PIL import Image, UnidentifiedImageError
 
+from pximse.library.filekinds import open_regular
 from pximse.library.thumbnails import thumbnail_path, write_thumbnail
 
 CHUNK_SIZE = 1 << 20
@@ -140,7 +141,7 @@ class DecodedImage:
 
 def sha256_file(path: str | os.PathLike[str]) -> str:
     """Hex SHA-256 of a file, streamed in 1 MiB chunks."""
-    with open(path, "rb") as handle:
+    with open_regular(path) as handle:
         return _hash_stream(handle)[0]
 
 
@@ -224,7 +225,7 @@ def decode_image(
     name = os.fspath(path)
     filesize = 0
     try:
-        with open(path, "rb") as handle:
+        with open_regular(path) as handle:
             filesize = os.fstat(handle.fileno()).st_size
             head = handle.read(SNIFF_SIZE)
             if not head:

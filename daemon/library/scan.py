@@ -6,6 +6,8 @@ hash the catalogue already knows (a move, rename or copy) is linked to its
 content without decoding; only unknown content is decoded, once, in the pool.
 Results are written in batched transactions. A root that is missing marks its
 files offline and deletes nothing; a folder that cannot be read keeps its files.
+Named pipes, sockets and devices are recorded as skipped and never opened; a
+file deleted while the scan reads it is removed, not recorded as an error.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from pathlib import Path
 from typing import cast
 
 from pximse.config import RootConfig, ScanConfig
+from pximse.library.filekinds import special_kind
 from pximse.library.identify import identify_file, probe_for_catalog
 from pximse.library.probe import ImageFacts, ProbeFailure
 from pximse.library.walk import stat_parts, walk_root
@@ -50,6 +53,7 @@ class ScanReport:
     errors: int = 0
     offline_roots: list[str] = field(default_factory=list)
     unreadable: list[tuple[str, str]] = field(default_factory=list)
+    loops: list[str] = field(default_factory=list)  # symlinks to folders already walked
     seconds: float = 0.0
 
     def to_json(self) -> dict[str, object]:
@@ -155,6 +159,7 @@ def _scan_root(
         include_folder=(lambda rel: not root.skips_folder(rel)) if root.exclude else None,
     )
     report.unreadable.extend(walked.unreadable)
+    report.loops.extend(walked.loops)
     report.files += walked.file_count
 
     # Only folders whose signature moved are compared file by file (all of them
@@ -216,6 +221,10 @@ def record_files(
     ]
     identified = hashed + _identify(
         pool, [job for job in todo if job[0] not in known_hashes], progress)
+    vanished = {item.path for item in identified
+                if item.state == "error" and not os.path.lexists(item.path)}
+    if vanished:  # deleted since the walk: gone, not "could not be read"
+        identified = [item for item in identified if item.path not in vanished]
     known_content = catalog.content_ids(i.sha256 for i in identified if i.sha256)
     to_decode: dict[str, FileRecord] = {}
     copies: dict[str, list[FileRecord]] = {}
@@ -240,6 +249,14 @@ def record_files(
     pending_content: list[NewContent] = []
     for item, result in decoded:
         same = [item, *copies.get(item.sha256 or "", [])]
+        while _vanished(result, same[0]) and len(same) > 1:  # a copy may still be there
+            vanished.add(same.pop(0).path)
+            result = probe_for_catalog((same[0].path, str(thumbnail_dir),
+                                        config.thumbnail_size, config.max_image_pixels))
+        if _vanished(result, same[0]):
+            vanished.add(same[0].path)
+            continue
+        item = same[0]
         if isinstance(result, ImageFacts):
             pending_content.append(NewContent(**asdict(result), mtime_ns=item.mtime_ns))
             pending_records.extend(same)
@@ -258,21 +275,50 @@ def record_files(
             written += pending_records
             pending_records, pending_content = [], []
     _write(catalog, root_id, pending_records, pending_content, batch_size)
+    gone = list(catalog.file_ids(vanished).values())
+    if gone:
+        catalog.apply_scan_batch(ScanBatch(root_id, removed=gone))
+        report.removed += len(gone)
     return written + pending_records
+
+
+def _vanished(result: object, item: FileRecord) -> bool:
+    """A decode that failed because the file was deleted since it was hashed."""
+    return isinstance(result, ProbeFailure) and result.reason == "unreadable" \
+        and not os.path.lexists(item.path)
 
 
 def _identify(
     pool: ScanPool, todo: list[tuple[str, int, int]], progress: ProgressCallback | None
 ) -> list[FileRecord]:
-    executor = pool.for_jobs(len(todo))
-    results: list[FileRecord] = []
+    results, regular = _special_files(todo)
+    executor = pool.for_jobs(len(regular))
     for done, item in enumerate(
-        executor.map(identify_file, todo, chunksize=32), start=1
+        executor.map(identify_file, regular, chunksize=32), start=1
     ):
         results.append(item)
         if progress:
-            progress("hash", done, len(todo))
+            progress("hash", done, len(regular))
     return results
+
+
+def _special_files(todo: list[tuple[str, int, int]]
+                   ) -> tuple[list[FileRecord], list[tuple[str, int, int]]]:
+    """Pipes, sockets and devices as skipped records (never opened: reading a
+    FIFO waits for a writer), and the rest of ``todo``."""
+    special: list[FileRecord] = []
+    regular: list[tuple[str, int, int]] = []
+    for job in todo:
+        try:
+            kind = special_kind(os.stat(job[0]).st_mode)
+        except OSError:
+            kind = None  # identify_file says why, or finds it gone
+        if kind is None:
+            regular.append(job)
+        else:
+            special.append(FileRecord(job[0], 0, job[2], "skipped", None, "special",
+                                      f"{kind}, not a regular file: not read"))
+    return special, regular
 
 
 def _decode(

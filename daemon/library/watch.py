@@ -30,6 +30,7 @@ from typing import Any
 
 from pximse.config import RootConfig, ScanConfig
 from pximse.library.changes import ChangeReport, apply_changes
+from pximse.library.filekinds import open_regular
 from pximse.library.scan import ScanPool
 from pximse.store.backends import Catalog
 
@@ -66,7 +67,10 @@ class LibraryWatcher:
 
     ``on_batch(report)`` is called after each batch is applied, ``on_mode(root,
     mode, why)`` when a root starts ``watching``, ``polling`` or goes
-    ``offline``, ``on_root_back(root)`` when a missing root returns.
+    ``offline``, ``on_rescan(root, reason)`` when a root must be compared with
+    the catalogue in full: a missing root returned, or changes were reported
+    that could not be read (the OS's report of a name that is not valid text
+    loses the whole batch it came in).
     """
 
     def __init__(
@@ -79,7 +83,7 @@ class LibraryWatcher:
         debounce_ms: int = 400,
         on_batch: Callable[[ChangeReport], None] = lambda report: None,
         on_mode: Callable[[RootConfig, str, str | None], None] = lambda root, mode, why: None,
-        on_root_back: Callable[[RootConfig], None] = lambda root: None,
+        on_rescan: Callable[[RootConfig, str], None] = lambda root, reason: None,
         watch: WatchFunction | None = None,
         poll_delay_ms: int = POLL_DELAY_MS,
     ) -> None:
@@ -90,7 +94,7 @@ class LibraryWatcher:
         self.settle_s = max(debounce_ms, 50) / 1000
         self.on_batch = on_batch
         self.on_mode = on_mode
-        self.on_root_back = on_root_back
+        self.on_rescan = on_rescan
         self.poll_delay_ms = poll_delay_ms
         if watch is None:
             from watchfiles import watch as watchfiles_watch
@@ -173,6 +177,13 @@ class LibraryWatcher:
                     return
                 if not os.path.isdir(path):
                     continue
+                if _unreadable_name(exc):
+                    # watchfiles drops the whole batch: compare the root, watch on.
+                    log.warning("root %r: a change was reported under a name that is not "
+                                "valid text (%s); the root is compared with the catalogue",
+                                root.name, exc)
+                    self.on_rescan(root, "changes reported under a name that is not text")
+                    continue
                 if not skip_unreadable and ("Permission denied" in str(exc)
                                             or isinstance(exc, PermissionError)):
                     skip_unreadable = True
@@ -197,7 +208,7 @@ class LibraryWatcher:
             self._stop.wait(OFFLINE_CHECK_S)
         if not self._stop.is_set():
             log.warning("library root %r is back: rescanning it", root.name)
-            self.on_root_back(root)
+            self.on_rescan(root, "root back")
 
     # -- the applier --------------------------------------------------------------------
 
@@ -286,12 +297,19 @@ class LibraryWatcher:
         return deferred
 
 
+def _unreadable_name(exc: BaseException) -> bool:
+    """watchfiles' error for a path that is not valid UTF-8 (it raises instead of
+    reporting it, and the other changes of that batch are lost with it)."""
+    return "Unable to decode path" in str(exc)
+
+
 def looks_complete(path: str) -> bool | None:
     """Whether an image file has its end (a download still being written has
     not): True or False for PNG, JPEG, GIF, WebP and BMP, None for anything
-    else or a file that cannot be read."""
+    else or a file that cannot be read. Only a regular file is opened, without
+    waiting (a named pipe would block the watcher until someone wrote to it)."""
     try:
-        with open(path, "rb") as handle:
+        with open_regular(path) as handle:
             head = handle.read(16)
             size = os.fstat(handle.fileno()).st_size
             handle.seek(max(0, size - 32))

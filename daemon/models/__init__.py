@@ -4,10 +4,13 @@ The adapters themselves (DeepDanbooru and WD14 taggers, open_clip, PP-OCR) are
 built on top of these protocols; the catalogue already records, per image and
 per stage, which ``model_id`` produced the stored results.
 
-``weights`` resolves a model's files (configured folder, cache, one download);
-``base.InferenceModel`` is the lifecycle every adapter shares (lazy load, id from
-the weights' digest, device decided once, idle unload); ``wd14`` is the first
-adapter. :func:`make_tagger` is the one place a tagger name becomes an adapter.
+``weights`` resolves a model's files (configured folder, cache, one resumable,
+checksummed download); ``base.InferenceModel`` is the lifecycle every adapter
+shares (lazy load, id from the weights' digest, device decided once, idle
+unload). Adapters: ``wd14`` and ``deepdanbooru`` (taggers), ``clip_onnx`` (CLIP on
+onnxruntime, the default) and ``clip`` (open_clip on PyTorch), ``ocr``
+(RapidOCR). :func:`make_tagger` is the one place a tagger name becomes an
+adapter; ``clip_choice.make_clip`` the one place CLIP settings do.
 """
 
 from __future__ import annotations
@@ -81,12 +84,16 @@ def make_tagger(
     *,
     device: str | None = None,
     idle_unload_s: float | None = None,
+    threads: int = 0,
+    endpoint: str = "",
 ) -> ImageTagger:
     """The tagger adapter for ``name`` (``wd-vit-tagger-v3`` and the other WD14 v3
     models, or ``deepdanbooru``, DeepDanbooru v3, which runs in its own process).
 
     Adapters are imported here, not at the top, so that importing the protocols
-    never loads numpy, Pillow or a runtime.
+    never loads numpy, Pillow or a runtime. ``threads``: the CPU threads the
+    model may use (0: the runtime's default); ``endpoint``: where WD14 weights
+    are downloaded from (``models.download_url``).
     """
     match name:
         case "deepdanbooru" | "deepdanbooru-v3":
@@ -97,7 +104,8 @@ def make_tagger(
         case _ if name.startswith("wd-"):
             from pximse.models.wd14 import WD14Tagger
 
-            return WD14Tagger(source, name, device=device, idle_unload_s=idle_unload_s)
+            return WD14Tagger(source, name, device=device, idle_unload_s=idle_unload_s,
+                              intra_op_threads=threads, endpoint=endpoint)
         case _:
             raise ValueError(
                 f"unknown tagger {name!r}: WD14 v3 taggers are named wd-*-tagger-v3, "

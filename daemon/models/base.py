@@ -45,10 +45,12 @@ Runtime = Literal["onnxruntime", "torch"]
 
 @dataclass(frozen=True)
 class TensorInfo:
-    """A graph input or output: its name and shape (str or None for a free axis)."""
+    """A graph input or output: its name, shape (str or None for a free axis) and
+    element type as onnxruntime names it (``tensor(float)``, ``tensor(int32)``)."""
 
     name: str
     shape: tuple[int | str | None, ...]
+    type: str = ""
 
 
 class ModelSession(Protocol):
@@ -118,10 +120,10 @@ class OrtSession:
             )
 
     def get_inputs(self) -> list[TensorInfo]:
-        return [TensorInfo(i.name, tuple(i.shape)) for i in self._session.get_inputs()]
+        return [TensorInfo(i.name, tuple(i.shape), i.type) for i in self._session.get_inputs()]
 
     def get_outputs(self) -> list[TensorInfo]:
-        return [TensorInfo(o.name, tuple(o.shape)) for o in self._session.get_outputs()]
+        return [TensorInfo(o.name, tuple(o.shape), o.type) for o in self._session.get_outputs()]
 
     def run(self, feed: Mapping[str, Any], output_names: Sequence[str] | None = None) -> list[Any]:
         names = None if output_names is None else list(output_names)
@@ -190,7 +192,8 @@ class InferenceModel(ABC):
     def model_id(self) -> str:
         with self._lock:
             if self._model_id is None:
-                self._model_id = f"{self.name}:{model_digest(self.files)}"
+                digest = model_digest(self.files, data_dir=self.source.data_dir)
+                self._model_id = f"{self.name}:{digest}"
             return self._model_id
 
     @property

@@ -1,4 +1,8 @@
-"""CLIP image and text embeddings with open_clip (``pip install 'pximse[clip]'``).
+"""CLIP image and text embeddings with open_clip on PyTorch (``pip install 'pximse[clip-torch]'``).
+
+The default CLIP runs without PyTorch, on onnxruntime (:mod:`.clip_onnx`); this
+adapter runs any open_clip model, and is the one PxIMSE exports from
+(:mod:`.clip_export`).
 
 One :class:`ClipModel` embeds images and texts into the same space. What is
 loaded is said by three settings:
@@ -70,9 +74,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image
 
 from pximse.models.base import InferenceModel, WeightsSource
+from pximse.models.images import flatten_on_white
 from pximse.models.weights import WeightsSpec, WeightsUnavailable, cache_dir
 
 __all__ = [
@@ -200,8 +204,9 @@ def _find_cached_tag_file(cfg: Mapping[str, Any], cache_dirs: Sequence[Path | No
 class ClipModel(InferenceModel):
     """open_clip CLIP: ``embed_images`` and ``embed_texts`` into one normalised space.
 
-    ``model_id`` is ``clip:<arch>:<tag or file name>:<digest of the weights>``,
-    where ``<arch>`` ends in ``-quickgelu`` when QuickGELU is on. Reading it
+    ``model_id`` is ``clip:<arch>:<tag>`` for a tag's published weights and
+    ``clip:<arch>:<file name>:<digest of the weights>`` for a local file, where
+    ``<arch>`` ends in ``-quickgelu`` when QuickGELU is on. Reading it
     resolves the weights (and may raise :class:`WeightsUnavailable`) without
     loading torch's model.
     """
@@ -218,10 +223,12 @@ class ClipModel(InferenceModel):
         device: str | None = None,
         idle_unload_s: float | None = None,
         batch_size: int = DEFAULT_BATCH_SIZE,
+        threads: int = 0,
     ) -> None:
         self.arch = arch
         self.pretrained = pretrained or None
         self.batch_size = batch_size
+        self.threads = threads
         local = source.local_path
         self.weights_path = None if local is None else _strip_local_dir(local)
         self.is_folder = self.weights_path is not None and self.weights_path.is_dir()
@@ -268,6 +275,24 @@ class ClipModel(InferenceModel):
     @property
     def quick_gelu(self) -> bool:
         return self._quick_gelu
+
+    @property
+    def model_id(self) -> str:
+        """Published weights (a tag, no local file) are named by their tag alone:
+        the tag names exactly one set of weights, whatever file format they came
+        in, and the ONNX export of the same weights gives the same vectors."""
+        with self._lock:
+            if self._model_id is None:
+                if self.weights_path is None:
+                    _ = self.files  # missing weights raise here, as for a file
+                    self._model_id = self.name
+                else:
+                    self._model_id = super().model_id
+            return self._model_id
+
+    def describe_runtime(self) -> dict[str, Any]:
+        return {"runtime": "torch", "device": self.device, "threads": self.threads or "all",
+                "precision": "fp16" if self.device.startswith("cuda") else "fp32"}
 
     # -- weights -----------------------------------------------------------------
 
@@ -372,6 +397,8 @@ class ClipModel(InferenceModel):
             log.warning("CLIP: %s asked for but torch sees no GPU; using the CPU", device)
             device = "cpu"
         precision = "fp16" if device.startswith("cuda") else "fp32"
+        if self.threads and not device.startswith("cuda"):
+            torch.set_num_threads(self.threads)
         kwargs: dict[str, Any] = {"device": device, "precision": precision}
         if self.is_folder:
             assert self.weights_path is not None
@@ -428,6 +455,20 @@ class ClipModel(InferenceModel):
             return self._model
 
     @property
+    def preprocess(self) -> Any:
+        """open_clip's eval transform for this model (loads it)."""
+        with self._lock:
+            self.load()
+            return self._preprocess
+
+    @property
+    def tokenizer(self) -> Any:
+        """open_clip's tokenizer for this model (loads it)."""
+        with self._lock:
+            self.load()
+            return self._tokenizer
+
+    @property
     def context_length(self) -> int:
         with self._lock:
             self.load()
@@ -449,7 +490,7 @@ class ClipModel(InferenceModel):
             with torch.inference_mode():
                 for start in range(0, len(images), size):
                     chunk = images[start : start + size]
-                    pixels = torch.stack([preprocess(_to_rgb(image)) for image in chunk])
+                    pixels = torch.stack([preprocess(flatten_on_white(image)) for image in chunk])
                     pixels = pixels.to(device=device, dtype=self._dtype)
                     rows.append(_normalised(model.encode_image(pixels)))
         return np.concatenate(rows)
@@ -477,25 +518,6 @@ def _normalised(features: Any) -> np.ndarray:
     array = features.float().cpu().numpy()
     norms = np.linalg.norm(array, axis=1, keepdims=True)
     return np.asarray(array / np.maximum(norms, 1e-12), dtype=np.float32)
-
-
-def _to_rgb(image: Image.Image) -> Image.Image:
-    """RGB, with any transparency composited onto white."""
-    if image.mode == "RGB":
-        return image
-    if image.mode == "P" and "transparency" in image.info:
-        image = image.convert("RGBA")
-    if image.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
-        rgba = image.convert("RGBA")
-        canvas = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        canvas.alpha_composite(rgba)
-        return canvas.convert("RGB")
-    if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
-        array = np.asarray(image, dtype=np.float64)
-        peak = array.max() if array.size else 0.0
-        scale = 255.0 / peak if peak > 255 else 1.0
-        image = Image.fromarray(np.clip(array * scale, 0, 255).astype(np.uint8), "L")
-    return image.convert("RGB")
 
 
 def _builtin_model_config(arch: str) -> dict[str, Any]:

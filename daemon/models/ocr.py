@@ -71,8 +71,8 @@ def _models_dir() -> Path:
     spec = importlib.util.find_spec("rapidocr")
     if spec is None or not spec.submodule_search_locations:
         raise ModuleNotFoundError(
-            "rapidocr is not installed: install PxIMSE with the `ocr` extra "
-            "(pip install 'pximse[ocr]')"
+            "rapidocr is not installed: it is part of PxIMSE's installation "
+            "(pip install pximse)"
         )
     return Path(next(iter(spec.submodule_search_locations))) / "models"
 
@@ -96,6 +96,7 @@ class RapidOcrEngine:
         device: str = "auto",
         intra_op_threads: int | None = None,
         models_dir: Path | None = None,
+        data_dir: Path | None = None,
     ) -> None:
         if device not in _DEVICES:
             raise ValueError(f"device must be one of {', '.join(_DEVICES)}, not {device!r}")
@@ -104,6 +105,7 @@ class RapidOcrEngine:
         self._requested_device = device
         self._intra_op_threads = intra_op_threads
         self._models_dir = models_dir
+        self._data_dir = data_dir
         self._ocr: Any = None
         self._device: str | None = None
         self._model_id: str | None = None
@@ -113,18 +115,28 @@ class RapidOcrEngine:
 
     @property
     def model_id(self) -> str:
-        """``rapidocr-<version>:`` and 12 hex digits of the models' SHA-256."""
+        """``rapidocr-<version>:`` and 12 hex digits of the models' SHA-256.
+
+        The digest is kept in the data folder's digest cache (when one is given)
+        for as long as the model files stay the same, so reading the id costs no
+        read of the models after the first time.
+        """
         if self._model_id is None:
-            digest = hashlib.sha256()
-            for path in self._model_paths():
-                digest.update(path.name.encode())
-                digest.update(b"\0")
-                with path.open("rb") as f:
-                    while chunk := f.read(1 << 20):
-                        digest.update(chunk)
+            from pximse.models.weights import digest_cache
+
+            paths = self._model_paths()
+            stats = [path.stat() for path in paths]
+            stamp = [[str(p) for p in paths], [s.st_size for s in stats],
+                     [s.st_mtime_ns for s in stats]]
+            digest = digest_cache(self._data_dir).remember(
+                "rapidocr", stamp, lambda: _models_digest(paths))
             version = importlib.metadata.version("rapidocr")
-            self._model_id = f"rapidocr-{version}:{digest.hexdigest()[:12]}"
+            self._model_id = f"rapidocr-{version}:{digest[:12]}"
         return self._model_id
+
+    def describe_runtime(self) -> dict[str, Any]:
+        return {"runtime": "onnxruntime", "device": self.device,
+                "threads": self._intra_op_threads or default_intra_op_threads()}
 
     @property
     def device(self) -> str:
@@ -218,6 +230,17 @@ class RapidOcrEngine:
         )
         self._ocr = ocr
         return ocr
+
+
+def _models_digest(paths: Sequence[Path]) -> str:
+    digest = hashlib.sha256()
+    for path in paths:
+        digest.update(path.name.encode())
+        digest.update(b"\0")
+        with path.open("rb") as f:
+            while chunk := f.read(1 << 20):
+                digest.update(chunk)
+    return digest.hexdigest()
 
 
 def _to_bgr(image: Any) -> np.ndarray:

@@ -43,6 +43,7 @@ import numpy as np
 from PIL import Image
 
 from pximse.models.base import InferenceModel, ModelSession, OrtSession, WeightsSource
+from pximse.models.images import flatten_on_white
 from pximse.models.weights import WeightsFile, WeightsSpec, hub_url
 
 __all__ = [
@@ -74,16 +75,17 @@ WD14_MODELS: dict[str, str] = {
 }
 
 
-def wd14_spec(name: str) -> WeightsSpec:
+def wd14_spec(name: str, endpoint: str = "") -> WeightsSpec:
     """The files of a WD14 tagger; a name not in :data:`WD14_MODELS` has no URLs.
 
-    No SHA-256 is pinned: the repositories' files are not versioned here, so the
-    model id (a digest of the bytes actually used) is what tells versions apart.
+    No SHA-256 is pinned: each download is checked against the checksum the hub
+    announces for the file, and the model id (a digest of the bytes actually
+    used) is what tells versions apart.
     """
     repo = WD14_MODELS.get(name)
 
     def url(file: str) -> str | None:
-        return None if repo is None else hub_url(repo, file)
+        return None if repo is None else hub_url(repo, file, endpoint)
 
     return WeightsSpec(
         name=name,
@@ -134,19 +136,9 @@ def load_labels(path: Path) -> TagLabels:
     )
 
 
-def _flatten_on_white(image: Image.Image) -> Image.Image:
-    has_alpha = image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in image.info
-    if not has_alpha:
-        return image if image.mode == "RGB" else image.convert("RGB")
-    rgba = image.convert("RGBA")
-    canvas = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-    canvas.alpha_composite(rgba)
-    return canvas.convert("RGB")
-
-
 def prepare_image(image: Image.Image, size: int) -> np.ndarray:
     """One image as the WD14 models expect it: ``(size, size, 3)`` float32 BGR 0..255."""
-    rgb = _flatten_on_white(image)
+    rgb = flatten_on_white(image)
     side = max(rgb.size)
     if rgb.size != (side, side):
         square = Image.new("RGB", (side, side), (255, 255, 255))
@@ -169,8 +161,10 @@ class WD14Tagger(InferenceModel):
         device: str | None = None,
         idle_unload_s: float | None = None,
         intra_op_threads: int = 0,
+        endpoint: str = "",
     ) -> None:
-        super().__init__(wd14_spec(name), source, device=device, idle_unload_s=idle_unload_s)
+        super().__init__(wd14_spec(name, endpoint), source, device=device,
+                         idle_unload_s=idle_unload_s)
         self.intra_op_threads = intra_op_threads
         self._session: ModelSession | None = None
         self._labels: TagLabels | None = None
@@ -203,6 +197,10 @@ class WD14Tagger(InferenceModel):
     def _release(self) -> None:
         self._session = None
         self._labels = None
+
+    def describe_runtime(self) -> dict[str, Any]:
+        return {"runtime": "onnxruntime", "device": self.device,
+                "threads": self.intra_op_threads or "all"}
 
     def tag(
         self, images: Sequence[Any], *, min_score: float = DEFAULT_MIN_SCORE

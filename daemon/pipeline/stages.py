@@ -94,46 +94,74 @@ class OcrStage(_Immediate):
 
 
 class ClipStage:
-    """CLIP image embeddings into the embedded vector store of the model's id.
+    """CLIP image embeddings into the vector store of the model's id.
 
-    The store is saved every ``save_every`` images and at the end of a run. The
-    catalogue's ``clip`` status is written per batch, so on start the stage
-    forgets the status of images whose vectors a crash kept from being saved:
-    they are embedded again.
+    The store (the embedded one, or Milvus when ``[backend] milvus_uri`` says so)
+    is opened on first use, so a plan that finds no work opens nothing. It is
+    saved every ``save_every`` images and at the end of a run. The catalogue's
+    ``clip`` status is written per batch, so a crash can leave images recorded
+    as embedded whose vectors were never saved: while vectors are unsaved, a
+    marker file says so, and the next run starts by forgetting the status of
+    images missing from the store (:meth:`reconcile`), so they are embedded again.
     """
 
     name = "clip"
+    UNSAVED_MARKER = "unsaved"
 
     def __init__(self, model: Any, vectors_dir: Path, *, input_size: int = 224,
-                 save_every: int = 2048, vectors: Any = None) -> None:
-        from pximse.store.vectors.embedded import EmbeddedVectorStore
-
+                 save_every: int = 2048, vectors: Any = None, config: Any = None) -> None:
         self.model = model
         self.input_size = input_size
         self.save_every = save_every
+        self.vectors_dir = Path(vectors_dir)
+        self._config = config
         self._unsaved = 0
-        # ``vectors``: another store (Milvus, from [backend]); default the embedded one.
-        self.vectors = vectors if vectors is not None else EmbeddedVectorStore(
-            vectors_dir, model.dimensions, model.model_id)
+        self._vectors = vectors
+
+    @property
+    def vectors(self) -> Any:
+        if self._vectors is None:
+            if self._config is not None:
+                from pximse.store.backends import open_vector_store
+
+                self._vectors = open_vector_store(self._config, self.model_id,
+                                                  self.model.dimensions)
+            if self._vectors is None:
+                from pximse.store.vectors.embedded import EmbeddedVectorStore
+
+                self._vectors = EmbeddedVectorStore(self.vectors_dir, self.model.dimensions,
+                                                    self.model_id)
+        return self._vectors
 
     @property
     def model_id(self) -> str:
         return str(self.model.model_id)
 
+    @property
+    def _marker(self) -> Path:
+        return self.vectors_dir / self.UNSAVED_MARKER
+
+    def may_have_unsaved(self) -> bool:
+        """Whether a run stopped with vectors not yet saved (a crash)."""
+        return self._marker.exists()
+
     def reconcile(self, catalog: SqliteCatalog) -> int:
         """Reset the status of images recorded as embedded but missing from the store."""
         done = catalog.stage_done_ids(self.name, self.model_id)
-        if not len(done):
-            return 0
-        found, _ = self.vectors.get(done)
-        missing = np.setdiff1d(done, found)
-        catalog.forget_stage(self.name, missing)
+        missing = np.zeros(0, dtype=np.int64)
+        if len(done):
+            missing = done[~self.vectors.present(done)]  # no vector is copied
+            catalog.forget_stage(self.name, missing)
+        self._marker.unlink(missing_ok=True)
         return len(missing)
 
     def run(self, images: Sequence[Any]) -> list[Any]:
         return list(self.model.embed_images(images))
 
     def store(self, catalog: SqliteCatalog, results: Sequence[tuple[int, Any]]) -> None:
+        if not self._unsaved:
+            self.vectors_dir.mkdir(parents=True, exist_ok=True)
+            self._marker.touch()
         ids = np.array([cid for cid, _ in results], dtype=np.int64)
         self.vectors.add(ids, np.stack([vector for _, vector in results]).astype(np.float32))
         self._unsaved += len(results)
@@ -141,8 +169,11 @@ class ClipStage:
             self.finish(catalog)
 
     def finish(self, catalog: SqliteCatalog) -> None:
+        sync = getattr(catalog, "sync_vector_scalars", None)  # MongoDB + Milvus
+        if self._vectors is None and sync is None:
+            return  # nothing was embedded and nothing to copy: nothing to open
         self.vectors.save()
         self._unsaved = 0
-        sync = getattr(catalog, "sync_vector_scalars", None)  # MongoDB + Milvus
+        self._marker.unlink(missing_ok=True)
         if sync is not None and hasattr(self.vectors, "filter_expression"):
             sync(self.vectors)

@@ -83,10 +83,32 @@ class Has:
 
 @dataclass(frozen=True)
 class Text:
-    """Words in a text field: the OCR text (``m;xxx``, ``ocr:xxx``)."""
+    """A part of a text field: the OCR text contains ``text`` (``ocr:xxx``), after
+    folding both (NFKC, case folding)."""
 
     field: str
     text: str
+
+
+WordScope = Literal["ocr", "meta"]
+"""What a word search looks at: ``ocr`` the OCR text (``m;``), ``meta`` the
+title and the source tags (``mt;``)."""
+
+
+@dataclass(frozen=True)
+class Words:
+    """A word search, as the original PxIMSE's ``m;`` / ``mt;`` (Meilisearch's):
+    every word must match a word of the text, the last one as a prefix too,
+    with typos allowed in long words; see :mod:`pximse.store.words`. Unlike
+    ``ocr:`` (an exact substring) it also ranks: a query with one and no sort
+    is ordered by it. The text store fills ``ids`` (every matching content id,
+    best first) before the engines see the node; ``ids`` takes no part in
+    comparing or printing queries.
+    """
+
+    scope: WordScope
+    text: str
+    ids: tuple[int, ...] | None = field(default=None, compare=False, repr=False)
 
 
 VectorKind = Literal["text", "image"]
@@ -143,8 +165,8 @@ class Or:
     children: tuple[Node, ...]
 
 
-Node: TypeAlias = (MatchAll | Tag | TagScore | Compare | Has | Text | Nearest | Duplicates | Not
-                   | And | Or)
+Node: TypeAlias = (MatchAll | Tag | TagScore | Compare | Has | Text | Words | Nearest | Duplicates
+                   | Not | And | Or)
 
 
 @dataclass(frozen=True)

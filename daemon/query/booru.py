@@ -48,6 +48,7 @@ from pximse.query.ast import (
     Tag,
     TagKind,
     Text,
+    Words,
     all_of,
     any_of,
     negate,
@@ -256,6 +257,12 @@ def word_node(token: Token, query: str) -> Node:
         if not text.strip():
             raise QueryError("missing text after 'ocr:'", position, query)
         return Text("ocr", text)
+    if lowered in ("m", "mt"):
+        text, position = _single(rest, lowered, after, query)
+        if not text.strip():
+            raise QueryError(f"missing words after '{lowered}:' (write {lowered}:\"rainy day\")",
+                             position, query)
+        return Words("ocr" if lowered == "m" else "meta", text)
     if lowered == "clip":
         text, position = _single(rest, "clip", after, query)
         if not text.strip():

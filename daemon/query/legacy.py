@@ -13,7 +13,8 @@ Items (each may start with ``|`` to join the OR group, then ``!`` to negate)::
                                         Compare('date', '<', '2010-01-01'))
     userid;="12345"             Compare('userid', '=', '12345')
     user;=null                  Not(Has('user'))
-    m;ありがとう                 Text('ocr', 'ありがとう')
+    m;ありがとう                 Words('ocr', 'ありがとう')
+    mt;miku                     Words('meta', 'miku')
 
 The ``|`` items together form one OR, ANDed with the other items (the
 original's meaning), standing where the first ``|`` item stands. Dates are
@@ -26,7 +27,17 @@ from __future__ import annotations
 
 import re
 
-from pximse.query.ast import CompareOp, Has, MatchAll, Node, Tag, Text, all_of, any_of, negate
+from pximse.query.ast import (
+    CompareOp,
+    Has,
+    MatchAll,
+    Node,
+    Tag,
+    Words,
+    all_of,
+    any_of,
+    negate,
+)
 from pximse.query.errors import QueryError
 from pximse.query.fields import Field, field, lookup
 from pximse.query.lexer import COMPARE_PREFIX
@@ -42,7 +53,7 @@ the post id in ``illustid``, Pixiv's post date in ``createDate`` and its
 counts in ``likeCount``, ``viewCount``, ``bookmarkCount`` and ``commentCount``.
 """
 
-_LEGACY_START = re.compile(r"(tags\.|tags1:|m;)", re.IGNORECASE)
+_LEGACY_START = re.compile(r"(tags\.|tags1:|mt?;)", re.IGNORECASE)
 _KEY_SEMICOLON = re.compile(r"([A-Za-z_][A-Za-z0-9_]*);")
 
 
@@ -55,7 +66,7 @@ def looks_legacy(text: str) -> bool:
     """Whether a query is in the original syntax (the ``syntax="auto"`` rule).
 
     It is when any comma-separated item (commas inside double quotes do not
-    count) starts with ``tags.``, ``tags1:`` or ``m;``, or with a known field
+    count) starts with ``tags.``, ``tags1:``, ``m;`` or ``mt;``, or with a known field
     name and ``;`` — after an optional ``|`` and ``!`` — or is ``!`` and a
     field name, or ``!tags``, ``!tags1``, ``|tags``, ``|tags1``. Nothing may
     stand between these parts (``! width`` is two booru tags); the explicit
@@ -169,11 +180,13 @@ def _skip(text: str, position: int) -> tuple[str, int]:
 
 def _positive(text: str, position: int, query: str) -> Node:
     lowered = text.lower()
-    if lowered.startswith("m;"):
-        body, at = _unquote(text[2:], position + 2, query)
-        if not body.strip():
-            raise QueryError("missing text after 'm;'", position + 2, query)
-        return Text("ocr", body)
+    for prefix, scope in (("mt;", "meta"), ("m;", "ocr")):
+        if lowered.startswith(prefix):
+            body, at = _unquote(text[len(prefix):], position + len(prefix), query)
+            if not body.strip():
+                raise QueryError(f"missing words after '{prefix}'", position + len(prefix),
+                                 query)
+            return Words(scope, body)  # type: ignore[arg-type]
     if lowered.startswith("tags."):
         return _model_tag(text[5:], position + 5, query)
     if lowered.startswith("tags1:"):
@@ -194,7 +207,7 @@ def _positive(text: str, position: int, query: str) -> Node:
     found = legacy_field(text)
     if found is None:
         raise QueryError(
-            f"unknown item '{text}': write tags.NAME, tags1:NAME, m;TEXT, FIELD;>VALUE "
+            f"unknown item '{text}': write tags.NAME, tags1:NAME, m;WORDS, mt;WORDS, FIELD;>VALUE "
             "or a field name", position, query)
     return Has(found.name)
 

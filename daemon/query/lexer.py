@@ -29,8 +29,8 @@ MAX_DEPTH = 50
 SITE_KEYS = ("pixiv", "twitter", "danbooru", "yandere", "gelbooru")
 """``pixiv:123`` is ``source:pixiv postid:123``."""
 
-SPECIAL_KEYS = frozenset({"order", "sort", "has", "ocr", "tag", "model", "src", "clip", "similar",
-                          *SITE_KEYS})
+SPECIAL_KEYS = frozenset({"order", "sort", "has", "ocr", "m", "mt", "tag", "model", "src", "clip",
+                          "similar", *SITE_KEYS})
 """Keys of the booru syntax that are not fields."""
 
 COMPARE_PREFIX = re.compile(r"(>=|<=|!=|==|=|>|<)")

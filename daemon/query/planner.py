@@ -63,6 +63,10 @@ class QueryImageRejected(ValueError):
     """An uploaded or named query image that is not a safely decodable picture (400)."""
 
 
+class QueryImageTooLarge(QueryImageRejected):
+    """A query image with more pixels, or needing more memory, than query images may (413)."""
+
+
 @dataclass(frozen=True)
 class VectorPlan:
     """A query split for the planner: the filter (with the sort) and the vector part."""
@@ -157,11 +161,13 @@ class ClipSearch:
             from pximse.models.weights import WeightsUnavailable
             from pximse.pipeline.build import clip_model
 
-            model = clip_model(self.config)
+            # Downloads are the daemon's (or `pximse models download`'s) to make.
+            model = clip_model(self.config, allow_download=False)
             _ = model.model_id, model.dimensions  # resolves the weights file, loads nothing
         except ImportError as exc:
             raise VectorSearchUnavailable(
-                f"CLIP search needs PyTorch and open_clip: pip install 'pximse[clip]' ({exc})"
+                f"CLIP {models.clip} {models.clip_pretrained!r} runs on open_clip, which needs "
+                f"PyTorch: pip install 'pximse[clip-torch]' ({exc})"
             ) from exc
         except WeightsUnavailable as exc:
             raise VectorSearchUnavailable(f"the CLIP model cannot be loaded: {exc}") from exc
@@ -215,6 +221,12 @@ class ClipSearch:
                     f"Milvus holds no CLIP vectors for {model.model_id} yet: run `pximse "
                     "models run`, or `pximse migrate --milvus-uri` to copy the embedded ones")
             return self._store
+
+    def check_ready(self) -> None:
+        """Raise :class:`VectorSearchUnavailable` when a vector search cannot run
+        now, without embedding anything: so that an uploaded query image is
+        refused before it is read."""
+        self.store()
 
     @property
     def vectors_dir(self) -> Path:
@@ -272,18 +284,22 @@ class ClipSearch:
         return np.asarray(vectors[0], dtype=np.float32)
 
 
-def load_query_image(path: Path, *, name: str, max_pixels: int, size: int = 448) -> Any:
-    """Decode a query image with the library's safe rules (bombs, truncation, formats).
+def load_query_image(path: str | Path, *, name: str, max_pixels: int, size: int = 448) -> Any:
+    """Decode a query image at most ``size`` pixels a side (as the CLIP stage
+    decodes), in bounded memory: see :mod:`pximse.library.query_image`.
+    ``name`` stands for the file in messages."""
+    from pximse.library.query_image import QueryImageTooLarge as TooLarge
+    from pximse.library.query_image import (
+        QueryImageUnreadable,
+        decode_query_image,
+    )
 
-    Only the preview is kept (at most ``size`` pixels a side, as the CLIP stage
-    decodes); ``name`` stands for the file in messages.
-    """
-    from pximse.library.probe import DecodedImage, decode_image
-
-    decoded = decode_image(path, preview_size=size, max_pixels=max_pixels)
-    if not isinstance(decoded, DecodedImage):
-        raise QueryImageRejected(decoded.message.replace(str(path), name))
-    return decoded.preview
+    try:
+        return decode_query_image(path, name=name, max_pixels=max_pixels, box=size)
+    except TooLarge as exc:
+        raise QueryImageTooLarge(str(exc)) from None
+    except QueryImageUnreadable as exc:
+        raise QueryImageRejected(str(exc)) from None
 
 
 def search_json(

@@ -35,6 +35,7 @@ from pximse.query.ast import (
     TagScore,
     Text,
     Value,
+    Words,
 )
 from pximse.query.fields import lookup
 from pximse.query.lexer import quote, tag_text, value_text
@@ -90,6 +91,8 @@ def _atom(node: Node) -> str:
         return f"has:{node.field}"
     if isinstance(node, Text):
         return f"ocr:{value_text(node.text)}"
+    if isinstance(node, Words):
+        return f"{'m' if node.scope == 'ocr' else 'mt'}:{value_text(node.text)}"
     if isinstance(node, Nearest):
         if node.kind == "text":
             return f"clip:{value_text(node.value)}"

@@ -29,6 +29,7 @@ from pximse.query.ast import (
     Tag,
     TagScore,
     Text,
+    Words,
 )
 from pximse.query.errors import QueryError
 from pximse.query.fields import lookup
@@ -173,6 +174,11 @@ class SqlCompiler:
             case Duplicates(value, ids):
                 if ids is None:
                     raise QueryError(f"dupes:{value} was not resolved before compiling")
+                params.append(json.dumps(list(ids)))
+                return "c.id IN (SELECT value FROM json_each(?))"
+            case Words(_, text, ids):
+                if ids is None:
+                    raise QueryError(f"the word search {text!r} was not resolved before compiling")
                 params.append(json.dumps(list(ids)))
                 return "c.id IN (SELECT value FROM json_each(?))"
             case Nearest():

@@ -115,7 +115,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def run(args: argparse.Namespace, control: Control) -> int:
     from pximse.config import load_config
-    from pximse.pipeline.build import plan_stages
+    from pximse.models.threads import rest_share
+    from pximse.pipeline.build import downloadable_weights, plan_stages
     from pximse.pipeline.priority import PriorityBatches
     from pximse.pipeline.runner import run_pipeline
     from pximse.service.throttle import CpuThrottle
@@ -123,12 +124,17 @@ def run(args: argparse.Namespace, control: Control) -> int:
 
     config = load_config(args.config, args.data_dir, create=False)
     catalog = open_catalog(config, memory_index=False)  # SQLite or MongoDB, as [backend] says
-    plan = plan_stages(config, catalog)
-    emit(plan=plan.describe())
+    # The daemon downloads the fixed weights files (with progress and retries);
+    # open_clip's own weights for a PyTorch CLIP are fetched here, if allowed.
+    plan = plan_stages(config, catalog, downloaded_elsewhere=downloadable_weights(config))
+    emit(plan=plan.describe(runtimes=True))
     if not plan.stages:
         emit(state="unavailable")
         return 0
-    throttle = CpuThrottle(config.indexing.cpu_share, config.indexing.only_when_idle,
+    plan.prepare(catalog)
+    # Each model's threads follow the CPU share; rests make up the rest of it.
+    throttle = CpuThrottle(rest_share(config.indexing.cpu_share),
+                           config.indexing.only_when_idle,
                            control.stopping, on_wait=lambda state: emit(state=state))
     order = PriorityBatches(args.new_after)
     try:

@@ -1,6 +1,11 @@
 """The daemon's side of background indexing: one worker process
 (``service.index_child``) at a time, started when there is work, told about
-new files, paused and resumed, and stopped cleanly with the daemon."""
+new files, paused and resumed, and stopped cleanly with the daemon.
+
+Whether there is work is asked of the catalogue before a worker starts: each
+configured stage's model id (no model is loaded for it) and one indexed lookup
+for an image that still needs it. On an unchanged library no worker starts,
+so no runtime (onnxruntime, PyTorch, RapidOCR) is loaded at all."""
 
 from __future__ import annotations
 
@@ -10,7 +15,7 @@ import os
 import subprocess
 import sys
 import threading
-from typing import IO
+from typing import IO, Any
 
 from pximse.config import Config
 from pximse.service.state import DaemonState
@@ -24,10 +29,12 @@ STOP_WAIT_S = 60.0
 
 
 class BackgroundIndexer:
-    def __init__(self, config: Config, state: DaemonState, *, new_after: int) -> None:
+    def __init__(self, config: Config, state: DaemonState, *, new_after: int,
+                 catalog: Any = None) -> None:
         self.config = config
         self.state = state
         self.new_after = new_after
+        self.catalog = catalog
         self._lock = threading.Lock()
         self._child: subprocess.Popen[str] | None = None
         self._wanted = threading.Event()
@@ -46,6 +53,12 @@ class BackgroundIndexer:
         """There may be new work: tell the worker, or start one."""
         self._wanted.set()
         self._send("wake")
+
+    def restart(self) -> None:
+        """A stage's weights arrived: a worker that planned without it stops
+        after its batch, and the next one starts with it."""
+        self._send("stop")
+        self.wake()
 
     def pause(self) -> None:
         self.state.set_indexing(paused=True)
@@ -98,10 +111,39 @@ class BackgroundIndexer:
                 break
             self._wanted.clear()
             try:
+                if not self._has_work():
+                    self.state.set_stage_state("paused" if self.state.paused else "idle")
+                    self.state.publish_status(unless_within_s=0)
+                    continue
                 self._run_worker()
             except Exception:  # keep serving searches; the next wake tries again
                 log.exception("the indexing worker failed")
                 self.state.error("", "indexing", "the indexing worker failed; see the log")
+
+    def _has_work(self) -> bool:
+        """Whether any image waits for a stage that can run (see the module docstring)."""
+        if self.catalog is None:
+            return True
+        from pximse.pipeline.build import downloadable_weights, plan_stages
+
+        try:
+            plan = plan_stages(self.config, allow_download=False, for_running=False)
+            if plan.needs_repair():
+                self.state.set_stage_plan(plan.describe())
+                return True
+            # open_clip's weights for a PyTorch CLIP: only the worker can fetch them.
+            models = self.config.models
+            if models.allow_download and not models.clip_path and "clip" in \
+                    plan.missing_weights - set(downloadable_weights(self.config)):
+                self.state.set_stage_plan(plan.describe())
+                return True
+            pending = plan.pending(self.catalog)
+            self.state.set_stage_plan(plan.describe(), pending)
+        except Exception:  # asking must never keep the work from being done
+            log.exception("could not tell whether images need a model; starting the worker")
+            return True
+        log.info("images waiting for each stage: %s", pending or "no stage can run")
+        return any(pending.values())
 
     def _run_worker(self) -> None:
         command = [
@@ -111,8 +153,11 @@ class BackgroundIndexer:
         ]
         if self.state.paused:
             command.append("--paused")
+        env = dict(os.environ)
+        if self.config.models.allow_download:
+            env.pop("HF_HUB_OFFLINE", None)  # set in this process only so that it never waits
         child = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                 text=True, bufsize=1)
+                                 text=True, bufsize=1, env=env)
         with self._lock:
             self._child = child
         self.runs += 1
@@ -145,10 +190,7 @@ class BackgroundIndexer:
                 state.models.setdefault("progress", {})[message["stage"]] = message
             elif "plan" in message:
                 state.models["stages"] = message["plan"]
-                for name, stage in message["plan"].items():
-                    if stage["state"] == "unavailable":
-                        state.stages.setdefault(name, {"done": 0, "total": 0, "rate": 0.0,
-                                                       "eta_s": None})["state"] = "unavailable"
+                state.set_stage_plan(message["plan"])
             elif "report" in message:
                 if message["report"]["images"] or state.models.get("last") is None:
                     state.models["last"] = message["report"]  # the last run that did work

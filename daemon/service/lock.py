@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 from typing import IO, Any
 
+from pximse.config.data_folder import make_private_file, make_private_folder
 from pximse.file_lock import read_holder, try_lock, unlock, write_holder
 
 __all__ = ["DataFolderLocked", "DaemonLock", "read_lock_info"]
@@ -66,8 +67,9 @@ class DaemonLock:
         self.stale: dict[str, Any] | None = None  # what a crashed daemon left
 
     def acquire(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        make_private_folder(self.path.parent)
         handle = open(self.path, "a+", encoding="utf-8")  # noqa: SIM115 - held until release
+        make_private_file(self.path)
         if not try_lock(handle):
             holder = read_holder(handle)
             handle.close()

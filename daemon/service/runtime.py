@@ -1,7 +1,9 @@
 """The resident daemon: on start it warms the query index, scans the library
 roots (stat-only for what did not change), then watches them and indexes new
 images in the background; a stat-only rescan runs every ``watch.rescan_minutes``
-as a safety net, and on request (``POST /api/scan``).
+as a safety net, and on request (``POST /api/scan``). On its first start it
+downloads the configured models' missing weights in the background
+(:mod:`.weights`), while it serves.
 
 The HTTP app holds one :class:`Daemon` (``app.state.daemon``); ``pximse serve``
 starts it and stops it. Without ``start`` (tests, tools) it still answers
@@ -32,8 +34,11 @@ class Daemon:
         self.events = events
         self.state = DaemonState(config, catalog, events)
         self.indexer: BackgroundIndexer | None = None
+        self.weights: Any = None  # the first-start download of missing weights
         self.watcher: Any = None
         self._scan_lock = threading.Lock()
+        self._rescans: set[str] = set()
+        self._rescans_lock = threading.Lock()
         self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []
         self.hydrus_push: Any = None  # the Hydrus bridge's push loop, when [hydrus] push
@@ -70,6 +75,22 @@ class Daemon:
                                   name="scan", daemon=True)
         thread.start()
         return True, None
+
+    def rescan_root(self, root: RootConfig, reason: str) -> None:
+        """Compare one root with the catalogue in full, in the background (after a
+        running scan); requests for a root that is already waiting are one."""
+        with self._rescans_lock:
+            if root.name in self._rescans:
+                return
+            self._rescans.add(root.name)
+
+        def run() -> None:
+            self._scan_lock.acquire()
+            with self._rescans_lock:  # a request from now on is a scan of its own
+                self._rescans.discard(root.name)
+            self._scan_holding_lock(reason, [root])
+
+        self._spawn(f"rescan {root.name}", run)
 
     def scan(self, reason: str, roots: list[RootConfig] | None = None) -> dict[str, Any]:
         """Scan now, in this thread (waiting for a running scan to end first)."""
@@ -114,7 +135,8 @@ class Daemon:
         """Start the background work; returns at once."""
         if models:
             self.indexer = BackgroundIndexer(self.config, self.state,
-                                             new_after=self.catalog.max_content_id())
+                                             new_after=self.catalog.max_content_id(),
+                                             catalog=self.catalog)
         watching = self.config.watch.enabled if watch is None else watch
         self.state.watch_enabled = watching
         self._spawn("start", self._start, scan, watching)
@@ -125,6 +147,8 @@ class Daemon:
         thread.start()
 
     def _start(self, scan: bool, watching: bool) -> None:
+        if self.indexer is not None:
+            self._start_weights()
         index = getattr(self.catalog, "index", None)
         if index is not None:
             try:
@@ -147,6 +171,21 @@ class Daemon:
         if self.config.pixiv.background and not self._stopping.is_set():
             self._start_pixiv_fetch()
 
+    def _start_weights(self) -> None:
+        """Fetch the configured models' missing weights in the background."""
+        from pximse.service.weights import WeightsFetcher
+
+        try:
+            self.weights = WeightsFetcher(self.config, self.state, self._stopping,
+                                          on_ready=self._weights_ready)
+            self.weights.start()
+        except Exception:  # the models wait; everything else goes on
+            log.exception("could not start fetching the models' weights")
+
+    def _weights_ready(self, stage: str) -> None:
+        if self.indexer is not None and not self._stopping.is_set():
+            self.indexer.restart()
+
     def _start_watching(self) -> None:
         from pximse.library.watch import LibraryWatcher
 
@@ -155,7 +194,7 @@ class Daemon:
             scan_config=self.config.scan, debounce_ms=self.config.watch.debounce_ms,
             poll_delay_ms=self.config.watch.poll_seconds * 1000,
             on_batch=self._changes_applied, on_mode=self._root_mode,
-            on_root_back=lambda root: self._spawn("root back", self.scan, "root back", [root]),
+            on_rescan=self.rescan_root,
         )
         self.watcher.start()
 

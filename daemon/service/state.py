@@ -15,10 +15,11 @@ from typing import Any
 
 from pximse import __version__
 from pximse.config import Config
-from pximse.events import EventBus
+from pximse.events import Event, EventBus
+from pximse.library.pathtext import readable
 from pximse.store.backends import Catalog
 
-__all__ = ["DaemonState"]
+__all__ = ["DaemonState", "weights_text"]
 
 _RECENT_ERRORS = 50
 STATUS_EVERY_BUSY_S = 2.0
@@ -39,10 +40,12 @@ class DaemonState:
         self.paused = config.indexing.paused
         self.indexing_running = False
         self.stages: dict[str, dict[str, Any]] = {}
+        self.weights: dict[str, dict[str, Any]] = {}  # stage -> its weights' download
         self.watch_enabled = config.watch.enabled
         self.watch_roots: dict[str, str] = {}
         self.errors: deque[dict[str, Any]] = deque(maxlen=_RECENT_ERRORS)
         self._last_status = 0.0
+        self._last_snapshot: tuple[float, Event] | None = None
         # The catalogue's counts take seconds on a library of a million images:
         # they are kept, and made again when something changed, in the
         # background once making them is not cheap (see ``_catalog_counts``).
@@ -80,11 +83,38 @@ class DaemonState:
         self.events.publish("indexing", stage=stage, done=done, total=total, rate=rate,
                             eta_s=eta_s, state=state)
 
+    def weights_update(self, stage: str, entry: dict[str, Any]) -> None:
+        """A stage's weights: ``missing``, ``downloading`` (file, done, total),
+        ``waiting`` (message, next_try) or ``ready``."""
+        entry = {**entry, "time": time.time()}
+        with self._lock:
+            self.weights[stage] = entry
+            self.stages.setdefault(stage, _idle_stage())
+        self.events.publish("weights", stage=stage, **entry, text=weights_text(entry))
+        if entry["state"] != "downloading":
+            self.publish_status(unless_within_s=0)
+
+    def set_stage_plan(self, described: dict[str, dict[str, Any]],
+                       pending: dict[str, bool] | None = None) -> None:
+        """Every configured stage gets a row, and an unavailable one says why;
+        with ``pending``, a stage that has images waiting is ``starting``."""
+        with self._lock:
+            for name, stage in described.items():
+                entry = self.stages.setdefault(name, _idle_stage())
+                if stage.get("state") == "unavailable":
+                    entry["state"] = f"unavailable: {stage.get('message', '')}"
+                elif pending is not None and pending.get(name):
+                    entry["state"] = "starting"
+                elif str(entry.get("state", "")).startswith("unavailable"):
+                    entry["state"] = "idle"
+
     def set_stage_state(self, state: str) -> None:
-        """Every stage's state at once ("paused", "idle", "waiting for idle CPU"...)."""
+        """Every stage's state at once ("paused", "idle", "waiting for idle CPU"...),
+        but for stages that cannot run (they say why until the next plan)."""
         with self._lock:
             for entry in self.stages.values():
-                entry["state"] = state
+                if not str(entry.get("state", "")).startswith("unavailable"):
+                    entry["state"] = state
 
     def set_indexing(self, *, running: bool | None = None, paused: bool | None = None) -> None:
         with self._lock:
@@ -104,8 +134,8 @@ class DaemonState:
         self.events.publish("files", added=added, removed=removed, moved=moved, ids=ids)
 
     def error(self, path: str, reason: str, message: str = "") -> None:
-        entry = {"path": path, "reason": reason, "message": message or reason,
-                 "time": time.time()}
+        entry = {"path": readable(path), "reason": reason,
+                 "message": readable(message or reason), "time": time.time()}
         with self._lock:
             self.errors.appendleft(entry)
         self.events.publish("error", path=path, reason=reason, message=entry["message"])
@@ -124,13 +154,17 @@ class DaemonState:
         with self._lock:
             scan = dict(self.scan)
             stages = {name: dict(entry) for name, entry in self.stages.items()}
+            weights = {name: dict(entry) for name, entry in self.weights.items()}
+            for name, entry in weights.items():
+                if entry["state"] != "ready" and name in stages:
+                    stages[name]["state"] = weights_text(entry)
             live_errors = list(self.errors)
             body["indexing"] = {"paused": self.paused, "running": self.indexing_running,
                                 "stages": stages}
             body["watch"] = {"enabled": self.watch_enabled,
                              "roots": dict(self.watch_roots)}
         body["scan"] = scan
-        body["models"] = self.models
+        body["models"] = {**self.models, "weights": weights}
         stored = [{**e, "time": None} for e in body.get("recent_errors", [])]
         body["recent_errors"] = (live_errors + stored)[:_RECENT_ERRORS]
         progress = scan.get("progress") or {}
@@ -185,5 +219,47 @@ class DaemonState:
             self._last_status = now
         self.events.publish("status", **self.snapshot())
 
+    def status_event(self, *, max_age_s: float = 1.0) -> Event:
+        """A ``status`` snapshot for one client that just connected, sent to it
+        alone: the last one made, when it is younger than ``max_age_s`` (a
+        hundred clients connecting at once cost one snapshot, and the others on
+        the bus get nothing they did not ask for)."""
+        with self._lock:
+            last = self._last_snapshot
+            if last is not None and time.monotonic() - last[0] < max_age_s:
+                return last[1]
+        event = self.events.record("status", **self.snapshot())
+        with self._lock:
+            self._last_snapshot = (time.monotonic(), event)
+        return event
+
     def status_interval(self) -> float:
         return STATUS_EVERY_BUSY_S if self.busy else STATUS_EVERY_IDLE_S
+
+
+def _idle_stage() -> dict[str, Any]:
+    return {"done": 0, "total": 0, "rate": 0.0, "eta_s": None, "state": "idle"}
+
+
+def weights_text(entry: dict[str, Any]) -> str:
+    """A stage's weights as one line: what the page, the tray and the CLI show."""
+    state = entry.get("state")
+    if state == "downloading":
+        done, total = int(entry.get("done") or 0), entry.get("total")
+        amount = (f"{100 * done / total:.0f}% of {_megabytes(int(total))}" if total
+                  else _megabytes(done))
+        left = int(entry.get("files_left") or 0)
+        more = f", {left - 1} more file{'s' if left > 2 else ''}" if left > 1 else ""
+        return f"downloading weights: {entry.get('file', '')} {amount}{more}"
+    if state == "waiting":
+        text = f"waiting for weights: {entry.get('message') or 'not downloaded yet'}"
+        if entry.get("next_try"):
+            text += f"; next try at {time.strftime('%H:%M:%S', time.localtime(entry['next_try']))}"
+        return text
+    if state == "missing":
+        return "waiting for weights: not downloaded yet"
+    return "ready"
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / 1e6:.0f} MB" if size >= 1e6 else f"{size / 1e3:.0f} kB"

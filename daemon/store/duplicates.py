@@ -25,8 +25,6 @@ from collections.abc import Callable
 from dataclasses import replace
 
 import numpy as np
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
 
 from pximse.query.ast import And, Duplicates, Node, Not, Or, walk
 
@@ -136,6 +134,10 @@ def find_groups(ids: np.ndarray, hashes: np.ndarray, distance: int,
         edges.append(np.asarray(extra_pairs, dtype=np.int64))
     if not edges:
         return []
+    # scipy costs a second to import: only grouping needs it, not every search.
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
     pairs = np.concatenate(edges)
     nodes, local = np.unique(pairs, return_inverse=True)
     local = local.reshape(-1, 2)

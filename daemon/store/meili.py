@@ -1,16 +1,27 @@
-"""OCR text and source tags on a Meilisearch server, for ranked full-text lookups.
+"""The MongoDB catalogue's text store: word search (``m;``, ``mt;``) on Meilisearch.
 
-One index (``pximse_text`` by default) of documents ``{id, text, tags1}``: the
-content id, the image's OCR text and its source tags (Pixiv, boorus, manual),
-as the original PxIMSE kept them. Unlike the original, which sent documents
-and never looked back, every write waits for Meilisearch's task to finish and
-raises :class:`MeiliError` with Meilisearch's own message when the task failed
-(a bad document, a full disk, a wrong key), so the caller records an error
-instead of losing text silently.
+One index (``pximse_text`` by default) of documents ``{id, text, title, tags1,
+tag_keys}``: the content id, the image's OCR text, its title and its source
+tags (Pixiv, boorus, manual) as written and as the catalogue matches them. The
+original PxIMSE kept ``{_id, text, tags1}``; the title joins them for ``mt;``.
+Unlike the original, which sent documents and never looked back, every write
+waits for Meilisearch's task to finish and raises :class:`MeiliError` with
+Meilisearch's own message when the task failed (a bad document, a full disk, a
+wrong key), so the caller records an error instead of losing text silently.
+
+A word search (:meth:`MeiliTextStore.search_ids`) asks Meilisearch with
+``matchingStrategy: "all"`` and ``attributesToSearchOn`` (``text`` for
+``m;``; ``title`` and ``tags1`` for ``mt;``) and reads **every** hit, a page
+at a time. Meilisearch answers at most ``pagination.maxTotalHits`` hits for
+one search (set to :data:`MAX_TOTAL_HITS` here); a search that reaches it is
+split by ranges of ids, each read whole, and the parts merged by
+Meilisearch's ranking score, so the catalogue intersects its filter with the
+whole answer. Source tags the query ANDs with the words go into Meilisearch's
+own ``filter`` (``tag_keys``), which narrows what comes back.
 
 The query language's ``ocr:`` stays with the catalogue (an exact substring of
-the folded text, on SQLite and MongoDB alike); Meilisearch answers ranked,
-typo-tolerant word searches (:meth:`MeiliTextStore.search`).
+the folded text, on an n-gram index in MongoDB). Every HTTP call PxIMSE makes
+here, and the answer it relies on, is listed in docs/servers.md.
 """
 
 from __future__ import annotations
@@ -19,14 +30,25 @@ import logging
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from pximse.query.ast import WordScope
+from pximse.store.text import SCOPE_FIELDS, TextDocument
+
 log = logging.getLogger(__name__)
 
 BATCH = 1000
+MAX_TOTAL_HITS = 100_000
+"""Hits one search may answer (``pagination.maxTotalHits``; Meilisearch's default is 1000)."""
+PAGE = 1000
+"""Hits read per request."""
+_FIELDS = ("id", "text", "title", "tags1", "tag_keys")
 SETTINGS = {
-    "searchableAttributes": ["text", "tags1"],
-    "filterableAttributes": ["id", "tags1"],
-    "displayedAttributes": ["id", "text", "tags1"],
+    "searchableAttributes": ["text", "title", "tags1"],
+    "filterableAttributes": ["id", "tag_keys"],
+    "displayedAttributes": list(_FIELDS),
+    "pagination": {"maxTotalHits": MAX_TOTAL_HITS},
 }
+_ID_LIMIT = 1 << 53
+"""Above every content id (Meilisearch's numbers are doubles)."""
 
 
 class MeiliError(RuntimeError):
@@ -90,13 +112,12 @@ class MeiliTextStore:
 
     # -- writes --------------------------------------------------------------------------
 
-    def put(self, documents: Iterable[Mapping[str, Any]]) -> int:
-        """Add or replace ``{id, text, tags1}`` documents; returns how many were written."""
+    def put(self, documents: Iterable[TextDocument]) -> int:
+        """Add or replace documents; returns how many were written."""
         batch: list[dict[str, Any]] = []
         written = 0
         for doc in documents:
-            batch.append({"id": int(doc["id"]), "text": doc.get("text") or "",
-                          "tags1": list(doc.get("tags1") or [])})
+            batch.append(doc.to_json())
             if len(batch) >= BATCH:
                 written += self._put(batch)
                 batch = []
@@ -125,16 +146,38 @@ class MeiliTextStore:
         stats = self._call("reading the index stats", self.index.get_stats)
         return int(stats.number_of_documents)
 
-    def search(self, text: str, *, limit: int = 50, offset: int = 0,
-               tag: str | None = None) -> tuple[int, list[int]]:
-        """(estimated total, content ids) of the best matches for ``text``."""
-        params: dict[str, Any] = {"limit": limit, "offset": offset,
-                                  "attributesToRetrieve": ["id"]}
-        if tag is not None:
-            params["filter"] = f"tags1 = {_quote(tag)}"
-        found = self._call("searching", lambda: self.index.search(text, params))
-        return int(found.get("estimatedTotalHits", len(found["hits"]))), [
-            int(hit["id"]) for hit in found["hits"]]
+    def search_ids(self, words: str, scope: WordScope, *,
+                   source_tags: Sequence[str] = ()) -> list[int]:
+        """Every content id whose ``scope`` fields match ``words``, best first."""
+        filters = [f"tag_keys = {_quote(key)}" for key in source_tags]
+        scored = self._hits(words, list(SCOPE_FIELDS[scope]), filters, 0, _ID_LIMIT)
+        scored.sort(key=lambda hit: -hit[1])  # stable: Meilisearch's order among equals
+        return [content_id for content_id, _ in scored]
+
+    def _hits(self, words: str, fields: list[str], filters: list[str], low: int, high: int
+              ) -> list[tuple[int, float]]:
+        """(id, ranking score) of every hit with ``low <= id < high``, in Meilisearch's
+        order; a range whose hits reach ``maxTotalHits`` is read in two halves."""
+        bounds = [f"id >= {low}", f"id < {high}"] if (low, high) != (0, _ID_LIMIT) else []
+        params: dict[str, Any] = {
+            "attributesToSearchOn": fields, "matchingStrategy": "all",
+            "attributesToRetrieve": ["id"], "showRankingScore": True,
+            "hitsPerPage": PAGE, "page": 1}
+        if filters or bounds:
+            params["filter"] = " AND ".join(filters + bounds)
+        found: list[tuple[int, float]] = []
+        while True:
+            answer = self._call("searching", lambda p=dict(params): self.index.search(words, p))
+            total = int(answer["totalHits"])
+            if total >= MAX_TOTAL_HITS and high - low > 1:
+                middle = (low + high) // 2
+                return (self._hits(words, fields, filters, low, middle)
+                        + self._hits(words, fields, filters, middle, high))
+            found.extend((int(hit["id"]), float(hit.get("_rankingScore", 0.0)))
+                         for hit in answer["hits"])
+            if len(found) >= total or not answer["hits"]:
+                return found
+            params["page"] += 1
 
     def documents(self, ids: Sequence[int]) -> dict[int, dict[str, Any]]:
         """The stored documents of ``ids`` (for checks after a copy)."""
@@ -145,7 +188,7 @@ class MeiliTextStore:
                 {"filter": f"id IN [{', '.join(str(i) for i in c)}]", "limit": len(c)}))
             for doc in result.results:
                 data = dict(doc) if isinstance(doc, Mapping) else dict(doc.__dict__)
-                data = {k: v for k, v in data.items() if k in ("id", "text", "tags1")}
+                data = {k: v for k, v in data.items() if k in _FIELDS}
                 found[int(data["id"])] = data
         return found
 

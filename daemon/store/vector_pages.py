@@ -14,11 +14,12 @@ from pximse.store.records import ImageSummary, SearchPage
 __all__ = ["page_of", "rank_within"]
 
 
-def rank_within(present: np.ndarray, vector: np.ndarray, vectors: Any, *, ordered: bool,
+def rank_within(present: Any, vector: np.ndarray, vectors: Any, *, ordered: bool,
                 limit: int, offset: int) -> list[tuple[int, float]]:
     """``(content id, score)`` of one page among ``present`` (the filter's ids
-    that have a vector): by score, or, when ``ordered``, in ``present``'s own
-    order (the query's sort) with the scores still given."""
+    that have a vector; by score, they may be an ``IdFilter`` bitmap for a store
+    that takes one), or, when ``ordered``, in ``present``'s own order (the
+    query's sort) with the scores still given."""
     if not ordered:
         page_ids, scores = vectors.search(vector, limit, allowed=present, offset=offset)
         return list(zip(page_ids.tolist(), scores.tolist(), strict=True))

@@ -12,6 +12,8 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
+from pximse.library.pathtext import os_path
+
 __all__ = ["MongoImages"]
 
 
@@ -44,7 +46,7 @@ class MongoImages:
         root_ids = sorted({doc["root_id"] for doc in docs})
         roots = {doc["_id"]: doc["name"] for doc in self.mdb.roots.find(
             {"_id": {"$in": root_ids}}, {"name": 1})}
-        return [(doc["path"], int(doc["content_id"]), roots[doc["root_id"]])
+        return [(os_path(doc["path"]), int(doc["content_id"]), roots[doc["root_id"]])
                 for doc in docs if doc["root_id"] in roots]
 
     def tags(self, content_ids: Sequence[int]) -> dict[int, list[tuple[str, int, float]]]:

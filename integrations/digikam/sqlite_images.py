@@ -6,6 +6,8 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
+from pximse.library.pathtext import os_path
+
 __all__ = ["SqliteImages"]
 
 
@@ -33,7 +35,7 @@ class SqliteImages:
     def online_files(self, content_ids: Sequence[int]) -> list[tuple[str, int, str]]:
         """``(path, content id, root name)`` of the contents' online files, by file id."""
         marks = ",".join("?" * len(content_ids))
-        return [(path, int(cid), root) for path, cid, root in self.conn.execute(
+        return [(os_path(path), int(cid), root) for path, cid, root in self.conn.execute(
             "SELECT f.path, f.content_id, r.name FROM file f JOIN root r ON r.id = f.root_id"
             f" WHERE f.state = 'ok' AND f.content_id IN ({marks}) ORDER BY f.id",
             list(content_ids),

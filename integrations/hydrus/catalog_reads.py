@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from pximse.library.names import parse_name
+from pximse.library.pathtext import os_path
 from pximse.store.sqlite.database import select_in
 
 __all__ = ["HydrusReads", "PayloadRow", "SqliteHydrusReads", "TagRow", "add_md5s", "md5_wanted",
@@ -146,7 +147,7 @@ class SqliteHydrusReads:
         return rows
 
     def online_files(self, ids: Sequence[int]) -> list[tuple[str, str]]:
-        return [(path, sha) for path, sha in select_in(
+        return [(os_path(path), sha) for path, sha in select_in(
             self.db.reader(),
             "SELECT f.path, c.sha256 FROM file f JOIN content c ON c.id = f.content_id"
             " WHERE f.state = 'ok' AND f.content_id IN", ids)]

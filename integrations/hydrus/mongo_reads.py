@@ -26,6 +26,7 @@ from pximse.integrations.hydrus.catalog_reads import (
     md5_wanted,
     ocr_line_scores,
 )
+from pximse.library.pathtext import os_path
 
 __all__ = ["MongoHydrusReads"]
 
@@ -105,7 +106,8 @@ class MongoHydrusReads:
     def online_files(self, ids: Sequence[int]) -> list[tuple[str, str]]:
         files: list[tuple[str, int]] = []
         for chunk in _chunks(ids):
-            files.extend((doc["path"], int(doc["content_id"])) for doc in self.mdb.files.find(
-                {"content_id": {"$in": chunk}, "state": "ok"}, {"path": 1, "content_id": 1}))
+            docs = self.mdb.files.find({"content_id": {"$in": chunk}, "state": "ok"},
+                                       {"path": 1, "content_id": 1})
+            files.extend((os_path(doc["path"]), int(doc["content_id"])) for doc in docs)
         shas = self.sha256s(sorted({cid for _, cid in files}))
         return [(path, shas[cid]) for path, cid in files if cid in shas]

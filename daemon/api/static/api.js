@@ -1,28 +1,14 @@
-// Talking to the daemon. A page opened as /?token=SECRET keeps the token for
-// this browser (localStorage) and takes it out of the address bar, so a copied
-// link never carries it; every API call sends it as a Bearer header, and image
-// and event URLs (which cannot carry headers) as ?token=.
+// Talking to the daemon. With server.token set, the page signs in once and the
+// daemon keeps it signed in with an HttpOnly, SameSite=Strict cookie: no script
+// can read it, no other site's page sends it, and no URL ever carries the token
+// (it would stay in the browser's history). The page signs in from a one-time
+// link (/?login=CODE, which the tray opens; the code is taken out of the address
+// bar at once) or from the sign-in form it shows when the daemon answers 401.
 "use strict";
 window.PX = window.PX || {};
 
 PX.api = (function () {
-  var KEY = "pximse-token";
-  var token = "";
-  var params = new URLSearchParams(window.location.search);
-  if (params.has("token")) {
-    token = params.get("token") || "";
-    try { window.localStorage.setItem(KEY, token); } catch (e) { /* private mode */ }
-    params.delete("token");
-    var rest = params.toString();
-    window.history.replaceState(null, "", window.location.pathname + (rest ? "?" + rest : ""));
-  } else {
-    try { token = window.localStorage.getItem(KEY) || ""; } catch (e) { token = ""; }
-  }
-
-  function withToken(url) {
-    if (!token) return url;
-    return url + (url.indexOf("?") >= 0 ? "&" : "?") + "token=" + encodeURIComponent(token);
-  }
+  var OLD_KEY = "pximse-token";  // where an older page kept the token
 
   // An error the daemon answered: its message, and for a query, the position.
   function ApiError(status, body) {
@@ -33,10 +19,9 @@ PX.api = (function () {
     if (typeof this.message !== "string") this.message = JSON.stringify(this.message);
   }
 
-  function call(method, url, body) {
+  function send(method, url, body) {
     var headers = { "Accept": "application/json" };
-    if (token) headers["Authorization"] = "Bearer " + token;
-    var options = { method: method, headers: headers };
+    var options = { method: method, headers: headers, credentials: "same-origin" };
     if (body instanceof FormData) {
       options.body = body;
     } else if (body !== undefined) {
@@ -55,13 +40,72 @@ PX.api = (function () {
     });
   }
 
+  // -- signing in -----------------------------------------------------------------
+
+  function takeFromAddress() {
+    var params = new URLSearchParams(window.location.search);
+    var code = params.get("login") || "";
+    if (params.has("login") || params.has("token")) {
+      params.delete("login");
+      params.delete("token");  // an old link's token: never used, never kept in view
+      var rest = params.toString();
+      window.history.replaceState(null, "", window.location.pathname + (rest ? "?" + rest : ""));
+    }
+    return code;
+  }
+
+  function oldToken() {
+    var token = "";
+    try {
+      token = window.localStorage.getItem(OLD_KEY) || "";
+      window.localStorage.removeItem(OLD_KEY);
+    } catch (e) { /* private mode */ }
+    return token;
+  }
+
+  var ready = (function () {
+    var code = takeFromAddress();
+    var token = oldToken();
+    if (!code && !token) return Promise.resolve();
+    return send("POST", "/api/session", code ? { code: code } : { token: token })
+      .catch(function () { /* the form asks, if the daemon needs a token */ });
+  })();
+
+  var signInShown = false;
+  function askToSignIn() {
+    var dialog = document.getElementById("signin");
+    if (!dialog || signInShown) return;
+    signInShown = true;
+    dialog.hidden = false;
+    var input = document.getElementById("signin-token");
+    var problem = document.getElementById("signin-error");
+    input.focus();
+    document.getElementById("signin-form").addEventListener("submit", function (event) {
+      event.preventDefault();
+      problem.hidden = true;
+      send("POST", "/api/session", { token: input.value }).then(function () {
+        window.location.reload();
+      }, function (err) {
+        problem.textContent = err.message;
+        problem.hidden = false;
+        input.select();
+      });
+    });
+  }
+
+  function call(method, url, body) {
+    return ready.then(function () { return send(method, url, body); }).catch(function (err) {
+      if (err instanceof ApiError && err.status === 401) askToSignIn();
+      throw err;
+    });
+  }
+
   return {
     get: function (url) { return call("GET", url); },
     post: function (url, body) { return call("POST", url, body); },
-    withToken: withToken,
-    hasToken: function () { return !!token; },
-    thumbnail: function (id) { return withToken("/api/images/" + id + "/thumbnail"); },
-    file: function (id) { return withToken("/api/images/" + id + "/file"); },
+    ready: ready,
+    thumbnail: function (id) { return "/api/images/" + id + "/thumbnail"; },
+    file: function (id) { return "/api/images/" + id + "/file"; },
     ApiError: ApiError,
   };
 })();

@@ -60,6 +60,15 @@ PX.status = (function () {
       }, 0);
       text += " · indexing" + (pending ? ", " + PX.formatCount(pending) + " to go" : "");
     }
+    var weights = (status.models && status.models.weights) || {};
+    var fetching = Object.keys(weights).filter(function (n) {
+      return weights[n].state === "downloading";
+    });
+    var waiting = Object.keys(weights).filter(function (n) {
+      return weights[n].state === "waiting" || weights[n].state === "missing";
+    });
+    if (fetching.length) text += " · downloading " + fetching.join(", ") + " weights";
+    else if (waiting.length) text += " · " + waiting.join(", ") + " waiting for weights";
     if (status.indexing && status.indexing.paused) text += " · paused";
     return text;
   }
@@ -147,7 +156,7 @@ PX.status = (function () {
   function listen() {
     if (!window.EventSource) { poll(); return; }
     var opened = false;
-    source = new EventSource(PX.api.withToken("/api/events"));
+    source = new EventSource("/api/events");  // signed in by the page's cookie
     source.addEventListener("open", function () { opened = true; });
     source.addEventListener("status", function (event) {
       opened = true;
@@ -183,7 +192,7 @@ PX.status = (function () {
       onFiles = options.onFiles;
       button.addEventListener("click", toggle);
       refresh();
-      listen();
+      PX.api.ready.then(listen);
     },
     mode: function () { return pollTimer !== null ? "polling" : (source ? "events" : "starting"); },
     latest: function () { return last; },

@@ -95,8 +95,10 @@ def verify(source: Side, target: Side, *, batch: int = 2000) -> list[KindReport]
 # -- vectors ----------------------------------------------------------------------------
 
 
-def vector_checksum(store: Any, ids: np.ndarray, batch: int = 2000) -> Summary:
-    """Count and SHA-256 of ``(id, float32 vector bytes)`` for the ids the store holds."""
+def vector_checksum(store: Any, ids: np.ndarray, batch: int = 2000,
+                    precision: Any = np.float32) -> Summary:
+    """Count and SHA-256 of ``(id, float32 vector bytes)`` for the ids the store holds,
+    the vectors first rounded to ``precision``."""
     digest = hashlib.sha256()
     count = 0
     ordered = np.unique(np.asarray(ids, dtype=np.int64))
@@ -105,7 +107,7 @@ def vector_checksum(store: Any, ids: np.ndarray, batch: int = 2000) -> Summary:
         order = np.argsort(found, kind="stable")
         for cid, vector in zip(found[order].tolist(), vectors[order], strict=True):
             digest.update(int(cid).to_bytes(8, "little", signed=True))
-            digest.update(np.asarray(vector, dtype="<f4").tobytes())
+            digest.update(np.asarray(vector).astype(precision).astype("<f4").tobytes())
             count += 1
     return Summary(count, digest.hexdigest())
 
@@ -123,5 +125,9 @@ def copy_vectors(source: Any, target: Any, ids: np.ndarray, *, batch: int = 2000
             if progress is not None:
                 progress(f"vectors {source.model_id}", copied)
     target.save()
-    return KindReport(f"vectors {source.model_id}", vector_checksum(source, ordered, batch),
-                      vector_checksum(target, ordered, batch))
+    # The embedded store keeps float16: both sides compare at the coarser precision.
+    precision = min((np.dtype(getattr(side, "stored_dtype", np.float32))
+                     for side in (source, target)), key=lambda dtype: dtype.itemsize)
+    return KindReport(f"vectors {source.model_id}",
+                      vector_checksum(source, ordered, batch, precision),
+                      vector_checksum(target, ordered, batch, precision))

@@ -15,10 +15,12 @@ from typing import Any
 import numpy as np
 
 from pximse.library.names import SourceInfo, parse_name
+from pximse.library.pathtext import os_path, readable, stored_path
 from pximse.query.sql import KIND_MODEL, KIND_SOURCE, iso_to_epoch
 from pximse.store.mongo.database import MongoDatabase
 from pximse.store.mongo.database import chunks as _chunks
 from pximse.store.mongo.documents import file_fields, new_content, tag_count, user_fields
+from pximse.store.mongo.ocrgrams import text_grams
 from pximse.store.mongo.pixiv import MongoPixiv
 from pximse.store.mongo.reads import MongoReads
 from pximse.store.mongo.vectorsync import sync_vector_scalars
@@ -26,6 +28,7 @@ from pximse.store.mongo.worklists import MongoWorklists
 from pximse.store.sqlite.catalog import FILENAME_TAG_ORIGINS, ScanBatch
 from pximse.store.sqlite.ocrindex import OcrLine, fold, join_lines
 from pximse.store.tagnames import tag_key
+from pximse.store.text import TextDocument
 
 _STAGE_NAME_OK = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_-")
 
@@ -43,25 +46,29 @@ class MongoCatalog(MongoReads, MongoPixiv, MongoWorklists):
                  dupe_distance: int = 4, text_store: Any = None) -> None:
         super().__init__(database, tag_threshold=tag_threshold, dupe_distance=dupe_distance)
         self.text_store = text_store
-        """A :class:`pximse.store.meili.MeiliTextStore` that OCR text and source tags
-        are copied to as they are written (a failed copy raises), or None."""
+        """A :class:`pximse.store.meili.MeiliTextStore` that OCR text, titles and
+        source tags are copied to as they are written (a failed copy raises), and
+        that answers word searches; or None."""
 
-    def text_documents(self, ids: Iterable[int]) -> list[dict[str, Any]]:
-        """``{id, text, tags1}`` of the images, as the text store keeps them."""
+    def text_documents(self, ids: Iterable[int]) -> list[TextDocument]:
+        """The images as the text store keeps them: OCR text, title, source tags."""
         wanted = sorted({int(i) for i in ids})
-        docs: list[dict[str, Any]] = []
+        docs: list[TextDocument] = []
         for chunk in _chunks(wanted):
             texts = {d["_id"]: d["text"] for d in self.mdb.ocr.find({"_id": {"$in": chunk}})}
             found = {d["_id"]: d for d in self.mdb.content.find({"_id": {"$in": chunk}},
-                                                                {"tags": 1})}
+                                                                {"tags": 1, "title": 1})}
             keys = sorted({t["key"] for d in found.values() for t in d.get("tags", [])
                            if t["kind"] != KIND_MODEL})
             names = {t["_id"]: t["name"] for t in self.mdb.tags.find({"_id": {"$in": keys}})}
             for cid in chunk:
                 if cid in found:
-                    tags = sorted({names.get(t["key"], t["key"]) for t in found[cid]["tags"]
-                                   if t["kind"] != KIND_MODEL})
-                    docs.append({"id": cid, "text": texts.get(cid, ""), "tags1": tags})
+                    own = sorted({t["key"] for t in found[cid]["tags"]
+                                  if t["kind"] != KIND_MODEL})
+                    docs.append(TextDocument(cid, texts.get(cid, ""),
+                                             found[cid].get("title") or "",
+                                             tuple(names.get(key, key) for key in own),
+                                             tuple(own)))
         return docs
 
     def _mirror_text(self, ids: Iterable[int]) -> None:
@@ -82,6 +89,7 @@ class MongoCatalog(MongoReads, MongoPixiv, MongoWorklists):
     # -- roots ----------------------------------------------------------------
 
     def ensure_root(self, name: str, path: str) -> int:
+        path = stored_path(path)
         with self.mdb.write():
             found = self.mdb.roots.find_one({"name": name})
             if found is None:
@@ -112,34 +120,35 @@ class MongoCatalog(MongoReads, MongoPixiv, MongoWorklists):
             self.mdb.roots.update_one({"_id": root_id}, {"$set": {
                 "online": 1, "last_scan_ns": time.time_ns()}})
             for folder, (mtime_ns, count, total) in (signatures or {}).items():
+                folder = stored_path(folder)
                 self.mdb.folder_state.replace_one({"_id": folder}, {
                     "_id": folder, "root_id": root_id, "mtime_ns": mtime_ns, "files": count,
                     "stat_sum": str(total)}, upsert=True)
-            gone = list(vanished)
+            gone = [stored_path(folder) for folder in vanished]
             if gone:
                 self.mdb.folder_state.delete_many({"_id": {"$in": gone}})
 
     def folder_signatures(self, root_id: int) -> dict[str, tuple[int, int, int]]:
-        return {doc["_id"]: (doc["mtime_ns"], doc["files"], int(doc["stat_sum"]))
+        return {os_path(doc["_id"]): (doc["mtime_ns"], doc["files"], int(doc["stat_sum"]))
                 for doc in self.mdb.folder_state.find({"root_id": root_id})}
 
     def folder_stats(self, folders: Iterable[str]) -> dict[str, int]:
         """Path -> ``stat_key(size, mtime_ns)`` of the catalogue's files in ``folders``."""
         found: dict[str, int] = {}
-        for chunk in _chunks(list(folders)):
+        for chunk in _chunks([stored_path(folder) for folder in folders]):
             for doc in self.mdb.files.find({"folder": {"$in": chunk}},
                                            {"path": 1, "size": 1, "mtime_ns": 1}):
-                found[doc["path"]] = (doc["mtime_ns"] << 44) | doc["size"]
+                found[os_path(doc["path"])] = (doc["mtime_ns"] << 44) | doc["size"]
         return found
 
     def offline_files(self, root_id: int) -> dict[str, int]:
-        return {doc["path"]: int(doc["_id"]) for doc in self.mdb.files.find(
+        return {os_path(doc["path"]): int(doc["_id"]) for doc in self.mdb.files.find(
             {"root_id": root_id, "state": "offline"}, {"path": 1})}
 
     def file_ids(self, paths: Iterable[str]) -> dict[str, int]:
         found: dict[str, int] = {}
-        for chunk in _chunks(list(paths)):
-            found.update((doc["path"], int(doc["_id"]))
+        for chunk in _chunks([stored_path(path) for path in paths]):
+            found.update((os_path(doc["path"]), int(doc["_id"]))
                          for doc in self.mdb.files.find({"path": {"$in": chunk}}, {"path": 1}))
         return found
 
@@ -158,22 +167,25 @@ class MongoCatalog(MongoReads, MongoPixiv, MongoWorklists):
                     for k, item in enumerate(fresh)])
             touched: set[int] = set()
             sha_ids = self.content_ids({f.sha256 for f in batch.files})
+            paths = {f.path: stored_path(f.path) for f in batch.files}
             old_files = {doc["path"]: doc for doc in self.mdb.files.find(
-                {"path": {"$in": [f.path for f in batch.files]}})} if batch.files else {}
+                {"path": {"$in": list(paths.values())}})} if batch.files else {}
             for record in batch.files:
                 content_id = (sha_ids.get(record.sha256)
                               if record.state == "ok" and record.sha256 else None)
-                folder, name = os.path.split(record.path)
-                old = old_files.get(record.path)
+                path = paths[record.path]
+                folder, name = os.path.split(path)
+                old = old_files.get(path)
                 if old is not None and old.get("content_id") is not None:
                     touched.add(old["content_id"])
                 fields = {"root_id": batch.root_id, "size": record.size,
                           "mtime_ns": record.mtime_ns, "content_id": content_id,
                           "state": record.state, "reason": record.reason,
-                          "error": record.error, "seen_ns": now}
+                          "error": None if record.error is None else readable(record.error),
+                          "seen_ns": now}
                 if old is None:
                     self.mdb.files.insert_one({"_id": self.mdb.next_ids("file"),
-                                               "path": record.path, "folder": folder,
+                                               "path": path, "folder": folder,
                                                "name": name, **fields})
                 else:
                     self.mdb.files.update_one({"_id": old["_id"]}, {"$set": fields})
@@ -205,7 +217,8 @@ class MongoCatalog(MongoReads, MongoPixiv, MongoWorklists):
             state = 1 if "ok" in states else 0 if "offline" in states else -1
             info = SourceInfo(source="other")
             for doc in files:
-                parsed = parse_name(doc["name"], os.path.basename(doc["folder"]))
+                parsed = parse_name(os_path(doc["name"]),
+                                    os.path.basename(os_path(doc["folder"])))
                 if parsed.source != "other" or parsed.post_id:
                     info = parsed
                     break
@@ -335,7 +348,8 @@ class MongoCatalog(MongoReads, MongoPixiv, MongoWorklists):
                     "_id": content_id, "model_id": model_id, "text": text,
                     "lines": [[t, _plain(box), conf] for t, box, conf in items]}, upsert=True)
                 self.mdb.content.update_one({"_id": content_id}, {"$set": {
-                    "textlen": len(text), "ocr_folded": folded, "gen": self.mdb.gen}})
+                    "textlen": len(text), "ocr_folded": folded,
+                    "ocr_grams": text_grams(folded), "gen": self.mdb.gen}})
                 written.append(content_id)
         self._mirror_text(written)
 

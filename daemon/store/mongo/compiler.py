@@ -32,12 +32,14 @@ from pximse.query.ast import (
     Tag,
     TagScore,
     Text,
+    Words,
 )
 from pximse.query.errors import QueryError
 from pximse.query.fields import lookup
 from pximse.query.sql import _COLUMNS as sql_columns
 from pximse.query.sql import _NULLABLE as sql_nullable
 from pximse.query.sql import KIND_MODEL, iso_to_epoch
+from pximse.store.mongo.ocrgrams import grams_filter
 from pximse.store.sqlite.ocrindex import fold
 from pximse.store.tagnames import tag_key
 
@@ -148,10 +150,14 @@ class MongoCompiler:
                 folded = fold(text)
                 if not folded:
                     return {"ocr_folded": {"$ne": None}}
-                return {"ocr_folded": {"$regex": regex_escape(folded)}}
+                return grams_filter(folded, regex_escape(folded))
             case Duplicates(value, ids):
                 if ids is None:
                     raise QueryError(f"dupes:{value} was not resolved before compiling")
+                return {"_id": {"$in": [int(i) for i in ids]}}
+            case Words(_, text, ids):
+                if ids is None:
+                    raise QueryError(f"the word search {text!r} was not resolved before compiling")
                 return {"_id": {"$in": [int(i) for i in ids]}}
             case Nearest():
                 raise QueryError("clip:/similar: rank by CLIP similarity, which a catalogue "

@@ -27,6 +27,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+from pximse.store.mongo.ocrgrams import GRAMS_FIELD, backfill_grams
 from pximse.store.uris import redact_uri
 
 log = logging.getLogger(__name__)
@@ -106,6 +107,8 @@ class MongoDatabase:
         for keys in CONTENT_INDEXES:
             self.content.create_index([(key, 1) for key in keys])
         self.content.create_index([("sha256", 1)], unique=True)
+        self.content.create_index([(GRAMS_FIELD, 1)])
+        backfill_grams(self.content)
         if _wildcard_ok(self.client):
             self.content.create_index([("stages.$**", 1)])
         self.files.create_index([("path", 1)], unique=True)

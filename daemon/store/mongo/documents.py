@@ -9,7 +9,8 @@ the keys below the columns are what the query compiler matches on:
   strings (globs), ``paths_cf``/``folders_cf`` case-folded (substrings,
   prefixes), ``path_min``/``folder_min`` the sort keys (None without files);
 - ``user_ci``: ``user_name`` with ASCII case folded (SQLite's NOCASE);
-- ``ocr_folded``: the OCR text folded for ``ocr:`` (None before OCR ran);
+- ``ocr_folded``: the OCR text folded for ``ocr:`` (None before OCR ran), and
+  ``ocr_grams``: its 1- to 3-character substrings, indexed (store/mongo/ocrgrams.py);
 - ``stages``: ``{stage: {model_id, status, error, updated_ns}}``.
 """
 
@@ -18,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from pximse.library.pathtext import readable
 from pximse.store.mongo.compiler import ascii_lower
 from pximse.store.records import ImageSummary, epoch_to_iso
 
@@ -63,6 +65,7 @@ def new_content(content_id: int, facts: Any, gen: int, now_ns: int) -> dict[str,
         "tags": [],
         **file_fields([]),
         "ocr_folded": None,
+        "ocr_grams": None,
         "stages": {},
         # Pixiv metadata (see pximse.store.mongo.pixiv), missing until fetched.
         "pixiv_state": None,
@@ -102,7 +105,7 @@ def summary_from_doc(doc: Mapping[str, Any]) -> ImageSummary:
     files = doc.get("files") or []
     return ImageSummary(
         id=doc["sha256"],
-        path=files[0]["path"] if files else None,
+        path=readable(files[0]["path"]) if files else None,
         width=doc["width"],
         height=doc["height"],
         filesize=doc["filesize"],

@@ -8,6 +8,7 @@ from pximse.store.migration.records import COLUMNS, CONTENT_COLUMNS, Record
 from pximse.store.mongo.compiler import ascii_lower
 from pximse.store.mongo.database import MongoDatabase
 from pximse.store.mongo.documents import file_fields
+from pximse.store.mongo.ocrgrams import text_grams
 from pximse.store.sqlite.ocrindex import fold
 
 _COLLECTIONS = {"root": "roots", "folder_state": "folder_state", "file": "files",
@@ -136,6 +137,7 @@ class MongoSide:
                                 "updated_ns": updated}
                         for stage, model, status, error, updated in record["stages"]},
                 ocr_folded=None if ocr is None else fold(ocr["text"]),
+                ocr_grams=None if ocr is None else text_grams(fold(ocr["text"])),
                 **file_fields(files[record["id"]]))
             contents.append(doc)
             if ocr is not None:

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from pximse.library.pathtext import os_path, readable
 from pximse.query.ast import Nearest, Query, SortKey, walk
 from pximse.query.errors import QueryError
 from pximse.store.duplicates import resolve_duplicates
@@ -19,6 +20,7 @@ from pximse.store.records import FileEntry, ImageDetail, ImageSummary, SearchPag
 from pximse.store.records import epoch_to_iso as iso
 from pximse.store.sqlite.ocrindex import OcrLine
 from pximse.store.tagnames import tag_key
+from pximse.store.text import TextStore, ranked_page, ranking_of, resolve_words
 from pximse.store.vector_pages import page_of, rank_within
 
 DEFAULT_SORT = (SortKey("date", descending=True),)
@@ -35,6 +37,8 @@ class MongoReads:
         self.tag_threshold = tag_threshold
         self.dupe_distance = dupe_distance
         self.compiler = MongoCompiler(tag_threshold)
+        self.text_store: TextStore | None = None
+        """What answers word searches (``m;``, ``mt;``): Meilisearch, or None."""
 
     # -- ids --------------------------------------------------------------------
 
@@ -66,6 +70,10 @@ class MongoReads:
                                           {"phash": 1}).sort("_id", 1))
         return (np.array([d["_id"] for d in docs], dtype=np.int64),
                 np.array([d["phash"] for d in docs], dtype=np.int64))
+
+    def _resolved(self, query: Query) -> Query:
+        """``query`` with its ``dupes:`` and word searches filled in."""
+        return resolve_words(self.resolve_duplicates(query), self.text_store)
 
     def resolve_duplicates(self, query: Query,
                            similar: Callable[[int], np.ndarray] | None = None) -> Query:
@@ -132,7 +140,11 @@ class MongoReads:
         import time
 
         started = time.perf_counter()
-        query = self.resolve_duplicates(query)
+        query = self._resolved(query)
+        ranking = ranking_of(query)
+        if ranking is not None:
+            return ranked_page(self, query, ranking, limit=limit, offset=offset,
+                               timeout_ms=timeout_ms)
         match = self._where(query)
         docs = self._ordered(match, query.sort or DEFAULT_SORT, seed % RANDOM_MODULUS,
                              skip=offset, limit=limit, projection=PROJECTION,
@@ -160,7 +172,7 @@ class MongoReads:
 
     def filtered_ids(self, query: Query, timeout_ms: int = 5000) -> np.ndarray:
         """Every content id the filter lets through, ascending."""
-        return self._filtered(self.resolve_duplicates(Query(query.where)), 0, timeout_ms,
+        return self._filtered(self._resolved(Query(query.where)), 0, timeout_ms,
                               ordered=False)
 
     def search_near(self, query: Query, query_vector: np.ndarray, vectors: Any, *,
@@ -170,7 +182,7 @@ class MongoReads:
         import time
 
         started = time.perf_counter()
-        query = self.resolve_duplicates(query)
+        query = self._resolved(query)
         vector = np.asarray(query_vector, dtype=np.float32).reshape(-1)
         expr = None if query.sort else filtered_in_store(self.mdb, vectors, query.where)
         if expr is not None:
@@ -215,7 +227,7 @@ class MongoReads:
         roots = {r["_id"]: r["name"] for r in self.mdb.roots.find({}, {"name": 1})}
         files = {f["_id"]: f for f in self.mdb.files.find({"content_id": doc["_id"]})}
         detail.paths = [
-            FileEntry(f["path"], roots.get(files[e["id"]]["root_id"], ""),
+            FileEntry(readable(f["path"]), roots.get(files[e["id"]]["root_id"], ""),
                       files[e["id"]]["size"], iso(files[e["id"]]["mtime_ns"] // 1_000_000_000),
                       f["state"])
             for e in doc.get("files", []) if (f := files.get(e["id"])) is not None]
@@ -245,17 +257,30 @@ class MongoReads:
             return None
         found = list(self.mdb.files.find({"content_id": doc["_id"], "state": "ok"},
                                          {"path": 1}).sort("_id", 1).limit(1))
-        return (found[0]["path"], doc["format"]) if found else None
+        return (os_path(found[0]["path"]), doc["format"]) if found else None
+
+    def recorded_files(self, sha256: str) -> list[tuple[str, str, int, int, str]]:
+        doc = self.mdb.content.find_one({"sha256": sha256.lower()}, {"_id": 1, "format": 1})
+        if doc is None:
+            return []
+        files = list(self.mdb.files.find(
+            {"content_id": doc["_id"], "state": "ok"},
+            {"path": 1, "size": 1, "mtime_ns": 1, "root_id": 1}).sort("_id", 1).limit(16))
+        roots = {r["_id"]: r["path"] for r in self.mdb.roots.find(
+            {"_id": {"$in": sorted({f["root_id"] for f in files})}}, {"path": 1})}
+        return [(f["path"], doc["format"], int(f["size"]), int(f["mtime_ns"]),
+                 roots.get(f["root_id"], "")) for f in files]
 
     def status(self, *, errors: int = 20) -> dict[str, Any]:
         content = _group_count(self.mdb.content, "state")
         files = _group_count(self.mdb.files, "state")
-        roots = [{"name": r["name"], "path": r["path"], "online": bool(r["online"]),
+        roots = [{"name": r["name"], "path": readable(r["path"]), "online": bool(r["online"]),
                   "last_scan": iso(r["last_scan_ns"] // 1_000_000_000)
                   if r.get("last_scan_ns") else None,
                   "files": int(self.mdb.files.count_documents({"root_id": r["_id"]}))}
                  for r in self.mdb.roots.find().sort("name", 1)]
-        recent = [{"path": f["path"], "reason": f.get("reason"), "message": f.get("error")}
+        recent = [{"path": readable(f["path"]), "reason": f.get("reason"),
+                   "message": f.get("error")}
                   for f in self.mdb.files.find({"state": "error"}).sort(
                       "seen_ns", -1).limit(errors)]
         stages: dict[str, dict[str, dict[str, int]]] = {}
@@ -283,7 +308,7 @@ class MongoReads:
             {"$group": {"_id": "$work_key", "n": {"$sum": 1}}}])}
 
     def root_paths(self) -> list[tuple[str, str]]:
-        return [(r["name"], r["path"]) for r in self.mdb.roots.find().sort("name", 1)]
+        return [(r["name"], os_path(r["path"])) for r in self.mdb.roots.find().sort("name", 1)]
 
 
 def _group_count(collection: Any, key: str) -> dict[Any, int]:

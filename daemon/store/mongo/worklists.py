@@ -7,6 +7,7 @@ import os
 from collections.abc import Iterable
 from typing import Any
 
+from pximse.library.pathtext import os_path, stored_path
 from pximse.store.mongo.database import MongoDatabase
 from pximse.store.mongo.database import chunks as _chunks
 
@@ -41,20 +42,20 @@ class MongoWorklists:
                          folders: Iterable[str]) -> dict[str, tuple[int, int]]:
         fields = {"path": 1, "size": 1, "mtime_ns": 1}
         docs: list[dict[str, Any]] = []
-        for chunk in _chunks(sorted(set(files))):
+        for chunk in _chunks(sorted({stored_path(path) for path in files})):
             docs += self.mdb.files.find({"path": {"$in": chunk}}, fields)
         # Each folder and everything under it ('0' sorts right after the separator).
-        under = [condition for folder in folders for condition in (
+        under = [condition for folder in map(stored_path, folders) for condition in (
             {"folder": folder},
             {"folder": {"$gte": folder + os.sep, "$lt": folder + chr(ord(os.sep) + 1)}})]
         for chunk in _chunks(under):
             docs += self.mdb.files.find({"root_id": root_id, "$or": chunk}, fields)
-        return {doc["path"]: (int(doc["size"]), int(doc["mtime_ns"])) for doc in docs}
+        return {os_path(doc["path"]): (int(doc["size"]), int(doc["mtime_ns"])) for doc in docs}
 
     def gone_files(self, paths: Iterable[str]
                    ) -> list[tuple[str, int, int, int, str | None]]:
         docs: list[dict[str, Any]] = []
-        for chunk in _chunks(sorted(set(paths))):
+        for chunk in _chunks(sorted({stored_path(path) for path in paths})):
             docs += self.mdb.files.find({"path": {"$in": chunk}})
         readable = [d["content_id"] for d in docs
                     if d.get("state") == "ok" and d.get("content_id") is not None]
@@ -62,6 +63,6 @@ class MongoWorklists:
         for chunk in _chunks(readable):
             shas.update((doc["_id"], doc["sha256"]) for doc in self.mdb.content.find(
                 {"_id": {"$in": chunk}}, {"sha256": 1}))
-        return [(d["path"], int(d["_id"]), int(d["size"]), int(d["mtime_ns"]),
+        return [(os_path(d["path"]), int(d["_id"]), int(d["size"]), int(d["mtime_ns"]),
                  shas.get(d["content_id"]) if d.get("state") == "ok" else None)
                 for d in docs]

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from pximse.library.names import SourceInfo, parse_name
+from pximse.library.pathtext import os_path, readable, stored_path
 from pximse.query.ast import Query
 from pximse.query.sql import KIND_MODEL, KIND_SOURCE, SqlCompiler, iso_to_epoch
 from pximse.store.duplicates import resolve_duplicates
@@ -34,8 +35,10 @@ from pximse.store.sqlite.search import (
     run_vector_search,
     summaries_by_id,
 )
+from pximse.store.sqlite.wordindex import SqliteWordIndex
 from pximse.store.sqlite.worklists import SqliteWorklists
 from pximse.store.tagnames import tag_key
+from pximse.store.text import has_unresolved_words, ranked_page, ranking_of, resolve_words
 
 FILENAME_TAG_ORIGINS = ("yandere", "danbooru", "gelbooru")
 """Tag origins that come from file names, replaced whenever the names change."""
@@ -99,6 +102,7 @@ class SqliteCatalog(CatalogReads, PixivRows, SqliteWorklists):
         self._use_index = memory_index
         self._index: MemoryIndex | None = None
         self._index_lock = threading.Lock()
+        self._words: SqliteWordIndex | None = None
 
     @property
     def index(self) -> MemoryIndex | None:
@@ -111,12 +115,24 @@ class SqliteCatalog(CatalogReads, PixivRows, SqliteWorklists):
                 self._index = MemoryIndex(lambda: conn, self.compiler)
             return self._index
 
+    @property
+    def text_store(self) -> SqliteWordIndex:
+        """The word index (``words.sqlite3`` beside the catalogue), opened on first use."""
+        with self._index_lock:
+            if self._words is None:
+                self._words = SqliteWordIndex(self.db.path.with_name("words.sqlite3"),
+                                              self.db.reader)
+            return self._words
+
     def close(self) -> None:
+        if self._words is not None:
+            self._words.close()
         self.db.close()
 
     # -- roots ----------------------------------------------------------------
 
     def ensure_root(self, name: str, path: str) -> int:
+        path = stored_path(path)
         with self.db.write() as conn:
             row = conn.execute("SELECT id, path FROM root WHERE name = ?", (name,)).fetchone()
             if row is None:
@@ -166,12 +182,13 @@ class SqliteCatalog(CatalogReads, PixivRows, SqliteWorklists):
                 " root_id = excluded.root_id, mtime_ns = excluded.mtime_ns,"
                 " files = excluded.files, stat_sum = excluded.stat_sum",
                 [
-                    (folder, root_id, mtime_ns, count, str(total))
+                    (stored_path(folder), root_id, mtime_ns, count, str(total))
                     for folder, (mtime_ns, count, total) in (signatures or {}).items()
                 ],
             )
             conn.executemany(
-                "DELETE FROM folder_state WHERE folder = ?", [(f,) for f in vanished]
+                "DELETE FROM folder_state WHERE folder = ?",
+                [(stored_path(f),) for f in vanished],
             )
 
     def folder_signatures(self, root_id: int) -> dict[str, tuple[int, int, int]]:
@@ -180,27 +197,31 @@ class SqliteCatalog(CatalogReads, PixivRows, SqliteWorklists):
             "SELECT folder, mtime_ns, files, stat_sum FROM folder_state WHERE root_id = ?",
             (root_id,),
         )
-        return {folder: (mtime, count, int(total)) for folder, mtime, count, total in rows}
+        return {os_path(folder): (mtime, count, int(total))
+                for folder, mtime, count, total in rows}
 
     def folder_stats(self, folders: Iterable[str]) -> dict[str, int]:
         """Path -> ``stat_key(size, mtime_ns)`` of the catalogue's files in ``folders``."""
         rows = select_in(
-            self.db.reader(), "SELECT path, size, mtime_ns FROM file WHERE folder IN", folders
+            self.db.reader(), "SELECT path, size, mtime_ns FROM file WHERE folder IN",
+            map(stored_path, folders),
         )
-        return {path: (mtime_ns << 44) | size for path, size, mtime_ns in rows}  # stat_key
+        return {os_path(path): (mtime_ns << 44) | size  # stat_key
+                for path, size, mtime_ns in rows}
 
     def offline_files(self, root_id: int) -> dict[str, int]:
         """Path -> file id of a root's files marked offline."""
-        return dict(
-            self.db.reader().execute(
-                "SELECT path, id FROM file WHERE state != 'ok' AND state = 'offline'"
-                " AND root_id = ?",
-                (root_id,),
-            )
+        rows = self.db.reader().execute(
+            "SELECT path, id FROM file WHERE state != 'ok' AND state = 'offline'"
+            " AND root_id = ?",
+            (root_id,),
         )
+        return {os_path(path): file_id for path, file_id in rows}
 
     def file_ids(self, paths: Iterable[str]) -> dict[str, int]:
-        return dict(select_in(self.db.reader(), "SELECT path, id FROM file WHERE path IN", paths))
+        rows = select_in(self.db.reader(), "SELECT path, id FROM file WHERE path IN",
+                         map(stored_path, paths))
+        return {os_path(path): file_id for path, file_id in rows}
 
     def content_ids(self, sha256s: Iterable[str | None]) -> dict[str, int]:
         """Content ids of the hashes the catalogue knows."""
@@ -241,9 +262,10 @@ class SqliteCatalog(CatalogReads, PixivRows, SqliteWorklists):
                 content_id = (
                     sha_ids.get(record.sha256) if record.state == "ok" and record.sha256 else None
                 )
-                folder, name = os.path.split(record.path)
+                path = stored_path(record.path)
+                folder, name = os.path.split(path)
                 old = conn.execute(
-                    "SELECT content_id FROM file WHERE path = ?", (record.path,)
+                    "SELECT content_id FROM file WHERE path = ?", (path,)
                 ).fetchone()
                 if old and old[0] is not None:
                     touched.add(old[0])
@@ -257,7 +279,7 @@ class SqliteCatalog(CatalogReads, PixivRows, SqliteWorklists):
                     " seen_ns = excluded.seen_ns",
                     (
                         batch.root_id,
-                        record.path,
+                        path,
                         folder,
                         name,
                         record.size,
@@ -265,7 +287,7 @@ class SqliteCatalog(CatalogReads, PixivRows, SqliteWorklists):
                         content_id,
                         record.state,
                         record.reason,
-                        record.error,
+                        None if record.error is None else readable(record.error),
                         now,
                     ),
                 )
@@ -298,7 +320,7 @@ class SqliteCatalog(CatalogReads, PixivRows, SqliteWorklists):
             state = 1 if "ok" in states else 0 if "offline" in states else -1
             info = SourceInfo(source="other")
             for name, folder, _mtime, _state in files:
-                parsed = parse_name(name, os.path.basename(folder))
+                parsed = parse_name(os_path(name), os.path.basename(os_path(folder)))
                 if parsed.source != "other" or parsed.post_id:
                     info = parsed
                     break
@@ -515,8 +537,13 @@ class SqliteCatalog(CatalogReads, PixivRows, SqliteWorklists):
         timeout_ms: int = 5000,
         count: bool = True,
     ) -> SearchPage:
+        query = self._resolved(query)
+        ranking = ranking_of(query)
+        if ranking is not None:
+            return ranked_page(self, query, ranking, limit=limit, offset=offset,
+                               timeout_ms=timeout_ms)
         return run_search(
-            self.db, self.compiler, self.resolve_duplicates(query), limit=limit,
+            self.db, self.compiler, query, limit=limit,
             offset=offset, seed=seed, timeout_ms=timeout_ms, count=count, index=self.index,
         )
 
@@ -534,13 +561,13 @@ class SqliteCatalog(CatalogReads, PixivRows, SqliteWorklists):
         """``query`` (a filter, no vector node) inside a vector search; see
         :func:`pximse.store.sqlite.search.run_vector_search`."""
         return run_vector_search(
-            self.db, self.compiler, self.resolve_duplicates(query), query_vector, vectors,
+            self.db, self.compiler, self._resolved(query), query_vector, vectors,
             limit=limit, offset=offset, seed=seed, timeout_ms=timeout_ms, index=self.index,
         )
 
     def filtered_ids(self, query: Query, timeout_ms: int = 5000) -> np.ndarray:
         """Every content id the filter lets through, ascending."""
-        return filtered_ids(self.db, self.compiler, self.resolve_duplicates(query),
+        return filtered_ids(self.db, self.compiler, self._resolved(query),
                             timeout_ms=timeout_ms, index=self.index)
 
     def summaries(self, ids: Sequence[int]) -> dict[int, ImageSummary]:
@@ -549,6 +576,13 @@ class SqliteCatalog(CatalogReads, PixivRows, SqliteWorklists):
         for start in range(0, len(ids), 500):
             found.update(summaries_by_id(self.db, [int(i) for i in ids[start:start + 500]]))
         return found
+
+    def _resolved(self, query: Query) -> Query:
+        """``query`` with its ``dupes:`` and word searches filled in."""
+        query = self.resolve_duplicates(query)
+        if has_unresolved_words(query.where):
+            query = resolve_words(query, self.text_store)
+        return query
 
     def resolve_duplicates(self, query: Query,
                            similar: Callable[[int], np.ndarray] | None = None) -> Query:

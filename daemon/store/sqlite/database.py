@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from pximse.config.data_folder import make_private_file, make_private_folder
 from pximse.query.errors import QueryError
 from pximse.store.sqlite.schema import migrate
 
@@ -67,8 +68,11 @@ class Database:
 
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        make_private_folder(self.path.parent)
         self._writer = connect(self.path)
+        # SQLite gives the WAL and shared-memory files the catalogue's own mode.
+        for private in (self.path, Path(f"{self.path}-wal"), Path(f"{self.path}-shm")):
+            make_private_file(private)
         migrate(self._writer)
         self._write_lock = threading.RLock()
         self.gen = 0

@@ -39,6 +39,7 @@ from pximse.query.ast import (
     Tag,
     TagScore,
     Text,
+    Words,
 )
 from pximse.query.errors import QueryError
 from pximse.query.fields import lookup
@@ -146,6 +147,18 @@ class MemoryIndex:
                 self._refresh(conn)
                 ids = np.flatnonzero(self._eval(conn, node) & (self._state >= 0))
                 return ids, self._ordered(conn, ids, sort, seed, stop)
+            finally:
+                conn.execute("COMMIT")
+
+    def mask(self, node: Node) -> np.ndarray:
+        """Which content ids match ``node`` (present or offline content): a boolean
+        mask over content ids, for a vector store to take as a bitmap."""
+        with self._lock:
+            conn = self._conn_factory()
+            conn.execute("BEGIN")
+            try:
+                self._refresh(conn)
+                return self._eval(conn, node) & (self._state >= 0)
             finally:
                 conn.execute("COMMIT")
 
@@ -352,9 +365,9 @@ class MemoryIndex:
                 return self._mask(conn.execute(sql, params))
             case Text():
                 return self._via_sql(conn, node)
-            case Duplicates(value, ids):
+            case Duplicates(_, ids) | Words(_, _, ids):
                 if ids is None:
-                    raise QueryError(f"dupes:{value} was not resolved before searching")
+                    raise QueryError(f"{node} was not resolved before searching")
                 mask = np.zeros(self._size, dtype=bool)
                 found = np.asarray(ids, dtype=np.int64)
                 mask[found[found < self._size]] = True

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from pximse.library.pathtext import os_path, readable
 from pximse.query.errors import QueryError
 from pximse.store.records import FileEntry, ImageDetail, TagEntry, epoch_to_iso
 from pximse.store.sqlite.database import Database
@@ -95,7 +96,8 @@ class CatalogReads:
         detail.phash = None if phash is None else f"{phash & 0xFFFFFFFFFFFFFFFF:016x}"
         detail.title = title
         detail.paths = [
-            FileEntry(path, root, size, epoch_to_iso(mtime_ns // 1_000_000_000), state)
+            FileEntry(readable(path), root, size, epoch_to_iso(mtime_ns // 1_000_000_000),
+                      state)
             for path, root, size, mtime_ns, state in conn.execute(
                 "SELECT f.path, r.name, f.size, f.mtime_ns, f.state FROM file f"
                 " JOIN root r ON r.id = f.root_id WHERE f.content_id = ?"
@@ -143,7 +145,17 @@ class CatalogReads:
             " WHERE c.sha256 = ? AND f.state = 'ok' ORDER BY f.id",
             (sha256.lower(),),
         ).fetchone()
-        return None if row is None else (row[0], row[1])
+        return None if row is None else (os_path(row[0]), row[1])
+
+    def recorded_files(self, sha256: str) -> list[tuple[str, str, int, int, str]]:
+        """Every online file holding this content as the catalogue recorded it:
+        (path, format, size, mtime_ns, its root's path), first recorded first,
+        for serving a file only while it is still what was recorded."""
+        return [tuple(row) for row in self.db.reader().execute(
+            "SELECT f.path, c.format, f.size, f.mtime_ns, r.path FROM content c"
+            " JOIN file f ON f.content_id = c.id JOIN root r ON r.id = f.root_id"
+            " WHERE c.sha256 = ? AND f.state = 'ok' ORDER BY f.id LIMIT 16",
+            (sha256.lower(),))]
 
     def status(self, *, errors: int = 20) -> dict[str, Any]:
         """Counts for the status endpoint and command."""
@@ -153,7 +165,7 @@ class CatalogReads:
         roots = [
             {
                 "name": name,
-                "path": path,
+                "path": readable(path),
                 "online": bool(online),
                 "last_scan": epoch_to_iso(last // 1_000_000_000) if last else None,
                 "files": count,
@@ -164,7 +176,7 @@ class CatalogReads:
             )
         ]
         recent_errors = [
-            {"path": path, "reason": reason, "message": error}
+            {"path": readable(path), "reason": reason, "message": error}
             for path, reason, error in conn.execute(
                 "SELECT path, reason, error FROM file WHERE state = 'error'"
                 " ORDER BY seen_ns DESC LIMIT ?",
@@ -190,4 +202,5 @@ class CatalogReads:
         }
 
     def root_paths(self) -> list[tuple[str, str]]:
-        return list(self.db.reader().execute("SELECT name, path FROM root ORDER BY name"))
+        return [(name, os_path(path)) for name, path in
+                self.db.reader().execute("SELECT name, path FROM root ORDER BY name")]

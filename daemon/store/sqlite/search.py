@@ -7,6 +7,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from pximse.library.pathtext import readable
 from pximse.query.ast import Nearest, Query, SortKey, walk
 from pximse.query.errors import QueryError
 from pximse.query.sql import SqlCompiler
@@ -14,6 +15,7 @@ from pximse.store.records import ImageSummary, SearchPage, epoch_to_iso
 from pximse.store.sqlite.database import Database
 from pximse.store.sqlite.memindex import MemoryIndex
 from pximse.store.vector_pages import page_of, rank_within
+from pximse.store.vectors.idfilter import IdFilter
 
 SUMMARY_COLUMNS = (
     "c.sha256, (SELECT f.path FROM file f WHERE f.content_id = c.id"
@@ -30,7 +32,7 @@ RANDOM_MODULUS = 2147483647
 def summary_from_row(row: Any) -> ImageSummary:
     return ImageSummary(
         id=row[0],
-        path=row[1],
+        path=None if row[1] is None else readable(row[1]),
         width=row[2],
         height=row[3],
         filesize=row[4],
@@ -148,6 +150,14 @@ def run_vector_search(
         )
     seed %= RANDOM_MODULUS
     vector = np.asarray(query_vector, dtype=np.float32).reshape(-1)
+    restrict = getattr(vectors, "restrict", None)
+    if index is not None and restrict is not None and not query.sort:
+        # The filter goes to the store as a bitmap: no id list is built or sorted.
+        allowed = restrict(IdFilter.from_mask(index.mask(query.where)))
+        pairs = rank_within(allowed, vector, vectors, ordered=False, limit=limit,
+                            offset=offset)
+        return page_of(pairs, summaries_by_id(db, [cid for cid, _ in pairs]),
+                       total=allowed.count, offset=offset, limit=limit, started=started)
     ids = _filtered_ids(db, compiler, query, seed, timeout_ms, index, ordered=bool(query.sort))
     present = ids[vectors.present(ids)] if len(ids) else ids
     pairs = rank_within(present, vector, vectors, ordered=bool(query.sort), limit=limit,

@@ -7,6 +7,7 @@ import os
 from collections.abc import Iterable
 from typing import Any
 
+from pximse.library.pathtext import os_path, stored_path
 from pximse.store.sqlite.database import Database, select_in
 
 __all__ = ["PRIORITY_CLASSES", "SqliteWorklists"]
@@ -50,15 +51,16 @@ class SqliteWorklists:
         ``folders`` and everything under them."""
         conn = self.db.reader()
         rows: list[Any] = list(select_in(
-            conn, "SELECT path, size, mtime_ns FROM file WHERE path IN", set(files)))
-        for folder in folders:
+            conn, "SELECT path, size, mtime_ns FROM file WHERE path IN",
+            {stored_path(path) for path in files}))
+        for folder in map(stored_path, folders):
             # The folder and everything under it ('0' sorts right after the separator).
             rows += conn.execute(
                 "SELECT path, size, mtime_ns FROM file WHERE root_id = ? AND"
                 " (folder = ? OR (folder >= ? AND folder < ?))",
                 (root_id, folder, folder + os.sep, folder + chr(ord(os.sep) + 1)),
             ).fetchall()
-        return {path: (int(size), int(mtime_ns)) for path, size, mtime_ns in rows}
+        return {os_path(path): (int(size), int(mtime_ns)) for path, size, mtime_ns in rows}
 
     def gone_files(self, paths: Iterable[str]
                    ) -> list[tuple[str, int, int, int, str | None]]:
@@ -69,7 +71,7 @@ class SqliteWorklists:
             "SELECT f.path, f.id, f.size, f.mtime_ns,"
             " CASE WHEN f.state = 'ok' THEN c.sha256 END"
             " FROM file f LEFT JOIN content c ON c.id = f.content_id WHERE f.path IN",
-            list(paths),
+            [stored_path(path) for path in paths],
         )
-        return [(path, int(fid), int(size), int(mtime), sha)
+        return [(os_path(path), int(fid), int(size), int(mtime), sha)
                 for path, fid, size, mtime, sha in rows]

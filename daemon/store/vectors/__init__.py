@@ -7,9 +7,10 @@ the store applies it inside the search, so a selective filter still yields a ful
 page of the best matching images rather than the few survivors of a truncated
 candidate list.
 
-The embedded implementation (:class:`EmbeddedVectorStore`, faiss HNSW plus exact
-search over small filtered sets) is imported on first use, so that importing this
-package does not need the ``vectors`` extra.
+The embedded implementation (:class:`EmbeddedVectorStore`, float16 vectors in
+faiss inverted lists, the filter checked in place as a bitmap, exact over narrow
+filters) is imported on first use, so that importing this package does not need
+the ``vectors`` extra. It also takes ``allowed`` as an :class:`IdFilter` bitmap.
 """
 
 from __future__ import annotations

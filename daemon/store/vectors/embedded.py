@@ -1,48 +1,59 @@
-"""The embedded vector store: a faiss HNSW graph over float32 vectors, one folder per model.
+"""The embedded vector store: float16 vectors in faiss inverted lists, one folder per model.
 
-Why faiss and not usearch: both build and search HNSW at similar speed (see
-``bench/vector_search.py``), but only faiss lets Python apply a filter *inside*
-the graph search (``SearchParametersHNSW.sel`` with an ``IDSelectorBitmap``);
-usearch's Python ``Index.search`` takes no predicate, so a filter there means
-post-filtering a truncated candidate list — the original PxIMSE's recall problem.
+Layout: an inverted file (faiss ``IndexIVFScalarQuantizer``). The vectors are
+split into lists by their nearest centre (k-means); each list holds content
+ids and the vectors as IEEE float16 (not residuals, so a list's codes are the
+vectors themselves). A million 512-d vectors take 1 KiB + an 8-byte id each:
+about 0.97 GiB (float32 plus an HNSW graph took 2.2 GiB). Distances are
+computed in float32 from the float16 values, in C++ (AVX2).
 
 How a query runs:
 
-- the filter's ids become graph rows; when few remain (``exact_below``, or
-  up to ``exact_share`` of the store), the answer is an exact float32 matrix
-  product over just those rows (a 1%-selective filter on a million images costs
-  a few milliseconds and is always exact);
-- otherwise HNSW search with the rows as a bitmap selector, so the graph walk
-  only collects allowed rows; when it finds fewer than asked, exact search
-  answers instead;
-- the walk's width (``efSearch``) grows with the store, since a bigger graph
-  needs a wider walk for the same recall.
+- the filter reaches faiss as a bitmap over content ids (:class:`IdFilter`,
+  an ``IDSelectorBitmap``): each id of a scanned list is checked in C++, in
+  place; nothing is gathered, copied, mapped or sorted per query;
+- how many lists to scan (``nprobe``) follows the filter's share of the store,
+  from a table measured on the store's own vectors (``calibration.py``); where
+  it would be more than half the lists, all are scanned and the answer is
+  exact (the crossover between approximate and exact search is that
+  measurement, not a constant);
+- a store smaller than ``train_at`` vectors is a single list: every search is
+  an exact scan.
 
-Vectors are kept once, as float32 (the codes of faiss's flat storage, viewed in
-place as a numpy matrix for the exact path): 2 KiB per 512-d vector plus about
-256 bytes of graph links at ``M=32``. float16 storage (faiss ``QT_fp16``) would
-halve that, but converting float16 rows back costs more than the exact product
-itself (measured: ~6x slower on 10k rows), and the exact path is what keeps
-selective filters exact and fast.
+Why an inverted file rather than an HNSW graph (which format 1 used): with a
+filter, a graph walk still visits the disallowed nodes and its recall fell to
+0.72-0.93 on broad scattered filters, while a list scan's cost follows the
+lists scanned and its recall follows ``nprobe``, which the calibration sets
+per share; the lists also delete for real, fit float16 codes without a second
+copy, and build a million vectors in about two minutes instead of twenty
+(``bench/vector_search.py`` has the figures).
 
-HNSW cannot delete, so an upsert appends a new row and marks the old one dead;
-dead rows are still walked through but never returned. ``save`` rebuilds the
-graph when more than a quarter of the rows are dead.
+The centres are trained again (and every vector moved to its new list) when
+the store has grown ``GROWTH_TO_RETRAIN`` times since they were trained; the
+probe table is measured again after each training and whenever the store has
+doubled since it was measured.
 
 Files: ``<folder>/<model slug>-<hash>/`` holds ``manifest.json`` and the
-generation it names (``index-<n>.faiss``, ``ids-<n>.npy``). ``save`` writes a new
-generation, fsyncs it, then atomically replaces the manifest: a crash at any point
-leaves the previous generation named and intact.
+generation it names (``index-<n>.faiss``, ids inside). ``save`` writes a new
+generation, fsyncs it, then atomically replaces the manifest: a crash at any
+point leaves the previous generation named and intact. A store saved in
+format 1 (HNSW, float32) is converted when opened and saved in format 2 at
+once (when the folder is writable); until that save commits, the format-1
+files stay as they were.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
+import math
 import os
 import re
+import tempfile
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -50,35 +61,34 @@ import faiss
 import numpy as np
 
 from pximse.store.vectors import VectorStoreError
+from pximse.store.vectors.calibration import (
+    ProbeTable,
+    effective_share,
+    measure_probes,
+    probes_for,
+)
+from pximse.store.vectors.idfilter import IdFilter
+from pximse.store.vectors.legacy_hnsw import FORMAT as FORMAT_1
+from pximse.store.vectors.legacy_hnsw import Format1Store
 
-FORMAT = 1
-EXACT_BELOW = 50_000
-"""Filters letting through at most this many vectors are answered exactly.
+log = logging.getLogger(__name__)
 
-Measured on 1M clustered 512-d vectors (2 cores): exact search costs ~0.3 ms per
-thousand allowed vectors, while HNSW with a selector slows down as the filter
-tightens (the walk visits ~k/selectivity nodes); they cross near 5%."""
-EXPANSION_SEARCH = 256
-"""HNSW ``efSearch`` floor. A bigger graph needs a wider walk for the same
-recall (bench/vector_search.py, 1M clustered 512-d vectors: recall@100 0.93 at
-ef 256, 0.94 at 512, 0.95 at 1024), so the walk widens with the store: one
-candidate per ``_EF_PER_VECTORS`` vectors, between this floor and ``_EF_MAX``."""
-_EF_PER_VECTORS = 900
-_EF_MAX = 2048
-EXACT_SHARE = 0.10
-"""...and so are filters letting through at most this share of the store.
-faiss's HNSW walk with a selector loses recall on scattered filters in a big
-graph (recall@100 0.79 at 2%, 0.86 at 5-10%, 0.88 at 30% on the 1M bench), and
-over-fetching the unfiltered graph did no better (0.77 at 10%): the deep end
-of a long HNSW result list is as approximate as the walk. Exact search is
-bound by gathering the allowed rows from memory (~2 ms per thousand scattered
-rows here), so the share stops where that reaches a few hundred milliseconds;
-broader filters take the walk's recall."""
-_CHUNK = 8192
-"""Rows gathered at a time by the exact path: bounds memory, and a gather that
-stays in cache is faster (1M store, 100k scattered rows: 221 ms in blocks of
-8,192 against 388 ms in blocks of 65,536 on this machine)."""
-_REBUILD_DEAD_SHARE = 0.25
+FORMAT = 2
+TRAIN_AT = 32_768
+"""Below this many vectors the store is one list (every search exact: ~3 ms)."""
+GROWTH_TO_RETRAIN = 4
+"""The centres are trained again when the store has grown this many times."""
+_POINTS_PER_LIST = 40
+"""Training sample: this many vectors per list (faiss asks for at least 39)."""
+_KMEANS_ITERATIONS = 10
+_BLOCK = 65_536
+"""Vectors moved or assigned at a time when training (bounds the float32 copies)."""
+_COMPACT_GROWTH = 0.25
+"""Lists grow by doubling their capacity; ``save`` packs them again once the store
+grew by this share since they were last packed."""
+_STALE_TMP_SECONDS = 3600
+"""A temporary file older than this is from a save that crashed, not one running."""
+_DTYPE = np.float16
 
 
 def store_folder(folder: Path, model_id: str) -> Path:
@@ -100,38 +110,47 @@ def stored_models(folder: Path) -> dict[str, int]:
     return found
 
 
+def lists_for(count: int) -> int:
+    """Lists for ``count`` vectors: the power of two nearest ``2 * sqrt(count)``, with
+    enough vectors to train each centre."""
+    lists = 1 << max(0, int(math.log2(2 * math.sqrt(max(count, 1))) + 0.5))
+    while lists > 1 and lists * _POINTS_PER_LIST > count:
+        lists //= 2
+    return lists
+
+
 class EmbeddedVectorStore:
     """One model's vectors in ``store_folder(folder, model_id)``, opened if saved before.
 
-    ``connectivity`` (HNSW ``M``) and ``expansion_add`` (``efConstruction``) apply
-    to a new store; a saved one keeps the values it was built with. Thread-safe:
-    calls are serialised by one lock.
+    ``train_at``: the size from which the store is split into lists (smaller
+    stores are searched exactly). ``probes``: scan this many lists whatever the
+    filter (for measurements; the default follows the measured table).
+    Thread-safe: calls are serialised by one lock.
     """
 
+    stored_dtype = _DTYPE
+    """Vectors come back from :meth:`get` rounded to this precision."""
+
     def __init__(self, folder: Path, dimensions: int, model_id: str, *,
-                 connectivity: int = 32, expansion_add: int = 64,
-                 expansion_search: int | None = None,
-                 exact_below: int = EXACT_BELOW,
-                 exact_share: float = EXACT_SHARE) -> None:
+                 train_at: int = TRAIN_AT, probes: int | None = None) -> None:
         if dimensions <= 0:
             raise VectorStoreError(f"vector dimensions must be positive, not {dimensions}")
         self.model_id = model_id
         self.dimensions = dimensions
         self.path = store_folder(folder, model_id)
-        self.connectivity = connectivity
-        self.expansion_add = expansion_add
-        self.expansion_search = expansion_search
-        self.exact_below = exact_below
-        self.exact_share = exact_share
+        self.train_at = train_at
+        self.probes = probes
         self._lock = threading.RLock()
         self._generation = 0
         self._dirty = False
-        self._index = self._new_index()
-        self._row_ids = np.empty(0, np.int64)  # content id per graph row, -1 when dead
-        self._id_rows = np.empty(0, np.int64)  # graph row per content id, -1 when absent
+        self._index = self._new_index(1)
+        self._list_of = np.empty(0, np.int32)  # per content id: its list, -1 when absent
         self._live = 0
-        self._matrix: np.ndarray | None = None  # float32 view of the index's codes
-        self._alive_bits: np.ndarray | None = None
+        self._trained_size = 0  # vectors when the centres were trained
+        self._calibrated_size = 0  # vectors when the probe table was measured
+        self._packed_size = 0  # vectors when the lists were last packed
+        self._probe_table: ProbeTable = []
+        self._present_bits: np.ndarray | None = None
         if (self.path / "manifest.json").exists():
             self._load()
 
@@ -150,39 +169,49 @@ class EmbeddedVectorStore:
             return
         # a batch may name an id twice: the last vector wins
         last = len(ids) - 1 - np.unique(ids[::-1], return_index=True)[1]
-        ids, vectors = ids[last], vectors[last]
+        ids = np.ascontiguousarray(ids[last])
+        vectors = vectors[last]
         with self._lock:
             self._forget(ids)
-            first = self._index.ntotal
-            self._index.add(np.ascontiguousarray(vectors, dtype=np.float32))
-            rows = np.arange(first, first + len(ids), dtype=np.int64)
-            self._row_ids = np.concatenate([self._row_ids, ids])
-            self._grow_id_rows(int(ids.max()) + 1)
-            self._id_rows[ids] = rows
-            self._live += len(ids)
-            self._matrix = None
-            self._alive_bits = None
+            self._insert(ids, vectors)
             self._dirty = True
+            if self._live >= max(self.train_at, GROWTH_TO_RETRAIN * self._trained_size):
+                self._retrain()
+            elif self._index.nlist > 1 and self._live >= 2 * self._calibrated_size:
+                self._calibrate()
 
     def remove(self, ids: np.ndarray) -> int:
         ids = self._check_ids(ids)
         with self._lock:
             removed = self._forget(np.unique(ids))
             if removed:
-                self._alive_bits = None
                 self._dirty = True
             return removed
 
     def _forget(self, ids: np.ndarray) -> int:
-        known = ids[ids < len(self._id_rows)]
-        rows = self._id_rows[known]
-        rows = rows[rows >= 0]
-        self._row_ids[rows] = -1
-        self._id_rows[known] = -1
-        self._live -= len(rows)
-        if len(rows):
-            self._alive_bits = None
-        return len(rows)
+        present = ids[self._lists_of(ids) >= 0]
+        if not len(present):
+            return 0
+        self._index.remove_ids(faiss.IDSelectorBatch(present))
+        self._list_of[present] = -1
+        self._live -= len(present)
+        self._present_bits = None
+        return len(present)
+
+    def _insert(self, ids: np.ndarray, vectors: np.ndarray) -> None:
+        # Rounded here, to nearest even: faiss's own float16 encoder rounds a few
+        # values in 10^5 the other way, and the stored values should be numpy's.
+        vectors = np.ascontiguousarray(vectors.astype(_DTYPE), dtype=np.float32)
+        if self._index.nlist == 1:
+            lists = np.zeros(len(ids), np.int64)
+        else:
+            lists = self._index.quantizer.search(vectors, 1)[1].reshape(-1)
+        self._index.add_core(len(ids), faiss.swig_ptr(vectors), faiss.swig_ptr(ids),
+                             faiss.swig_ptr(np.ascontiguousarray(lists, dtype=np.int64)))
+        self._grow_list_of(int(ids.max()) + 1)
+        self._list_of[ids] = lists
+        self._live += len(ids)
+        self._present_bits = None
 
     # -- reads -------------------------------------------------------------------
 
@@ -190,14 +219,40 @@ class EmbeddedVectorStore:
         return self._live
 
     def get(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The stored ids among ``ids`` (in their order) and their vectors, as float32
+        holding the stored float16 values."""
         ids = self._check_ids(ids)
         with self._lock:
-            rows = self._rows_of(ids)
-            present = rows >= 0
-            return ids[present], self._vectors()[rows[present]]
+            lists = self._lists_of(ids)
+            found = np.flatnonzero(lists >= 0)
+            out = np.empty((len(found), self.dimensions), np.float32)
+            for list_no in np.unique(lists[found]):
+                at = found[lists[found] == list_no]
+                list_ids, codes = self._list_arrays(int(list_no))
+                order = np.argsort(list_ids)
+                where = order[np.searchsorted(list_ids, ids[at], sorter=order)]
+                out[np.searchsorted(found, at)] = codes[where]
+            return ids[found], out
 
-    def search(self, query: np.ndarray, k: int, allowed: np.ndarray | None = None,
+    def present(self, ids: np.ndarray) -> np.ndarray:
+        """Which of ``ids`` have a vector (a boolean mask), without copying vectors."""
+        ids = self._check_ids(ids)
+        with self._lock:
+            return self._lists_of(ids) >= 0
+
+    def restrict(self, allowed: np.ndarray | IdFilter) -> IdFilter:
+        """``allowed`` (ids, or a bitmap) narrowed to the ids that have a vector."""
+        with self._lock:
+            bits = self._presence()
+        if isinstance(allowed, IdFilter):
+            return allowed.intersect(bits)
+        ids = self._check_ids(allowed)
+        return IdFilter.from_ids(ids, len(self._list_of)).intersect(bits)
+
+    def search(self, query: np.ndarray, k: int, allowed: np.ndarray | IdFilter | None = None,
                offset: int = 0) -> tuple[np.ndarray, np.ndarray]:
+        """Ids and scores ranked ``offset .. offset + k``, best first (ties by id), among
+        ``allowed`` (sorted content ids, or an :class:`IdFilter`) when given."""
         query = np.asarray(query, dtype=np.float32).reshape(-1)
         if len(query) != self.dimensions:
             raise VectorStoreError(
@@ -207,64 +262,46 @@ class EmbeddedVectorStore:
         with self._lock:
             if k <= 0 or self._live == 0:
                 return _empty()
-            if allowed is None:
-                rows = None
-                candidates = self._live
-            else:
-                rows = self._rows_of(self._check_ids(allowed))
-                rows = np.sort(rows[rows >= 0])
-                candidates = len(rows)
-                if not candidates:
-                    return _empty()
-            exact = candidates <= self.exact_below or (
-                rows is not None and candidates <= self.exact_share * self._live)
-            if not exact and stop < candidates:
-                found = self._search_graph(query, stop, rows)
-                if found is not None:
-                    return found[0][offset:], found[1][offset:]
-            return self._search_exact(query, stop, rows, offset)
+            chosen = None if allowed is None else self.restrict(allowed)
+            candidates = self._live if chosen is None else chosen.count
+            if not candidates:
+                return _empty()
+            lists = self._index.nlist
+            nprobe = self.scan_width(candidates, stop)
+            scores, labels = self._scan(query[None, :], stop, nprobe, chosen)
+            if np.count_nonzero(labels[0] >= 0) < min(stop, candidates) and nprobe < lists:
+                scores, labels = self._scan(query[None, :], stop, lists, chosen)
+            labels, scores = labels[0], scores[0]
+            keep = labels >= 0
+            labels, scores = labels[keep], scores[keep]
+            order = np.lexsort((labels, -scores))[offset:]
+            return labels[order], scores[order]
 
     def similar_pairs(self, min_score: float, k: int = 8,
                       progress: Callable[[int, int], None] | None = None
                       ) -> tuple[np.ndarray, np.ndarray]:
         """Every pair of stored vectors at least ``min_score`` alike, among each
         vector's ``k`` nearest: ``(pairs, scores)``, pairs as ``[[a, b], ...]``
-        content ids with ``a < b``. Exact below ``exact_below`` vectors, the
-        graph (batched) above; ``progress(done, total)`` after each batch."""
+        content ids with ``a < b``. Exact while the store is one list; with lists,
+        each vector's neighbours are searched as an unfiltered query is;
+        ``progress(done, total)`` after each batch."""
         with self._lock:
-            matrix = self._vectors()
-            live_rows = np.flatnonzero(self._row_ids >= 0)
-            row_ids = self._row_ids
-            exact = len(live_rows) <= self.exact_below
+            total = self._live
+            stop = min(k + 1, total)
+            nprobe = self.scan_width(total, stop)
             firsts: list[np.ndarray] = []
             seconds: list[np.ndarray] = []
             found_scores: list[np.ndarray] = []
-            stop = min(k + 1, len(live_rows))
-            # exact: a block of scores at most 2**24 floats (64 MB)
-            step = max(1, (1 << 24) // max(len(live_rows), 1)) if exact else 4096
-            for start in range(0, len(live_rows), step):
-                rows = live_rows[start:start + step]
-                queries = np.ascontiguousarray(matrix[rows])
-                if exact:
-                    scores = queries @ matrix[live_rows].T
-                    top = np.argpartition(-scores, stop - 1, axis=1)[:, :stop]
-                    labels = live_rows[top]
-                    scores = np.take_along_axis(scores, top, axis=1)
-                else:
-                    params = faiss.SearchParametersHNSW()  # type: ignore[attr-defined]
-                    params.efSearch = max(self.expansion(), stop)
-                    bits = self._alive_bitmap()
-                    if bits is not None:
-                        params.sel = faiss.IDSelectorBitmap(len(bits), faiss.swig_ptr(bits))
-                    scores, labels = self._index.search(queries, stop, params=params)
-                    del bits
-                keep = (labels >= 0) & (scores >= min_score) & (labels != rows[:, None])
-                query_rows = np.broadcast_to(rows[:, None], labels.shape)[keep]
-                firsts.append(row_ids[query_rows])
-                seconds.append(row_ids[labels[keep]])
+            done = 0
+            for ids, vectors in self._blocks(4096):
+                scores, labels = self._scan(vectors, stop, nprobe, None)
+                keep = (labels >= 0) & (scores >= min_score) & (labels != ids[:, None])
+                firsts.append(np.broadcast_to(ids[:, None], labels.shape)[keep])
+                seconds.append(labels[keep])
                 found_scores.append(scores[keep].astype(np.float32))
+                done += len(ids)
                 if progress is not None:
-                    progress(min(start + len(rows), len(live_rows)), len(live_rows))
+                    progress(done, total)
         if not firsts:
             return np.empty((0, 2), np.int64), np.empty(0, np.float32)
         a, b = np.concatenate(firsts), np.concatenate(seconds)
@@ -272,49 +309,89 @@ class EmbeddedVectorStore:
         pairs, first = np.unique(pairs, axis=0, return_index=True)
         return pairs, np.concatenate(found_scores)[first]
 
-    def expansion(self) -> int:
-        """``efSearch``: ``expansion_search`` when given, else grown with the
-        store's size (see EXPANSION_SEARCH)."""
-        if self.expansion_search is not None:
-            return self.expansion_search
-        grown = min(self._index.ntotal // _EF_PER_VECTORS, _EF_MAX)
-        return max(EXPANSION_SEARCH, grown)
+    def scan_width(self, candidates: int, stop: int) -> int:
+        """Lists a search scans for a page ending at ``stop`` among ``candidates``
+        allowed vectors; all of them (``lists()``) means the answer is exact."""
+        if self.probes:
+            return min(self.probes, self._index.nlist)
+        return probes_for(self._probe_table, effective_share(candidates, self._live, stop),
+                          self._index.nlist)
 
-    def _search_graph(self, query: np.ndarray, stop: int, rows: np.ndarray | None
-                      ) -> tuple[np.ndarray, np.ndarray] | None:
-        params = faiss.SearchParametersHNSW()  # type: ignore[attr-defined]  # not in the stubs
-        ef = max(self.expansion(), stop)
-        if rows is not None:  # the walk meets allowed rows at the filter's rate
-            ef = min(int(ef * self._index.ntotal / len(rows)), len(rows))
-        params.efSearch = ef
-        bits = self._alive_bitmap() if rows is None else _bitmap(rows, self._index.ntotal)
-        if bits is not None:
-            params.sel = faiss.IDSelectorBitmap(len(bits), faiss.swig_ptr(bits))
-        scores, labels = self._index.search(query[None, :], stop, params=params)
-        del bits  # kept alive until the search is done
-        labels, scores = labels[0], scores[0]
-        if labels[-1] < 0:  # fewer hits than asked: the graph walk missed some
-            return None
-        return self._row_ids[labels], scores
+    def lists(self) -> int:
+        """How many lists the vectors are split into (1: every search is exact)."""
+        return int(self._index.nlist)
 
-    def _search_exact(self, query: np.ndarray, stop: int, rows: np.ndarray | None,
-                      offset: int) -> tuple[np.ndarray, np.ndarray]:
-        matrix = self._vectors()
-        total = len(matrix) if rows is None else len(rows)
-        scores = np.empty(total, np.float32)
-        for start in range(0, total, _CHUNK):
-            end = min(start + _CHUNK, total)
-            block = matrix[start:end] if rows is None else matrix[rows[start:end]]
-            scores[start:end] = block @ query
-        ids = self._row_ids if rows is None else self._row_ids[rows]
-        if rows is None:
-            live = ids >= 0
-            ids, scores = ids[live], scores[live]
-        if stop < len(ids):
-            top = np.argpartition(-scores, stop - 1)[:stop]
-            ids, scores = ids[top], scores[top]
-        order = np.lexsort((ids, -scores))[offset:]
-        return ids[order], scores[order]
+    def probe_table(self) -> ProbeTable:
+        """The measured ``[(filter share, lists to scan), ...]``."""
+        return list(self._probe_table)
+
+    def _scan(self, queries: np.ndarray, k: int, nprobe: int, allowed: IdFilter | None
+              ) -> tuple[np.ndarray, np.ndarray]:
+        """faiss's search of ``nprobe`` lists, the filter checked in place."""
+        params = faiss.SearchParametersIVF()  # type: ignore[attr-defined]  # not in the stubs
+        params.nprobe = max(1, min(nprobe, self._index.nlist))
+        selector = None
+        if allowed is not None:
+            selector = faiss.IDSelectorBitmap(len(allowed.bits), faiss.swig_ptr(allowed.bits))
+            params.sel = selector
+        scores, labels = self._index.search(np.ascontiguousarray(queries, dtype=np.float32),
+                                            k, params=params)
+        del selector  # kept alive until the search is done
+        return scores, labels
+
+    # -- training ----------------------------------------------------------------
+
+    def _retrain(self) -> None:
+        """New centres for the current size; every vector moves to its new list."""
+        started = time.perf_counter()
+        old = self._index
+        sample = self._sample(lists_for(self._live) * _POINTS_PER_LIST)
+        self._index = self._trained_index(sample, self._live)
+        self._list_of[:] = -1
+        self._live = 0
+        for ids, vectors in _list_blocks(old, self.dimensions, _BLOCK):
+            self._insert(ids, vectors)
+        del old
+        self._trained_size = self._packed_size = self._live
+        self._calibrate()
+        log.info("vector store %s: %d vectors in %d lists (trained in %.1f s)",
+                 self.model_id, self._live, self._index.nlist, time.perf_counter() - started)
+
+    def _trained_index(self, sample: np.ndarray, count: int) -> Any:
+        lists = lists_for(count) if count >= self.train_at else 1
+        if lists == 1:
+            return self._new_index(1)
+        index = self._new_index(lists)
+        index.cp.niter = _KMEANS_ITERATIONS
+        index.train(np.ascontiguousarray(sample, dtype=np.float32))
+        return index
+
+    def _calibrate(self) -> None:
+        lists = self._index.nlist
+        if lists == 1:
+            self._probe_table = []
+        else:
+            rng = np.random.default_rng(self._live)
+            ids = np.concatenate([arrays[0] for arrays in self._each_list()])
+            self._probe_table = measure_probes(
+                lambda q, k, nprobe, allowed: self._scan(q, k, nprobe, allowed)[1],
+                ids, self._sample(512, rng), lists, rng)
+        self._calibrated_size = self._live
+
+    def _sample(self, count: int, rng: np.random.Generator | None = None) -> np.ndarray:
+        """``count`` stored vectors drawn at random, as float32 rows."""
+        rng = rng or np.random.default_rng(0)
+        sizes = np.array([self._index.invlists.list_size(i) for i in range(self._index.nlist)])
+        total = int(sizes.sum())
+        picked = np.sort(rng.choice(total, min(count, total), replace=False))
+        ends = np.cumsum(sizes)
+        owner = np.searchsorted(ends, picked, side="right")
+        out = np.empty((len(picked), self.dimensions), np.float32)
+        for list_no in np.unique(owner):
+            at = np.flatnonzero(owner == list_no)
+            start = ends[list_no] - sizes[list_no]
+            out[at] = self._list_arrays(int(list_no))[1][picked[at] - start]
+        return out
 
     # -- persistence ---------------------------------------------------------------
 
@@ -322,129 +399,163 @@ class EmbeddedVectorStore:
         with self._lock:
             if not self._dirty and self._generation:
                 return
-            dead = self._index.ntotal - self._live
-            if dead and dead > _REBUILD_DEAD_SHARE * self._index.ntotal:
-                self.compact()
+            if self._live > (1 + _COMPACT_GROWTH) * self._packed_size:
+                self._pack_lists()
             self.path.mkdir(parents=True, exist_ok=True)
             generation = self._generation + 1
-            index_name, ids_name = f"index-{generation}.faiss", f"ids-{generation}.npy"
+            index_name = f"index-{generation}.faiss"
             _write_file(self.path / index_name,
                         lambda p: faiss.write_index(self._index, str(p)))
-            _write_file(self.path / ids_name, lambda p: _save_array(p, self._row_ids))
             manifest = {
                 "format": FORMAT, "model_id": self.model_id, "dimensions": self.dimensions,
-                "generation": generation, "index": index_name, "ids": ids_name,
-                "connectivity": self.connectivity, "expansion_add": self.expansion_add,
+                "generation": generation, "index": index_name, "dtype": "float16",
+                "lists": int(self._index.nlist), "trained_size": self._trained_size,
+                "calibrated_size": self._calibrated_size,
+                "probes": [[share, nprobe] for share, nprobe in self._probe_table],
             }
             _commit_manifest(self.path, manifest)
             self._generation = generation
             self._dirty = False
-            self._remove_stale({index_name, ids_name, "manifest.json"})
+            self._remove_stale({index_name, "manifest.json"})
 
-    def compact(self) -> None:
-        """Rebuild the graph from the live rows only (minutes for a million vectors)."""
-        with self._lock:
-            live = np.flatnonzero(self._row_ids >= 0)
-            matrix = self._vectors()
-            index = self._new_index()
-            for start in range(0, len(live), _CHUNK):
-                index.add(matrix[live[start:start + _CHUNK]])
-            self._index = index
-            self._row_ids = self._row_ids[live]
-            self._id_rows[:] = -1
-            self._id_rows[self._row_ids] = np.arange(len(live), dtype=np.int64)
-            self._matrix = None
-            self._alive_bits = None
-            self._dirty = True
+    def _pack_lists(self) -> None:
+        """Copy every list into memory of its exact size (growth left up to 2x slack)."""
+        index = self._index
+        packed: Any = faiss.ArrayInvertedLists(index.nlist, index.code_size)
+        for list_no in range(index.nlist):
+            size = index.invlists.list_size(list_no)
+            if size:
+                packed.add_entries(list_no, size, index.invlists.get_ids(list_no),
+                                   index.invlists.get_codes(list_no))
+        index.replace_invlists(packed, True)
+        packed.this.disown()  # the index owns it now
+        self._packed_size = self._live
 
     def _load(self) -> None:
         manifest_path = self.path / "manifest.json"
         try:
             manifest = json.loads(manifest_path.read_text())
-            if manifest["format"] != FORMAT:
-                raise VectorStoreError(
-                    f"{manifest_path}: format {manifest['format']}, this version reads {FORMAT}")
-            if manifest["model_id"] != self.model_id:
-                raise VectorStoreError(
-                    f"{manifest_path} belongs to model {manifest['model_id']!r}, "
-                    f"not {self.model_id!r}")
-            if int(manifest["dimensions"]) != self.dimensions:
-                raise VectorStoreError(
-                    f"the saved store for model {self.model_id!r} holds "
-                    f"{manifest['dimensions']}-d vectors, not {self.dimensions}-d; "
-                    f"a model with other dimensions needs its own model id")
+            self._check_manifest(manifest_path, manifest)
+            if manifest["format"] == FORMAT_1:
+                self._convert_format_1(manifest)
+                return
             index = faiss.read_index(str(self.path / manifest["index"]))
-            row_ids = np.load(self.path / manifest["ids"])
         except VectorStoreError:
             raise
         except (OSError, ValueError, KeyError, RuntimeError) as error:
             raise VectorStoreError(f"cannot read the vector store in {self.path}: {error}"
                                    ) from error
-        if index.ntotal != len(row_ids) or index.d != self.dimensions:
-            raise VectorStoreError(f"{self.path}: the index and its id list disagree")
+        if index.d != self.dimensions or not hasattr(index, "nlist"):
+            raise VectorStoreError(f"{self.path}: the index does not match its manifest")
         self._index = index
-        self.connectivity = int(manifest.get("connectivity", self.connectivity))
-        self.expansion_add = int(manifest.get("expansion_add", self.expansion_add))
         self._generation = int(manifest["generation"])
-        self._row_ids = row_ids.astype(np.int64, copy=False)
-        live = np.flatnonzero(self._row_ids >= 0)
-        self._live = len(live)
-        self._grow_id_rows(int(self._row_ids.max()) + 1 if self._live else 0)
-        self._id_rows[self._row_ids[live]] = live
+        self._trained_size = int(manifest.get("trained_size", 0))
+        self._calibrated_size = int(manifest.get("calibrated_size", 0))
+        self._probe_table = [(float(s), int(n)) for s, n in manifest.get("probes", [])]
+        self._list_of = np.empty(0, np.int32)
+        for list_no, (ids, _) in enumerate(self._each_list()):
+            if len(ids):
+                self._grow_list_of(int(ids.max()) + 1)
+                self._list_of[ids] = list_no
+        self._live = int(index.ntotal)
+        self._packed_size = self._live
         # No tidying here: another process may be saving its next generation,
         # not yet named by the manifest. ``save`` removes what it replaced.
 
+    def _check_manifest(self, path: Path, manifest: dict[str, Any]) -> None:
+        if manifest["format"] not in (FORMAT_1, FORMAT):
+            raise VectorStoreError(
+                f"{path}: format {manifest['format']}, this version reads "
+                f"{FORMAT_1} and {FORMAT}; a newer PxIMSE wrote it")
+        if manifest["model_id"] != self.model_id:
+            raise VectorStoreError(
+                f"{path} belongs to model {manifest['model_id']!r}, not {self.model_id!r}")
+        if int(manifest["dimensions"]) != self.dimensions:
+            raise VectorStoreError(
+                f"the saved store for model {self.model_id!r} holds "
+                f"{manifest['dimensions']}-d vectors, not {self.dimensions}-d; "
+                f"a model with other dimensions needs its own model id")
+
+    def _convert_format_1(self, manifest: dict[str, Any]) -> None:
+        """Build this format from a format-1 store, then save it (when we may write)."""
+        started = time.perf_counter()
+        old = Format1Store(self.path, manifest)
+        if old.dimensions != self.dimensions:
+            raise VectorStoreError(f"{self.path}: the index does not match its manifest")
+        count = len(old)
+        sample = old.sample(lists_for(count) * _POINTS_PER_LIST, np.random.default_rng(0))
+        self._index = self._trained_index(sample, count)
+        for ids, vectors in old.blocks(_BLOCK):
+            self._insert(ids, vectors)
+        del old, sample
+        self._trained_size = self._packed_size = self._live if self._index.nlist > 1 else 0
+        self._calibrate()
+        self._generation = int(manifest["generation"])
+        self._dirty = True
+        log.info("vector store %s: %d vectors converted from format 1 in %.1f s",
+                 self.model_id, self._live, time.perf_counter() - started)
+        try:
+            self.save()
+        except OSError as error:
+            log.warning("the converted vector store %s could not be saved (%s); it is "
+                        "converted again on the next open", self.path, error)
+
     def _remove_stale(self, keep: set[str]) -> None:
         """Files of older generations and of saves that crashed midway."""
+        now = time.time()
         for path in self.path.iterdir():
-            if path.name not in keep and (path.name.startswith(("index-", "ids-"))
-                                          or path.name.endswith(".tmp")):
-                path.unlink(missing_ok=True)
+            if path.name in keep:
+                continue
+            try:
+                if path.name.startswith(("index-", "ids-")) and not path.name.endswith(".tmp"):
+                    path.unlink()
+                elif path.name.endswith(".tmp") and now - path.stat().st_mtime > \
+                        _STALE_TMP_SECONDS:
+                    path.unlink()  # younger ones may be another process's save
+            except FileNotFoundError:
+                continue
 
     # -- internals -------------------------------------------------------------------
 
-    def _new_index(self) -> Any:  # faiss.IndexHNSWFlat; the stubs lack its attributes
-        index = faiss.IndexHNSWFlat(self.dimensions, self.connectivity,
-                                    faiss.METRIC_INNER_PRODUCT)
-        index.hnsw.efConstruction = self.expansion_add
+    def _new_index(self, lists: int) -> Any:  # faiss.IndexIVFScalarQuantizer
+        quantizer = faiss.IndexFlatIP(self.dimensions)
+        index = faiss.IndexIVFScalarQuantizer(
+            quantizer, self.dimensions, lists, faiss.ScalarQuantizer.QT_fp16,
+            faiss.METRIC_INNER_PRODUCT)
+        index.by_residual = False  # codes are the vectors: read back without a centre
+        if lists == 1:  # one list: nothing to train, every vector goes to list 0
+            quantizer.add(np.zeros((1, self.dimensions), np.float32))
+            index.is_trained = True
         return index
 
-    def _vectors(self) -> np.ndarray:
-        """The stored vectors, one row per graph row: a view of faiss's float32 codes."""
-        if self._matrix is None:
-            n = self._index.ntotal
-            if n == 0:
-                self._matrix = np.empty((0, self.dimensions), np.float32)
-            else:
-                storage: Any = faiss.downcast_index(self._index.storage)
-                codes = faiss.rev_swig_ptr(storage.codes.data(), n * storage.code_size)
-                self._matrix = np.asarray(codes).view(np.float32).reshape(n, self.dimensions)
-        return self._matrix
+    def _list_arrays(self, list_no: int) -> tuple[np.ndarray, np.ndarray]:
+        """A list's ids and float16 vectors: views valid until the list changes."""
+        return _list_arrays(self._index, list_no, self.dimensions)
 
-    def _alive_bitmap(self) -> np.ndarray | None:
-        if self._live == self._index.ntotal:
-            return None
-        if self._alive_bits is None:
-            self._alive_bits = np.packbits(self._row_ids >= 0, bitorder="little")
-        return self._alive_bits
+    def _each_list(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        for list_no in range(self._index.nlist):
+            yield self._list_arrays(list_no)
 
-    def present(self, ids: np.ndarray) -> np.ndarray:
-        """Which of ``ids`` have a vector (a boolean mask), without copying vectors."""
-        ids = self._check_ids(ids)
-        with self._lock:
-            return self._rows_of(ids) >= 0
+    def _blocks(self, size: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """All ``(ids, float32 vectors)``, about ``size`` at a time; no writes meanwhile."""
+        return _list_blocks(self._index, self.dimensions, size)
 
-    def _rows_of(self, ids: np.ndarray) -> np.ndarray:
-        rows = np.full(len(ids), -1, np.int64)
-        known = ids < len(self._id_rows)
-        rows[known] = self._id_rows[ids[known]]
-        return rows
+    def _presence(self) -> np.ndarray:
+        if self._present_bits is None:
+            self._present_bits = np.packbits(self._list_of >= 0, bitorder="little")
+        return self._present_bits
 
-    def _grow_id_rows(self, size: int) -> None:
-        if size > len(self._id_rows):
-            grown = np.full(max(size, len(self._id_rows) * 3 // 2), -1, np.int64)
-            grown[:len(self._id_rows)] = self._id_rows
-            self._id_rows = grown
+    def _lists_of(self, ids: np.ndarray) -> np.ndarray:
+        lists = np.full(len(ids), -1, np.int32)
+        known = ids < len(self._list_of)
+        lists[known] = self._list_of[ids[known]]
+        return lists
+
+    def _grow_list_of(self, size: int) -> None:
+        if size > len(self._list_of):
+            grown = np.full(max(size, len(self._list_of) * 3 // 2), -1, np.int32)
+            grown[:len(self._list_of)] = self._list_of
+            self._list_of = grown
 
     @staticmethod
     def _check_ids(ids: np.ndarray) -> np.ndarray:
@@ -457,19 +568,36 @@ class EmbeddedVectorStore:
         return ids
 
 
+def _list_arrays(index: Any, list_no: int, dimensions: int) -> tuple[np.ndarray, np.ndarray]:
+    size = index.invlists.list_size(list_no)
+    if not size:
+        return np.empty(0, np.int64), np.empty((0, dimensions), _DTYPE)
+    ids = faiss.rev_swig_ptr(index.invlists.get_ids(list_no), size)
+    codes = faiss.rev_swig_ptr(index.invlists.get_codes(list_no), size * index.code_size)
+    return np.asarray(ids), np.asarray(codes).view(_DTYPE).reshape(size, dimensions)
+
+
+def _list_blocks(index: Any, dimensions: int, size: int
+                 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    ids: list[np.ndarray] = []
+    vectors: list[np.ndarray] = []
+    held = 0
+    for list_no in range(index.nlist):
+        list_ids, codes = _list_arrays(index, list_no, dimensions)
+        if not len(list_ids):
+            continue
+        ids.append(list_ids.copy())
+        vectors.append(codes.astype(np.float32))
+        held += len(list_ids)
+        if held >= size:
+            yield np.concatenate(ids), np.concatenate(vectors)
+            ids, vectors, held = [], [], 0
+    if held:
+        yield np.concatenate(ids), np.concatenate(vectors)
+
+
 def _empty() -> tuple[np.ndarray, np.ndarray]:
     return np.empty(0, np.int64), np.empty(0, np.float32)
-
-
-def _bitmap(rows: np.ndarray, size: int) -> np.ndarray:
-    mask = np.zeros(size, bool)
-    mask[rows] = True
-    return np.packbits(mask, bitorder="little")
-
-
-def _save_array(path: Path, array: np.ndarray) -> None:
-    with open(path, "wb") as handle:  # a file name would get ".npy" appended
-        np.save(handle, array)
 
 
 def _fsync_dir(path: Path) -> None:
@@ -481,19 +609,27 @@ def _fsync_dir(path: Path) -> None:
 
 
 def _write_file(path: Path, write: Callable[[Path], object]) -> None:
-    """Write ``path`` through a temporary name, fsynced before the rename."""
-    temporary = path.with_name(path.name + ".tmp")
-    write(temporary)
-    with open(temporary, "rb+") as handle:
-        os.fsync(handle.fileno())
-    os.replace(temporary, path)
+    """Write ``path`` through a temporary name of its own (two processes may save at
+    once), fsynced before the rename."""
+    fd, name = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    temporary = Path(name)
+    try:
+        write(temporary)
+        with open(temporary, "rb+") as handle:
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
 
 
 def _commit_manifest(folder: Path, manifest: dict[str, object]) -> None:
     """The commit point of a save: until this rename, the previous manifest rules."""
-    temporary = folder / "manifest.json.tmp"
-    temporary.write_text(json.dumps(manifest, indent=1))
-    with open(temporary, "rb+") as handle:
+    fd, name = tempfile.mkstemp(prefix="manifest.json.", suffix=".tmp", dir=folder)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(json.dumps(manifest, indent=1))
+        handle.flush()
         os.fsync(handle.fileno())
-    os.replace(temporary, folder / "manifest.json")
+    os.replace(name, folder / "manifest.json")
     _fsync_dir(folder)

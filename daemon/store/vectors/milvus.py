@@ -13,6 +13,11 @@ limit``, its ``maxTopK``); a deeper page is asked for as is first (milvus-lite
 has no such limit) and, when the server refuses, walked a limit's worth of
 hits at a time, each search leaving out the ids already ranked.
 
+Servers before Milvus 2.5 have no nullable fields: there a collection keeps
+a ``has_<field>`` flag beside each column that may be missing, and filters
+test it (:mod:`pximse.store.vectors.milvus_features` says what each server
+offers; an existing collection keeps the layout it was made with).
+
 Scalars are copied from the catalogue by :meth:`MilvusVectorStore.update_scalars`
 (the MongoDB catalogue's ``sync_vector_scalars`` does it for what changed);
 a vector added without them has ``state = -2`` (unsynced) and is only found
@@ -31,16 +36,21 @@ import numpy as np
 
 from pximse.store.uris import redact_uri
 from pximse.store.vectors import VectorStoreError
+from pximse.store.vectors.milvus_features import (
+    MAX_TOPK,
+    PRESENCE_PREFIX,
+    MilvusFeatures,
+    detect_features,
+)
 from pximse.store.vectors.milvus_filter import SCALARS, UNSYNCED_STATE, milvus_filter
 
 log = logging.getLogger(__name__)
 
-MAX_TOPK = 16_384
+__all__ = ["MAX_TOPK", "MilvusVectorStore", "collection_name", "milvus_models"]
 
 _READS = "Strong"
 """Every read sees every write made before it (Milvus' default, Bounded, can miss
 a vector added a moment ago: a new image would not be found at once)."""
-"""Milvus' limit on ``offset + limit`` for one search."""
 EXPANSION_SEARCH = 256
 """HNSW ``ef`` floor at search time (raised to the page's depth)."""
 _BATCH = 1000
@@ -85,7 +95,8 @@ class MilvusVectorStore:
     def __init__(self, uri: str, dimensions: int, model_id: str, *, token: str = "",
                  db_name: str = "", prefix: str = "pximse", m: int = 32,
                  ef_construction: int = 64, ef_search: int = EXPANSION_SEARCH,
-                 max_topk: int = MAX_TOPK, client: Any = None) -> None:
+                 max_topk: int = MAX_TOPK, client: Any = None,
+                 features: MilvusFeatures | None = None) -> None:
         self.model_id = model_id
         self.max_topk = max_topk  # the server's limit on offset + limit
         self.dimensions = int(dimensions)
@@ -107,6 +118,9 @@ class MilvusVectorStore:
             except Exception as exc:  # noqa: BLE001 - pymilvus raises many kinds
                 raise VectorStoreError(f"cannot reach Milvus at {redact_uri(uri)}: {exc}") from exc
         self.client = client
+        self.features = features or detect_features(client)
+        self.presence_flags = not self.features.nullable
+        """Missing values are ``has_<field>`` flags (set from the collection's own fields)."""
         self._ensure_collection(m, ef_construction)
 
     # -- the collection ---------------------------------------------------------------
@@ -116,6 +130,8 @@ class MilvusVectorStore:
 
         if self.client.has_collection(self.collection):
             described = self.client.describe_collection(self.collection)
+            names = {spec.get("name") for spec in described.get("fields", [])}
+            self.presence_flags = any(str(name).startswith(PRESENCE_PREFIX) for name in names)
             for spec in described.get("fields", []):
                 if spec.get("name") == "vector":
                     dim = int(spec.get("params", {}).get("dim", self.dimensions))
@@ -132,12 +148,16 @@ class MilvusVectorStore:
         schema.add_field("vector", DataType.FLOAT_VECTOR, dim=self.dimensions)
         for name, (kind, nullable) in SCALARS.items():
             extra: dict[str, Any] = {"max_length": 64} if kind == "str" else {}
-            schema.add_field(name, types[kind], nullable=nullable, **extra)
+            if nullable and self.presence_flags:
+                schema.add_field(PRESENCE_PREFIX + name, DataType.BOOL)
+                schema.add_field(name, types[kind], **extra)
+            else:
+                schema.add_field(name, types[kind], nullable=nullable, **extra)
         index = self.client.prepare_index_params()
         index.add_index("vector", index_type="HNSW", metric_type="IP",
                         params={"M": m, "efConstruction": ef_construction})
         for name in ("state", "date", "width", "height", "filesize", "source", "format"):
-            index.add_index(name, index_type="INVERTED")
+            index.add_index(name, index_type=self.features.scalar_index(SCALARS[name][0]))
         try:
             self.client.create_collection(self.collection, schema=schema, index_params=index,
                                           properties={_MODEL_PROPERTY: self.model_id},
@@ -151,8 +171,9 @@ class MilvusVectorStore:
             self.client.create_collection(self.collection, schema=schema, index_params=index,
                                           properties={_MODEL_PROPERTY: self.model_id},
                                           consistency_level=_READS)
-        log.info("Milvus collection %s created (HNSW M=%d efConstruction=%d)",
-                 self.collection, m, ef_construction)
+        log.info("Milvus collection %s created on %s (HNSW M=%d efConstruction=%d%s)",
+                 self.collection, self.features.version, m, ef_construction,
+                 ", has_ flags for missing values" if self.presence_flags else "")
 
     def drop(self) -> None:
         self.client.drop_collection(self.collection)
@@ -177,13 +198,14 @@ class MilvusVectorStore:
         for start in range(0, len(rows), _BATCH):
             self.client.upsert(self.collection, rows[start:start + _BATCH])
 
-    @staticmethod
-    def _row(content_id: int, vector: np.ndarray, scalars: Mapping[str, Any] | None
+    def _row(self, content_id: int, vector: np.ndarray, scalars: Mapping[str, Any] | None
              ) -> dict[str, Any]:
         row: dict[str, Any] = {"id": content_id, "vector": vector.tolist()}
         for name, (kind, nullable) in SCALARS.items():
             value = None if scalars is None else scalars.get(name)
-            if value is None and not nullable:
+            if nullable and self.presence_flags:
+                row[PRESENCE_PREFIX + name] = value is not None
+            if value is None and (not nullable or self.presence_flags):
                 value = UNSYNCED_STATE if name == "state" and scalars is None else _DEFAULTS[kind]
             row[name] = None if value is None else (
                 float(value) if kind == "float" else str(value)[:64] if kind == "str"
@@ -232,15 +254,34 @@ class MilvusVectorStore:
             iterator = self.client.query_iterator(self.collection, batch_size=_BATCH * 4,
                                                   filter=expr, output_fields=fields,
                                                   consistency_level=_READS)
-        except Exception:  # noqa: BLE001 - older clients: one query with a limit
-            return list(self.client.query(self.collection, filter=expr, output_fields=fields,
-                                          limit=MAX_TOPK, consistency_level=_READS))
+        except Exception:  # noqa: BLE001 - a server or client without query iterators
+            return self._query_by_id_ranges(expr, fields)
         while True:
             batch = iterator.next()
             if not batch:
                 iterator.close()
                 return rows
             rows.extend(batch)
+
+    def _query_by_id_ranges(self, expr: str, fields: list[str]) -> list[dict[str, Any]]:
+        """Every row matching ``expr`` without an iterator: a query answers at most
+        ``MAX_TOPK`` rows, so ids are read in ranges, a range that comes back full
+        read again in halves."""
+        rows: list[dict[str, Any]] = []
+        wanted = list(dict.fromkeys(["id", *fields]))
+        ranges = [(0, 1 << 62)]
+        while ranges:
+            low, high = ranges.pop()
+            bounds = f"id >= {low} and id < {high}"
+            found = self.client.query(self.collection, output_fields=wanted,
+                                      filter=f"({expr}) and {bounds}" if expr else bounds,
+                                      limit=MAX_TOPK, consistency_level=_READS)
+            if len(found) >= MAX_TOPK and high - low > 1:
+                middle = (low + high) // 2
+                ranges += [(low, middle), (middle, high)]
+                continue
+            rows.extend(found)
+        return rows
 
     def count(self, expr: str = "") -> int:
         """Stored vectors (matching ``expr``, a Milvus filter, when given)."""
@@ -273,7 +314,7 @@ class MilvusVectorStore:
 
     def filter_expression(self, where: Any) -> str | None:
         """The Milvus expression for a query filter, or None when it needs the catalogue."""
-        return milvus_filter(where)
+        return milvus_filter(where, presence_flags=self.presence_flags)
 
     def search(self, query: np.ndarray, k: int, allowed: np.ndarray | None = None,
                offset: int = 0, *, expr: str = "") -> tuple[np.ndarray, np.ndarray]:

@@ -12,6 +12,9 @@ SQL's three-valued logic (``not (posted > 10)`` leaves out the images with
 no date), whereas a query's comparison with a missing value is false and its
 ``NOT`` true; so every comparison on a nullable column is guarded with
 ``is not null`` (``!=`` with ``is null or``), which makes each one two-valued.
+On a server without nullable fields (before Milvus 2.5) a collection keeps a
+``has_<field>`` flag beside each nullable column instead
+(:mod:`pximse.store.vectors.milvus_features`), and the guards test the flag.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from typing import Any
 from pximse.query.ast import And, Compare, Has, MatchAll, Node, Not, Or
 from pximse.query.fields import lookup
 from pximse.query.sql import iso_to_epoch
+from pximse.store.vectors.milvus_features import PRESENCE_PREFIX
 
 SCALARS: dict[str, tuple[str, bool]] = {
     # query field -> (Milvus type: int, float or str; nullable)
@@ -48,67 +52,93 @@ UNSYNCED_STATE = -2
 _FORMAT_ALIASES = {"jpg": "jpeg", "jpe": "jpeg", "tif": "tiff", "apng": "png"}
 _OPS = {"=": "==", "!=": "!=", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
 SEARCHABLE = "state in [0, 1]"
+_TRUE, _FALSE = "true", "false"
+"""Constants, folded away while compiling: Milvus before 2.4 has no boolean literals."""
+_NOTHING = "state == -9"
+"""Selects no row (``state`` is -2 to 1): what a filter that is always false becomes."""
 
 
-def milvus_filter(node: Node) -> str | None:
+def milvus_filter(node: Node, *, presence_flags: bool = False) -> str | None:
     """A Milvus expression with the meaning of ``node`` (searchable images only),
-    or None when some part of it needs the catalogue."""
-    inner = _expr(node)
+    or None when some part of it needs the catalogue. ``presence_flags``: the
+    collection marks missing values with ``has_<field>`` flags, not NULLs."""
+    inner = _Compiler(presence_flags).expr(node)
     if inner is None:
         return None
-    return SEARCHABLE if inner == "true" else f"{SEARCHABLE} and ({inner})"
+    if inner == _FALSE:
+        return _NOTHING
+    return SEARCHABLE if inner == _TRUE else f"{SEARCHABLE} and ({inner})"
 
 
-def _expr(node: Node) -> str | None:
-    match node:
-        case MatchAll():
-            return "true"
-        case And(children) | Or(children):
-            parts = [_expr(child) for child in children]
-            if any(part is None for part in parts):
-                return None
-            joiner = " and " if isinstance(node, And) else " or "
-            return "(" + joiner.join(f"({part})" for part in parts) + ")"
-        case Not(child):
-            inner = _expr(child)
-            return None if inner is None else f"not ({inner})"
-        case Compare():
-            return _compare(node)
-        case Has(name):
-            spec = lookup(name)
-            if spec is None or spec.name not in SCALARS:
-                return None
-            if spec.name == "tagcount":
-                return "tagcount > 0"
-            return f"{spec.name} is not null" if SCALARS[spec.name][1] else "true"
-    return None
+class _Compiler:
+    """Compiles for one collection layout: NULLs, or ``has_`` flags."""
 
+    def __init__(self, presence_flags: bool) -> None:
+        self.flags = presence_flags
 
-def _compare(node: Compare) -> str | None:
-    spec = lookup(node.field)
-    if spec is None or spec.name not in SCALARS:
+    def present(self, name: str) -> str:
+        return f"{PRESENCE_PREFIX}{name} == true" if self.flags else f"{name} is not null"
+
+    def absent(self, name: str) -> str:
+        return f"{PRESENCE_PREFIX}{name} == false" if self.flags else f"{name} is null"
+
+    def expr(self, node: Node) -> str | None:
+        match node:
+            case MatchAll():
+                return _TRUE
+            case And(children) | Or(children):
+                found = [self.expr(child) for child in children]
+                if any(part is None for part in found):
+                    return None
+                # AND: a false child decides, true ones drop out; OR the other way round.
+                decides, neutral = (_FALSE, _TRUE) if isinstance(node, And) else (_TRUE, _FALSE)
+                if decides in found:
+                    return decides
+                parts = [part for part in found if part != neutral]
+                if not parts:
+                    return neutral
+                joiner = " and " if isinstance(node, And) else " or "
+                return "(" + joiner.join(f"({part})" for part in parts) + ")"
+            case Not(child):
+                inner = self.expr(child)
+                if inner in (_TRUE, _FALSE):
+                    return _FALSE if inner == _TRUE else _TRUE
+                return None if inner is None else f"not ({inner})"
+            case Compare():
+                return self.compare(node)
+            case Has(name):
+                spec = lookup(name)
+                if spec is None or spec.name not in SCALARS:
+                    return None
+                if spec.name == "tagcount":
+                    return "tagcount > 0"
+                return self.present(spec.name) if SCALARS[spec.name][1] else _TRUE
         return None
-    name = spec.name
-    kind, nullable = SCALARS[name]
-    value: Any = node.value
-    if spec.kind == "date":
-        value = iso_to_epoch(str(value))
-    elif spec.kind == "bool":
-        value = 1 if value else 0
-    elif kind == "str":
-        if node.op not in ("=", "!="):
-            return None  # the catalogue raises the error a user sees
-        value = str(value)
-        value = (_FORMAT_ALIASES.get(value.lower(), value.lower()) if name == "format"
-                 else value.lower().replace(".", ""))
-    elif isinstance(value, bool):
-        value = int(value)
-    literal = json.dumps(value, ensure_ascii=False) if isinstance(value, str) else repr(value)
-    if isinstance(value, float) and kind == "int":
-        literal = repr(value)
-    clause = f"{name} {_OPS[node.op]} {literal}"
-    if not nullable:
-        return clause
-    if node.op == "!=":
-        return f"({name} is null or {clause})"
-    return f"({name} is not null and {clause})"
+
+    def compare(self, node: Compare) -> str | None:
+        spec = lookup(node.field)
+        if spec is None or spec.name not in SCALARS:
+            return None
+        name = spec.name
+        kind, nullable = SCALARS[name]
+        value: Any = node.value
+        if spec.kind == "date":
+            value = iso_to_epoch(str(value))
+        elif spec.kind == "bool":
+            value = 1 if value else 0
+        elif kind == "str":
+            if node.op not in ("=", "!="):
+                return None  # the catalogue raises the error a user sees
+            value = str(value)
+            value = (_FORMAT_ALIASES.get(value.lower(), value.lower()) if name == "format"
+                     else value.lower().replace(".", ""))
+        elif isinstance(value, bool):
+            value = int(value)
+        literal = (json.dumps(value, ensure_ascii=False) if isinstance(value, str)
+                   else repr(value))
+        clause = f"{name} {_OPS[node.op]} {literal}"
+        if not nullable:
+            return clause
+        if node.op == "!=":
+            return f"({self.absent(name)} or {clause})"
+        return f"({self.present(name)} and {clause})"
