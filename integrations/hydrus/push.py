@@ -217,6 +217,8 @@ class Pusher:
             return []
         alive = {session: self.client.session_alive(session)
                  for session in {s for _, _, s in rows if s}}
+        if self._session is not None and not alive.get(self._session, True):
+            self._session = None  # Hydrus restarted: the next writes get a new key
         settled_ns = int((self.clock() - COMMIT_WAIT_S) * 1_000_000_000)
         due = [sha for sha, sent_ns, session in rows
                if not session or not alive[session] or sent_ns <= settled_ns]
