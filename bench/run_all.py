@@ -24,7 +24,8 @@ from typing import Any
 from _common import BENCH_DIR, REPO_DIR, RESULT_PREFIX
 
 BENCHES = ("rescan", "query", "rss", "xmp", "hydrus", "watch_latency", "watch_burst",
-           "watch_move", "watch_idle", "page", "migrate")
+           "watch_move", "watch_idle", "page", "migrate", "sse", "uploads",
+           "clip_runtime", "index_unchanged", "first_run")
 WATCH_QUICK = {"watch_latency": ["--files", "3"], "watch_burst": ["--files", "2000"],
                "watch_move": ["--files", "1000"], "watch_idle": ["--seconds", "10"]}
 
@@ -57,6 +58,22 @@ def command(name: str, args: argparse.Namespace) -> list[str]:
         cmd = [python, str(BENCH_DIR / "page_search.py")]
         if args.quick:
             cmd += ["--images", "20000", "--tags", "4000", "--runs", "3"]
+    elif name == "sse":
+        cmd = [python, str(BENCH_DIR / "sse_streams.py")]
+        if args.quick:
+            cmd += ["--searches", "100"]
+    elif name == "uploads":
+        cmd = [python, str(BENCH_DIR / "upload_memory.py")]
+    elif name == "clip_runtime":
+        cmd = [python, str(BENCH_DIR / "clip_runtime.py")]
+        if args.quick:
+            cmd += ["--rounds", "1"]
+    elif name == "index_unchanged":
+        cmd = [python, str(BENCH_DIR / "index_unchanged.py")]
+        if args.quick:
+            cmd += ["--files", "2000", "--rounds", "2"]
+    elif name == "first_run":
+        cmd = [python, str(BENCH_DIR / "first_run.py")]
     elif name in WATCH_QUICK:
         cmd = [python, str(BENCH_DIR / f"{name}.py")]
         if args.quick:
@@ -139,8 +156,38 @@ def rows_for(name: str, result: dict[str, object] | None, code: int) -> list[tup
         return [("page", f"search in the page, {result['images']} images",
                  f"{result['page_ms']:.0f} ms", f"API fetch {result['api_ms']:.0f} ms",
                  f"{result['ratio']:.2f}x (<= 1.5x + 100 ms, < 1 s)", status)]
+    if name == "sse":
+        return [("sse", f"search p95, {result['streams']} event streams open",
+                 f"{result['streams_p95_s'] * 1000:.0f} ms",  # type: ignore[operator]
+                 f"no streams {result['baseline_p95_s'] * 1000:.0f} ms",  # type: ignore[operator]
+                 "(< 100 ms)", status)]
+    if name == "uploads":
+        return [("uploads", "six 100 MP query images at once",
+                 f"{result['bounded_grown'] / 2**20:.0f} MB",  # type: ignore[operator]
+                 f"decoded whole {result['baseline_grown'] / 2**20:.0f} MB",  # type: ignore[operator]
+                 "(< 300 MB)", status)]
     if name.startswith("watch_"):
         return _watch_rows(name, result, status)
+    if name == "clip_runtime":
+        base = f"PyTorch {result['torch_images_per_s']} img/s"
+        return [
+            (name, "ViT-B-32 onnxruntime fp32", f"{result['onnx_fp32_images_per_s']} img/s",
+             base, f"{result['fp32_ratio']}x (>= 2x)",
+             "PASS" if float(result["fp32_ratio"]) >= 2 else "FAIL"),  # type: ignore[arg-type]
+            (name, "ViT-B-32 onnxruntime int8", f"{result['onnx_int8_images_per_s']} img/s",
+             base, f"{result['int8_ratio']}x (>= 2x)",
+             "PASS" if float(result["int8_ratio"]) >= 2 else "FAIL"),  # type: ignore[arg-type]
+        ]
+    if name == "index_unchanged":
+        return [(name, f"pximse index, {result['files']} unchanged files",
+                 f"{result['index_s']} s ({result['index_cpu_s']} s CPU)",
+                 f"walk {result['walk_s']} s", f"<= 1.5x + 1 s = {result['limit_s']} s",
+                 f"{status} (load {result['load']})")]
+    if name == "first_run":
+        return [(name, "make run until serving, fresh venv", f"{result['install_and_serve_s']} s",
+                 f"installed: {result['serve_s']} s",
+                 f"{int(result['venv_bytes']) / 1e9:.2f} GB (<= 1.5 GB, no torch)",  # type: ignore[call-overload]
+                 status)]
     base = result.get("baseline", {})
     rows = [("idle_rss", "serve --no-scan, fresh", f"{result.get('rss_mb', 0):.1f} MiB",
              f"python {base.get('rss_mb', 0):.1f} MiB",  # type: ignore[union-attr]

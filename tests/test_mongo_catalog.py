@@ -145,6 +145,8 @@ def test_same_images_and_rows(pair: Pair) -> None:
     assert pair.mongo.root_paths() == pair.sqlite.root_paths()
     for sha in shas[:20]:
         assert pair.mongo.file_for(sha) == pair.sqlite.file_for(sha)
+        assert pair.mongo.recorded_files(sha) == pair.sqlite.recorded_files(sha)
+    assert any(pair.sqlite.recorded_files(sha) for sha in shas[:20])
     ids_m, hashes_m = pair.mongo.phashes()
     ids_s, hashes_s = pair.sqlite.phashes()
     assert sorted(zip(ids_m.tolist(), hashes_m.tolist(), strict=True)) == \

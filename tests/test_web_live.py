@@ -8,29 +8,17 @@ from typing import Any
 
 import pytest
 from conftest import draw_picture
-from web_fixtures import LAPTOP, Daemon, start_daemon, stop_daemon, watch_page, write_config
+from web_fixtures import LAPTOP, Daemon, start_scanned_daemon, stop_daemon, watch_page
 from web_fixtures import browser as browser  # noqa: F401 (a fixture)
-
-from pximse.config import load_config
-from pximse.library.scan import scan_roots
-from pximse.store.sqlite.catalog import SqliteCatalog
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
 def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
-    folder = tmp_path_factory.mktemp("web_live")
-    library = folder / "library"
-    library.mkdir()
-    for i in range(3):
-        draw_picture(300 + i).save(library / f"old{i}.png")
-    config_path = write_config(folder, library, "[scan]\nworkers = 1\n")
-    config = load_config(config_path, folder / "data", env={})
-    catalog = SqliteCatalog(config.catalog_path)
-    scan_roots(catalog, config.roots, thumbnail_dir=config.thumbnail_dir, config=config.scan)
-    catalog.close()
-    running = start_daemon(folder, library, config_path)
+    running = start_scanned_daemon(
+        tmp_path_factory.mktemp("web_live"),
+        {f"old{i}.png": draw_picture(300 + i) for i in range(3)}, "[scan]\nworkers = 1\n")
     yield running
     stop_daemon(running)
 

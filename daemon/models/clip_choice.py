@@ -137,7 +137,7 @@ def make_clip(
                               idle_unload_s=idle_unload_s)
         return OnnxClipModel(
             WeightsSource(source.data_dir, allow_download=source.allow_download,
-                          progress=source.progress),
+                          progress=source.progress, missing_hint=source.missing_hint),
             onnx_spec(published, settings.endpoint), identity=published.model_id, **onnx_args)
 
     exported = find_export(source.data_dir, settings)
