@@ -331,7 +331,7 @@ def _presence_conditions(key: str, body: str, position: int, query: str) -> Node
     """``tags1;=null``, ``text;!=null``: the only comparisons these keys take."""
     has = Has(_PRESENCE_KEYS[key.lower()])
     nodes: list[Node] = []
-    for op, value, quoted, value_at, op_at in _split_conditions(body, position, query):
+    for op, value, quoted, _, op_at in _split_conditions(body, position, query):
         if value.lower() != "null" or quoted or op not in ("=", "!="):
             hint = {"text": "m;WORDS (a word search) or textlen;>N",
                     "tags": "tags.NAME;>SCORE", "tags1": "tags1:NAME"}[key.lower()]
@@ -344,7 +344,7 @@ def _presence_conditions(key: str, body: str, position: int, query: str) -> Node
 def _type_conditions(body: str, position: int, query: str) -> Node:
     """``type;="pixiv1"``: the site, with the original's own values (see the module)."""
     nodes: list[Node] = []
-    for op, value, quoted, value_at, op_at in _split_conditions(body, position, query):
+    for op, value, quoted, _, op_at in _split_conditions(body, position, query):
         if value.lower() == "null" and not quoted:
             if op not in ("=", "!="):
                 raise QueryError("null works only with = and !=", op_at, query)

@@ -39,8 +39,9 @@ def parse_query(text: str, sort: str = "", syntax: Syntax = "auto") -> Query:
 
     ``order:`` keys written in a booru query come first, then the keys of
     ``sort``; beside a query in the original syntax, ``sort`` knows the
-    original's keys too (``createDate``, ``type`` the site). Raises :class:`QueryError` (position, message, the text) for
-    anything malformed, and nothing else.
+    original's keys too (``createDate``, ``type`` the site). Raises
+    :class:`QueryError` (position, message, the text) for anything malformed,
+    and nothing else.
     """
     if syntax not in ("auto", "booru", "legacy"):
         raise QueryError(f"unknown syntax '{syntax}': use auto, booru or legacy", 0, text)
