@@ -132,11 +132,12 @@ async def original_query(request: Request) -> JSONResponse:
 def _answer(catalog: Any, config: Config, clip: ClipSearch, plan: VectorPlan,
             vectors: QueryVectors, *, limit: int, offset: int) -> list[dict[str, Any]]:
     timeout_ms = config.search.query_timeout_ms
+    threshold = config.search.tag_threshold
     distances: dict[str, dict[str, float]] = {}
     if not vectors:
         items = search_json(clip, catalog, plan, limit=limit, offset=offset,
                             timeout_ms=timeout_ms)["items"]
-        details = catalog.result_details([item["id"] for item in items])
+        details = catalog.result_details([item["id"] for item in items], threshold)
     else:
         # The best matches within the filter, as the original ranked them; with
         # both an image and a text, the images among the best of each (its rule).
@@ -160,11 +161,10 @@ def _answer(catalog: Any, config: Config, clip: ClipSearch, plan: VectorPlan,
             common = {item["id"] for item in pages[1][1]}
             items = [item for item in items if item["id"] in common][offset:offset + limit]
         distances = {key: {item["id"]: item["score"] for item in page} for key, page in pages}
-        details = catalog.result_details([item["id"] for item in items])
+        details = catalog.result_details([item["id"] for item in items], threshold)
         if plan.filter.sort:
             items = order_ranked(items, plan.filter.sort, details)
-    return original_documents(items, details, tag_threshold=config.search.tag_threshold,
-                              distances=distances)
+    return original_documents(items, details, tag_threshold=threshold, distances=distances)
 
 
 # -- the daemon's own file addresses ------------------------------------------------------

@@ -38,9 +38,10 @@ class ResultDetails:
     """Online files first, then in the order they were found (the summary's
     ``path`` is the first one's)."""
     model_tags: dict[str, float] = field(default_factory=dict)
-    """Every tag a tagger gave, with its best score (any threshold is the caller's)."""
+    """The tags a tagger gave (those scored at least the asked minimum), with
+    their best score, best first."""
     source_tags: list[str] = field(default_factory=list)
-    """Tags from the source (Pixiv, file names) and manual ones, by name."""
+    """Tags from the source (Pixiv, file names) and manual ones, in tag-key order."""
     ocr_text: str | None = None
     title: str | None = None
     caption: str | None = None

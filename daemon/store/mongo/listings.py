@@ -17,15 +17,19 @@ _FIELDS = {"sha256": 1, "title": 1, "views": 1, "bookmarks": 1, "likes": 1, "com
            "tags": 1}
 
 
-def result_details(mdb: MongoDatabase, sha256s: Sequence[str]) -> dict[str, ResultDetails]:
-    """Details by SHA-256 for the contents the catalogue has among ``sha256s``."""
+def result_details(mdb: MongoDatabase, sha256s: Sequence[str], min_model_score: float
+                   ) -> dict[str, ResultDetails]:
+    """Details by SHA-256 for the contents the catalogue has among ``sha256s``,
+    with the tagger tags scored at least ``min_model_score``."""
     found: dict[str, ResultDetails] = {}
     for start in range(0, len(sha256s), _CHUNK):
-        found.update(_chunk(mdb, [s.lower() for s in sha256s[start:start + _CHUNK]]))
+        found.update(_chunk(mdb, [s.lower() for s in sha256s[start:start + _CHUNK]],
+                            min_model_score))
     return found
 
 
-def _chunk(mdb: MongoDatabase, shas: list[str]) -> dict[str, ResultDetails]:
+def _chunk(mdb: MongoDatabase, shas: list[str], min_model_score: float
+           ) -> dict[str, ResultDetails]:
     docs = list(mdb.content.find({"sha256": {"$in": shas}}, _FIELDS))
     if not docs:
         return {}
@@ -55,10 +59,12 @@ def _chunk(mdb: MongoDatabase, shas: list[str]) -> dict[str, ResultDetails]:
                 name, root_path = roots.get(file["root_id"], ("", ""))
                 details.files.append(listed_file(file["path"], file["name"], file["folder"],
                                                  name, root_path, file["state"]))
-        for tag in sorted(doc.get("tags", []), key=lambda t: (t["kind"], -t["score"], t["key"])):
+        for tag in sorted(doc.get("tags", []), key=lambda t: (t["kind"] != 0, -t["score"],
+                                                              t["key"])):
             name = names.get(tag["key"], tag["key"])
             if tag["kind"] == 0:
-                details.model_tags.setdefault(name, tag["score"])
+                if tag["score"] >= min_model_score:
+                    details.model_tags.setdefault(name, tag["score"])
             elif name not in details.source_tags:
                 details.source_tags.append(name)
         found[doc["sha256"]] = details

@@ -261,8 +261,9 @@ class MongoReads:
                                          {"path": 1}).sort("_id", 1).limit(1))
         return (os_path(found[0]["path"]), doc["format"]) if found else None
 
-    def result_details(self, sha256s: Sequence[str]) -> dict[str, ResultDetails]:
-        return listings.result_details(self.mdb, sha256s)
+    def result_details(self, sha256s: Sequence[str], min_model_score: float = 0.0
+                       ) -> dict[str, ResultDetails]:
+        return listings.result_details(self.mdb, sha256s, min_model_score)
 
     def recorded_file_at(self, root: str, relative: Sequence[str]
                          ) -> tuple[str, tuple[str, str, int, int, str]] | None:

@@ -13,16 +13,31 @@ from pximse.store.listing import ResultDetails, listed_file
 _CHUNK = 500
 
 
-def result_details(conn: sqlite3.Connection, sha256s: Sequence[str]
+def result_details(conn: sqlite3.Connection, sha256s: Sequence[str], min_model_score: float
                    ) -> dict[str, ResultDetails]:
-    """Details by SHA-256 for the contents the catalogue has among ``sha256s``."""
+    """Details by SHA-256 for the contents the catalogue has among ``sha256s``,
+    with the tagger tags scored at least ``min_model_score``."""
     found: dict[str, ResultDetails] = {}
     for start in range(0, len(sha256s), _CHUNK):
-        found.update(_chunk(conn, [s.lower() for s in sha256s[start:start + _CHUNK]]))
+        found.update(_chunk(conn, [s.lower() for s in sha256s[start:start + _CHUNK]],
+                            min_model_score))
     return found
 
 
-def _chunk(conn: sqlite3.Connection, shas: list[str]) -> dict[str, ResultDetails]:
+def _tag_names(conn: sqlite3.Connection, tag_ids: set[int]) -> dict[int, tuple[str, str]]:
+    """Tag id -> (key, name)."""
+    found: dict[int, tuple[str, str]] = {}
+    ordered = sorted(tag_ids)
+    for start in range(0, len(ordered), _CHUNK):
+        chunk = ordered[start:start + _CHUNK]
+        found.update((tag_id, (key, name)) for tag_id, key, name in conn.execute(
+            f"SELECT id, key, name FROM tag WHERE id IN ({','.join('?' * len(chunk))})",
+            chunk))
+    return found
+
+
+def _chunk(conn: sqlite3.Connection, shas: list[str], min_model_score: float
+           ) -> dict[str, ResultDetails]:
     marks = ",".join("?" * len(shas))
     by_id: dict[int, ResultDetails] = {}
     sha_of: dict[int, str] = {}
@@ -47,15 +62,27 @@ def _chunk(conn: sqlite3.Connection, shas: list[str]) -> dict[str, ResultDetails
             " FROM file f JOIN root r ON r.id = f.root_id"
             f" WHERE f.content_id IN ({id_marks}) ORDER BY f.state != 'ok', f.id", ids):
         by_id[cid].files.append(listed_file(path, name, folder, root, root_path, state))
-    for cid, name, kind, score in conn.execute(
-            "SELECT it.content_id, t.name, it.kind, it.score FROM image_tag it"
-            f" JOIN tag t ON t.id = it.tag_id WHERE it.content_id IN ({id_marks})"
-            " ORDER BY it.content_id, it.kind, it.score DESC, t.key", ids):
-        details = by_id[cid]
+    # No join and no ORDER BY: each row's score is a look-up in the table already,
+    # the names come once per distinct tag, and the few tags of an image are
+    # ordered here.
+    rows = conn.execute(
+        "SELECT content_id, tag_id, kind, score FROM image_tag"
+        f" WHERE content_id IN ({id_marks}) AND (kind != 0 OR score >= ?)",
+        [*ids, min_model_score]).fetchall()
+    names = _tag_names(conn, {row[1] for row in rows})
+    model: dict[int, dict[str, float]] = {}
+    source: dict[int, set[tuple[str, str]]] = {}
+    for cid, tag_id, kind, score in rows:
+        key, name = names[tag_id]
         if kind == 0:
-            details.model_tags.setdefault(name, score)
-        elif name not in details.source_tags:
-            details.source_tags.append(name)
+            tags = model.setdefault(cid, {})
+            tags[name] = max(score, tags.get(name, score))
+        else:
+            source.setdefault(cid, set()).add((key, name))
+    for cid, tags in model.items():
+        by_id[cid].model_tags = dict(sorted(tags.items(), key=lambda pair: -pair[1]))
+    for cid, pairs in source.items():
+        by_id[cid].source_tags = list(dict.fromkeys(name for _, name in sorted(pairs)))
     for cid, text in conn.execute(
             f"SELECT content_id, text FROM ocr_text WHERE content_id IN ({id_marks})", ids):
         by_id[cid].ocr_text = text

@@ -159,10 +159,12 @@ class CatalogReads:
             " WHERE c.sha256 = ? AND f.state = 'ok' ORDER BY f.id LIMIT 16",
             (sha256.lower(),))]
 
-    def result_details(self, sha256s: Sequence[str]) -> dict[str, ResultDetails]:
-        """Everything a full listing shows of these results, read at once
-        (see :mod:`pximse.store.listing`)."""
-        return listings.result_details(self.db.reader(), sha256s)
+    def result_details(self, sha256s: Sequence[str], min_model_score: float = 0.0
+                       ) -> dict[str, ResultDetails]:
+        """Everything a full listing shows of these results, read at once, with
+        the tagger tags scored at least ``min_model_score`` (see
+        :mod:`pximse.store.listing`)."""
+        return listings.result_details(self.db.reader(), sha256s, min_model_score)
 
     def recorded_file_at(self, root: str, relative: Sequence[str]
                          ) -> tuple[str, tuple[str, str, int, int, str]] | None:
