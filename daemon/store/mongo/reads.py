@@ -11,6 +11,8 @@ from pximse.library.pathtext import os_path, readable
 from pximse.query.ast import Nearest, Query, SortKey, walk
 from pximse.query.errors import QueryError
 from pximse.store.duplicates import resolve_duplicates
+from pximse.store.listing import ResultDetails
+from pximse.store.mongo import listings
 from pximse.store.mongo.compiler import RANDOM_MODULUS, MongoCompiler
 from pximse.store.mongo.database import MongoDatabase
 from pximse.store.mongo.documents import PROJECTION, summary_from_doc
@@ -264,6 +266,14 @@ class MongoReads:
         found = list(self.mdb.files.find({"content_id": doc["_id"], "state": "ok"},
                                          {"path": 1}).sort("_id", 1).limit(1))
         return (os_path(found[0]["path"]), doc["format"]) if found else None
+
+    def result_details(self, sha256s: Sequence[str], min_model_score: float = 0.0
+                       ) -> dict[str, ResultDetails]:
+        return listings.result_details(self.mdb, sha256s, min_model_score)
+
+    def recorded_file_at(self, root: str, relative: Sequence[str]
+                         ) -> tuple[str, tuple[str, str, int, int, str]] | None:
+        return listings.recorded_file_at(self.mdb, root, relative)
 
     def recorded_files(self, sha256: str) -> list[tuple[str, str, int, int, str]]:
         doc = self.mdb.content.find_one({"sha256": sha256.lower()}, {"_id": 1, "format": 1})

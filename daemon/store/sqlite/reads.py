@@ -9,7 +9,9 @@ import numpy as np
 
 from pximse.library.pathtext import os_path, readable
 from pximse.query.errors import QueryError
+from pximse.store.listing import ResultDetails
 from pximse.store.records import FileEntry, ImageDetail, TagEntry, epoch_to_iso
+from pximse.store.sqlite import listings
 from pximse.store.sqlite.database import Database, select_in
 from pximse.store.sqlite.ocrindex import read_ocr
 from pximse.store.sqlite.pixivrows import read_pixiv_work
@@ -166,6 +168,19 @@ class CatalogReads:
             " JOIN file f ON f.content_id = c.id JOIN root r ON r.id = f.root_id"
             " WHERE c.sha256 = ? AND f.state = 'ok' ORDER BY f.id LIMIT 16",
             (sha256.lower(),))]
+
+    def result_details(self, sha256s: Sequence[str], min_model_score: float = 0.0
+                       ) -> dict[str, ResultDetails]:
+        """Everything a full listing shows of these results, read at once, with
+        the tagger tags scored at least ``min_model_score`` (see
+        :mod:`pximse.store.listing`)."""
+        return listings.result_details(self.db.reader(), sha256s, min_model_score)
+
+    def recorded_file_at(self, root: str, relative: Sequence[str]
+                         ) -> tuple[str, tuple[str, str, int, int, str]] | None:
+        """The online file at ``root``/``relative…``: its SHA-256 and its row as
+        :meth:`recorded_files` gives it; None when the catalogue holds none there."""
+        return listings.recorded_file_at(self.db.reader(), root, relative)
 
     def status(self, *, errors: int = 20) -> dict[str, Any]:
         """Counts for the status endpoint and command."""
