@@ -42,6 +42,11 @@ def _configured(models: Any) -> list[str]:
     return names
 
 
+def _failed(counts: dict[str, int]) -> int:
+    """Images the model failed on (the catalogue records them as ``error``)."""
+    return int(counts.get("error", 0)) + int(counts.get("failed", 0))
+
+
 def library_stages(snapshot: dict[str, Any], models: Any = None, *,
                    models_enabled: bool = True) -> dict[str, dict[str, Any]]:
     """Per stage: ``done`` (images with the current model's result, or any
@@ -69,11 +74,11 @@ def library_stages(snapshot: dict[str, Any], models: Any = None, *,
         model_id = (planned.get(name) or {}).get("model_id")
         if model_id is not None:
             mine = by_model.get(model_id) or {}
-            done, failed = int(mine.get("done", 0)), int(mine.get("failed", 0))
+            done, failed = int(mine.get("done", 0)), _failed(mine)
             other = sum(int(c.get("done", 0)) for m, c in by_model.items() if m != model_id)
         else:
             done = sum(int(c.get("done", 0)) for c in by_model.values())
-            failed = sum(int(c.get("failed", 0)) for c in by_model.values())
+            failed = sum(_failed(c) for c in by_model.values())
             other = 0
         entry = live.get(name) or {}
         state = str(entry.get("state") or "")
