@@ -24,7 +24,8 @@ def test_counts_come_from_the_catalogue_not_from_the_run(
     # an earlier run: the old tagger did two images; this model three, one of them failed
     catalog.record_stages([(ids[0], "tagger", "wd14:old", None),
                            (ids[1], "tagger", "wd14:old", None),
-                           (ids[2], "tagger", "wd14:new", None), (ids[3], "tagger", "wd14:new", None),
+                           (ids[2], "tagger", "wd14:new", None),
+                           (ids[3], "tagger", "wd14:new", None),
                            (ids[4], "tagger", "wd14:new", "truncated file"),
                            (ids[0], "ocr", "rapidocr:1", None)])
     state = DaemonState(config, catalog, EventBus())
