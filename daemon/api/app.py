@@ -24,8 +24,10 @@ from pximse.api.routes_images import router as images_router
 from pximse.api.routes_original import router as original_router
 from pximse.api.routes_page import router as page_router
 from pximse.api.routes_pixiv import router as pixiv_router
+from pximse.api.routes_results import router as results_router
 from pximse.api.routes_search import MAX_UPLOAD_BYTES
 from pximse.api.routes_search import router as search_router
+from pximse.api.routes_selection import router as selection_router
 from pximse.api.session import LoginLinks, TokenGuard
 from pximse.api.session import router as session_router
 from pximse.config import Config
@@ -99,6 +101,8 @@ def create_app(config: Config, catalog: SqliteCatalog | None = None) -> FastAPI:
     app.include_router(page_router)
     app.include_router(hydrus_router)
     app.include_router(pixiv_router)
+    app.include_router(results_router)
+    app.include_router(selection_router)
     app.include_router(session_router)
     app.include_router(docs_router)
     # Last: its file route answers any /{root}/{path} no other route took.

@@ -170,6 +170,7 @@ class Daemon:
     def start(self, *, scan: bool = True, models: bool = True, watch: bool | None = None
               ) -> None:
         """Start the background work; returns at once."""
+        self.state.models_enabled = models
         if models:
             self.indexer = BackgroundIndexer(self.config, self.state,
                                              new_after=self.catalog.max_content_id(),

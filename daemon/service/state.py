@@ -17,6 +17,7 @@ from pximse import __version__
 from pximse.config import Config
 from pximse.events import Event, EventBus
 from pximse.library.pathtext import readable
+from pximse.service.library_progress import library_stages
 from pximse.store.backends import Catalog
 
 __all__ = ["DaemonState", "weights_text"]
@@ -38,6 +39,7 @@ class DaemonState:
         self.scan: dict[str, Any] = {"running": False, "last": None}
         self.models: dict[str, Any] = {"running": False, "stages": {}, "last": None}
         self.paused = config.indexing.paused
+        self.models_enabled = True  # False when the daemon runs no models (--no-models)
         self.indexing_running = False
         self.stages: dict[str, dict[str, Any]] = {}
         self.weights: dict[str, dict[str, Any]] = {}  # stage -> its weights' download
@@ -189,6 +191,8 @@ class DaemonState:
         body["scan"] = scan
         body["models"] = {**self.models, "weights": weights}
         body["data_folder"] = self.data_folder
+        body["library_stages"] = library_stages(
+            body, self.config.models, models_enabled=self.models_enabled)
         # An error the daemon saw is often stored too (a bad file): list it once.
         stored = [{**e, "time": None} for e in body.get("recent_errors", [])]
         listed: list[dict[str, Any]] = []
