@@ -118,8 +118,9 @@ async def original_query(request: Request) -> JSONResponse:
         if form.image is not None:
             vectors.picture = await decode_form_image(request, form)
         elif address := _given(form.fields.get("image")).strip():
-            vectors.image_id, row = await run_in_threadpool(_own_file, request, address)
-            if not await run_in_threadpool(_has_vector, clip, catalog, vectors.image_id):
+            image_id, row = await run_in_threadpool(_own_file, request, address)
+            vectors.image_id = image_id
+            if not await run_in_threadpool(_has_vector, clip, catalog, image_id):
                 vectors.picture = await _decode_recorded(request, config, row, address)
     finally:
         form.close()

@@ -42,7 +42,7 @@ def _chunk(conn: sqlite3.Connection, shas: list[str], min_model_score: float
     by_id: dict[int, ResultDetails] = {}
     sha_of: dict[int, str] = {}
     posts: dict[str, list[int]] = {}
-    for (cid, sha, title, views, bookmarks, likes, comments, ai, r18, pixiv_state, source,
+    for (cid, sha, title, views, bookmarks, likes, comments, ai, r18, pixiv_state, origin,
          post) in conn.execute(
             "SELECT id, sha256, title, views, bookmarks, likes, comments, ai, r18, pixiv_state,"
             f" source, post_id FROM content WHERE sha256 IN ({marks})", shas):
@@ -51,7 +51,7 @@ def _chunk(conn: sqlite3.Connection, shas: list[str], min_model_score: float
             ai=None if ai is None else bool(ai), r18=None if r18 is None else bool(r18),
             pixiv_state=pixiv_state)
         sha_of[cid] = sha
-        if source == "pixiv" and post:
+        if origin == "pixiv" and post:
             posts.setdefault(post, []).append(cid)
     if not by_id:
         return {}
