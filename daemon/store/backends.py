@@ -25,7 +25,7 @@ from pximse.store.records import ImageDetail, ImageSummary, SearchPage
 if TYPE_CHECKING:
     from pximse.config import Config
     from pximse.store.meili import MeiliTextStore
-    from pximse.store.sqlite.catalog import ScanBatch
+    from pximse.store.scan_records import ScanBatch
 
 
 class Catalog(Protocol):
