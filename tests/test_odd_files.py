@@ -19,10 +19,10 @@ from test_watch import Watched, png_bytes, wait_for
 
 from pximse.config import RootConfig, ScanConfig
 from pximse.library import scan as scan_module
-from pximse.library.pathtext import os_path, readable, stored_path
 from pximse.library.scan import scan_roots
 from pximse.library.watch import looks_complete
 from pximse.query.parse import parse_query
+from pximse.store.pathtext import os_path, readable, stored_path
 from pximse.store.sqlite.catalog import SqliteCatalog
 
 ODD = b"caf\xe9 \xff\xfe.png"  # Latin-1 bytes: not UTF-8

@@ -32,7 +32,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from query_reference import COLUMNS, Reference
 
-from pximse.library.names import SOURCES
 from pximse.query.ast import (
     COMPARE_OPS,
     And,
@@ -52,6 +51,7 @@ from pximse.query.ast import (
 )
 from pximse.query.fields import FIELDS, sortable_names
 from pximse.query.parse import detect_syntax, parse_query
+from pximse.store.names import SOURCES
 from pximse.store.records import PixivTag, PixivWork, SearchPage
 from pximse.store.sqlite.catalog import FileRecord, NewContent, ScanBatch, SqliteCatalog
 

@@ -170,7 +170,7 @@ def _inside_roots(config: Any, paths: tuple[Path, ...]) -> bool:
 def _print_index(report: dict[str, Any], pipeline: dict[str, Any] | None, as_json: bool,
                  daemon: dict[str, Any] | None = None) -> None:
     """What ``pximse index`` did (or had the daemon do)."""
-    from pximse.library.pathtext import readable
+    from pximse.store.pathtext import readable
 
     if as_json:
         body = dict(report)
@@ -348,7 +348,7 @@ def parse_name_command(
     names: tuple[str, ...], as_json: bool, config_path: Path | None, data_dir: Path | None
 ) -> None:
     """Show what PxIMSE reads from file NAMES (source, user, post, page, date, tags)."""
-    from pximse.library.names import parse_name
+    from pximse.store.names import parse_name
 
     for name in names:
         folder = os.path.basename(os.path.dirname(name)) or None

@@ -105,7 +105,7 @@ def mongodb_uri(config: Config) -> str:
 
 def open_catalog(config: Config, *, memory_index: bool = True) -> Any:
     """The configured catalogue: SQLite in the data folder, or MongoDB."""
-    from pximse.library.name_vocabulary import use_tag_vocabulary
+    from pximse.store.name_vocabulary import use_tag_vocabulary
 
     use_tag_vocabulary(config)  # Danbooru's file names are read with the tagger's tag list
     search = config.search

@@ -14,8 +14,6 @@ from typing import Any
 
 import numpy as np
 
-from pximse.library.names import SourceInfo, parse_name
-from pximse.library.pathtext import os_path, readable, stored_path
 from pximse.query.sql import KIND_MODEL, KIND_SOURCE, iso_to_epoch
 from pximse.store.mongo.database import MongoDatabase
 from pximse.store.mongo.database import chunks as _chunks
@@ -25,6 +23,8 @@ from pximse.store.mongo.pixiv import MongoPixiv
 from pximse.store.mongo.reads import MongoReads
 from pximse.store.mongo.vectorsync import sync_vector_scalars
 from pximse.store.mongo.worklists import MongoWorklists
+from pximse.store.names import SourceInfo, parse_name
+from pximse.store.pathtext import os_path, readable, stored_path
 from pximse.store.sqlite.catalog import FILENAME_TAG_ORIGINS, ScanBatch
 from pximse.store.sqlite.ocrindex import OcrLine, fold, join_lines
 from pximse.store.tagnames import tag_key

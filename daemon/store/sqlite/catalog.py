@@ -16,11 +16,11 @@ from typing import Any
 
 import numpy as np
 
-from pximse.library.names import SourceInfo, parse_name
-from pximse.library.pathtext import os_path, readable, stored_path
 from pximse.query.ast import Query
 from pximse.query.sql import KIND_MODEL, KIND_SOURCE, SqlCompiler, iso_to_epoch
 from pximse.store.duplicates import resolve_duplicates
+from pximse.store.names import SourceInfo, parse_name
+from pximse.store.pathtext import os_path, readable, stored_path
 from pximse.store.records import ImageSummary, SearchPage
 from pximse.store.scan_records import FileRecord, NewContent, ScanBatch  # noqa: F401 (re-exported)
 from pximse.store.sqlite.contentlookup import ContentLookup

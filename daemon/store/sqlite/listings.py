@@ -7,8 +7,8 @@ import os
 import sqlite3
 from collections.abc import Sequence
 
-from pximse.library.pathtext import os_path, stored_path
 from pximse.store.listing import ResultDetails, listed_file
+from pximse.store.pathtext import os_path, stored_path
 
 _CHUNK = 500
 
