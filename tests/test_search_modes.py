@@ -28,7 +28,7 @@ from pximse.library.scan import scan_roots  # noqa: E402
 from pximse.pipeline.build import plan_stages  # noqa: E402
 from pximse.pipeline.runner import run_pipeline  # noqa: E402
 from pximse.query.parse import parse_query  # noqa: E402
-from pximse.query.planner import ClipSearch, plan_query  # noqa: E402
+from pximse.search.planner import ClipSearch, plan_query  # noqa: E402
 from pximse.store.sqlite.catalog import SqliteCatalog  # noqa: E402
 
 IMAGES = 10
@@ -262,7 +262,7 @@ def test_dupes_adds_the_images_whose_clip_vectors_are_nearly_the_same(
     scores, so both sides of the threshold are present)."""
     from dataclasses import replace
 
-    from pximse.query.planner import search_json
+    from pximse.search.planner import search_json
 
     config, catalog = indexed["config"], indexed["catalog"]
     target = next(iter(indexed["sha"]))

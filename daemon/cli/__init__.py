@@ -255,7 +255,7 @@ def search(
     """Search the catalogue with the query language, optionally ranked by CLIP."""
     from pximse.query.errors import QueryError
     from pximse.query.parse import parse_query
-    from pximse.query.planner import (
+    from pximse.search.planner import (
         ClipSearch,
         QueryImageRejected,
         VectorSearchUnavailable,
