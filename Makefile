@@ -10,7 +10,7 @@ BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip
 ARGS ?=
 
-.PHONY: run test lint typecheck bench clean system-deps milvus-server
+.PHONY: run test lint layers typecheck bench clean system-deps milvus-server
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -46,7 +46,17 @@ milvus-server: $(MILVUS_VENV)/.installed
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check daemon tray integrations tests bench
+	$(MAKE) layers
 	$(MAKE) typecheck
+
+# The one-way layers ([tool.importlinter] in pyproject.toml). import-linter reads
+# the package as it is installed, tray/ and integrations/ inside pximse/.
+layers: $(VENV)/.installed-test
+	rm -rf build/layers && mkdir -p build/layers
+	cp -r daemon build/layers/pximse
+	cp -r tray build/layers/pximse/tray
+	cp -r integrations build/layers/pximse/integrations
+	PYTHONPATH=build/layers $(BIN)/lint-imports --no-cache
 
 bench: $(VENV)/.installed-test
 	$(BIN)/python bench/run_all.py
