@@ -941,8 +941,9 @@ def test_random_sort_negative_seed(tmp_path: Path) -> None:
 def test_random_sort_huge_seed(tmp_path: Path) -> None:
     engines = tiny(tmp_path, [(f"/lib/{i}.png", {}) for i in range(4)])
     query = Query(MatchAll(), (SortKey("random", False),))
-    engines.sql.search(query, seed=2**70)
-    engines.memory.search(query, seed=2**70)
+    in_sql = answer(engines.sql.search(query, seed=2**70))
+    assert in_sql == answer(engines.memory.search(query, seed=2**70))
+    assert in_sql[0] == 4 and sorted(in_sql[1]) == sorted(answer(engines.sql.search(query))[1])
 
 
 def test_path_with_bracket_is_a_substring(tmp_path: Path) -> None:
