@@ -33,7 +33,7 @@ test: $(VENV)/.installed-test milvus-server
 	-@$(MAKE) --no-print-directory system-deps
 	$(BIN)/python -m pytest -n 2 $(ARGS)
 
-# A real Milvus server for the tests (tests/milvus_server.py starts it): PyPI's
+# A real Milvus server for the tests (tests/helpers/milvus_server.py starts it): PyPI's
 # `milvus` package ships Milvus 2.3's standalone binary. Its own venv, since the
 # package's dependencies are old (setuptools<70).
 MILVUS_VENV := build/milvus-server

@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from api_client import api_client
 from fastapi.testclient import TestClient
+from helpers.api_client import api_client
 
 from pximse.api.app import create_app
 from pximse.store.sqlite.catalog import SqliteCatalog

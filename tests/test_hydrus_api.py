@@ -7,10 +7,10 @@ import hashlib
 from pathlib import Path
 
 import pytest
-from api_client import api_client
 from fastapi.testclient import TestClient
-from hydrus_fake import FakeHydrus
-from hydrus_target import SERVICE, TEST_KEY, fake_hydrus_fixture  # noqa: F401 (fixture)
+from helpers.api_client import api_client
+from helpers.hydrus_fake import FakeHydrus
+from helpers.hydrus_target import SERVICE, TEST_KEY, fake_hydrus_fixture  # noqa: F401 (fixture)
 
 from pximse.api.app import create_app
 from pximse.config import load_config

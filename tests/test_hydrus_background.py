@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from api_client import api_client
-from hydrus_fake import FakeHydrus
-from hydrus_target import SERVICE, TEST_KEY, fake_hydrus_fixture  # noqa: F401 (fixture)
+from helpers.api_client import api_client
+from helpers.hydrus_fake import FakeHydrus
+from helpers.hydrus_target import SERVICE, TEST_KEY, fake_hydrus_fixture  # noqa: F401 (fixture)
 
 from pximse.config import load_config
 from pximse.events import EventBus

@@ -66,7 +66,7 @@ def test_round_trip_keeps_everything(library: SqliteCatalog, mongo: MongoDatabas
 
     # The copy answers every query as the original does (word searches from the
     # Meilisearch index that `pximse migrate --meili-url` fills).
-    from meili_fake import FakeMeili
+    from helpers.meili_fake import FakeMeili
 
     from pximse.store.meili import MeiliTextStore
 
@@ -99,7 +99,7 @@ def test_round_trip_keeps_everything(library: SqliteCatalog, mongo: MongoDatabas
 
 
 def _table_params_for(catalog: SqliteCatalog) -> dict[str, str]:
-    from query_reference import Reference
+    from helpers.query_reference import Reference
 
     return _table_params(Reference.load(catalog.db.path))
 

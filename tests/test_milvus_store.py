@@ -250,7 +250,7 @@ def synced(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
 
 class Expressible:
     def __init__(self, catalog: MongoCatalog) -> None:
-        from query_reference import Item, Reference
+        from helpers.query_reference import Item, Reference
 
         texts = {d["_id"]: d["text"] for d in catalog.mdb.ocr.find()}
         items = [Item(d["_id"], d["sha256"], d["state"], {**d},

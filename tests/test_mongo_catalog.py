@@ -21,10 +21,10 @@ from pathlib import Path
 
 import mongomock
 import pytest
+from helpers.mongo_tee import TeeCatalog
+from helpers.query_reference import Reference
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from mongo_tee import TeeCatalog
-from query_reference import Reference
 from test_query_engines import (
     FRESHNESS_QUERIES,
     MODEL,
@@ -78,7 +78,7 @@ class Pair:
 def open_pair(tmp_path: Path, kind: str, n: int, seed: int) -> Pair:
     """The two catalogues; word searches go to the embedded index on SQLite and to
     (the fake) Meilisearch on MongoDB, so the table's m;/mt; cases compare the two."""
-    from meili_fake import FakeMeili
+    from helpers.meili_fake import FakeMeili
 
     from pximse.store.meili import MeiliTextStore
 

@@ -331,7 +331,7 @@ def test_error_texts_are_readable(catalog: SqliteCatalog, library: Path, tmp_pat
 def test_the_api_serves_and_shows_a_file_whose_name_is_not_utf8(
     library: Path, make_config: Any, tmp_path: Path
 ) -> None:
-    from api_client import api_client
+    from helpers.api_client import api_client
 
     from pximse.api.app import create_app
 

@@ -23,9 +23,9 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
-from api_client import api_client
 from conftest import http_server
 from fastapi.testclient import TestClient
+from helpers.api_client import api_client
 
 from pximse.api.app import create_app
 from pximse.api.original_documents import ORIGINAL_KEYS

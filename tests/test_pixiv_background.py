@@ -12,8 +12,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from api_client import api_client
-from pixiv_fake import FakePixiv, FakeWork
+from helpers.api_client import api_client
+from helpers.pixiv_fake import FakePixiv, FakeWork
 
 from pximse.config import Config, load_config
 from pximse.events import EventBus

@@ -17,7 +17,7 @@ import mongomock
 import numpy as np
 import pytest
 import test_pixiv_background as on_sqlite
-from pixiv_fake import FakePixiv, FakeWork
+from helpers.pixiv_fake import FakePixiv, FakeWork
 
 from pximse.config import Config, load_config
 from pximse.sources.pixiv import FetchOptions, fetch_library
@@ -196,7 +196,7 @@ def test_failures_are_kept_apart(tmp_path: Path, fake: FakePixiv) -> None:
 def test_fetched_tags_reach_the_text_store(tmp_path: Path, fake: FakePixiv) -> None:
     """With Meilisearch beside MongoDB, a work's Pixiv tags and their translations
     are copied to its images' text documents as they are stored."""
-    from meili_fake import FakeMeili
+    from helpers.meili_fake import FakeMeili
 
     from pximse.store.meili import MeiliTextStore
 

@@ -28,9 +28,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from helpers.query_reference import COLUMNS, Reference
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from query_reference import COLUMNS, Reference
 
 from pximse.query.ast import (
     COMPARE_OPS,

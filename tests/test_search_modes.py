@@ -17,8 +17,8 @@ from PIL import Image
 
 pytest.importorskip("open_clip")
 
-from api_client import api_client
 from conftest import draw_picture  # noqa: E402
+from helpers.api_client import api_client
 from test_clip import ARCH, clip_from, save_bin, tiny_archs, tiny_model  # noqa: E402,F401
 
 from pximse.api.app import create_app  # noqa: E402

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import mongomock
 import pytest
-from api_client import api_client
 from click.testing import CliRunner
+from helpers.api_client import api_client
 from PIL import Image
 from test_mongo_catalog import MONGO_URL
 

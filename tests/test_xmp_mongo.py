@@ -13,7 +13,7 @@ from pathlib import Path
 import mongomock
 import pytest
 from click.testing import CliRunner
-from mongo_tee import TeeCatalog
+from helpers.mongo_tee import TeeCatalog
 from test_xmp_sidecars import MODEL, exiv2_xmp, needs_tools
 
 from pximse.cli import main
