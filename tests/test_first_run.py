@@ -32,9 +32,9 @@ from typing import Any
 import httpx
 import pytest
 from conftest import draw_picture, http_server
+from helpers.processes import free_port, pximse
+from helpers.waiting import wait_for
 from PIL import Image, ImageDraw, ImageFont
-from test_processes import free_port, pximse
-from test_service import wait_for
 from test_wd14 import build_model, make_weights
 
 torch = pytest.importorskip("torch")

@@ -21,8 +21,8 @@ from typing import Any
 import httpx
 import psutil
 import pytest
-from test_processes import free_port, pximse, write_library
-from test_service import wait_for
+from helpers.processes import free_port, pximse, write_library
+from helpers.waiting import wait_for
 from test_wd14 import NAME, build_model, make_weights
 
 torch = pytest.importorskip("torch")

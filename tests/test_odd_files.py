@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_watch import Watched, png_bytes, wait_for
+from helpers.waiting import wait_for
+from test_watch import Watched, png_bytes
 
 from pximse.config import RootConfig, ScanConfig
 from pximse.library import scan as scan_module

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from helpers.api_client import api_client
 from helpers.pixiv_fake import FakePixiv, FakeWork
+from helpers.waiting import wait_for
 
 from pximse.config import Config, load_config
 from pximse.events import EventBus
@@ -50,15 +51,6 @@ def make(tmp_path: Path, fake: FakePixiv, token: str = TOKEN) -> tuple[Config, S
         files=[FileRecord(f"/lib/{n}", 10, 10**18, "ok", s) for n, s in zip(names, shas,
                                                                             strict=True)]))
     return config, catalog
-
-
-def wait_for(condition, timeout: float = 30.0) -> bool:  # type: ignore[no-untyped-def]
-    done = threading.Event()
-    for _ in range(int(timeout / 0.02)):
-        if condition():
-            return True
-        done.wait(0.02)
-    return False
 
 
 def test_a_round_fetches_and_publishes(tmp_path: Path, fake: FakePixiv) -> None:

@@ -10,7 +10,6 @@ import signal
 import sqlite3
 import subprocess
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,22 +17,13 @@ import httpx
 import psutil
 import pytest
 from conftest import draw_picture
-from test_processes import free_port, pximse, write_library
+from helpers.processes import free_port, pximse, write_library
+from helpers.waiting import wait_for
 from test_wd14 import NAME, build_model, make_weights
 
 from pximse.service.lock import DaemonLock, DataFolderLocked, read_lock_info
 
 TIMEOUT = 120.0
-
-
-def wait_for(condition: Callable[[], Any], timeout: float = TIMEOUT, what: str = "") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 class Serve:

@@ -12,12 +12,13 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from conftest import draw_picture
+from helpers.waiting import wait_for
 from PIL import Image
 
 from pximse.config import RootConfig, ScanConfig
@@ -27,16 +28,6 @@ from pximse.library.watch import LibraryWatcher, describe_watch_error, looks_com
 from pximse.store.sqlite.catalog import SqliteCatalog
 
 TIMEOUT = 60.0
-
-
-def wait_for(condition: Callable[[], Any], timeout: float = TIMEOUT, what: str = "") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what or condition}")
 
 
 def png_bytes(seed: int, size: tuple[int, int] = (64, 48)) -> bytes:
