@@ -24,7 +24,7 @@ import mongomock
 import pytest
 from conftest import draw_picture
 from helpers.waiting import wait_for
-from test_wd14 import NAME, build_model, make_weights
+from helpers.wd14_model import NAME, build_model, make_weights
 
 from pximse.config import Config, load_config
 from pximse.events import EventBus

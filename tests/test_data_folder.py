@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 from conftest import Mounts
+from helpers.pictures import png_bytes
 from helpers.processes import pximse
-from test_watch import png_bytes
 
 from pximse.data_folder import MIN_FREE_BYTES, DataFolderProblem, data_folder_problem
 from pximse.store.sqlite import database

@@ -34,8 +34,8 @@ import pytest
 from conftest import draw_picture, http_server
 from helpers.processes import free_port, pximse
 from helpers.waiting import wait_for
+from helpers.wd14_model import build_model, make_weights
 from PIL import Image, ImageDraw, ImageFont
-from test_wd14 import build_model, make_weights
 
 torch = pytest.importorskip("torch")
 open_clip = pytest.importorskip("open_clip")

@@ -23,7 +23,7 @@ import psutil
 import pytest
 from helpers.processes import free_port, pximse, write_library
 from helpers.waiting import wait_for
-from test_wd14 import NAME, build_model, make_weights
+from helpers.wd14_model import NAME, build_model, make_weights
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("open_clip")

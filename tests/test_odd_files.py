@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers.pictures import png_bytes
 from helpers.waiting import wait_for
-from test_watch import Watched, png_bytes
+from helpers.watched import Watched
 
 from pximse.config import RootConfig, ScanConfig
 from pximse.library import scan as scan_module

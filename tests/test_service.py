@@ -19,7 +19,7 @@ import pytest
 from conftest import draw_picture
 from helpers.processes import free_port, pximse, write_library
 from helpers.waiting import wait_for
-from test_wd14 import NAME, build_model, make_weights
+from helpers.wd14_model import NAME, build_model, make_weights
 
 from pximse.service.lock import DaemonLock, DataFolderLocked, read_lock_info
 

@@ -1,4 +1,4 @@
-"""Processes: shared by several test modules."""
+"""Running the `pximse` command in its own process, on a library of drawn pictures."""
 
 from __future__ import annotations
 
