@@ -40,7 +40,7 @@ from PIL import Image, ImageDraw, ImageFont
 torch = pytest.importorskip("torch")
 open_clip = pytest.importorskip("open_clip")
 
-from test_clip import ARCH_QG, tiny_archs, tiny_model  # noqa: E402,F401
+from helpers.clip_model import ARCH_QG, tiny_archs, tiny_model  # noqa: E402,F401
 
 TAGGER_REPO = "SmilingWolf/wd-vit-tagger-v3"
 CLIP_REPO = "immich-app/ViT-B-32__openai"

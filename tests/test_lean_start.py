@@ -28,7 +28,7 @@ from helpers.wd14_model import NAME, build_model, make_weights
 torch = pytest.importorskip("torch")
 pytest.importorskip("open_clip")
 
-from test_clip import ARCH_QG, tiny_archs, tiny_model  # noqa: E402,F401
+from helpers.clip_model import ARCH_QG, tiny_archs, tiny_model  # noqa: E402,F401
 
 HEAVY = ("torch", "onnxruntime", "rapidocr", "faiss", "pymongo", "open_clip", "cv2",
          "tokenizers", "scipy")

@@ -19,7 +19,7 @@ pytest.importorskip("open_clip")
 
 from conftest import draw_picture  # noqa: E402
 from helpers.api_client import api_client
-from test_clip import ARCH, clip_from, save_bin, tiny_archs, tiny_model  # noqa: E402,F401
+from helpers.clip_model import ARCH, clip_from, save_bin, tiny_archs, tiny_model  # noqa: E402,F401
 
 from pximse.api.app import create_app  # noqa: E402
 from pximse.cli import main  # noqa: E402

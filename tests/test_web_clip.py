@@ -14,6 +14,7 @@ import pytest
 pytest.importorskip("open_clip")
 
 from helpers.clip_daemon import start_clip_daemon  # noqa: E402
+from helpers.clip_model import tiny_archs  # noqa: E402,F401 (a fixture)
 from helpers.web_fixtures import (  # noqa: E402
     LAPTOP,
     Daemon,
@@ -22,7 +23,6 @@ from helpers.web_fixtures import (  # noqa: E402
     watch_page,
 )
 from helpers.web_fixtures import browser as browser  # noqa: E402,F401 (a fixture)
-from test_clip import tiny_archs  # noqa: E402,F401 (a fixture)
 
 pytestmark = pytest.mark.slow
 

@@ -29,9 +29,9 @@ from conftest import SYSTEM_HINT
 pytest.importorskip("open_clip")
 
 from helpers.clip_daemon import start_clip_daemon  # noqa: E402
+from helpers.clip_model import tiny_archs  # noqa: E402,F401 (a fixture)
 from helpers.web_fixtures import CHROMIUM, Daemon, free_port, stop_daemon  # noqa: E402
 from PIL import Image, ImageDraw  # noqa: E402
-from test_clip import tiny_archs  # noqa: E402,F401 (a fixture)
 
 pytestmark = pytest.mark.slow
 
