@@ -17,8 +17,9 @@ import mongomock
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from helpers.query_library import build_library
+from helpers.query_table import TABLE, table_params
 from test_mongo_catalog import mongo_client
-from test_query_engines import TABLE, _table_params, build_library
 
 from pximse.cli import main
 from pximse.query.parse import parse_query
@@ -101,7 +102,7 @@ def test_round_trip_keeps_everything(library: SqliteCatalog, mongo: MongoDatabas
 def _table_params_for(catalog: SqliteCatalog) -> dict[str, str]:
     from helpers.query_reference import Reference
 
-    return _table_params(Reference.load(catalog.db.path))
+    return table_params(Reference.load(catalog.db.path))
 
 
 def test_an_interrupted_copy_resumes(library: SqliteCatalog, tmp_path: Path) -> None:

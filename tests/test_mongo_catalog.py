@@ -22,31 +22,29 @@ from pathlib import Path
 import mongomock
 import pytest
 from helpers.mongo_tee import TeeCatalog
-from helpers.query_reference import Reference
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
-from test_query_engines import (
-    FRESHNESS_QUERIES,
+from helpers.query_library import (
     MODEL,
     SECOND,
-    TABLE,
     THRESHOLD,
     Library,
-    NewContent,
-    Queries,
-    _table_params,
     add_images,
     build_library,
     file_ids,
     sha_for,
     write_ocr,
 )
+from helpers.query_reference import Reference
+from helpers.query_strategies import Queries
+from helpers.query_table import FRESHNESS_QUERIES, TABLE, table_params
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from pximse.query.ast import And, Compare, MatchAll, Not, Or, Query, SortKey, Tag, TagScore, Text
 from pximse.query.parse import parse_query
 from pximse.store.mongo.catalog import MongoCatalog
 from pximse.store.mongo.database import MongoDatabase
 from pximse.store.records import SearchPage
+from pximse.store.scan_records import NewContent
 from pximse.store.sqlite.catalog import FileRecord, ScanBatch, SqliteCatalog
 
 MONGO_URL = os.environ.get("PXIMSE_TEST_MONGO_URL", "")
@@ -193,7 +191,7 @@ def test_mongo_agrees_with_sqlite(data: st.DataObject, pair: Pair, queries: Quer
 @pytest.mark.parametrize(("text", "sort", "syntax", "found"), TABLE,
                          ids=[row[0] or row[1] for row in TABLE])
 def test_hand_written_query(text: str, sort: str, syntax: str, found: bool, pair: Pair) -> None:
-    query = parse_query(text.format(**_table_params(pair.reference())), sort)
+    query = parse_query(text.format(**table_params(pair.reference())), sort)
     total, _ = same_answer(pair, query, seed=12345)
     assert (total > 0) == found
     for offset in (0, 7, max(total - 1, 0)):
