@@ -161,8 +161,8 @@ def test_pximse_index_on_a_full_disk_says_so_and_resumes_after(
 def test_the_daemon_waits_on_a_full_disk_and_goes_on_by_itself(
     tmp_path: Path, mounts: Mounts
 ) -> None:
+    from helpers.serve import serve_with_tagger, tagger_rows
     from helpers.waiting import wait_for
-    from test_service import serve_with_tagger, tagger_rows
 
     from tray.state import state_from_status
 

@@ -23,9 +23,9 @@ import mongomock
 import pytest
 from helpers.api_client import api_client
 from helpers.hydrus_fake import FakeHydrus
+from helpers.hydrus_push_loop import push_loop_setup
 from helpers.hydrus_target import SERVICE, TEST_KEY, fake_hydrus_fixture  # noqa: F401 (fixture)
 from helpers.mongo_tee import TeeCatalog
-from test_hydrus_background import push_loop_setup
 
 from pximse.api.app import create_app
 from pximse.config import RootConfig

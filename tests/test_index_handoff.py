@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from helpers.pictures import png_bytes
 from helpers.processes import free_port, pximse, write_library
+from helpers.serve import Serve
 from helpers.waiting import wait_for
-from test_service import Serve
 
 from pximse.service.lock import DaemonLock, DataFolderLocked, read_lock_info
 

@@ -17,9 +17,9 @@ import mongomock
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from helpers.mongo_pair import mongo_client
 from helpers.query_library import build_library
 from helpers.query_table import TABLE, table_params
-from test_mongo_catalog import mongo_client
 
 from pximse.cli import main
 from pximse.query.parse import parse_query

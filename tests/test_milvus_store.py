@@ -24,11 +24,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers.mongo_pair import close_pair, open_pair
 from helpers.query_library import THRESHOLD
 from helpers.query_strategies import Queries
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_mongo_catalog import close_pair, open_pair
 
 from pximse.query.ast import And, Compare, MatchAll, Not, Or, Query, Tag
 from pximse.store.mongo.catalog import MongoCatalog

@@ -425,7 +425,7 @@ def test_the_data_folder_and_catalogue_are_this_users_only(tmp_path: Path) -> No
 
 
 def test_a_new_event_stream_gets_its_own_snapshot_without_costing_the_others(indexed) -> None:
-    from test_daemon_api import sse_messages
+    from helpers.events_stream import sse_messages
 
     with client_for(indexed, None, None) as client:
         app = client.app

@@ -20,8 +20,8 @@ import mongomock
 import pytest
 from click.testing import CliRunner
 from helpers.api_client import api_client
+from helpers.mongo_pair import MONGO_URL
 from PIL import Image
-from test_mongo_catalog import MONGO_URL
 
 from pximse.api.app import create_app
 from pximse.cli import main

@@ -16,9 +16,9 @@ import httpx
 import psutil
 import pytest
 from helpers.processes import write_library
+from helpers.serve import Serve, serve_with_tagger, tagger_rows
 from helpers.waiting import wait_for
 from PIL import Image
-from test_service import Serve, serve_with_tagger, tagger_rows
 
 pytestmark = pytest.mark.slow
 
