@@ -14,7 +14,7 @@ import mongomock
 import pytest
 from click.testing import CliRunner
 from helpers.mongo_tee import TeeCatalog
-from test_xmp_sidecars import MODEL, exiv2_xmp, needs_tools
+from helpers.xmp_tools import MODEL, exiv2_xmp, needs_tools
 
 from pximse.cli import main
 from pximse.config import load_config
