@@ -6,6 +6,7 @@ that puts tray/ and integrations/ inside pximse/, as an install does.
 
 from __future__ import annotations
 
+import ast
 import os
 import shutil
 import subprocess
@@ -65,3 +66,15 @@ def test_an_import_against_the_layers_breaks_the_contract(tmp_path: Path) -> Non
         assert f"{layer} is not allowed to import {above}:" in report, (layer, above)
         importer = "pximse." + module.removesuffix(".py").replace("/", ".")
         assert f"{importer} -> {imported}" in report
+
+
+def test_no_test_module_imports_another() -> None:
+    """Shared test code lives in tests/helpers/ and conftest.py, never in a test module."""
+    offenders = []
+    for path in sorted((REPO / "tests").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = ([alias.name for alias in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            offenders += [f"{path.relative_to(REPO)}: {name}" for name in names
+                          if name.split(".")[-1].startswith("test_")]
+    assert offenders == []
