@@ -117,8 +117,8 @@ class Daemon:
                            f"{self.log_text()}")
 
     def wait_until_idle(self, timeout: float = 300.0) -> float:
-        """Wait until the daemon reports no scan and no model run in progress (the
-        model stages run in a child process at start, to find what needs them)."""
+        """Wait until the daemon reports no scan and no model run in progress (a
+        worker process runs the model stages when images need them)."""
         started = time.perf_counter()
         while time.perf_counter() - started < timeout:
             _, body = get(self.base + "/api/status", timeout=10)

@@ -24,7 +24,9 @@ from typing import Any
 from _common import BENCH_DIR, REPO_DIR, RESULT_PREFIX
 
 BENCHES = ("rescan", "query", "rss", "daemon", "vectors", "scan", "xmp", "hydrus",
-           "watch_latency", "watch_burst", "watch_move", "watch_idle", "page", "migrate")
+           "watch_latency", "watch_burst", "watch_move", "watch_idle", "page", "migrate",
+           "sse", "uploads", "clip_runtime", "index_unchanged", "first_run", "kill_loop",
+           "ocr_strip")
 QUICK = {"daemon": ["--images", "50000"], "vectors": ["--n", "100000", "--queries", "20"],
          "scan": ["--files", "100", "--rounds", "2"]}
 SCRIPTS = {"daemon": "daemon_memory.py", "vectors": "vector_search.py",
@@ -61,6 +63,30 @@ def command(name: str, args: argparse.Namespace) -> list[str]:
         cmd = [python, str(BENCH_DIR / "page_search.py")]
         if args.quick:
             cmd += ["--images", "20000", "--tags", "4000", "--runs", "3"]
+    elif name == "sse":
+        cmd = [python, str(BENCH_DIR / "sse_streams.py")]
+        if args.quick:
+            cmd += ["--searches", "100"]
+    elif name == "uploads":
+        cmd = [python, str(BENCH_DIR / "upload_memory.py")]
+    elif name == "clip_runtime":
+        cmd = [python, str(BENCH_DIR / "clip_runtime.py")]
+        if args.quick:
+            cmd += ["--rounds", "1"]
+    elif name == "index_unchanged":
+        cmd = [python, str(BENCH_DIR / "index_unchanged.py")]
+        if args.quick:
+            cmd += ["--files", "2000", "--rounds", "2"]
+    elif name == "first_run":
+        cmd = [python, str(BENCH_DIR / "first_run.py")]
+    elif name == "kill_loop":
+        cmd = [python, str(BENCH_DIR / "kill_loop.py")]
+        if args.quick:
+            cmd += ["--kills", "10", "--images", "40", "--max-wait", "15"]
+    elif name == "ocr_strip":
+        cmd = [python, str(BENCH_DIR / "ocr_strip.py")]
+        if args.quick:
+            cmd += ["--height", "9000"]
     elif name in SCRIPTS:
         cmd = [python, str(BENCH_DIR / SCRIPTS[name])] + (QUICK[name] if args.quick else [])
     elif name in WATCH_QUICK:
@@ -120,6 +146,15 @@ def rows_for(name: str, result: dict[str, object] | None, code: int) -> list[tup
             rows.append(("query", "SQL-only path p50 / p95",
                          f"{sql['p50_ms']:.0f} / {sql['p95_ms']:.0f} ms", "", "", "info"))
         return rows
+    if name == "kill_loop":
+        return [("kill_loop", f"{result['kills']} SIGKILLs of index and serve",
+                 f"{result['seconds']:.0f} s", "", "integrity, nothing lost or redone", status)]
+    if name == "ocr_strip":
+        strip, page = result["strip"], result["page"]
+        return [("ocr_strip", f"OCR of a strip {strip['view']}",  # type: ignore[index]
+                 f"{strip['peak_rss_mb']:.0f} MB peak",  # type: ignore[index]
+                 f"page {page['peak_rss_mb']:.0f} MB",  # type: ignore[index]
+                 f"{result['rss_ratio']}x (< 1536 MB)", status)]
     if name == "xmp":
         return [
             ("xmp", f"rewrite sidecars, {result['images']} images",
@@ -145,8 +180,38 @@ def rows_for(name: str, result: dict[str, object] | None, code: int) -> list[tup
         return [("page", f"search in the page, {result['images']} images",
                  f"{result['page_ms']:.0f} ms", f"API fetch {result['api_ms']:.0f} ms",
                  f"{result['ratio']:.2f}x (<= 1.5x + 100 ms, < 1 s)", status)]
+    if name == "sse":
+        return [("sse", f"search p95, {result['streams']} event streams open",
+                 f"{result['streams_p95_s'] * 1000:.0f} ms",  # type: ignore[operator]
+                 f"no streams {result['baseline_p95_s'] * 1000:.0f} ms",  # type: ignore[operator]
+                 "(< 100 ms)", status)]
+    if name == "uploads":
+        return [("uploads", "six 100 MP query images at once",
+                 f"{result['bounded_grown'] / 2**20:.0f} MB",  # type: ignore[operator]
+                 f"decoded whole {result['baseline_grown'] / 2**20:.0f} MB",  # type: ignore[operator]
+                 "(< 300 MB)", status)]
     if name.startswith("watch_"):
         return _watch_rows(name, result, status)
+    if name == "clip_runtime":
+        base = f"PyTorch {result['torch_images_per_s']} img/s"
+        return [
+            (name, "ViT-B-32 onnxruntime fp32", f"{result['onnx_fp32_images_per_s']} img/s",
+             base, f"{result['fp32_ratio']}x (>= 2x)",
+             "PASS" if float(result["fp32_ratio"]) >= 2 else "FAIL"),  # type: ignore[arg-type]
+            (name, "ViT-B-32 onnxruntime int8", f"{result['onnx_int8_images_per_s']} img/s",
+             base, f"{result['int8_ratio']}x (>= 2x)",
+             "PASS" if float(result["int8_ratio"]) >= 2 else "FAIL"),  # type: ignore[arg-type]
+        ]
+    if name == "index_unchanged":
+        return [(name, f"pximse index, {result['files']} unchanged files",
+                 f"{result['index_s']} s ({result['index_cpu_s']} s CPU)",
+                 f"walk {result['walk_s']} s", f"<= 1.5x + 1 s = {result['limit_s']} s",
+                 f"{status} (load {result['load']})")]
+    if name == "first_run":
+        return [(name, "make run until serving, fresh venv", f"{result['install_and_serve_s']} s",
+                 f"installed: {result['serve_s']} s",
+                 f"{int(result['venv_bytes']) / 1e9:.2f} GB (<= 1.5 GB, no torch)",  # type: ignore[call-overload]
+                 status)]
     if name in SCRIPTS:
         return _rows_of_mine(name, result, status)
     base = result.get("baseline", {})

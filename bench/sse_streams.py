@@ -112,7 +112,7 @@ def main() -> int:
     ok = load_p95 < TARGET_P95_S
     verdict("sse_streams", ok, f"p95 {fmt_ms(load_p95)} with {args.streams} streams "
             f"(target < {fmt_ms(TARGET_P95_S)}; baseline {fmt_ms(base_p95)})")
-    emit_result({"bench": "sse_streams", "ok": ok, "streams": args.streams,
+    emit_result({"bench": "sse_streams", "pass": ok, "streams": args.streams,
                  "baseline_p95_s": base_p95, "streams_p95_s": load_p95,
                  "snapshots": snapshots})
     return 0 if ok else 1

@@ -112,7 +112,7 @@ def main() -> int:
             f"{results['bounded']['grown'] / 2**20:.0f} MB (bound {BOUND >> 20} MB; the "
             f"decode before took {results['baseline']['grown'] / 2**20:.0f} MB, "
             f"{ratio:.1f}x)")
-    emit_result({"bench": "upload_memory", "ok": ok, **{
+    emit_result({"bench": "upload_memory", "pass": ok, **{
         f"{way}_{key}": value for way, r in results.items() for key, value in r.items()
         if key != "sizes"}})
     return 0 if ok else 1

@@ -223,6 +223,9 @@ def test_first_start_downloads_the_weights_and_indexes_with_all_three_models(
         assert finished, progress
         assert {e["stage"] for e in events.of("weights") if e["state"] == "ready"} == \
             {"tagger", "clip"}
+        logged = (tmp_path / "logs" / "daemon.log").read_text(errors="replace")
+        assert "clip weights: visual/model.onnx 100% of" in logged  # progress in the log too
+        assert "tagger weights ready (downloaded)" in logged
         models = data / "models"
         assert (models / "wd-vit-tagger-v3" / "model.onnx").is_file()
         assert (models / "ViT-B-32__openai" / "textual" / "tokenizer.json").is_file()

@@ -141,7 +141,9 @@ def test_clip_text_ranks_by_the_models_own_similarity(
     assert shas(same) == shas(body)
     # the original front end's form
     legacy = client.post("/api/query/", data={"text": text, "limit": "3"}).json()
-    assert shas(legacy) == shas(body)[:3]
+    assert [doc["_id"] for doc in legacy] == shas(body)[:3]
+    assert [doc["text_distance"] for doc in legacy] == pytest.approx(
+        [item["score"] for item in body["items"][:3]], abs=1e-6)
 
 
 def test_paging_with_offset_concatenates_to_the_full_ranking(client: TestClient) -> None:
@@ -175,7 +177,8 @@ def test_upload_ranks_the_same_image_first(client: TestClient, indexed: dict[str
     with open(path, "rb") as handle:
         legacy = client.post("/api/query/", files={"image": ("x.png", handle, "image/png")},
                              data={"limit": "1"}).json()
-    assert shas(legacy) == [sha]
+    assert [doc["_id"] for doc in legacy] == [sha]
+    assert legacy[0]["image_distance"] == pytest.approx(1.0, abs=1e-3)
 
 
 def test_bad_uploads_and_misplaced_vectors_are_400(client: TestClient) -> None:

@@ -278,6 +278,25 @@ def test_no_id_gives_a_500(indexed) -> None:
         assert client.get(f"/api/images/{sha.upper()}/thumbnail").status_code == 200
 
 
+def test_the_docs_page_names_nothing_outside_the_daemon(indexed) -> None:
+    import re
+
+    with client_for(indexed, None, None) as client:
+        page = client.get("/docs")
+        assert page.status_code == 200
+        assert "default-src 'self'" in page.headers["content-security-policy"]
+        assert "unsafe" not in page.headers["content-security-policy"]
+        assert "http" not in page.text and "<script>" not in page.text
+        links = re.findall(r'(?:src|href)="([^"]+)"', page.text)
+        assert len(links) == 4
+        for link in links:
+            assert link.startswith("/"), link
+            answer = client.get(link)
+            assert answer.status_code == 200 and len(answer.content) > 100, link
+        assert client.get("/docs/assets/index.html").status_code == 404
+        assert client.get("/redoc").status_code == 404
+
+
 # -- files served as recorded --------------------------------------------------------------
 
 

@@ -17,6 +17,7 @@ import httpx
 import psutil
 import pytest
 from tray_harness import (
+    answers,
     desktop_with_tray,
     docked_icon,
     free_port,
@@ -48,14 +49,6 @@ def start_tray(display: str, home: Path, config: Path, data_dir: Path,
         env=tray_env(display, home), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
         text=True,
     )
-
-
-def answers(url: str) -> bool:
-    try:
-        httpx.get(f"{url}/api/status", timeout=5)
-        return True
-    except httpx.HTTPError:
-        return False
 
 
 def test_the_tray_starts_a_daemon_and_quitting_stops_it(system_tray: str,

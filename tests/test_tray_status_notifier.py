@@ -15,6 +15,7 @@ import os
 import stat
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +34,7 @@ from status_notifier_harness import (  # noqa: E402
     private_session_bus,
     serve_notifications,
 )
-from tray_harness import Daemon, free_port, start_daemon, stop, wait_until  # noqa: E402
+from tray_harness import Daemon, free_port, running_daemon, wait_until  # noqa: E402
 
 from pximse.tray.icon_image import COLOURS  # noqa: E402
 
@@ -53,11 +54,8 @@ def session() -> Iterator[Any]:
 
 @pytest.fixture(scope="module")
 def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
-    running = start_daemon(tmp_path_factory.mktemp("daemon"), "--no-scan", "--no-models")
-    try:
-        yield running
-    finally:
-        stop(running.process)
+    with running_daemon(tmp_path_factory.mktemp("daemon"), "--no-scan", "--no-models") as run:
+        yield run
 
 
 @pytest.fixture(scope="module")
@@ -95,10 +93,18 @@ def make_app(daemon_url: str, folder: Path, bus_address: str) -> Any:
                    backend=statusnotifier_backend(bus_address, "the test's watcher"))
 
 
-def start(app: Any) -> threading.Thread:
+@contextmanager
+def running(app: Any) -> Iterator[threading.Thread]:
+    """The app's loop on a thread, quit at the end of the block, which checks
+    that the loop ended."""
     runner = threading.Thread(target=app.run, name="tray", daemon=True)
     runner.start()
-    return runner
+    try:
+        yield runner
+    finally:
+        app.quit()
+        runner.join(10)
+    assert not runner.is_alive()
 
 
 def item_properties(client: BusClient, app: Any) -> dict[str, Any]:
@@ -117,143 +123,122 @@ def test_the_item_shows_the_daemon_and_its_menu_reaches_it(
     session: Any, daemon: Daemon, launchers: Path, tmp_path: Path
 ) -> None:
     app = make_app(daemon.url, tmp_path, session.address)
-    runner = start(app)
-    with bus_client(session.address) as panel:
-        try:
-            # Registered with the watcher, by its bus name.
-            assert wait_until(lambda: app.icon.bus_name in panel.registered_items(), 30)
-            props = item_properties(panel, app)
-            assert props["Id"] == "pximse" and props["Title"] == "PxIMSE"
-            assert props["Category"] == "ApplicationStatus"
-            assert props["ItemIsMenu"] is False and props["Menu"] == "/MenuBar"
-            assert wait_until(lambda: tooltip(panel, app).startswith("PxIMSE: idle · 0 images"),
-                              30), tooltip(panel, app)
-            props = item_properties(panel, app)
-            assert props["Status"] == "Active"
-            # The picture at the sizes panels draw, in the idle colour.
-            assert sorted(p[0] for p in props["IconPixmap"]) == [16, 22, 24, 32, 48, 64]
-            assert all(len(data) == w * h * 4 for w, h, data in props["IconPixmap"])
-            assert pixel(props["IconPixmap"], 64, 4, 30) == (*COLOURS["idle"], 255)
-            assert pixel(props["IconPixmap"], 22, 1, 11)[:3] == COLOURS["idle"]
+    with running(app) as runner, bus_client(session.address) as panel:
+        # Registered with the watcher, by its bus name.
+        assert wait_until(lambda: app.icon.bus_name in panel.registered_items(), 90)
+        props = item_properties(panel, app)
+        assert props["Id"] == "pximse" and props["Title"] == "PxIMSE"
+        assert props["Category"] == "ApplicationStatus"
+        assert props["ItemIsMenu"] is False and props["Menu"] == "/MenuBar"
+        assert wait_until(lambda: tooltip(panel, app).startswith("PxIMSE: idle · 0 images"),
+                          30), tooltip(panel, app)
+        props = item_properties(panel, app)
+        assert props["Status"] == "Active"
+        # The picture at the sizes panels draw, in the idle colour.
+        assert sorted(p[0] for p in props["IconPixmap"]) == [16, 22, 24, 32, 48, 64]
+        assert all(len(data) == w * h * 4 for w, h, data in props["IconPixmap"])
+        assert pixel(props["IconPixmap"], 64, 4, 30) == (*COLOURS["idle"], 255)
+        assert pixel(props["IconPixmap"], 22, 1, 11)[:3] == COLOURS["idle"]
 
-            # The menu as a panel draws it.
-            revision, entries = panel.menu_layout(app.icon.bus_name, "/MenuBar")
-            assert labels(entries) == MENU_LABELS
-            assert all(entry.get("enabled", True) and entry["visible"] for entry in entries)
+        # The menu as a panel draws it.
+        revision, entries = panel.menu_layout(app.icon.bus_name, "/MenuBar")
+        assert labels(entries) == MENU_LABELS
+        assert all(entry.get("enabled", True) and entry["visible"] for entry in entries)
 
-            # Pause: the daemon pauses; the picture turns grey, the tooltip says
-            # so, and the item becomes Resume -- each announced to the panel.
-            panel.signals.clear()
-            panel.click(app.icon.bus_name, "/MenuBar", "Pause indexing")
-            assert wait_until(lambda: daemon.status()["indexing"]["paused"] is True, 30)
-            assert wait_until(lambda: "indexing paused" in tooltip(panel, app), 30)
-            props = item_properties(panel, app)
-            assert pixel(props["IconPixmap"], 64, 4, 30) == (*COLOURS["paused"], 255)
-            assert props["Status"] == "Active"
-            later, entries = panel.menu_layout(app.icon.bus_name, "/MenuBar")
-            assert later > revision and labels(entries)[1] == "Resume indexing"
-            sent = {(interface, member) for interface, member, _ in panel.signals}
-            assert {(ITEM, "NewIcon"), (ITEM, "NewToolTip"),
-                    ("com.canonical.dbusmenu", "LayoutUpdated"),
-                    ("com.canonical.dbusmenu", "ItemsPropertiesUpdated")} <= sent, sent
+        # Pause: the daemon pauses; the picture turns grey, the tooltip says
+        # so, and the item becomes Resume -- each announced to the panel.
+        panel.signals.clear()
+        panel.click(app.icon.bus_name, "/MenuBar", "Pause indexing")
+        assert wait_until(lambda: daemon.status()["indexing"]["paused"] is True, 90)
+        assert wait_until(lambda: "indexing paused" in tooltip(panel, app), 90)
+        props = item_properties(panel, app)
+        assert pixel(props["IconPixmap"], 64, 4, 30) == (*COLOURS["paused"], 255)
+        assert props["Status"] == "Active"
+        later, entries = panel.menu_layout(app.icon.bus_name, "/MenuBar")
+        assert later > revision and labels(entries)[1] == "Resume indexing"
+        sent = {(interface, member) for interface, member, _ in panel.signals}
+        assert {(ITEM, "NewIcon"), (ITEM, "NewToolTip"),
+                ("com.canonical.dbusmenu", "LayoutUpdated"),
+                ("com.canonical.dbusmenu", "ItemsPropertiesUpdated")} <= sent, sent
 
-            # Resume.
-            panel.click(app.icon.bus_name, "/MenuBar", "Resume indexing")
-            assert wait_until(lambda: daemon.status()["indexing"]["paused"] is False, 30)
-            assert wait_until(lambda: labels(panel.menu_layout(
-                app.icon.bus_name, "/MenuBar")[1])[1] == "Pause indexing", 30)
+        # Resume.
+        panel.click(app.icon.bus_name, "/MenuBar", "Resume indexing")
+        assert wait_until(lambda: daemon.status()["indexing"]["paused"] is False, 90)
+        assert wait_until(lambda: labels(panel.menu_layout(
+            app.icon.bus_name, "/MenuBar")[1])[1] == "Pause indexing", 90)
 
-            # A pause made elsewhere (the web page) reaches the item too.
-            httpx.post(f"{daemon.url}/api/indexing/pause", timeout=10).raise_for_status()
-            assert wait_until(lambda: "indexing paused" in tooltip(panel, app), 30)
-            httpx.post(f"{daemon.url}/api/indexing/resume", timeout=10).raise_for_status()
-            assert wait_until(lambda: "idle" in tooltip(panel, app), 30)
+        # A pause made elsewhere (the web page) reaches the item too.
+        httpx.post(f"{daemon.url}/api/indexing/pause", timeout=10).raise_for_status()
+        assert wait_until(lambda: "indexing paused" in tooltip(panel, app), 90)
+        httpx.post(f"{daemon.url}/api/indexing/resume", timeout=10).raise_for_status()
+        assert wait_until(lambda: "idle" in tooltip(panel, app), 90)
 
-            # Rescan: the daemon finds the library's three pictures.
-            panel.click(app.icon.bus_name, "/MenuBar", "Rescan now")
-            assert wait_until(lambda: daemon.status()["images"] == 3, 60)
-            assert wait_until(lambda: "3 images" in tooltip(panel, app), 30), tooltip(panel, app)
+        # Rescan: the daemon finds the library's three pictures.
+        panel.click(app.icon.bus_name, "/MenuBar", "Rescan now")
+        assert wait_until(lambda: daemon.status()["images"] == 3, 60)
+        assert wait_until(lambda: "3 images" in tooltip(panel, app), 90), tooltip(panel, app)
 
-            # A click on the icon opens the search page; the log and the config
-            # open in the desktop's apps.
-            panel.call(app.icon.bus_name, "/StatusNotifierItem", ITEM, "Activate", "ii", [0, 0])
-            (tmp_path / "daemon.log").write_text("a log line\n")
-            panel.click(app.icon.bus_name, "/MenuBar", "Open log file")
-            panel.click(app.icon.bus_name, "/MenuBar", "Open config")
-            expected = [f"browser {daemon.url}/", f"xdg-open {tmp_path / 'daemon.log'}",
-                        f"xdg-open {tmp_path / 'config-for-the-tray.toml'}"]
-            assert wait_until(lambda: launchers.exists() and sorted(
-                launchers.read_text().splitlines()) == sorted(expected), 30)
+        # A click on the icon opens the search page; the log and the config
+        # open in the desktop's apps.
+        panel.call(app.icon.bus_name, "/StatusNotifierItem", ITEM, "Activate", "ii", [0, 0])
+        (tmp_path / "daemon.log").write_text("a log line\n")
+        panel.click(app.icon.bus_name, "/MenuBar", "Open log file")
+        panel.click(app.icon.bus_name, "/MenuBar", "Open config")
+        expected = [f"browser {daemon.url}/", f"xdg-open {tmp_path / 'daemon.log'}",
+                    f"xdg-open {tmp_path / 'config-for-the-tray.toml'}"]
+        assert wait_until(lambda: launchers.exists() and sorted(
+            launchers.read_text().splitlines()) == sorted(expected), 90)
 
-            # Quit: the item leaves the bus (the watcher drops it); the daemon
-            # it attached to keeps running.
-            panel.click(app.icon.bus_name, "/MenuBar", "Quit")
-            runner.join(30)
-            assert not runner.is_alive() and app.stopped.is_set()
-            assert wait_until(lambda: not panel.name_has_owner(app.icon.bus_name), 30)
-            assert wait_until(lambda: app.icon.bus_name not in panel.registered_items(), 30)
-            assert daemon.status()["images"] == 3
-        finally:
-            app.quit()
-            runner.join(10)
+        # Quit: the item leaves the bus (the watcher drops it); the daemon
+        # it attached to keeps running.
+        panel.click(app.icon.bus_name, "/MenuBar", "Quit")
+        runner.join(90)
+        assert not runner.is_alive() and app.stopped.is_set()
+        assert wait_until(lambda: not panel.name_has_owner(app.icon.bus_name), 90)
+        assert wait_until(lambda: app.icon.bus_name not in panel.registered_items(), 90)
+        assert daemon.status()["images"] == 3
 
 
 def test_a_problem_asks_for_attention_and_is_notified(session: Any, tmp_path: Path) -> None:
     app = make_app(f"http://127.0.0.1:{free_port()}", tmp_path, session.address)
-    runner = start(app)
-    with bus_client(session.address) as panel:
+    with running(app), bus_client(session.address) as panel:
         notifications = serve_notifications(panel)
-        try:
-            assert wait_until(lambda: app.icon.bus_name in panel.registered_items(), 30)
-            assert wait_until(lambda: "no PxIMSE daemon answers" in tooltip(panel, app), 30)
-            props = item_properties(panel, app)
-            assert props["Status"] == "NeedsAttention"
-            assert pixel(props["IconPixmap"], 64, 4, 30) == (*COLOURS["error"], 255)
-            assert props["AttentionIconPixmap"] == []  # the picture itself turned red
+        assert wait_until(lambda: app.icon.bus_name in panel.registered_items(), 90)
+        assert wait_until(lambda: "no PxIMSE daemon answers" in tooltip(panel, app), 90)
+        props = item_properties(panel, app)
+        assert props["Status"] == "NeedsAttention"
+        assert pixel(props["IconPixmap"], 64, 4, 30) == (*COLOURS["error"], 255)
+        assert props["AttentionIconPixmap"] == []  # the picture itself turned red
 
-            # An action the daemon cannot carry out is told as a notification.
-            panel.click(app.icon.bus_name, "/MenuBar", "Rescan now")
-            assert wait_until(lambda: notifications.shown, 30)
-            [(summary, body)] = notifications.shown
-            assert summary == "PxIMSE"
-            assert body.startswith("Rescan now: no PxIMSE daemon answers")
-        finally:
-            app.quit()
-            runner.join(10)
-    assert not runner.is_alive()
+        # An action the daemon cannot carry out is told as a notification.
+        panel.click(app.icon.bus_name, "/MenuBar", "Rescan now")
+        assert wait_until(lambda: notifications.shown, 90)
+        [(summary, body)] = notifications.shown
+        assert summary == "PxIMSE"
+        assert body.startswith("Rescan now: no PxIMSE daemon answers")
 
 
 def test_a_panel_that_restarts_gets_the_item_again(tmp_path: Path) -> None:
     with private_session_bus("watcher", "host") as bus, bus_client(bus.address) as panel:
         app = make_app(f"http://127.0.0.1:{free_port()}", tmp_path, bus.address)
-        runner = start(app)
-        try:
-            assert wait_until(lambda: app.icon.bus_name in panel.registered_items(), 30)
+        with running(app):
+            assert wait_until(lambda: app.icon.bus_name in panel.registered_items(), 90)
             bus.command("drop")  # the panel exits, and its watcher with it
             assert not panel.name_has_owner(WATCHER)
             bus.command("watcher")  # and comes back, knowing no item
             bus.command("host")
-            assert wait_until(lambda: app.icon.bus_name in panel.registered_items(), 30)
-        finally:
-            app.quit()
-            runner.join(10)
-        assert not runner.is_alive()
+            assert wait_until(lambda: app.icon.bus_name in panel.registered_items(), 90)
 
 
 def test_an_item_shown_before_the_panel_registers_once_it_comes(tmp_path: Path) -> None:
     # At login the icon may start first: it waits for the watcher.
     with private_session_bus() as bus, bus_client(bus.address) as panel:
         app = make_app(f"http://127.0.0.1:{free_port()}", tmp_path, bus.address)
-        runner = start(app)
-        try:
-            assert wait_until(lambda: panel.name_has_owner(app.icon.bus_name), 30)
+        with running(app):
+            assert wait_until(lambda: panel.name_has_owner(app.icon.bus_name), 90)
             bus.command("watcher")
             bus.command("host")
-            assert wait_until(lambda: app.icon.bus_name in panel.registered_items(), 30)
-        finally:
-            app.quit()
-            runner.join(10)
-        assert not runner.is_alive()
+            assert wait_until(lambda: app.icon.bus_name in panel.registered_items(), 90)
 
 
 def test_a_session_bus_that_goes_away_ends_the_icon(tmp_path: Path) -> None:
@@ -264,7 +249,7 @@ def test_a_session_bus_that_goes_away_ends_the_icon(tmp_path: Path) -> None:
         ended: list[bool] = []
         runner = threading.Thread(target=lambda: ended.append(app.run()), daemon=True)
         runner.start()
-        assert wait_until(lambda: app.icon.bus_name in panel.registered_items(), 30)
+        assert wait_until(lambda: app.icon.bus_name in panel.registered_items(), 90)
     runner.join(60)
     assert not runner.is_alive() and ended == [True]
     app.quit()

@@ -26,6 +26,7 @@ from status_notifier_harness import (  # noqa: E402
     private_session_bus,
 )
 from tray_harness import (  # noqa: E402
+    answers,
     desktop_with_tray,
     docked_icon,
     free_port,
@@ -62,14 +63,6 @@ def start_tray(env: dict[str, str], home: Path, *args: str) -> tuple[subprocess.
     return tray, f"http://127.0.0.1:{port}"
 
 
-def answers(url: str) -> bool:
-    try:
-        httpx.get(f"{url}/api/status", timeout=5)
-        return True
-    except httpx.HTTPError:
-        return False
-
-
 def tray_log(home: Path) -> str:
     path = home / "logs" / "tray.log"
     return path.read_text(encoding="utf-8") if path.exists() else ""
@@ -98,14 +91,14 @@ def test_a_session_with_a_statusnotifier_panel_gets_the_item_and_its_menu(
 
             panel.click(item, "/MenuBar", "Pause indexing")
             assert wait_until(
-                lambda: httpx.get(f"{url}/api/status").json()["indexing"]["paused"], 30)
-            assert wait_until(lambda: "indexing paused" in tooltip(panel, item), 30)
+                lambda: httpx.get(f"{url}/api/status").json()["indexing"]["paused"], 90)
+            assert wait_until(lambda: "indexing paused" in tooltip(panel, item), 90)
 
             # The tray started the daemon: Quit says it stops it, and does.
             panel.click(item, "/MenuBar", "Quit (stops the daemon)")
-            assert tray.wait(60) == 0
+            assert tray.wait(90) == 0
             assert not answers(url)
-            assert wait_until(lambda: item not in panel.registered_items(), 30)
+            assert wait_until(lambda: item not in panel.registered_items(), 90)
         finally:
             stop(tray)
 
@@ -120,7 +113,7 @@ def test_a_wayland_session_needs_no_x_display(tmp_path: Path) -> None:
             assert wait_until(lambda: item in panel.registered_items(), 180), tray_log(tmp_path)
             assert wait_until(lambda: answers(url), 120)
             tray.send_signal(signal.SIGTERM)  # a logout
-            assert tray.wait(60) == 0
+            assert tray.wait(90) == 0
             assert not answers(url)
         finally:
             stop(tray)
@@ -137,7 +130,7 @@ def test_without_a_statusnotifier_watcher_the_x_tray_is_used(tmp_path: Path) -> 
                     f"tray is on '{display}' and the session bus has no StatusNotifierWatcher"
                     ) in tray_log(tmp_path)
             tray.send_signal(signal.SIGTERM)
-            assert tray.wait(60) == 0
+            assert tray.wait(90) == 0
         finally:
             stop(tray)
 

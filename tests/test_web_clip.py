@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
@@ -79,8 +80,26 @@ def test_search_by_image_more_like_this_and_description(
     assert found == daemon.ids[target]
     assert score == "1.000"
     assert page.locator("#grid .card .score").count() == IMAGES
-    assert "like image pic05.png" in page.inner_text("#chips")
+    pill = page.locator("#ranking-pill")
+    assert "like pic05.png" in pill.inner_text()
+    assert "image" in dict(parse_qsl(urlsplit(page.url).query))  # the upload's key
     screenshot(page, "10-search-by-image")
+
+    # the ranking is explicit: a new query keeps it while the pill shows it ...
+    page.fill("#q", "width:>100")
+    page.press("#q", "Enter")
+    page.wait_for_function("new URLSearchParams(location.search).get('q') === 'width:>100'"
+                           " && document.querySelector('#count').textContent.includes('ranked by')")
+    assert "image" in dict(parse_qsl(urlsplit(page.url).query))
+    assert "like pic05.png" in pill.inner_text()
+    # ... and its × removes it, from the box and the address
+    pill.locator(".pill-remove").click()
+    page.wait_for_function("!new URLSearchParams(location.search).has('image')")
+    page.wait_for_function("!document.querySelector('#count').textContent.includes('ranked by')"
+                           " && !document.querySelector('#count').textContent.startsWith('Search')")
+    assert pill.is_hidden() and page.locator("#grid .card .score").count() == 0
+    page.locator("#chips .chip-remove").click()  # and the query's width:>100
+    page.wait_for_function(f"document.querySelectorAll('#grid .card').length === {IMAGES}")
 
     # "more like this" on another card
     other = daemon.ids["pic02.png"]
@@ -92,7 +111,7 @@ def test_search_by_image_more_like_this_and_description(
         f"document.querySelector('#grid .card') && "
         f"document.querySelector('#grid .card').dataset.id === '{other}'")
     assert first_card(page)[1] == "1.000"
-    assert "pic05.png" not in page.inner_text("#chips")
+    assert pill.inner_text().startswith("like this")
 
     # describe it: ranked by the text, within the query
     page.fill("#text", "a red square")
@@ -101,7 +120,7 @@ def test_search_by_image_more_like_this_and_description(
     page.wait_for_function("document.querySelector('#count').textContent.includes('clip text')")
     expected = sum(1 for i in range(IMAGES) if 80 + 8 * i > 100)
     assert page.inner_text("#count").startswith(f"{expected} images")
-    assert "described: a red square" in page.inner_text("#chips")
+    assert "a red square" in pill.inner_text()
     assert "text=a+red+square" in page.url
 
     # a pasted image (one test, so that xdist never loads the model in two daemons)
@@ -127,7 +146,8 @@ def test_search_by_image_more_like_this_and_description(
           document.body.dispatchEvent(new DragEvent("drop", {dataTransfer: data, bubbles: true,
                                                               cancelable: true}));
         }""", data)
-    page.wait_for_function("document.querySelector('#chips').textContent.includes('dropped.png')")
+    page.wait_for_function(
+        "document.querySelector('#ranking-pill').textContent.includes('dropped.png')")
     page.wait_for_function(
         f"document.querySelector('#grid .card') && "
         f"document.querySelector('#grid .card').dataset.id === '{daemon.ids['pic06.png']}'")

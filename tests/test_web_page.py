@@ -7,17 +7,13 @@ page. Screenshots of the main views go to tests/artifacts/.
 
 from __future__ import annotations
 
-import html
 import json
 import re
 import urllib.parse
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import draw_picture
-from PIL import Image, ImageDraw
 from web_fixtures import (
     LAPTOP,
     PHONE,
@@ -27,78 +23,21 @@ from web_fixtures import (
     start_daemon,
     stop_daemon,
     watch_page,
-    write_config,
 )
 from web_fixtures import browser as browser  # noqa: F401 (a fixture)
-
-from pximse.config import load_config
-from pximse.library.scan import scan_roots
-from pximse.store.records import PixivWork
-from pximse.store.sqlite.catalog import SqliteCatalog
+from web_library import build_library
 
 pytestmark = pytest.mark.slow
 
-TAGGER = "wd14:test-tagger"
-OCR_MODEL = "rapidocr:test"
 WAIT_MS = 30_000
-
-# name -> (seed, size, tagger tags)
-LIBRARY: dict[str, tuple[int, tuple[int, int], dict[str, float]]] = {
-    "12345_67890123_p0.png": (1, (300, 420), {"1girl": 0.97, "umbrella": 0.88, "rain": 0.61}),
-    "12345_67890123_p1.png": (2, (300, 420), {"1girl": 0.95, "umbrella": 0.52}),
-    "12345_67890123_p2.png": (3, (300, 420), {"1girl": 0.9, "cat": 0.8}),
-    "777_55555555_p0.jpg": (4, (400, 300), {"scenery": 0.93, "sky": 0.9, "no_humans": 0.85}),
-    "twitter_名前(@someone)_20210304-102030_1367447052853293058_photo.png":
-        (5, (360, 240), {"1girl": 0.91, "smile": 0.77}),
-    "yande.re 424242 cat_ears smile.png": (6, (240, 360), {"cat_ears": 0.96, "1girl": 0.99}),
-    "yande.re 515151 scenery.png": (7, (420, 240), {"scenery": 0.97, "sky": 0.95}),
-    f"{XSS}.png": (8, (200, 200), {XSS: 0.9, "1girl": 0.6}),
-}
-SIGN = "signboard.png"  # drawn with text; its OCR lines are stored with boxes
-
-
-def draw_sign(path: Path) -> list[tuple[str, tuple[tuple[float, float], ...], float]]:
-    image = Image.new("RGB", (320, 200), (250, 250, 240))
-    draw = ImageDraw.Draw(image)
-    draw.rectangle((20, 30, 300, 70), outline=(0, 0, 0), width=2)
-    draw.text((30, 40), "OPEN 10-18", fill=(0, 0, 0))
-    draw.rectangle((20, 120, 300, 160), outline=(0, 0, 0), width=2)
-    draw.text((30, 130), "no entry", fill=(0, 0, 0))
-    image.save(path)
-    return [
-        ("OPEN 10-18", ((20.0, 30.0), (300.0, 30.0), (300.0, 70.0), (20.0, 70.0)), 0.99),
-        (XSS, ((20.0, 120.0), (300.0, 120.0), (300.0, 160.0), (20.0, 160.0)), 0.95),
-    ]
 
 
 @pytest.fixture(scope="module")
 def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
     folder = tmp_path_factory.mktemp("web")
-    library = folder / "library"
-    library.mkdir()
-    for name, (seed, size, _) in LIBRARY.items():
-        draw_picture(seed, size).save(library / name)
-    lines = draw_sign(library / SIGN)
-    config_path = write_config(folder, library, "[scan]\nworkers = 1\n")
-    config = load_config(config_path, folder / "data", env={})
-    catalog = SqliteCatalog(config.catalog_path)
-    scan_roots(catalog, config.roots, thumbnail_dir=config.thumbnail_dir, config=config.scan)
-    rows = catalog.db.reader().execute(
-        "SELECT f.path, c.id, c.sha256 FROM file f JOIN content c ON c.id = f.content_id"
-    ).fetchall()
-    content = {Path(path).name: (cid, sha) for path, cid, sha in rows}
-    catalog.set_model_tags_many(
-        (content[name][0], TAGGER, tags) for name, (_, _, tags) in LIBRARY.items())
-    catalog.set_ocr(content[SIGN][0], OCR_MODEL, lines)
-    catalog.record_pixiv_work(PixivWork(
-        illust_id="67890123", state="ok", via="ajax", fetched_at=1_700_000_000,
-        title="雨の日",
-        # Pixiv sends captions as HTML, with what the artist typed escaped
-        caption=f"first line<br />second &amp; {html.escape(XSS)}<strong>bold</strong>",
-        bookmarks=1234, views=56789, ai=False, pages=3, user_id="12345", user_name="someone"))
-    catalog.close()
-    running = start_daemon(folder, library, config_path)
-    running.ids = {name: sha for name, (_, sha) in content.items()}
+    built = build_library(folder)
+    running = start_daemon(folder, built.library, built.config_path)
+    running.ids = built.ids
     yield running
     stop_daemon(running)
 
@@ -407,26 +346,41 @@ def test_send_to_hydrus_posts_the_search(page: Any, daemon: Daemon) -> None:
     page.route("**/api/hydrus", lambda route: route.fulfill(
         status=200, content_type="application/json", body='{"configured": true}'))
     page.route("**/api/hydrus/show", hydrus_show)
+    # as where CLIP runs: the description is part of the search sent
+    page.route("**/api/features", lambda route: route.fulfill(
+        status=200, content_type="application/json", body=json.dumps(
+            {"clip": {"available": True}, "dupes": {"available": True},
+             "xmp": {"available": True}, "open_folder": {"available": True}})))
     page.goto(daemon.url + "/?q=scenery&text=blue+sky")
     button = page.locator("#hydrus-button")
-    button.wait_for()
+    page.wait_for_function("document.querySelector('#hydrus-button')"
+                           ".getAttribute('aria-disabled') === 'false'")
     button.click()
     page.wait_for_function("document.querySelector('#notice').textContent.startsWith('Sent')")
-    assert page.inner_text("#notice") == (
+    assert page.inner_text("#notice .notice-text") == (
         "Sent 2 of 3 images to Hydrus (PxIMSE: scenery); 1 are not in Hydrus")
     assert sent == [{"q": "scenery", "text": "blue sky", "similar": None}]
 
 
 @pytest.mark.parametrize("answer", [
     (404, '{"detail": "Not Found"}'), (200, '{"configured": false}')])
-def test_hydrus_button_is_hidden_without_hydrus(page: Any, daemon: Daemon,
-                                                answer: tuple[int, str]) -> None:
+def test_without_hydrus_its_button_says_why_and_what_to_do(page: Any, daemon: Daemon,
+                                                          answer: tuple[int, str]) -> None:
+    asked: list[str] = []
     page.route("**/api/hydrus", lambda route: route.fulfill(
         status=answer[0], content_type="application/json", body=answer[1]))
+    page.route("**/api/hydrus/show", lambda route: (asked.append(route.request.url),
+                                                    route.abort()))
     page.goto(daemon.url + "/?q=sky")
     page.wait_for_selector("#grid .card")
-    page.wait_for_timeout(200)
-    assert page.locator("#hydrus-button").is_hidden()
+    page.wait_for_function("document.querySelector('#hydrus-button')"
+                           ".getAttribute('aria-disabled') === 'true'")
+    assert "Hydrus" in page.get_attribute("#hydrus-button", "title")
+    page.click("#hydrus-button", force=True)  # aria-disabled: it still explains itself
+    popover = page.locator("#popover")
+    popover.wait_for()
+    assert "access_key" in popover.inner_text() and "docs/hydrus.md" in popover.inner_text()
+    assert asked == []
 
 
 def test_pages_load_as_the_grid_scrolls_and_back_goes_back(page: Any, daemon: Daemon) -> None:
@@ -479,27 +433,16 @@ def test_query_items_and_clicked_tags_in_the_querys_syntax(page: Any, daemon: Da
         assert "total" in body, got
 
 
-def test_more_like_this_without_a_clip_model_says_what_to_do(page: Any, daemon: Daemon) -> None:
-    page.goto(daemon.url + "/?q=sky")
-    card = page.locator("#grid .card").first
-    card.hover()
-    card.locator(".similar").click()
-    error = page.locator("#error")
-    error.wait_for()
-    assert "similar=" in page.url
-    assert "CLIP" in error.inner_text() or "clip" in error.inner_text()
-    assert page.locator("#grid .card").count() == 0
-    # removing the ranking's chip searches without it again
-    page.locator("#chips .chip", has_text="like ").locator(".chip-remove").click()
-    page.wait_for_function("document.querySelectorAll('#grid .card').length === 2")
-    assert error.is_hidden()
-
-
 def test_indexing_progress_rate_and_errors_in_the_status(page: Any, daemon: Daemon) -> None:
     status = daemon.get("/api/status")
     status["indexing"] = {"paused": False, "running": True, "stages": {
         "tagger": {"done": 120, "total": 500, "rate": 4.2, "eta_s": 89.0, "state": "running"},
         "ocr": {"done": 500, "total": 500, "rate": 0.0, "eta_s": None, "state": "idle"}}}
+    status["library_stages"] = {
+        "tagger": {"done": 120, "failed": 0, "total": 500, "other_models": 0, "phase": "running",
+                   "state": "running", "rate": 4.2, "eta_s": 89.0, "model_id": "wd14:x"},
+        "ocr": {"done": 500, "failed": 2, "total": 500, "other_models": 0, "phase": "idle",
+                "state": "idle", "rate": 0.0, "eta_s": None, "model_id": "rapidocr:x"}}
     status["errors"] = 1
     status["recent_errors"] = [{"path": f"/library/{XSS}.png", "reason": "truncated",
                                 "time": "2026-01-01T00:00:00Z"}]
@@ -509,13 +452,16 @@ def test_indexing_progress_rate_and_errors_in_the_status(page: Any, daemon: Daem
     page.goto(daemon.url + "/")
     button = page.locator("#status-button")
     page.wait_for_function(
-        "document.querySelector('#status-button').textContent.includes('indexing')")
-    assert "380 to go" in button.inner_text()
+        "document.querySelector('#status-button').textContent.includes('tagger')")
+    assert "tagger 120/500" in button.inner_text()
     assert button.locator(".badge").inner_text() == "1"
     button.click()
     rows = page.locator("#status-panel table.stages tbody tr").all_inner_texts()
-    assert rows[0].split("\t") == ["tagger (running)", "120", "380", "4.2/s", "1 min"]
-    assert rows[1].split("\t")[:3] == ["ocr (idle)", "500", "0"]
+    cells = [re.split(r"\s*\t\s*", row.strip()) for row in rows]
+    assert cells[0][:2] == ["Tagger", "running"]
+    assert cells[0][2].startswith("120 of 500") and cells[0][3:] == ["380", "4.2/s", "1 min"]
+    assert cells[1][:2] == ["Text (OCR)", "ready"]
+    assert "500 of 500" in cells[1][2] and "2 failed" in cells[1][2]
     errors = page.inner_text("#status-panel .errors")
     assert f"/library/{XSS}.png" in errors and "truncated" in errors
     assert page.locator("#status-panel img").count() == 0

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import SYSTEM_HINT
 
 pytest.importorskip("open_clip")
 
@@ -51,8 +52,8 @@ def browser() -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
     if not os.access(CHROMIUM, os.X_OK):
-        pytest.fail(f"the browser tests drive Debian's Chromium at {CHROMIUM}: "
-                    "run `make system-deps`")
+        pytest.skip(f"the browser tests drive Debian's Chromium at {CHROMIUM}, which is not "
+                    f"installed ({SYSTEM_HINT.format(package='chromium')})")
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(
             executable_path=CHROMIUM, headless=True,
@@ -321,3 +322,81 @@ def test_the_daemon_on_another_port_is_not_this_one(daemon: Daemon) -> None:
     with pytest.raises(urllib.error.HTTPError) as refused:
         urllib.request.urlopen(request, timeout=30)
     assert refused.value.code == 421
+
+
+def test_the_api_docs_work_offline_under_their_policy(browser: Any, daemon: Daemon) -> None:
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        requested: list[str] = []
+        complaints: list[str] = []
+        page.on("request", lambda request: requested.append(request.url))
+        page.on("console", lambda message: complaints.append(message.text)
+                if message.type in ("error", "warning") else None)
+        page.add_init_script("document.addEventListener('securitypolicyviolation', e => "
+                             "console.error('CSP ' + e.violatedDirective + ' ' + e.blockedURI))")
+        answer = page.goto(daemon.url + "/docs")
+        assert answer is not None and "default-src 'self'" in answer.headers[
+            "content-security-policy"]
+        page.wait_for_selector(".opblock-summary-path", timeout=60_000)
+        paths = page.locator(".opblock-summary-path").all_inner_texts()
+        assert "/api/search" in paths and "/api/search/image" in paths
+        page.locator(".opblock-summary-path", has_text="/api/search/image").first.click()
+        page.wait_for_selector(".opblock-body option[value='multipart/form-data']",
+                               state="attached")
+    finally:
+        context.close()
+    others = [url for url in requested if not url.startswith(daemon.url)]
+    assert others == []
+    assert [c for c in complaints if "CSP" in c or "Content Security" in c] == []
+
+
+TOKEN = "sign-in-test-token"
+
+
+@pytest.fixture(scope="module")
+def token_daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
+    from conftest import draw_picture
+    from web_fixtures import start_scanned_daemon
+
+    running = start_scanned_daemon(
+        tmp_path_factory.mktemp("web_sign_in"),
+        {f"pic{i}.png": draw_picture(300 + i, (90, 70)) for i in range(3)},
+        f'[server]\ntoken = "{TOKEN}"\n')
+    yield running
+    stop_daemon(running)
+
+
+def test_the_page_signs_in_once_and_never_puts_the_token_in_an_address(
+        browser: Any, token_daemon: Daemon) -> None:
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        requested: list[str] = []
+        page.on("request", lambda request: requested.append(request.url))
+        # an old link with the token in it: not used, and out of the address bar
+        page.goto(f"{token_daemon.url}/?token={TOKEN}&sort=random")
+        page.wait_for_selector("#signin:not([hidden])")
+        assert "token" not in page.url and "sort=random" in page.url
+        page.fill("#signin-token", "wrong")
+        page.click("#signin button")
+        page.wait_for_selector("#signin-error:not([hidden])")
+        page.fill("#signin-token", TOKEN)
+        page.click("#signin button")
+        page.wait_for_selector("#grid .card")
+        assert page.is_hidden("#signin")
+        page.wait_for_function("PX.status.mode() === 'events'")  # the stream took the cookie
+        assert page.evaluate("document.cookie") == ""  # HttpOnly: no script reads it
+        assert page.evaluate("JSON.stringify(localStorage)").find(TOKEN) < 0
+        page.locator("#grid .card").first.click()
+        original = page.locator("#detail a", has_text="Original").first
+        original.wait_for()
+        href = original.get_attribute("href") or ""
+        assert href.startswith("/api/images/") and "token" not in href
+        cookie = next(c for c in context.cookies() if c["name"].startswith("pximse_session"))
+        assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"
+        assert TOKEN not in cookie["value"]
+    finally:
+        context.close()
+    assert [url for url in requested if TOKEN in url and "token=" in url] == [
+        f"{token_daemon.url}/?token={TOKEN}&sort=random"]  # only the old link itself

@@ -208,6 +208,25 @@ def start_daemon(folder: Path, *args: str, env: dict[str, str] | None = None) ->
     return daemon
 
 
+def answers(url: str) -> bool:
+    """Whether something answers ``GET /api/status`` at ``url``."""
+    try:
+        httpx.get(f"{url}/api/status", timeout=5)
+        return True
+    except httpx.HTTPError:
+        return False
+
+
+@contextmanager
+def running_daemon(folder: Path, *args: str) -> Iterator[Daemon]:
+    """A `pximse serve` in ``folder`` for as long as the block runs."""
+    daemon = start_daemon(folder, *args)
+    try:
+        yield daemon
+    finally:
+        stop(daemon.process)
+
+
 @contextmanager
 def desktop_with_tray() -> Iterator[str]:
     """An X display with a system tray on it, for as long as the block runs."""

@@ -106,6 +106,25 @@ def start_daemon(folder: Path, library: Path, config: Path, *, timeout: float = 
     return Daemon(url=url, folder=folder, library=library, opened_log=opened, process=process)
 
 
+def start_scanned_daemon(folder: Path, pictures: dict[str, Any], extra: str = "") -> Daemon:
+    """A daemon on a library of ``pictures`` (file name -> PIL image) that was scanned
+    before it starts; ``extra`` goes into the configuration file."""
+    from pximse.config import load_config
+    from pximse.library.scan import scan_roots
+    from pximse.store.sqlite.catalog import SqliteCatalog
+
+    library = folder / "library"
+    library.mkdir()
+    for name, picture in pictures.items():
+        picture.save(library / name)
+    config_path = write_config(folder, library, extra)
+    config = load_config(config_path, folder / "data", env={})
+    catalog = SqliteCatalog(config.catalog_path)
+    scan_roots(catalog, config.roots, thumbnail_dir=config.thumbnail_dir, config=config.scan)
+    catalog.close()
+    return start_daemon(folder, library, config_path)
+
+
 def stop_daemon(daemon: Daemon) -> None:
     daemon.process.terminate()
     try:

@@ -42,8 +42,6 @@ BACKEND_CHOICES = ("auto", "statusnotifier", "pystray")
 BOTH_GRACE_S = 2.0
 POLL_S = 0.1
 
-Requested = Literal["auto", "statusnotifier", "pystray"]
-
 
 @dataclass(frozen=True)
 class IconBackend:
@@ -83,11 +81,14 @@ def statusnotifier_backend(bus_address: str, reason: str = "") -> IconBackend:
                        MenuItem, {"bus_address": bus_address})
 
 
-def choose_backend(requested: Requested = "auto", tray_timeout_s: float = 20.0,
+def choose_backend(requested: str = "auto", tray_timeout_s: float = 20.0,
                    env: Mapping[str, str] | None = None,
                    platform: str = sys.platform) -> IconBackend:
-    """The backend for this session; :class:`TrayUnavailable` (with what to do)
-    when there is nowhere to show the icon."""
+    """The backend for this session (``requested``: one of
+    :data:`BACKEND_CHOICES`); :class:`TrayUnavailable` (with what to do) when
+    there is nowhere to show the icon."""
+    if requested not in BACKEND_CHOICES:
+        raise ValueError(f"no icon backend {requested!r}: one of {', '.join(BACKEND_CHOICES)}")
     env = os.environ if env is None else env
     if requested == "pystray" or platform in ("win32", "darwin"):
         why = ("--backend pystray" if requested == "pystray"
@@ -141,7 +142,7 @@ def _pystray_when_ready(reason: str, tray_timeout_s: float) -> IconBackend:
             f"the tray icon needs pystray ({exc}): pip install 'pximse[tray]'") from exc
     except Exception as exc:  # its X backend connects at import time
         raise TrayUnavailable(f"pystray cannot start: {exc}") from exc
-    if backend.description.startswith("pystray's xorg"):
+    if backend.Icon.__module__.endswith("_xorg"):
         wait_for_tray_host(tray_timeout_s)
     return backend
 

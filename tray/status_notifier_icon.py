@@ -20,6 +20,7 @@ Notifications go to ``org.freedesktop.Notifications`` on the same bus.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import queue
@@ -27,7 +28,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from jeepney import MatchRule
+from jeepney import DBusErrorResponse, MatchRule
 from PIL import Image
 
 from pximse.tray import session_bus
@@ -52,7 +53,8 @@ NOTIFICATIONS_PATH = "/org/freedesktop/Notifications"
 DO_NOT_QUEUE = 4
 PRIMARY_OWNER = 1
 
-_item_numbers = iter(range(1, 1_000_000))
+_item_numbers = itertools.count(1)
+"""Numbers the icons of this process, for their bus names (as libappindicator does)."""
 
 
 class StatusNotifierIcon:
@@ -230,19 +232,30 @@ class StatusNotifierIcon:
 
         threading.Thread(target=follow, name="watcher-follow", daemon=True).start()
 
-    def _register(self) -> None:
-        with self._lock:
-            bus = self._bus
-        if bus is None or not self._visible:
+    def _register(self, attempts: int = 5) -> None:
+        """Register with the watcher; a watcher that says no (or is not there)
+        is waited for, one that does not answer in time (a loaded machine at
+        login) is asked again."""
+        for attempt in range(1, attempts + 1):
+            with self._lock:
+                bus = self._bus
+            if bus is None or not self._visible or self._stopping.is_set():
+                return
+            try:
+                session_bus.call(bus, WATCHER_NAME, WATCHER_PATH, WATCHER_INTERFACE,
+                                 "RegisterStatusNotifierItem", "s", [self._bus_name])
+            except DBusErrorResponse as exc:
+                log.info("no StatusNotifierWatcher took the icon (%s); it shows when one "
+                         "starts", exc)
+                return
+            except (TimeoutError, OSError) as exc:
+                log.warning("the StatusNotifierWatcher did not answer (attempt %d: %s)",
+                            attempt, exc or type(exc).__name__)
+                if self._stopping.wait(1.0):
+                    return
+                continue
+            log.info("registered with the StatusNotifierWatcher")
             return
-        try:
-            session_bus.call(bus, WATCHER_NAME, WATCHER_PATH, WATCHER_INTERFACE,
-                             "RegisterStatusNotifierItem", "s", [self._bus_name])
-        except session_bus.CallFailed as exc:
-            log.info("no StatusNotifierWatcher took the icon (%s); it shows when one starts",
-                     exc)
-            return
-        log.info("registered with the StatusNotifierWatcher")
 
     # --- actions -----------------------------------------------------------------------------
 

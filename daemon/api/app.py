@@ -1,4 +1,5 @@
-"""The HTTP API: FastAPI app factory, errors, and the token guard.
+"""The HTTP API: FastAPI app factory, errors, and the guards every request passes
+(``guards``: host, origin, body size; ``session``: the token).
 
 Handlers are plain ``def`` functions, so FastAPI runs them in its thread pool
 and SQLite never blocks the event loop; each thread has its own read
@@ -16,13 +17,17 @@ from fastapi.responses import JSONResponse
 from pximse import __version__
 from pximse.api.guards import install_guards
 from pximse.api.routes_daemon import router as daemon_router
+from pximse.api.routes_docs import router as docs_router
 from pximse.api.routes_folder import router as folder_router
 from pximse.api.routes_hydrus import router as hydrus_router
 from pximse.api.routes_images import router as images_router
+from pximse.api.routes_original import router as original_router
 from pximse.api.routes_page import router as page_router
 from pximse.api.routes_pixiv import router as pixiv_router
+from pximse.api.routes_results import router as results_router
 from pximse.api.routes_search import MAX_UPLOAD_BYTES
 from pximse.api.routes_search import router as search_router
+from pximse.api.routes_selection import router as selection_router
 from pximse.api.session import LoginLinks, TokenGuard
 from pximse.api.session import router as session_router
 from pximse.config import Config
@@ -47,6 +52,8 @@ def create_app(config: Config, catalog: SqliteCatalog | None = None) -> FastAPI:
         title="PxIMSE",
         version=__version__,
         description="Search a local illustration library by tags, metadata and sources.",
+        docs_url=None,  # served offline by routes_docs
+        redoc_url=None,
     )
     app.state.config = config
     # The catalogue [backend] names: SQLite in the data folder, or MongoDB.
@@ -94,10 +101,14 @@ def create_app(config: Config, catalog: SqliteCatalog | None = None) -> FastAPI:
     app.include_router(page_router)
     app.include_router(hydrus_router)
     app.include_router(pixiv_router)
+    app.include_router(results_router)
+    app.include_router(selection_router)
     app.include_router(session_router)
+    app.include_router(docs_router)
+    # Last: its file route answers any /{root}/{path} no other route took.
+    app.include_router(original_router)
 
     return app
-
 
 
 UPLOAD_PATHS = frozenset({"/api/search/image", "/api/query/"})

@@ -49,7 +49,7 @@ def tray_command(obj: Context, config_path: Path | None, data_dir: Path | None, 
     config = obj.load(config_path, data_dir)
     try:
         check_display()
-        backend = choose_backend(backend_name, tray_timeout)  # type: ignore[arg-type]
+        backend = choose_backend(backend_name, tray_timeout)
     except TrayUnavailable as exc:
         raise _failure(str(exc)) from exc
     log.info("showing the icon through %s: %s", backend.description, backend.reason)

@@ -47,6 +47,7 @@ from typing import BinaryIO, TypeVar, cast
 
 from PIL import Image, UnidentifiedImageError
 
+from pximse.error_text import one_line
 from pximse.library.filekinds import open_regular
 from pximse.library.thumbnails import thumbnail_path, write_thumbnail
 
@@ -260,11 +261,15 @@ def probe_open(
 def decode_image(
     path: str | os.PathLike[str],
     *,
-    preview_size: int = 512,
+    preview_size: int | Callable[[int, int], int] = 512,
     max_pixels: int = 100_000_000,
     draft: bool = True,
 ) -> DecodedImage | ProbeFailure:
     """Read, hash and safely decode a file; see the module docstring for the rules.
+
+    ``preview_size`` bounds the preview's longer side; a function of the
+    image's (width, height) picks it once the header is read (a tall strip
+    needs a longer side than a page does).
 
     ``draft`` lets the JPEG decoder scale by 1/2–1/8 while decoding (after the
     real size was read from the header): the preview needs no more, and big
@@ -351,7 +356,7 @@ def _decode(
     fmt: str,
     sha256: str,
     filesize: int,
-    preview_size: int,
+    preview_size: int | Callable[[int, int], int],
     max_pixels: int,
     draft: bool,
 ) -> DecodedImage | ProbeFailure:
@@ -363,7 +368,7 @@ def _decode(
     def bad_data(exc: BaseException) -> ProbeFailure:
         if isinstance(exc, OSError) and exc.errno is not None:
             raise exc  # a real I/O error while decoding a big file from disk: "unreadable"
-        detail = str(exc) or type(exc).__name__
+        detail = one_line(str(exc)) or type(exc).__name__  # no "<_io.BytesIO object…>"
         if "truncated" in detail.lower() or _container_truncated(source, fmt, filesize):
             return failure(
                 "truncated",
@@ -410,6 +415,8 @@ def _decode(
             width, height = image.size
             if width * height > max_pixels:
                 return too_large(width, height, None)
+            if callable(preview_size):
+                preview_size = max(1, preview_size(width, height))
             try:
                 frames = getattr(image, "n_frames", 1)
                 if draft and fmt == "jpeg":  # to the preview's own size, not its box

@@ -7,8 +7,9 @@ bytes are decoded (a worker asks the catalogue through its ``content_lookup``);
 a known hash (a move, rename or copy) is linked to its content without
 decoding. A catalogue without a lookup has its files hashed first and only
 unknown content decoded, in a second read.
-Results are written in batched transactions. A root that is missing marks its
-files offline and deletes nothing; a folder that cannot be read keeps its files.
+Results are written in batched transactions. A root that is not there (missing,
+an empty mount point, another drive: see ``library.presence``) marks its files
+offline and deletes nothing; a folder that cannot be read keeps its files.
 Named pipes, sockets and devices are recorded as skipped and never opened; a
 file deleted while the scan reads it is removed, not recorded as an error.
 """
@@ -31,6 +32,7 @@ from typing import cast
 from pximse.config import RootConfig, ScanConfig
 from pximse.library.filekinds import special_kind
 from pximse.library.identify import identify_file, probe_for_catalog, read_new_file
+from pximse.library.presence import SAMPLE_FILES, check_root
 from pximse.library.probe import ImageFacts, ProbeFailure
 from pximse.library.walk import stat_parts, walk_root
 from pximse.store.backends import Catalog
@@ -55,6 +57,7 @@ class ScanReport:
     skipped: int = 0
     errors: int = 0
     offline_roots: list[str] = field(default_factory=list)
+    offline_why: dict[str, str] = field(default_factory=dict)  # root name -> reason
     unreadable: list[tuple[str, str]] = field(default_factory=list)
     loops: list[str] = field(default_factory=list)  # symlinks to folders already walked
     seconds: float = 0.0
@@ -147,11 +150,14 @@ def _scan_root(
 ) -> None:
     root_path = str(root.path)
     root_id = catalog.ensure_root(root.name, root_path)
-    if not os.path.isdir(root_path) or not os.access(root_path, os.R_OK | os.X_OK):
-        log.warning("library root %r is missing (%s): its files are marked offline",
-                    root.name, root_path)
-        catalog.set_root_online(root_id, False)
+    check = check_root(root_path, catalog.root_identity(root_id),
+                       lambda: catalog.root_sample(root_id, SAMPLE_FILES))
+    if not check.online:
+        log.warning("library root %r is offline: %s; its files are kept, marked offline",
+                    root.name, check.why)
+        catalog.set_root_online(root_id, False, check.why)
         report.offline_roots.append(root.name)
+        report.offline_why[root.name] = check.why or "offline"
         return
 
     walked = walk_root(
@@ -196,7 +202,8 @@ def _scan_root(
     record_files(catalog, root_id, todo, pool, thumbnail_dir, config, report, progress)
     # Last, once every file of those folders is recorded: a scan stopped before
     # this point compares them file by file again next time.
-    catalog.finish_root_scan(root_id, {f: current[f] for f in changed}, vanished)
+    catalog.finish_root_scan(root_id, {f: current[f] for f in changed}, vanished,
+                             identity=check.identity)
 
 
 def record_files(

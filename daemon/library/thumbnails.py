@@ -110,3 +110,27 @@ def make_thumbnail_from_file(
         )
     write_thumbnail(decoded.preview, target, size)
     return target
+
+
+def remove_leftover_temp_files(thumbnail_dir: str | os.PathLike[str]) -> int:
+    """Remove the unfinished thumbnails (``.<name>.<random>.tmp``) that a killed
+    process left behind; returns how many. Called when a process takes the data
+    folder (no other one writes thumbnails there then)."""
+    removed = 0
+    try:
+        shards = [entry.path for entry in os.scandir(thumbnail_dir)
+                  if entry.is_dir(follow_symlinks=False)]
+    except OSError:
+        return 0
+    for shard in shards:
+        try:
+            with os.scandir(shard) as entries:
+                leftovers = [entry.path for entry in entries
+                             if entry.name.startswith(".") and entry.name.endswith(".tmp")]
+        except OSError:
+            continue
+        for leftover in leftovers:
+            with contextlib.suppress(OSError):
+                os.unlink(leftover)
+                removed += 1
+    return removed

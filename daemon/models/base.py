@@ -106,6 +106,10 @@ class OrtSession:
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = intra_op_threads
         options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+        # Idle threads sleep instead of spinning: indexing shares the machine, and
+        # on a busy CPU spinning threads only take turns from the working ones
+        # (ViT-B-32's image tower: 14% more images/s without, on 2 shared cores).
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         providers = ["CPUExecutionProvider"]
         if device.startswith("cuda"):
             providers.insert(0, "CUDAExecutionProvider")
@@ -138,6 +142,8 @@ class WeightsSource:
     local_path: Path | None = None
     allow_download: bool = False
     progress: DownloadProgress | None = None
+    missing_hint: str = "or set models.allow_download = true"
+    """How a missing-weights message ends when downloads are not allowed here."""
 
 
 class InferenceModel(ABC):
@@ -185,6 +191,7 @@ class InferenceModel(ABC):
                     local_path=self.source.local_path,
                     allow_download=self.source.allow_download,
                     progress=self.source.progress,
+                    missing_hint=self.source.missing_hint,
                 )
             return self._files
 

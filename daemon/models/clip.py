@@ -76,6 +76,7 @@ from typing import Any
 import numpy as np
 
 from pximse.models.base import InferenceModel, WeightsSource
+from pximse.models.batches import embed_in_batches, unit_rows
 from pximse.models.images import flatten_on_white
 from pximse.models.weights import WeightsSpec, WeightsUnavailable, cache_dir
 
@@ -478,22 +479,21 @@ class ClipModel(InferenceModel):
 
     def embed_images(self, images: Sequence[Any], *, batch_size: int | None = None) -> np.ndarray:
         """One L2-normalised float32 row per PIL image (any mode)."""
-        if not images:
+        if not images:  # nothing is loaded for nothing
             return np.zeros((0, self.dimensions), dtype=np.float32)
         import torch
 
-        size = batch_size or self.batch_size
-        rows: list[np.ndarray] = []
-        with self._in_use():
+        with self._in_use(), torch.inference_mode():
             model, preprocess = self._model, self._preprocess
             device = self._loaded_device or "cpu"
-            with torch.inference_mode():
-                for start in range(0, len(images), size):
-                    chunk = images[start : start + size]
-                    pixels = torch.stack([preprocess(flatten_on_white(image)) for image in chunk])
-                    pixels = pixels.to(device=device, dtype=self._dtype)
-                    rows.append(_normalised(model.encode_image(pixels)))
-        return np.concatenate(rows)
+
+            def embed(chunk: Sequence[Any]) -> np.ndarray:
+                pixels = torch.stack([preprocess(flatten_on_white(image)) for image in chunk])
+                pixels = pixels.to(device=device, dtype=self._dtype)
+                return unit_rows(model.encode_image(pixels).float().cpu().numpy())
+
+            return embed_in_batches(images, batch_size or self.batch_size, self.dimensions,
+                                    embed)
 
     def embed_texts(self, texts: Sequence[str], *, batch_size: int | None = None) -> np.ndarray:
         """One L2-normalised float32 row per text; texts past the context are truncated."""
@@ -501,23 +501,16 @@ class ClipModel(InferenceModel):
             return np.zeros((0, self.dimensions), dtype=np.float32)
         import torch
 
-        size = batch_size or self.batch_size
-        rows: list[np.ndarray] = []
-        with self._in_use():
+        with self._in_use(), torch.inference_mode():
             model, tokenizer = self._model, self._tokenizer
             device = self._loaded_device or "cpu"
-            with torch.inference_mode():
-                for start in range(0, len(texts), size):
-                    tokens = tokenizer(list(texts[start : start + size])).to(device)
-                    rows.append(_normalised(model.encode_text(tokens)))
-        return np.concatenate(rows)
 
+            def embed(chunk: Sequence[str]) -> np.ndarray:
+                tokens = tokenizer(list(chunk)).to(device)
+                return unit_rows(model.encode_text(tokens).float().cpu().numpy())
 
-def _normalised(features: Any) -> np.ndarray:
-    """Float32 rows of unit length (normalised in float32: fp16 norms lose digits)."""
-    array = features.float().cpu().numpy()
-    norms = np.linalg.norm(array, axis=1, keepdims=True)
-    return np.asarray(array / np.maximum(norms, 1e-12), dtype=np.float32)
+            return embed_in_batches(texts, batch_size or self.batch_size, self.dimensions,
+                                    embed)
 
 
 def _builtin_model_config(arch: str) -> dict[str, Any]:

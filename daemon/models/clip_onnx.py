@@ -48,6 +48,7 @@ import numpy as np
 from PIL import Image
 
 from pximse.models.base import InferenceModel, OrtSession, WeightsSource
+from pximse.models.batches import embed_in_batches, unit_rows
 from pximse.models.images import flatten_on_white
 from pximse.models.weights import WeightsFile, WeightsSpec, hub_url, model_digest
 
@@ -195,12 +196,7 @@ class _Tower:
             output = np.concatenate(rows)
         else:
             output = self.session.run({self.input: batch})[0]
-        return _normalised(np.asarray(output, dtype=np.float32))
-
-
-def _normalised(array: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(array, axis=1, keepdims=True)
-    return np.asarray(array / np.maximum(norms, 1e-12), dtype=np.float32)
+        return unit_rows(output)
 
 
 class OnnxClipModel(InferenceModel):
@@ -242,8 +238,6 @@ class OnnxClipModel(InferenceModel):
         self._tokenizer: Any = None
         self._preprocess_cfg: dict[str, Any] | None = None
         self._dimensions: int | None = None
-
-    runtime = "onnxruntime"
 
     @property
     def model_id(self) -> str:
@@ -330,29 +324,25 @@ class OnnxClipModel(InferenceModel):
 
     def embed_images(self, images: Sequence[Any], *, batch_size: int | None = None) -> np.ndarray:
         """One L2-normalised float32 row per PIL image (any mode)."""
-        if not images:
+        if not images:  # no tower is loaded for nothing
             return np.zeros((0, self.dimensions), dtype=np.float32)
-        size = batch_size or self.batch_size
-        rows: list[np.ndarray] = []
         with self._in_use():
             tower = self._visual_tower()
             cfg = self._preprocess_cfg or {}
-            for start in range(0, len(images), size):
-                chunk = images[start : start + size]
-                rows.append(tower.run(np.stack([preprocess(image, cfg) for image in chunk])))
-        return np.concatenate(rows)
+            return embed_in_batches(
+                images, batch_size or self.batch_size, self.dimensions,
+                lambda chunk: tower.run(np.stack([preprocess(image, cfg) for image in chunk])))
 
     def embed_texts(self, texts: Sequence[str], *, batch_size: int | None = None) -> np.ndarray:
         """One L2-normalised float32 row per text; texts past the context are truncated."""
         if not texts:
             return np.zeros((0, self.dimensions), dtype=np.float32)
-        size = batch_size or self.batch_size
-        rows: list[np.ndarray] = []
         with self._in_use():
             tower, tokenizer = self._text_tower()
             dtype = np.int32 if tower.int32 else np.int64
-            for start in range(0, len(texts), size):
-                chunk = [clean_text(text) for text in texts[start : start + size]]
-                ids = np.array([e.ids for e in tokenizer.encode_batch(chunk)], dtype=dtype)
-                rows.append(tower.run(ids))
-        return np.concatenate(rows)
+
+            def embed(chunk: Sequence[str]) -> np.ndarray:
+                encoded = tokenizer.encode_batch([clean_text(text) for text in chunk])
+                return tower.run(np.array([e.ids for e in encoded], dtype=dtype))
+
+            return embed_in_batches(texts, batch_size or self.batch_size, self.dimensions, embed)

@@ -140,11 +140,13 @@ def resolve_weights(
     allow_download: bool = False,
     progress: DownloadProgress | None = None,
     timeout_s: float = 60.0,
+    missing_hint: str = "or set models.allow_download = true",
 ) -> dict[str, Path]:
     """File name -> path of every file in ``spec``, downloading only when allowed.
 
-    Raises :class:`WeightsUnavailable` (with what the user can do) when a file is
-    missing and cannot be fetched.
+    Raises :class:`WeightsUnavailable` (with what the user can do, ending with
+    ``missing_hint`` when downloads are not allowed) when a file is missing and
+    cannot be fetched.
     """
     if local_path is not None:
         folder = Path(local_path).expanduser()
@@ -163,8 +165,7 @@ def resolve_weights(
         if not allow_download:
             raise WeightsUnavailable(
                 f"model {spec.name}: {_names(f.name for f in missing_now)} not found: "
-                f"put {_names(spec.file_names)} in {folder}, "
-                "or set models.allow_download = true"
+                f"put {_names(spec.file_names)} in {folder}, {missing_hint}"
             )
         fetch_weights(spec, folder, progress=progress, timeout_s=timeout_s)
     return {name: folder / name for name in spec.file_names}
@@ -361,23 +362,18 @@ def _reason(error: BaseException) -> str:
 def _finish(part: Path, dest: Path, expected: _Expected, url: str) -> None:
     """Check the whole part against its checksum, then rename it into place."""
     if expected.sha256 is not None:
-        actual = _sha256_of(part)
-        if actual != expected.sha256:
-            part.unlink(missing_ok=True)
-            raise WeightsDownloadFailed(
-                f"{dest.name} downloaded from {url} has SHA-256 {actual}, expected "
-                f"{expected.sha256} ({expected.said_by}): the file on the server changed "
-                "or was damaged on the way; nothing was saved")
+        kind, wanted, actual = "SHA-256", expected.sha256, _sha256_of(part)
     elif expected.git_sha1 is not None:
-        actual = _git_blob_sha1(part)
-        if actual != expected.git_sha1:
-            part.unlink(missing_ok=True)
-            raise WeightsDownloadFailed(
-                f"{dest.name} downloaded from {url} has git SHA-1 {actual}, expected "
-                f"{expected.git_sha1} ({expected.said_by}): the file was damaged on the "
-                "way; nothing was saved")
+        kind, wanted, actual = "git SHA-1", expected.git_sha1, _git_blob_sha1(part)
     else:
         log.info("%s: the server named no checksum; its digest goes into the model id", url)
+        kind = wanted = actual = ""
+    if actual != wanted:
+        part.unlink(missing_ok=True)
+        raise WeightsDownloadFailed(
+            f"{dest.name} downloaded from {url} has {kind} {actual}, expected {wanted} "
+            f"({expected.said_by}): the file on the server changed or was damaged on the "
+            "way; nothing was saved")
     os.replace(part, dest)
 
 

@@ -79,6 +79,16 @@ def stage_runtime(stage: Stage) -> dict[str, Any]:
     return {"runtime": getattr(model, "runtime", "?"), "device": getattr(model, "device", "?")}
 
 
+NOT_YET = "or run `pximse models download` (the daemon downloads them by itself)"
+
+
+def _missing_hint(config: Config, allow_download: bool | None) -> str:
+    """The end of a missing-weights message: downloads are off, or just not done here."""
+    if allow_download is False and config.models.allow_download:
+        return NOT_YET
+    return "or set models.allow_download = true"
+
+
 def _device(config: Config) -> str | None:
     return {"auto": None, "cpu": "cpu", "cuda": "cuda:0"}[config.models.device]
 
@@ -119,6 +129,7 @@ def clip_model(config: Config, progress: DownloadProgress | None = None, *,
         allow_download=config.models.allow_download if allow_download is None
         else allow_download,
         progress=progress,
+        missing_hint=_missing_hint(config, allow_download),
     )
     return make_clip(source, clip_settings(config), device=_device(config), threads=threads,
                      for_running=for_running)
@@ -135,6 +146,7 @@ def tagger_model(config: Config, progress: DownloadProgress | None = None, *,
         local_path=Path(models.tagger_path).expanduser() if models.tagger_path else None,
         allow_download=models.allow_download if allow_download is None else allow_download,
         progress=progress,
+        missing_hint=_missing_hint(config, allow_download),
     )
     return make_tagger(models.tagger, source, device=_device(config), threads=threads,
                        endpoint=models.download_url)
@@ -233,5 +245,7 @@ def plan_stages(
         except ValueError as exc:
             plan.unavailable["clip"] = f"the CLIP settings do not fit together: {exc}"
     for name, message in plan.unavailable.items():
-        log.warning("stage %s is unavailable: %s", name, message)
+        # Only where the stages were to run: the daemon plans often, to look for work.
+        log.log(logging.WARNING if for_running else logging.INFO,
+                "stage %s is unavailable: %s", name, message)
     return plan

@@ -8,7 +8,7 @@ compiler never has to look at the query text again.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Literal, TypeAlias
 
@@ -223,6 +223,19 @@ def walk(node: Node):  # type: ignore[no-untyped-def]
     elif isinstance(node, And | Or):
         for child in node.children:
             yield from walk(child)
+
+
+def map_leaves(node: Node, change: Callable[[Node], Node]) -> Node:
+    """``node`` with every node below NOT, AND and OR replaced by ``change(node)``
+    (how ``dupes:`` and word searches get their ids filled in)."""
+    match node:
+        case Not(child):
+            return Not(map_leaves(child, change))
+        case And(children):
+            return And(tuple(map_leaves(child, change) for child in children))
+        case Or(children):
+            return Or(tuple(map_leaves(child, change) for child in children))
+    return change(node)
 
 
 class MisplacedNearest(ValueError):

@@ -153,11 +153,16 @@ class WeightsFetcher:
                 f"downloads are off (models.allow_download = false): run `pximse models "
                 f"download`, or put {', '.join(f.name for f in missing)} in {folder}")
             return False
-        sizes: dict[str, tuple[int, int | None]] = {}
         last = [0.0]
+        logged: dict[str, int] = {}
 
         def progress(name: str, done: int, total: int | None) -> None:
-            sizes[name] = (done, total)
+            if total:  # the log gets every tenth of each file
+                tenth = 10 * done // total
+                if tenth > logged.get(name, -1):
+                    logged[name] = tenth
+                    log.info("%s weights: %s %d%% of %.0f MB", stage, name, 10 * tenth,
+                             total / 1e6)
             now = time.monotonic()
             if now - last[0] < PROGRESS_EVERY_S and done != total:
                 return

@@ -31,7 +31,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from pximse.query.ast import And, Duplicates, Node, Not, Or, walk
+from pximse.query.ast import Duplicates, Node, map_leaves, walk
 
 __all__ = ["find_groups", "hash_neighbours", "has_unresolved", "resolve_duplicates"]
 
@@ -95,18 +95,11 @@ def resolve_duplicates(node: Node, id_of: IdOf, hashes: HashSource, distance: in
         return tuple(int(i) for i in found)
 
     def fill(current: Node) -> Node:
-        match current:
-            case Duplicates(value, None):
-                return replace(current, ids=ids_for(value))
-            case Not(child):
-                return Not(fill(child))
-            case And(children):
-                return And(tuple(fill(child) for child in children))
-            case Or(children):
-                return Or(tuple(fill(child) for child in children))
+        if isinstance(current, Duplicates) and current.ids is None:
+            return replace(current, ids=ids_for(current.value))
         return current
 
-    return fill(node)
+    return map_leaves(node, fill)
 
 
 def hash_pairs(hashes: np.ndarray, distance: int,

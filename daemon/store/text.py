@@ -24,7 +24,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from pximse.query.ast import And, Node, Not, Or, Query, Tag, Words, WordScope, walk
+from pximse.query.ast import And, Node, Query, Tag, Words, WordScope, map_leaves, walk
 from pximse.query.errors import QueryError
 from pximse.store.records import ImageSummary, SearchPage
 from pximse.store.tagnames import tag_key
@@ -94,22 +94,15 @@ def resolve_words(query: Query, store: TextStore | None) -> Query:
     hints = _source_tags_beside(query.where)
 
     def fill(node: Node) -> Node:
-        match node:
-            case Words(scope, text, None):
-                if not query_terms(text):
-                    raise QueryError(f"no words to search for in {text!r}: a word search "
-                                     "needs letters or digits")
-                return replace(node, ids=tuple(store.search_ids(text, scope,
-                                                                source_tags=hints)))
-            case Not(child):
-                return Not(fill(child))
-            case And(children):
-                return And(tuple(fill(child) for child in children))
-            case Or(children):
-                return Or(tuple(fill(child) for child in children))
-        return node
+        if not isinstance(node, Words) or node.ids is not None:
+            return node
+        if not query_terms(node.text):
+            raise QueryError(f"no words to search for in {node.text!r}: a word search "
+                             "needs letters or digits")
+        return replace(node, ids=tuple(store.search_ids(node.text, node.scope,
+                                                        source_tags=hints)))
 
-    return Query(fill(query.where), query.sort)
+    return Query(map_leaves(query.where, fill), query.sort)
 
 
 def ranking_of(query: Query) -> tuple[int, ...] | None:

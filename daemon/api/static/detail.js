@@ -1,12 +1,18 @@
-// The detail view: the full image with its OCR boxes, every path, the tags
-// (click adds to the query, shift-click excludes), source fields and links.
+// The detail view: the full image (PX.viewer: fit, fit width, zoom, swipe)
+// with its OCR boxes; the pages of a multi-page work (2 / 6, a strip of them);
+// every path, the tags (click adds to the query, shift-click excludes), the
+// source fields with the artist as a search for their other works, dates in
+// the browser's time zone, and links. Tab stays inside the dialog.
 "use strict";
 window.PX = window.PX || {};
 
 PX.detail = (function () {
   var h = PX.h;
-  var root, image, boxes, info;
+  var root, image, boxes, info, strip, pager;
   var current = null;
+  var work = null;          // {key, pages: [items], index} of the current image's work
+  var works = {};           // work key -> promise of its pages
+  var infoShown = true;
   var tagSort = { key: "score", descending: true };
   var showBoxes = true;
   var handlers = {};
@@ -72,6 +78,27 @@ PX.detail = (function () {
       })));
   }
 
+  // The artist's other works in this library: a search by their id at this
+  // source (names change; ids do not), or by name where there is no id.
+  function artistQuery(d) {
+    if (d.user_id) return 'userid:' + PX.query.quoteTag(d.user_id) + (d.source ? " source:" + d.source : "");
+    if (d.user_name) return "user:" + '"' + d.user_name.replace(/\\/g, "\\\\").replace(/"/g, '\\"') + '"';
+    return "";
+  }
+
+  function artistLink(d) {
+    var query = artistQuery(d);
+    if (!query) return null;
+    return h("a", { class: "artist-link", href: "/?q=" + encodeURIComponent(query),
+      title: "Other works by this artist in the library",
+      text: d.user_name || d.user_id,
+      onclick: function (event) {
+        if (event.button !== 0 || event.ctrlKey || event.metaKey || event.shiftKey) return;
+        event.preventDefault();
+        if (handlers.search) handlers.search(query);
+      } });
+  }
+
   function field(label, value) {
     if (value === null || value === undefined || value === "") return null;
     return [h("dt", { text: label }), h("dd", null, value)];
@@ -102,10 +129,11 @@ PX.detail = (function () {
         field("likes", count(p.likes)),
         field("comments", count(p.comments)),
         field("pages", count(p.pages)),
-        field("created", p.created),
+        field("created", p.created ? PX.localTime(p.created) : null),
         field("AI-generated", yesNo(p.ai)),
         field("R-18", yesNo(p.r18)),
-        field("fetched", p.fetched_at ? p.fetched_at + (p.via ? " (" + p.via + ")" : "") : null)),
+        field("fetched", p.fetched_at ? PX.localTime(typeof p.fetched_at === "number"
+          ? new Date(p.fetched_at * 1000).toISOString() : p.fetched_at) + (p.via ? " (" + p.via + ")" : "") : null)),
     ];
   }
 
@@ -142,7 +170,10 @@ PX.detail = (function () {
         PX.copyText(path).then(function () { PX.app.notify("Copied " + path); },
           function () { PX.app.notify("Could not copy; the path is " + path); });
       } }),
-      h("button", { type: "button", id: "detail-similar", text: "More like this",
+      h("button", { type: "button", id: "detail-similar",
+        text: PX.features.available("clip") ? "More like this" : "Near-duplicates",
+        title: PX.features.available("clip") ? "Images that look like this one (CLIP)"
+          : "Copies and near-copies of this image (perceptual hash; CLIP is unavailable)",
         onclick: function () { if (handlers.similar) handlers.similar(d.id); } }),
       h("a", { class: "button", href: PX.api.file(d.id), target: "_blank", rel: "noopener noreferrer",
         text: "Original" }),
@@ -164,12 +195,12 @@ PX.detail = (function () {
       field("size", d.width + " × " + d.height + " · " + PX.formatBytes(d.filesize) + " · " +
         d.format + (d.animated ? " · " + d.frames + " frames" : "")),
       field("source", d.source),
-      field("artist", d.user_name),
+      field("artist", artistLink(d)),
       field("artist id", d.user_id),
       field("post", d.post_id),
-      field("page", d.page === null || d.page === undefined ? null : String(d.page)),
-      field("posted", d.posted),
-      field("modified", d.date),
+      field("page", d.page === null || d.page === undefined ? null : "p" + d.page),
+      field("posted", d.posted ? h("time", { datetime: d.posted, text: PX.localTime(d.posted) }) : null),
+      field("modified", d.date ? h("time", { datetime: d.date, text: PX.localTime(d.date) }) : null),
       field("SHA-256", h("code", { text: d.id }))));
     info.appendChild(h("h3", { text: d.paths.length === 1 ? "Path" : d.paths.length + " paths" }));
     info.appendChild(h("ul", { class: "paths" }, d.paths.map(function (p) {
@@ -207,6 +238,56 @@ PX.detail = (function () {
     drawBoxes(d);
   }
 
+  // -- the pages of a multi-page work -------------------------------------------------
+
+  function pagesOf(key) {
+    if (!works[key]) {
+      works[key] = PX.api.get("/api/search?" + new URLSearchParams({
+        q: key, sort: "+page", limit: "500" }).toString()).then(function (page) {
+        return page.items;
+      }, function () { delete works[key]; return []; });
+    }
+    return works[key];
+  }
+
+  function showWork(d) {
+    work = null;
+    pager.hidden = true;
+    strip.hidden = true;
+    if (!d.work_key) return;
+    pagesOf(d.work_key).then(function (pages) {
+      if (!current || current.id !== d.id || pages.length < 2) return;
+      var index = pages.findIndex(function (item) { return item.id === d.id; });
+      if (index < 0) return;
+      work = { key: d.work_key, pages: pages, index: index };
+      pager.hidden = false;
+      document.getElementById("page-of").textContent = (index + 1) + " / " + pages.length;
+      document.getElementById("page-prev").disabled = index === 0;
+      document.getElementById("page-next").disabled = index === pages.length - 1;
+      PX.clear(strip);
+      strip.hidden = false;
+      pages.forEach(function (item, i) {
+        strip.appendChild(h("button", { type: "button", class: "strip-page" + (i === index ? " current" : ""),
+          title: "Page " + (i + 1) + " of " + pages.length, "aria-label": "Page " + (i + 1),
+          "aria-current": i === index ? "true" : null,
+          onclick: function () { if (handlers.openPage) handlers.openPage(item.id); } },
+          h("img", { src: PX.api.thumbnail(item.id), alt: "", loading: "lazy" }),
+          h("span", { text: String(i + 1) })));
+      });
+      var here = strip.children[index];
+      if (here && here.scrollIntoView) here.scrollIntoView({ block: "nearest", inline: "nearest" });
+    });
+  }
+
+  // The id of the page ``delta`` away in the current work, or null at its ends.
+  function pageAway(delta) {
+    if (!work) return null;
+    var next = work.pages[work.index + delta];
+    return next ? next.id : null;
+  }
+
+  // -- opening, closing, focus ------------------------------------------------------------
+
   function open(id) {
     root.hidden = false;
     document.body.classList.add("modal-open");
@@ -216,11 +297,16 @@ PX.detail = (function () {
     PX.clear(boxes);
     PX.clear(info).appendChild(h("p", { class: "muted", text: "Loading…" }));
     return PX.api.get("/api/images/" + id).then(function (d) {
+      var wasOpen = current !== null;
       current = d;
+      PX.viewer.show(d.width, d.height);
       image.src = PX.api.file(d.id);
       image.alt = PX.basename(d.path);
       render(d);
-      document.getElementById("detail-close").focus();
+      showWork(d);
+      if (!wasOpen || !root.contains(document.activeElement)) {
+        document.getElementById("detail-close").focus();
+      }
       return d;
     }, function (err) {
       PX.clear(info).appendChild(h("p", { class: "error-text", text: err.message }));
@@ -231,6 +317,38 @@ PX.detail = (function () {
     root.hidden = true;
     document.body.classList.remove("modal-open");
     current = null;
+    work = null;
+  }
+
+  function focusable() {
+    return Array.prototype.filter.call(root.querySelectorAll(
+      "button, a[href], input, select, textarea, [tabindex]:not([tabindex='-1'])"), function (el) {
+      return !el.disabled && el.offsetParent !== null;
+    });
+  }
+
+  // Tab and Shift+Tab go round the dialog's own controls, never behind it.
+  function trapFocus(event) {
+    if (event.key !== "Tab" || root.hidden) return;
+    var list = focusable();
+    if (!list.length) return;
+    var first = list[0];
+    var last = list[list.length - 1];
+    var inside = root.contains(document.activeElement);
+    if (event.shiftKey && (document.activeElement === first || !inside)) {
+      event.preventDefault();
+      last.focus();
+    } else if (!event.shiftKey && (document.activeElement === last || !inside)) {
+      event.preventDefault();
+      first.focus();
+    }
+  }
+
+  function toggleInfo(show) {
+    infoShown = show === undefined ? !infoShown : show;
+    root.classList.toggle("info-hidden", !infoShown);
+    document.getElementById("detail-info-toggle").setAttribute("aria-pressed", String(infoShown));
+    PX.viewer.layout();
   }
 
   return {
@@ -240,6 +358,22 @@ PX.detail = (function () {
       image = document.getElementById("detail-image");
       boxes = document.getElementById("ocr-boxes");
       info = document.getElementById("detail-info");
+      strip = document.getElementById("work-strip");
+      pager = document.getElementById("work-pager");
+      PX.viewer.init({ swipe: function (delta) { options.swipe(delta); } });
+      root.addEventListener("keydown", trapFocus);
+      document.getElementById("page-prev").addEventListener("click", function () {
+        var id = pageAway(-1);
+        if (id && options.openPage) options.openPage(id);
+      });
+      document.getElementById("page-next").addEventListener("click", function () {
+        var id = pageAway(1);
+        if (id && options.openPage) options.openPage(id);
+      });
+      document.getElementById("detail-info-toggle").addEventListener("click", function () {
+        toggleInfo();
+      });
+      if (window.matchMedia && window.matchMedia("(max-width: 640px)").matches) toggleInfo(true);
       image.addEventListener("error", function () {
         if (!current || !image.getAttribute("src")) return;
         image.removeAttribute("src");
@@ -256,5 +390,8 @@ PX.detail = (function () {
     close: close,
     isOpen: function () { return root && !root.hidden; },
     currentId: function () { return current ? current.id : null; },
+    pageAway: pageAway,
+    toggleInfo: toggleInfo,
+    work: function () { return work; },
   };
 })();

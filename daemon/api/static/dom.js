@@ -14,6 +14,8 @@ PX.h = function (tag, attrs) {
     else if (key === "text") el.textContent = String(value);
     else if (key.slice(0, 2) === "on") el.addEventListener(key.slice(2), value);
     else if (key === "dataset") Object.assign(el.dataset, value);
+    // Styles through the CSSOM: the page's policy refuses style="" attributes.
+    else if (key === "style") Object.keys(value).forEach(function (p) { el.style.setProperty(p, value[p]); });
     else el.setAttribute(key, value === true ? "" : String(value));
   }
   for (var i = 2; i < arguments.length; i++) PX.append(el, arguments[i]);
@@ -77,4 +79,65 @@ PX.copyText = function (text) {
   try { ok = document.execCommand("copy"); } catch (e) { ok = false; }
   document.body.removeChild(area);
   return ok ? Promise.resolve() : Promise.reject(new Error("copy refused"));
+};
+
+// Text with its web addresses as links (http and https only; the text itself
+// is still only ever text nodes). Messages from the daemon name download
+// addresses and docs: they should be clickable.
+PX.linkify = function (text) {
+  var parts = [];
+  var pattern = /https?:\/\/[^\s<>"'`)]+[^\s<>"'`).,;:!?]/g;
+  var last = 0;
+  var match;
+  text = String(text || "");
+  while ((match = pattern.exec(text)) !== null) {
+    if (match.index > last) parts.push(text.slice(last, match.index));
+    parts.push(PX.h("a", { href: match[0], target: "_blank", rel: "noopener noreferrer",
+      text: match[0] }));
+    last = match.index + match[0].length;
+  }
+  if (last < text.length) parts.push(text.slice(last));
+  return parts;
+};
+
+// A time the daemon sends in UTC ("2021-03-04T10:20:30Z"), in the browser's
+// own time zone and language.
+PX.localTime = function (iso) {
+  if (!iso) return "";
+  var when = new Date(iso);
+  if (isNaN(when.getTime())) return String(iso);
+  return when.toLocaleString(undefined, { year: "numeric", month: "short", day: "numeric",
+    hour: "2-digit", minute: "2-digit" });
+};
+
+// Settings the browser keeps (theme, density, saved searches); private
+// browsing may refuse them, and the page works on without.
+PX.stored = function (key, fallback) {
+  try {
+    var text = window.localStorage.getItem(key);
+    return text === null ? fallback : JSON.parse(text);
+  } catch (e) { return fallback; }
+};
+
+PX.store = function (key, value) {
+  try { window.localStorage.setItem(key, JSON.stringify(value)); } catch (e) { /* private mode */ }
+};
+
+// A small box next to an element: why a feature cannot run and what to do.
+PX.explain = function (anchor, title, lines) {
+  var box = document.getElementById("popover");
+  PX.clear(box);
+  box.appendChild(PX.h("strong", { text: title }));
+  (lines || []).forEach(function (line) {
+    if (line) box.appendChild(PX.h("p", null, PX.linkify(line)));
+  });
+  box.appendChild(PX.h("button", { type: "button", class: "link popover-close", text: "OK",
+    onclick: function () { box.hidden = true; if (anchor) anchor.focus(); } }));
+  box.hidden = false;
+  var rect = anchor ? anchor.getBoundingClientRect() : { left: 16, bottom: 60 };
+  var width = Math.min(420, window.innerWidth - 16);
+  box.style.width = width + "px";
+  box.style.left = Math.max(8, Math.min(rect.left, window.innerWidth - width - 8)) + "px";
+  box.style.top = (rect.bottom + 6) + "px";
+  box.querySelector(".popover-close").focus();
 };

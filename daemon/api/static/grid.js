@@ -1,14 +1,20 @@
-// The result grid: one card per image, one card per multi-page work (with its
-// page count; expanding it shows every page), thumbnails only, lazy-loaded.
+// The result grid: one tile per image, one per multi-page work (with its page
+// count; expanding it shows every page, and it folds back), thumbnails only,
+// lazy-loaded. Tiles keep each picture's shape in justified rows (a flexbox
+// whose items grow by their aspect ratio, so every row fills the width and
+// no picture is cropped or padded with bars); the row height is the density
+// the user picks. Names show on hover and in the detail view, not under tiles.
 "use strict";
 window.PX = window.PX || {};
 
 PX.grid = (function () {
   var h = PX.h;
   var el;
-  var cards = [];   // {key, items, el, expanded}
+  var cards = [];   // {key, items, el, expanded, inWork}
   var byKey = {};
   var handlers = {};
+  var MIN_RATIO = 0.4;  // a tall strip's tile is this narrow at most (its thumbnail is cropped to fit)
+  var MAX_RATIO = 3.5;
 
   function groupKey(item) {
     return item.work_key && item.work_pages > 1 ? "work:" + item.work_key : "id:" + item.id;
@@ -16,6 +22,19 @@ PX.grid = (function () {
 
   function label(item) {
     return PX.basename(item.path) || item.id.slice(0, 12);
+  }
+
+  function ratio(item) {
+    var r = (item.width || 1) / (item.height || 1);
+    return Math.max(MIN_RATIO, Math.min(MAX_RATIO, r));
+  }
+
+  function similarButton(item) {
+    var clip = PX.features.available("clip");
+    return h("button", { type: "button", class: "similar" + (clip ? "" : " dupes"),
+      title: clip ? "More like this (CLIP)" : "Near-duplicates (perceptual hash; CLIP is unavailable)",
+      "aria-label": clip ? "More like this" : "Near-duplicates", text: clip ? "≈" : "≡",
+      onclick: function () { handlers.similar(item.id); } });
   }
 
   function cardElement(card) {
@@ -34,18 +53,27 @@ PX.grid = (function () {
           ? " · " + matched + " match" : ""),
         onclick: function () { expand(card); } }));
     } else if (card.inWork) {
-      badges.push(h("span", { class: "page-no", text: "p" + item.page }));
+      badges.push(h("span", { class: "page-no", text: "p" + ((item.page || 0) + 1) + "/" + item.work_pages }));
+      badges.push(h("button", { type: "button", class: "collapse", title: "Fold this work back into one tile",
+        "aria-label": "Fold the work back", text: "⤡", onclick: function () { collapse(card); } }));
     }
+    var r = ratio(item);
     var link = h("a", {
       class: "card-link", href: handlers.href(item.id),
       title: label(item) + " · " + item.width + "×" + item.height,
       onclick: function (event) {
-        if (event.button !== 0 || event.ctrlKey || event.metaKey || event.shiftKey) return;
+        if (event.button !== 0) return;
+        if (event.ctrlKey || event.metaKey || event.shiftKey || PX.selection.active()) {
+          // In a selection (or with a modifier): pick, do not open.
+          event.preventDefault();
+          PX.selection.click(card, event.shiftKey);
+          return;
+        }
         event.preventDefault();
         handlers.open(card);
       },
     },
-      h("span", { class: "thumb" },
+      h("span", { class: "thumb", style: { "padding-bottom": (100 / r).toFixed(3) + "%" } },
         h("img", { src: PX.api.thumbnail(item.id), loading: "lazy", decoding: "async",
           alt: label(item), width: item.width, height: item.height,
           onerror: function (event) {
@@ -54,15 +82,19 @@ PX.grid = (function () {
             event.target.parentNode.dataset.reason = item.offline ? "offline" : "no thumbnail";
           } })),
       h("span", { class: "name", text: label(item) }));
-    return h("div", {
+    var tile = h("div", {
       class: "card" + (item.offline ? " offline" : "") + (card.inWork ? " in-work" : ""),
       role: "listitem", dataset: { id: item.id, key: card.key },
+      style: { "flex-grow": (r * 100).toFixed(1), width: "calc(var(--row) * " + r.toFixed(4) + ")" },
     },
       link,
       h("span", { class: "card-meta" }, badges),
-      h("button", { type: "button", class: "similar", title: "More like this",
-        "aria-label": "More like this", text: "≈",
-        onclick: function () { handlers.similar(item.id); } }));
+      h("button", { type: "button", class: "pick", role: "checkbox", "aria-checked": "false",
+        "aria-label": "Select " + label(item), title: "Select (Shift: a range)",
+        onclick: function (event) { PX.selection.click(card, event.shiftKey); } }),
+      similarButton(item));
+    PX.selection.paint(card, tile);
+    return tile;
   }
 
   function focus(card) {
@@ -107,7 +139,8 @@ PX.grid = (function () {
       card.expanded = true;
       var anchor = card.el;
       var pages = page.items.map(function (item) {
-        var c = { key: "id:" + item.id, items: [item], el: null, expanded: true, inWork: true };
+        var c = { key: "id:" + item.id, items: [item], el: null, expanded: true, inWork: true,
+                  work: card };
         c.el = cardElement(c);
         el.insertBefore(c.el, anchor);
         return c;
@@ -118,6 +151,21 @@ PX.grid = (function () {
     }, function (err) { PX.app.notify(err.message); });
   }
 
+  // The pages of an expanded work folded back into its one tile.
+  function collapse(page) {
+    var work = page.work;
+    var first = cards.findIndex(function (c) { return c.work === work; });
+    if (first < 0) return;
+    var count = cards.filter(function (c) { return c.work === work; }).length;
+    var removed = cards.splice(first, count, work);
+    work.expanded = false;
+    var fresh = cardElement(work);
+    el.insertBefore(fresh, removed[0].el);
+    removed.forEach(function (c) { if (c.el.parentNode) c.el.parentNode.removeChild(c.el); });
+    work.el = fresh;
+    focus(work);
+  }
+
   // Moving with the arrow keys: left/right along the grid, up/down by one row.
   function neighbour(fromEl, key) {
     var index = cards.findIndex(function (c) { return c.el === fromEl; });
@@ -125,32 +173,65 @@ PX.grid = (function () {
     if (key === "ArrowLeft") return cards[Math.max(0, index - 1)];
     if (key === "ArrowRight") return cards[Math.min(cards.length - 1, index + 1)];
     var here = fromEl.getBoundingClientRect();
+    var middle = here.left + here.width / 2;
     var step = key === "ArrowDown" ? 1 : -1;
     var best = null;
     for (var i = index + step; i >= 0 && i < cards.length; i += step) {
       var box = cards[i].el.getBoundingClientRect();
       if (Math.abs(box.top - here.top) < 2) continue;  // same row
       if (best && Math.abs(box.top - best.box.top) >= 2) break;  // past the next row
-      var distance = Math.abs(box.left - here.left);
+      var distance = Math.abs(box.left + box.width / 2 - middle);
       if (!best || distance < best.distance) best = { card: cards[i], box: box, distance: distance };
     }
     return best ? best.card : cards[index];
+  }
+
+  var DENSITY = { s: 120, m: 180, l: 260 };
+  var PHONE_DENSITY = { s: 80, m: 110, l: 170 };
+
+  function setDensity(name) {
+    if (!DENSITY[name]) name = "m";
+    var phone = window.matchMedia && window.matchMedia("(max-width: 640px)").matches;
+    el.style.setProperty("--row", (phone ? PHONE_DENSITY : DENSITY)[name] + "px");
+    el.dataset.density = name;
+    Array.prototype.forEach.call(document.querySelectorAll(".density button"), function (b) {
+      b.setAttribute("aria-pressed", String(b.dataset.density === name));
+    });
+    PX.store("pximse-density", name);
   }
 
   return {
     init: function (options) {
       handlers = options;
       el = document.getElementById("grid");
+      setDensity(PX.stored("pximse-density", "m"));
+      Array.prototype.forEach.call(document.querySelectorAll(".density button"), function (b) {
+        b.addEventListener("click", function () { setDensity(b.dataset.density); });
+      });
+      window.addEventListener("resize", function () { setDensity(el.dataset.density); });
       el.addEventListener("keydown", function (event) {
-        if (["ArrowLeft", "ArrowRight", "ArrowUp", "ArrowDown"].indexOf(event.key) < 0) return;
         var target = event.target.closest(".card");
         if (!target) return;
+        if (event.key === " " && event.target.classList.contains("card-link")) {
+          event.preventDefault();
+          var card = cards.find(function (c) { return c.el === target; });
+          if (card) PX.selection.click(card, event.shiftKey);
+          return;
+        }
+        if (["ArrowLeft", "ArrowRight", "ArrowUp", "ArrowDown"].indexOf(event.key) < 0) return;
         event.preventDefault();
         var next = neighbour(target, event.key);
         if (next) {
           focus(next);
           if (next === cards[cards.length - 1] && handlers.nearEnd) handlers.nearEnd();
         }
+      });
+      PX.features.onChange(function () {
+        // CLIP came or went: each tile's ≈ says what it will do now.
+        cards.forEach(function (card) {
+          var old = card.el.querySelector(".similar");
+          if (old) old.parentNode.replaceChild(similarButton(card.items[0]), old);
+        });
       });
     },
     reset: function () {
@@ -168,5 +249,6 @@ PX.grid = (function () {
     focusCard: function (index) {
       if (cards[index]) focus(cards[index]);
     },
+    setDensity: setDensity,
   };
 })();

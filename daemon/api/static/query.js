@@ -120,22 +120,52 @@ PX.query = (function () {
     return join(list, legacy);
   }
 
-  // The word under the caret, for autocomplete: [start, end, word without its prefix].
+  // The word under the caret, for autocomplete: {start, end, word without its
+  // prefix, field: "tag" or "user"}. After user: (artist:), an artist's name,
+  // which may have begun with a double quote.
   function wordAt(text, caret) {
     var start = caret;
     while (start > 0 && !/[\s,]/.test(text[start - 1])) start--;
     var end = caret;
     while (end < text.length && !/[\s,]/.test(text[end])) end++;
     var word = text.slice(start, end);
+    var user = /^-?(user|artist|username|user_name):"?/i.exec(word);
+    if (user) {
+      if (/"$/.test(word) && word.length > user[0].length) return null;
+      return { start: start + user[0].length, end: end, word: word.slice(user[0].length),
+               field: "user", quote: user[0].slice(-1) !== '"' };
+    }
     var prefix = /^(\|?!?(tags\.|tags1:)|[-~(]*(tag:|model:|src:)?)/.exec(word)[0];
     if (word.indexOf('"') >= 0 || /^[A-Za-z_]+:[<>=!.]/.test(word.slice(prefix.length))) {
       return null;
     }
-    return { start: start + prefix.length, end: end, word: word.slice(prefix.length) };
+    return { start: start + prefix.length, end: end, word: word.slice(prefix.length),
+             field: "tag" };
+  }
+
+  // The query's order: (or sort:) items, by index: a sort written in the query
+  // beats the sort menu, so the page shows which one is in force.
+  function orderIndex(text) {
+    if (isLegacy(text || "")) return -1;
+    return items(text).findIndex(function (item) { return /^(order|sort):/i.test(item); });
+  }
+
+  function withoutOrder(text) {
+    var index = orderIndex(text);
+    return index < 0 ? text : without(text, index);
+  }
+
+  // dupes:ID in the query: the near-duplicates of one image.
+  function dupesOf(text) {
+    var found = items(text || "").filter(function (item) {
+      return /^(dupes|duplicates):[0-9a-f]{8,64}$/i.test(item);
+    });
+    return found.length ? found[0].split(":")[1] : "";
   }
 
   return {
     items: items, without: without, isLegacy: isLegacy, withTag: withTag,
-    quoteTag: quoteTag, wordAt: wordAt,
+    quoteTag: quoteTag, wordAt: wordAt, orderIndex: orderIndex, withoutOrder: withoutOrder,
+    dupesOf: dupesOf, join: join,
   };
 })();

@@ -1,86 +1,118 @@
 // Library and indexing status, live: Server-Sent Events from /api/events when
 // the daemon has them, else /api/status polled every few seconds.
+//
+// Each model stage is shown over the whole library (library_stages: done of
+// total from the catalogue, not one run's counters) with what it is doing:
+// ready, running, paused, unavailable and why, waiting for its weights, or
+// downloading them. The header's button keeps one width whatever it says.
 "use strict";
 window.PX = window.PX || {};
 
 PX.status = (function () {
   var h = PX.h;
   var POLL_MS = 4000;
-  var button, panel, onFiles;
+  var button, panel, onFiles, busyLine;
   var last = null;
   var pollTimer = null;
   var source = null;
+  var NAMES = { tagger: "Tagger", ocr: "Text (OCR)", clip: "CLIP" };
+  var PHASES = {
+    idle: "ready", running: "running", starting: "starting", paused: "paused",
+    unavailable: "unavailable", waiting: "waiting for weights", downloading: "downloading weights",
+    off: "not run here",
+  };
 
-  function stageRows(status) {
-    var rows = [];
-    var indexing = status.indexing && status.indexing.stages;
-    if (indexing) {
-      Object.keys(indexing).forEach(function (name) {
-        var s = indexing[name];
-        rows.push({ name: name, done: s.done, total: s.total, rate: s.rate, eta: s.eta_s,
-                    state: s.state });
-      });
-      return rows;
-    }
-    var queue = (status.queue && status.queue.stages) || {};
-    var stages = status.stages || {};
-    var names = Object.keys(stages).concat(Object.keys(queue)).filter(function (n, i, all) {
-      return all.indexOf(n) === i;
+  // Each stage over the library. A daemon that sends no library_stages (an
+  // older one) has its live rows used as they are.
+  function stages(status) {
+    if (status.library_stages) return status.library_stages;
+    var live = (status.indexing && status.indexing.stages) || {};
+    var out = {};
+    Object.keys(live).forEach(function (name) {
+      var s = live[name];
+      var state = String(s.state || "idle");
+      out[name] = { done: s.done || 0, total: s.total || 0, failed: 0, rate: s.rate,
+        eta_s: s.eta_s, state: state, phase: /^unavailable/.test(state) ? "unavailable"
+          : /^waiting for weights/.test(state) ? "waiting"
+          : /^downloading/.test(state) ? "downloading" : /^running/.test(state) ? "running"
+          : /^paused/.test(state) ? "paused" : "idle" };
     });
-    names.forEach(function (name) {
-      var done = 0;
-      var failed = 0;
-      Object.keys(stages[name] || {}).forEach(function (model) {
-        done += stages[name][model].done || 0;
-        failed += stages[name][model].failed || 0;
-      });
-      var q = queue[name] || {};
-      rows.push({ name: name, done: done, failed: failed, pending: q.pending || 0,
-                  rate: q.rate, eta: q.eta_s });
-    });
-    return rows;
+    return out;
   }
 
   function busy(status) {
-    if (status.indexing) return !!status.indexing.running;
-    return !!((status.scan && status.scan.running) || (status.models && status.models.running));
+    if (status.scan && status.scan.running) return true;
+    if (status.indexing && status.indexing.paused) return false;
+    return !!(status.indexing && status.indexing.running) ||
+      Object.keys(stages(status)).some(function (name) {
+        return stages(status)[name].phase === "downloading";
+      });
   }
 
+  // The one line the header shows, and how far along a bar goes (or null).
   function summary(status) {
     var text = PX.formatCount(status.images) + " images";
+    var fraction = null;
     var scan = status.scan || {};
+    var all = stages(status);
+    var names = Object.keys(all);
     if (scan.running) {
       var p = scan.progress || {};
-      text += " · scanning" + (p.total ? " " + PX.formatCount(p.done) + "/" +
-                               PX.formatCount(p.total) : "");
-    } else if (busy(status)) {
-      var pending = stageRows(status).reduce(function (sum, row) {
-        return sum + (row.pending !== undefined ? row.pending
-                      : Math.max(0, (row.total || 0) - (row.done || 0)));
-      }, 0);
-      text += " · indexing" + (pending ? ", " + PX.formatCount(pending) + " to go" : "");
+      text += " · scanning" + (p.total ? " " + PX.formatCount(p.done) + "/" + PX.formatCount(p.total) : "");
+      fraction = p.total ? p.done / p.total : null;
+    } else {
+      var working = names.filter(function (n) {
+        var s = all[n];
+        return (s.phase === "running" || s.phase === "starting") && s.done < s.total;
+      });
+      var fetching = names.filter(function (n) { return all[n].phase === "downloading"; });
+      if (working.length) {
+        // The stage furthest behind: the one the library waits for.
+        working.sort(function (a, b) {
+          return all[a].done / Math.max(1, all[a].total) - all[b].done / Math.max(1, all[b].total);
+        });
+        var s = all[working[0]];
+        text += " · " + (NAMES[working[0]] || working[0]).toLowerCase() + " " +
+          PX.formatCount(s.done) + "/" + PX.formatCount(s.total);
+        fraction = s.done / Math.max(1, s.total);
+      } else if (fetching.length) {
+        text += " · downloading " + fetching.map(function (n) { return NAMES[n] || n; }).join(", ");
+        var m = /(\d+)%/.exec(all[fetching[0]].state || "");
+        fraction = m ? Number(m[1]) / 100 : null;
+      } else if (status.indexing && status.indexing.running && !status.indexing.paused) {
+        text += " · indexing";
+      }
     }
-    var weights = (status.models && status.models.weights) || {};
-    var fetching = Object.keys(weights).filter(function (n) {
-      return weights[n].state === "downloading";
-    });
-    var waiting = Object.keys(weights).filter(function (n) {
-      return weights[n].state === "waiting" || weights[n].state === "missing";
-    });
-    if (fetching.length) text += " · downloading " + fetching.join(", ") + " weights";
-    else if (waiting.length) text += " · " + waiting.join(", ") + " waiting for weights";
     if (status.indexing && status.indexing.paused) text += " · paused";
-    return text;
+    if (status.data_folder) text += " · " + (status.data_folder.kind === "full"
+      ? "disk full: work waits" : "data folder problem: work waits");
+    return { text: text, fraction: fraction };
   }
 
   function render(status) {
     last = status;
-    PX.clear(button);
-    button.appendChild(h("span", { class: "status-text", text: summary(status) }));
-    button.title = summary(status) + " (click for details)";
+    var line = summary(status);
+    var label = button.querySelector(".status-text");
+    label.textContent = line.text;
     var errors = status.errors || (status.recent_errors || []).length;
-    if (errors) button.appendChild(h("span", { class: "badge", text: PX.formatCount(errors) }));
-    button.classList.toggle("busy", busy(status));
+    var badge = button.querySelector(".badge");
+    if (errors) {
+      if (!badge) { badge = h("span", { class: "badge" }); button.appendChild(badge); }
+      badge.textContent = PX.formatCount(errors);
+    } else if (badge) {
+      badge.parentNode.removeChild(badge);
+    }
+    button.title = line.text + (errors ? " · " + PX.formatCount(errors) + " files could not be read" : "") +
+      " (click for details)";
+    var isBusy = busy(status);
+    button.classList.toggle("busy", isBusy);
+    var bar = button.querySelector(".status-bar");
+    bar.classList.toggle("shown", line.fraction !== null);
+    bar.firstChild.style.width = line.fraction === null ? "0" : Math.round(100 * line.fraction) + "%";
+    busyLine.hidden = line.fraction === null;
+    busyLine.firstChild.style.width = bar.firstChild.style.width;
+    var clip = stages(status).clip;
+    if (PX.features) PX.features.clipStage(clip ? clip.state : "");
     if (!panel.hidden) renderPanel(status);
   }
 
@@ -90,14 +122,49 @@ PX.status = (function () {
     } });
   }
 
+  function stateCell(s) {
+    var phase = s.phase || "idle";
+    var words = String(s.state || "");
+    var detail = words.replace(/^(unavailable|waiting for weights|downloading weights)\s*:?\s*/i, "");
+    var cell = h("td", { class: "stage-state" },
+      h("span", { class: "phase phase-" + phase, text: PHASES[phase] || phase }));
+    if (detail && detail !== phase && phase !== "idle" && phase !== "running") {
+      cell.appendChild(h("div", { class: "stage-why" }, PX.linkify(detail)));
+    }
+    if (s.other_models) {
+      cell.appendChild(h("div", { class: "muted", text: PX.formatCount(s.other_models) +
+        " more done by an earlier model (still searchable)" }));
+    }
+    return cell;
+  }
+
+  function stageRow(name, s) {
+    var fraction = s.total ? s.done / s.total : 0;
+    var toGo = Math.max(0, (s.total || 0) - (s.done || 0) - (s.failed || 0));
+    return h("tr", { dataset: { stage: name } },
+      h("th", { scope: "row", text: NAMES[name] || name }),
+      stateCell(s),
+      h("td", { class: "stage-done" },
+        h("span", { class: "done-of", text: PX.formatCount(s.done) + " of " + PX.formatCount(s.total) }),
+        h("meter", { min: 0, max: 1, value: fraction, title: Math.round(100 * fraction) + "%" }),
+        s.failed ? h("div", { class: "error-text", text: PX.formatCount(s.failed) + " failed" }) : null),
+      h("td", { class: "stage-togo", text: PX.formatCount(toGo) }),
+      h("td", { text: s.rate && s.phase === "running" ? s.rate.toFixed(1) + "/s" : "" }),
+      h("td", { text: s.phase === "running" ? PX.formatDuration(s.eta_s) : "" }));
+  }
+
   function renderPanel(status) {
     PX.clear(panel);
-    var rows = stageRows(status);
+    var all = stages(status);
     var scan = status.scan || {};
     panel.appendChild(h("div", { class: "status-line" },
-      h("strong", { text: summary(status) }),
+      h("strong", { text: summary(status).text }),
       " · ", PX.formatCount(status.files), " files · ", PX.formatCount(status.tags), " tags",
       status.version ? " · PxIMSE " + status.version : ""));
+    if (status.data_folder) {
+      panel.appendChild(h("p", { class: "status-problem", role: "alert",
+                                 text: status.data_folder.message }));
+    }
     if (status.indexing) {
       panel.appendChild(h("div", { class: "status-actions" },
         status.indexing.paused ? action("Resume indexing", "/api/indexing/resume")
@@ -108,19 +175,13 @@ PX.status = (function () {
       panel.appendChild(h("p", { text: "Scan: " + (scan.progress.phase || "running") + " " +
         PX.formatCount(scan.progress.done) + " of " + PX.formatCount(scan.progress.total) }));
     }
-    if (rows.length) {
+    var names = Object.keys(all);
+    if (names.length) {
       panel.appendChild(h("table", { class: "stages" },
-        h("thead", null, h("tr", null, h("th", { text: "stage" }), h("th", { text: "done" }),
-          h("th", { text: "to go" }), h("th", { text: "rate" }), h("th", { text: "time left" }))),
-        h("tbody", null, rows.map(function (row) {
-          var toGo = row.pending !== undefined ? row.pending
-            : Math.max(0, (row.total || 0) - (row.done || 0));
-          return h("tr", null, h("td", { text: row.name + (row.state ? " (" + row.state + ")" : "") }),
-            h("td", { text: PX.formatCount(row.done) + (row.failed ? " (" + row.failed + " failed)" : "") }),
-            h("td", { text: PX.formatCount(toGo) }),
-            h("td", { text: row.rate ? row.rate.toFixed(1) + "/s" : "" }),
-            h("td", { text: PX.formatDuration(row.eta) }));
-        }))));
+        h("thead", null, h("tr", null, h("th", { text: "stage" }), h("th", { text: "state" }),
+          h("th", { text: "done, whole library" }), h("th", { text: "to go" }),
+          h("th", { text: "rate" }), h("th", { text: "time left" }))),
+        h("tbody", null, names.map(function (name) { return stageRow(name, all[name]); }))));
     }
     var roots = status.roots || [];
     if (roots.length) {
@@ -128,21 +189,22 @@ PX.status = (function () {
       panel.appendChild(h("ul", { class: "roots" }, roots.map(function (root) {
         return h("li", null, h("strong", { text: root.name }), " ", h("code", { text: root.path }),
           " · ", PX.formatCount(root.files), " files · ",
-          root.online ? (watch[root.name] || "online") : "offline");
+          root.online ? (watch[root.name] || "online")
+                      : "offline" + (root.offline_reason ? ": " + root.offline_reason : ""));
       })));
     }
     var errors = status.recent_errors || [];
     if (errors.length) {
       panel.appendChild(h("h3", { text: "Recent errors" }));
       panel.appendChild(h("ul", { class: "errors" }, errors.slice(0, 20).map(function (e) {
-        return h("li", null, h("code", { text: e.path }), " — ", e.message || e.reason || "");
+        return h("li", null, h("code", { text: e.path }), " — ", PX.linkify(e.message || e.reason || ""));
       })));
     }
   }
 
   function refresh() {
     return PX.api.get("/api/status").then(render, function (err) {
-      PX.clear(button).appendChild(document.createTextNode("daemon unreachable"));
+      button.querySelector(".status-text").textContent = "daemon unreachable";
       button.title = err.message;
     });
   }
@@ -189,6 +251,7 @@ PX.status = (function () {
     start: function (options) {
       button = document.getElementById("status-button");
       panel = document.getElementById("status-panel");
+      busyLine = document.getElementById("busy-line");
       onFiles = options.onFiles;
       button.addEventListener("click", toggle);
       refresh();
@@ -196,5 +259,6 @@ PX.status = (function () {
     },
     mode: function () { return pollTimer !== null ? "polling" : (source ? "events" : "starting"); },
     latest: function () { return last; },
+    stages: stages,
   };
 })();

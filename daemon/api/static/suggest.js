@@ -1,5 +1,7 @@
-// Tag autocomplete for the query box: the word under the caret, completed
-// from /api/tags (most used first); arrows move, Enter or Tab takes one.
+// Autocomplete for the query box: the word under the caret, completed from
+// /api/suggest (tags that start with it, then tags that hold it: "miku" finds
+// hatsune_miku; after user:, artists' names), most used first. Arrows move;
+// Enter takes the highlighted one, Tab the highlighted one or else the first.
 "use strict";
 window.PX = window.PX || {};
 
@@ -43,7 +45,13 @@ PX.suggest = (function () {
     var tag = suggest.list[index];
     var word = suggest.word;
     if (!tag || !word) return;
-    var text = PX.query.isLegacy(input.value) ? tag.name : PX.query.quoteTag(tag.name);
+    var text;
+    if (word.field === "user") {
+      text = word.quote && /^[^\s"()]+$/.test(tag.name) ? tag.name
+        : (word.quote ? '"' : "") + tag.name.replace(/\\/g, "\\\\").replace(/"/g, '\\"') + '"';
+    } else {
+      text = PX.query.isLegacy(input.value) ? tag.name : PX.query.quoteTag(tag.name);
+    }
     var value = input.value.slice(0, word.start) + text + input.value.slice(word.end);
     var caret = word.start + text.length;
     if (value[caret] !== " ") { value = value.slice(0, caret) + " " + value.slice(caret); }
@@ -55,11 +63,12 @@ PX.suggest = (function () {
   function onQueryInput() {
     window.clearTimeout(suggest.timer);
     var word = PX.query.wordAt(input.value, input.selectionStart || 0);
-    if (!word || !word.word) { closeSuggestions(); return; }
+    if (!word || (!word.word && word.field !== "user")) { closeSuggestions(); return; }
     var value = input.value;
     var asked = ++suggest.asked;
     suggest.timer = window.setTimeout(function () {
-      PX.api.get("/api/tags?" + new URLSearchParams({ prefix: word.word, limit: "10" }).toString())
+      PX.api.get("/api/suggest?" + new URLSearchParams({ word: word.word, field: word.field,
+                                                         limit: "10" }).toString())
         .then(function (found) {
           if (asked === suggest.asked && document.activeElement === input && input.value === value) {
             showSuggestions(found, word);
@@ -77,9 +86,13 @@ PX.suggest = (function () {
       if (suggest.active < 0) suggest.active = event.key === "ArrowDown" ? 0 : n - 1;
       else suggest.active = (suggest.active + (event.key === "ArrowDown" ? 1 : n - 1)) % n;
       markActive();
-    } else if ((event.key === "Enter" || event.key === "Tab") && suggest.active >= 0) {
+    } else if (event.key === "Enter" && suggest.active >= 0) {
       event.preventDefault();
       accept(suggest.active);
+    } else if (event.key === "Tab" && !event.shiftKey) {
+      // Tab completes: the highlighted suggestion, or else the first one.
+      event.preventDefault();
+      accept(suggest.active >= 0 ? suggest.active : 0);
     } else if (event.key === "Escape") {
       event.preventDefault();
       event.stopPropagation();

@@ -29,7 +29,8 @@ CONTENT_COLUMNS: tuple[str, ...] = (
     "phash_version",
 )
 COLUMNS: dict[str, tuple[str, ...]] = {
-    "root": ("id", "name", "path", "online", "last_scan_ns"),
+    "root": ("id", "name", "path", "online", "last_scan_ns", "device", "mount",
+             "offline_reason"),
     "folder_state": ("folder", "root_id", "mtime_ns", "files", "stat_sum"),
     "file": ("id", "root_id", "path", "folder", "name", "size", "mtime_ns", "content_id",
              "state", "reason", "error", "seen_ns"),

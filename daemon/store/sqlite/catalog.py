@@ -108,10 +108,12 @@ class SqliteCatalog(CatalogReads, PixivRows, SqliteWorklists):
                 conn.execute("UPDATE root SET path = ? WHERE id = ?", (path, row[0]))
             return int(row[0])
 
-    def set_root_online(self, root_id: int, online: bool) -> None:
-        """A root that went missing keeps its files, marked offline; nothing is deleted."""
+    def set_root_online(self, root_id: int, online: bool, why: str | None = None) -> None:
+        """A root that went missing keeps its files, marked offline; nothing is
+        deleted. ``why`` says what is wrong, for the status."""
         with self.db.write() as conn:
-            conn.execute("UPDATE root SET online = ? WHERE id = ?", (int(online), root_id))
+            conn.execute("UPDATE root SET online = ?, offline_reason = ? WHERE id = ?",
+                         (int(online), None if online else why, root_id))
             if online:
                 return
             touched = [
@@ -131,12 +133,16 @@ class SqliteCatalog(CatalogReads, PixivRows, SqliteWorklists):
         root_id: int,
         signatures: Mapping[str, tuple[int, int, int]] | None = None,
         vanished: Iterable[str] = (),
+        identity: tuple[int, str] | None = None,
     ) -> None:
-        """Record a finished scan and the signatures of the folders it compared."""
+        """Record a finished scan, the signatures of the folders it compared and
+        what the root is (device id, mount point: see library/presence.py)."""
         with self.db.write() as conn:
             conn.execute(
-                "UPDATE root SET online = 1, last_scan_ns = ? WHERE id = ?",
-                (time.time_ns(), root_id),
+                "UPDATE root SET online = 1, offline_reason = NULL, last_scan_ns = ?,"
+                " device = coalesce(?, device), mount = coalesce(?, mount) WHERE id = ?",
+                (time.time_ns(), identity and identity[0],
+                 identity and stored_path(identity[1]), root_id),
             )
             conn.executemany(
                 "INSERT INTO folder_state (folder, root_id, mtime_ns, files, stat_sum)"
@@ -152,6 +158,21 @@ class SqliteCatalog(CatalogReads, PixivRows, SqliteWorklists):
                 "DELETE FROM folder_state WHERE folder = ?",
                 [(stored_path(f),) for f in vanished],
             )
+
+    def root_identity(self, root_id: int) -> tuple[int, str] | None:
+        """(device id, mount point) of the root as of its last scan."""
+        row = self.db.reader().execute(
+            "SELECT device, mount FROM root WHERE id = ?", (root_id,)).fetchone()
+        if row is None or row[0] is None or row[1] is None:
+            return None
+        return int(row[0]), os_path(row[1])
+
+    def root_sample(self, root_id: int, limit: int = 16) -> list[tuple[str, int, int]]:
+        """Some of the root's files, online or offline: (path, size, mtime_ns)."""
+        rows = self.db.reader().execute(
+            "SELECT path, size, mtime_ns FROM file WHERE root_id = ?"
+            " AND state IN ('ok', 'offline') LIMIT ?", (root_id, limit))
+        return [(os_path(path), int(size), int(mtime)) for path, size, mtime in rows]
 
     def folder_signatures(self, root_id: int) -> dict[str, tuple[int, int, int]]:
         """Folder -> (mtime_ns, files, sum of stat keys) as of the last scan."""

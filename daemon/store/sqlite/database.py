@@ -5,6 +5,14 @@ handlers in a thread pool, so the event loop never waits on SQLite) and every
 write goes through a single connection behind a lock, in short batched
 transactions. WAL lets readers go on while a batch is written.
 
+The write-ahead log is kept bounded: SQLite's own checkpoints cannot start the
+log over while some reader always holds a snapshot (a busy API, a long
+search), so the writer checkpoints it in full and truncates it every
+:data:`CHECKPOINT_EVERY_S` once it passed :data:`WAL_CHECKPOINT_BYTES`, waiting
+a moment for readers to move to the new snapshot; ``journal_size_limit``
+trims what is left after SQLite's own checkpoints. A write that fails (a full
+disk) is rolled back whole, the ``COMMIT`` included.
+
 Memory is bounded across threads: a thread's reader goes back to the pool when
 the thread ends (the API's worker threads come and go), at most
 ``IDLE_READERS`` idle ones are kept, and each reader has a small page cache and
@@ -34,7 +42,15 @@ _PRAGMAS = (
     "PRAGMA foreign_keys = OFF",
     "PRAGMA temp_store = MEMORY",
     "PRAGMA busy_timeout = 10000",
+    "PRAGMA journal_size_limit = 67108864",
 )
+CHECKPOINT_EVERY_S = 30.0
+WAL_CHECKPOINT_BYTES = 16 << 20
+"""A write-ahead log larger than this is checkpointed and truncated (at most
+every CHECKPOINT_EVERY_S)."""
+CHECKPOINT_WAIT_MS = 2000
+"""How long a checkpoint waits for readers still on an old snapshot (writes wait
+meanwhile); it is tried again later if they are not done."""
 WRITER_CACHE_KIB = 16384
 READER_CACHE_KIB = 2048
 """Page cache per reader; a page past it is read again from the OS cache."""
@@ -93,6 +109,7 @@ class Database:
         self._idle: list[sqlite3.Connection] = []
         self._leased = 0
         self._readers_lock = threading.Lock()
+        self._checkpointed = time.monotonic()
         self._closed = False
 
     def reader(self) -> sqlite3.Connection:
@@ -147,10 +164,35 @@ class Database:
                 )
                 yield conn
             except BaseException:
-                conn.execute("ROLLBACK")
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
                 raise
             else:
-                conn.execute("COMMIT")
+                try:
+                    conn.execute("COMMIT")
+                except BaseException:  # a full disk can fail the commit itself
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+                    raise
+            if time.monotonic() - self._checkpointed > CHECKPOINT_EVERY_S:
+                self._checkpoint(conn)
+
+    def _checkpoint(self, conn: sqlite3.Connection) -> None:
+        """Checkpoint the whole log and truncate it, when it grew (see the module)."""
+        self._checkpointed = time.monotonic()
+        try:
+            if self.path.with_name(self.path.name + "-wal").stat().st_size \
+                    < WAL_CHECKPOINT_BYTES:
+                return
+        except OSError:
+            return
+        conn.execute(f"PRAGMA busy_timeout = {CHECKPOINT_WAIT_MS}")
+        try:
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+        except sqlite3.OperationalError:
+            pass  # a reader held on: next time
+        finally:
+            conn.execute("PRAGMA busy_timeout = 10000")
 
     @contextmanager
     def time_limit(self, conn: sqlite3.Connection, limit_ms: int) -> Iterator[None]:

@@ -93,15 +93,15 @@ def first_rank(content_ids: np.ndarray, values: list[object] | None, size: int) 
 
 
 def sort_rank(conn: sqlite3.Connection, name: str, size: int) -> np.ndarray:
-    """Rank per content for sorting by ``path``, ``folder`` (the smallest of its
-    files') or ``id`` (the SHA-256), in SQLite's BINARY order."""
+    """Rank per content for sorting by ``path``, ``folder``, ``filename`` (the
+    smallest of its files') or ``id`` (the SHA-256), in SQLite's BINARY order."""
     if name == "id":
         ids = np.fromiter(
             (row[0] for row in conn.execute("SELECT id FROM content ORDER BY sha256")),
             dtype=np.int64,
         )
         return first_rank(ids, None, size)
-    column = "path" if name == "path" else "folder"
+    column = {"path": "path", "folder": "folder", "filename": "name"}[name]
     rows = conn.execute(
         f"SELECT content_id, {column} FROM file WHERE content_id IS NOT NULL ORDER BY {column}"
     ).fetchall()

@@ -504,7 +504,7 @@ class MemoryIndex:
         spec = lookup(key.field)
         if spec is None:
             raise QueryError(f"cannot sort by '{key.field}'")
-        if spec.name in ("path", "folder", "id"):
+        if spec.name in ("path", "folder", "filename", "id"):
             rank = self._ranks.get(spec.name)
             if rank is None or len(rank) < self._size:
                 rank = self._ranks[spec.name] = sort_rank(conn, spec.name, self._size)

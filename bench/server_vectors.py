@@ -16,7 +16,7 @@ as the test suite starts it (tests/milvus_server.py: its own venv under
    a column filter, and as allowed ids, as it sends any other filter) and on the
    embedded store (allowed ids), in the same run.
 
-    .venv/bin/python bench/milvus_server.py [--n 200000] [--dims 512] [--queries 30]
+    .venv/bin/python bench/server_vectors.py [--n 200000] [--dims 512] [--queries 30]
 """
 
 from __future__ import annotations
@@ -38,18 +38,17 @@ from pximse.store.vectors.milvus import MilvusVectorStore
 
 sys.path.insert(0, str(REPO_DIR / "tests"))
 from milvus_server import shared_server  # noqa: E402
+from vector_search import make_vectors  # noqa: E402
 
 K = 100
 SHARES = (0.01, 0.10, 0.30, 1.0)
 
 
-def clustered(n: int, dims: int, seed: int) -> np.ndarray:
-    """Unit vectors around a few hundred centres sharing a common direction (CLIP-like)."""
-    rng = np.random.default_rng(seed)
-    centres = rng.normal(size=(300, dims)) + 2.0
-    vectors = centres[rng.integers(0, 300, n)] + 1.2 * rng.normal(size=(n, dims))
-    vectors = vectors.astype(np.float32)
-    return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+def clustered(n: int, dims: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` CLIP-like unit vectors and 200 queries, as ``vector_search.py`` makes them
+    (clusters of uneven popularity around a common direction)."""
+    data, queries = make_vectors(n, dims, clusters=max(50, n // 300), seed=seed)
+    return data.astype(np.float32), queries.astype(np.float32)
 
 
 def wait_indexed(store: MilvusVectorStore, rows: int, timeout_s: float = 900) -> float:
@@ -74,7 +73,7 @@ def migrate(work: Path, uri: str, dims: int) -> dict[str, object]:
                    dtype=np.int64)
     catalog.close()
     embedded = EmbeddedVectorStore(work / "vectors", dims, "clip:bench-migrate")
-    embedded.add(ids, clustered(len(ids), dims, 3))
+    embedded.add(ids, clustered(len(ids), dims, 3)[0])
     embedded.save()
     began = time.perf_counter()
     baseline = copy_vectors(embedded, EmbeddedVectorStore(work / "copy", dims, "clip:copy"), ids)
@@ -93,11 +92,11 @@ def migrate(work: Path, uri: str, dims: int) -> dict[str, object]:
 
 def search(work: Path, uri: str, n: int, dims: int, queries: int) -> dict[str, object]:
     ids = np.arange(1, n + 1, dtype=np.int64) * 2
-    vectors = clustered(n, dims, 1)
+    vectors, queries_all = clustered(n, dims, 1)
     rng = np.random.default_rng(2)
     rank = rng.permutation(n)  # a column beside each vector: share s keeps rank < s * n
     scalars = {int(i): {"state": 1, "filesize": int(r)} for i, r in zip(ids, rank, strict=True)}
-    probe = clustered(queries, dims, 9)
+    probe = queries_all[:queries]
 
     embedded = EmbeddedVectorStore(work / "search", dims, "clip:bench-search")
     embedded.add(ids, vectors)
@@ -165,7 +164,7 @@ def main() -> int:
             f"{row['milvus_expr']['recall']:.2f} / embedded {row['embedded']['p50_ms']:.0f} ms "
             f"recall {row['embedded']['recall']:.2f}"
             for share, row in found["filters"].items()))  # type: ignore[attr-defined]
-        emit_result({"name": "milvus_server", "ok": ok, "migrate": moved, "search": found})
+        emit_result({"name": "server_vectors", "ok": ok, "migrate": moved, "search": found})
         return 0 if ok else 1
     finally:
         shutil.rmtree(work, ignore_errors=True)
