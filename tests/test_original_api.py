@@ -131,8 +131,8 @@ def test_every_document_has_the_originals_keys_and_types(client: TestClient) -> 
         assert doc["type"] in ORIGINAL_TYPES
         assert all(isinstance(doc[key], int) for key in ("width", "height", "filesize"))
         assert re.fullmatch(r"\d{4}/\d\d/\d\d-\d\d:\d\d:\d\d", doc["date"])
-        assert isinstance(doc["tags"], dict)
-        assert all(isinstance(score, float) for score in doc["tags"].values())
+        assert doc["tags"] is None or all(isinstance(score, float)
+                                          for score in doc["tags"].values())
         assert doc["tags1"] is None or all(isinstance(tag, str) for tag in doc["tags1"])
         assert "image_distance" not in doc and "text_distance" not in doc  # not ranked
         # PxIMSE's own fields come after, under names the original did not use
@@ -161,7 +161,7 @@ def test_each_document_field_by_field(client: TestClient, original: dict[str, An
     pixiv1 = docs[PIXIV1]
     assert (pixiv1["type"], pixiv1["userid"], pixiv1["illustid"], pixiv1["tags"],
             pixiv1["tags1"], pixiv1["text"], pixiv1["viewCount"]) == (
-        "pixiv1", None, "98765432", {}, None, None, None)
+        "pixiv1", None, "98765432", None, None, None, None)
     yandere = docs[YANDERE]
     assert (yandere["type"], yandere["folder"], yandere["illustid"], yandere["tags1"],
             yandere["tags"], yandere["user"]) == (
@@ -213,6 +213,12 @@ def test_the_originals_item_meanings(client: TestClient) -> None:
     assert names("text;=null") == set(map(lambda n: Path(n).name, FILES)) - {Path(PIXIV).name}
     assert names("tags1;!=null", "!tags") == set()
     assert names("tags1;!=null") == {Path(PIXIV).name, YANDERE}
+    # a key the dialog shows as null is one KEY;=null finds, and the other way round
+    docs = submit(client)
+    for key in ("tags", "tags1", "text"):
+        assert names(f"{key};=null") == {doc["filename"] for doc in docs if doc[key] is None}
+        assert names(f"{key};!=null") == {doc["filename"] for doc in docs
+                                          if doc[key] is not None}
 
 
 def test_every_sort_chip_of_the_original(client: TestClient) -> None:
