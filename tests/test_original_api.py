@@ -65,9 +65,16 @@ def original(library: Path, make_image, make_config) -> dict[str, Any]:
         os.utime(path, (MTIME[name], MTIME[name]))
     config = make_config({"main": library})
     catalog = SqliteCatalog(config.catalog_path)
-    scan_roots(catalog, config.roots, thumbnail_dir=config.thumbnail_dir, config=config.scan)
+    fill(catalog, config)
     sha = {name: sha_of(library / name) for name in FILES}
-    cid = {name: catalog.content_id_for(sha[name]) for name in FILES}
+    return {"config": config, "catalog": catalog, "library": library, "sha": sha}
+
+
+def fill(catalog: Any, config: Config) -> None:
+    """The library scanned into ``catalog``, then tags, OCR text and a Pixiv work."""
+    library = config.roots[0].path
+    scan_roots(catalog, config.roots, thumbnail_dir=config.thumbnail_dir, config=config.scan)
+    cid = {name: catalog.content_id_for(sha_of(library / name)) for name in FILES}
     catalog.set_model_tags_many([
         (cid[PIXIV], "wd-test", {"1girl": 0.98, "long_hair": 0.7, "hat": 0.2}),
         (cid[YANDERE], "wd-test", {"1girl": 0.6, "monochrome": 0.9}),
@@ -80,7 +87,6 @@ def original(library: Path, make_image, make_config) -> dict[str, Any]:
         created=1_577_836_800, views=1000, bookmarks=200, likes=150, comments=3,
         user_id="12345", user_name="Alice",
         tags=[PixivTag("オリジナル", "original"), PixivTag("女の子")]))
-    return {"config": config, "catalog": catalog, "library": library, "sha": sha}
 
 
 @pytest.fixture
@@ -417,3 +423,51 @@ def test_a_front_end_on_a_configured_origin(original: dict[str, Any], make_confi
         own = client.get(picture_url(doc), headers={**picture, "Sec-Fetch-Site": "same-origin"})
         assert own.status_code == 200
         assert own.headers["cross-origin-resource-policy"] == "same-origin"
+
+
+# -- the server backend --------------------------------------------------------------------
+
+
+def test_the_same_answers_on_mongodb(original: dict[str, Any], make_config) -> None:
+    """The library written to MongoDB (mongomock) with word searches in
+    (the fake) Meilisearch answers every form as the embedded catalogue does."""
+    import mongomock
+    from meili_fake import FakeMeili
+
+    from pximse.store.meili import MeiliTextStore
+    from pximse.store.mongo.catalog import MongoCatalog
+    from pximse.store.mongo.database import MongoDatabase
+
+    config = make_config({"main": original["library"]},
+                         '[backend]\nkind = "mongodb"\n')
+    meili = FakeMeili().start()
+    mongo = MongoCatalog(MongoDatabase(mongomock.MongoClient(), "pximse"),
+                         text_store=MeiliTextStore(meili.url, interval_ms=1))
+    try:
+        fill(mongo, config)
+        forms: list[dict[str, Any]] = [
+            {}, {"text": None, "query": None, "sort": None},
+            {"query": ["tags.1girl"], "sort": ["width;1"]},
+            {"query": ["!tags.monochrome", '|type;="pixiv"', '|type;="twitter"']},
+            {"query": ['type;="pixiv1"']}, {"query": ["tags.long_hair;<=0.9"]},
+            {"query": ["textlen;<50"]}, {"query": ["tags;=null"], "sort": ["filename"]},
+            {"query": ["tags1;!=null"], "sort": ["illustid;1"]},
+            {"query": ['userid;="12345"']}, {"query": ["m;hello wor"]},
+            {"query": ["mt;origin"]}, {"query": ["mt;cat_ears"]},
+            *({"sort": [chip + suffix]} for chip in SORT_CHIPS for suffix in ("", ";1")),
+        ]
+        with api_client(create_app(original["config"], original["catalog"])) as embedded, \
+                api_client(create_app(config, mongo)) as server:
+            for form in forms:
+                expected = submit(embedded, **form)
+                assert expected, form  # each form finds something
+                assert submit(server, **form) == expected, form
+            assert {doc["filename"] for doc in submit(server, query=["m;hello"])} == {
+                Path(PIXIV).name}
+            for doc in submit(server):
+                shown = server.get(picture_url(doc))
+                assert shown.status_code == 200, doc
+                assert shown.content == embedded.get(picture_url(doc)).content
+    finally:
+        mongo.close()
+        meili.stop()
