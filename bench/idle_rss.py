@@ -93,9 +93,9 @@ class Daemon:
     def base(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 60.0) -> float:
+    def start(self, timeout: float = 60.0, extra: tuple[str, ...] = ()) -> float:
         command = [str(venv_bin("pximse")), "serve", "--no-scan", "--config", str(self.config),
-                   "--data-dir", str(self.data), "--port", str(self.port)]
+                   "--data-dir", str(self.data), "--port", str(self.port), *extra]
         started = time.perf_counter()
         with open(self.log, "wb") as log:
             self.proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,

@@ -23,9 +23,14 @@ from typing import Any
 
 from _common import BENCH_DIR, REPO_DIR, RESULT_PREFIX
 
-BENCHES = ("rescan", "query", "rss", "xmp", "hydrus", "watch_latency", "watch_burst",
-           "watch_move", "watch_idle", "page", "migrate", "sse", "uploads",
-           "clip_runtime", "index_unchanged", "first_run")
+BENCHES = ("rescan", "query", "rss", "daemon", "vectors", "scan", "xmp", "hydrus",
+           "watch_latency", "watch_burst", "watch_move", "watch_idle", "page", "migrate",
+           "sse", "uploads", "clip_runtime", "index_unchanged", "first_run", "kill_loop",
+           "ocr_strip")
+QUICK = {"daemon": ["--images", "50000"], "vectors": ["--n", "100000", "--queries", "20"],
+         "scan": ["--files", "100", "--rounds", "2"]}
+SCRIPTS = {"daemon": "daemon_memory.py", "vectors": "vector_search.py",
+           "scan": "scan_new_files.py"}
 WATCH_QUICK = {"watch_latency": ["--files", "3"], "watch_burst": ["--files", "2000"],
                "watch_move": ["--files", "1000"], "watch_idle": ["--seconds", "10"]}
 
@@ -74,6 +79,16 @@ def command(name: str, args: argparse.Namespace) -> list[str]:
             cmd += ["--files", "2000", "--rounds", "2"]
     elif name == "first_run":
         cmd = [python, str(BENCH_DIR / "first_run.py")]
+    elif name == "kill_loop":
+        cmd = [python, str(BENCH_DIR / "kill_loop.py")]
+        if args.quick:
+            cmd += ["--kills", "10", "--images", "40", "--max-wait", "15"]
+    elif name == "ocr_strip":
+        cmd = [python, str(BENCH_DIR / "ocr_strip.py")]
+        if args.quick:
+            cmd += ["--height", "9000"]
+    elif name in SCRIPTS:
+        cmd = [python, str(BENCH_DIR / SCRIPTS[name])] + (QUICK[name] if args.quick else [])
     elif name in WATCH_QUICK:
         cmd = [python, str(BENCH_DIR / f"{name}.py")]
         if args.quick:
@@ -131,6 +146,15 @@ def rows_for(name: str, result: dict[str, object] | None, code: int) -> list[tup
             rows.append(("query", "SQL-only path p50 / p95",
                          f"{sql['p50_ms']:.0f} / {sql['p95_ms']:.0f} ms", "", "", "info"))
         return rows
+    if name == "kill_loop":
+        return [("kill_loop", f"{result['kills']} SIGKILLs of index and serve",
+                 f"{result['seconds']:.0f} s", "", "integrity, nothing lost or redone", status)]
+    if name == "ocr_strip":
+        strip, page = result["strip"], result["page"]
+        return [("ocr_strip", f"OCR of a strip {strip['view']}",  # type: ignore[index]
+                 f"{strip['peak_rss_mb']:.0f} MB peak",  # type: ignore[index]
+                 f"page {page['peak_rss_mb']:.0f} MB",  # type: ignore[index]
+                 f"{result['rss_ratio']}x (< 1536 MB)", status)]
     if name == "xmp":
         return [
             ("xmp", f"rewrite sidecars, {result['images']} images",
@@ -188,6 +212,8 @@ def rows_for(name: str, result: dict[str, object] | None, code: int) -> list[tup
                  f"installed: {result['serve_s']} s",
                  f"{int(result['venv_bytes']) / 1e9:.2f} GB (<= 1.5 GB, no torch)",  # type: ignore[call-overload]
                  status)]
+    if name in SCRIPTS:
+        return _rows_of_mine(name, result, status)
     base = result.get("baseline", {})
     rows = [("idle_rss", "serve --no-scan, fresh", f"{result.get('rss_mb', 0):.1f} MiB",
              f"python {base.get('rss_mb', 0):.1f} MiB",  # type: ignore[union-attr]
@@ -198,6 +224,29 @@ def rows_for(name: str, result: dict[str, object] | None, code: int) -> list[tup
         rows.append(("idle_rss", "same, 1M catalogue after searches", f"{after:.0f} MiB",
                      "", "", "info"))
     return rows
+
+
+def _rows_of_mine(name: str, r: dict[str, Any], status: str) -> list[tuple[str, ...]]:
+    if name == "daemon":
+        inner, run = r["in_process"], r["daemon"]
+        return [
+            (name, f"RSS after 20 queries, {r['images']} images", f"{run['rss_mib']:.0f} MiB",
+             f"empty library {r['empty_daemon_rss_mib']:.0f} MiB", "(<= 450 MiB)", status),
+            (name, "first query after start", f"{run['first_query_s'] * 1000:.0f} ms",
+             f"warm {run['warm_first_query_s'] * 1000:.0f} ms", "(<= 0.5 s)", status),
+            (name, "unfiltered first page, in-process", f"{inner['first_page_s'] * 1000:.1f} ms",
+             f"SQLite {inner['sqlite_page_s'] * 1000:.1f} ms", "(<= 5 ms)", status),
+        ]
+    if name == "vectors":
+        rows = []
+        for share, line in r["filtered"].items():
+            rows.append((name, f"{float(share):.1%} filter, {r['n']} vectors",
+                         f"{line['ours_p50_ms']:.1f} ms, recall {line['ours_recall']:.3f}",
+                         f"flat+selector {line['flat_p50_ms']:.1f} ms",
+                         f"{line['flat_p50_ms'] / line['ours_p50_ms']:.1f}x faster", status))
+        return rows
+    return [(name, f"scan of {r['files']} new files", f"median {r['ratio']:.2f}x",
+             "read + SHA-256 + draft decode", "(<= 1.3x)", status)]
 
 
 def _watch_rows(name: str, r: dict[str, Any], status: str) -> list[tuple[str, ...]]:

@@ -275,7 +275,7 @@ def main() -> int:
     emit_result({"bench": "vectors", "n": args.n, "build_s": build, "disk_bytes": disk,
                  "rss_bytes": opened, "bare_rss_bytes": bare, "lists": store.lists(),
                  "probes": store.probe_table(), "filtered": rows,
-                 "passed": all(line.startswith("PASS") for line in ok)})
+                 "pass": all(line.startswith("PASS") for line in ok)})
     return 0 if all(line.startswith("PASS") for line in ok) else 1
 
 

@@ -11,9 +11,12 @@ import importlib.util
 import os
 import random
 import shutil
+import subprocess
+import tempfile
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from functools import cache
 from pathlib import Path
 
 import pytest
@@ -178,3 +181,54 @@ def milvus_server_uri(request: pytest.FixtureRequest,
     worker = hasattr(request.config, "workerinput")
     shared = tmp_path_factory.getbasetemp().parent if worker else tmp_path_factory.getbasetemp()
     return shared_server(shared / "milvus-server", os.getppid() if worker else os.getpid())
+
+
+# -- mounting (a drive that comes and goes, a disk that fills up) ---------------------
+
+
+@cache
+def mount_refused() -> str | None:
+    """Why this machine does not let the tests mount a tmpfs (None when it does)."""
+    if not os.path.exists("/proc/self/mounts") or shutil.which("mount") is None:
+        return "no Linux mount command here"
+    with tempfile.TemporaryDirectory() as where:
+        done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", where],
+                              capture_output=True, text=True)
+        if done.returncode != 0:
+            return f"mounting a tmpfs is not allowed here: {done.stderr.strip()}"
+        subprocess.run(["umount", where], check=True)
+    return None
+
+
+class Mounts:
+    def __init__(self) -> None:
+        self.points: list[Path] = []
+
+    def tmpfs(self, where: Path, size: str = "16m") -> Path:
+        where.mkdir(parents=True, exist_ok=True)
+        subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)],
+                       check=True)
+        self.points.append(where)
+        return where
+
+    def bind(self, source: Path, where: Path) -> None:
+        subprocess.run(["mount", "--bind", str(source), str(where)], check=True)
+        self.points.append(where)
+
+    def unmount(self, where: Path) -> None:
+        subprocess.run(["umount", str(where)], check=True)
+        self.points.remove(where)
+
+    def close(self) -> None:
+        for where in reversed(self.points):
+            subprocess.run(["umount", "-l", str(where)], capture_output=True)
+
+
+@pytest.fixture
+def mounts() -> Iterator[Mounts]:
+    why = mount_refused()
+    if why:
+        pytest.skip(why)
+    made = Mounts()
+    yield made
+    made.close()

@@ -1,22 +1,38 @@
 """A fake Hydrus Client API, written from Hydrus's developer documentation
-(docs/developer_api.md, Client API version 95), served over real HTTP on a
-free port.
+(docs/developer_api.md, Client API version 95) and, where the documentation is
+silent, from Hydrus v682's source (github.com/hydrusnetwork/hydrus, files named
+below) and what a real v682 client answered; served over real HTTP on a free
+port.
 
 It holds files, tag services with current and deleted mappings, URLs, notes
-and GUI pages, and behaves as the documentation says on the points PxIMSE
-depends on:
+and GUI pages, and behaves as Hydrus does on the points PxIMSE depends on:
 
-* access keys: none -> 401, unknown -> 403, a key without the endpoint's
-  permission -> 403 with the permission's name;
+* access keys (``ClientLocalServerResources.py``, ``ClientAPI.py``): none ->
+  401, one that is not 64 hex digits -> 400 "Problem parsing ...", an unknown
+  one -> 403 "Did not find an entry for that access key!", a key without the
+  endpoint's permission -> 403 "You do not have permission to: <permission>";
+* session keys (``/session_key``, ``ClientAPI.APIManager``): kept in memory
+  only, so after a restart a session key answers 419 "Did not find an entry
+  for that session key!";
+* **commits** (``HydrusDB.py``, ``HydrusDBBase.py``): Hydrus answers a write
+  as soon as it is in its open transaction and commits that transaction every
+  ``commit_period_s`` (30 s by default) after a write, or at once on
+  ``/manage_database/force_commit`` (permission "manage database"). A
+  ``crash()`` (``kill -9``) loses every write since the last commit, and the
+  client comes back on the same port with new session keys;
 * ``busy(n)``: the next ``n`` requests answer 503;
 * a request line plus headers over 2 MB is refused (400, as Hydrus's web
   server does) before anything is read;
-* tags are cleaned as Hydrus cleans them: trimmed, whitespace collapsed,
-  lowercased, underscores kept, leading hyphens dropped, ``system:`` refused;
+* tags are cleaned as ``HydrusTags.CleanTag`` cleans them (``HydrusText.py``
+  for the characters): lower case, control characters dropped, whitespace
+  collapsed, leading ``-`` and ``system:`` taken off, a leading lone colon
+  doubled (``:d`` is stored as ``::d``), empty subtags dropped;
+  ``/add_tags/clean_tags`` answers with that cleaning;
 * adding a tag the user deleted is skipped when
   ``override_previously_deleted_mappings`` is false (the default is true);
   deleting with ``create_new_deleted_mappings: false`` leaves no record for a
   tag the file lacked;
+* ``associate_url`` takes one hash or a list, every URL going to every file;
 * ``get_services`` in the current shape (``services`` keyed by service key)
   or the old per-kind lists (``services_shape = "old"``);
 * ``search_files`` with tags, ``-tag``, nested OR lists, ``system:everything``,
@@ -28,9 +44,11 @@ from __future__ import annotations
 
 import json
 import re
+import secrets
 import socket
 import threading
-from dataclasses import dataclass, field
+import time
+from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -40,13 +58,15 @@ MAX_REQUEST_BYTES = 2 * 1024 * 1024
 ALL_MY_FILES = "616c6c206d792066696c6573"
 MY_TAGS = "6d792074616773"
 
-# Permission numbers as in /request_new_permissions.
-EDIT_URLS, EDIT_TAGS, SEARCH, PAGES, NOTES, LOCAL_PATHS = 0, 2, 3, 4, 7, 13
-PERMISSION_NAMES = {EDIT_URLS: "Import and Edit URLs", EDIT_TAGS: "Edit File Tags",
-                    SEARCH: "Search for and Fetch Files", PAGES: "Manage Pages",
-                    NOTES: "Edit File Notes", LOCAL_PATHS: "See Local Paths"}
+# Permission numbers as in /request_new_permissions, names as ClientAPI.py words them.
+EDIT_URLS, EDIT_TAGS, SEARCH, PAGES, DATABASE, NOTES, LOCAL_PATHS = 0, 2, 3, 4, 6, 7, 13
+PERMISSION_NAMES = {EDIT_URLS: "import and edit urls", EDIT_TAGS: "edit file tags",
+                    SEARCH: "search for and fetch files", PAGES: "manage pages",
+                    DATABASE: "manage database", NOTES: "edit file notes",
+                    LOCAL_PATHS: "see local file paths"}
 _NEEDS = {
-    "/get_services": (), "/verify_access_key": (),
+    "/get_services": (), "/verify_access_key": (), "/session_key": (),
+    "/manage_database/force_commit": (DATABASE,),
     "/add_tags/add_tags": (EDIT_TAGS,), "/add_tags/clean_tags": (EDIT_TAGS,),
     "/add_urls/associate_url": (EDIT_URLS,),
     "/add_notes/set_notes": (NOTES,), "/add_notes/delete_notes": (NOTES,),
@@ -56,18 +76,53 @@ _NEEDS = {
     "/manage_pages/get_pages": (PAGES,), "/manage_pages/new_page": (PAGES,),
     "/manage_pages/add_files": (PAGES,), "/manage_pages/focus_page": (PAGES,),
 }
+_WRITES = {"/add_tags/add_tags", "/add_urls/associate_url", "/add_notes/set_notes",
+           "/add_notes/delete_notes"}
+
+
+# HydrusText.py (v682): the characters CleanTag takes out, and the other patterns.
+_CONTROL = re.compile(
+    "[\u0000-\u001F\u007F-\u009F\u200B\u200E\u200F\u202A-\u202E\u2066-\u2069\ufeff"
+    "\uE000-\uF8FF\U000F0000-\U000FFFFD\U00100000-\U0010FFFD\uD800-\uDFFF]")
+_WHITESPACE = re.compile(r"\s+")
+_GARBAGE = re.compile(r"^(-|system:)+")
+_SINGLE_COLON = re.compile("^:(?=[^:]+$)")
+_ALL_JOINERS = re.compile("^[\u200C\u200D]+$")
+_JOINER = re.compile("[\u200C\u200D]")
+_ALL_LATIN = re.compile("^[\u0020-\u007E\u00A0-\u024F\u200C\u200D]+$")
+_KOREAN = re.compile("[\u1100-\u11FF\uAC00-\uD7AF]")
+
+
+def _strip_gumpf(t: str) -> str:
+    """HydrusTags.StripTagTextOfGumpf, step by step."""
+    t = _CONTROL.sub("", t)
+    t = _WHITESPACE.sub(" ", t).strip()
+    t = _GARBAGE.sub("", t).strip()
+    if _KOREAN.search(t) is None:
+        t = t.replace("\u3164", "")
+    if _ALL_LATIN.match(t) is not None:
+        t = _JOINER.sub("", t)
+    t = _ALL_JOINERS.sub("", t)
+    return _WHITESPACE.sub(" ", t).strip()
 
 
 def clean_tag(tag: str) -> str | None:
-    """Hydrus's tag cleaning, as far as the documentation shows it."""
-    tag = " ".join(tag.split()).lower().lstrip("-").strip()
+    """HydrusTags.CleanTag, then CheckTagNotEmpty (None: Hydrus drops the tag)."""
+    tag = tag[:1024].lower()
+    if _SINGLE_COLON.match(tag) is not None:
+        tag = ":" + tag  # ":D" -> "::D"
     if ":" in tag:
-        namespace, subtag = tag.split(":", 1)
-        namespace, subtag = namespace.strip(), subtag.strip()
-        if namespace == "system":
-            return None
-        tag = f"{namespace}:{subtag}" if namespace else f":{subtag}"
-    return tag or None
+        tag = _strip_gumpf(tag)
+        namespace, subtag = tag.split(":", 1) if ":" in tag else ("", tag)
+        namespace, subtag = _strip_gumpf(namespace), _strip_gumpf(subtag)
+        if namespace == "":
+            tag = ":" + subtag if ":" in subtag else subtag
+        else:
+            tag = namespace + ":" + subtag
+    else:
+        tag = _strip_gumpf(tag)
+        subtag = tag
+    return tag if subtag else None
 
 
 @dataclass
@@ -112,6 +167,15 @@ class FakeHydrus:
         self._server: ThreadingHTTPServer | None = None
         self._connections: set[socket.socket] = set()
         self.url = ""
+        # The database: what is committed, when, and the session keys (in memory).
+        self.commit_period_s = 30.0
+        self.commits = 0
+        self._committed = self._snapshot()
+        self._transaction_started: float | None = None  # first write since the last commit
+        self.sessions: dict[str, str] = {}  # session key -> access key
+        self._crash_in: int | None = None  # writes left before a kill -9
+        self.running = threading.Event()  # cleared from a kill until the restart
+        self.running.set()
 
     # -- set-up ----------------------------------------------------------------------
 
@@ -132,6 +196,7 @@ class FakeHydrus:
         sha = sha256 or hashlib.sha256(data or b"").hexdigest()
         with self._lock:
             self.files[sha] = FakeFile(sha, ext, len(self.files) + 1)
+            self._committed[0][sha] = replace(self.files[sha])  # imported long ago
         if data is not None and self.client_files is not None:
             path = self.client_files / f"f{sha[:2]}" / f"{sha}{ext}"
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -150,15 +215,66 @@ class FakeHydrus:
     def requests_to(self, path: str) -> int:
         return sum(1 for _, p, status in self.log if p == path and status == 200)
 
+    # -- the database ----------------------------------------------------------------
+
+    def _snapshot(self) -> tuple[dict[str, FakeFile], dict[str, dict[str, Any]]]:
+        files = {sha: replace(f, urls=set(f.urls), notes=dict(f.notes))
+                 for sha, f in self.files.items()}
+        mappings = {service: {sha: (set(current), set(deleted))
+                              for sha, (current, deleted) in by_hash.items()}
+                    for service, by_hash in self.mappings.items()}
+        return files, mappings
+
+    def commit(self) -> None:
+        """COMMIT the open transaction (what HydrusDB does every commit period)."""
+        with self._lock:
+            self._committed = self._snapshot()
+            self._transaction_started = None
+            self.commits += 1
+
+    def _wrote(self) -> None:
+        """After a write job: commit when the period has passed since the transaction
+        began (HydrusDBBase.TimeToCommit), else leave it open."""
+        now = time.monotonic()
+        if self._transaction_started is None:
+            self._transaction_started = now
+        if now - self._transaction_started >= self.commit_period_s:
+            self.commit()
+
+    def crash_after(self, writes: int) -> None:
+        """``kill -9`` the client as it answers its ``writes``-th next write: that
+        request gets no answer, and nothing since the last commit is kept."""
+        self._crash_in = writes
+
+    def crash(self) -> None:
+        """``kill -9`` and a restart: the open transaction is lost, session keys too,
+        and the client answers again on the same port."""
+        self._lose_transaction()
+        self._restart()
+
+    def _lose_transaction(self) -> None:
+        with self._lock:
+            self.files, self.mappings = self._committed
+            self._committed = self._snapshot()
+            self._transaction_started = None
+            self.sessions.clear()
+
+    def _restart(self) -> None:
+        port = self._server.server_address[1] if self._server is not None else 0
+        self.stop()
+        self.start(port)
+        self.running.set()
+
     # -- the server ------------------------------------------------------------------
 
-    def start(self) -> FakeHydrus:
+    def start(self, port: int = 0) -> FakeHydrus:
         fake = self
 
         class Handler(_Handler):
             hydrus = fake
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        ThreadingHTTPServer.allow_reuse_address = True
+        self._server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self._server.daemon_threads = True
         threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True,
                          name="fake-hydrus").start()
@@ -181,12 +297,21 @@ class FakeHydrus:
 
     # -- the endpoints -----------------------------------------------------------------
 
-    def handle(self, method: str, path: str, args: dict[str, Any], key: str | None
-               ) -> tuple[int, Any]:
+    def handle(self, method: str, path: str, args: dict[str, Any], key: str | None,
+               session: str | None = None) -> tuple[int, Any]:
         if path == "/api_version":
             return 200, {"version": 95, "hydrus_version": 682}
+        if key is None and session is not None:
+            if not re.fullmatch(r"[0-9a-fA-F]*", session):
+                return 400, {"error": "Problem parsing Hydrus-Client-API-Session-Key!"}
+            key = self.sessions.get(session.lower())
+            if key is None:
+                return 419, {"error": "Did not find an entry for that session key!"}
         if key is None:
             return 401, {"error": "No access key or session key provided!"}
+        if not re.fullmatch(r"[0-9a-fA-F]*", key) or len(key) % 2:
+            return 400, {"error": "Problem parsing Hydrus-Client-API-Access-Key!"}
+        key = key.lower()
         if key not in self.keys:
             return 403, {"error": "Did not find an entry for that access key!"}
         if path not in _NEEDS or path in self.missing:
@@ -194,14 +319,41 @@ class FakeHydrus:
         granted = self.keys[key]
         for needed in _NEEDS[path]:
             if granted is not None and needed not in granted:
-                return 403, {"error": f"This access key does not have the permission "
-                                      f"'{PERMISSION_NAMES[needed]}'!"}
+                return 403, {"error": "You do not have permission to: "
+                                      f"{PERMISSION_NAMES[needed]}"}
         if self._busy > 0:
             self._busy -= 1
             return 503, {"error": "The client is busy, try again later."}
+        if path == "/verify_access_key":
+            granted = self.keys[key]
+            return 200, {"name": "test", "permits_everything": granted is None,
+                         "basic_permissions": sorted(granted or PERMISSION_NAMES),
+                         "human_description": "API Permissions (test)"}
+        if path == "/session_key":
+            session_key = secrets.token_hex(32)
+            self.sessions[session_key] = key
+            return 200, {"session_key": session_key}
         handler = getattr(self, "_" + path.strip("/").replace("/", "_"))
         with self._lock:
-            return handler(args)
+            status, answer = handler(args)
+            if status == 200 and path in _WRITES:
+                self._wrote()
+                if self._crash_in is not None:
+                    self._crash_in -= 1
+                    if self._crash_in <= 0:
+                        self._crash_in = None
+                        self.running.clear()
+                        self._lose_transaction()
+                        raise _Killed
+            return status, answer
+
+    def _manage_database_force_commit(self, args: dict[str, Any]) -> tuple[int, Any]:
+        self.commit()
+        return 200, None
+
+    def _add_tags_clean_tags(self, args: dict[str, Any]) -> tuple[int, Any]:
+        cleaned = {t for t in (clean_tag(str(tag)) for tag in args.get("tags") or []) if t}
+        return 200, {"tags": sorted(cleaned)}
 
     def _get_services(self, args: dict[str, Any]) -> tuple[int, Any]:
         if self.services_shape == "new":
@@ -214,9 +366,6 @@ class FakeHydrus:
             if service_type in kinds:  # old clients gave no type in the entries
                 lists[kinds[service_type]].append({"name": name, "service_key": k})
         return 200, lists
-
-    def _verify_access_key(self, args: dict[str, Any]) -> tuple[int, Any]:
-        return 200, {"name": "test", "permits_everything": True, "basic_permissions": []}
 
     def _add_tags_add_tags(self, args: dict[str, Any]) -> tuple[int, Any]:
         hashes = _hashes(args)
@@ -299,6 +448,10 @@ class FakeHydrus:
             if isinstance(predicate, str) and predicate.startswith("system:limit"):
                 limit = int(predicate.split("=")[1])
                 continue
+            if isinstance(predicate, str) and predicate.lower().startswith("system:hash"):
+                wanted = set(re.findall(r"[0-9a-f]{64}", predicate.lower()))
+                matches = [f for f in matches if f.sha256 in wanted]
+                continue
             matches = [f for f in matches if self._matches(f.sha256, predicate, service)]
         hashes = [f.sha256 for f in matches][:limit]
         return 200, {"hashes": hashes, "file_ids": [self.files[h].file_id for h in hashes]}
@@ -359,6 +512,10 @@ class FakeHydrus:
 
     def _manage_pages_focus_page(self, args: dict[str, Any]) -> tuple[int, Any]:
         return 200, None
+
+
+class _Killed(Exception):
+    """The process died while handling a request: no answer goes out."""
 
 
 def _hashes(args: dict[str, Any]) -> list[str]:
@@ -430,8 +587,14 @@ class _Handler(BaseHTTPRequestHandler):
             args.update(body)
         key = self.headers.get("Hydrus-Client-API-Access-Key") or args.pop(
             "Hydrus-Client-API-Access-Key", None)
+        session = self.headers.get("Hydrus-Client-API-Session-Key") or args.pop(
+            "Hydrus-Client-API-Session-Key", None)
         try:
-            status, answer = self.hydrus.handle(self.command, parts.path, args, key)
+            status, answer = self.hydrus.handle(self.command, parts.path, args, key, session)
+        except _Killed:
+            self.close_connection = True
+            threading.Thread(target=self.hydrus._restart, daemon=True).start()
+            return
         except (ValueError, TypeError, KeyError) as exc:
             status, answer = 400, {"error": str(exc)}
         self.hydrus.log.append((self.command, parts.path, status))

@@ -91,7 +91,7 @@ NULLABLE_FIELDS = frozenset(
                   "bookmarks", "views", "likes", "comments", "ai", "r18", "pixiv_state")
 )
 ALWAYS_PRESENT = frozenset({
-    "path", "folder", "id", "filesize", "width", "height", "ratio", "pixels", "date",
+    "path", "folder", "filename", "id", "filesize", "width", "height", "ratio", "pixels", "date",
     "format", "frames", "animated",
 })
 FORMAT_ALIASES = {"jpg": "jpeg", "jpe": "jpeg", "tif": "tiff", "apng": "png"}
@@ -164,6 +164,7 @@ class Item:
     state: int
     row: dict[str, object]
     files: list[tuple[str, str]] = field(default_factory=list)  # (path, folder)
+    names: list[str] = field(default_factory=list)  # the files' names
     tags: list[tuple[str, int, float]] = field(default_factory=list)  # (key, kind, score)
     ocr: str | None = None
 
@@ -185,10 +186,11 @@ class Reference:
                 row["id"]: Item(row["id"], row["sha256"], row["state"], dict(row))
                 for row in conn.execute("SELECT * FROM content")
             }
-            for cid, path_text, folder in conn.execute(
-                "SELECT content_id, path, folder FROM file WHERE content_id IS NOT NULL"
+            for cid, path_text, folder, name in conn.execute(
+                "SELECT content_id, path, folder, name FROM file WHERE content_id IS NOT NULL"
             ):
                 items[cid].files.append((path_text, folder))
+                items[cid].names.append(name)
             for cid, key, kind, score in conn.execute(
                 "SELECT it.content_id, t.key, it.kind, it.score FROM image_tag it"
                 " JOIN tag t ON t.id = it.tag_id"
@@ -268,6 +270,13 @@ class Reference:
         spec = lookup(node.field)
         assert spec is not None and spec.name == node.field, node.field
         name, op, value = spec.name, node.op, node.value
+        if name == "filename":
+            if "*" in str(value) or "?" in str(value):
+                regex = glob_regex(str(value))
+                hit = regex is not None and any(regex.fullmatch(n) for n in item.names)
+            else:
+                hit = str(value).casefold() in [n.casefold() for n in item.names]
+            return hit if op == "=" else not hit
         if name in ("path", "folder"):
             hit = self._path_hit(name, str(value), item)
             return hit if op == "=" else not hit
@@ -368,6 +377,8 @@ class Reference:
             return min((path for path, _ in item.files), default=None)
         if key.field == "folder":
             return min((folder for _, folder in item.files), default=None)
+        if key.field == "filename":
+            return min(item.names, default=None)
         if key.field == "id":
             return item.sha256
         return item.row[COLUMNS[key.field]]

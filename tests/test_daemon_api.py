@@ -54,7 +54,9 @@ def sse_messages(lines: Iterator[str]) -> Iterator[dict[str, Any]]:
 def test_status_has_indexing_watching_and_errors(served: tuple[TestClient, Any]) -> None:
     client, app = served
     body = client.get("/api/status").json()
-    assert body["indexing"] == {"paused": False, "running": False, "stages": {}}
+    assert body["indexing"] == {"paused": False, "running": False, "stages": {},
+                                "worker": {"deaths": 0, "last_death": None, "in_hand": [],
+                                           "suspects": [], "quarantined": 0}}
     assert body["watch"]["enabled"] is True and body["watch"]["roots"] == {}
     assert body["recent_errors"] == []
     app.state.daemon.state.error("/lib/x.png", "unreadable", "permission denied")

@@ -151,7 +151,7 @@ def test_dupes_command_groups_the_library(library: dict[str, object]) -> None:
     text = runner.invoke(main, ["dupes", *common], env={}, catch_exceptions=False)
     assert "group 1: 3 images" in text.output and "small.jpg" in text.output
     strict = runner.invoke(main, ["dupes", *common, "--json", "--distance", "0"], env={})
-    _, hashes = library["catalog"].phashes()  # type: ignore[attr-defined]
+    _, hashes, _ = library["catalog"].phashes()  # type: ignore[attr-defined]
     values, counts = np.unique(hashes, return_counts=True)
     assert json.loads(strict.output)["images_in_groups"] == int(counts[counts > 1].sum())
     refused = runner.invoke(main, ["dupes", *common, "--clip"], env={})
@@ -161,7 +161,7 @@ def test_dupes_command_groups_the_library(library: dict[str, object]) -> None:
 def test_scanned_copies_are_within_the_default_distance(library: dict[str, object]) -> None:
     catalog: SqliteCatalog = library["catalog"]  # type: ignore[assignment]
     shas: dict[str, str] = library["sha"]  # type: ignore[assignment]
-    ids, hashes = catalog.phashes()
+    ids, hashes, _ = catalog.phashes()
     by_id = dict(zip(ids.tolist(), (int(h) & (2**64 - 1) for h in hashes), strict=True))
     id_of = {name: catalog.content_id_for(sha) for name, sha in shas.items()}
     distance = {name: bin(by_id[id_of["original.png"]] ^ by_id[id_of[name]]).count("1")

@@ -80,7 +80,7 @@ def test_catches_up_from_the_write_generation(setup, fake_hydrus: FakeHydrus) ->
     fake_hydrus.add_file(sha256=shas[2])
     loop.run_once()
     assert fake_hydrus.current(service, shas[2]) == set()
-    now[0] += 3601
+    now[0] = time.time() + 3601  # an hour after the look (made on the real clock)
     loop.run_once()
     assert "long hair" in fake_hydrus.current(service, shas[2])
 

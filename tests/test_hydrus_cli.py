@@ -79,6 +79,7 @@ def test_push_then_nothing_to_push(tmp_path: Path, fake_hydrus: FakeHydrus, libr
     code, output = run(config, "hydrus", "status", "--json")
     assert code == 0, output
     assert json.loads(output)["ledger"] == {"pushed": 2, "not_in_hydrus": 1}
+    assert json.loads(output)["can_commit"] is True
 
 
 def test_a_stopped_hydrus_is_one_clear_message(tmp_path: Path, fake_hydrus: FakeHydrus,
@@ -196,3 +197,111 @@ def test_import_of_a_folder_that_is_not_a_hydrus_store(tmp_path: Path,
     code, output = run(config, "hydrus", "import", "--no-models", "--path",
                        str(tmp_path / "photos"))
     assert code == 1 and "not a Hydrus file store" in output
+
+
+def test_no_sidecars_in_hydrus_own_store_nor_empty_ones(tmp_path: Path, fake_hydrus: FakeHydrus,
+                                                        library, make_image) -> None:
+    """After `hydrus import`, Hydrus's client_files is a root too: its files get no
+    .txt (Hydrus has them; a stray file there outlives the file Hydrus deletes),
+    and an image without tags gets none either."""
+    picture = make_image(tmp_path / "incoming" / "h.png", seed=41)
+    sha = fake_hydrus.add_file(picture.read_bytes(), ext=".png")
+    config = tmp_path / "config.toml"
+    code, output = run(config, "hydrus", "import", "--no-models", "--save", "--json")
+    assert code == 0, output
+    catalog = SqliteCatalog(tmp_path / "data" / "catalog.sqlite3")
+    catalog.set_model_tags_many([(catalog.content_ids([sha])[sha], MODEL,
+                                  {"long_hair": 0.9})])
+    untagged = _sha(library["other"])
+    catalog.set_model_tags_many([(catalog.content_ids([untagged])[untagged], MODEL, {})])
+    catalog.close()
+    code, output = run(config, "hydrus", "sidecars", "--json")
+    assert code == 0, output
+    report = json.loads(output)
+    # Hydrus's copies of the library's two images are in its store too.
+    assert (report["written"], report["in_hydrus"], report["no_tags"]) == (2, 3, 1)
+    assert list(fake_hydrus.client_files.rglob("*.txt")) == []
+    assert not library["other"].with_name("other.png.txt").exists()
+    # A sidecar PxIMSE wrote for an image whose tags are gone is taken away.
+    pixiv = _sha(library["pixiv"])
+    catalog = SqliteCatalog(tmp_path / "data" / "catalog.sqlite3")
+    catalog.set_model_tags_many([(catalog.content_ids([pixiv])[pixiv], MODEL, {})])
+    catalog.close()
+    code, output = run(config, "hydrus", "sidecars", "--json")
+    assert json.loads(output)["removed"] == 1
+    assert not library["pixiv"].with_name(library["pixiv"].name + ".txt").exists()
+
+
+def test_key_problems_say_what_is_wrong(tmp_path: Path, fake_hydrus: FakeHydrus,
+                                        library) -> None:
+    config = _config(tmp_path, fake_hydrus.url, {"library": library["pixiv"].parent},
+                     key="99" * 32)
+    for command in (("hydrus", "show", "long_hair"), ("hydrus", "import", "--no-models"),
+                    ("hydrus", "push")):
+        code, output = run(config, *command)
+        assert code == 1 and "does not know the access key" in output, (command, output)
+        assert "permission" not in output
+    config.write_text(config.read_text().replace("99" * 32, "not-a-key"))
+    code, output = run(config, "hydrus", "push")
+    assert code == 1 and "not a Hydrus access key" in output
+    assert "Problem parsing" not in output
+    limited = fake_hydrus.add_key("cd" * 32, {3})  # search only
+    config.write_text(config.read_text().replace("not-a-key", limited))
+    code, output = run(config, "hydrus", "push")
+    assert code == 1 and "'Edit File Tags' permission" in output
+
+
+def test_show_with_nothing_in_hydrus_makes_no_page(tmp_path: Path, fake_hydrus: FakeHydrus,
+                                                   library) -> None:
+    config = tmp_path / "config.toml"
+    before = len(fake_hydrus.pages)
+    code, output = run(config, "hydrus", "show", "long_hair -rating:general")
+    assert code == 0, output
+    assert output.strip() == "no Hydrus page made: the search found nothing"
+    fake_hydrus.files.clear()
+    code, output = run(config, "hydrus", "show", "long_hair")
+    assert output.strip() == "no Hydrus page made: none of the 3 results is in Hydrus"
+    assert len(fake_hydrus.pages) == before and "0 files sent" not in output
+
+
+def test_an_interrupted_push_reports_what_hydrus_accepted(tmp_path: Path,
+                                                          fake_hydrus: FakeHydrus,
+                                                          library) -> None:
+    config = tmp_path / "config.toml"
+    fake_hydrus.crash_after(1)  # killed as it takes the first tags request
+    code, output = run(config, "hydrus", "push", "--json")
+    assert code == 1 and "stopped early" in output and "?." not in output, output
+    report = json.loads(output.splitlines()[0])
+    assert fake_hydrus.running.wait(10)
+    service = SERVICE.encode().hex()
+    accepted = [sha for sha in fake_hydrus.files if fake_hydrus.current(service, sha)]
+    assert report["updated"] == len(accepted) < 2  # not the 2 it planned
+    code, output = run(config, "hydrus", "push", "--json")
+    assert code == 0, output
+    report = json.loads(output.splitlines()[0])
+    assert report["updated"] + report["unchanged"] == 2 and report["stopped"] is None, output
+    assert all(fake_hydrus.current(service, sha) for sha in fake_hydrus.files)
+
+
+def test_ocr_noise_is_no_note(tmp_path: Path, fake_hydrus: FakeHydrus, library) -> None:
+    catalog = SqliteCatalog(tmp_path / "data" / "catalog.sqlite3")
+    pixiv, yandere = _sha(library["pixiv"]), _sha(library["yandere"])
+    ids = catalog.content_ids([pixiv, yandere])
+    catalog.set_ocr(ids[pixiv], "rapidocr", [("■", [[0, 0]] * 4, 0.95), ("1", [[0, 0]] * 4, 0.9),
+                                             ("--", [[0, 0]] * 4, 0.99)])
+    catalog.set_ocr(ids[yandere], "rapidocr", [("ありがとう", [[0, 0]] * 4, 0.97),
+                                               ("x#q", [[0, 0]] * 4, 0.72)])
+    catalog.close()
+    code, output = run(tmp_path / "config.toml", "hydrus", "push", "--json")
+    assert code == 0 and json.loads(output)["notes_set"] == 1, output
+    assert fake_hydrus.files[pixiv].notes == {}
+    assert fake_hydrus.files[yandere].notes == {"ocr": "ありがとう"}
+
+
+def test_status_says_when_the_key_cannot_commit(tmp_path: Path, fake_hydrus: FakeHydrus) -> None:
+    key = fake_hydrus.add_key("cd" * 32, {0, 2, 3, 7})  # all a push needs but Manage Database
+    config = _config(tmp_path, fake_hydrus.url, key=key)
+    code, output = run(config, "hydrus", "status")
+    assert code == 0 and "lacks 'Manage Database'" in output, output
+    code, output = run(config, "hydrus", "status", "--json")
+    assert json.loads(output)["can_commit"] is False

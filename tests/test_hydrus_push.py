@@ -42,7 +42,7 @@ MODEL = "wd-vit-tagger-v3"
     ("0_0", "0_0"),
     ("o_o", "o_o"),
     ("t_t", "t_t"),
-    (":d", ":d"),
+    (":d", "::d"),  # as Hydrus stores it
     ("初音_ミク", "初音 ミク"),
     ("pixiv:fanbox", "pixiv:fanbox"),
     ("-negative", None),

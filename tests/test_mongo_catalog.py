@@ -147,10 +147,30 @@ def test_same_images_and_rows(pair: Pair) -> None:
         assert pair.mongo.file_for(sha) == pair.sqlite.file_for(sha)
         assert pair.mongo.recorded_files(sha) == pair.sqlite.recorded_files(sha)
     assert any(pair.sqlite.recorded_files(sha) for sha in shas[:20])
-    ids_m, hashes_m = pair.mongo.phashes()
-    ids_s, hashes_s = pair.sqlite.phashes()
-    assert sorted(zip(ids_m.tolist(), hashes_m.tolist(), strict=True)) == \
-        sorted(zip(ids_s.tolist(), hashes_s.tolist(), strict=True))
+    ids_m, hashes_m, versions_m = pair.mongo.phashes()
+    ids_s, hashes_s, versions_s = pair.sqlite.phashes()
+    assert sorted(zip(ids_m.tolist(), hashes_m.tolist(), versions_m.tolist(), strict=True)) \
+        == sorted(zip(ids_s.tolist(), hashes_s.tolist(), versions_s.tolist(), strict=True))
+
+
+def test_full_listings_and_files_by_place_as_sqlite(pair: Pair) -> None:
+    shas = sorted(item.sha256 for item in pair.reference().items.values())
+    for threshold in (0.0, THRESHOLD):
+        assert pair.mongo.result_details(shas, threshold) == \
+            pair.sqlite.result_details(shas, threshold)
+    details = pair.sqlite.result_details(shas, THRESHOLD)
+    assert all(score >= THRESHOLD for d in details.values() for score in d.model_tags.values())
+    assert any(d.model_tags for d in details.values())
+    assert any(d.source_tags for d in details.values())
+    assert any(len(d.files) > 1 for d in details.values())
+    places = sorted({(f.root, f.folder, f.name) for d in details.values() for f in d.files})
+    found = 0
+    for root, folder, name in places[::5] + [("main", "nowhere", "x.png"), ("none", "", "a")]:
+        relative = [*folder.split("/"), name] if folder else [name]
+        at = pair.sqlite.recorded_file_at(root, relative)
+        assert pair.mongo.recorded_file_at(root, relative) == at
+        found += at is not None
+    assert found > 10
 
 
 # -- generated queries ------------------------------------------------------------------
@@ -214,6 +234,16 @@ def fresh(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Pair]:
 def agree(pair: Pair) -> None:
     for query in FRESHNESS_QUERIES:
         same_answer(pair, query, seed=3)
+
+
+def test_file_names_are_filled_in_for_older_documents(fresh: Pair) -> None:
+    """A catalogue written before ``filename`` queries gets its names on the next open."""
+    mdb = fresh.mongo.mdb
+    mdb.content.update_many({}, {"$unset": {"names": "", "names_cf": "", "name_min": ""}})
+    MongoDatabase(mdb.client, mdb.name)
+    assert mdb.content.count_documents({"names": {"$exists": False}}) == 0
+    for text in ("filename:*_p0.*", "-filename:*.jpg order:filename", "order:-filename"):
+        same_answer(fresh, parse_query(text))
 
 
 def test_writes_keep_the_two_in_step(fresh: Pair) -> None:

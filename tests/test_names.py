@@ -125,27 +125,32 @@ CASES: list[tuple[str, str | None, SourceInfo]] = [
      SourceInfo("yandere", post_id="292092", tags=("hatsune_miku", "tid", "vocaloid"))),
     ("Yande.re 1000 東方 博麗霊夢.PNG", None,
      SourceInfo("yandere", post_id="1000", tags=("東方", "博麗霊夢"))),
-    # --- Danbooru --------------------------------------------------------------------
+    # --- Danbooru (no tag list: see VOCABULARY_CASES for names taken apart) -----------
     (f"__hatsune_miku_vocaloid_drawn_by_xyz__{MD5}.png", None,
-     SourceInfo("danbooru", user_name="xyz", md5=MD5, title="hatsune_miku_vocaloid")),
+     SourceInfo("danbooru", user_name="xyz", tags=("artist:xyz",), md5=MD5,
+                title="hatsune_miku_vocaloid")),
     (f"__original_drawn_by_kantoku__sample-{MD5}.jpg", None,
-     SourceInfo("danbooru", user_name="kantoku", md5=MD5, title="original")),
+     SourceInfo("danbooru", user_name="kantoku", tags=("artist:kantoku",), md5=MD5,
+                title="original")),
     (f"__hakurei_reimu_touhou__{MD5}.jpg", None,
      SourceInfo("danbooru", md5=MD5, title="hakurei_reimu_touhou")),
     (f"__drawn_by_ningen_mame__{MD5}", None,
-     SourceInfo("danbooru", user_name="ningen_mame", md5=MD5)),
+     SourceInfo("danbooru", user_name="ningen_mame", tags=("artist:ningen_mame",), md5=MD5)),
     (f"hatsune miku (vocaloid) drawn by xyz - {MD5}.png", None,
-     SourceInfo("danbooru", user_name="xyz", tags=("hatsune_miku", "vocaloid", "xyz"), md5=MD5)),
+     SourceInfo("danbooru", user_name="xyz",
+                tags=("character:hatsune_miku", "copyright:vocaloid", "artist:xyz"), md5=MD5)),
     (f"hatsune_miku, kagamine_rin, and kagamine_len (vocaloid) drawn by abc and def_ghi"
      f" - {MD5}.jpg", None,
-     SourceInfo("danbooru", user_name="abc def_ghi",
-                tags=("hatsune_miku", "kagamine_rin", "kagamine_len", "vocaloid", "abc",
-                      "def_ghi"),
+     SourceInfo("danbooru", user_name="abc",
+                tags=("character:hatsune_miku", "character:kagamine_rin",
+                      "character:kagamine_len", "copyright:vocaloid", "artist:abc",
+                      "artist:def_ghi"),
                 md5=MD5)),
     (f"saber and 3 more (fate and 1 more) drawn by takeuchi takashi - {MD5.upper()}.jpg", None,
      SourceInfo("danbooru", user_name="takeuchi_takashi",
-                tags=("saber", "fate", "takeuchi_takashi"), md5=MD5)),
-    (f"touhou - {MD5}.jpg", None, SourceInfo("danbooru", tags=("touhou",), md5=MD5)),
+                tags=("character:saber", "copyright:fate", "artist:takeuchi_takashi"),
+                md5=MD5)),
+    (f"touhou - {MD5}.jpg", None, SourceInfo("danbooru", md5=MD5, title="touhou")),
     (f"sample-{MD5}.jpg", None, SourceInfo("danbooru", md5=MD5)),
     # --- Gelbooru --------------------------------------------------------------------
     (f"sample_{GEL_MD5}.jpg", None, SourceInfo("gelbooru", md5=GEL_MD5)),
@@ -193,6 +198,81 @@ def test_nfd_names_from_macos_are_normalised() -> None:
     info = parse_name(unicodedata.normalize("NFD", nfd))
     assert info.title == "ダンス"
     assert info.user_name == "ウサギ"
+
+
+# A tagger's tag list: WD14's selected_tags.csv has characters (category 4); a
+# list with Danbooru's copyright category (3) too is used for copyrights.
+WD14 = names.TagVocabulary.from_tags([
+    ("hatsune_miku", "character", 100), ("kagamine_rin", "character", 50),
+    ("kagamine_len", "character", 40), ("hakurei_reimu", "character", 90),
+    ("saber_(fate)", "character", 80), ("saber_(fate/extra)", "character", 10),
+    ("artoria_pendragon_(fate)", "character", 70), ("miku", "character", 1),
+    ("long_hair", "general", 1000),
+])
+WITH_COPYRIGHTS = names.TagVocabulary.from_tags([
+    *[(name, "character", n) for n, name in enumerate(WD14.characters.values())],
+    ("vocaloid", "copyright", 10), ("touhou", "copyright", 10), ("original", "copyright", 10),
+    ("fate/grand_order", "copyright", 10),
+])
+
+VOCABULARY_CASES: list[tuple[str, names.TagVocabulary, SourceInfo]] = [
+    (f"__hatsune_miku_vocaloid_drawn_by_xyz__{MD5}.png", WD14,
+     SourceInfo("danbooru", user_name="xyz",
+                tags=("character:hatsune_miku", "copyright:vocaloid", "artist:xyz"), md5=MD5)),
+    # several characters ("a, b, and c"), a copyright with "and 1 more"
+    (f"__hatsune_miku_kagamine_rin_and_kagamine_len_vocaloid_and_1_more_drawn_by_abc__{MD5}",
+     WD14,
+     SourceInfo("danbooru", user_name="abc",
+                tags=("character:hatsune_miku", "character:kagamine_rin",
+                      "character:kagamine_len", "copyright:vocaloid", "artist:abc"), md5=MD5)),
+    # the longest known name wins ("hatsune_miku", not "miku"); qualifiers come back
+    (f"__saber_artoria_pendragon_fate_grand_order_drawn_by_takeuchi_takashi__{MD5}.jpg",
+     WITH_COPYRIGHTS,
+     SourceInfo("danbooru", user_name="takeuchi_takashi",
+                tags=("character:saber_(fate)", "character:artoria_pendragon_(fate)",
+                      "copyright:fate/grand_order", "artist:takeuchi_takashi"), md5=MD5)),
+    # characters and "3 more", no copyright
+    (f"__hakurei_reimu_and_3_more_drawn_by_zun__{MD5}.png", WD14,
+     SourceInfo("danbooru", user_name="zun", tags=("character:hakurei_reimu", "artist:zun"),
+                md5=MD5)),
+    # a copyright alone: known as one, or left as the title when the list cannot say
+    (f"__original_drawn_by_kantoku__sample-{MD5}.jpg", WITH_COPYRIGHTS,
+     SourceInfo("danbooru", user_name="kantoku", tags=("copyright:original", "artist:kantoku"),
+                md5=MD5)),
+    (f"__original_drawn_by_kantoku__sample-{MD5}.jpg", WD14,
+     SourceInfo("danbooru", user_name="kantoku", tags=("artist:kantoku",), md5=MD5,
+                title="original")),
+    # a character the list does not know stays unread
+    (f"__someone_new_vocaloid__{MD5}.png", WD14,
+     SourceInfo("danbooru", md5=MD5, title="someone_new_vocaloid")),
+    # the download button's form: qualifiers back, and a list without parentheses sorted
+    (f"saber and 3 more (fate and 1 more) drawn by takeuchi takashi - {MD5}.jpg", WD14,
+     SourceInfo("danbooru", user_name="takeuchi_takashi",
+                tags=("character:saber_(fate)", "copyright:fate", "artist:takeuchi_takashi"),
+                md5=MD5)),
+    (f"touhou - {MD5}.jpg", WD14,
+     SourceInfo("danbooru", tags=("copyright:touhou",), md5=MD5)),
+    (f"hatsune miku drawn by xyz - {MD5}.jpg", WD14,
+     SourceInfo("danbooru", user_name="xyz", tags=("character:hatsune_miku", "artist:xyz"),
+                md5=MD5)),
+]
+
+
+@pytest.mark.parametrize(("name", "vocabulary", "expected"), VOCABULARY_CASES,
+                         ids=[f"{c[0][:50]}-{len(c[1].copyrights)}" for c in VOCABULARY_CASES])
+def test_danbooru_names_are_taken_apart_with_the_taggers_tag_list(
+        name: str, vocabulary: names.TagVocabulary, expected: SourceInfo) -> None:
+    assert parse_name(name, vocabulary=vocabulary) == expected
+
+
+def test_the_default_tag_list_is_used_when_none_is_given() -> None:
+    name = f"__hatsune_miku_vocaloid_drawn_by_xyz__{MD5}.png"
+    assert parse_name(name).title == "hatsune_miku_vocaloid"
+    names.set_default_vocabulary(WD14)
+    try:
+        assert parse_name(name).tags[0] == "character:hatsune_miku"
+    finally:
+        names.set_default_vocabulary(None)
 
 
 def test_work_key_groups_pages() -> None:
@@ -285,3 +365,64 @@ def test_doc_names_every_rule() -> None:
         assert f"`{rule.name}`" in text, f"docs/filenames.md does not document {rule.name}"
     for source in SOURCES:
         assert f"`{source}`" in text
+
+
+def test_a_danbooru_download_reaches_digikam_and_hydrus_in_its_categories(
+        tmp_path: Path, make_image, make_config) -> None:
+    """End to end: the configured tagger's selected_tags.csv in its model folder,
+    a scan through the catalogue the configuration opens, then what a sidecar and
+    Hydrus get: each name once, in its category, and the post linked by md5."""
+    from pximse.integrations.digikam.catalog_images import XmpSettings, sidecar_jobs
+    from pximse.integrations.hydrus.payload import PayloadOptions, read_payloads
+    from pximse.library.scan import scan_roots
+    from pximse.store.backends import open_catalog
+
+    library = tmp_path / "library"
+    image = make_image(library / f"__hatsune_miku_vocaloid_drawn_by_xyz__{MD5}.png", seed=3)
+    config = make_config({"lib": library}, "[xmp]\nwrite = true\n")
+    folder = config.data_dir / "models" / config.models.tagger
+    folder.mkdir(parents=True)
+    (folder / "selected_tags.csv").write_text(
+        "tag_id,name,category,count\n1,general,9,10\n2,long_hair,0,99\n"
+        "3,hatsune_miku,4,50\n4,miku,4,1\n", encoding="utf-8")
+    catalog = open_catalog(config)
+    try:
+        scan_roots(catalog, config.roots, thumbnail_dir=config.thumbnail_dir)
+        sha = __import__("hashlib").sha256(image.read_bytes()).hexdigest()
+        content_id = catalog.content_ids([sha])[sha]
+        (job,) = sidecar_jobs(catalog, [content_id], XmpSettings.from_config(config))
+        assert job.keywords.tags_list == (
+            "PxIMSE/character/hatsune miku", "PxIMSE/copyright/vocaloid", "PxIMSE/artist/xyz",
+            "PxIMSE/source/danbooru")
+        (payload,) = read_payloads(catalog, [content_id], PayloadOptions())
+        assert {"character:hatsune miku", "series:vocaloid", "creator:xyz"} <= payload.tags
+        assert not {"hatsune miku", "vocaloid", "xyz"} & payload.tags  # never as general
+        assert payload.urls == (f"https://danbooru.donmai.us/posts?md5={MD5}",)
+    finally:
+        catalog.close()
+        names.set_default_vocabulary(None)
+
+
+def test_the_taggers_list_is_picked_up_once_it_is_downloaded(tmp_path: Path, make_config,
+                                                             monkeypatch) -> None:
+    from pximse.library import name_vocabulary
+
+    monkeypatch.setattr(name_vocabulary, "RECHECK_S", 0.0)
+    config = make_config({})
+    name = f"__hatsune_miku_vocaloid_drawn_by_xyz__{MD5}.png"
+    try:
+        assert name_vocabulary.use_tag_vocabulary(config) is None
+        assert parse_name(name).title == "hatsune_miku_vocaloid"  # no list yet: the title
+        folder = name_vocabulary.tagger_folder(config)
+        folder.mkdir(parents=True)
+        (folder / "selected_tags.csv").write_text(
+            "tag_id,name,category,count\n1,hatsune_miku,4,5\n", encoding="utf-8")
+        assert parse_name(name).tags == ("character:hatsune_miku", "copyright:vocaloid",
+                                         "artist:xyz")
+        # DeepDanbooru's list of characters serves the same way.
+        (folder / "selected_tags.csv").unlink()
+        (folder / "tags-character.txt").write_text("kagamine_rin\n", encoding="utf-8")
+        assert parse_name(f"__kagamine_rin_vocaloid__{MD5}").tags == (
+            "character:kagamine_rin", "copyright:vocaloid")
+    finally:
+        names.set_default_vocabulary(None)

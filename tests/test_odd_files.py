@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from test_watch import Watched, png_bytes, wait_for
@@ -80,6 +81,8 @@ def test_a_name_that_is_not_utf8_is_indexed_beside_the_others(
     found = catalog.file_for(sha)
     assert found is not None and found[0] == odd(library)  # the real name, to open it
     assert Path(found[0]).read_bytes() == png_bytes(100)
+    [recorded] = catalog.recorded_files(sha)  # what the API serves the file from
+    assert recorded[0] == odd(library) and recorded[4] == str(library)
     detail = catalog.image(sha)
     assert detail is not None and detail.paths[0].path.endswith("caf\\xe9 \\xff\\xfe.png")
     json.dumps(catalog.status(), ensure_ascii=False).encode("utf-8")
@@ -307,3 +310,39 @@ def test_a_folder_deleted_during_the_walk_is_gone_not_unreadable(
     report = scan(catalog, library, tmp_path)
     assert report.unreadable == [] and report.errors == 0
     assert report.removed == 1 and catalog.status()["files"] == 1
+
+
+def test_error_texts_are_readable(catalog: SqliteCatalog, library: Path, tmp_path: Path) -> None:
+    from pximse.error_text import one_line
+    from pximse.models.worker import WorkerError
+
+    (library / "garbage.png").write_bytes(b"\x89PNG\r\n\x1a\n" + os.urandom(400))
+    (library / "garbage.webp").write_bytes(b"RIFF\x00\x01\x00\x00WEBPVP8 " + os.urandom(300))
+    scan(catalog, library, tmp_path)
+    messages = [e["message"] for e in catalog.status()["recent_errors"]]
+    assert len(messages) == 2
+    for message in messages:
+        assert "object at 0x" not in message and "_io." not in message, message
+    traceback_text = WorkerError("ocr failed:\nTraceback (most recent call last):\n"
+                                 '  File "x.py", line 1\nMemoryError: 6.2 GiB for one array')
+    assert one_line(traceback_text) == "ocr failed: MemoryError: 6.2 GiB for one array"
+
+
+def test_the_api_serves_and_shows_a_file_whose_name_is_not_utf8(
+    library: Path, make_config: Any, tmp_path: Path
+) -> None:
+    from api_client import api_client
+
+    from pximse.api.app import create_app
+
+    Path(odd(library)).write_bytes(png_bytes(7))
+    config = make_config({"main": library})
+    catalog = SqliteCatalog(config.catalog_path)
+    scan_roots(catalog, config.roots, thumbnail_dir=config.thumbnail_dir, config=config.scan)
+    with api_client(create_app(config, catalog)) as client:
+        [item] = client.get("/api/search", params={"q": ""}).json()["items"]
+        assert item["path"] == str(library / "caf\\xe9 \\xff\\xfe.png")
+        served = client.get(f"/api/images/{item['id']}/file")
+        assert served.status_code == 200 and served.content == png_bytes(7)
+        assert client.get("/api/status").status_code == 200
+    catalog.close()

@@ -436,13 +436,14 @@ def query_strategy(reference: Reference) -> st.SearchStrategy[Query]:
     items = list(reference.items.values())
     column_values: dict[str, list[object]] = {}
     for spec in FIELDS:
-        if spec.name in ("path", "folder", "id"):
+        if spec.name in ("path", "folder", "filename", "id"):
             continue
         column_values[spec.name] = sorted(
             {item.row[COLUMNS[spec.name]] for item in items} - {None}, key=repr)
 
     paths = sorted({path for item in items for path, _ in item.files})
     folders = sorted({folder for item in items for _, folder in item.files})
+    names = sorted({name for item in items for name in item.names})
     shas = sorted(item.sha256 for item in items)
     ocr_texts = sorted({item.ocr for item in items if item.ocr})
     tag_names = sorted({*MODEL_TAGS, *PIXIV_TAGS, *YANDERE_TAGS, *MANUAL_TAGS})
@@ -491,6 +492,12 @@ def query_strategy(reference: Reference) -> st.SearchStrategy[Query]:
         return st.one_of(st.sampled_from(actual), variants, st.just("nobody"))
 
     def path_values(name: str) -> st.SearchStrategy[object]:
+        if name == "filename":
+            return st.one_of(
+                st.sampled_from(names), st.sampled_from(names).map(str.swapcase),
+                st.sampled_from(["*.png", "*_p0.*", "[0-9]*_[0-9]*_p[0-9]*", "?*.GIF",
+                                 "yande.re*", "IMG_00??.*", "no-such-file.png", "p0"]),
+            )
         if name == "path":
             return st.one_of(
                 substrings(paths),
@@ -629,6 +636,8 @@ TABLE: list[tuple[str, str, str, bool]] = [
     ("format:jpg", "order:+frames,-filesize", "booru", True),
     ("animated:true frames:>1", "", "booru", True),
     ("path:_p0 -path:*.jpg", "order:path", "booru", True),
+    ("filename:*_p?.* -filename:*.jpg", "order:filename", "booru", True),
+    ("filename:TWITTER*", "order:-filename", "booru", False),  # a glob keeps case
     ("folder:/lib/main/pixiv", "order:folder", "booru", True),
     ("folder:misc/a_b", "", "booru", True),
     ("folder:*/twitter", "order:-id", "booru", True),
@@ -656,6 +665,11 @@ TABLE: list[tuple[str, str, str, bool]] = [
     ("src:original", "", "booru", True),  # a Pixiv tag's translation
     ("likeCount;>10,bookmarkCount;>=0", "", "legacy", True),
     ('title;="SUMMER"', "", "legacy", True),
+    ('type;="pixiv1"', "filename;1", "legacy", True),
+    ('type;="pixiv",!type;="pixiv1"', "illustid,createDate;1", "legacy", True),
+    ('type;="other"', "type;1,viewCount", "legacy", True),
+    ("textlen;<3,!text", "", "legacy", False),  # no text: nothing to measure
+    ("text;!=null,tags1;=null", "commentCount;-1,likeCount,bookmarkCount", "legacy", True),
 ]
 
 

@@ -82,10 +82,19 @@ LEGACY = [
     ("username;!='foo'", Compare("user", "!=", "foo")),
     ('user;="a, b&c"', Compare("user", "=", "a, b&c")),
     ("user;==x", Compare("user", "=", "x")),
-    ("tags.long_hair;<=0.9", TagScore("long_hair", "<=", 0.9)),
+    # A score is compared where the tag is present, as in the original's documents.
+    ("tags.long_hair;<=0.9", And((model("long_hair"), TagScore("long_hair", "<=", 0.9)))),
     ("tags.long_hair;>0.5&<=0.9",
-     And((TagScore("long_hair", ">", 0.5), TagScore("long_hair", "<=", 0.9)))),
-    ("textlen;>10", Compare("textlen", ">", 10)),
+     And((model("long_hair"), TagScore("long_hair", ">", 0.5),
+          TagScore("long_hair", "<=", 0.9)))),
+    # textlen measures images that have text, as the original's did.
+    ("textlen;>10", And((Has("ocr"), Compare("textlen", ">", 10)))),
+    ("textlen;=null", Not(Has("textlen"))),
+    ("text", Has("ocr")),
+    ("!text", Not(Has("ocr"))),
+    ("text;=null,tags1;!=null", And((Not(Has("ocr")), Has("source_tags")))),
+    ("tags;=null", Not(Has("model_tags"))),
+    ('filename;="12_34_p0.png"', Compare("filename", "=", "12_34_p0.png")),
     ("m;ありがとう", Words("ocr", "ありがとう")),
     ('m;"a, b"', Words("ocr", "a, b")),
     ("!m;spoiler", Not(Words("ocr", "spoiler"))),
@@ -93,8 +102,15 @@ LEGACY = [
     ("m;hello world", Words("ocr", "hello world")),
     ("user;=null", Not(Has("user"))),
     ("posted;!=null", Has("posted")),
-    ('type;="pixiv"', Compare("source", "=", "pixiv")),
-    ('type;="pixiv1"', Compare("source", "=", "pixiv")),
+    ('type;="pixiv"', And((Compare("source", "=", "pixiv"),
+                           Compare("filename", "=", "[0-9]*_[0-9]*_p[0-9]*")))),
+    ('type;="pixiv1"', And((Compare("source", "=", "pixiv"),
+                            Not(Compare("filename", "=", "[0-9]*_[0-9]*_p[0-9]*"))))),
+    ('type;="twitter"', Compare("source", "=", "twitter")),
+    ("type;!=yande.re", Not(Compare("source", "=", "yandere"))),
+    ('type;="other"', Or(tuple(Compare("source", "=", site)
+                               for site in ("other", "danbooru", "gelbooru")))),
+    ("source;=pixiv", Compare("source", "=", "pixiv")),  # PxIMSE's own name: every Pixiv name
     ("illustid;=123", Compare("postid", "=", "123")),
     ("createDate;>=2020", Compare("posted", ">=", "2020-01-01")),
     ("likeCount;>100", Compare("likes", ">", 100)),
@@ -110,7 +126,7 @@ LEGACY = [
 ]
 
 
-BARE_WORDS = {"tags1", "username"}
+BARE_WORDS = {"tags1", "username", "text"}
 """Original items that auto-detection leaves to the booru syntax, where they are tags."""
 
 
@@ -284,6 +300,34 @@ def test_order_words_go_to_the_sort(text: str, expected: Query) -> None:
 ])
 def test_parse_sort(text: str, expected: tuple[SortKey, ...]) -> None:
     assert parse_sort(text) == expected
+
+
+ORIGINAL_SORT_CHIPS = [
+    # Every key the original front end offers in its sort box, bare and with ;1.
+    ("filename", "filename"), ("folder", "folder"), ("type", "source"), ("width", "width"),
+    ("height", "height"), ("filesize", "filesize"), ("date", "date"), ("user", "user"),
+    ("userid", "userid"), ("illustid", "postid"), ("createDate", "posted"),
+    ("viewCount", "views"), ("bookmarkCount", "bookmarks"), ("likeCount", "likes"),
+    ("commentCount", "comments"),
+]
+
+
+@pytest.mark.parametrize(("chip", "field_name"), ORIGINAL_SORT_CHIPS)
+def test_every_sort_key_of_the_original_front_end(chip: str, field_name: str) -> None:
+    assert parse_query("tags.a", chip, syntax="legacy").sort == (SortKey(field_name),)
+    assert parse_query("", f"{chip};1", syntax="legacy").sort == (SortKey(field_name, False),)
+    # comma-joined chips, as its form sends them
+    assert parse_query("", f"{chip};-1,width;1", syntax="legacy").sort == (
+        SortKey(field_name), SortKey("width", False))
+
+
+def test_legacy_sort_keeps_pximse_names_and_forms() -> None:
+    assert parse_query("tags.a", "-views,posted_asc,random").sort == (
+        SortKey("views"), SortKey("posted", False), SortKey("random"))
+    # beside a booru query, type is the file format (its booru alias)
+    assert parse_query("1girl", "type").sort == (SortKey("format"),)
+    with pytest.raises(QueryError, match="sort direction"):
+        parse_query("", "filesize;2", syntax="legacy")
 
 
 def test_order_words_come_before_the_sort_argument() -> None:
@@ -509,7 +553,7 @@ def test_error_describes_the_place() -> None:
     ("-(a or b)", "-(a or b)"),
     ("(a_(b) c) or :)", 'a_(b) c or ":)"'),
     ('"long hair" "or" "tags.x" "width:1" re:zero', '"long hair" "or" "tags.x" "width:1" re:zero'),
-    ("tags.long_hair;<=0.9", "model:long_hair:<=0.9"),
+    ("tags.long_hair;<=0.9", "model:long_hair model:long_hair:<=0.9"),
     ('model:"re:0"', 'model:"re:0"'),
     ("!username", "-has:user"),
     ('user:"a b" user:">_<"', 'user:"a b" user:">_<"'),

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from pximse.config import RootConfig, ScanConfig
-from pximse.library import identify, scan
+from pximse.library import identify, probe, scan
 from pximse.library.scan import scan_roots
 from pximse.query.parse import parse_query
 from pximse.store.sqlite.catalog import SqliteCatalog
@@ -31,13 +31,17 @@ def paths(catalog: SqliteCatalog, query: str = "") -> set[str]:
 
 
 def forbid(monkeypatch: pytest.MonkeyPatch, *names: str) -> None:
-    """Make the scan fail loudly if it reads or decodes a file."""
+    """Make the scan fail loudly if it reads (``identify_file``, ``read_new_file``)
+    or decodes (``decode``) a file."""
 
     def boom(*args: object, **kwargs: object) -> None:
         raise AssertionError(f"the scan called {names} on {args}")
 
     for name in names:
-        monkeypatch.setattr(scan, name, boom)
+        if name == "decode":
+            monkeypatch.setattr(probe, "_decode", boom)
+        else:
+            monkeypatch.setattr(scan, name, boom)
 
 
 def test_first_scan_records_every_image_with_its_facts(
@@ -75,7 +79,7 @@ def test_unchanged_rescan_reads_no_file(
     for i in range(5):
         make_image(library / f"{i}.png", seed=i)
     run_scan(catalog, library, tmp_path)
-    forbid(monkeypatch, "identify_file", "probe_for_catalog")
+    forbid(monkeypatch, "identify_file", "read_new_file", "probe_for_catalog")
 
     report = run_scan(catalog, library, tmp_path)
 
@@ -95,7 +99,7 @@ def test_rename_move_and_copy_are_linked_by_hash_without_decoding(
     (library / "moved").mkdir()
     os.rename(library / "two.png", library / "moved" / "two.png")
     shutil.copy(library / "renamed.png", library / "copy.png")
-    forbid(monkeypatch, "probe_for_catalog")
+    forbid(monkeypatch, "probe_for_catalog", "decode")
 
     report = run_scan(catalog, library, tmp_path)
 
@@ -140,7 +144,7 @@ def test_missing_root_marks_offline_and_returns_without_reindexing(
     assert catalog.status()["images_offline"] == 2
 
     os.rename(unplugged, library)
-    forbid(monkeypatch, "identify_file", "probe_for_catalog")
+    forbid(monkeypatch, "identify_file", "read_new_file", "probe_for_catalog")
     report = run_scan(catalog, library, tmp_path)
 
     assert (report.restored, report.new_images, report.removed) == (2, 0, 0)
@@ -178,8 +182,8 @@ def test_a_failed_file_is_not_retried_until_it_changes(
     first = run_scan(catalog, library, tmp_path)
     assert first.errors == 1
     calls: list[object] = []
-    real = identify.identify_file
-    monkeypatch.setattr(scan, "identify_file", lambda job: calls.append(job) or real(job))
+    real = identify.read_new_file
+    monkeypatch.setattr(scan, "read_new_file", lambda job: calls.append(job) or real(job))
 
     run_scan(catalog, library, tmp_path)
     assert calls == []

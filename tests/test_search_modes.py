@@ -141,7 +141,9 @@ def test_clip_text_ranks_by_the_models_own_similarity(
     assert shas(same) == shas(body)
     # the original front end's form
     legacy = client.post("/api/query/", data={"text": text, "limit": "3"}).json()
-    assert shas(legacy) == shas(body)[:3]
+    assert [doc["_id"] for doc in legacy] == shas(body)[:3]
+    assert [doc["text_distance"] for doc in legacy] == pytest.approx(
+        [item["score"] for item in body["items"][:3]], abs=1e-6)
 
 
 def test_paging_with_offset_concatenates_to_the_full_ranking(client: TestClient) -> None:
@@ -175,7 +177,8 @@ def test_upload_ranks_the_same_image_first(client: TestClient, indexed: dict[str
     with open(path, "rb") as handle:
         legacy = client.post("/api/query/", files={"image": ("x.png", handle, "image/png")},
                              data={"limit": "1"}).json()
-    assert shas(legacy) == [sha]
+    assert [doc["_id"] for doc in legacy] == [sha]
+    assert legacy[0]["image_distance"] == pytest.approx(1.0, abs=1e-3)
 
 
 def test_bad_uploads_and_misplaced_vectors_are_400(client: TestClient) -> None:
@@ -267,7 +270,7 @@ def test_dupes_adds_the_images_whose_clip_vectors_are_nearly_the_same(
                     indexed["vectors"].items() if cid != target)
     threshold = (scores[len(scores) // 2] + scores[len(scores) // 2 + 1]) / 2
     tuned = replace(config, search=replace(config.search, dupe_similarity=threshold))
-    ids, hashes = catalog.phashes()
+    ids, hashes, _ = catalog.phashes()
     mine = int(hashes[ids == target][0]) & (2**64 - 1)
     by_hash = {int(cid) for cid, h in zip(ids, hashes, strict=True)
                if bin(mine ^ (int(h) & (2**64 - 1))).count("1") <= catalog.dupe_distance}

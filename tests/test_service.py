@@ -57,6 +57,22 @@ class Serve:
         return httpx.post(f"http://127.0.0.1:{self.port}{path}", timeout=5).json()
 
 
+def serve_with_tagger(tmp_path: Path, library: Path, *, batch_size: int = 2,
+                      indexing: str = "") -> Serve:
+    """``pximse serve`` over ``library`` with a tiny ONNX tagger (the only model);
+    ``indexing`` holds ``[indexing]`` settings (TOML lines)."""
+    model = build_model(tmp_path / "weights" / NAME, *make_weights(0))
+    port = free_port()
+    (tmp_path / "port.json").write_text(str(port))
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f'[[library.roots]]\nname = "lib"\npath = "{library}"\n[server]\nport = {port}\n'
+        f'[models]\ntagger = "wd-vit-tagger-v3"\ntagger_path = "{model}"\nocr = ""\n'
+        f'clip = ""\nbatch_size = {batch_size}\n[indexing]\n{indexing}\n'
+    )
+    return Serve(tmp_path, config)
+
+
 def tagger_rows(data: Path) -> dict[int, int]:
     """content id -> updated_ns of the finished tagger results."""
     with sqlite3.connect(f"file:{data / 'catalog.sqlite3'}?mode=ro", uri=True) as conn:

@@ -159,8 +159,8 @@ def test_a_rename_and_a_folder_move_reuse_the_content_without_reading(
     from pximse.library import scan
 
     hashed: list[str] = []
-    real = scan.identify_file
-    monkeypatch.setattr(scan, "identify_file",
+    real = scan.read_new_file
+    monkeypatch.setattr(scan, "read_new_file",
                         lambda job: hashed.append(job[0]) or real(job))
 
     (folder / "0.png").rename(folder / "renamed.png")

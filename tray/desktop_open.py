@@ -32,6 +32,16 @@ def open_file(path: Path) -> None:
 
 
 def open_url(url: str) -> None:
-    """Open ``url`` in the user's web browser (``$BROWSER`` when set)."""
+    """Open ``url`` in the user's web browser: ``$BROWSER`` as it is set now (the
+    standard library reads it once per process), else the desktop's default."""
+    for command in os.environ.get("BROWSER", "").split(os.pathsep):
+        if not command.strip():
+            continue
+        try:
+            browser = webbrowser.get(command if "%s" in command else f"{command} %s")
+        except webbrowser.Error:
+            continue
+        if browser.open(url):
+            return
     if not webbrowser.open(url):
         raise OpenFailed(f"no web browser could be started: open {url} yourself")

@@ -71,6 +71,9 @@ def _count(status: Mapping[str, Any]) -> str:
 def _daemon_trouble(status: Mapping[str, Any]) -> str | None:
     """A failure of the daemon's own work (not one bad file: those are listed,
     they do not turn the icon red)."""
+    data_folder = status.get("data_folder")
+    if isinstance(data_folder, Mapping) and data_folder.get("message"):
+        return str(data_folder["message"])  # a full disk: the work waits for room
     models = status.get("models") or {}
     if isinstance(models, Mapping) and models.get("error"):
         return str(models["error"])

@@ -21,6 +21,7 @@ from pximse.api.routes_docs import router as docs_router
 from pximse.api.routes_folder import router as folder_router
 from pximse.api.routes_hydrus import router as hydrus_router
 from pximse.api.routes_images import router as images_router
+from pximse.api.routes_original import router as original_router
 from pximse.api.routes_page import router as page_router
 from pximse.api.routes_pixiv import router as pixiv_router
 from pximse.api.routes_results import router as results_router
@@ -104,6 +105,8 @@ def create_app(config: Config, catalog: SqliteCatalog | None = None) -> FastAPI:
     app.include_router(selection_router)
     app.include_router(session_router)
     app.include_router(docs_router)
+    # Last: its file route answers any /{root}/{path} no other route took.
+    app.include_router(original_router)
 
     return app
 

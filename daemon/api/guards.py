@@ -20,7 +20,10 @@ hold them to it (outermost first, as :func:`install_guards` stacks them):
   daemon's own or a configured CORS origin, and any request a browser marks
   ``Sec-Fetch-Site: cross-site`` or ``same-site`` (another port of localhost
   is the same site) unless it comes from a CORS origin or is a top-level
-  navigation. A request without either header is not a browser page's (curl,
+  navigation. A picture a CORS origin's page shows (``<img>``: no ``Origin``,
+  ``Sec-Fetch-Dest: image``, that page's ``Referer``) may load too, and is
+  answered ``Cross-Origin-Resource-Policy: cross-origin`` so that the browser
+  shows it. A request without either header is not a browser page's (curl,
   the tray, scripts): the token, when there is one, is what guards it.
 * :class:`BodyLimit` answers 413 as soon as a body passes its limit, whether
   it said its length or was sent in chunks, before a route can spool it.
@@ -181,11 +184,19 @@ class OriginGuard:
         parsed = parse_origin(origin)
         return parsed is not None and (self.cors_any or parsed in self.cors)
 
+    def cors_picture(self, method: str, headers: Headers) -> bool:
+        """A picture a CORS origin's page loads (``<img src>`` sends no ``Origin``;
+        the page's ``Referer``, which no page can forge, names it)."""
+        if method not in ("GET", "HEAD") or headers.get("sec-fetch-dest") != "image":
+            return False
+        scheme, sep, rest = headers.get("referer", "").partition("://")
+        return bool(sep) and self.cors_origin(f"{scheme}://{rest.split('/', 1)[0]}")
+
     def refusal(self, method: str, headers: Headers) -> str | None:
         """Why the request is refused, or None."""
         origin = headers.get("origin")
         site = headers.get("sec-fetch-site")
-        if self.cors_origin(origin):
+        if self.cors_origin(origin) or self.cors_picture(method, headers):
             return None
         if method in UNSAFE_METHODS:
             if origin is not None and not own_origin(headers, origin):
@@ -204,12 +215,22 @@ class OriginGuard:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        why = self.refusal(scope["method"], Headers(scope=scope))
+        headers = Headers(scope=scope)
+        why = self.refusal(scope["method"], headers)
         if why is not None:
             await _refuse(403, "origin", why + " (server.cors_origins lists the front ends "
                                                "served elsewhere that may)")(scope, receive, send)
             return
-        await self.app(scope, receive, send)
+        if not self.cors_picture(scope["method"], headers):
+            await self.app(scope, receive, send)
+            return
+
+        async def send_shareable(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                MutableHeaders(scope=message)["cross-origin-resource-policy"] = "cross-origin"
+            await send(message)
+
+        await self.app(scope, receive, send_shareable)
 
 
 class BodyTooLarge(HTTPException):

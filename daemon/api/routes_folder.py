@@ -30,6 +30,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from pximse.api.deps import get_catalog, get_config
 from pximse.api.routes_images import checked_image_id, recorded_file
 from pximse.config import Config
+from pximse.library.pathtext import readable
 from pximse.store.sqlite.catalog import SqliteCatalog
 
 log = logging.getLogger(__name__)
@@ -95,4 +96,4 @@ def open_folder(
         log.warning("could not open the folder of %s: %s", path, exc)
         raise HTTPException(status_code=503,
                             detail=f"the folder could not be opened: {exc}") from None
-    return {"opened": os.path.dirname(path), "path": path}
+    return {"opened": readable(os.path.dirname(path)), "path": readable(path)}

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable, Iterable
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, BinaryIO
@@ -21,6 +22,7 @@ from fastapi.responses import FileResponse, Response, StreamingResponse
 from pximse.api.deps import get_catalog, get_config
 from pximse.api.served_files import RecordedFile, open_recorded, read_chunks
 from pximse.config import Config
+from pximse.library.pathtext import readable
 from pximse.store.sqlite.catalog import SqliteCatalog
 
 router = APIRouter(prefix="/api/images")
@@ -44,9 +46,9 @@ def checked_image_id(image_id: str) -> str:
     return image_id.lower()
 
 
-def _not_modified(request: Request, etag: str) -> Response | None:
+def _not_modified(request: Request, etag: str, cache: str = _CACHE) -> Response | None:
     if request.headers.get("if-none-match", "").strip() in (etag, f"W/{etag}"):
-        return Response(status_code=304, headers={"ETag": etag, "Cache-Control": _CACHE})
+        return Response(status_code=304, headers={"ETag": etag, "Cache-Control": cache})
     return None
 
 
@@ -83,16 +85,51 @@ def _ocr_input_size() -> int:
     return size
 
 
-def recorded_file(catalog: SqliteCatalog, config: Config, sha: str
-                  ) -> tuple[RecordedFile, BinaryIO, os.stat_result] | None:
-    """The first online file of the content that is still what the catalogue
-    recorded, opened (see :mod:`pximse.api.served_files`)."""
-    for row in catalog.recorded_files(sha):
+RecordedRow = tuple[str, str, int, int, str]
+"""A file as ``recorded_files`` gives it: (path, format, size, mtime_ns, root path)."""
+
+
+def open_first_recorded(rows: Iterable[RecordedRow], config: Config
+                        ) -> tuple[RecordedFile, BinaryIO, os.stat_result] | None:
+    """The first of ``rows`` that is still what the catalogue recorded, opened
+    (see :mod:`pximse.api.served_files`)."""
+    for row in rows:
         recorded = RecordedFile.from_row(row)
         opened = open_recorded(recorded, follow_symlinks=config.scan.follow_symlinks)
         if opened is not None:
             return recorded, *opened
     return None
+
+
+def recorded_file(catalog: SqliteCatalog, config: Config, sha: str
+                  ) -> tuple[RecordedFile, BinaryIO, os.stat_result] | None:
+    """The first online file of the content that is still what the catalogue
+    recorded, opened."""
+    return open_first_recorded(catalog.recorded_files(sha), config)
+
+
+def recorded_file_response(request: Request, config: Config, sha: str,
+                           rows: Callable[[], Iterable[RecordedRow]], *, missing: str,
+                           cache: str = _CACHE) -> Response:
+    """The file of content ``sha`` from the first of ``rows`` still as recorded:
+    its bytes with its content type and the content's hash as ``ETag``; 304 on
+    ``If-None-Match``; 404 saying ``missing`` when none is. ``cache`` is the
+    ``Cache-Control`` (by default a year: an id's bytes never change)."""
+    etag = f'"{sha}"'
+    cached = _not_modified(request, etag, cache)
+    if cached is not None:
+        return cached
+    found = open_first_recorded(rows(), config)
+    if found is None:
+        raise HTTPException(status_code=404, detail=missing)
+    recorded, handle, st = found
+    name = readable(os.path.basename(recorded.path))  # a name that is not UTF-8: \xe9
+    return StreamingResponse(
+        read_chunks(handle, st.st_size),
+        media_type=_MEDIA_TYPES.get(recorded.format, "application/octet-stream"),
+        headers={"ETag": etag, "Cache-Control": cache, "Content-Length": str(st.st_size),
+                 "Content-Disposition": f"inline; filename*=utf-8''{quote(name)}"},
+    )
 
 
 @router.get("/{image_id}/file", summary="The original file", response_class=Response,
@@ -104,24 +141,10 @@ def image_file(
     config: Annotated[Config, Depends(get_config)],
 ) -> Response:
     sha = checked_image_id(image_id)
-    etag = f'"{sha}"'
-    cached = _not_modified(request, etag)
-    if cached is not None:
-        return cached
-    found = recorded_file(catalog, config, sha)
-    if found is None:
-        raise HTTPException(
-            status_code=404,
-            detail="no online file holds this image as it was recorded (unknown id, offline, "
-                   "or changed since the last scan)")
-    recorded, handle, st = found
-    name = os.path.basename(recorded.path)
-    return StreamingResponse(
-        read_chunks(handle, st.st_size),
-        media_type=_MEDIA_TYPES.get(recorded.format, "application/octet-stream"),
-        headers={"ETag": etag, "Cache-Control": _CACHE, "Content-Length": str(st.st_size),
-                 "Content-Disposition": f"inline; filename*=utf-8''{quote(name)}"},
-    )
+    return recorded_file_response(
+        request, config, sha, lambda: catalog.recorded_files(sha),
+        missing="no online file holds this image as it was recorded (unknown id, offline, "
+                "or changed since the last scan)")
 
 
 @router.get("/{image_id}/thumbnail", summary="A WebP thumbnail", response_class=FileResponse)

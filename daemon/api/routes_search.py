@@ -1,6 +1,7 @@
-"""Search routes: the query language, the original front end's form, autocomplete.
+"""Search routes: the query language, search by image, autocomplete.
 
-The two routes that take a query image read their form themselves
+The routes that take a query image (this one and the original front end's
+form, :mod:`pximse.api.routes_original`) read their form themselves
 (:mod:`pximse.api.uploads`), so that an image is refused before it is read
 when no vector search can run, and is decoded in bounded memory.
 """
@@ -43,8 +44,8 @@ def get_clip(request: Request) -> ClipSearch:
     return request.app.state.clip  # type: ignore[no-any-return]
 
 
-def _plan(q: str, sort: str, syntax: Syntax, *, text: str = "", upload: bool = False
-          ) -> VectorPlan:
+def checked_plan(q: str, sort: str, syntax: Syntax, *, text: str = "", upload: bool = False
+                 ) -> VectorPlan:
     """Parse and plan; a ``QueryError`` without a text gets ``q``."""
     try:
         return plan_query(parse_query(q, sort, syntax=syntax), text=text, upload=upload)
@@ -102,17 +103,7 @@ class ImageSearchFields(BaseModel):
     seed: int = Field(0, description="shuffle seed for sort=random")
 
 
-class LegacyQueryFields(BaseModel):
-    """The original PxIMSE front end's form (its ``image`` is an optional file)."""
-
-    query: str = Field("", description="a query in the original syntax")
-    sort: str = ""
-    text: str = Field("", description="a CLIP text search, ranked within the query")
-    limit: int | None = Field(None, ge=1, le=10_000)
-    offset: int = Field(0, ge=0)
-
-
-def _form_fields(model: type[BaseModel], form: SearchForm) -> Any:
+def form_fields(model: type[BaseModel], form: SearchForm) -> Any:
     """The form's text fields checked by ``model``, as FastAPI checks a form (400)."""
     values = {key: value for key, value in form.fields.items()
               if key in model.model_fields and not (
@@ -124,7 +115,7 @@ def _form_fields(model: type[BaseModel], form: SearchForm) -> Any:
                                       for error in exc.errors()]) from None
 
 
-def _form_body(model: type[BaseModel], *, image_required: bool) -> dict[str, Any]:
+def form_body(model: type[BaseModel], *, image_required: bool) -> dict[str, Any]:
     """The OpenAPI description of a form these routes read themselves."""
     schema = model.model_json_schema()
     schema["properties"]["image"] = {
@@ -136,14 +127,20 @@ def _form_body(model: type[BaseModel], *, image_required: bool) -> dict[str, Any
         "multipart/form-data": {"schema": schema}}}}
 
 
-async def _decode(request: Request, form: SearchForm) -> Any:
+async def decode_form_image(request: Request, form: SearchForm) -> Any:
     """The uploaded image decoded for CLIP, one of a few decodes at once."""
     path = form.image_path()
     assert path is not None
+    return await decode_query_file(request, path, form.image_name or "the uploaded image")
+
+
+async def decode_query_file(request: Request, path: str, name: str) -> Any:
+    """A query image's file decoded for CLIP, one of a few decodes at once;
+    ``name`` stands for it in messages."""
     config: Config = request.app.state.config
     return await anyio.to_thread.run_sync(partial(
-        load_query_image, path, name=form.image_name or "the uploaded image",
-        max_pixels=config.search.max_query_image_pixels), limiter=decode_slots(request.app.state))
+        load_query_image, path, name=name, max_pixels=config.search.max_query_image_pixels),
+        limiter=decode_slots(request.app.state))
 
 
 @router.get("/search", summary="Search with the query language")
@@ -160,53 +157,29 @@ def search(
     seed: Annotated[int, Query(description="shuffle seed for sort=random")] = 0,
     text: Annotated[str, Query(description='CLIP text search, the same as clip:"…" in q')] = "",
 ) -> dict[str, Any]:
-    return _run(catalog, config, clip, _plan(q, sort, syntax, text=text), limit=limit,
+    return _run(catalog, config, clip, checked_plan(q, sort, syntax, text=text), limit=limit,
                 offset=offset, seed=seed)
 
 
 @router.post("/search/image", summary="More like an uploaded image, within a query",
-             openapi_extra=_form_body(ImageSearchFields, image_required=True))
+             openapi_extra=form_body(ImageSearchFields, image_required=True))
 async def search_image(request: Request) -> dict[str, Any]:
     clip = get_clip(request)
     # Before a byte of the body is read: 503 when no vector search can run.
     await run_in_threadpool(clip.check_ready)
     form = await read_search_form(request)
     try:
-        fields = _form_fields(ImageSearchFields, form)
+        fields = form_fields(ImageSearchFields, form)
         if form.image is None:
             raise HTTPException(status_code=400,
                                 detail="send the query image as the form's image file")
-        plan = _plan(fields.q, fields.sort, fields.syntax, upload=True)
-        picture = await _decode(request, form)
+        plan = checked_plan(fields.q, fields.sort, fields.syntax, upload=True)
+        picture = await decode_form_image(request, form)
     finally:
         form.close()
     return await run_in_threadpool(partial(
         _run, request.app.state.catalog, request.app.state.config, clip, plan,
         limit=fields.limit, offset=fields.offset, seed=fields.seed, picture=picture))
-
-
-@router.post("/query/", summary="The original PxIMSE front end's search form",
-             openapi_extra=_form_body(LegacyQueryFields, image_required=False))
-async def legacy_query(request: Request) -> dict[str, Any]:
-    """``text`` is a CLIP text search and ``image`` an uploaded query image, as the
-    original front end sent them; either is ranked within ``query``."""
-    clip = get_clip(request)
-    form = await read_search_form(
-        request, before_image=lambda: run_in_threadpool(clip.check_ready))
-    try:
-        fields = _form_fields(LegacyQueryFields, form)
-        if form.fields.get("image"):
-            raise HTTPException(status_code=400, detail=(
-                "image must be an uploaded file: PxIMSE never fetches an address a request "
-                "names"))
-        plan = _plan(fields.query, fields.sort, "legacy", text=fields.text,
-                     upload=form.image is not None)
-        picture = await _decode(request, form) if form.image is not None else None
-    finally:
-        form.close()
-    return await run_in_threadpool(partial(
-        _run, request.app.state.catalog, request.app.state.config, clip, plan,
-        limit=fields.limit, offset=fields.offset, seed=0, picture=picture))
 
 
 @router.get("/tags", summary="Tag autocomplete, most used first")

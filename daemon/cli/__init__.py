@@ -14,6 +14,7 @@ from pximse import __version__
 from pximse.cli.autostart import autostart_group
 from pximse.cli.common import (
     Context,
+    PximseGroup,
     config_options,
     data_folder_error,
     human_size,
@@ -29,7 +30,7 @@ from pximse.integrations.digikam.cli import xmp_group
 from pximse.integrations.hydrus.cli import hydrus_group
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=PximseGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @config_options
 @click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
 @click.version_option(__version__, prog_name="pximse")
@@ -114,44 +115,94 @@ def index(
     as_json: bool, models: bool,
 ) -> None:
     """Scan PATHS (default: the configured roots) once, run the models on what is
-    new, with progress bars, then exit."""
-    from pximse.library.pathtext import readable
-    from pximse.library.scan import scan_roots
+    new, with progress bars, then exit. A daemon running on the same data folder
+    is asked to do it instead (or, for folders it does not watch, waited for)."""
+    from pximse.cli.handoff import daemon_holding, hand_to_daemon, index_lock
 
     config = obj.load(config_path, data_dir)
-    catalog = obj.catalog(config)
-    roots = _roots_for(config, catalog, paths) if paths else list(config.roots)
-    if not roots:
-        raise click.ClickException(
-            f"nothing to index: give a PATH or add [[library.roots]] to {config.config_path}"
-        )
-    progress, callback = progress_bar(quiet=as_json)
-    with progress:
-        report = scan_roots(
-            catalog, roots, thumbnail_dir=config.thumbnail_dir, config=config.scan,
-            progress=callback,
-        )
-        pipeline = run_models(catalog, config, callback) if models else None
-    catalog.close()
+
+    def tell(message: str) -> None:
+        click.echo(message, err=True)
+
+    holder = daemon_holding(config) if paths or config.roots else None
+    if holder is not None and _inside_roots(config, paths):
+        handed = hand_to_daemon(config, holder, models=models, echo=tell)
+        _print_index(handed["report"], None, as_json, daemon=handed["status"])
+        return
+    try:
+        lock = index_lock(config.data_dir, tell)
+    except OSError as exc:
+        raise data_folder_error(config, exc) from exc
+    try:
+        from pximse.library.scan import scan_roots
+        from pximse.library.thumbnails import remove_leftover_temp_files
+
+        remove_leftover_temp_files(config.thumbnail_dir)
+        catalog = obj.catalog(config)
+        try:
+            roots = _roots_for(config, catalog, paths) if paths else list(config.roots)
+            if not roots:
+                raise click.ClickException(
+                    f"nothing to index: give a PATH or add [[library.roots]] to "
+                    f"{config.config_path}")
+            progress, callback = progress_bar(quiet=as_json)
+            with progress:
+                report = scan_roots(
+                    catalog, roots, thumbnail_dir=config.thumbnail_dir, config=config.scan,
+                    progress=callback,
+                )
+                pipeline = run_models(catalog, config, callback) if models else None
+        finally:
+            catalog.close()
+    finally:
+        lock.release()
+    _print_index(report.to_json(), pipeline, as_json)
+
+
+def _inside_roots(config: Any, paths: tuple[Path, ...]) -> bool:
+    """Whether every path lies in a configured root (those the daemon watches)."""
+    return all(
+        any(path == r.path or r.path in path.parents for r in config.roots)
+        for path in (raw.expanduser().resolve() for raw in paths)
+    )
+
+
+def _print_index(report: dict[str, Any], pipeline: dict[str, Any] | None, as_json: bool,
+                 daemon: dict[str, Any] | None = None) -> None:
+    """What ``pximse index`` did (or had the daemon do)."""
+    from pximse.library.pathtext import readable
+
     if as_json:
-        body = report.to_json()
+        body = dict(report)
         if pipeline is not None:
             body["models"] = pipeline
+        if daemon is not None:
+            body["daemon"] = {"indexing": daemon.get("indexing"),
+                              "data_folder": daemon.get("data_folder")}
         click.echo(json.dumps(body, ensure_ascii=False))
         return
+    if "error" in report:  # the daemon's scan stopped
+        raise click.ClickException(str(report["error"]))
     click.echo(
-        f"{report.files} files in {report.roots} root(s) in {report.seconds:.1f}s: "
-        f"{report.new_images} new images, {report.linked} known content at new paths, "
-        f"{report.unchanged} unchanged, {report.removed} removed, {report.restored} back online, "
-        f"{report.skipped} not images, {report.errors} errors"
+        f"{report['files']} files in {report['roots']} root(s) in {report['seconds']:.1f}s: "
+        f"{report['new_images']} new images, {report['linked']} known content at new paths, "
+        f"{report['unchanged']} unchanged, {report['removed']} removed, "
+        f"{report['restored']} back online, {report['skipped']} not images, "
+        f"{report['errors']} errors"
     )
     if pipeline is not None:
         print_models(pipeline)
-    for name in report.offline_roots:
-        click.echo(f"root {name!r} is missing: its files are marked offline", err=True)
-    for folder, error in report.unreadable[:20]:
+    if daemon is not None:
+        from pximse.cli.follow import describe_daemon
+
+        click.echo(describe_daemon(daemon))
+    for name in report.get("offline_roots", []):
+        why = report.get("offline_why", {}).get(name, "it is missing")
+        click.echo(f"root {name!r} is offline ({readable(why)}): its files are kept, "
+                   "marked offline", err=True)
+    for folder, error in report.get("unreadable", [])[:20]:
         click.echo(f"cannot read {readable(folder)}: {error}", err=True)
-    for link in report.loops[:20]:
+    for link in report.get("loops", [])[:20]:
         click.echo(f"not followed (a link back to a folder already walked): {readable(link)}",
                    err=True)
 
@@ -275,7 +326,8 @@ def status(obj: Context, config_path: Path | None, data_dir: Path | None, as_jso
         f"{body['tags']} tags, {body['errors']} errors"
     )
     for root in body["roots"]:
-        state = "online" if root["online"] else "OFFLINE"
+        state = "online" if root["online"] else \
+            f"OFFLINE: {root['offline_reason']}" if root.get("offline_reason") else "OFFLINE"
         click.echo(f"  {root['name']}: {root['path']} ({state}, {root['files']} files, "
                    f"last scan {root['last_scan'] or 'never'})")
     for stage, by_model in body["stages"].items():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -37,14 +38,17 @@ class Context:
     def __init__(self, config_path: Path | None, data_dir: Path | None) -> None:
         self.config_path = config_path
         self.data_dir = data_dir
+        self.config: Any = None  # the configuration a command loaded
 
     def load(self, config_path: Path | None, data_dir: Path | None):  # type: ignore[no-untyped-def]
         from pximse.config import ConfigError, load_config
 
         try:
-            return load_config(config_path or self.config_path, data_dir or self.data_dir)
+            self.config = load_config(config_path or self.config_path,
+                                      data_dir or self.data_dir)
         except ConfigError as exc:
             raise click.ClickException(str(exc)) from exc
+        return self.config
 
     def catalog(self, config):  # type: ignore[no-untyped-def]
         """The catalogue ``[backend]`` names (SQLite in the data folder, or MongoDB)."""
@@ -57,10 +61,43 @@ class Context:
             raise click.ClickException(str(exc)) from exc
         except OSError as exc:
             raise data_folder_error(config, exc) from exc
+        except sqlite3.Error as exc:  # a full disk while the catalogue is migrated
+            from pximse.data_folder import data_folder_problem
+
+            problem = data_folder_problem(exc, config.data_dir)
+            if problem is None:
+                raise
+            raise click.ClickException(problem.message) from exc
+
+
+class PximseGroup(click.Group):
+    """The ``pximse`` group: a full disk (or another data-folder problem) met by
+    any command is one line that says what is full and how much room is needed,
+    not a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except Exception as exc:
+            from pximse.data_folder import data_folder_problem
+
+            obj = ctx.obj if isinstance(ctx.obj, Context) else None
+            config = obj.config if obj is not None else None
+            problem = data_folder_problem(exc, config.data_dir) if config is not None else None
+            if problem is None:
+                raise
+            raise click.ClickException(problem.message) from exc
 
 
 def data_folder_error(config: Any, exc: OSError) -> click.ClickException:
     """A data folder that cannot be made or written, said in one line."""
+    from pximse.data_folder import data_folder_problem
+
+    problem = data_folder_problem(exc, config.data_dir)
+    if problem is not None and problem.kind == "full":
+        return click.ClickException(problem.message)
     where = exc.filename or config.data_dir
     return click.ClickException(
         f"the data folder {config.data_dir} cannot be used: {exc.strerror or exc} ({where}); "
@@ -92,9 +129,6 @@ def progress_bar(quiet: bool) -> tuple[Any, Any]:
 
 def human_size(size: int) -> str:
     """``1.5MB``: a byte count for people (1024-based, as the query language's units)."""
-    value = float(size)
-    for unit in ("B", "KB", "MB", "GB"):
-        if value < 1024 or unit == "GB":
-            return f"{value:.0f}{unit}" if unit == "B" else f"{value:.1f}{unit}"
-        value /= 1024
-    return f"{value:.1f}GB"
+    from pximse.data_folder import human_bytes
+
+    return human_bytes(size, separator="", byte_unit="B")

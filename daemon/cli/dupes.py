@@ -54,7 +54,7 @@ def dupes(obj: Context, config_path: Path | None, data_dir: Path | None,
     similarity = config.search.dupe_similarity if similarity is None else similarity
     started = time.perf_counter()
     text = " ".join(query)
-    ids, hashes = catalog.phashes()
+    ids, hashes, versions = catalog.phashes()
     try:
         allowed = catalog.filtered_ids(parse_query(text)) if text.strip() else None
     except QueryError as exc:
@@ -62,7 +62,7 @@ def dupes(obj: Context, config_path: Path | None, data_dir: Path | None,
             from exc
     if allowed is not None:
         keep = np.isin(ids, allowed)
-        ids, hashes = ids[keep], hashes[keep]
+        ids, hashes, versions = ids[keep], hashes[keep], versions[keep]
 
     pairs = None
     clip_used = False
@@ -82,7 +82,7 @@ def dupes(obj: Context, config_path: Path | None, data_dir: Path | None,
                 pairs = pairs[np.isin(pairs, allowed).all(axis=1)]
             clip_used = True
 
-    groups = find_groups(ids, hashes, distance, pairs)
+    groups = find_groups(ids, hashes, distance, pairs, versions)
     shown = groups[:limit] if limit > 0 else groups
     summaries = catalog.summaries([int(i) for group in shown for i in group])
     body: dict[str, Any] = {

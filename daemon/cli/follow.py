@@ -51,6 +51,14 @@ def daemon_status(config: Config) -> dict[str, Any] | None:
 def describe_daemon(status: dict[str, Any]) -> str:
     """The daemon's part of ``pximse status``: what it does, stage by stage."""
     lines = ["  daemon: " + _summary("", status).split(": ", 1)[1].split(" — ")[0]]
+    if status.get("data_folder"):
+        lines.append(f"    WAITING: {status['data_folder']['message']}")
+    worker = status.get("indexing", {}).get("worker") or {}
+    if worker.get("deaths"):
+        times = "time" if worker["deaths"] == 1 else "times"
+        lines.append(f"    the model worker died {worker['deaths']} {times} "
+                     f"(last: {worker.get('last_death')}); "
+                     f"{worker.get('quarantined', 0)} images quarantined")
     for name, stage in status.get("indexing", {}).get("stages", {}).items():
         if not stage.get("done") and not stage.get("total") and stage.get("state"):
             lines.append(f"    {name}: {stage['state']}")

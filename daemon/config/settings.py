@@ -143,6 +143,9 @@ class SearchConfig:
     default_sort: str = "-date"
     page_size: int = 50
     max_page_size: int = 1000
+    original_api_limit: int = 1200
+    """The most results ``POST /api/query/`` (the original PxIMSE's form) answers
+    when the request names no limit: the original's 1200."""
     query_timeout_ms: int = 5000
     dupe_distance: int = 4
     dupe_similarity: float = 0.95

@@ -254,6 +254,7 @@ _SEARCH_RULES: dict[str, Rule] = {
     "default_sort": _sort_key,
     "page_size": _int_rule(1),
     "max_page_size": _int_rule(1, 100_000),
+    "original_api_limit": _int_rule(1, 100_000),
     "query_timeout_ms": _int_rule(1),
     "dupe_distance": _int_rule(0, 12),
     "dupe_similarity": lambda value, key: _number(value, key, 0.5, 1.0),

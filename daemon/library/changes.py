@@ -14,7 +14,8 @@ other new file whose hash the catalogue knows is linked to it. Either way no
 model runs again. New paths are written before old ones are removed, so a
 moved image never drops out of search.
 
-A root that is missing is marked offline, never emptied (an unmounted drive).
+A root that is not there is marked offline, never emptied: missing, an empty
+mount point, another drive in its place (see ``library.presence``).
 """
 
 from __future__ import annotations
@@ -23,10 +24,12 @@ import os
 import stat
 from collections.abc import Callable, Mapping, Set
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 from pximse.config import RootConfig, ScanConfig
 from pximse.library.filekinds import special_kind
+from pximse.library.presence import SAMPLE_FILES, check_root
 from pximse.library.scan import ScanPool, ScanReport, record_files
 from pximse.library.walk import stat_key, stat_parts, walk_root
 from pximse.store.backends import Catalog
@@ -48,6 +51,7 @@ class ChangeReport:
     ids: list[str] = field(default_factory=list)  # content ids of what was written
     errors: list[tuple[str, str, str]] = field(default_factory=list)  # path, reason, message
     offline_roots: list[str] = field(default_factory=list)
+    offline_why: dict[str, str] = field(default_factory=dict)  # root name -> reason
     deferred: dict[str, set[str]] = field(default_factory=dict)  # root name -> paths
 
     @property
@@ -85,9 +89,13 @@ def apply_changes(
     gone: dict[str, _Gone] = {}
     for root, paths in changes.items():
         root_id = catalog.ensure_root(root.name, str(root.path))
-        if not os.path.isdir(root.path):
-            catalog.set_root_online(root_id, False)
+        check = check_root(str(root.path), catalog.root_identity(root_id),
+                           partial(catalog.root_sample, root_id, SAMPLE_FILES),
+                           empty_rule=False)  # deletions the OS reported are real
+        if not check.online:
+            catalog.set_root_online(root_id, False, check.why)
             report.offline_roots.append(root.name)
+            report.offline_why[root.name] = check.why or "offline"
             continue
         on_disk, known = _compare(catalog, root, root_id, paths, config, report,
                                   quiet_since_ns)

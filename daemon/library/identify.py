@@ -1,18 +1,34 @@
 """The per-file work a scan hands to its process pool.
 
-``identify_file`` decides cheaply whether a file is an image (a look at its
-first bytes) and hashes it; ``probe_for_catalog`` decodes content the catalogue
-has never seen. Both take and return picklable values only.
+``read_new_file`` is the one read of a new or changed file: a look at its
+first bytes decides whether it is an image, the whole file is read and hashed,
+and, when the catalogue does not know the hash (asked through a
+``ContentLookup``), the same bytes are decoded into the facts, the pHash and
+the thumbnail. A known hash (a move, a rename, a copy) is only hashed.
+
+``identify_file`` (hash only) and ``probe_for_catalog`` (a second read that
+decodes) serve catalogues that offer no lookup. All take and return picklable
+values only.
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Protocol
 
 from pximse.library.filekinds import open_regular
-from pximse.library.probe import ImageFacts, ProbeFailure, probe_image, sha256_file, sniff_format
-from pximse.store.sqlite.catalog import FileRecord
+from pximse.library.probe import (
+    SNIFF_SIZE,
+    Hashed,
+    ImageFacts,
+    ProbeFailure,
+    probe_image,
+    probe_open,
+    sha256_file,
+    sniff_format,
+)
+from pximse.store.scan_records import FileRecord
 
 IMAGE_EXTENSIONS = frozenset(
     ".png .apng .jpg .jpeg .jpe .jfif .gif .webp .bmp .dib .tif .tiff .avif .avifs".split()
@@ -21,28 +37,48 @@ IMAGE_EXTENSIONS = frozenset(
 Other files that turn out not to be images are skipped quietly."""
 
 
+class KnownContent(Protocol):
+    def knows(self, sha256: str) -> bool: ...
+
+
 def identify_file(job: tuple[str, int, int]) -> FileRecord:
     path, size, mtime_ns = job
-    promised = os.path.splitext(path)[1].lower() in IMAGE_EXTENSIONS
     try:
         with open_regular(path) as handle:  # a pipe swapped in would block a plain open
-            head = handle.read(64)
-        if not head:
-            if promised:
-                return FileRecord(path, size, mtime_ns, "error", None, "empty",
-                                  "the file is empty (0 bytes)")
-            return FileRecord(path, size, mtime_ns, "skipped", None, "empty")
-        if sniff_format(head) is None:
-            if promised:
-                return FileRecord(
-                    path, size, mtime_ns, "error", None, "not-image",
-                    "the name says image but the content is not a supported image format",
-                )
-            return FileRecord(path, size, mtime_ns, "skipped", None, "not-image")
+            head = handle.read(SNIFF_SIZE)
+        refused = _refused(path, size, mtime_ns, head)
+        if refused is not None:
+            return refused
         return FileRecord(path, size, mtime_ns, "ok", sha256_file(path))
     except OSError as exc:
-        return FileRecord(path, size, mtime_ns, "error", None, "unreadable",
-                          f"cannot read the file: {exc.strerror or exc}")
+        return _unreadable(path, size, mtime_ns, exc)
+
+
+def read_new_file(job: tuple[str, int, int, str, int, int, KnownContent]
+                  ) -> tuple[FileRecord, ImageFacts | ProbeFailure | None]:
+    """One read of a new or changed file: its record, and what decoding it found
+    (None when it was only hashed: not an image, or content the catalogue knows)."""
+    path, size, mtime_ns, thumbnail_dir, thumbnail_size, max_pixels, known = job
+    try:
+        with open_regular(path) as handle:  # a pipe swapped in would block a plain open
+            head = handle.read(SNIFF_SIZE)
+            refused = _refused(path, size, mtime_ns, head)
+            if refused is not None:
+                return refused, None
+            found = probe_open(handle, path, os.fstat(handle.fileno()).st_size,
+                               Path(thumbnail_dir), thumbnail_size=thumbnail_size,
+                               max_pixels=max_pixels,
+                               wanted=lambda sha256: not known.knows(sha256))
+    except OSError as exc:
+        return _unreadable(path, size, mtime_ns, exc), None
+    if isinstance(found, Hashed):
+        return FileRecord(path, size, mtime_ns, "ok", found.sha256), None
+    if isinstance(found, ImageFacts):
+        return FileRecord(path, size, mtime_ns, "ok", found.sha256), found
+    if found.sha256 is None:  # unreadable midway
+        return FileRecord(path, size, mtime_ns, "error", None, found.reason,
+                          found.message), found
+    return FileRecord(path, size, mtime_ns, "ok", found.sha256), found
 
 
 def probe_for_catalog(job: tuple[str, str, int, int]) -> ImageFacts | ProbeFailure:
@@ -50,3 +86,26 @@ def probe_for_catalog(job: tuple[str, str, int, int]) -> ImageFacts | ProbeFailu
     return probe_image(
         path, Path(thumbnail_dir), thumbnail_size=thumbnail_size, max_pixels=max_pixels
     )
+
+
+def _refused(path: str, size: int, mtime_ns: int, head: bytes) -> FileRecord | None:
+    """The record of a file that is no image to index, judged by its first bytes."""
+    promised = os.path.splitext(path)[1].lower() in IMAGE_EXTENSIONS
+    if not head:
+        if promised:
+            return FileRecord(path, size, mtime_ns, "error", None, "empty",
+                              "the file is empty (0 bytes)")
+        return FileRecord(path, size, mtime_ns, "skipped", None, "empty")
+    if sniff_format(head) is None:
+        if promised:
+            return FileRecord(
+                path, size, mtime_ns, "error", None, "not-image",
+                "the name says image but the content is not a supported image format",
+            )
+        return FileRecord(path, size, mtime_ns, "skipped", None, "not-image")
+    return None
+
+
+def _unreadable(path: str, size: int, mtime_ns: int, exc: OSError) -> FileRecord:
+    return FileRecord(path, size, mtime_ns, "error", None, "unreadable",
+                      f"cannot read the file: {exc.strerror or exc}")

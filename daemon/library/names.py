@@ -22,20 +22,31 @@ SourceInfo(source='pixiv', user_id='12345', post_id='67890123', page=0)
 >>> parse_name("holiday.jpg")
 SourceInfo(source='other')
 
+Danbooru writes a post's characters, copyright and artists into its file
+names, joined in a way that loses where one tag ends. With the tagger's own
+tag list (:class:`TagVocabulary`, which knows which names are characters) the
+name is taken apart again into ``character:``, ``copyright:`` and ``artist:``
+tags; :func:`set_default_vocabulary` sets the list ``parse_name`` uses when it
+is given none.
+
 ``docs/filenames.md`` is the user-facing reference for every format here.
 """
 
 from __future__ import annotations
 
 import re
+import threading
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import unquote
 
-__all__ = ["FOLDER_PATTERNS", "RULES", "SOURCES", "Rule", "SourceInfo", "parse_name"]
+__all__ = [
+    "FOLDER_PATTERNS", "RULES", "SOURCES", "Rule", "SourceInfo", "TagVocabulary",
+    "danbooru_slug", "default_vocabulary", "parse_name", "set_default_vocabulary",
+]
 
 SOURCES: tuple[str, ...] = ("pixiv", "twitter", "yandere", "danbooru", "gelbooru", "other")
 """Every value ``SourceInfo.source`` can take."""
@@ -108,17 +119,88 @@ class SourceInfo:
 
 OTHER = SourceInfo(source="other")
 
-Builder = Callable[[re.Match[str]], SourceInfo | None]
+Builder = Callable[[re.Match[str], "TagVocabulary | None"], SourceInfo | None]
+
+
+_QUALIFIER = re.compile(r"_\([^()]*\)$")
+_NOT_SLUG = re.compile(r"[^a-z0-9]+")
+
+
+def danbooru_slug(text: str) -> str:
+    """A name as Danbooru writes it in a file name: lower case, every run of
+    characters other than ``a-z0-9`` one ``_`` (``Fate/Grand Order`` ->
+    ``fate_grand_order``)."""
+    return _NOT_SLUG.sub("_", text.lower()).strip("_")
+
+
+@dataclass(frozen=True)
+class TagVocabulary:
+    """The tagger's tag list as names need it: its character tags (and copyright
+    tags, where the list has that category) under the form Danbooru writes them
+    in file names, each slug to the tag it stands for.
+
+    A character is written without its qualifier (``saber_(fate)`` as ``saber``),
+    so a slug several characters share stands for the most used of them.
+
+    >>> vocabulary = TagVocabulary.from_tags([("hatsune_miku", "character", 9),
+    ...     ("saber_(fate)", "character", 5), ("saber_(fate/extra)", "character", 2),
+    ...     ("vocaloid", "copyright", 9), ("long_hair", "general", 9)])
+    >>> vocabulary.characters["saber"], vocabulary.copyrights["vocaloid"]
+    ('saber_(fate)', 'vocaloid')
+    """
+
+    characters: Mapping[str, str] = field(default_factory=dict)
+    copyrights: Mapping[str, str] = field(default_factory=dict)
+    longest: int = 0  # the most words a slug has
+
+    @classmethod
+    def from_tags(cls, tags: Iterable[tuple[str, str, int]]) -> TagVocabulary:
+        """From (tag name, category, post count) rows; categories other than
+        ``character`` and ``copyright`` are left out."""
+        best: dict[str, dict[str, tuple[int, str]]] = {"character": {}, "copyright": {}}
+        for name, category, count in tags:
+            if category not in best:
+                continue
+            bare = _QUALIFIER.sub("", name) if category == "character" else name
+            slug = danbooru_slug(bare)
+            if slug and (slug not in best[category] or count > best[category][slug][0]):
+                best[category][slug] = (count, name)
+        characters = {slug: name for slug, (_, name) in best["character"].items()}
+        copyrights = {slug: name for slug, (_, name) in best["copyright"].items()}
+        longest = max((slug.count("_") + 1 for slug in (*characters, *copyrights)), default=0)
+        return cls(characters, copyrights, longest)
+
+    def __bool__(self) -> bool:
+        return bool(self.characters)
+
+
+VocabularySource = Callable[[], "TagVocabulary | None"]
+_DEFAULT: list[TagVocabulary | VocabularySource | None] = [None]
+_DEFAULT_LOCK = threading.Lock()
+
+
+def set_default_vocabulary(vocabulary: TagVocabulary | VocabularySource | None) -> None:
+    """The tag list :func:`parse_name` uses when it is given none, or a function
+    that gives it (the configured tagger's, which may appear once its files are
+    downloaded; set when the catalogue is opened)."""
+    with _DEFAULT_LOCK:
+        _DEFAULT[0] = vocabulary
+
+
+def default_vocabulary() -> TagVocabulary | None:
+    with _DEFAULT_LOCK:
+        current = _DEFAULT[0]
+    return current() if callable(current) else current
 
 
 @dataclass(frozen=True)
 class Rule:
     """One row of the parser's table.
 
-    ``build`` turns a full match of ``pattern`` on the stem into a
-    :class:`SourceInfo`, or returns ``None`` to pass the name on to the next
-    rule. ``needs_folder`` rules only apply when the parent folder names a
-    Pixiv artist (see :data:`FOLDER_PATTERNS`).
+    ``build`` turns a full match of ``pattern`` on the stem (and the tag list,
+    which the Danbooru rules use) into a :class:`SourceInfo`, or returns
+    ``None`` to pass the name on to the next rule. ``needs_folder`` rules only
+    apply when the parent folder names a Pixiv artist (see :data:`FOLDER_PATTERNS`).
     """
 
     name: str
@@ -166,7 +248,7 @@ def _snowflake_time(tweet_id: int) -> str:
 # --- builders ------------------------------------------------------------------
 
 
-def _twitter_tmd(m: re.Match[str]) -> SourceInfo:
+def _twitter_tmd(m: re.Match[str], vocabulary: TagVocabulary | None = None) -> SourceInfo:
     index = m["index"]
     return SourceInfo(
         source="twitter",
@@ -179,7 +261,8 @@ def _twitter_tmd(m: re.Match[str]) -> SourceInfo:
     )
 
 
-def _twitter_gallery_dl(m: re.Match[str]) -> SourceInfo | None:
+def _twitter_gallery_dl(m: re.Match[str], vocabulary: TagVocabulary | None = None
+                        ) -> SourceInfo | None:
     num = int(m["num"])
     if num < 1:  # gallery-dl counts from 1
         return None
@@ -192,7 +275,7 @@ def _twitter_gallery_dl(m: re.Match[str]) -> SourceInfo | None:
     )
 
 
-def _yandere(m: re.Match[str]) -> SourceInfo:
+def _yandere(m: re.Match[str], vocabulary: TagVocabulary | None = None) -> SourceInfo:
     tags = [t for t in (m["tags"] or "").split(" ") if t]
     # The site's sample files put the word "sample" right after the id
     # (tags are otherwise sorted), it is not a tag.
@@ -201,22 +284,74 @@ def _yandere(m: re.Match[str]) -> SourceInfo:
     return SourceInfo(source="yandere", post_id=_num(m["id"]), tags=tuple(dict.fromkeys(tags)))
 
 
-def _gallery_dl_booru(m: re.Match[str]) -> SourceInfo:
+def _gallery_dl_booru(m: re.Match[str], vocabulary: TagVocabulary | None = None) -> SourceInfo:
     return SourceInfo(source=m["site"].lower(), post_id=_num(m["id"]), md5=m["md5"].lower())
 
 
-def _danbooru_slug(m: re.Match[str]) -> SourceInfo:
+_AND_MORE = re.compile(r"^(?:[0-9]+_more|etc)$")
+
+
+def _split_slug(words: list[str], vocabulary: TagVocabulary
+                ) -> tuple[list[str], list[str], list[str]]:
+    """(characters, copyrights, words left unread) of a slug's part before
+    ``drawn_by``: "{characters} ({copyright})" with every separator a ``_``.
+    Characters come first, each the longest run of words the vocabulary knows
+    (``and`` between them, ``and_N_more`` after them); what follows is the
+    copyright, when the vocabulary knows it or characters were found before it
+    (Danbooru writes a copyright alone, without characters, only in a name
+    that has no characters)."""
+    characters: list[str] = []
+    i = 0
+    while i < len(words):
+        if characters and words[i] == "and":
+            more = "_".join(words[i + 1:i + 3])
+            if _AND_MORE.match(more):
+                i += 3  # "and_3_more": characters left out by Danbooru
+                break
+            i += 1
+            continue
+        for size in range(min(vocabulary.longest, len(words) - i), 0, -1):
+            name = vocabulary.characters.get("_".join(words[i:i + size]))
+            if name is not None:
+                characters.append(name)
+                i += size
+                break
+        else:
+            break
+    rest = words[i:]
+    if len(rest) >= 3 and rest[-3] == "and" and _AND_MORE.match("_".join(rest[-2:])):
+        rest = rest[:-3]  # "vocaloid_and_1_more"
+    slug = "_".join(rest)
+    if not slug:
+        return characters, [], []
+    if slug in vocabulary.copyrights:
+        return characters, [vocabulary.copyrights[slug]], []
+    if characters and not vocabulary.copyrights:
+        return characters, [slug], []
+    return characters, [], rest
+
+
+def _danbooru_slug(m: re.Match[str], vocabulary: TagVocabulary | None = None) -> SourceInfo:
     slug = m["slug"].strip("_")
-    characters, sep, artists = slug.rpartition("_drawn_by_")
+    left, sep, artist = slug.rpartition("_drawn_by_")
     if not sep and slug.startswith("drawn_by_"):
-        characters, artists = "", slug[len("drawn_by_") :]
+        left, artist = "", slug[len("drawn_by_") :]
     elif not sep:
-        characters, artists = slug, ""
+        left, artist = slug, ""
+    tags: list[str] = []
+    title: str | None = left
+    if vocabulary and left:
+        characters, copyrights, unread = _split_slug(left.split("_"), vocabulary)
+        tags = [f"character:{c}" for c in characters] + [f"copyright:{c}" for c in copyrights]
+        title = "_".join(unread) if not tags else None
+    if artist:
+        tags.append(f"artist:{artist}")
     return SourceInfo(
         source="danbooru",
-        user_name=_text(artists),
+        user_name=_text(artist),
+        tags=tuple(dict.fromkeys(tags)),
         md5=m["md5"].lower(),
-        title=_text(characters),
+        title=_text(title),
     )
 
 
@@ -237,34 +372,51 @@ def _sentence_tags(text: str) -> list[str]:
 _COPYRIGHT = re.compile(r"(?P<characters>.*?)\s*\((?P<copyrights>[^()]*)\)")
 
 
-def _danbooru_download(m: re.Match[str]) -> SourceInfo:
+def _character(name: str, vocabulary: TagVocabulary | None) -> str:
+    """A character as the name writes it (unqualified) to its tag."""
+    if vocabulary:
+        return vocabulary.characters.get(danbooru_slug(name), name)
+    return name
+
+
+def _danbooru_download(m: re.Match[str], vocabulary: TagVocabulary | None = None
+                       ) -> SourceInfo:
     left, sep, artists_text = (" " + m["human"].strip()).rpartition(" drawn by ")
     if not sep:
         left, artists_text = m["human"], ""
+    tags: list[str] = []
+    title: str | None = None
     copyright_match = _COPYRIGHT.fullmatch(left.strip())
     if copyright_match:
-        tags = _sentence_tags(copyright_match["characters"])
-        tags += _sentence_tags(copyright_match["copyrights"])
-    else:  # characters only, or copyrights only: the name cannot say which
-        tags = _sentence_tags(left)
+        tags += [f"character:{_character(t, vocabulary)}"
+                 for t in _sentence_tags(copyright_match["characters"])]
+        tags += [f"copyright:{t}" for t in _sentence_tags(copyright_match["copyrights"])]
+    elif vocabulary:
+        # Characters only, or copyrights only: the tag list tells which.
+        for item in _sentence_tags(left):
+            known = vocabulary.characters.get(danbooru_slug(item))
+            tags.append(f"character:{known}" if known else f"copyright:{item}")
+    else:
+        title = _text(left.replace("_", " "))  # characters or a copyright: cannot tell
     artists = _sentence_tags(artists_text)
-    tags += artists
+    tags += [f"artist:{a}" for a in artists]
     return SourceInfo(
         source="danbooru",
-        user_name=" ".join(artists) or None,
+        user_name=artists[0] if artists else None,
         tags=tuple(dict.fromkeys(tags)),
         md5=m["md5"].lower(),
+        title=title,
     )
 
 
 def _booru_md5(source: str) -> Builder:
-    def build(m: re.Match[str]) -> SourceInfo:
+    def build(m: re.Match[str], vocabulary: TagVocabulary | None = None) -> SourceInfo:
         return SourceInfo(source=source, md5=m["md5"].lower())
 
     return build
 
 
-def _pixiv(m: re.Match[str]) -> SourceInfo:
+def _pixiv(m: re.Match[str], vocabulary: TagVocabulary | None = None) -> SourceInfo:
     groups = m.groupdict()
     page = groups.get("page") if groups.get("page") is not None else groups.get("frame")
     user_id = groups.get("user_id")
@@ -456,7 +608,8 @@ def _with_folder(info: SourceInfo, folders: list[str]) -> SourceInfo:
     return info
 
 
-def parse_name(name: str, folder: str | None = None) -> SourceInfo:
+def parse_name(name: str, folder: str | None = None,
+               vocabulary: TagVocabulary | None = None) -> SourceInfo:
     """Read the source of an image from its file name.
 
     ``name`` is a file name with or without an extension, or a path (``/`` or
@@ -464,6 +617,9 @@ def parse_name(name: str, folder: str | None = None) -> SourceInfo:
     parent folder (a name or a path); when it is not given and ``name`` is a
     path, the path's folders are used. The folder only matters for Pixiv
     names, whose artist some downloaders write there (:data:`FOLDER_PATTERNS`).
+    ``vocabulary`` (default: :func:`default_vocabulary`) takes Danbooru's names
+    apart into characters and copyrights; without one, the part of a Danbooru
+    name that holds them is kept as its ``title``.
 
     Never raises for a string; a name no rule reads gives ``source="other"``.
 
@@ -482,13 +638,15 @@ def parse_name(name: str, folder: str | None = None) -> SourceInfo:
     stem = _stem(parts[-1])
     if not stem:
         return OTHER
+    if vocabulary is None:
+        vocabulary = default_vocabulary()
     for rule in RULES:
         if rule.needs_folder and not folders:
             continue
         m = rule.pattern.fullmatch(stem)
         if m is None:
             continue
-        info = rule.build(m)
+        info = rule.build(m, vocabulary)
         if info is None:
             continue
         if info.source == "pixiv":

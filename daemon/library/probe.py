@@ -40,12 +40,14 @@ import re
 import struct
 import warnings
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, cast
+from typing import BinaryIO, TypeVar, cast
 
 from PIL import Image, UnidentifiedImageError
 
+from pximse.error_text import one_line
 from pximse.library.filekinds import open_regular
 from pximse.library.thumbnails import thumbnail_path, write_thumbnail
 
@@ -53,6 +55,10 @@ CHUNK_SIZE = 1 << 20
 SNIFF_SIZE = 64
 IN_MEMORY_LIMIT = 64 << 20
 """Files up to this size are read into memory once and hashed and decoded from there."""
+PHASH_VERSION = 2
+"""1: the pHash of a preview at most twice the thumbnail size (JPEGs drafted to at
+least that); 2: of the thumbnail itself, decoded straight to its size. They
+differ by a few bits on the same picture (``PHASH_DRIFT`` in store/duplicates.py)."""
 
 INDEXED_FORMATS = ("png", "jpeg", "gif", "webp", "bmp", "tiff", "avif")
 _PILLOW_FORMAT = {
@@ -86,6 +92,7 @@ _TRANSPOSE = {
     7: Image.Transpose.TRANSVERSE,
     8: Image.Transpose.ROTATE_90,
 }
+_Found = TypeVar("_Found")
 _BMP_HEADER_SIZES = frozenset({12, 40, 52, 56, 64, 108, 124})
 _ALPHA_MODES = frozenset({"RGBA", "LA", "La", "PA", "RGBa"})
 
@@ -106,8 +113,20 @@ class ImageFacts:
     phash: int
     """64-bit imagehash.phash of the first frame (oriented, transparency on white), as a
     signed int64 so SQLite can store it; compare with popcount((a ^ b) & (2**64 - 1))."""
+    phash_version: int
+    """How ``phash`` was taken (PHASH_VERSION): hashes of two versions are compared
+    with the drift between them allowed for (see store/duplicates.py)."""
     thumbnail: bool
     """True if the thumbnail exists after the call (written now or already there)."""
+
+
+@dataclass(frozen=True)
+class Hashed:
+    """A file that was only hashed: the catalogue already knows its content."""
+
+    sha256: str
+    filesize: int
+    format: str
 
 
 @dataclass(frozen=True)
@@ -184,7 +203,36 @@ def probe_image(
     already exists). A thumbnail that cannot be written (disk full) leaves
     ``thumbnail`` False; the facts are still good.
     """
-    decoded = decode_image(path, preview_size=2 * thumbnail_size, max_pixels=max_pixels)
+    def probe(handle: BinaryIO, name: str, filesize: int) -> ImageFacts | ProbeFailure:
+        found = probe_open(handle, name, filesize, thumbnail_dir,
+                           thumbnail_size=thumbnail_size, max_pixels=max_pixels)
+        assert not isinstance(found, Hashed)  # every content is wanted
+        return found
+
+    return _with_image_file(path, probe)
+
+
+def probe_open(
+    handle: BinaryIO,
+    name: str,
+    filesize: int,
+    thumbnail_dir: Path | None,
+    *,
+    thumbnail_size: int = 256,
+    max_pixels: int = 100_000_000,
+    wanted: Callable[[str], bool] | None = None,
+) -> ImageFacts | ProbeFailure | Hashed:
+    """:func:`probe_image` of an open file whose first bytes sniffed as an indexed
+    format, in one read: the bytes that are hashed feed the decoder. When
+    ``wanted(sha256)`` is false (the catalogue already knows the content), the
+    file is only hashed: :class:`Hashed`. OSError is raised to the caller."""
+    read = _read(handle, name, filesize, wanted)
+    if not isinstance(read, tuple):
+        return read
+    source, fmt, sha256, filesize = read
+    # The thumbnail is the largest picture needed now (the pHash is taken from
+    # it too): decoded straight to its size, JPEGs by a draft.
+    decoded = _decode(source, name, fmt, sha256, filesize, thumbnail_size, max_pixels, True)
     if isinstance(decoded, ProbeFailure):
         return decoded
     phash = _phash(decoded.preview)
@@ -205,6 +253,7 @@ def probe_image(
         frames=decoded.frames,
         animated=decoded.frames > 1 and decoded.format in _ANIMATABLE,
         phash=phash,
+        phash_version=PHASH_VERSION,
         thumbnail=has_thumbnail,
     )
 
@@ -212,51 +261,93 @@ def probe_image(
 def decode_image(
     path: str | os.PathLike[str],
     *,
-    preview_size: int = 512,
+    preview_size: int | Callable[[int, int], int] = 512,
     max_pixels: int = 100_000_000,
     draft: bool = True,
 ) -> DecodedImage | ProbeFailure:
     """Read, hash and safely decode a file; see the module docstring for the rules.
 
+    ``preview_size`` bounds the preview's longer side; a function of the
+    image's (width, height) picks it once the header is read (a tall strip
+    needs a longer side than a page does).
+
     ``draft`` lets the JPEG decoder scale by 1/2–1/8 while decoding (after the
     real size was read from the header): the preview needs no more, and big
     JPEGs decode several times faster.
     """
+    def decode(handle: BinaryIO, name: str, filesize: int) -> DecodedImage | ProbeFailure:
+        read = _read(handle, name, filesize, None)
+        assert isinstance(read, tuple)  # every content is wanted
+        source, fmt, sha256, filesize = read
+        return _decode(source, name, fmt, sha256, filesize, preview_size, max_pixels, draft)
+
+    return _with_image_file(path, decode)
+
+
+def _with_image_file(
+    path: str | os.PathLike[str],
+    work: Callable[[BinaryIO, str, int], _Found],
+) -> _Found | ProbeFailure:
+    """``work(handle, name, size)`` on the opened file when its first bytes are an
+    indexed format; otherwise, or when it cannot be read, why not."""
     name = os.fspath(path)
     filesize = 0
     try:
         with open_regular(path) as handle:
             filesize = os.fstat(handle.fileno()).st_size
-            head = handle.read(SNIFF_SIZE)
-            if not head:
-                return ProbeFailure(
-                    _EMPTY_SHA256, 0, "empty",
-                    f"{name} is empty (0 bytes), probably an interrupted download or copy; "
-                    "download or copy it again, or delete it.",
-                )
-            fmt = sniff_format(head)
-            if fmt is None:
-                return ProbeFailure(
-                    None, filesize, "not-image",
-                    f"{name} is not an image PxIMSE indexes: {_describe_content(head)}. "
-                    "Only PNG, JPEG, GIF, WebP, BMP, TIFF and AVIF files are indexed.",
-                )
-            handle.seek(0)
-            if filesize <= IN_MEMORY_LIMIT:
-                data = handle.read()
-                sha256, filesize = hashlib.sha256(data).hexdigest(), len(data)
-                source: BinaryIO = io.BytesIO(data)
-            else:
-                sha256, filesize = _hash_stream(handle)
-                handle.seek(0)
-                source = handle
-            return _decode(source, name, fmt, sha256, filesize, preview_size, max_pixels, draft)
+            refused = _refuse(name, handle.read(SNIFF_SIZE), filesize)
+            return refused if refused is not None else work(handle, name, filesize)
     except OSError as exc:
+        return _unreadable(name, filesize, exc)
+
+
+def _refuse(name: str, head: bytes, filesize: int) -> ProbeFailure | None:
+    """Why a file whose first bytes are ``head`` is not indexed, or None."""
+    if not head:
         return ProbeFailure(
-            None, filesize, "unreadable",
-            f"{name} could not be read ({exc.strerror or exc}); check that it still "
-            "exists, that it is a file, and that PxIMSE has permission to read it.",
+            _EMPTY_SHA256, 0, "empty",
+            f"{name} is empty (0 bytes), probably an interrupted download or copy; "
+            "download or copy it again, or delete it.",
         )
+    if sniff_format(head) is None:
+        return ProbeFailure(
+            None, filesize, "not-image",
+            f"{name} is not an image PxIMSE indexes: {_describe_content(head)}. "
+            "Only PNG, JPEG, GIF, WebP, BMP, TIFF and AVIF files are indexed.",
+        )
+    return None
+
+
+def _unreadable(name: str, filesize: int, exc: OSError) -> ProbeFailure:
+    return ProbeFailure(
+        None, filesize, "unreadable",
+        f"{name} could not be read ({exc.strerror or exc}); check that it still "
+        "exists, that it is a file, and that PxIMSE has permission to read it.",
+    )
+
+
+def _read(handle: BinaryIO, name: str, filesize: int, wanted: Callable[[str], bool] | None
+          ) -> tuple[BinaryIO, str, str, int] | Hashed:
+    """Hash the file (whole in memory up to IN_MEMORY_LIMIT): ``(source to decode
+    from, format, sha256, size)``, or :class:`Hashed` when its content is not wanted."""
+    handle.seek(0)
+    if filesize <= IN_MEMORY_LIMIT:
+        data = handle.read()
+        sha256, filesize = hashlib.sha256(data).hexdigest(), len(data)
+        source: BinaryIO = io.BytesIO(data)
+        head = data[:SNIFF_SIZE]
+    else:
+        head = handle.read(SNIFF_SIZE)
+        handle.seek(0)
+        sha256, filesize = _hash_stream(handle)
+        handle.seek(0)
+        source = handle
+    fmt = sniff_format(head)
+    if fmt is None:  # it changed since it was sniffed
+        raise OSError(f"{name} changed while it was read")
+    if wanted is not None and not wanted(sha256):
+        return Hashed(sha256, filesize, fmt)
+    return source, fmt, sha256, filesize
 
 
 def _decode(
@@ -265,7 +356,7 @@ def _decode(
     fmt: str,
     sha256: str,
     filesize: int,
-    preview_size: int,
+    preview_size: int | Callable[[int, int], int],
     max_pixels: int,
     draft: bool,
 ) -> DecodedImage | ProbeFailure:
@@ -277,7 +368,7 @@ def _decode(
     def bad_data(exc: BaseException) -> ProbeFailure:
         if isinstance(exc, OSError) and exc.errno is not None:
             raise exc  # a real I/O error while decoding a big file from disk: "unreadable"
-        detail = str(exc) or type(exc).__name__
+        detail = one_line(str(exc)) or type(exc).__name__  # no "<_io.BytesIO object…>"
         if "truncated" in detail.lower() or _container_truncated(source, fmt, filesize):
             return failure(
                 "truncated",
@@ -324,10 +415,12 @@ def _decode(
             width, height = image.size
             if width * height > max_pixels:
                 return too_large(width, height, None)
+            if callable(preview_size):
+                preview_size = max(1, preview_size(width, height))
             try:
                 frames = getattr(image, "n_frames", 1)
-                if draft and fmt == "jpeg":
-                    image.draft("RGB", (preview_size, preview_size))
+                if draft and fmt == "jpeg":  # to the preview's own size, not its box
+                    image.draft("RGB", _fit(width, height, preview_size))
                 image.load()
                 orientation = _orientation(image)
                 preview = _preview(image, preview_size, orientation)
@@ -338,6 +431,12 @@ def _decode(
     if orientation in (5, 6, 7, 8):
         width, height = height, width
     return DecodedImage(sha256, filesize, fmt, width, height, frames, preview)
+
+
+def _fit(width: int, height: int, box: int) -> tuple[int, int]:
+    """``width`` x ``height`` shrunk to fit ``box`` x ``box`` (never enlarged)."""
+    scale = min(1.0, box / max(width, height))
+    return max(1, round(width * scale)), max(1, round(height * scale))
 
 
 def _orientation(image: Image.Image) -> int:
@@ -359,10 +458,10 @@ def _preview(image: Image.Image, box: int, orientation: int) -> Image.Image:
     target_mode = "RGBA" if has_alpha else "RGB"
     if frame.mode != target_mode:
         frame = frame.convert(target_mode)
-    width, height = frame.size
-    scale = box / max(width, height)
-    if scale < 1:
-        size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    size = _fit(*frame.size, box)
+    if size != frame.size:
+        # reducing_gap: big integer factors go through Image.reduce (a box filter
+        # in C) before the LANCZOS pass, which then works on at most 3x the output.
         frame = frame.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
     if orientation in _TRANSPOSE:
         frame = frame.transpose(_TRANSPOSE[orientation])

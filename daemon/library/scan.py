@@ -1,11 +1,15 @@
 """Scanning library roots into the catalogue (mark and sweep, as rclip does).
 
 An unchanged file costs one ``stat``: the walk's (size, mtime_ns) is compared
-with the catalogue's. New and changed files are hashed in a process pool; a
-hash the catalogue already knows (a move, rename or copy) is linked to its
-content without decoding; only unknown content is decoded, once, in the pool.
-Results are written in batched transactions. A root that is missing marks its
-files offline and deletes nothing; a folder that cannot be read keeps its files.
+with the catalogue's. New and changed files are read once in a process pool:
+the bytes are hashed, and when the catalogue does not know the hash the same
+bytes are decoded (a worker asks the catalogue through its ``content_lookup``);
+a known hash (a move, rename or copy) is linked to its content without
+decoding. A catalogue without a lookup has its files hashed first and only
+unknown content decoded, in a second read.
+Results are written in batched transactions. A root that is not there (missing,
+an empty mount point, another drive: see ``library.presence``) marks its files
+offline and deletes nothing; a folder that cannot be read keeps its files.
 Named pipes, sockets and devices are recorded as skipped and never opened; a
 file deleted while the scan reads it is removed, not recorded as an error.
 """
@@ -27,7 +31,8 @@ from typing import cast
 
 from pximse.config import RootConfig, ScanConfig
 from pximse.library.filekinds import special_kind
-from pximse.library.identify import identify_file, probe_for_catalog
+from pximse.library.identify import identify_file, probe_for_catalog, read_new_file
+from pximse.library.presence import SAMPLE_FILES, check_root
 from pximse.library.probe import ImageFacts, ProbeFailure
 from pximse.library.walk import stat_parts, walk_root
 from pximse.store.backends import Catalog
@@ -52,6 +57,7 @@ class ScanReport:
     skipped: int = 0
     errors: int = 0
     offline_roots: list[str] = field(default_factory=list)
+    offline_why: dict[str, str] = field(default_factory=dict)  # root name -> reason
     unreadable: list[tuple[str, str]] = field(default_factory=list)
     loops: list[str] = field(default_factory=list)  # symlinks to folders already walked
     seconds: float = 0.0
@@ -144,11 +150,14 @@ def _scan_root(
 ) -> None:
     root_path = str(root.path)
     root_id = catalog.ensure_root(root.name, root_path)
-    if not os.path.isdir(root_path) or not os.access(root_path, os.R_OK | os.X_OK):
-        log.warning("library root %r is missing (%s): its files are marked offline",
-                    root.name, root_path)
-        catalog.set_root_online(root_id, False)
+    check = check_root(root_path, catalog.root_identity(root_id),
+                       lambda: catalog.root_sample(root_id, SAMPLE_FILES))
+    if not check.online:
+        log.warning("library root %r is offline: %s; its files are kept, marked offline",
+                    root.name, check.why)
+        catalog.set_root_online(root_id, False, check.why)
         report.offline_roots.append(root.name)
+        report.offline_why[root.name] = check.why or "offline"
         return
 
     walked = walk_root(
@@ -193,7 +202,8 @@ def _scan_root(
     record_files(catalog, root_id, todo, pool, thumbnail_dir, config, report, progress)
     # Last, once every file of those folders is recorded: a scan stopped before
     # this point compares them file by file again next time.
-    catalog.finish_root_scan(root_id, {f: current[f] for f in changed}, vanished)
+    catalog.finish_root_scan(root_id, {f: current[f] for f in changed}, vanished,
+                             identity=check.identity)
 
 
 def record_files(
@@ -207,11 +217,14 @@ def record_files(
     progress: ProgressCallback | None = None,
     *,
     known_hashes: dict[str, str] | None = None,
+    one_read: bool = True,
 ) -> list[FileRecord]:
     """Record new and changed files ``(path, size, mtime_ns)`` of one root: hash
     them (content the catalogue knows is only linked), decode unknown content
     once, write in batches. ``known_hashes`` (path -> sha256) skips hashing the
     files whose content is already known (a move the watcher recognised).
+    ``one_read``: hash and decode in one read where the catalogue offers a
+    ``content_lookup`` (otherwise hash all, then decode what is new).
     Returns the records written."""
     batch_size = max(1, config.batch_size)
     known_hashes = known_hashes or {}
@@ -219,8 +232,13 @@ def record_files(
         FileRecord(path, size, mtime_ns, "ok", known_hashes[path])
         for path, size, mtime_ns in todo if path in known_hashes
     ]
-    identified = hashed + _identify(
-        pool, [job for job in todo if job[0] not in known_hashes], progress)
+    unknown = [job for job in todo if job[0] not in known_hashes]
+    lookup = getattr(catalog, "content_lookup", None) if one_read else None
+    if lookup is not None:
+        read = _read_once(pool, unknown, lookup(), thumbnail_dir, config, progress)
+        return _record_read(catalog, root_id, hashed, read, pool, thumbnail_dir, config,
+                            report, progress)
+    identified = hashed + _identify(pool, unknown, progress)
     vanished = {item.path for item in identified
                 if item.state == "error" and not os.path.lexists(item.path)}
     if vanished:  # deleted since the walk: gone, not "could not be read"
@@ -286,6 +304,97 @@ def _vanished(result: object, item: FileRecord) -> bool:
     """A decode that failed because the file was deleted since it was hashed."""
     return isinstance(result, ProbeFailure) and result.reason == "unreadable" \
         and not os.path.lexists(item.path)
+
+
+def _read_once(
+    pool: ScanPool,
+    todo: list[tuple[str, int, int]],
+    lookup: object,
+    thumbnail_dir: Path,
+    config: ScanConfig,
+    progress: ProgressCallback | None,
+) -> Iterator[tuple[FileRecord, ImageFacts | ProbeFailure | None]]:
+    special, regular = _special_files(todo)
+    for record in special:
+        yield record, None
+    executor = pool.for_jobs(len(regular))
+    jobs = [(path, size, mtime_ns, str(thumbnail_dir), config.thumbnail_size,
+             config.max_image_pixels, lookup) for path, size, mtime_ns in regular]
+    for done, item in enumerate(executor.map(read_new_file, jobs, chunksize=8), start=1):
+        if progress:
+            progress("hash", done, len(regular))
+        yield item
+
+
+def _record_read(
+    catalog: Catalog,
+    root_id: int,
+    hashed: list[FileRecord],
+    read: Iterator[tuple[FileRecord, ImageFacts | ProbeFailure | None]],
+    pool: ScanPool,
+    thumbnail_dir: Path,
+    config: ScanConfig,
+    report: ScanReport,
+    progress: ProgressCallback | None,
+) -> list[FileRecord]:
+    """Write what the one-read workers found, batch by batch as it comes: known
+    content linked, new content with its facts (once per hash), failures as
+    errors, files deleted since the walk removed. Content a worker took as
+    known but the catalogue does not have (it went between the two looks) is
+    decoded afterwards."""
+    batch_size = max(1, config.batch_size)
+    written: list[FileRecord] = []
+    late: list[FileRecord] = []
+    vanished: set[str] = set()
+    results: list[tuple[FileRecord, ImageFacts | ProbeFailure | None]] = [
+        (record, None) for record in hashed]
+
+    def flush() -> None:
+        known = catalog.content_ids(record.sha256 for record, _ in results if record.sha256)
+        records: list[FileRecord] = []
+        content: dict[str, NewContent] = {}
+        for record, found in results:
+            sha = record.sha256
+            failed = record.state == "error" or (
+                isinstance(found, ProbeFailure) and found.reason == "unreadable")
+            if failed and not os.path.lexists(record.path):
+                vanished.add(record.path)  # deleted since the walk: gone, not an error
+            elif record.state != "ok" or sha is None:
+                report.skipped += record.state == "skipped"
+                report.errors += record.state == "error"
+                records.append(record)
+            elif sha in known or sha in content:
+                report.linked += 1
+                records.append(record)
+            elif isinstance(found, ImageFacts):
+                content[sha] = NewContent(**asdict(found), mtime_ns=record.mtime_ns)
+                report.new_images += 1
+                records.append(record)
+            elif isinstance(found, ProbeFailure):
+                report.errors += 1
+                records.append(FileRecord(record.path, record.size, record.mtime_ns, "error",
+                                          sha, found.reason, found.message))
+            else:
+                late.append(record)
+        _write(catalog, root_id, records, list(content.values()), batch_size)
+        written.extend(records)
+        results.clear()
+
+    for item in read:
+        results.append(item)
+        if len(results) >= batch_size:
+            flush()
+    flush()
+    gone = list(catalog.file_ids(vanished).values())
+    if gone:
+        catalog.apply_scan_batch(ScanBatch(root_id, removed=gone))
+        report.removed += len(gone)
+    if late:
+        written += record_files(catalog, root_id, [(r.path, r.size, r.mtime_ns) for r in late],
+                                pool, thumbnail_dir, config, report, progress,
+                                known_hashes={r.path: r.sha256 or "" for r in late},
+                                one_read=False)
+    return written
 
 
 def _identify(

@@ -22,6 +22,9 @@ if TYPE_CHECKING:
 
 THUMBNAIL_SUFFIX = ".webp"
 WEBP_QUALITY = 80
+WEBP_METHOD = 2
+"""libwebp's effort (0-6, Pillow's default 4): for a 256 px thumbnail, 2 encodes about
+three times faster than 4 for files ~3% larger (0 is barely faster, ~25% larger)."""
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
@@ -62,7 +65,8 @@ def write_thumbnail(image: Image.Image, path: str | os.PathLike[str], size: int)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
-            thumb.save(handle, "WEBP", quality=WEBP_QUALITY, icc_profile=icc_profile)
+            thumb.save(handle, "WEBP", quality=WEBP_QUALITY, method=WEBP_METHOD,
+                       icc_profile=icc_profile)
         os.replace(tmp_name, target)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -106,3 +110,27 @@ def make_thumbnail_from_file(
         )
     write_thumbnail(decoded.preview, target, size)
     return target
+
+
+def remove_leftover_temp_files(thumbnail_dir: str | os.PathLike[str]) -> int:
+    """Remove the unfinished thumbnails (``.<name>.<random>.tmp``) that a killed
+    process left behind; returns how many. Called when a process takes the data
+    folder (no other one writes thumbnails there then)."""
+    removed = 0
+    try:
+        shards = [entry.path for entry in os.scandir(thumbnail_dir)
+                  if entry.is_dir(follow_symlinks=False)]
+    except OSError:
+        return 0
+    for shard in shards:
+        try:
+            with os.scandir(shard) as entries:
+                leftovers = [entry.path for entry in entries
+                             if entry.name.startswith(".") and entry.name.endswith(".tmp")]
+        except OSError:
+            continue
+        for leftover in leftovers:
+            with contextlib.suppress(OSError):
+                os.unlink(leftover)
+                removed += 1
+    return removed

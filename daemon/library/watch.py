@@ -12,8 +12,11 @@ given time to be finished before it is read).
 When a root cannot be watched by notifications (the OS's watch limit, such
 as Linux's ``fs.inotify.max_user_watches``, or a network share, whose remote
 changes send none) it is polled instead, with a warning that says why. A root
-that disappears (an unmounted drive) is marked offline; when it comes back
-the daemon rescans it, which restores its files without reading unchanged ones.
+that is not there (missing, an empty mount point left by an unmounted drive,
+another drive in its place: ``library.presence``) is marked offline and not
+watched; it is looked at every few seconds, and when it is back the watch is
+set up again on what is mounted now and the daemon rescans it, which restores
+its files without reading unchanged ones.
 """
 
 from __future__ import annotations
@@ -29,8 +32,10 @@ from pathlib import Path
 from typing import Any
 
 from pximse.config import RootConfig, ScanConfig
+from pximse.data_folder import DataFolderProblem, data_folder_problem, wait_for_room
 from pximse.library.changes import ChangeReport, apply_changes
 from pximse.library.filekinds import open_regular
+from pximse.library.presence import SAMPLE_FILES, RootCheck, check_root
 from pximse.library.scan import ScanPool
 from pximse.store.backends import Catalog
 
@@ -70,7 +75,9 @@ class LibraryWatcher:
     ``offline``, ``on_rescan(root, reason)`` when a root must be compared with
     the catalogue in full: a missing root returned, or changes were reported
     that could not be read (the OS's report of a name that is not valid text
-    loses the whole batch it came in).
+    loses the whole batch it came in). ``on_problem(problem)`` when the data
+    folder cannot be written (a full disk): the batch is kept, and applied once
+    there is room again; ``on_problem(None)`` then.
     """
 
     def __init__(
@@ -84,6 +91,8 @@ class LibraryWatcher:
         on_batch: Callable[[ChangeReport], None] = lambda report: None,
         on_mode: Callable[[RootConfig, str, str | None], None] = lambda root, mode, why: None,
         on_rescan: Callable[[RootConfig, str], None] = lambda root, reason: None,
+        on_problem: Callable[[DataFolderProblem | None], None] = lambda problem: None,
+        data_dir: Path | None = None,
         watch: WatchFunction | None = None,
         poll_delay_ms: int = POLL_DELAY_MS,
     ) -> None:
@@ -95,6 +104,8 @@ class LibraryWatcher:
         self.on_batch = on_batch
         self.on_mode = on_mode
         self.on_rescan = on_rescan
+        self.on_problem = on_problem
+        self.data_dir = data_dir if data_dir is not None else Path(thumbnail_dir).parent
         self.poll_delay_ms = poll_delay_ms
         if watch is None:
             from watchfiles import watch as watchfiles_watch
@@ -108,6 +119,7 @@ class LibraryWatcher:
         self._idle = threading.Event()
         self._idle.set()
         self._threads: list[threading.Thread] = []
+        self._root_ids: dict[str, int] = {}
 
     # -- control -------------------------------------------------------------------
 
@@ -144,6 +156,16 @@ class LibraryWatcher:
 
     # -- one thread per root ------------------------------------------------------------
 
+    def _check(self, root: RootConfig) -> RootCheck:
+        """Whether the root is there (see ``library.presence``)."""
+        root_id = self._root_ids.get(root.name)
+        if root_id is None:
+            root_id = self._root_ids[root.name] = self.catalog.ensure_root(
+                root.name, str(root.path))
+        return check_root(str(root.path), self.catalog.root_identity(root_id),
+                          lambda: self.catalog.root_sample(root_id, SAMPLE_FILES),
+                          empty_rule=False)  # see library.presence
+
     def _watch_root(self, root: RootConfig) -> None:
         path = str(root.path)
         fstype = network_filesystem(path)
@@ -152,9 +174,12 @@ class LibraryWatcher:
         # watchfiles ignores every error, the watch limit included, when told to
         # ignore unreadable folders: it is told so only once one was met.
         skip_unreadable = False
+        rescan: str | None = None  # asked once the watch is set up again (nothing missed)
         while not self._stop.is_set():
-            if not os.path.isdir(path):
-                self._wait_for_return(root)
+            check = self._check(root)
+            if not check.online:
+                if self._wait_for_return(root, check.why or f"{path} is not there"):
+                    rescan = "root back"
                 continue
             self._set_mode(root, "polling" if polling else "watching", why)
             if polling and why:
@@ -168,21 +193,24 @@ class LibraryWatcher:
                     poll_delay_ms=self.poll_delay_ms, recursive=root.recursive,
                     ignore_permission_denied=skip_unreadable,
                 ):
+                    if rescan is not None:
+                        self.on_rescan(root, rescan)
+                        rescan = None
                     if changes:
                         self.add(root, [changed for _, changed in changes])
-                    if not os.path.isdir(path):
+                    if not self._check(root).online:  # unmounted: watch nothing stale
                         break
             except Exception as exc:  # the OS refused to watch: poll instead
                 if self._stop.is_set():
                     return
-                if not os.path.isdir(path):
+                if not self._check(root).online:
                     continue
                 if _unreadable_name(exc):
                     # watchfiles drops the whole batch: compare the root, watch on.
                     log.warning("root %r: a change was reported under a name that is not "
                                 "valid text (%s); the root is compared with the catalogue",
                                 root.name, exc)
-                    self.on_rescan(root, "changes reported under a name that is not text")
+                    rescan = "changes reported under a name that is not text"
                     continue
                 if not skip_unreadable and ("Permission denied" in str(exc)
                                             or isinstance(exc, PermissionError)):
@@ -196,19 +224,22 @@ class LibraryWatcher:
                     continue
                 polling, why = True, describe_watch_error(exc, path)
                 why = f"it cannot be watched and is polled instead: {why}"
-                self.add(root, [path])  # what happened meanwhile is found by comparing
+                rescan = "polled from now on"  # what happened meanwhile is found so
 
-    def _wait_for_return(self, root: RootConfig) -> None:
+    def _wait_for_return(self, root: RootConfig, why: str) -> bool:
+        """Mark the root offline and wait until it is back (True) or the watcher
+        stops (False)."""
         path = str(root.path)
-        log.warning("library root %r is missing (%s): its files are marked offline",
-                    root.name, path)
+        log.warning("library root %r is offline (%s): its files are kept, marked offline",
+                    root.name, why)
         self.add(root, [path])  # the applier marks the root offline
-        self._set_mode(root, "offline", f"{path} is missing")
-        while not self._stop.is_set() and not os.path.isdir(path):
+        self._set_mode(root, "offline", why)
+        while not self._stop.is_set() and not self._check(root).online:
             self._stop.wait(OFFLINE_CHECK_S)
-        if not self._stop.is_set():
-            log.warning("library root %r is back: rescanning it", root.name)
-            self.on_rescan(root, "root back")
+        if self._stop.is_set():
+            return False
+        log.warning("library root %r is back: rescanning it", root.name)
+        return True
 
     # -- the applier --------------------------------------------------------------------
 
@@ -283,10 +314,19 @@ class LibraryWatcher:
             report = apply_changes(self.catalog, ready, pool=pool,
                                    thumbnail_dir=self.thumbnail_dir, config=self.scan_config,
                                    quiet_since_ns=quiet_since)
-        except Exception:  # keep watching; the periodic rescan repairs what was missed
-            log.exception("applying %d changed paths failed",
-                          sum(len(p) for p in ready.values()))
-            return {}
+        except Exception as exc:  # keep watching; the periodic rescan repairs what was missed
+            problem = data_folder_problem(exc, self.data_dir)
+            if problem is None:
+                log.exception("applying %d changed paths failed",
+                              sum(len(p) for p in ready.values()))
+                return {}
+            # A full disk: nothing of the batch was half written; keep it for later.
+            log.warning("changes wait: %s", problem.message)
+            self.on_problem(problem)
+            if not wait_for_room(problem, self._stop):
+                return {}  # stopping: the next start's scan catches up
+            self.on_problem(None)
+            return ready
         self.batches += 1
         by_name = {root.name: root for root in ready}
         deferred = {by_name[name]: paths for name, paths in report.deferred.items()}

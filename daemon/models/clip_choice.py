@@ -10,7 +10,8 @@ precision does. The rules, in order:
    OpenAI's ViT-B-32, ViT-B-16 and ViT-L-14; downloaded by the daemon) or one
    PxIMSE made (``pximse models export``): onnxruntime — except that, when the
    model is about to run, PyTorch with a CUDA GPU is preferred over an
-   onnxruntime without one (CUDA first, then the CPU).
+   onnxruntime without one (CUDA first, then the CPU), as long as open_clip's
+   weights for it can be had.
 4. Otherwise open_clip on PyTorch; with ``runtime = "onnxruntime"`` or int8
    precision, the model is exported first (once, which needs PyTorch).
 """
@@ -133,8 +134,13 @@ def make_clip(
     if published is not None and settings.quick_gelu in (None, published.quick_gelu):
         if for_running and settings.runtime == "auto" and settings.precision == "fp32" \
                 and _torch_gpu_beats_onnxruntime(device):
-            return torch_clip(source, settings, device=device, threads=threads,
-                              idle_unload_s=idle_unload_s)
+            on_gpu = torch_clip(source, settings, device=device, threads=threads,
+                                idle_unload_s=idle_unload_s)
+            try:
+                _ = on_gpu.model_id  # open_clip's own weights: cached, or fetched if allowed
+                return on_gpu
+            except WeightsUnavailable as exc:  # the ONNX files serve meanwhile (same id)
+                log.info("CLIP stays on onnxruntime: PyTorch on the GPU needs %s", exc)
         return OnnxClipModel(
             WeightsSource(source.data_dir, allow_download=source.allow_download,
                           progress=source.progress, missing_hint=source.missing_hint),

@@ -12,6 +12,18 @@ is at least 1.5 times its width a quarter turn before recognition, and the
 PP-OCRv6 recogniser reads such turned columns of kana and kanji (measured in
 ``tests/test_ocr_engine.py``).
 
+Long images are read in overlapping tiles. RapidOCR shrinks any image to 2000
+px on its long side and then enlarges the short side to 736 px for its
+detector: a 720×30000 webtoon became a 48×2000 sliver, blown up to 736×30666
+(gigabytes of activations, and no legible text). A page-shaped image is read
+whole; a longer one is cut along its length into tiles at most
+:data:`TILE_ASPECT` times as long as wide and :data:`TILE_LONG` px long, each
+overlapping the next by a quarter, so every line fits whole in some tile. A
+line is kept from the tile whose middle part (its own share, without the
+overlap) holds the line's centre, so nothing is read twice, and its box is
+given in the whole image's coordinates. Memory is that of one tile, whatever
+the image's length.
+
 Construction is cheap (no import of rapidocr, onnxruntime or OpenCV, no file
 read); the sessions are made on the first ``read`` and the weights' digest
 on the first look at ``model_id``.
@@ -26,6 +38,7 @@ import logging
 import os
 import threading
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +46,8 @@ import numpy as np
 
 from pximse.models import OcrLine
 
-__all__ = ["RapidOcrEngine", "DEFAULT_MIN_CONFIDENCE", "default_intra_op_threads"]
+__all__ = ["RapidOcrEngine", "DEFAULT_MIN_CONFIDENCE", "Tile", "default_intra_op_threads",
+           "tiles"]
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +62,16 @@ _REC_MODEL = "PP-OCRv6_rec_small.onnx"
 _MODEL_FILES = (_DET_MODEL, _CLS_MODEL, _REC_MODEL)
 
 _DEVICES = ("auto", "cpu", "cuda")
+
+TILE_ASPECT = 3.0
+"""A tile is at most this many times longer than wide (RapidOCR's detector
+enlarges the short side to 736 px: the tile's pixels stay near 2 MP)."""
+TILE_LONG = 2000
+"""A tile's long side at most (RapidOCR shrinks anything longer)."""
+MIN_ACROSS = 8
+"""An image thinner than this holds no legible text."""
+BLANK_SPREAD = 6
+"""A tile whose values all lie within this of each other is skipped."""
 
 
 def default_intra_op_threads() -> int:
@@ -158,12 +182,19 @@ class RapidOcrEngine:
         """
         if not 0.0 <= min_confidence <= 1.0:
             raise ValueError(f"min_confidence must be within [0, 1], not {min_confidence}")
-        arrays = [_to_bgr(image) for image in images]
         results: list[list[OcrLine]] = []
         with self._lock:
             ocr = self._load()
-            for array in arrays:
-                results.append(_lines(ocr(array), min_confidence))
+            for image in images:
+                lines: list[OcrLine] = []
+                windows = tiles(*_size(image))
+                for tile in windows:
+                    window = _to_bgr(_crop(image, tile.box))
+                    if len(windows) > 1 and _blank(window):
+                        continue  # a gutter between panels: no text to look for
+                    found = _lines(ocr(window), min_confidence)
+                    lines += [line for line in map(tile.to_image, found) if tile.owns(line)]
+                results.append(lines)
         return results
 
     # -- internals --------------------------------------------------------
@@ -241,6 +272,71 @@ def _models_digest(paths: Sequence[Path]) -> str:
             while chunk := f.read(1 << 20):
                 digest.update(chunk)
     return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class Tile:
+    """One window of an image: ``box`` (left, top, right, bottom); ``own`` the
+    span along the cut axis whose lines this tile keeps."""
+
+    box: tuple[int, int, int, int]
+    vertical: bool  # cut along the height (a tall strip)
+    own: tuple[float, float]
+
+    def to_image(self, line: OcrLine) -> OcrLine:
+        left, top = self.box[0], self.box[1]
+        return OcrLine(line.text, tuple((x + left, y + top) for x, y in line.box),
+                       line.confidence)
+
+    def owns(self, line: OcrLine) -> bool:
+        centre = sum(p[1 if self.vertical else 0] for p in line.box) / len(line.box)
+        return self.own[0] <= centre < self.own[1]
+
+
+def tiles(width: int, height: int) -> list[Tile]:
+    """The tiles an image of ``width`` × ``height`` is read in: itself when it is
+    no longer than TILE_ASPECT times its width, none when it is too thin to
+    hold a letter."""
+    vertical = height >= width
+    across, along = (width, height) if vertical else (height, width)
+    if across < MIN_ACROSS:
+        return []
+    if along <= TILE_ASPECT * across:
+        return [Tile((0, 0, width, height), vertical, (float("-inf"), float("inf")))]
+    length = min(TILE_LONG, round(TILE_ASPECT * across))
+    overlap = length // 4
+    step = length - overlap
+    starts = list(range(0, along - length, step)) + [along - length]
+    windows: list[Tile] = []
+    for index, start in enumerate(starts):
+        end = start + length
+        # Each tile keeps the lines centred in its share: from the middle of the
+        # overlap with the tile before to the middle of the one with the tile after.
+        low = float("-inf") if index == 0 else (start + starts[index - 1] + length) / 2
+        high = float("inf") if index == len(starts) - 1 else (starts[index + 1] + end) / 2
+        box = (0, start, width, end) if vertical else (start, 0, end, height)
+        windows.append(Tile(box, vertical, (low, high)))
+    return windows
+
+
+def _blank(window: np.ndarray) -> bool:
+    """One flat colour (a strip's gutter), where no detector finds anything."""
+    return bool(int(window.max()) - int(window.min()) <= BLANK_SPREAD)
+
+
+def _size(image: Any) -> tuple[int, int]:
+    if isinstance(image, np.ndarray):
+        return int(image.shape[1]), int(image.shape[0])
+    return image.size  # type: ignore[no-any-return]
+
+
+def _crop(image: Any, box: tuple[int, int, int, int]) -> Any:
+    left, top, right, bottom = box
+    if (left, top, right, bottom) == (0, 0, *_size(image)):
+        return image
+    if isinstance(image, np.ndarray):
+        return image[top:bottom, left:right]
+    return image.crop(box)
 
 
 def _to_bgr(image: Any) -> np.ndarray:

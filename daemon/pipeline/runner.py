@@ -3,10 +3,14 @@
 Each pending image is read and decoded once per run, at the largest size any
 stage that still needs it asks for (JPEG draft mode makes big JPEGs cheap), in
 a small thread pool that works one batch ahead of the models, so memory stays
-flat however many images are pending. Each stage runs on the batch of images
-that need it; its results and the per-image ``(stage, model_id)`` status are
-written together, so a crash resumes where it stopped, and a failure is kept
-with its reason and not retried until the file or the model changes.
+flat however many images are pending. Every stage's view is bounded in pixels
+and aspect (``pipeline.views``), and a batch is cut short when its views would
+pass :data:`BATCH_VIEW_PIXELS` (a folder of webtoon strips). Each stage runs on
+the batch of images that need it; its results and the per-image ``(stage,
+model_id)`` status are written together, so a crash resumes where it stopped.
+A batch that fails is tried again one image at a time, so a failure is kept
+for the image that failed (with a one-line reason), never for its
+batch-mates, and not retried until the file or the model changes.
 """
 
 from __future__ import annotations
@@ -20,11 +24,17 @@ from typing import Any
 
 from PIL import Image
 
+from pximse.error_text import one_line
 from pximse.library.probe import DecodedImage, decode_image
 from pximse.pipeline.stages import Stage
+from pximse.pipeline.views import view_size
 from pximse.store.sqlite.catalog import SqliteCatalog
 
 log = logging.getLogger(__name__)
+
+BATCH_VIEW_PIXELS = 64_000_000
+"""Pixels of the views one batch may hold (one batch decoded ahead holds as
+many more): about 200 MB of RGB each."""
 
 ProgressCallback = Callable[[str, int, int], None]
 """``progress(stage, done, pending_at_start)``."""
@@ -89,20 +99,38 @@ def run_pipeline(
     progress: ProgressCallback | None = None,
     should_stop: Callable[[], bool] = lambda: False,
     batches: BatchSource | None = None,
+    in_hand: Callable[[list[int]], None] | None = None,
+    decode_ahead: bool = True,
 ) -> PipelineReport:
-    """Run every stage on the images that still need it; return what was done."""
+    """Run every stage on the images that still need it; return what was done.
+
+    ``in_hand(ids)`` is told the content ids in memory (the batch the models run
+    on and the one decoded ahead) each time they change, ``[]`` at the end: if
+    the process dies, those are the images that may have killed it (without
+    ``decode_ahead``, only the batch the models run on is in hand)."""
     report = PipelineReport(stages={stage.name: StageReport() for stage in stages})
     started = time.perf_counter()
     pending_at_start = {
         stage.name: catalog.count_pending(stage.name, stage.model_id) for stage in stages
     } if progress else {}
     with ThreadPoolExecutor(max(1, decode_workers), thread_name_prefix="decode") as pool:
-        source = (batches or _batches)(catalog, stages, batch_size, limit)
-        ahead: tuple[list[_Item], list[Future[Any]]] | None = _submit(pool, next(source, None),
-                                                                      max_pixels)
+        source = _within_budget(catalog, (batches or _batches)(catalog, stages, batch_size,
+                                                                limit))
+        current: list[_Item] = []
+
+        def take(batch: list[_Item] | None) -> tuple[list[_Item], list[Future[Any]]] | None:
+            """Start decoding ``batch``, having said first what will be in hand."""
+            if in_hand is not None and batch is not None:
+                in_hand([item.content_id for item in current + batch])
+            return _submit(pool, batch, max_pixels)
+
+        ahead = take(next(source, None))
         while ahead is not None:
-            items, futures = ahead
-            ahead = _submit(pool, next(source, None), max_pixels)  # decode one batch ahead
+            current, futures = ahead
+            items = current
+            ahead = take(next(source, None)) if decode_ahead else None
+            if in_hand is not None and ahead is None:
+                in_hand([item.content_id for item in items])
             decoded = [future.result() for future in futures]
             _run_batch(catalog, stages, items, decoded, report)
             if progress:
@@ -111,6 +139,11 @@ def run_pipeline(
                              pending_at_start.get(stage.name, 0))
             if should_stop():
                 break
+            if not decode_ahead:
+                current = []
+                ahead = take(next(source, None))
+    if in_hand is not None:
+        in_hand([])
     for stage in stages:
         stage.finish(catalog)
     report.seconds = time.perf_counter() - started
@@ -146,6 +179,25 @@ def _batches(catalog: SqliteCatalog, stages: Sequence[Stage], batch_size: int,
         yield batch
 
 
+def _within_budget(catalog: SqliteCatalog, batches: Iterator[list[_Item]]
+                   ) -> Iterator[list[_Item]]:
+    """The batches, each cut where its views would pass BATCH_VIEW_PIXELS."""
+    for batch in batches:
+        sizes = catalog.image_sizes([item.content_id for item in batch])
+        part: list[_Item] = []
+        pixels = 0
+        for item in batch:
+            width, height = sizes.get(item.content_id, (1, 1))
+            cost = sum(w * h for w, h in {view_size(s, width, height) for s in item.stages})
+            if part and pixels + cost > BATCH_VIEW_PIXELS:
+                yield part
+                part, pixels = [], 0
+            part.append(item)
+            pixels += cost
+        if part:
+            yield part
+
+
 def _submit(pool: ThreadPoolExecutor, items: list[_Item] | None, max_pixels: int
             ) -> tuple[list[_Item], list[Future[Any]]] | None:
     if items is None:
@@ -158,26 +210,24 @@ class _Decoded:
     """One decode, and a copy at each smaller size a stage asked for (made here, in
     the decode thread, so that the models do not spend their time shrinking)."""
 
-    views: dict[int, Any]
+    views: dict[str, Any]  # stage name -> its view
 
     def for_stage(self, stage: Stage) -> Any:
-        return self.views[stage.input_size]
+        return self.views[stage.name]
 
 
 def _views(decoded: DecodedImage, stages: list[Stage]) -> _Decoded:
     largest = decoded.preview
-    views: dict[int, Any] = {}
-    for size in sorted({stage.input_size for stage in stages}, reverse=True):
-        # Keep the SHORT side at least ``size``: CLIP-style preprocessing resizes
-        # the short side and crops, so a smaller view would be upscaled.
-        scale = size / min(largest.size)
-        if scale >= 1:
-            views[size] = largest
+    made: dict[tuple[int, int], Any] = {}
+    views: dict[str, Any] = {}
+    for stage in stages:
+        width, height = view_size(stage, decoded.width, decoded.height)
+        if width >= largest.width or height >= largest.height:
+            views[stage.name] = largest  # never enlarged
             continue
-        width, height = largest.size
-        views[size] = largest.resize(
-            (max(1, round(width * scale)), max(1, round(height * scale))), Image.Resampling.BILINEAR
-        )
+        if (width, height) not in made:
+            made[(width, height)] = largest.resize((width, height), Image.Resampling.BILINEAR)
+        views[stage.name] = made[(width, height)]
     return _Decoded(views)
 
 
@@ -186,8 +236,11 @@ def _decode_for(item: _Item, max_pixels: int) -> _Decoded | str:
     path = item.path
     if path is None:
         return "no online file holds this image"
-    size = max(stage.input_size for stage in item.stages)
-    decoded = decode_image(path, preview_size=size, max_pixels=max_pixels)
+
+    def longest_view(width: int, height: int) -> int:
+        return max(max(view_size(stage, width, height)) for stage in item.stages)
+
+    decoded = decode_image(path, preview_size=longest_view, max_pixels=max_pixels)
     if not isinstance(decoded, DecodedImage):
         return decoded.message
     if decoded.sha256 != item.sha256:
@@ -215,16 +268,35 @@ def _run_batch(catalog: SqliteCatalog, stages: Sequence[Stage], items: list[_Ite
             continue
         stage_report = report.stages[stage.name]
         started = time.perf_counter()
-        try:
-            outputs = stage.run([image for _, image in todo])
-        except Exception as exc:  # one bad batch must not stop the run: record it
-            log.exception("stage %s failed on a batch of %d images", stage.name, len(todo))
-            message = f"{type(exc).__name__}: {exc}"
-            statuses += [(cid, stage.name, stage.model_id, message) for cid, _ in todo]
-            stage_report.errors += len(todo)
-            continue
-        stage.store(catalog, [(cid, out) for (cid, _), out in zip(todo, outputs, strict=True)])
+        results, failures = _run_stage(stage, todo)
+        if results:
+            stage.store(catalog, results)
         stage_report.seconds += time.perf_counter() - started
-        stage_report.done += len(todo)
-        statuses += [(cid, stage.name, stage.model_id, None) for cid, _ in todo]
+        stage_report.done += len(results)
+        stage_report.errors += len(failures)
+        statuses += [(cid, stage.name, stage.model_id, None) for cid, _ in results]
+        statuses += [(cid, stage.name, stage.model_id, why) for cid, why in failures]
     catalog.record_stages(statuses)
+
+
+def _run_stage(stage: Stage, todo: list[tuple[int, Any]]
+               ) -> tuple[list[tuple[int, Any]], list[tuple[int, str]]]:
+    """(content id, result) for the images the stage read, (content id, one-line
+    reason) for those it failed on. A batch that fails is tried one image at a
+    time: one bad image must not fail the others."""
+    try:
+        outputs = stage.run([image for _, image in todo])
+        return [(cid, out) for (cid, _), out in zip(todo, outputs, strict=True)], []
+    except Exception as exc:
+        if len(todo) == 1:
+            log.warning("stage %s failed on image %d: %s", stage.name, todo[0][0], one_line(exc))
+            return [], [(todo[0][0], one_line(exc))]
+        log.warning("stage %s failed on a batch of %d images (%s): trying them one at a time",
+                    stage.name, len(todo), one_line(exc))
+    results: list[tuple[int, Any]] = []
+    failures: list[tuple[int, str]] = []
+    for content_id, image in todo:
+        done, failed = _run_stage(stage, [(content_id, image)])
+        results += done
+        failures += failed
+    return results, failures

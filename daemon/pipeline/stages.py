@@ -13,7 +13,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from pximse.models import ImageTagger, OcrEngine
+from pximse.models import ImageTagger, OcrEngine, OcrLine
+from pximse.pipeline.views import bounded_size, pixels_within
 from pximse.store.sqlite.catalog import SqliteCatalog
 
 
@@ -22,8 +23,10 @@ class Stage(Protocol):
     """``tagger``, ``clip`` or ``ocr``: one result per image per stage is kept."""
 
     input_size: int
-    """The longest side the model needs from the decoded image (the runner decodes
-    once, at the largest size any stage needs)."""
+    """The short side the model needs from the decoded image (the runner decodes
+    once, at the largest size any stage needs; see ``pipeline.views`` for the
+    budget of pixels and aspect every view keeps; a stage may also define
+    ``view_size(width, height)`` for itself)."""
 
     @property
     def model_id(self) -> str: ...
@@ -70,7 +73,21 @@ class TaggerStage(_Immediate):
 
 
 class OcrStage(_Immediate):
+    """Text lines of each image.
+
+    A page (up to :data:`PAGE_ASPECT` times longer than wide) is read whole, at
+    up to ``input_size`` on its long side. A strip (a webtoon, a long banner) is
+    read at up to :data:`STRIP_SIDE` across and :data:`STRIP_PIXELS` in all,
+    which the engine reads in overlapping tiles: its text stays readable and
+    the memory bounded. Boxes are stored in one space for both: the image
+    shrunk to ``input_size`` on its long side (what ``/api/images/{id}``
+    gives as ``ocr_box_space``).
+    """
+
     name = "ocr"
+    PAGE_ASPECT = 2.5
+    STRIP_SIDE = 1024
+    STRIP_PIXELS = 16_000_000
 
     def __init__(self, engine: OcrEngine, *, input_size: int = 1600,
                  min_confidence: float = 0.7) -> None:
@@ -82,8 +99,27 @@ class OcrStage(_Immediate):
     def model_id(self) -> str:
         return self.engine.model_id
 
+    def view_size(self, width: int, height: int) -> tuple[int, int]:
+        short, long = min(width, height), max(width, height)
+        if long <= self.PAGE_ASPECT * short:
+            return bounded_size(width, height, self.input_size / long)
+        return bounded_size(width, height, min(self.STRIP_SIDE / short,
+                                               pixels_within(width, height, self.STRIP_PIXELS)))
+
     def run(self, images: Sequence[Any]) -> list[Any]:
-        return list(self.engine.read(images, min_confidence=self.min_confidence))  # type: ignore[call-arg]
+        found = self.engine.read(images, min_confidence=self.min_confidence)  # type: ignore[call-arg]
+        return [self._in_box_space(lines, image) for image, lines in zip(images, found,
+                                                                          strict=True)]
+
+    def _in_box_space(self, lines: list[OcrLine], image: Any) -> list[OcrLine]:
+        """Boxes measured on a strip's larger view, brought to the stored box space."""
+        width, height = image.size if hasattr(image, "size") and not hasattr(image, "shape") \
+            else (image.shape[1], image.shape[0])
+        factor = min(1.0, self.input_size / max(width, height))
+        if factor == 1.0:
+            return list(lines)
+        return [OcrLine(line.text, tuple((x * factor, y * factor) for x, y in line.box),
+                        line.confidence) for line in lines]
 
     def store(self, catalog: SqliteCatalog, results: Sequence[tuple[int, Any]]) -> None:
         model_id = self.model_id

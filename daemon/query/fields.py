@@ -41,6 +41,8 @@ FIELDS: tuple[Field, ...] = (
     Field("animated", "bool", "more than one frame (GIF, WebP, PNG animations)"),
     Field("frames", "int", "number of frames"),
     Field("path", "path", "the file's path: substring, or a glob with * and ?"),
+    Field("filename", "path", "the file's name without its folder: the whole name in any "
+          "case, or a glob with * and ?", ("file_name",)),
     Field("folder", "path", "a folder the file is in (prefix), or a glob", ("dir",)),
     Field("id", "str", "the SHA-256 of the content (hex); a prefix of 8+ digits is enough",
           ("sha256", "hash")),

@@ -3,12 +3,16 @@
 Items (each may start with ``|`` to join the OR group, then ``!`` to negate)::
 
     tags.long_hair              Tag('long_hair', 'model')
-    tags.long_hair;<=0.9        TagScore('long_hair', '<=', 0.9)
+    tags.long_hair;<=0.9        And(Tag('long_hair', 'model'), TagScore('long_hair', '<=', 0.9))
     tags1:初音ミク               Tag('初音ミク', 'source')
     |tags1:a, |tags1:b          Or(Tag('a', 'source'), Tag('b', 'source'))
     !tags.monochrome            Not(Tag('monochrome', 'model'))
-    !username                   Not(Has('user'))
+    !user                       Not(Has('user'))
+    !text                       Not(Has('ocr'))
     filesize;>1000000           Compare('filesize', '>', 1000000)
+    textlen;<3                  And(Has('ocr'), Compare('textlen', '<', 3))
+    type;="pixiv1"              And(Compare('source', '=', 'pixiv'),
+                                    Not(Compare('filename', '=', '[0-9]*_[0-9]*_p[0-9]*')))
     date;>=2000-01-01&<2010-01-01   And(Compare('date', '>=', '2000-01-01'),
                                         Compare('date', '<', '2010-01-01'))
     userid;="12345"             Compare('userid', '=', '12345')
@@ -21,6 +25,13 @@ original's meaning), standing where the first ``|`` item stands. Dates are
 read as the span they name, as in the booru syntax (see
 :mod:`pximse.query.values`): ``date;>2000-01-01`` means from 2000-01-02 on,
 where the original compared with midnight.
+
+Where the original's stored documents gave an item its meaning, the item
+keeps it: a tag's score is compared only where the tag is present (the
+original stored tags at or above 0.5 only), ``textlen`` measures only images
+that have OCR text (the others had none), and ``type`` tells ``pixiv``
+(``{user}_{illust}_p{page}`` names) from ``pixiv1`` (other Pixiv names) and
+counts the sites the original did not know as ``other``.
 """
 
 from __future__ import annotations
@@ -28,10 +39,13 @@ from __future__ import annotations
 import re
 
 from pximse.query.ast import (
+    Compare,
     CompareOp,
     Has,
     MatchAll,
     Node,
+    Not,
+    SortKey,
     Tag,
     Words,
     all_of,
@@ -41,7 +55,7 @@ from pximse.query.ast import (
 from pximse.query.errors import QueryError
 from pximse.query.fields import Field, field, lookup
 from pximse.query.lexer import COMPARE_PREFIX
-from pximse.query.values import compare, tag_score
+from pximse.query.values import compare, sort_keys, tag_score
 
 LEGACY_KEYS = {"type": "source", "illustid": "postid", "createdate": "posted",
                "likecount": "likes", "viewcount": "views", "bookmarkcount": "bookmarks",
@@ -53,6 +67,20 @@ the post id in ``illustid``, Pixiv's post date in ``createDate`` and its
 counts in ``likeCount``, ``viewCount``, ``bookmarkCount`` and ``commentCount``.
 """
 
+PIXIV_USER_NAMES = "[0-9]*_[0-9]*_p[0-9]*"
+"""The file names the original called ``pixiv`` (``{user}_{illust}_p{page}``, as a
+``filename`` glob); other Pixiv names were its ``pixiv1``."""
+
+ORIGINAL_TYPES = ("pixiv", "pixiv1", "twitter", "yandere", "other")
+"""The values the original's ``type`` took."""
+
+_OTHER_SOURCES = ("other", "danbooru", "gelbooru")
+"""The sources the original's ``type`` called ``other``."""
+
+_PRESENCE_KEYS = {"tags": "model_tags", "tags1": "source_tags", "text": "ocr"}
+"""The original's keys that hold tags or text rather than a field: only their
+presence can be tested (``tags1``, ``!text``, ``text;=null``)."""
+
 _LEGACY_START = re.compile(r"(tags\.|tags1:|mt?;)", re.IGNORECASE)
 _KEY_SEMICOLON = re.compile(r"([A-Za-z_][A-Za-z0-9_]*);")
 
@@ -60,6 +88,13 @@ _KEY_SEMICOLON = re.compile(r"([A-Za-z_][A-Za-z0-9_]*);")
 def legacy_field(name: str) -> Field | None:
     canonical = LEGACY_KEYS.get(name.lower())
     return field(canonical) if canonical else lookup(name)
+
+
+def parse_legacy_sort(text: str) -> tuple[SortKey, ...]:
+    """The original's sort list (``filesize;1,createDate``): its keys
+    (``illustid``, ``createDate``, ``viewCount``…, ``type`` the site) and
+    PxIMSE's field names, in any of the sort forms :func:`sort_keys` reads."""
+    return sort_keys(text, 0, text, legacy_field)
 
 
 def looks_legacy(text: str) -> bool:
@@ -87,10 +122,12 @@ def looks_legacy(text: str) -> bool:
         if _LEGACY_START.match(item):
             return True
         key = _KEY_SEMICOLON.match(item)
-        if key is not None and legacy_field(key[1]) is not None:
+        if key is not None and (legacy_field(key[1]) is not None
+                                or key[1].lower() in _PRESENCE_KEYS):
             return True
         if (negated or or_item) and (
-            item.lower() in ("tags", "tags1") or (negated and legacy_field(item) is not None)
+            item.lower() in ("tags", "tags1")
+            or (negated and (legacy_field(item) is not None or item.lower() == "text"))
         ):
             return True
     return False
@@ -191,19 +228,22 @@ def _positive(text: str, position: int, query: str) -> Node:
         return _model_tag(text[5:], position + 5, query)
     if lowered.startswith("tags1:"):
         return _source_tag(text[6:], position + 6, query)
-    if lowered == "tags":
-        return Has("model_tags")
-    if lowered == "tags1":
-        return Has("source_tags")
+    if lowered in _PRESENCE_KEYS:
+        return Has(_PRESENCE_KEYS[lowered])
     semicolon = text.find(";")
     if semicolon >= 0:
         key = text[:semicolon].rstrip()
         if not key:
             raise QueryError("missing field name before ';'", position, query)
+        body, at = text[semicolon + 1:], position + semicolon + 1
+        if key.lower() in _PRESENCE_KEYS:
+            return _presence_conditions(key, body, at, query)
         found = legacy_field(key)
         if found is None:
             raise QueryError(f"unknown field '{key}'", position, query)
-        return _conditions(found, text[semicolon + 1:], position + semicolon + 1, query)
+        if key.lower() == "type":
+            return _type_conditions(body, at, query)
+        return _conditions(found, body, at, query)
     found = legacy_field(text)
     if found is None:
         raise QueryError(
@@ -248,7 +288,9 @@ def _model_tag(body: str, position: int, query: str) -> Node:
         raise QueryError("missing tag name after 'tags.'", position, query)
     if split is None:
         return Tag(name, "model")
-    nodes: list[Node] = []
+    # The original stored only the tags a model gave at or above the threshold:
+    # a score is compared where the tag is present.
+    nodes: list[Node] = [Tag(name, "model")]
     for op, value, quoted, value_at, _ in _split_conditions(
         body[split + 1:], position + split + 1, query
     ):
@@ -279,7 +321,50 @@ def _conditions(found: Field, body: str, position: int, query: str) -> Node:
             nodes.append(negate(has) if op == "=" else has)
             continue
         nodes.append(compare(found, op, value, value_at, query, op_at))
+    if found.name == "textlen" and any(not isinstance(node, (Has, Not)) for node in nodes):
+        # The original measured the text of images that had some.
+        nodes.insert(0, Has("ocr"))
     return all_of(nodes)
+
+
+def _presence_conditions(key: str, body: str, position: int, query: str) -> Node:
+    """``tags1;=null``, ``text;!=null``: the only comparisons these keys take."""
+    has = Has(_PRESENCE_KEYS[key.lower()])
+    nodes: list[Node] = []
+    for op, value, quoted, _, op_at in _split_conditions(body, position, query):
+        if value.lower() != "null" or quoted or op not in ("=", "!="):
+            hint = {"text": "m;WORDS (a word search) or textlen;>N",
+                    "tags": "tags.NAME;>SCORE", "tags1": "tags1:NAME"}[key.lower()]
+            raise QueryError(f"'{key}' takes only =null and !=null here; write {hint}",
+                             op_at, query)
+        nodes.append(negate(has) if op == "=" else has)
+    return all_of(nodes)
+
+
+def _type_conditions(body: str, position: int, query: str) -> Node:
+    """``type;="pixiv1"``: the site, with the original's own values (see the module)."""
+    nodes: list[Node] = []
+    for op, value, quoted, _, op_at in _split_conditions(body, position, query):
+        if value.lower() == "null" and not quoted:
+            if op not in ("=", "!="):
+                raise QueryError("null works only with = and !=", op_at, query)
+            nodes.append(negate(Has("source")) if op == "=" else Has("source"))
+            continue
+        if op not in ("=", "!="):
+            raise QueryError("'type' is text: use = or !=", op_at, query)
+        node = _original_type(value.strip().lower())
+        nodes.append(node if op == "=" else negate(node))
+    return all_of(nodes)
+
+
+def _original_type(value: str) -> Node:
+    if value in ("pixiv", "pixiv1"):
+        names = Compare("filename", "=", PIXIV_USER_NAMES)
+        return all_of([Compare("source", "=", "pixiv"),
+                       names if value == "pixiv" else negate(names)])
+    if value == "other":
+        return any_of(Compare("source", "=", site) for site in _OTHER_SOURCES)
+    return Compare("source", "=", value.replace(".", ""))
 
 
 def _split_conditions(

@@ -17,7 +17,7 @@ from typing import Literal
 from pximse.query.ast import Query, SortKey
 from pximse.query.booru import parse_booru
 from pximse.query.errors import QueryError
-from pximse.query.legacy import looks_legacy, parse_legacy
+from pximse.query.legacy import looks_legacy, parse_legacy, parse_legacy_sort
 from pximse.query.printer import format_query
 from pximse.query.values import sort_keys
 
@@ -38,17 +38,20 @@ def parse_query(text: str, sort: str = "", syntax: Syntax = "auto") -> Query:
     """Parse a query and a separate sort list.
 
     ``order:`` keys written in a booru query come first, then the keys of
-    ``sort``. Raises :class:`QueryError` (position, message, the text) for
-    anything malformed, and nothing else.
+    ``sort``; beside a query in the original syntax, ``sort`` knows the
+    original's keys too (``createDate``, ``type`` the site). Raises
+    :class:`QueryError` (position, message, the text) for anything malformed,
+    and nothing else.
     """
     if syntax not in ("auto", "booru", "legacy"):
         raise QueryError(f"unknown syntax '{syntax}': use auto, booru or legacy", 0, text)
     chosen = detect_syntax(text) if syntax == "auto" else syntax
     if chosen == "legacy":
         query = Query(parse_legacy(text))
+        extra = parse_legacy_sort(sort)
     else:
         query = parse_booru(text)
-    extra = parse_sort(sort)
+        extra = parse_sort(sort)
     return Query(query.where, query.sort + extra) if extra else query
 
 

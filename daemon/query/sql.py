@@ -72,12 +72,16 @@ _NULLABLE = frozenset({"posted", "user", "userid", "postid", "page", "textlen", 
 """Fields whose column may be NULL (no source date, no user, no OCR yet, not
 fetched from Pixiv...)."""
 
+FILE_FIELDS = ("path", "folder", "filename")
+"""Fields read from the content's files (any of them matches; a sort takes the smallest)."""
+
 _FORMAT_ALIASES = {"jpg": "jpeg", "jpe": "jpeg", "tif": "tiff", "apng": "png"}
 
 _SORT_EXPRESSIONS: dict[str, str] = {
     **_COLUMNS,
     "path": "(SELECT min(f.path) FROM file f WHERE f.content_id = c.id)",
     "folder": "(SELECT min(f.folder) FROM file f WHERE f.content_id = c.id)",
+    "filename": "(SELECT min(f.name) FROM file f WHERE f.content_id = c.id)",
     "id": "c.sha256",
 }
 
@@ -130,7 +134,7 @@ class SqlCompiler:
             if expression is None:
                 raise QueryError(f"cannot sort by '{key.field}'")
             direction = "DESC" if key.descending else "ASC"
-            if key.field in _NULLABLE or key.field in ("path", "folder"):
+            if key.field in _NULLABLE or key.field in FILE_FIELDS:
                 # Rows without a value (no post date, no OCR yet) go last either way.
                 terms.append(f"{expression} IS NULL, {expression} {direction}")
             else:
@@ -213,7 +217,7 @@ class SqlCompiler:
             raise QueryError(f"unknown field '{node.field}'")
         op = _sql_op(node.op)
         value = node.value
-        if spec.name in ("path", "folder"):
+        if spec.name in FILE_FIELDS:
             return self._path(spec.name, node.op, str(value), params)
         if spec.name == "id":
             params.append(str(value).lower() + "%")
@@ -252,12 +256,17 @@ class SqlCompiler:
         return f"{column} {op} ?"
 
     def _path(self, name: str, op: str, value: str, params: list[object]) -> str:
-        column = "f.path" if name == "path" else "f.folder"
+        column = {"path": "f.path", "folder": "f.folder", "filename": "f.name"}[name]
         if "*" in value or "?" in value:
             # A glob ('[' alone is common in names, "[Circle] title.png", so it is not one).
-            pattern = value if value.startswith(("/", "*")) else "*" + value
+            # A name's glob is the whole name; a path's or folder's may start anywhere.
+            pattern = value if value.startswith(("/", "*")) or name == "filename" \
+                else "*" + value
             clause = f"{column} GLOB ?"
             params.append(pattern)
+        elif name == "filename":
+            clause = "casefold(f.name) = ?"
+            params.append(value.casefold())
         elif name == "path":
             clause = "instr(casefold(f.path), ?) > 0"
             params.append(value.casefold())
@@ -283,7 +292,7 @@ class SqlCompiler:
         spec = lookup(name)
         if spec is None:
             raise QueryError(f"unknown field '{name}'")
-        if spec.name in ("path", "folder", "id", "filesize", "width", "height", "ratio",
+        if spec.name in (*FILE_FIELDS, "id", "filesize", "width", "height", "ratio",
                          "pixels", "date", "format", "frames", "animated"):
             return "1"
         column = _COLUMNS[spec.name]

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal, DecimalException
@@ -333,18 +334,22 @@ def _kind_words(field: Field) -> str:
 _SORT_WORD = re.compile(r"[^,\s]+")
 
 
-def sort_keys(text: str, pos: int, query: str) -> tuple[SortKey, ...]:
+def sort_keys(text: str, pos: int, query: str,
+              field_named: Callable[[str], Field | None] = lookup) -> tuple[SortKey, ...]:
     """Sort keys from a comma- or space-separated list in either syntax.
 
     ``date`` and ``-date`` sort descending (newest, largest first, as the
     original did for a bare key); ``+date``, ``date_asc`` and ``date;1`` sort
     ascending; ``date;-1`` and ``date_desc`` descending. ``order:`` or
     ``sort:`` before a key is allowed. ``random`` has no direction.
+    ``field_named`` reads a key's name (the original syntax knows more names).
     """
-    return tuple(_sort_key(m[0], pos + m.start(), query) for m in _SORT_WORD.finditer(text))
+    return tuple(_sort_key(m[0], pos + m.start(), query, field_named)
+                 for m in _SORT_WORD.finditer(text))
 
 
-def _sort_key(word: str, pos: int, query: str) -> SortKey:
+def _sort_key(word: str, pos: int, query: str,
+              field_named: Callable[[str], Field | None]) -> SortKey:
     for prefix in ("order:", "sort:"):
         if word.lower().startswith(prefix):
             word, pos = word[len(prefix):], pos + len(prefix)
@@ -362,14 +367,14 @@ def _sort_key(word: str, pos: int, query: str) -> SortKey:
                  pos + len(name) + 1, query)
     elif word[:1] in ("+", "-"):
         descending, name, name_pos = word[0] == "-", word[1:], pos + 1
-    found = lookup(name)
+    found = field_named(name)
     if found is None and name.lower() not in SORT_ONLY:
         for suffix, suffix_descending in (("_asc", False), ("_desc", True)):
             if name.lower().endswith(suffix):
                 if descending is not None and descending != suffix_descending:
                     fail(f"'{word}' asks for two sort directions", pos, query)
                 name, descending = name[: -len(suffix)], suffix_descending
-                found = lookup(name)
+                found = field_named(name)
                 break
     if not name:
         fail("missing sort field", name_pos, query)

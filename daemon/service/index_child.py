@@ -10,7 +10,15 @@ one when it needs one.
 Talking to the daemon: commands arrive one per line on stdin (``wake``,
 ``pause``, ``resume``, ``stop``; end of input means stop), and JSON lines go to
 stdout: ``{"plan": ...}``, progress ``{"stage", "done", "total", "rate",
-"eta_s", "class"}``, ``{"state": ...}``, ``{"report": ...}``. Stopping (stop,
+"eta_s", "class"}``, ``{"state": ...}``, ``{"report": ...}``, and
+``{"problem": ...}`` while the data folder cannot be written (a full disk: the
+batch in hand is not recorded, and the work goes on once there is room;
+``{"problem": null}`` then). ``{"in_hand": [ids]}`` names the images in memory
+whenever that changes: if the worker dies, the daemon takes them for suspects
+and the next worker runs them one at a time first (``--isolate``), then says
+``{"isolated": [ids]}``; an image the daemon found killing the worker is
+recorded as failed (``--quarantine``) and reported in ``{"quarantined": ...}``
+(see ``pipeline.isolation``). Stopping (stop,
 end of input, SIGTERM, the daemon's death) finishes the batch in hand, whose
 results are committed with everything before it, and exits.
 """
@@ -99,6 +107,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--parent", type=int, default=0)
     parser.add_argument("--paused", action="store_true")
     parser.add_argument("--keep-alive", type=float, default=KEEP_ALIVE_S)
+    parser.add_argument("--isolate", default="",
+                        help="content ids to run one at a time first (comma-separated)")
+    parser.add_argument("--quarantine", default="{}",
+                        help="JSON {content id: reason} of images to record as failed")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -115,8 +127,10 @@ def main(argv: list[str] | None = None) -> int:
 
 def run(args: argparse.Namespace, control: Control) -> int:
     from pximse.config import load_config
+    from pximse.data_folder import data_folder_problem, wait_for_room
     from pximse.models.threads import rest_share
     from pximse.pipeline.build import downloadable_weights, plan_stages
+    from pximse.pipeline.isolation import IsolatedBatches, quarantine
     from pximse.pipeline.priority import PriorityBatches
     from pximse.pipeline.runner import run_pipeline
     from pximse.service.throttle import CpuThrottle
@@ -137,7 +151,13 @@ def run(args: argparse.Namespace, control: Control) -> int:
                            config.indexing.only_when_idle,
                            control.stopping, on_wait=lambda state: emit(state=state))
     order = PriorityBatches(args.new_after)
+    isolate = [int(part) for part in args.isolate.split(",") if part.strip()]
     try:
+        for content_id, reason in json.loads(args.quarantine).items():
+            item = quarantine(catalog, plan.stages, int(content_id), reason)
+            emit(quarantined={"id": int(content_id), "message": reason,
+                              "path": None if item is None else item.path,
+                              "recorded": item is not None})
         while not control.stopping.is_set():
             if control.paused:
                 emit(state="paused")
@@ -146,13 +166,30 @@ def run(args: argparse.Namespace, control: Control) -> int:
             control.work.clear()
             emit(state="running")
             throttle.wait_turn()
-            report = run_pipeline(
-                catalog, plan.stages, batch_size=config.models.batch_size,
-                max_pixels=config.scan.max_image_pixels,
-                progress=_progress(order), batches=order,
-                should_stop=lambda: _between_batches(control, throttle),
-            )
+            source = IsolatedBatches(isolate) if isolate else order
+            try:
+                report = run_pipeline(
+                    catalog, plan.stages, max_pixels=config.scan.max_image_pixels,
+                    batch_size=1 if isolate else config.models.batch_size,
+                    progress=_progress(source), batches=source,
+                    should_stop=lambda: _between_batches(control, throttle),
+                    in_hand=lambda ids: emit(in_hand=ids), decode_ahead=not isolate,
+                )
+            except Exception as exc:
+                problem = data_folder_problem(exc, config.data_dir)
+                if problem is None:
+                    raise
+                log.warning("indexing waits: %s", problem.message)
+                emit(problem=problem.to_json(), state="waiting for room")
+                if not wait_for_room(problem, control.stopping):
+                    break
+                emit(problem=None)
+                continue
             emit(report=report.to_json())
+            if isolate and not control.stopping.is_set():
+                emit(isolated=isolate)  # each went through alone: the worker survived it
+                isolate = []
+                continue
             if report.images or control.stopping.is_set():
                 continue  # more may have come meanwhile: look again
             emit(state="idle")

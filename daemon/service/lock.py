@@ -36,10 +36,14 @@ class DataFolderLocked(RuntimeError):
         self.holder = holder
         who = f"pid {holder['pid']}" if holder.get("pid") else "another process"
         where = f" at {holder['url']}" if holder.get("url") else ""
-        super().__init__(
-            f"another PxIMSE daemon ({who}{where}) is already using the data folder "
-            f"{path.parent}; stop it first, or give this one another --data-dir"
-        )
+        if holder.get("command") == "index":
+            message = (f"pximse index ({who}) is indexing the data folder {path.parent}; "
+                       "wait for it to finish, or give this one another --data-dir")
+        else:
+            message = (f"another PxIMSE daemon ({who}{where}) is already using the data "
+                       f"folder {path.parent}; stop it first, or give this one another "
+                       "--data-dir")
+        super().__init__(message)
 
 
 def read_lock_info(data_dir: Path) -> dict[str, Any] | None:
@@ -60,9 +64,10 @@ class DaemonLock:
     """``with DaemonLock(data_dir, url=...)``: raises :class:`DataFolderLocked`
     when a live daemon holds it."""
 
-    def __init__(self, data_dir: Path, *, url: str = "") -> None:
+    def __init__(self, data_dir: Path, *, url: str = "", command: str = "serve") -> None:
         self.path = Path(data_dir) / LOCK_NAME
         self.url = url
+        self.command = command  # serve | index: who holds it, for the refusal message
         self._handle: IO[str] | None = None
         self.stale: dict[str, Any] | None = None  # what a crashed daemon left
 
@@ -81,7 +86,7 @@ class DaemonLock:
                         "its lock file was stale and is taken over; its finished work is kept",
                         previous.get("pid"), previous.get("started"))
         info = {"pid": os.getpid(), "host": socket.gethostname(), "url": self.url,
-                "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+                "command": self.command, "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
         write_holder(handle, info)
         self._handle = handle
 

@@ -14,9 +14,12 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from pximse.config import Config, RootConfig
+from pximse.data_folder import DataFolderProblem, data_folder_problem, wait_for_room
+from pximse.error_text import one_line
 from pximse.events import EventBus
 from pximse.service.indexer import BackgroundIndexer
 from pximse.service.state import DaemonState
@@ -39,6 +42,9 @@ class Daemon:
         self._scan_lock = threading.Lock()
         self._rescans: set[str] = set()
         self._rescans_lock = threading.Lock()
+        self._room_lock = threading.Lock()
+        self._room_waiting = False
+        self._resume_when_room: list[Callable[[], object]] = []
         self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []
         self.hydrus_push: Any = None  # the Hydrus bridge's push loop, when [hydrus] push
@@ -92,6 +98,29 @@ class Daemon:
 
         self._spawn(f"rescan {root.name}", run)
 
+    def wait_for_room(self, problem: DataFolderProblem, resume: Callable[[], object]) -> None:
+        """The data folder's disk is full (or read-only): say so in the status, and
+        call ``resume`` once there is room again (one waiting thread for all)."""
+        self.state.set_data_folder_problem(problem.to_json())
+        with self._room_lock:
+            self._resume_when_room.append(resume)
+            if self._room_waiting:
+                return
+            self._room_waiting = True
+        self._spawn("wait for room", self._wait_for_room, problem)
+
+    def _wait_for_room(self, problem: DataFolderProblem) -> None:
+        room = wait_for_room(problem, self._stopping)
+        with self._room_lock:
+            resumes, self._resume_when_room = self._resume_when_room, []
+            self._room_waiting = False
+        if not room:
+            return
+        log.warning("the data folder has room again: the work goes on")
+        self.state.set_data_folder_problem(None)
+        for resume in resumes:
+            resume()
+
     def scan(self, reason: str, roots: list[RootConfig] | None = None) -> dict[str, Any]:
         """Scan now, in this thread (waiting for a running scan to end first)."""
         self._scan_lock.acquire()
@@ -114,15 +143,23 @@ class Daemon:
                 log.info("scan (%s) finished: %s", reason, body)
                 for folder, error in report.unreadable[:20]:
                     self.state.error(folder, "unreadable", error)
+                if report.offline_roots:
+                    self.state.counts_changed()
                 if report.new_images or report.linked or report.removed or report.restored:
                     self.state.files_changed(report.new_images + report.linked,
                                              report.removed, 0, [])
                 if report.new_images and self.indexer is not None:
                     self.indexer.wake()
-            except Exception:  # keep serving: the error is logged and shown in status
-                log.exception("the library scan failed")
-                body = {"error": "the scan failed; see the log"}
-                self.state.error("", "scan", body["error"])
+            except Exception as exc:  # keep serving: the error is logged and shown in status
+                problem = data_folder_problem(exc, self.config.data_dir)
+                if problem is not None:  # a full disk: stop, and scan again once there is room
+                    log.warning("the library scan stopped: %s", problem.message)
+                    body = {"error": problem.message}
+                    self.wait_for_room(problem, lambda: self.request_scan(reason, roots))
+                else:
+                    log.exception("the library scan failed")
+                    body = {"error": f"the scan failed ({one_line(exc)}); see the log"}
+                    self.state.error("", "scan", body["error"])
             self.state.scan_finished(body)
             return body
         finally:
@@ -148,8 +185,13 @@ class Daemon:
         thread.start()
 
     def _start(self, scan: bool, watching: bool) -> None:
+        from pximse.library.thumbnails import remove_leftover_temp_files
+
         if self.indexer is not None:
             self._start_weights()
+        removed = remove_leftover_temp_files(self.config.thumbnail_dir)
+        if removed:
+            log.info("removed %d unfinished thumbnail files a stopped process left", removed)
         index = getattr(self.catalog, "index", None)
         if index is not None:
             try:
@@ -195,11 +237,21 @@ class Daemon:
             scan_config=self.config.scan, debounce_ms=self.config.watch.debounce_ms,
             poll_delay_ms=self.config.watch.poll_seconds * 1000,
             on_batch=self._changes_applied, on_mode=self._root_mode,
-            on_rescan=self.rescan_root,
+            on_rescan=self.rescan_root, on_problem=self._watch_problem,
+            data_dir=self.config.data_dir,
         )
         self.watcher.start()
 
+    def _watch_problem(self, problem: DataFolderProblem | None) -> None:
+        """The watcher waits for room in the data folder (it goes on by itself)."""
+        if problem is not None:
+            self.state.set_data_folder_problem(problem.to_json())
+        elif not self._room_waiting:
+            self.state.set_data_folder_problem(None)
+
     def _changes_applied(self, report: Any) -> None:
+        if report.offline_roots:
+            self.state.counts_changed()
         for path, reason, message in report.errors[:20]:
             self.state.error(path, reason, message)
         if report.added or report.changed or report.removed or report.moved:
@@ -211,6 +263,7 @@ class Daemon:
 
     def _root_mode(self, root: RootConfig, mode: str, why: str | None) -> None:
         self.state.set_root_mode(root.name, mode)
+        self.state.counts_changed()  # offline and back: the counts move at once
         if mode == "polling" and why:
             self.state.error(str(root.path), "watch", why)
         self.state.publish_status(unless_within_s=0)

@@ -46,6 +46,10 @@ class DaemonState:
         self.watch_enabled = config.watch.enabled
         self.watch_roots: dict[str, str] = {}
         self.errors: deque[dict[str, Any]] = deque(maxlen=_RECENT_ERRORS)
+        self.data_folder: dict[str, Any] | None = None  # a full disk: what, where, how much
+        # The model worker's supervision: deaths, the images it holds, suspects...
+        self.worker: dict[str, Any] = {"deaths": 0, "last_death": None, "in_hand": [],
+                                       "suspects": [], "quarantined": 0}
         self._last_status = 0.0
         self._last_snapshot: tuple[float, Event] | None = None
         # The catalogue's counts take seconds on a library of a million images:
@@ -131,6 +135,25 @@ class DaemonState:
         with self._lock:
             self.watch_roots[root] = mode
 
+    def set_data_folder_problem(self, problem: dict[str, Any] | None) -> None:
+        """The data folder's disk is full (or read-only, failing): the work waits;
+        None once it goes on. Shown in the status, the page and the tray."""
+        with self._lock:
+            before, self.data_folder = self.data_folder, problem
+        if problem is not None and (before or {}).get("message") != problem.get("message"):
+            self.error(problem.get("data_dir", ""), "data folder", problem["message"])
+        if (before is None) != (problem is None):
+            self.publish_status(unless_within_s=0)
+
+    def set_worker(self, **fields: Any) -> None:
+        """What the indexer's supervision knows (see ``service.indexer``)."""
+        with self._lock:
+            self.worker.update(fields)
+
+    def counts_changed(self) -> None:
+        """The catalogue's counts moved (a root went offline or came back)."""
+        self._dirty = True
+
     def files_changed(self, added: int, removed: int, moved: int, ids: list[str]) -> None:
         self._dirty = True
         self.events.publish("files", added=added, removed=removed, moved=moved, ids=ids)
@@ -162,15 +185,24 @@ class DaemonState:
                     stages[name]["state"] = weights_text(entry)
             live_errors = list(self.errors)
             body["indexing"] = {"paused": self.paused, "running": self.indexing_running,
-                                "stages": stages}
+                                "stages": stages, "worker": dict(self.worker)}
             body["watch"] = {"enabled": self.watch_enabled,
                              "roots": dict(self.watch_roots)}
         body["scan"] = scan
         body["models"] = {**self.models, "weights": weights}
+        body["data_folder"] = self.data_folder
         body["library_stages"] = library_stages(
             body, self.config.models, models_enabled=self.models_enabled)
+        # An error the daemon saw is often stored too (a bad file): list it once.
         stored = [{**e, "time": None} for e in body.get("recent_errors", [])]
-        body["recent_errors"] = (live_errors + stored)[:_RECENT_ERRORS]
+        listed: list[dict[str, Any]] = []
+        seen: set[tuple[Any, Any]] = set()
+        for entry in live_errors + stored:
+            key = (entry["path"], entry["reason"])
+            if key not in seen:
+                seen.add(key)
+                listed.append(entry)
+        body["recent_errors"] = listed[:_RECENT_ERRORS]
         progress = scan.get("progress") or {}
         # What is waiting: files of the running scan not yet hashed or decoded, and
         # images each model stage has not reached yet (with its rate and time left).

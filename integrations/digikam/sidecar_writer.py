@@ -279,7 +279,7 @@ class SidecarWriter:
             if "\n" in job.image or "\r" in job.image:
                 # exiftool takes one argument per line: such a name cannot be passed.
                 problem = "the file name has a line break in it; exiftool cannot be given it"
-            elif not os.path.exists(job.image):
+            elif not exists and not os.path.exists(job.image):  # a new sidecar reads it
                 problem, where = ("the image is gone (moved or deleted since the last scan); "
                                   "its sidecar follows at the next scan"), job.image
             elif sidecar in seen or (

@@ -149,22 +149,21 @@ _BARE_PACKET = re.compile(rb"\s*(?:<\?xpacket[^>]*\?>\s*)*")
 _BARE_SIZE = 1024
 
 
-def _is_bare_packet(path: str) -> bool:
+def _is_bare_packet(data: bytes) -> bool:
     """Whether the file holds nothing but ``<?xpacket ...?>`` lines (and space)."""
-    try:
-        with open(path, "rb") as f:
-            head = f.read(_BARE_SIZE + 1)
-    except OSError:
+    if len(data) > _BARE_SIZE:
         return False
-    if len(head) > _BARE_SIZE:
-        return False
-    head = head.replace("\ufeff".encode(), b"")
-    return _BARE_PACKET.fullmatch(head) is not None
+    return _BARE_PACKET.fullmatch(data.replace("\ufeff".encode(), b"")) is not None
 
 
 def read_packet(path: str) -> PacketRead:
     """Parse the sidecar at ``path``."""
-    if _is_bare_packet(path):
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as exc:
+        return PacketRead(error=f"cannot read it: {exc.strerror or exc}")
+    if _is_bare_packet(data):
         return PacketRead(empty=True)
     reader = _Reader()
     parser = xml.parsers.expat.ParserCreate(namespace_separator=" ")
@@ -173,13 +172,10 @@ def read_packet(path: str) -> PacketRead:
     parser.CharacterDataHandler = reader.chars
     parser.buffer_text = True
     try:
-        with open(path, "rb") as f:
-            parser.ParseFile(f)
+        parser.Parse(data, True)
     except xml.parsers.expat.ExpatError as exc:
         return PacketRead(error=f"not well-formed XML ({xml.parsers.expat.ErrorString(exc.code)},"
                                 f" line {exc.lineno})")
-    except OSError as exc:
-        return PacketRead(error=f"cannot read it: {exc.strerror or exc}")
     if not reader.saw_rdf:
         return PacketRead(error="no XMP (rdf:RDF) in it")
     values = reader.values

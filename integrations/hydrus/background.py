@@ -5,7 +5,9 @@ last successful round (the catalogue stamps each change with a write
 generation; the ledger keeps the last one pushed), and once an hour looks
 again for the files Hydrus did not have (a file imported into Hydrus later
 gets its tags then; a change to one meanwhile waits for that look). Unchanged
-images cost no request at all. It runs on either catalogue, SQLite or MongoDB
+images cost no request at all. Each round first reads back what earlier rounds
+sent without a confirmed commit, once Hydrus has committed or restarted, and
+sends again what Hydrus did not keep. It runs on either catalogue, SQLite or MongoDB
 (:mod:`~pximse.integrations.hydrus.catalog_reads`).
 
 A Hydrus that is not running is not an error storm: one warning when it goes
@@ -28,7 +30,7 @@ from pximse.integrations.hydrus.bridge import HydrusBridge
 from pximse.integrations.hydrus.catalog_reads import reads_for
 from pximse.integrations.hydrus.errors import HydrusError, HydrusUnavailable
 from pximse.integrations.hydrus.ledger import Ledger
-from pximse.integrations.hydrus.push import BATCH, Pusher, images_changed_since
+from pximse.integrations.hydrus.push import BATCH, Pusher, PushReport, images_changed_since
 
 __all__ = ["HydrusPushLoop"]
 
@@ -109,19 +111,25 @@ class HydrusPushLoop:
         checked_before = int((self.clock() - RECHECK_ABSENT_S) * 1_000_000_000)
         ids = self._not_checked_lately(ids, ledger, pusher.target, checked_before)
         due = ledger.absent_due(pusher.target, checked_before)
+        # What earlier rounds sent unconfirmed and Hydrus did not keep (it stopped
+        # before committing) goes again this round.
+        check = PushReport()
+        due += pusher.verify(check)
         if due:
             known = self.catalog.content_ids(due)
             ids = sorted(set(ids) | set(known.values()))
         if not ids:
             if newest != since:
                 ledger.set_watermark(pusher.target, newest)
-            return {}
+            return check.to_json() if check.repaired else {}
         batches = (ids[start:start + BATCH] for start in range(0, len(ids), BATCH))
-        report = pusher.push(batches, total=len(ids))
+        report = pusher.push(batches, total=len(ids), verify=False)
+        report.checked += check.checked
+        report.repaired += check.repaired
         if report.stopped:
             raise HydrusUnavailable(report.stopped)
         ledger.set_watermark(pusher.target, newest)
-        if report.updated:
+        if report.updated or report.repaired:
             log.info("pushed to Hydrus: %s", report.to_json())
         return report.to_json()
 

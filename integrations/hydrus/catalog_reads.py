@@ -9,14 +9,17 @@ file of its own in the data folder whatever the catalogue is.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from pximse.library.names import parse_name
 from pximse.library.pathtext import os_path
 from pximse.store.sqlite.database import select_in
 
-__all__ = ["HydrusReads", "PayloadRow", "SqliteHydrusReads", "TagRow", "reads_for"]
+__all__ = ["HydrusReads", "PayloadRow", "SqliteHydrusReads", "TagRow", "add_md5s", "md5_wanted",
+           "ocr_line_scores", "reads_for"]
 
 TagRow = tuple[str, str, int, float]
 """One tag of an image: (name, origin, kind, score)."""
@@ -33,6 +36,10 @@ class PayloadRow:
     post_id: str | None
     tags: list[TagRow] = field(default_factory=list)
     note: str | None = None
+    note_lines: list[tuple[str, float | None]] | None = None
+    """The OCR lines with their confidence (None where OCR gave no score), when known."""
+    md5: str | None = None
+    """The md5 a booru file's name gives, for a post known by it alone (Danbooru)."""
 
 
 class HydrusReads(Protocol):
@@ -54,6 +61,25 @@ class HydrusReads(Protocol):
 
     def online_files(self, ids: Sequence[int]) -> list[tuple[str, str]]:
         """(path, sha256) of every online file of these images."""
+
+
+def ocr_line_scores(lines: list[Any] | None) -> list[tuple[str, float | None]] | None:
+    """``[[text, box, confidence], ...]`` as stored, to (text, confidence) pairs."""
+    if lines is None:
+        return None
+    return [(str(line[0]), None if line[2] is None else float(line[2])) for line in lines]
+
+
+def add_md5s(rows: dict[int, PayloadRow], names: Iterable[tuple[int, str]]) -> None:
+    """The md5 of the Danbooru posts known by md5 alone, from their files' names."""
+    for content_id, name in names:
+        row = rows.get(content_id)
+        if row is not None and row.md5 is None:
+            row.md5 = parse_name(name).md5
+
+
+def md5_wanted(rows: dict[int, PayloadRow]) -> list[int]:
+    return [cid for cid, row in rows.items() if row.source == "danbooru" and not row.post_id]
 
 
 def reads_for(catalog: Any) -> HydrusReads:
@@ -106,11 +132,18 @@ class SqliteHydrusReads:
                       " WHERE it.content_id IN", ids):
             if content_id in rows:
                 rows[content_id].tags.append((name, origin, kind, score))
+        if wanted := md5_wanted(rows):
+            add_md5s(rows, select_in(conn, "SELECT content_id, name FROM file"
+                                           " WHERE content_id IN", wanted))
         if notes:
-            for content_id, text in select_in(
-                    conn, "SELECT content_id, text FROM ocr_text WHERE content_id IN", ids):
+            for content_id, text, lines in select_in(
+                    conn, "SELECT t.content_id, t.text, r.lines FROM ocr_text t"
+                          " LEFT JOIN ocr_result r ON r.content_id = t.content_id"
+                          " WHERE t.content_id IN", ids):
                 if content_id in rows:
                     rows[content_id].note = text
+                    rows[content_id].note_lines = ocr_line_scores(
+                        json.loads(lines) if lines else None)
         return rows
 
     def online_files(self, ids: Sequence[int]) -> list[tuple[str, str]]:

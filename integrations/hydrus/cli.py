@@ -14,6 +14,7 @@ from pximse.cli.common import Context, config_options, progress_bar
 __all__ = ["hydrus_group"]
 
 F = TypeVar("F", bound=Callable[..., Any])
+MANAGE_DATABASE = 6  # the Client API's number for the "manage database" permission
 
 
 @click.group("hydrus")
@@ -80,7 +81,10 @@ def hydrus_status(obj: Context, config_path: Path | None, data_dir: Path | None,
     try:
         client = bridge.client()
         body["client"] = client.api_version()
-        body["access"] = client.verify_access_key().get("human_description", "")
+        access = client.verify_access_key()
+        body["access"] = access.get("human_description", "")
+        body["can_commit"] = bool(access.get("permits_everything")) or \
+            MANAGE_DATABASE in (access.get("basic_permissions") or [])
         if config.hydrus.tag_service:
             service = client.tag_service(config.hydrus.tag_service)
             body["service_key"] = service.key
@@ -95,6 +99,9 @@ def hydrus_status(obj: Context, config_path: Path | None, data_dir: Path | None,
                f"{version.get('version', '?')}) at {body['url']}")
     if body.get("access"):
         click.echo(f"  access: {body['access']}")
+    if not body.get("can_commit", True):
+        click.echo("  the key lacks 'Manage Database': each push is confirmed by reading it "
+                   "back a minute later instead of by a commit (see docs/hydrus.md)")
     if "service_key" in body:
         click.echo(f"  tag service {body['tag_service']!r}: {body['service_key']}")
         counts = body["ledger"]
@@ -139,9 +146,15 @@ def hydrus_push(obj: Context, config_path: Path | None, data_dir: Path | None,
             f"{report.notes_set} notes set, {report.notes_deleted} removed), "
             f"{report.unchanged} unchanged, {report.not_in_hydrus} not in Hydrus; "
             f"{report.requests} requests")
+        if report.repaired:
+            click.echo(f"{report.repaired} images had not been kept by Hydrus as recorded "
+                       "(it stopped before committing them): sent again", err=True)
+        if report.committed is False:
+            click.echo("Hydrus was not asked to commit (the access key lacks 'Manage "
+                       "Database'): the next push checks what it kept", err=True)
     if report.stopped:
-        raise click.ClickException(f"stopped early: {report.stopped}. What was sent is "
-                                   "recorded; run the push again later to go on.")
+        raise click.ClickException(f"stopped early: {_sentence(report.stopped)} What was sent "
+                                   "and accepted is recorded; run the push again later to go on.")
 
 
 @hydrus_group.command("import")
@@ -204,6 +217,12 @@ def hydrus_import(obj: Context, config_path: Path | None, data_dir: Path | None,
                    "daemon to keep them indexed.", err=True)
 
 
+def _sentence(text: str) -> str:
+    """``text`` ending as a sentence ends (without doubling a ``?`` or ``.``)."""
+    text = text.strip()
+    return text if text.endswith((".", "?", "!")) else text + "."
+
+
 def _save_roots(config: Any, roots: list[Any]) -> None:
     """Append the roots to the configuration file; put it back if it no longer loads."""
     from pximse.config import ConfigError, load_config
@@ -257,6 +276,11 @@ def hydrus_show(obj: Context, config_path: Path | None, data_dir: Path | None,
     if as_json:
         click.echo(json.dumps(result.to_json(), ensure_ascii=False))
         return
+    if result.page.get("key") is None:
+        found = len(hashes)
+        click.echo(f"no Hydrus page made: none of the {found} results is in Hydrus" if found
+                   else "no Hydrus page made: the search found nothing")
+        return
     click.echo(f"{result.sent} files sent to the Hydrus page {result.page['name']!r} "
                f"({result.not_in_hydrus} of the results are not in Hydrus; {result.total} "
                "matched)")
@@ -299,6 +323,9 @@ def hydrus_sidecars(obj: Context, config_path: Path | None, data_dir: Path | Non
         return
     click.echo(f"{report.written} sidecars written, {report.unchanged} already up to date, "
                f"{report.removed} removed, {len(report.kept)} left alone (not PxIMSE's), "
-               f"{len(report.errors)} errors")
+               f"{len(report.errors)} errors"
+               + (f"; {report.no_tags} images without tags" if report.no_tags else "")
+               + (f"; {report.in_hydrus} files in Hydrus's own store skipped (Hydrus has "
+                  "them: push their tags instead)" if report.in_hydrus else ""))
     for line in (report.kept + report.errors)[:50]:
         click.echo(f"  {line}", err=True)

@@ -9,7 +9,14 @@
   :class:`HydrusUnavailable`. A client that is not running is
   :class:`HydrusUnavailable` at once: the caller tries again later rather than
   spinning.
-* 401/403/419 become :class:`HydrusAuthError` naming the permission to tick.
+* 401/403/419 become :class:`HydrusAuthError` saying what is wrong: no key,
+  a key this client does not know, or the permission to tick.
+* Hydrus answers a write before it commits it (its database commits about
+  every 30 s): :meth:`HydrusClient.force_commit` asks for the commit now, and
+  :meth:`HydrusClient.session_key` / :meth:`HydrusClient.session_alive` tell
+  whether the client restarted (losing what it had not committed) since.
+* httpx's own line per request (INFO) is kept out of the logs: a push makes
+  thousands; the client's own lines say what matters.
 
 httpx (already what the tests use to call the API) does the HTTP. The
 ``hydrus-api`` package would add ``requests`` and still need all of the above
@@ -20,6 +27,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -46,6 +54,8 @@ MAX_REQUEST_BYTES = 2_000_000
 """Hydrus refuses a request whose request line and headers pass ~2 MB."""
 
 ACCESS_HEADER = "Hydrus-Client-API-Access-Key"
+SESSION_HEADER = "Hydrus-Client-API-Session-Key"
+_KEY = re.compile(r"[0-9a-fA-F]{64}")
 
 # What each endpoint needs, for the message when Hydrus answers 403.
 _PERMISSIONS: dict[str, str] = {
@@ -57,7 +67,9 @@ _PERMISSIONS: dict[str, str] = {
     "/get_files/local_file_storage_locations": "Search for and Fetch Files, and See Local Paths",
     "/get_files/": "Search for and Fetch Files",
     "/add_files/": "Import and Delete Files",
+    "/manage_database/": "Manage Database",
 }
+_UNKNOWN_KEY = "Did not find an entry for that access key"
 
 
 @dataclass(frozen=True)
@@ -78,7 +90,9 @@ def batches(items: Sequence[str], size: int = BATCH_SIZE) -> Iterator[list[str]]
 
 
 class HydrusClient:
-    """One Hydrus client's API at ``url``; thread-safe, keeps its connection open."""
+    """One Hydrus client's API at ``url``; thread-safe (requests from several threads
+    go out side by side, unless ``requests_per_second`` spaces them), keeps its
+    connections open."""
 
     def __init__(
         self,
@@ -99,6 +113,11 @@ class HydrusClient:
                 "set [hydrus] access_key: in Hydrus, services > review services > local > "
                 "client api > add > manually, tick the permissions docs/hydrus.md lists, and copy "
                 "the key")
+        if not _KEY.fullmatch(access_key.strip()):
+            raise HydrusNotConfigured(
+                f"[hydrus] access_key is not a Hydrus access key ({_key_shape(access_key)}); "
+                "it is the 64 hexadecimal characters Hydrus shows under services > review "
+                "services > local > client api (copy it again)")
         self.url = url.rstrip("/")
         self.batch_size = max(1, batch_size)
         self.retry = retry
@@ -111,6 +130,8 @@ class HydrusClient:
             base_url=self.url, headers={ACCESS_HEADER: access_key.strip()},
             timeout=httpx.Timeout(timeout_s, connect=min(timeout_s, 5.0)),
         )
+        self.can_commit: bool | None = None  # /manage_database/force_commit allowed
+        quiet_request_log()
 
     def close(self) -> None:
         self._http.close()
@@ -124,8 +145,9 @@ class HydrusClient:
     # -- the transport ---------------------------------------------------------------
 
     def request(self, method: str, path: str, *, params: dict[str, Any] | None = None,
-                body: dict[str, Any] | None = None) -> Any:
-        """One call, retried while the client answers 503; the JSON answer (or None)."""
+                body: dict[str, Any] | None = None, session_key: str | None = None) -> Any:
+        """One call, retried while the client answers 503; the JSON answer (or None).
+        ``session_key``: authenticate with that session key instead of the access key."""
         query = {key: _param(value) for key, value in (params or {}).items()}
         try:
             request = self._http.build_request(
@@ -133,6 +155,9 @@ class HydrusClient:
                 content=None if body is None else json.dumps(body, ensure_ascii=False).encode(),
                 headers=None if body is None else {"Content-Type": "application/json"},
             )
+            if session_key is not None:
+                del request.headers[ACCESS_HEADER]  # Hydrus would read the access key first
+                request.headers[SESSION_HEADER] = session_key
         except httpx.InvalidURL as exc:  # httpx's own limit: 64 KB
             raise HydrusRequestError(
                 f"{path}: the request line is too long ({exc}); send fewer hashes at a time "
@@ -160,24 +185,32 @@ class HydrusClient:
             f"tries on {path}: {_text(response)}")
 
     def _send(self, request: httpx.Request, path: str) -> httpx.Response:
-        with self._lock:
-            if self._interval:
-                wait = self._last_request + self._interval - time.monotonic()
-                if wait > 0:
-                    self._sleep(wait)
+        if not self._interval:  # requests may overlap (threads share the connection pool)
+            with self._lock:
+                self.requests += 1
+            return self._transport(request)
+        with self._lock:  # one at a time, spaced by the rate limit
+            wait = self._last_request + self._interval - time.monotonic()
+            if wait > 0:
+                self._sleep(wait)
             self.requests += 1
             try:
-                return self._http.send(request)
-            except httpx.TransportError as exc:
-                raise HydrusUnavailable(
-                    f"the Hydrus client at {self.url} is not reachable ({type(exc).__name__}: "
-                    f"{exc or 'no answer'}); is Hydrus running with the Client API service on?"
-                ) from exc
+                return self._transport(request)
             finally:
                 self._last_request = time.monotonic()
 
+    def _transport(self, request: httpx.Request) -> httpx.Response:
+        try:
+            return self._http.send(request)
+        except httpx.TransportError as exc:
+            raise HydrusUnavailable(
+                f"the Hydrus client at {self.url} is not reachable ({type(exc).__name__}: "
+                f"{exc or 'no answer'}); is Hydrus running with the Client API service on?"
+            ) from exc
+
     def _answer(self, response: httpx.Response, path: str) -> Any:
         status = response.status_code
+        log.debug("Hydrus %s %s: %d", response.request.method, path, status)
         if status in (401, 403, 419):
             raise HydrusAuthError(_auth_message(status, path, _text(response)), status)
         if status >= 400:
@@ -204,6 +237,50 @@ class HydrusClient:
     def tag_service(self, name: str) -> Service:
         return find_tag_service(self.services(), name)
 
+    # -- commits and restarts ----------------------------------------------------------
+
+    def force_commit(self) -> bool:
+        """Have Hydrus commit its database now (``/manage_database/force_commit``);
+        False when the key lacks the Manage Database permission (or the client is
+        too old to have the call): then only a later read can tell what was kept."""
+        if self.can_commit is False:
+            return False
+        try:
+            self.request("POST", "/manage_database/force_commit")
+        except HydrusAuthError as exc:
+            if exc.status != 403 or _UNKNOWN_KEY in exc.message:
+                raise
+            self._no_commit("the access key lacks the 'Manage Database' permission")
+            return False
+        except HydrusRequestError as exc:
+            if exc.status not in (400, 404):
+                raise
+            self._no_commit("this Hydrus has no /manage_database/force_commit")
+            return False
+        self.can_commit = True
+        return True
+
+    def _no_commit(self, why: str) -> None:
+        if self.can_commit is None:
+            log.info("Hydrus: %s; what a push sends is checked by reading it back once "
+                     "Hydrus has committed it (about 30 s later) instead", why)
+        self.can_commit = False
+
+    def session_key(self) -> str:
+        """A new session key: Hydrus keeps them in memory only, so a key that stops
+        working means the client restarted (or went unused for a day)."""
+        return str((self.request("GET", "/session_key") or {})["session_key"])
+
+    def session_alive(self, session_key: str) -> bool:
+        """Whether ``session_key`` still works (False: Hydrus restarted since)."""
+        try:
+            self.request("GET", "/verify_access_key", session_key=session_key)
+        except HydrusAuthError as exc:
+            if exc.status == 419:
+                return False
+            raise
+        return True
+
     # -- files -----------------------------------------------------------------------
 
     def file_metadata(self, hashes: Sequence[str], **flags: bool) -> list[dict[str, Any]]:
@@ -227,8 +304,15 @@ class HydrusClient:
         return found
 
     def present(self, hashes: Sequence[str]) -> set[str]:
-        """The hashes whose files this client holds."""
-        return set(self.held(hashes))
+        """The hashes whose files this client holds (in "all my files": not deleted,
+        not in the trash), by a ``system:hash`` search: a tenth of a second for 256
+        files where their full metadata takes more than a second on a real client."""
+        found: set[str] = set()
+        wanted = [h.lower() for h in hashes]
+        for batch in batches(wanted, self.batch_size):
+            found.update(h.lower() for h in self.search_files(
+                [f"system:hash = {', '.join(batch)}"]))
+        return found & set(wanted)
 
     def search_files(self, tags: Sequence[Any], *, tag_service_key: str | None = None
                      ) -> list[str]:
@@ -273,10 +357,16 @@ class HydrusClient:
                 "create_new_deleted_mappings": False,
             })
 
-    def associate_urls(self, sha256: str, urls: Iterable[str]) -> None:
-        if urls := sorted(set(urls)):
+    def associate_urls(self, hashes: Sequence[str] | str, urls: Iterable[str]) -> None:
+        """Associate ``urls`` with each of ``hashes`` (files that share them: the
+        pages of one post), one request per batch of files."""
+        if isinstance(hashes, str):
+            hashes = [hashes]
+        if not (urls := sorted(set(urls))):
+            return
+        for batch in batches(hashes, self.batch_size):
             self.request("POST", "/add_urls/associate_url",
-                         body={"hash": sha256, "urls_to_add": urls})
+                         body={"hashes": batch, "urls_to_add": urls})
 
     def set_notes(self, sha256: str, notes: dict[str, str]) -> None:
         if notes:
@@ -355,8 +445,27 @@ def _auth_message(status: int, path: str, text: str) -> str:
                 f"(services > review services > local > client api). Hydrus said: {text}")
     if status == 419:
         return f"Hydrus says the session key expired (419); try again. Hydrus said: {text}"
+    if _UNKNOWN_KEY in text:
+        return ("this Hydrus client does not know the access key in [hydrus] access_key (403): "
+                "copy it again from services > review services > local > client api, or add "
+                f"one there. Hydrus said: {text}")
     needed = next((p for prefix, p in _PERMISSIONS.items() if path.startswith(prefix)), None)
-    hint = (f"; the key needs the '{needed}' permission (services > review services > local > "
+    hint = (f": the key needs the '{needed}' permission (services > review services > local > "
             "client api > edit the key)") if needed else ""
-    return (f"Hydrus refused the access key for {path} (403){hint}. Check [hydrus] access_key. "
-            f"Hydrus said: {text}")
+    return f"Hydrus refused the access key for {path} (403){hint}. Hydrus said: {text}"
+
+
+def _key_shape(key: str) -> str:
+    key = key.strip()
+    if len(key) != 64:
+        return f"{len(key)} characters, not 64"
+    return "it has characters other than 0-9 and a-f"
+
+
+def quiet_request_log() -> None:
+    """Keep httpx's INFO line per request out of the logs (thousands a push), unless
+    someone set the httpx logger's level themselves."""
+    for name in ("httpx", "httpcore"):
+        logger = logging.getLogger(name)
+        if logger.level == logging.NOTSET:
+            logger.setLevel(logging.WARNING)

@@ -11,6 +11,13 @@ PxIMSE itself removed since (``withdrawn``: the only deleted mappings it may
 overwrite, because the user did not make them). Hashes the client did not
 hold are remembered with the time they were looked up, so that a continuous
 push asks about them again only now and then.
+
+A row is *confirmed* once Hydrus is known to have kept what it says: Hydrus
+answers a write before it commits it, so a row is written confirmed only
+after a forced commit and a read-back, and otherwise unconfirmed, with the
+session key of the Hydrus process that took the write, until a later read
+(after Hydrus committed, or restarted) shows what it kept. Rows from before
+this column existed count as unconfirmed: the next push checks them once.
 """
 
 from __future__ import annotations
@@ -37,6 +44,8 @@ CREATE TABLE IF NOT EXISTS pushed (
     note TEXT NOT NULL,
     withdrawn TEXT NOT NULL,
     pushed_ns INTEGER NOT NULL,
+    confirmed INTEGER NOT NULL DEFAULT 0,
+    session TEXT NOT NULL DEFAULT '',
     PRIMARY KEY (target, sha256)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS absent (
@@ -76,6 +85,14 @@ class Ledger:
         self._conn = sqlite3.connect(path, check_same_thread=False, timeout=30)
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.executescript(_SCHEMA)
+        columns = {row[1] for row in self._conn.execute("PRAGMA table_info(pushed)")}
+        with self._conn:
+            if "confirmed" not in columns:  # a ledger from before: checked once
+                self._conn.execute("ALTER TABLE pushed ADD COLUMN confirmed INTEGER NOT NULL"
+                                   " DEFAULT 0")
+            if "session" not in columns:
+                self._conn.execute("ALTER TABLE pushed ADD COLUMN session TEXT NOT NULL"
+                                   " DEFAULT ''")
 
     def close(self) -> None:
         with self._lock:
@@ -95,18 +112,38 @@ class Ledger:
                                  set(json.loads(withdrawn)))
                 for sha, digest, tags, urls, note, withdrawn in rows}
 
-    def record(self, target: str, states: dict[str, PushedState]) -> None:
+    def record(self, target: str, states: dict[str, PushedState], *, confirmed: bool,
+               session: str = "") -> None:
+        """What was sent; ``confirmed`` when Hydrus is known to have kept it, else
+        with the ``session`` key of the Hydrus process that took it."""
         now = time.time_ns()
         with self._lock, self._conn:
             self._conn.executemany(
                 "INSERT OR REPLACE INTO pushed (target, sha256, digest, tags, urls, note,"
-                " withdrawn, pushed_ns) VALUES (?,?,?,?,?,?,?,?)",
+                " withdrawn, pushed_ns, confirmed, session) VALUES (?,?,?,?,?,?,?,?,?,?)",
                 [(target, sha, s.digest, json.dumps(sorted(s.tags), ensure_ascii=False),
                   json.dumps(sorted(s.urls), ensure_ascii=False), s.note,
-                  json.dumps(sorted(s.withdrawn), ensure_ascii=False), now)
+                  json.dumps(sorted(s.withdrawn), ensure_ascii=False), now, int(confirmed),
+                  "" if confirmed else session)
                  for sha, s in states.items()])
             self._conn.executemany("DELETE FROM absent WHERE target = ? AND sha256 = ?",
                                    [(target, sha) for sha in states])
+
+    def unconfirmed(self, target: str, limit: int = 100_000) -> list[tuple[str, int, str]]:
+        """(sha256, when sent in ns, session key) of the rows not yet confirmed,
+        oldest first."""
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT sha256, pushed_ns, session FROM pushed WHERE target = ? AND"
+                " confirmed = 0 ORDER BY pushed_ns LIMIT ?",
+                (target, limit)).fetchall()
+        return [(str(sha), int(when), str(session)) for sha, when, session in rows]
+
+    def confirm(self, target: str, hashes: Iterable[str]) -> None:
+        with self._lock, self._conn:
+            self._conn.executemany(
+                "UPDATE pushed SET confirmed = 1, session = '' WHERE target = ? AND sha256 = ?",
+                [(target, sha) for sha in hashes])
 
     def forget(self, target: str, hashes: Iterable[str] | None = None) -> int:
         """Forget what was pushed (all of it when ``hashes`` is None): the next push

@@ -20,7 +20,12 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from pximse.integrations.hydrus.catalog_reads import PayloadRow
+from pximse.integrations.hydrus.catalog_reads import (
+    PayloadRow,
+    add_md5s,
+    md5_wanted,
+    ocr_line_scores,
+)
 from pximse.library.pathtext import os_path
 
 __all__ = ["MongoHydrusReads"]
@@ -78,10 +83,16 @@ class MongoHydrusReads:
         for content_id, tags in keys.items():
             rows[content_id].tags = [(names.get(t["key"], t["key"]), t["origin"],
                                       int(t["kind"]), float(t["score"])) for t in tags]
+        if wanted := md5_wanted(rows):
+            for chunk in _chunks(wanted):
+                add_md5s(rows, ((int(doc["content_id"]), doc["name"]) for doc in
+                                self.mdb.files.find({"content_id": {"$in": chunk}},
+                                                    {"content_id": 1, "name": 1})))
         if notes:
             for chunk in _chunks(list(rows)):
-                for doc in self.mdb.ocr.find({"_id": {"$in": chunk}}, {"text": 1}):
+                for doc in self.mdb.ocr.find({"_id": {"$in": chunk}}, {"text": 1, "lines": 1}):
                     rows[int(doc["_id"])].note = doc.get("text")
+                    rows[int(doc["_id"])].note_lines = ocr_line_scores(doc.get("lines"))
         return rows
 
     def _tag_names(self, keys: set[str]) -> dict[str, str]:

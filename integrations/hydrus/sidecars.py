@@ -9,12 +9,19 @@ A sidecar PxIMSE did not write (the user's own, or one they edited since) is
 never overwritten or removed: the ledger records a digest of each file written,
 and a file whose content no longer matches it is reported and left alone.
 Unchanged sidecars are not rewritten (an import folder would see a new file).
+
+Nothing is written inside Hydrus's own file store (``client_files/fXX/<sha256>.ext``,
+indexed in place by ``pximse hydrus import``): Hydrus already has those files
+(push their tags instead), and a stray file there outlives the file Hydrus
+deletes. An image without tags gets no sidecar (an empty one says nothing),
+and a sidecar PxIMSE wrote for it before is removed.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import re
 import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -25,11 +32,13 @@ from pximse.integrations.hydrus.catalog_reads import reads_for
 from pximse.integrations.hydrus.ledger import Ledger
 from pximse.integrations.hydrus.payload import PayloadOptions, read_payloads
 
-__all__ = ["SIDECAR_SUFFIX", "SidecarReport", "remove_sidecars", "sidecar_text",
-           "write_sidecars"]
+__all__ = ["SIDECAR_SUFFIX", "SidecarReport", "in_hydrus_store", "remove_sidecars",
+           "sidecar_text", "write_sidecars"]
 
 SIDECAR_SUFFIX = ".txt"
 PHASE = "Writing Hydrus sidecars"
+_STORE_FOLDER = re.compile(r"f[0-9a-f]{2}")
+_STORE_NAME = re.compile(r"[0-9a-f]{64}(?:\.[0-9a-z]{1,8})?")
 
 
 @dataclass
@@ -40,9 +49,20 @@ class SidecarReport:
     kept: list[str] = field(default_factory=list)
     """Sidecars left alone: the user's own, or edited since PxIMSE wrote them."""
     errors: list[str] = field(default_factory=list)
+    in_hydrus: int = 0
+    """Files in Hydrus's own store, which get no sidecar."""
+    no_tags: int = 0
+    """Images without tags, which get no sidecar."""
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def in_hydrus_store(path: str) -> bool:
+    """Whether ``path`` is a file of a Hydrus file store: ``fXX/<sha256>.ext``."""
+    folder, name = os.path.split(path)
+    return bool(_STORE_FOLDER.fullmatch(os.path.basename(folder))
+                and _STORE_NAME.fullmatch(name.lower()))
 
 
 def sidecar_text(tags: Iterable[str]) -> str:
@@ -66,9 +86,12 @@ def write_sidecars(catalog: Any, ledger: Ledger, images: Iterable[Sequence[int]]
         paths = [path + SIDECAR_SUFFIX for path, _ in files]
         known = ledger.sidecar_digests(paths)
         written: dict[str, str | None] = {}
-        for (_, sha), sidecar in zip(files, paths, strict=True):
+        for (image, sha), sidecar in zip(files, paths, strict=True):
             payload = payloads.get(sha)
             if payload is None:
+                continue
+            if in_hydrus_store(image):
+                report.in_hydrus += 1
                 continue
             data = sidecar_text(payload.tags).encode("utf-8")
             try:
@@ -77,6 +100,11 @@ def write_sidecars(catalog: Any, ledger: Ledger, images: Iterable[Sequence[int]]
                 current = None
             except OSError as exc:
                 report.errors.append(f"{sidecar}: {exc.strerror or exc}")
+                continue
+            if not payload.tags:
+                report.no_tags += 1
+                if current is not None and known.get(sidecar) == _digest(current):
+                    _remove(sidecar, report, written)  # PxIMSE's own, now saying nothing
                 continue
             if current == data:
                 report.unchanged += 1
@@ -118,15 +146,22 @@ def remove_sidecars(ledger: Ledger) -> SidecarReport:
             report.kept.append(sidecar)
             gone[sidecar] = None  # the user's now: forget it
             continue
-        try:
-            os.unlink(sidecar)
-        except OSError as exc:
-            report.errors.append(f"{sidecar}: {exc.strerror or exc}")
-            continue
-        report.removed += 1
-        gone[sidecar] = None
+        _remove(sidecar, report, gone)
     ledger.record_sidecars(gone)
     return report
+
+
+def _remove(sidecar: str, report: SidecarReport, record: dict[str, str | None]) -> None:
+    try:
+        os.unlink(sidecar)
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        report.errors.append(f"{sidecar}: {exc.strerror or exc}")
+        return
+    else:
+        report.removed += 1
+    record[sidecar] = None
 
 
 def _write_atomically(path: Path, data: bytes) -> None:

@@ -84,6 +84,8 @@ PX.status = (function () {
       }
     }
     if (status.indexing && status.indexing.paused) text += " · paused";
+    if (status.data_folder) text += " · " + (status.data_folder.kind === "full"
+      ? "disk full: work waits" : "data folder problem: work waits");
     return { text: text, fraction: fraction };
   }
 
@@ -159,6 +161,10 @@ PX.status = (function () {
       h("strong", { text: summary(status).text }),
       " · ", PX.formatCount(status.files), " files · ", PX.formatCount(status.tags), " tags",
       status.version ? " · PxIMSE " + status.version : ""));
+    if (status.data_folder) {
+      panel.appendChild(h("p", { class: "status-problem", role: "alert",
+                                 text: status.data_folder.message }));
+    }
     if (status.indexing) {
       panel.appendChild(h("div", { class: "status-actions" },
         status.indexing.paused ? action("Resume indexing", "/api/indexing/resume")
@@ -183,7 +189,8 @@ PX.status = (function () {
       panel.appendChild(h("ul", { class: "roots" }, roots.map(function (root) {
         return h("li", null, h("strong", { text: root.name }), " ", h("code", { text: root.path }),
           " · ", PX.formatCount(root.files), " files · ",
-          root.online ? (watch[root.name] || "online") : "offline");
+          root.online ? (watch[root.name] || "online")
+                      : "offline" + (root.offline_reason ? ": " + root.offline_reason : ""));
       })));
     }
     var errors = status.recent_errors || [];

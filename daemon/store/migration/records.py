@@ -26,9 +26,11 @@ CONTENT_COLUMNS: tuple[str, ...] = (
     "animated", "phash", "date", "source", "user_id", "user_name", "post_id", "page", "posted",
     "title", "work_key", "tagcount", "textlen", "state", "thumbnail", "added_ns", "gen",
     "pixiv_state", "views", "bookmarks", "likes", "comments", "ai", "r18", "name_filled",
+    "phash_version",
 )
 COLUMNS: dict[str, tuple[str, ...]] = {
-    "root": ("id", "name", "path", "online", "last_scan_ns"),
+    "root": ("id", "name", "path", "online", "last_scan_ns", "device", "mount",
+             "offline_reason"),
     "folder_state": ("folder", "root_id", "mtime_ns", "files", "stat_sum"),
     "file": ("id", "root_id", "path", "folder", "name", "size", "mtime_ns", "content_id",
              "state", "reason", "error", "seen_ns"),

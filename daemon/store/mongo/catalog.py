@@ -101,10 +101,11 @@ class MongoCatalog(MongoReads, MongoPixiv, MongoWorklists):
                 self.mdb.roots.update_one({"_id": found["_id"]}, {"$set": {"path": path}})
             return int(found["_id"])
 
-    def set_root_online(self, root_id: int, online: bool) -> None:
+    def set_root_online(self, root_id: int, online: bool, why: str | None = None) -> None:
         """A root that went missing keeps its files, marked offline; nothing is deleted."""
         with self.mdb.write():
-            self.mdb.roots.update_one({"_id": root_id}, {"$set": {"online": int(online)}})
+            self.mdb.roots.update_one({"_id": root_id}, {"$set": {
+                "online": int(online), "offline_reason": None if online else why}})
             if online:
                 return
             selector = {"root_id": root_id, "state": "ok"}
@@ -115,10 +116,14 @@ class MongoCatalog(MongoReads, MongoPixiv, MongoWorklists):
 
     def finish_root_scan(self, root_id: int,
                          signatures: Mapping[str, tuple[int, int, int]] | None = None,
-                         vanished: Iterable[str] = ()) -> None:
+                         vanished: Iterable[str] = (),
+                         identity: tuple[int, str] | None = None) -> None:
         with self.mdb.write():
-            self.mdb.roots.update_one({"_id": root_id}, {"$set": {
-                "online": 1, "last_scan_ns": time.time_ns()}})
+            fields: dict[str, Any] = {"online": 1, "offline_reason": None,
+                                      "last_scan_ns": time.time_ns()}
+            if identity is not None:
+                fields.update(device=identity[0], mount=stored_path(identity[1]))
+            self.mdb.roots.update_one({"_id": root_id}, {"$set": fields})
             for folder, (mtime_ns, count, total) in (signatures or {}).items():
                 folder = stored_path(folder)
                 self.mdb.folder_state.replace_one({"_id": folder}, {
@@ -127,6 +132,17 @@ class MongoCatalog(MongoReads, MongoPixiv, MongoWorklists):
             gone = [stored_path(folder) for folder in vanished]
             if gone:
                 self.mdb.folder_state.delete_many({"_id": {"$in": gone}})
+
+    def root_identity(self, root_id: int) -> tuple[int, str] | None:
+        doc = self.mdb.roots.find_one({"_id": root_id}, {"device": 1, "mount": 1})
+        if doc is None or doc.get("device") is None or doc.get("mount") is None:
+            return None
+        return int(doc["device"]), os_path(doc["mount"])
+
+    def root_sample(self, root_id: int, limit: int = 16) -> list[tuple[str, int, int]]:
+        docs = self.mdb.files.find({"root_id": root_id, "state": {"$in": ["ok", "offline"]}},
+                                   {"path": 1, "size": 1, "mtime_ns": 1}).limit(limit)
+        return [(os_path(d["path"]), int(d["size"]), int(d["mtime_ns"])) for d in docs]
 
     def folder_signatures(self, root_id: int) -> dict[str, tuple[int, int, int]]:
         return {os_path(doc["_id"]): (doc["mtime_ns"], doc["files"], int(doc["stat_sum"]))

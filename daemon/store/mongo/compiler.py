@@ -38,7 +38,7 @@ from pximse.query.errors import QueryError
 from pximse.query.fields import lookup
 from pximse.query.sql import _COLUMNS as sql_columns
 from pximse.query.sql import _NULLABLE as sql_nullable
-from pximse.query.sql import KIND_MODEL, iso_to_epoch
+from pximse.query.sql import FILE_FIELDS, KIND_MODEL, iso_to_epoch
 from pximse.store.mongo.ocrgrams import grams_filter
 from pximse.store.sqlite.ocrindex import fold
 from pximse.store.tagnames import tag_key
@@ -52,7 +52,7 @@ added there (a plain column) is a document key here without another table."""
 
 NULLABLE = sql_nullable
 SORT_KEYS: dict[str, str] = {**FIELD_KEYS, "path": "path_min", "folder": "folder_min",
-                             "id": "sha256"}
+                             "filename": "name_min", "id": "sha256"}
 FORMAT_ALIASES = {"jpg": "jpeg", "jpe": "jpeg", "tif": "tiff", "apng": "png"}
 RANDOM_MULTIPLIER, RANDOM_MODULUS = 1103515245, 2147483647
 
@@ -177,7 +177,7 @@ class MongoCompiler:
         if spec is None:
             raise QueryError(f"unknown field '{node.field}'")
         value: Any = node.value
-        if spec.name in ("path", "folder"):
+        if spec.name in FILE_FIELDS:
             found = self._path(spec.name, str(value))
             return found if node.op == "=" else _negate(found)
         if spec.name == "id":
@@ -210,10 +210,13 @@ class MongoCompiler:
     def _path(self, name: str, value: str) -> Filter:
         if "*" in value or "?" in value:
             # A glob ('[' alone is common in names, "[Circle] title.png", so it is not one).
-            pattern = glob_regex(value if value.startswith(("/", "*")) else "*" + value)
+            pattern = glob_regex(value if value.startswith(("/", "*")) or name == "filename"
+                                 else "*" + value)
             if pattern is None:
                 return dict(_NOTHING)
-            return {"paths" if name == "path" else "folders": {"$regex": pattern}}
+            return {name.replace("filename", "name") + "s": {"$regex": pattern}}
+        if name == "filename":
+            return {"names_cf": value.casefold()}
         if name == "path":
             return {"paths_cf": {"$regex": regex_escape(value.casefold())}}
         if value.startswith("/"):
@@ -234,7 +237,7 @@ class MongoCompiler:
         spec = lookup(name)
         if spec is None:
             raise QueryError(f"unknown field '{name}'")
-        if spec.name in ("path", "folder", "id", "filesize", "width", "height", "ratio",
+        if spec.name in (*FILE_FIELDS, "id", "filesize", "width", "height", "ratio",
                          "pixels", "date", "format", "frames", "animated"):
             return {}
         key = FIELD_KEYS[spec.name]
@@ -269,7 +272,7 @@ class MongoCompiler:
             target = SORT_KEYS.get(key.field)
             if target is None:
                 raise QueryError(f"cannot sort by '{key.field}'")
-            if key.field in NULLABLE or key.field in ("path", "folder"):
+            if key.field in NULLABLE or key.field in FILE_FIELDS:
                 computed[f"_has_{target}"] = {"$gt": [f"${target}", None]}
                 spec.append((f"_has_{target}", -1))
             spec.append((target, -1 if key.descending else 1))

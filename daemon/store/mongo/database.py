@@ -27,6 +27,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+from pximse.store.mongo.documents import backfill_names
 from pximse.store.mongo.ocrgrams import GRAMS_FIELD, backfill_grams
 from pximse.store.uris import redact_uri
 
@@ -42,7 +43,7 @@ CONTENT_INDEXES: tuple[tuple[str, ...], ...] = (
     ("state", "date"), ("filesize",), ("width",), ("height",), ("ratio",), ("pixels",),
     ("date",), ("posted",), ("source", "post_id", "page"), ("user_id",), ("user_ci",),
     ("user_name",), ("page",), ("tagcount",), ("textlen",), ("format",), ("frames",),
-    ("animated",), ("work_key",), ("gen",), ("path_min",), ("folder_min",),
+    ("animated",), ("work_key",), ("gen",), ("path_min",), ("folder_min",), ("name_min",),
     ("tags.key", "tags.kind", "tags.score"), ("folders_cf",), ("phash",),
     ("pixiv_state",), ("views",), ("bookmarks",), ("likes",), ("comments",), ("ai",), ("r18",),
     ("title",),
@@ -109,6 +110,7 @@ class MongoDatabase:
         self.content.create_index([("sha256", 1)], unique=True)
         self.content.create_index([(GRAMS_FIELD, 1)])
         backfill_grams(self.content)
+        backfill_names(self.content, self.files)
         if _wildcard_ok(self.client):
             self.content.create_index([("stages.$**", 1)])
         self.files.create_index([("path", 1)], unique=True)

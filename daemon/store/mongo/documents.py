@@ -8,6 +8,7 @@ the keys below the columns are what the query compiler matches on:
   path (online files first, then by file id); ``paths``/``folders`` the raw
   strings (globs), ``paths_cf``/``folders_cf`` case-folded (substrings,
   prefixes), ``path_min``/``folder_min`` the sort keys (None without files);
+  ``names``/``names_cf``/``name_min`` the same for the file names;
 - ``user_ci``: ``user_name`` with ASCII case folded (SQLite's NOCASE);
 - ``ocr_folded``: the OCR text folded for ``ocr:`` (None before OCR ran), and
   ``ocr_grams``: its 1- to 3-character substrings, indexed (store/mongo/ocrgrams.py);
@@ -45,6 +46,7 @@ def new_content(content_id: int, facts: Any, gen: int, now_ns: int) -> dict[str,
         "frames": facts.frames,
         "animated": int(facts.animated),
         "phash": facts.phash,
+        "phash_version": facts.phash_version,
         "date": facts.mtime_ns // 1_000_000_000,
         "source": "other",
         "user_id": None,
@@ -84,6 +86,7 @@ def file_fields(files: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     rows = sorted(files, key=lambda f: (f["state"] != "ok", f["_id"]))
     paths = [f["path"] for f in rows]
     folders = [f["folder"] for f in rows]
+    names = [f["name"] for f in rows]
     return {
         "files": [{"id": f["_id"], "path": f["path"], "folder": f["folder"],
                    "state": f["state"]} for f in rows],
@@ -93,7 +96,14 @@ def file_fields(files: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
         "folders_cf": [f.casefold() for f in folders],
         "path_min": min(paths, default=None),
         "folder_min": min(folders, default=None),
+        **name_fields(names),
     }
+
+
+def name_fields(names: list[str]) -> dict[str, Any]:
+    """The keys ``filename`` queries and sorts on, from the file names."""
+    return {"names": names, "names_cf": [n.casefold() for n in names],
+            "name_min": min(names, default=None)}
 
 
 def user_fields(user_name: str | None) -> dict[str, Any]:
@@ -129,3 +139,17 @@ def summary_from_doc(doc: Mapping[str, Any]) -> ImageSummary:
 def tag_count(tags: Iterable[Mapping[str, Any]], threshold: float) -> int:
     """Distinct tag keys a query finds on the image (model ones at the threshold)."""
     return len({t["key"] for t in tags if t["kind"] != 0 or t["score"] >= threshold})
+
+
+def backfill_names(content: Any, files: Any) -> int:
+    """Give the ``names`` keys to documents written before they existed (once, on
+    the first start after an upgrade); returns how many."""
+    done = 0
+    for doc in list(content.find({"names": {"$exists": False}}, {"files": 1})):
+        ids = [entry["id"] for entry in doc.get("files") or []]
+        by_id = {f["_id"]: f["name"] for f in files.find({"_id": {"$in": ids}}, {"name": 1})}
+        content.update_one({"_id": doc["_id"]}, {"$set": name_fields(
+            [by_id[i] for i in ids if i in by_id])})
+        done += 1
+    return done
+

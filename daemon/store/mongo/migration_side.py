@@ -119,7 +119,7 @@ class MongoSide:
         files: dict[int, list[dict[str, Any]]] = {cid: [] for cid in ids}
         for found in self.mdb.files.find(
                 {"content_id": {"$gte": ids[0], "$lte": ids[-1]}},
-                {"path": 1, "folder": 1, "state": 1, "content_id": 1}):
+                {"path": 1, "folder": 1, "name": 1, "state": 1, "content_id": 1}):
             if found["content_id"] in files:
                 files[found["content_id"]].append(found)
         contents, texts = [], []

@@ -11,6 +11,8 @@ from pximse.library.pathtext import os_path, readable
 from pximse.query.ast import Nearest, Query, SortKey, walk
 from pximse.query.errors import QueryError
 from pximse.store.duplicates import resolve_duplicates
+from pximse.store.listing import ResultDetails
+from pximse.store.mongo import listings
 from pximse.store.mongo.compiler import RANDOM_MODULUS, MongoCompiler
 from pximse.store.mongo.database import MongoDatabase
 from pximse.store.mongo.documents import PROJECTION, summary_from_doc
@@ -65,11 +67,12 @@ class MongoReads:
                              "give more digits")
         return int(docs[0]["_id"])
 
-    def phashes(self) -> tuple[np.ndarray, np.ndarray]:
+    def phashes(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         docs = list(self.mdb.content.find({**SEARCHABLE, "phash": {"$ne": None}},
-                                          {"phash": 1}).sort("_id", 1))
+                                          {"phash": 1, "phash_version": 1}).sort("_id", 1))
         return (np.array([d["_id"] for d in docs], dtype=np.int64),
-                np.array([d["phash"] for d in docs], dtype=np.int64))
+                np.array([d["phash"] for d in docs], dtype=np.int64),
+                np.array([d.get("phash_version") or 1 for d in docs], dtype=np.int8))
 
     def _resolved(self, query: Query) -> Query:
         """``query`` with its ``dupes:`` and word searches filled in."""
@@ -251,6 +254,11 @@ class MongoReads:
                          for stage, s in sorted(doc.get("stages", {}).items())]
         return detail
 
+    def image_sizes(self, content_ids: Sequence[int]) -> dict[int, tuple[int, int]]:
+        docs = self.mdb.content.find({"_id": {"$in": [int(c) for c in content_ids]}},
+                                     {"width": 1, "height": 1})
+        return {int(d["_id"]): (int(d["width"]), int(d["height"])) for d in docs}
+
     def file_for(self, sha256: str) -> tuple[str, str] | None:
         doc = self.mdb.content.find_one({"sha256": sha256.lower()}, {"_id": 1, "format": 1})
         if doc is None:
@@ -258,6 +266,14 @@ class MongoReads:
         found = list(self.mdb.files.find({"content_id": doc["_id"], "state": "ok"},
                                          {"path": 1}).sort("_id", 1).limit(1))
         return (os_path(found[0]["path"]), doc["format"]) if found else None
+
+    def result_details(self, sha256s: Sequence[str], min_model_score: float = 0.0
+                       ) -> dict[str, ResultDetails]:
+        return listings.result_details(self.mdb, sha256s, min_model_score)
+
+    def recorded_file_at(self, root: str, relative: Sequence[str]
+                         ) -> tuple[str, tuple[str, str, int, int, str]] | None:
+        return listings.recorded_file_at(self.mdb, root, relative)
 
     def recorded_files(self, sha256: str) -> list[tuple[str, str, int, int, str]]:
         doc = self.mdb.content.find_one({"sha256": sha256.lower()}, {"_id": 1, "format": 1})
@@ -268,13 +284,14 @@ class MongoReads:
             {"path": 1, "size": 1, "mtime_ns": 1, "root_id": 1}).sort("_id", 1).limit(16))
         roots = {r["_id"]: r["path"] for r in self.mdb.roots.find(
             {"_id": {"$in": sorted({f["root_id"] for f in files})}}, {"path": 1})}
-        return [(f["path"], doc["format"], int(f["size"]), int(f["mtime_ns"]),
-                 roots.get(f["root_id"], "")) for f in files]
+        return [(os_path(f["path"]), doc["format"], int(f["size"]), int(f["mtime_ns"]),
+                 os_path(roots.get(f["root_id"], ""))) for f in files]
 
     def status(self, *, errors: int = 20) -> dict[str, Any]:
         content = _group_count(self.mdb.content, "state")
         files = _group_count(self.mdb.files, "state")
         roots = [{"name": r["name"], "path": readable(r["path"]), "online": bool(r["online"]),
+                  "offline_reason": None if r["online"] else r.get("offline_reason"),
                   "last_scan": iso(r["last_scan_ns"] // 1_000_000_000)
                   if r.get("last_scan_ns") else None,
                   "files": int(self.mdb.files.count_documents({"root_id": r["_id"]}))}

@@ -11,7 +11,6 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +22,9 @@ from pximse.query.ast import Query
 from pximse.query.sql import KIND_MODEL, KIND_SOURCE, SqlCompiler, iso_to_epoch
 from pximse.store.duplicates import resolve_duplicates
 from pximse.store.records import ImageSummary, SearchPage
-from pximse.store.sqlite.database import Database, connect, select_in
+from pximse.store.scan_records import FileRecord, NewContent, ScanBatch  # noqa: F401 (re-exported)
+from pximse.store.sqlite.contentlookup import ContentLookup
+from pximse.store.sqlite.database import Database, select_in
 from pximse.store.sqlite.memindex import MemoryIndex
 from pximse.store.sqlite.ocrindex import OcrLine, gram_counts, read_ocr, reindex_missing, write_ocr
 from pximse.store.sqlite.pixivrows import PixivRows
@@ -44,45 +45,6 @@ FILENAME_TAG_ORIGINS = ("yandere", "danbooru", "gelbooru")
 """Tag origins that come from file names, replaced whenever the names change."""
 
 
-@dataclass(frozen=True)
-class NewContent:
-    """What the scanner learned by decoding a file (see ``library.probe.ImageFacts``)."""
-
-    sha256: str
-    filesize: int
-    format: str
-    width: int
-    height: int
-    frames: int
-    animated: bool
-    phash: int | None
-    thumbnail: bool
-    mtime_ns: int
-
-
-@dataclass(frozen=True)
-class FileRecord:
-    """One file's row after a scan looked at it."""
-
-    path: str
-    size: int
-    mtime_ns: int
-    state: str  # ok | skipped | error
-    sha256: str | None = None
-    reason: str | None = None
-    error: str | None = None
-
-
-@dataclass
-class ScanBatch:
-    root_id: int
-    new_content: list[NewContent] = field(default_factory=list)
-    files: list[FileRecord] = field(default_factory=list)
-    restored: list[int] = field(default_factory=list)  # file ids back online, unchanged
-    removed: list[int] = field(default_factory=list)  # file ids no longer on disk
-
-    def __len__(self) -> int:
-        return len(self.new_content) + len(self.files) + len(self.restored) + len(self.removed)
 
 
 class SqliteCatalog(CatalogReads, PixivRows, SqliteWorklists):
@@ -111,7 +73,7 @@ class SqliteCatalog(CatalogReads, PixivRows, SqliteWorklists):
             return None
         with self._index_lock:
             if self._index is None:
-                conn = connect(self.db.path)
+                conn = self.db.reader_connection()
                 self._index = MemoryIndex(lambda: conn, self.compiler)
             return self._index
 
@@ -146,10 +108,12 @@ class SqliteCatalog(CatalogReads, PixivRows, SqliteWorklists):
                 conn.execute("UPDATE root SET path = ? WHERE id = ?", (path, row[0]))
             return int(row[0])
 
-    def set_root_online(self, root_id: int, online: bool) -> None:
-        """A root that went missing keeps its files, marked offline; nothing is deleted."""
+    def set_root_online(self, root_id: int, online: bool, why: str | None = None) -> None:
+        """A root that went missing keeps its files, marked offline; nothing is
+        deleted. ``why`` says what is wrong, for the status."""
         with self.db.write() as conn:
-            conn.execute("UPDATE root SET online = ? WHERE id = ?", (int(online), root_id))
+            conn.execute("UPDATE root SET online = ?, offline_reason = ? WHERE id = ?",
+                         (int(online), None if online else why, root_id))
             if online:
                 return
             touched = [
@@ -169,12 +133,16 @@ class SqliteCatalog(CatalogReads, PixivRows, SqliteWorklists):
         root_id: int,
         signatures: Mapping[str, tuple[int, int, int]] | None = None,
         vanished: Iterable[str] = (),
+        identity: tuple[int, str] | None = None,
     ) -> None:
-        """Record a finished scan and the signatures of the folders it compared."""
+        """Record a finished scan, the signatures of the folders it compared and
+        what the root is (device id, mount point: see library/presence.py)."""
         with self.db.write() as conn:
             conn.execute(
-                "UPDATE root SET online = 1, last_scan_ns = ? WHERE id = ?",
-                (time.time_ns(), root_id),
+                "UPDATE root SET online = 1, offline_reason = NULL, last_scan_ns = ?,"
+                " device = coalesce(?, device), mount = coalesce(?, mount) WHERE id = ?",
+                (time.time_ns(), identity and identity[0],
+                 identity and stored_path(identity[1]), root_id),
             )
             conn.executemany(
                 "INSERT INTO folder_state (folder, root_id, mtime_ns, files, stat_sum)"
@@ -190,6 +158,21 @@ class SqliteCatalog(CatalogReads, PixivRows, SqliteWorklists):
                 "DELETE FROM folder_state WHERE folder = ?",
                 [(stored_path(f),) for f in vanished],
             )
+
+    def root_identity(self, root_id: int) -> tuple[int, str] | None:
+        """(device id, mount point) of the root as of its last scan."""
+        row = self.db.reader().execute(
+            "SELECT device, mount FROM root WHERE id = ?", (root_id,)).fetchone()
+        if row is None or row[0] is None or row[1] is None:
+            return None
+        return int(row[0]), os_path(row[1])
+
+    def root_sample(self, root_id: int, limit: int = 16) -> list[tuple[str, int, int]]:
+        """Some of the root's files, online or offline: (path, size, mtime_ns)."""
+        rows = self.db.reader().execute(
+            "SELECT path, size, mtime_ns FROM file WHERE root_id = ?"
+            " AND state IN ('ok', 'offline') LIMIT ?", (root_id, limit))
+        return [(os_path(path), int(size), int(mtime)) for path, size, mtime in rows]
 
     def folder_signatures(self, root_id: int) -> dict[str, tuple[int, int, int]]:
         """Folder -> (mtime_ns, files, sum of stat keys) as of the last scan."""
@@ -227,6 +210,10 @@ class SqliteCatalog(CatalogReads, PixivRows, SqliteWorklists):
         """Content ids of the hashes the catalogue knows."""
         return _content_ids(self.db.reader(), sha256s)
 
+    def content_lookup(self) -> ContentLookup:
+        """Whether a hash is known, for the scan's worker processes (picklable)."""
+        return ContentLookup(self.db.path)
+
     # -- scan writes -----------------------------------------------------------
 
     def apply_scan_batch(self, batch: ScanBatch) -> None:
@@ -236,8 +223,8 @@ class SqliteCatalog(CatalogReads, PixivRows, SqliteWorklists):
             for item in batch.new_content:
                 conn.execute(
                     "INSERT INTO content (sha256, filesize, width, height, ratio, pixels, format,"
-                    " frames, animated, phash, date, thumbnail, added_ns, gen)"
-                    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+                    " frames, animated, phash, date, thumbnail, added_ns, gen, phash_version)"
+                    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
                     " ON CONFLICT(sha256) DO NOTHING",
                     (
                         item.sha256,
@@ -254,6 +241,7 @@ class SqliteCatalog(CatalogReads, PixivRows, SqliteWorklists):
                         int(item.thumbnail),
                         now,
                         self.db.gen,
+                        item.phash_version,
                     ),
                 )
             touched: set[int] = set()

@@ -18,7 +18,7 @@ import numpy as np
 
 @dataclass
 class FileColumns:
-    content: np.ndarray  # int64: the content id of each file that holds an image
+    content: np.ndarray  # int32 (int64 past 2**31): the content of each file with an image
     folder: np.ndarray  # int32: index into ``folders``
     folders: list[str]
 
@@ -37,7 +37,10 @@ class FileColumns:
                 folders.append(folder)
             contents.append(content_id)
             codes.append(code)
-        return cls(np.array(contents, dtype=np.int64), np.array(codes, dtype=np.int32), folders)
+        ids = np.array(contents, dtype=np.int64)
+        if not len(ids) or ids.max() < 2**31:
+            ids = ids.astype(np.int32)
+        return cls(ids, np.array(codes, dtype=np.int32), folders)
 
     def folder_content(self, conn: sqlite3.Connection, value: str, size: int) -> np.ndarray:
         """Which contents have a file in a folder matching ``value`` (the rules of
@@ -82,7 +85,7 @@ def first_rank(content_ids: np.ndarray, values: list[object] | None, size: int) 
             dtype=bool, count=len(values),
         )
         dense = np.cumsum(changes, dtype=np.int64)
-    rank = np.full(size, -1, dtype=np.int64)
+    rank = np.full(size, -1, dtype=np.int32 if len(content_ids) < 2**31 else np.int64)
     inside = content_ids < size
     unique, first = np.unique(content_ids[inside], return_index=True)
     rank[unique] = dense[inside][first]
@@ -90,15 +93,15 @@ def first_rank(content_ids: np.ndarray, values: list[object] | None, size: int) 
 
 
 def sort_rank(conn: sqlite3.Connection, name: str, size: int) -> np.ndarray:
-    """Rank per content for sorting by ``path``, ``folder`` (the smallest of its
-    files') or ``id`` (the SHA-256), in SQLite's BINARY order."""
+    """Rank per content for sorting by ``path``, ``folder``, ``filename`` (the
+    smallest of its files') or ``id`` (the SHA-256), in SQLite's BINARY order."""
     if name == "id":
         ids = np.fromiter(
             (row[0] for row in conn.execute("SELECT id FROM content ORDER BY sha256")),
             dtype=np.int64,
         )
         return first_rank(ids, None, size)
-    column = "path" if name == "path" else "folder"
+    column = {"path": "path", "folder": "folder", "filename": "name"}[name]
     rows = conn.execute(
         f"SELECT content_id, {column} FROM file WHERE content_id IS NOT NULL ORDER BY {column}"
     ).fetchall()

@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections import OrderedDict
-from dataclasses import dataclass
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import numpy as np
 
@@ -45,7 +45,10 @@ from pximse.query.errors import QueryError
 from pximse.query.fields import lookup
 from pximse.query.sql import _FORMAT_ALIASES, SqlCompiler, iso_to_epoch
 from pximse.store.sqlite.database import select_in
+from pximse.store.sqlite.memcolumns import NumericColumn
 from pximse.store.sqlite.memfiles import FileColumns, sort_rank
+from pximse.store.sqlite.memorder import SortedOrder
+from pximse.store.sqlite.mempostings import Postings, PostingsCache, load_postings
 from pximse.store.sqlite.memtext import TextColumn
 from pximse.store.sqlite.ocrindex import content_sql as ocr_content_sql
 from pximse.store.tagnames import tag_key
@@ -81,25 +84,17 @@ _TEXT = {
     "title": "title",
     "pixiv_state": "pixiv_state",
 }
-_POSTINGS_BUDGET = 400_000_000
-"""Bytes of tag postings kept in memory; the least recently used go first."""
+DEFAULT_ORDER = SortKey("date", descending=True)
+"""The order of a search with none given: newest first."""
+_ORDERS_KEPT = 4
+"""Sorted orders kept (4 bytes an image each); the default one always stays."""
+_WALK_BELOW = 64
+"""A page walks a sorted order when more than 1/64 of the images match; fewer
+matches are sorted directly (cheaper than walking past all the others)."""
 
 
-@dataclass
-class _Column:
-    values: np.ndarray  # float64 for REAL, int64 otherwise; 0 where null
-    null: np.ndarray  # bool
-
-
-@dataclass
-class _Postings:
-    ids: np.ndarray  # int64 content ids
-    kinds: np.ndarray  # int8
-    scores: np.ndarray  # float64
-
-    @property
-    def nbytes(self) -> int:
-        return self.ids.nbytes + self.kinds.nbytes + self.scores.nbytes
+def _walkable(key: SortKey) -> bool:
+    return key.field != "random"
 
 
 class MemoryIndex:
@@ -112,68 +107,136 @@ class MemoryIndex:
         self._gen = -1
         self._size = 0
         self._state = np.zeros(0, dtype=np.int8)
-        self._columns: dict[str, _Column] = {}
+        self._columns: dict[str, NumericColumn] = {}
         self._texts: dict[str, TextColumn] = {}
-        self._postings: OrderedDict[int, _Postings] = OrderedDict()
-        self._postings_bytes = 0
+        self._postings = PostingsCache()
         self._tag_ids: dict[str, int | None] = {}
         self._files: FileColumns | None = None
         self._ranks: dict[str, np.ndarray] = {}
+        self._orders: dict[SortKey, SortedOrder] = {}
+        self._warming = False
+        self._present: tuple[np.ndarray, int] | None = None
 
     # -- public --------------------------------------------------------------
 
+    @property
+    def ready(self) -> bool:
+        """Whether the default page is served from memory already (see ``warm``)."""
+        return DEFAULT_ORDER in self._orders
+
+    @property
+    def loading(self) -> bool:
+        """Whether ``warm`` is loading what the default page needs right now (a query
+        that SQLite answers as fast is better not waiting for it)."""
+        return self._warming and not self.ready
+
     def warm(self, fields: tuple[str, ...] = ("date", "filesize", "width", "height")) -> None:
-        """Load the content states and the commonest columns ahead of the first query."""
+        """Load ahead of the first queries: first what the default page needs (the
+        content states, the date column and the newest-first order), then the
+        commonest columns, one at a time so that a query waits for one step at most."""
+        self._warming = True
+        try:
+            with self._snapshot() as conn:
+                self._order_for(conn, DEFAULT_ORDER)
+        finally:
+            self._warming = False
+        for name in fields:
+            with self._snapshot() as conn:
+                self._column(conn, _NUMERIC[name])
+
+    @contextmanager
+    def _snapshot(self) -> Iterator[sqlite3.Connection]:
+        """The lock and one read transaction, the index brought up to date in it."""
         with self._lock:
             conn = self._conn_factory()
             conn.execute("BEGIN")
             try:
                 self._refresh(conn)
-                missing = tuple(_NUMERIC[n] for n in fields if _NUMERIC[n] not in self._columns)
-                if missing:
-                    self._load_columns(conn, missing, None)
+                yield conn
             finally:
                 conn.execute("COMMIT")
+
+    def page(self, node: Node, sort: tuple[SortKey, ...], seed: int, stop: int
+             ) -> tuple[int, np.ndarray]:
+        """How many content ids match ``node`` (present or offline content), and the
+        first ``stop`` of them in ``sort`` order (then id descending)."""
+        with self._snapshot() as conn:
+            if node in (MatchAll(), And(())):  # the opening page: no mask to build
+                mask, total = self._searchable()
+            else:
+                mask = self._eval(conn, node) & (self._state >= 0)
+                total = int(np.count_nonzero(mask))
+            if len(sort) == 1 and _walkable(sort[0]) and total > self._size // _WALK_BELOW:
+                return total, self._order_for(conn, sort[0]).first(
+                    mask, stop, lambda ids: self._sort_keys(conn, ids, sort, seed))
+            return total, self._ordered(conn, np.flatnonzero(mask), sort, seed, stop)
+
+    def _searchable(self) -> tuple[np.ndarray, int]:
+        """The content ids a search can return (present or offline), and how many;
+        kept until the states change. Read only."""
+        if self._present is None:
+            present = self._state >= 0
+            present.flags.writeable = False
+            self._present = (present, int(np.count_nonzero(present)))
+        return self._present
 
     def run(self, node: Node, sort: tuple[SortKey, ...], seed: int, stop: int
             ) -> tuple[np.ndarray, np.ndarray]:
         """Content ids that match ``node`` (present or offline content), ascending,
         and the first ``stop`` of them in ``sort`` order (then id descending).
         One snapshot for both."""
-        with self._lock:
-            conn = self._conn_factory()
-            conn.execute("BEGIN")
-            try:
-                self._refresh(conn)
-                ids = np.flatnonzero(self._eval(conn, node) & (self._state >= 0))
-                return ids, self._ordered(conn, ids, sort, seed, stop)
-            finally:
-                conn.execute("COMMIT")
+        with self._snapshot() as conn:
+            ids = np.flatnonzero(self._eval(conn, node) & (self._state >= 0))
+            return ids, self._ordered(conn, ids, sort, seed, stop)
 
     def mask(self, node: Node) -> np.ndarray:
         """Which content ids match ``node`` (present or offline content): a boolean
         mask over content ids, for a vector store to take as a bitmap."""
+        with self._snapshot() as conn:
+            return self._eval(conn, node) & (self._state >= 0)
+
+    def memory(self) -> dict[str, int]:
+        """Bytes held, by part (for the status and the benchmarks)."""
         with self._lock:
-            conn = self._conn_factory()
-            conn.execute("BEGIN")
-            try:
-                self._refresh(conn)
-                return self._eval(conn, node) & (self._state >= 0)
-            finally:
-                conn.execute("COMMIT")
+            return {
+                "states": self._state.nbytes,
+                "columns": sum(c.nbytes for c in self._columns.values()),
+                "texts": sum(t.codes.nbytes for t in self._texts.values()),
+                "postings": self._postings.nbytes,
+                "orders": sum(o.order.nbytes for o in self._orders.values()),
+                "ranks": sum(r.nbytes for r in self._ranks.values()),
+                "files": 0 if self._files is None else (
+                    self._files.content.nbytes + self._files.folder.nbytes),
+            }
 
     def _ordered(self, conn: sqlite3.Connection, ids: np.ndarray, sort: tuple[SortKey, ...],
                  seed: int, stop: int) -> np.ndarray:
+        keys = self._sort_keys(conn, ids, sort, seed)
+        if stop < len(ids) and len(sort) <= 1:
+            ids, keys = _top_candidates(ids, keys, stop)
+        order = np.lexsort(keys)
+        return ids[order[:stop]]
+
+    def _sort_keys(self, conn: sqlite3.Connection, ids: np.ndarray, sort: tuple[SortKey, ...],
+                   seed: int) -> list[np.ndarray]:
+        """``np.lexsort`` keys of ``ids`` for ``sort`` (the last is the primary one)."""
         keys: list[np.ndarray] = [-ids]  # last resort: id descending
         for key in reversed(sort):
             values, null = self._sort_values(conn, key, ids, seed)
             descending = key.descending and key.field != "random"
             keys.append(-values if descending else values)
             keys.append(null.astype(np.int8))  # nulls last either way
-        if stop < len(ids) and len(sort) <= 1:
-            ids, keys = _top_candidates(ids, keys, stop)
-        order = np.lexsort(keys)
-        return ids[order[:stop]]
+        return keys
+
+    def _order_for(self, conn: sqlite3.Connection, key: SortKey) -> SortedOrder:
+        """Every content id in ``key``'s order; built once, then followed through writes."""
+        order = self._orders.get(key)
+        if order is None or order.stale:
+            if order is None and len(self._orders) >= _ORDERS_KEPT:
+                self._orders.pop(next(k for k in self._orders if k != DEFAULT_ORDER))
+            order = SortedOrder(lambda ids: self._sort_keys(conn, ids, (key,), 0), self._size)
+            self._orders[key] = order
+        return order
 
     # -- freshness -------------------------------------------------------------
 
@@ -181,12 +244,13 @@ class MemoryIndex:
         gen = int(conn.execute("SELECT value FROM meta WHERE key = 'gen'").fetchone()[0])
         if gen == self._gen:
             return
+        self._present = None  # the states may change below
         size = (conn.execute("SELECT max(id) FROM content").fetchone()[0] or 0) + 1
         if self._gen < 0:
+            # The states and the default order's column in one pass over the rows.
             self._state = np.full(size, -1, dtype=np.int8)
-            rows = conn.execute("SELECT id, state FROM content")
-            self._fill(self._state, rows)
             self._size = size
+            self._load_columns(conn, (_NUMERIC["date"],), None, states=True)
             self._gen = gen
             return
         self._grow(size)
@@ -202,10 +266,10 @@ class MemoryIndex:
                 self._load_columns(conn, tuple(self._columns), ids)
             for name in list(self._texts):
                 self._load_text(conn, name, ids)
+            for order in self._orders.values():
+                order.changed(ids)
         for (tag_id,) in conn.execute("SELECT id FROM tag WHERE gen > ?", (self._gen,)):
-            old = self._postings.pop(tag_id, None)
-            if old is not None:
-                self._postings_bytes -= old.nbytes
+            self._postings.drop(tag_id)
         self._tag_ids = {k: v for k, v in self._tag_ids.items() if v is not None}
         self._gen = gen
 
@@ -215,9 +279,7 @@ class MemoryIndex:
         extra = size - self._size
         self._state = np.concatenate([self._state, np.full(extra, -1, dtype=np.int8)])
         for column in self._columns.values():
-            column.values.resize(size, refcheck=False)
-            column.null.resize(size, refcheck=False)
-            column.null[self._size:] = True
+            column.resize(size)
         for text in self._texts.values():
             text.codes = np.concatenate([text.codes, np.full(extra, -1, dtype=np.int32)])
         self._size = size
@@ -230,7 +292,7 @@ class MemoryIndex:
 
     # -- columns -----------------------------------------------------------------
 
-    def _column(self, conn: sqlite3.Connection, name: str) -> _Column:
+    def _column(self, conn: sqlite3.Connection, name: str) -> NumericColumn:
         column = self._columns.get(name)
         if column is None:
             self._load_columns(conn, (name,), None)
@@ -238,11 +300,15 @@ class MemoryIndex:
         return column
 
     def _load_columns(self, conn: sqlite3.Connection, names: tuple[str, ...],
-                      ids: np.ndarray | None) -> None:
+                      ids: np.ndarray | None, *, states: bool = False) -> None:
         """Load (``ids`` None: all rows, registering new columns) or update columns,
-        several in one pass: fetching rows is what costs, not the columns in them."""
+        several in one pass: fetching rows is what costs, not the columns in them.
+        ``states``: the content states too."""
         dtypes: list[tuple[str, type]] = [("id", np.int64)]
         parts = ["id"]
+        if states:
+            dtypes.append(("state", np.int8))
+            parts.append("state")
         for name in names:
             dtypes += [(name, np.float64 if name == "ratio" else np.int64), (name + "?", bool)]
             parts += [f"coalesce({name}, 0)", f"{name} IS NULL"]
@@ -251,14 +317,13 @@ class MemoryIndex:
         data = np.fromiter(rows, dtype=dtypes)
         # Rows newer than this snapshot's size are picked up by the next refresh.
         data = data[data["id"] < self._size]
+        if states:
+            self._state[data["id"]] = data["state"]
         for name in names:
             column = self._columns.get(name) if ids is not None else None
             if column is None:
-                dtype = np.float64 if name == "ratio" else np.int64
-                column = _Column(np.zeros(self._size, dtype=dtype),
-                                 np.ones(self._size, dtype=bool))
-            column.values[data["id"]] = data[name]
-            column.null[data["id"]] = data[name + "?"]
+                column = NumericColumn.empty(self._size, real=name == "ratio")
+            column.set(data["id"], data[name], data[name + "?"])
             self._columns[name] = column
 
     def _text(self, conn: sqlite3.Connection, name: str) -> TextColumn:
@@ -300,27 +365,14 @@ class MemoryIndex:
             self._tag_ids[key] = None if row is None else int(row[0])
         return self._tag_ids[key]
 
-    def _postings_for(self, conn: sqlite3.Connection, name: str) -> _Postings | None:
+    def _postings_for(self, conn: sqlite3.Connection, name: str) -> Postings | None:
         tag_id = self._tag_id(conn, name)
         if tag_id is None:
             return None
         postings = self._postings.get(tag_id)
-        if postings is not None:
-            self._postings.move_to_end(tag_id)
-            return postings
-        rows = conn.execute(
-            "SELECT content_id, kind, score FROM image_tag WHERE tag_id = ?", (tag_id,)
-        ).fetchall()
-        postings = _Postings(
-            np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows)),
-            np.fromiter((r[1] for r in rows), dtype=np.int8, count=len(rows)),
-            np.fromiter((r[2] for r in rows), dtype=np.float64, count=len(rows)),
-        )
-        self._postings[tag_id] = postings
-        self._postings_bytes += postings.nbytes
-        while self._postings_bytes > _POSTINGS_BUDGET and len(self._postings) > 1:
-            _, dropped = self._postings.popitem(last=False)
-            self._postings_bytes -= dropped.nbytes
+        if postings is None:
+            postings = load_postings(conn, tag_id, self._compiler.tag_threshold)
+            self._postings.put(tag_id, postings)
         return postings
 
     # -- evaluation --------------------------------------------------------------
@@ -351,8 +403,7 @@ class MemoryIndex:
                 mask = np.zeros(self._size, dtype=bool)
                 postings = self._postings_for(conn, name)
                 if postings is not None:
-                    keep = (postings.kinds == 0) & _compare(postings.scores, op, value)
-                    mask[postings.ids[keep]] = True
+                    mask[postings.scored(op, value)] = True
                 return mask
             case Compare(field_name, op, value):
                 return self._compare(conn, field_name, op, value, node)
@@ -379,14 +430,7 @@ class MemoryIndex:
         postings = self._postings_for(conn, name)
         if postings is None:
             return mask
-        threshold = self._compiler.tag_threshold
-        if kind == "model":
-            keep = (postings.kinds == 0) & (postings.scores >= threshold)
-        elif kind == "source":
-            keep = postings.kinds != 0
-        else:
-            keep = (postings.kinds != 0) | (postings.scores >= threshold)
-        mask[postings.ids[keep]] = True
+        mask[postings.tagged(kind)] = True
         return mask
 
     def _compare(self, conn: sqlite3.Connection, name: str, op: str, value: object,
@@ -402,10 +446,7 @@ class MemoryIndex:
                 number = 1 if value else 0
             else:
                 number = value  # type: ignore[assignment]
-            result = _compare(column.values, op, number)
-            if op == "!=":
-                return result | column.null
-            return result & ~column.null
+            return column.compare(op, number)
         if spec.name == "folder":
             if self._files is None:
                 self._files = FileColumns.load(conn)
@@ -438,7 +479,7 @@ class MemoryIndex:
             present = text.codes >= 0
             return present if empty is None else present & (text.codes != empty)
         if spec is not None and spec.name in _NULLABLE_NUMERIC:
-            return ~self._column(conn, _NUMERIC[spec.name]).null
+            return ~self._column(conn, _NUMERIC[spec.name]).is_null()
         return self._via_sql(conn, node)
 
     def _via_sql(self, conn: sqlite3.Connection, node: Node) -> np.ndarray:
@@ -463,7 +504,7 @@ class MemoryIndex:
         spec = lookup(key.field)
         if spec is None:
             raise QueryError(f"cannot sort by '{key.field}'")
-        if spec.name in ("path", "folder", "id"):
+        if spec.name in ("path", "folder", "filename", "id"):
             rank = self._ranks.get(spec.name)
             if rank is None or len(rank) < self._size:
                 rank = self._ranks[spec.name] = sort_rank(conn, spec.name, self._size)
@@ -471,7 +512,7 @@ class MemoryIndex:
             return values, values < 0
         if spec.name in _NUMERIC:
             column = self._column(conn, _NUMERIC[spec.name])
-            return column.values[ids], column.null[ids]
+            return column.values[ids], column.is_null(ids)
         text = self._text(conn, _TEXT[spec.name])
         order = sorted(range(len(text.vocabulary)),
                        key=lambda code: text.vocabulary[code].encode("utf-8"))
@@ -479,20 +520,6 @@ class MemoryIndex:
         rank[np.array(order, dtype=np.int64)] = np.arange(len(order))
         codes = text.codes[ids]
         return rank[codes], codes < 0
-
-
-def _compare(values: np.ndarray, op: str, number: float) -> np.ndarray:
-    if op == "=":
-        return values == number
-    if op == "!=":
-        return values != number
-    if op == "<":
-        return values < number
-    if op == "<=":
-        return values <= number
-    if op == ">":
-        return values > number
-    return values >= number
 
 
 def _top_candidates(ids: np.ndarray, keys: list[np.ndarray], stop: int

@@ -9,8 +9,10 @@ import numpy as np
 
 from pximse.library.pathtext import os_path, readable
 from pximse.query.errors import QueryError
+from pximse.store.listing import ResultDetails
 from pximse.store.records import FileEntry, ImageDetail, TagEntry, epoch_to_iso
-from pximse.store.sqlite.database import Database
+from pximse.store.sqlite import listings
+from pximse.store.sqlite.database import Database, select_in
 from pximse.store.sqlite.ocrindex import read_ocr
 from pximse.store.sqlite.pixivrows import read_pixiv_work
 from pximse.store.sqlite.search import SUMMARY_COLUMNS, summary_from_row
@@ -42,12 +44,15 @@ class CatalogReads:
                              "give more digits")
         return int(rows[0][0])
 
-    def phashes(self) -> tuple[np.ndarray, np.ndarray]:
-        """Content ids and perceptual hashes of every image in the catalogue that has one."""
+    def phashes(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Content ids, perceptual hashes and their versions (see PHASH_VERSION in
+        library/probe.py) of every image in the catalogue that has one."""
         rows = self.db.reader().execute(
-            "SELECT id, phash FROM content WHERE state IN (0, 1) AND phash IS NOT NULL")
-        data = np.fromiter(rows, dtype=[("id", np.int64), ("phash", np.int64)])
-        return data["id"], data["phash"]
+            "SELECT id, phash, coalesce(phash_version, 1) FROM content"
+            " WHERE state IN (0, 1) AND phash IS NOT NULL")
+        data = np.fromiter(rows, dtype=[("id", np.int64), ("phash", np.int64),
+                                        ("version", np.int8)])
+        return data["id"], data["phash"], data["version"]
 
     def tag_counts(self, keys: Sequence[str]) -> dict[str, int]:
         """Images per tag key, and the number of images under the key ``""``."""
@@ -138,6 +143,12 @@ class CatalogReads:
         ]
         return detail
 
+    def image_sizes(self, content_ids: Sequence[int]) -> dict[int, tuple[int, int]]:
+        """(width, height) of each image, by content id."""
+        rows = select_in(self.db.reader(), "SELECT id, width, height FROM content WHERE id IN",
+                         [int(cid) for cid in content_ids])
+        return {int(cid): (int(w), int(h)) for cid, w, h in rows}
+
     def file_for(self, sha256: str) -> tuple[str, str] | None:
         """An online file holding this content, and its format (for serving it)."""
         row = self.db.reader().execute(
@@ -151,11 +162,25 @@ class CatalogReads:
         """Every online file holding this content as the catalogue recorded it:
         (path, format, size, mtime_ns, its root's path), first recorded first,
         for serving a file only while it is still what was recorded."""
-        return [tuple(row) for row in self.db.reader().execute(
+        return [(os_path(path), fmt, size, mtime_ns, os_path(root))
+                for path, fmt, size, mtime_ns, root in self.db.reader().execute(
             "SELECT f.path, c.format, f.size, f.mtime_ns, r.path FROM content c"
             " JOIN file f ON f.content_id = c.id JOIN root r ON r.id = f.root_id"
             " WHERE c.sha256 = ? AND f.state = 'ok' ORDER BY f.id LIMIT 16",
             (sha256.lower(),))]
+
+    def result_details(self, sha256s: Sequence[str], min_model_score: float = 0.0
+                       ) -> dict[str, ResultDetails]:
+        """Everything a full listing shows of these results, read at once, with
+        the tagger tags scored at least ``min_model_score`` (see
+        :mod:`pximse.store.listing`)."""
+        return listings.result_details(self.db.reader(), sha256s, min_model_score)
+
+    def recorded_file_at(self, root: str, relative: Sequence[str]
+                         ) -> tuple[str, tuple[str, str, int, int, str]] | None:
+        """The online file at ``root``/``relative…``: its SHA-256 and its row as
+        :meth:`recorded_files` gives it; None when the catalogue holds none there."""
+        return listings.recorded_file_at(self.db.reader(), root, relative)
 
     def status(self, *, errors: int = 20) -> dict[str, Any]:
         """Counts for the status endpoint and command."""
@@ -167,11 +192,12 @@ class CatalogReads:
                 "name": name,
                 "path": readable(path),
                 "online": bool(online),
+                "offline_reason": None if online else why,
                 "last_scan": epoch_to_iso(last // 1_000_000_000) if last else None,
                 "files": count,
             }
-            for name, path, online, last, count in conn.execute(
-                "SELECT r.name, r.path, r.online, r.last_scan_ns,"
+            for name, path, online, why, last, count in conn.execute(
+                "SELECT r.name, r.path, r.online, r.offline_reason, r.last_scan_ns,"
                 " (SELECT count(*) FROM file f WHERE f.root_id = r.id) FROM root r ORDER BY r.name"
             )
         ]

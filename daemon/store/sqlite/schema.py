@@ -231,6 +231,17 @@ MIGRATIONS: tuple[str, ...] = (
     ) WITHOUT ROWID;
     INSERT INTO meta (key, value) VALUES ('pixiv_names', '1');
     """,
+    # 7: what a root is (see library/presence.py): the device id and mount point
+    # of its folder as of its last scan, and why it is offline when it is.
+    """
+    ALTER TABLE root ADD COLUMN device INTEGER;
+    ALTER TABLE root ADD COLUMN mount TEXT;
+    ALTER TABLE root ADD COLUMN offline_reason TEXT;
+    """,
+    # 8: how each perceptual hash was taken (NULL: version 1, from before the column)
+    """
+    ALTER TABLE content ADD COLUMN phash_version INTEGER;
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -8,12 +8,12 @@ from typing import Any, Protocol
 import numpy as np
 
 from pximse.library.pathtext import readable
-from pximse.query.ast import Nearest, Query, SortKey, walk
+from pximse.query.ast import And, MatchAll, Nearest, Query, walk
 from pximse.query.errors import QueryError
 from pximse.query.sql import SqlCompiler
 from pximse.store.records import ImageSummary, SearchPage, epoch_to_iso
 from pximse.store.sqlite.database import Database
-from pximse.store.sqlite.memindex import MemoryIndex
+from pximse.store.sqlite.memindex import DEFAULT_ORDER, MemoryIndex
 from pximse.store.vector_pages import page_of, rank_within
 from pximse.store.vectors.idfilter import IdFilter
 
@@ -25,7 +25,7 @@ SUMMARY_COLUMNS = (
     " c.state"
 )
 
-DEFAULT_SORT = (SortKey("date", descending=True),)
+DEFAULT_SORT = (DEFAULT_ORDER,)
 RANDOM_MODULUS = 2147483647
 
 
@@ -72,10 +72,13 @@ def run_search(
             "`pximse search`, whose planner runs them with the catalogue's filters"
         )
     seed %= RANDOM_MODULUS  # any int from the API; both engines then agree
+    if index is not None and index.loading and _unfiltered(query):
+        index = None  # while the index loads, SQLite's date index answers at once
     if index is not None:
-        ids, page_ids = index.run(query.where, query.sort or DEFAULT_SORT, seed, offset + limit)
+        total, page_ids = index.page(query.where, query.sort or DEFAULT_SORT, seed,
+                                     offset + limit)
         return SearchPage(
-            total=len(ids),
+            total=total,
             offset=offset,
             limit=limit,
             items=_summaries(db, [int(i) for i in page_ids[offset:]]),
@@ -199,6 +202,11 @@ def summaries_by_id(db: Database, ids: list[int]) -> dict[int, ImageSummary]:
         ids,
     ).fetchall()
     return {row[0]: summary_from_row(row[1:]) for row in rows}
+
+
+def _unfiltered(query: Query) -> bool:
+    """The search page's opening query: everything, newest first."""
+    return query.where in (MatchAll(), And(())) and query.sort in ((), DEFAULT_SORT)
 
 
 def _summaries(db: Database, ids: list[int]) -> list[ImageSummary]:
