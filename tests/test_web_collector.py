@@ -370,6 +370,13 @@ def test_screenshots_of_the_main_views(browser: Any, daemon: Daemon) -> None:  #
     page.goto(f"{daemon.url}/?q=1girl&id={daemon.ids['12345_67890123_p1.png']}")
     page.wait_for_function("document.querySelector('#page-of').textContent === '2 / 3'")
     page.wait_for_function("document.querySelector('#detail-image').naturalWidth > 0")
+    page.locator("#work-strip .strip-page").nth(2).wait_for()
+    # fitted to the view that is left once the work's page strip is shown
+    page.wait_for_function("""() => {
+      const v = document.querySelector('#viewer').getBoundingClientRect();
+      const i = document.querySelector('#detail-image').getBoundingClientRect();
+      return i.height > 100 && i.top >= v.top - 1 && i.bottom <= v.bottom + 1;
+    }""", timeout=5_000)
     screenshot(page, "desktop-02-detail-work")
     page.keyboard.press("Escape")
     page.click("#status-button")
