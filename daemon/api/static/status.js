@@ -11,7 +11,7 @@ window.PX = window.PX || {};
 PX.status = (function () {
   var h = PX.h;
   var POLL_MS = 4000;
-  var button, panel, onFiles, busyLine;
+  var button, panel, onFiles, onFirst, busyLine;
   var last = null;
   var pollTimer = null;
   var source = null;
@@ -90,6 +90,7 @@ PX.status = (function () {
   }
 
   function render(status) {
+    var first = last === null;
     last = status;
     var line = summary(status);
     var label = button.querySelector(".status-text");
@@ -114,6 +115,7 @@ PX.status = (function () {
     var clip = stages(status).clip;
     if (PX.features) PX.features.clipStage(clip ? clip.state : "");
     if (!panel.hidden) renderPanel(status);
+    if (first && onFirst) onFirst();
   }
 
   function action(label, url) {
@@ -253,6 +255,7 @@ PX.status = (function () {
       panel = document.getElementById("status-panel");
       busyLine = document.getElementById("busy-line");
       onFiles = options.onFiles;
+      onFirst = options.onFirst;
       button.addEventListener("click", toggle);
       refresh();
       PX.api.ready.then(listen);
