@@ -355,6 +355,25 @@ def test_saved_searches(page: Any, daemon: Daemon) -> None:
     assert page.inner_text("#save-search") == "☆"
 
 
+# -- opening the page ---------------------------------------------------------------------------
+
+
+def test_the_first_search_is_asked_before_the_status_and_the_features(
+        page: Any, daemon: Daemon) -> None:
+    asked: list[str] = []
+    page.on("request", lambda request: asked.append(request.url.replace(daemon.url, "")))
+    page.goto(daemon.url + "/?q=1girl")
+    settled(page)
+    page.wait_for_function(
+        "document.querySelector('#status-button .status-text').textContent.includes('images')")
+    page.wait_for_function(
+        "document.querySelector('#grid .card .similar').getAttribute('aria-label')"
+        " === 'Near-duplicates'")  # the features came, and the tiles follow them
+    api = [url.split("?")[0] for url in asked if url.startswith("/api/")]
+    assert api[0] == "/api/search", api
+    assert {"/api/status", "/api/features"} <= set(api[1:])
+
+
 # -- screenshots --------------------------------------------------------------------------------
 
 
