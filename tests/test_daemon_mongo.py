@@ -119,7 +119,8 @@ def test_the_indexers_loop_runs_the_models_on_mongodb(
     said: list[dict[str, Any]] = []
     monkeypatch.setattr(index_child, "emit", lambda **message: said.append(message))
     args = argparse.Namespace(config=str(config.config_path), data_dir=str(config.data_dir),
-                              new_after=new_after, keep_alive=0.1)
+                              new_after=new_after, keep_alive=0.1, isolate="",
+                              quarantine="{}")
     assert index_child.run(args, index_child.Control(False)) == 0
 
     model_id = said[0]["plan"]["tagger"]["model_id"]

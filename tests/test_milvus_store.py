@@ -254,7 +254,8 @@ class Expressible:
 
         texts = {d["_id"]: d["text"] for d in catalog.mdb.ocr.find()}
         items = [Item(d["_id"], d["sha256"], d["state"], {**d},
-                      list(zip(d["paths"], d["folders"], strict=True)), ocr=texts.get(d["_id"]))
+                      list(zip(d["paths"], d["folders"], strict=True)),
+                      names=list(d.get("names", [])), ocr=texts.get(d["_id"]))
                  for d in catalog.mdb.content.find()]
         self.strategy = Queries(Reference(items, THRESHOLD)).strategy.map(
             lambda q: q.where).filter(lambda node: milvus_filter(node) is not None)
