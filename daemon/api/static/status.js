@@ -84,8 +84,11 @@ PX.status = (function () {
       }
     }
     if (status.indexing && status.indexing.paused) text += " · paused";
-    if (status.data_folder) text += " · " + (status.data_folder.kind === "full"
-      ? "disk full: work waits" : "data folder problem: work waits");
+    if (status.data_folder) {
+      // First, so that the button's fixed width never cuts it off.
+      text = (status.data_folder.kind === "full" ? "disk full: work waits"
+        : "data folder problem: work waits") + " · " + text;
+    }
     return { text: text, fraction: fraction };
   }
 
@@ -107,6 +110,7 @@ PX.status = (function () {
       " (click for details)";
     var isBusy = busy(status);
     button.classList.toggle("busy", isBusy);
+    button.classList.toggle("problem", !!status.data_folder);
     var bar = button.querySelector(".status-bar");
     bar.classList.toggle("shown", line.fraction !== null);
     bar.firstChild.style.width = line.fraction === null ? "0" : Math.round(100 * line.fraction) + "%";
