@@ -52,7 +52,7 @@ class StagePlan:
             if name in self.missing_weights:
                 entry["missing_weights"] = True
                 waiting = self.waiting_models.get(name)
-                if runtimes and hasattr(waiting, "describe_runtime"):
+                if runtimes and waiting is not None and hasattr(waiting, "describe_runtime"):
                     entry["runtime"] = dict(waiting.describe_runtime())
             described[name] = entry
         return described
