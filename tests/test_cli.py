@@ -37,7 +37,7 @@ def test_parse_name_json_contract() -> None:
 def test_parse_name_reads_danbooru_names_with_the_taggers_list(tmp_path: Path) -> None:
     """What parse-name shows is what indexing stores: the configured tagger's tag
     list takes Danbooru's names apart; no configuration file is written."""
-    from pximse.library import names
+    from pximse.store import names
 
     tagger = tmp_path / "tagger"
     tagger.mkdir()

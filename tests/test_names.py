@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pximse.library import names
-from pximse.library.names import RULES, SOURCES, SourceInfo, parse_name
+from pximse.store import names
+from pximse.store.names import RULES, SOURCES, SourceInfo, parse_name
 
 MD5 = "0123456789abcdef0123456789abcdef"
 GEL_MD5 = "cf589d62afe26ede34c2f4fa802ff70c"
@@ -428,7 +428,7 @@ def test_a_danbooru_download_reaches_digikam_and_hydrus_in_its_categories(
 
 def test_the_taggers_list_is_picked_up_once_it_is_downloaded(tmp_path: Path, make_config,
                                                              monkeypatch) -> None:
-    from pximse.library import name_vocabulary
+    from pximse.store import name_vocabulary
 
     monkeypatch.setattr(name_vocabulary, "RECHECK_S", 0.0)
     config = make_config({})

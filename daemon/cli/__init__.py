@@ -170,7 +170,7 @@ def _inside_roots(config: Any, paths: tuple[Path, ...]) -> bool:
 def _print_index(report: dict[str, Any], pipeline: dict[str, Any] | None, as_json: bool,
                  daemon: dict[str, Any] | None = None) -> None:
     """What ``pximse index`` did (or had the daemon do)."""
-    from pximse.library.pathtext import readable
+    from pximse.store.pathtext import readable
 
     if as_json:
         body = dict(report)
@@ -255,7 +255,7 @@ def search(
     """Search the catalogue with the query language, optionally ranked by CLIP."""
     from pximse.query.errors import QueryError
     from pximse.query.parse import parse_query
-    from pximse.query.planner import (
+    from pximse.search.planner import (
         ClipSearch,
         QueryImageRejected,
         VectorSearchUnavailable,
@@ -352,8 +352,8 @@ def parse_name_command(
     """Show what PxIMSE reads from file NAMES (source, user, post, page, date, tags),
     Danbooru's with the configured tagger's tag list, as indexing reads them."""
     from pximse.config import ConfigError, load_config
-    from pximse.library.name_vocabulary import use_tag_vocabulary
-    from pximse.library.names import parse_name
+    from pximse.store.name_vocabulary import use_tag_vocabulary
+    from pximse.store.names import parse_name
 
     try:  # read only: a missing configuration file is not written here
         config = load_config(config_path or obj.config_path, data_dir or obj.data_dir,
