@@ -188,6 +188,27 @@ def test_tags_are_compared_as_hydrus_cleans_them(hydrus: HydrusTarget) -> None:
             assert answer.json()["tags"] == ([mine] if mine else []), repr(tag)
 
 
+# Pieces Hydrus's cleaning treats specially: colons, hyphens, "system:", whitespace
+# of every kind, invisible and case-changing characters.
+PIECES = [*"aB:: -_\t\n", "\u3000", "\u200b", "\u200d", "\ufeff", "À", "ß", "İ", "ǅ",
+          "ﬃ", "Σ", "\u00a0", "\u2028", "\x00", "\x7f", "\u3164", "𝔸", "system:"]
+
+
+def test_random_tags_are_cleaned_as_hydrus_cleans_them(hydrus: HydrusTarget) -> None:
+    """The same comparison on 500 strings made of those pieces (a fixed seed)."""
+    import random
+
+    rng = random.Random(15)
+    with httpx.Client(base_url=hydrus.url, timeout=30,
+                      headers={"Hydrus-Client-API-Access-Key": hydrus.key}) as http:
+        for _ in range(500):
+            tag = "".join(rng.choice(PIECES) for _ in range(rng.randint(1, 8)))
+            answer = http.get("/add_tags/clean_tags", params={"tags": json.dumps([tag])})
+            answer.raise_for_status()
+            mine = clean_tag(tag)
+            assert answer.json()["tags"] == ([mine] if mine else []), repr(tag)
+
+
 def test_a_colon_tag_is_recognised_removed_and_restored(tmp_path: Path, make_image,
                                                         hydrus: HydrusTarget) -> None:
     """``:d`` is ``::d`` in Hydrus: PxIMSE removes its own, and puts it back over
