@@ -50,7 +50,7 @@ def main() -> int:
     args = parser.parse_args()
 
     sys.path.insert(0, str(REPO_DIR / "tests"))
-    from api_client import api_client
+    from helpers.api_client import api_client
 
     from pximse.api.app import create_app
     from pximse.config import load_config

@@ -23,9 +23,10 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
-from api_client import api_client
 from conftest import http_server
 from fastapi.testclient import TestClient
+from helpers.api_client import api_client
+from helpers.original_requests import front_end_form, picture_url, submit
 
 from pximse.api.app import create_app
 from pximse.api.original_documents import ORIGINAL_KEYS
@@ -93,31 +94,6 @@ def fill(catalog: Any, config: Config) -> None:
 def client(original: dict[str, Any]) -> TestClient:
     with api_client(create_app(original["config"], original["catalog"])) as test_client:
         yield test_client
-
-
-def front_end_form(text: str | None = "", query: list[str] | None = None,
-                   sort: list[str] | None = None, image: Any = None) -> dict[str, Any]:
-    """The multipart parts the original's ``submitData`` appends, in its order:
-    ``FormData.append`` turns ``null`` into "null" and an array into its
-    comma-joined ``String()``."""
-    def js_string(value: Any) -> str:
-        return "null" if value is None else ",".join(value) if isinstance(value, list) \
-            else str(value)
-
-    parts: list[tuple[str, Any]] = [("text", (None, js_string(text))),
-                                    ("query", (None, js_string([] if query is None else query))),
-                                    ("sort", (None, js_string([] if sort is None else sort)))]
-    if image is not None:
-        parts.append(("image", image if isinstance(image, tuple) else (None, image)))
-    return {"files": parts}
-
-
-def submit(client: TestClient, **form: Any) -> list[dict[str, Any]]:
-    response = client.post("/api/query/", **front_end_form(**form))
-    assert response.status_code == 200, response.text
-    body = response.json()
-    assert isinstance(body, list)  # the page uses .length and .slice
-    return body
 
 
 def by_file(docs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -278,11 +254,6 @@ def test_no_limit_answers_up_to_original_api_limit(tmp_path: Path, make_config) 
 
 
 # -- the pictures at {serverUrl}/{folder}/{filename} ---------------------------------------
-
-
-def picture_url(doc: dict[str, Any]) -> str:
-    """The address as a browser requests the page's ``${serverUrl}/${folder}/${filename}``."""
-    return "/" + quote(f"{doc['folder']}/{doc['filename']}")
 
 
 def test_the_picture_at_the_address_the_page_builds(client: TestClient,

@@ -52,7 +52,7 @@ from pximse.api.routes_search import (
 from pximse.api.uploads import read_search_form
 from pximse.config import Config
 from pximse.query.ast import Nearest, Query
-from pximse.query.planner import ClipSearch, VectorPlan, search_json
+from pximse.search.planner import ClipSearch, VectorPlan, search_json
 
 router = APIRouter()
 

@@ -7,6 +7,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 
+def iso_to_epoch(value: str) -> int:
+    """Seconds since the epoch for an ISO-8601 date or date-time read as UTC."""
+    moment = datetime.fromisoformat(value)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return int(moment.timestamp())
+
+
 def epoch_to_iso(seconds: int | None) -> str | None:
     if seconds is None:
         return None

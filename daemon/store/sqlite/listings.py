@@ -8,8 +8,8 @@ import sqlite3
 from collections.abc import Sequence
 from operator import itemgetter
 
-from pximse.library.pathtext import os_path, stored_path
 from pximse.store.listing import ResultDetails, listed_file
+from pximse.store.pathtext import os_path, stored_path
 
 _CHUNK = 500
 

@@ -43,7 +43,9 @@ from pximse.query.ast import (
 )
 from pximse.query.errors import QueryError
 from pximse.query.fields import lookup
-from pximse.query.sql import _FORMAT_ALIASES, SqlCompiler, iso_to_epoch
+from pximse.store.content_fields import FORMAT_ALIASES
+from pximse.store.records import iso_to_epoch
+from pximse.store.sqlite.compiler import SqlCompiler
 from pximse.store.sqlite.database import select_in
 from pximse.store.sqlite.memcolumns import NumericColumn
 from pximse.store.sqlite.memfiles import FileColumns, sort_rank
@@ -467,7 +469,7 @@ class MemoryIndex:
             text = self._text(conn, _TEXT[spec.name])
             wanted = str(value)
             if spec.name == "format":
-                wanted = _FORMAT_ALIASES.get(wanted.lower(), wanted.lower())
+                wanted = FORMAT_ALIASES.get(wanted.lower(), wanted.lower())
             elif spec.name == "source":
                 wanted = wanted.lower().replace(".", "")
             if spec.name == "user":
