@@ -464,6 +464,22 @@ def test_case_insensitive_path_and_ocr_beyond_ascii(tmp_path: Path) -> None:
         assert answer(engines.memory.search(query)) == expected
 
 
+def test_file_tests_pass_over_files_without_content(tmp_path: Path) -> None:
+    """A file the scan could not read has no content: a path or name test
+    that its row meets finds no image for it."""
+    engines = tiny(tmp_path, [("/lib/a/1001_100_p0.png", {}), ("/lib/b/plain.png", {})])
+    root = engines.memory.ensure_root("r", "/lib")
+    engines.memory.apply_scan_batch(ScanBatch(root, files=[
+        FileRecord("/lib/a/broken_1_p0.png", 10, SECOND, "error", None, "decode", "bad")]))
+    reference = engines.reference()
+    for query in (Query(Compare("path", "=", "/")), Query(Compare("path", "=", "broken")),
+                  Query(Compare("filename", "=", "*_p0.png")),
+                  Query(Not(Compare("filename", "=", "*_p0.png")))):
+        expected = reference.search(query, limit=10)
+        assert answer(engines.memory.search(query, limit=10)) == expected, query
+        assert answer(engines.sql.search(query, limit=10)) == expected, query
+
+
 def test_folder_prefix_case_is_consistent(tmp_path: Path) -> None:
     engines = tiny(tmp_path, [("/lib/Art/a.png", {}), ("/lib/Art/sub/b.png", {})])
     query = parse_query("folder:/lib/art")

@@ -459,8 +459,9 @@ class MemoryIndex:
             # (type;="pixiv" tests the names of every Pixiv image: 6x faster).
             params: list[object] = []
             clause = self._compiler.file_clause(spec.name, str(value), params)
-            found = self._mask(conn.execute(
-                f"SELECT f.content_id FROM file f WHERE {clause}", params))
+            found = self._mask(conn.execute(  # files not read yet have no content
+                f"SELECT f.content_id FROM file f WHERE f.content_id IS NOT NULL AND {clause}",
+                params))
             return found if op == "=" else ~found
         if spec.name in _TEXT:
             if op not in ("=", "!="):
