@@ -24,9 +24,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from web_fixtures import LAPTOP, Daemon, start_daemon, stop_daemon, watch_page, write_config
-from web_fixtures import browser as browser  # noqa: F401 (a fixture)
-from web_library import build_library
+from helpers.web_fixtures import LAPTOP, Daemon, start_daemon, stop_daemon, watch_page, write_config
+from helpers.web_fixtures import browser as browser  # noqa: F401 (a fixture)
+from helpers.web_library import build_library
 
 pytestmark = pytest.mark.slow
 
