@@ -199,6 +199,8 @@ def test_pick_several_and_act_on_them(page: Any, daemon: Daemon, hydrus: FakeHyd
     cards.nth(0).hover()
     cards.nth(0).locator(".pick").click()
     assert page.locator("#selection-bar").is_visible()
+    bar = page.locator("#selection-bar").bounding_box()
+    assert bar is not None and bar["height"] < 60  # one row of actions on a desktop
     cards.nth(2).locator(".pick").click(modifiers=["Shift"])  # the range
     assert [card in picked(page) for card in ids[:3]] == [True, True, True]
     assert page.locator("#grid .card.picked").count() == 3
