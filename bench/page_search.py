@@ -114,9 +114,7 @@ class Transfer:
         self.finished: dict[str, int] = {}
         self.streamed: dict[str, int] = {}
         session = page.context.new_cdp_session(page)
-        self.session = session
         session.send("Network.enable")
-        session.send("Performance.enable")
         session.on("Network.responseReceived", self._response)
         session.on("Network.dataReceived", self._data)
         session.on("Network.loadingFinished", self._finished)
@@ -146,18 +144,9 @@ class Transfer:
         return sum(self.finished.get(key, 0) for key, url in self.urls.items() if part in url)
 
 
-def main_thread_seconds(session: Any) -> float:
-    """How long the page's main thread has been busy (Chromium's ``TaskDuration``:
-    script, style, layout, paint), which a loaded machine stretches far less
-    than the wall clock."""
-    metrics = session.send("Performance.getMetrics")["metrics"]
-    return float(next(m["value"] for m in metrics if m["name"] == "TaskDuration"))
-
-
-def open_on_search(browser: Any, url: str, query: str) -> tuple[float, float, int, int, int]:
+def open_on_search(browser: Any, url: str, query: str) -> tuple[float, int, int, int]:
     """The page opened on a search in a fresh context: seconds until the first
-    card is painted, the main thread's busy seconds by then, bytes received
-    (thumbnails aside), requests, the search's bytes."""
+    card is painted, bytes received (thumbnails aside), requests, the search's bytes."""
     context = browser.new_context(viewport={"width": 1366, "height": 768})
     try:
         context.add_init_script(FIRST_CARD_WATCH)
@@ -167,11 +156,10 @@ def open_on_search(browser: Any, url: str, query: str) -> tuple[float, float, in
         page.goto(address)
         page.wait_for_function("() => window.__firstCard !== null", timeout=60_000)
         took = float(page.evaluate("() => window.__firstCard")) / 1000
-        busy = main_thread_seconds(transfer.session)
         page.wait_for_selector("#tagbar .tagbar-group", timeout=60_000)
         page.wait_for_timeout(500)  # the status and its stream's first event
         size, requests = transfer.total("/thumbnail")
-        return took, busy, size, requests, transfer.of("/api/search?")
+        return took, size, requests, transfer.of("/api/search?")
     finally:
         context.close()
 
@@ -228,12 +216,10 @@ def main() -> int:
                 page = browser.new_page(viewport={"width": 1366, "height": 768})
                 page.goto(url + "/")
                 page.wait_for_selector("#grid .card", timeout=120_000)
-                session = page.context.new_cdp_session(page)
-                session.send("Performance.enable")
                 rows = []
                 for query in QUERIES:
                     page.evaluate(SEARCH_IN_PAGE, query)  # warm: caches, the query index
-                    api, shown, busy = [], [], []
+                    api, shown = [], []
                     for _ in range(args.runs):
                         # Each measured alone: the grid's thumbnail requests (404
                         # here) must not queue ahead of the next request.
@@ -242,14 +228,11 @@ def main() -> int:
                         took, items = page.evaluate(FETCH_IN_PAGE, [query, "60"])
                         api.append(took / 1000)
                         page.wait_for_timeout(200)
-                        before = main_thread_seconds(session)
                         took, cards = page.evaluate(SEARCH_IN_PAGE, query)
-                        busy.append(main_thread_seconds(session) - before)
                         shown.append(took / 1000)
-                    rows.append((query, median(api), median(shown), items, cards, median(busy)))
+                    rows.append((query, median(api), median(shown), items, cards))
                     print(f"{query or '(everything)':36} api {fmt_ms(median(api)):>10}"
-                          f"   page {fmt_ms(median(shown)):>10}   {cards} cards"
-                          f"   (main thread busy {fmt_ms(median(busy))})")
+                          f"   page {fmt_ms(median(shown)):>10}   {cards} cards")
                 opened = []
                 for query in QUERIES:
                     api50 = []
@@ -257,19 +240,16 @@ def main() -> int:
                         page.wait_for_timeout(100)
                         api50.append(page.evaluate(FETCH_IN_PAGE,
                                                    [query, str(OPEN_LIMIT)])[0] / 1000)
-                    firsts, busies, sizes = [], [], []
+                    firsts, sizes = [], []
                     for _ in range(args.runs):
-                        took, busy_s, size, requests, search_bytes = open_on_search(
-                            browser, url, query)
+                        took, size, requests, search_bytes = open_on_search(browser, url, query)
                         firsts.append(took)
-                        busies.append(busy_s)
                         sizes.append(size)
                     opened.append((query, median(api50), median(firsts), max(firsts),
-                                   max(sizes), requests, search_bytes, median(busies)))
+                                   max(sizes), requests, search_bytes))
                     print(f"{query or '(everything)':36} opened: first card "
-                          f"{fmt_ms(median(firsts)):>10} (worst {fmt_ms(max(firsts))}; main "
-                          f"thread busy {fmt_ms(median(busies))}; API alone "
-                          f"{fmt_ms(median(api50))})   {max(sizes) / 1024:.0f} KiB in "
+                          f"{fmt_ms(median(firsts)):>10} (worst {fmt_ms(max(firsts))}; "
+                          f"API alone {fmt_ms(median(api50))})   {max(sizes) / 1024:.0f} KiB in "
                           f"{requests} requests (the search's JSON {search_bytes / 1024:.0f} KiB)")
                 browser.close()
         finally:
@@ -279,29 +259,24 @@ def main() -> int:
     page_all = median([row[2] for row in rows])
     worst = max(rows, key=lambda row: row[2] - row[1])
     ratio = page_all / api_all if api_all else float("inf")
-    busy_all = median([row[5] for row in rows])
     ok = page_all <= 1.5 * api_all + 0.1 and max(row[2] for row in rows) < 1.0
     verdict("page search", ok,
             f"median over queries: page {fmt_ms(page_all)}, API {fmt_ms(api_all)} "
-            f"({ratio:.2f}x); most overhead: {worst[0]!r} +{fmt_ms(worst[2] - worst[1])}; "
-            f"the page's main thread busy {fmt_ms(busy_all)} a search")
+            f"({ratio:.2f}x); most overhead: {worst[0]!r} +{fmt_ms(worst[2] - worst[1])}")
     print(f"load average at the end {os.getloadavg()[0]:.1f}")
     first_all = median([row[2] for row in opened])
-    first_busy = median([row[7] for row in opened])
     worst_first = max(row[3] for row in opened)
     most_bytes = max(opened, key=lambda row: row[4])
     opened_ok = worst_first < FIRST_CARD_BUDGET and most_bytes[4] < BYTES_BUDGET
     verdict("page opened on a search", opened_ok,
-            f"first card median {fmt_ms(first_all)}, worst {fmt_ms(worst_first)}, main thread "
-            f"busy {fmt_ms(first_busy)} by then "
+            f"first card median {fmt_ms(first_all)}, worst {fmt_ms(worst_first)} "
             f"(the API call alone: {fmt_ms(median([row[1] for row in opened]))}); "
             f"at most {most_bytes[4] / 1024:.0f} KiB ({most_bytes[0]!r}; its search's JSON "
             f"{most_bytes[6] / 1024:.0f} KiB), thumbnails aside")
     ok = ok and opened_ok
     emit_result({"bench": "page", "images": args.images, "api_ms": api_all * 1000,
                  "page_ms": page_all * 1000, "ratio": ratio, "pass": ok,
-                 "busy_ms": busy_all * 1000, "first_card_ms": first_all * 1000,
-                 "first_card_worst_ms": worst_first * 1000, "first_card_busy_ms": first_busy * 1000,
+                 "first_card_ms": first_all * 1000, "first_card_worst_ms": worst_first * 1000,
                  "bytes_max": most_bytes[4],
                  "queries": {row[0]: {"api_ms": row[1] * 1000, "page_ms": row[2] * 1000}
                              for row in rows},

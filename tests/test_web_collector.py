@@ -20,10 +20,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hydrus_fake import FakeHydrus
-from web_fixtures import PHONE, XSS, Daemon, screenshot, start_daemon, stop_daemon, watch_page
-from web_fixtures import browser as browser  # noqa: F401 (a fixture)
-from web_library import build_library
+from helpers.hydrus_fake import FakeHydrus
+from helpers.web_fixtures import (
+    PHONE,
+    XSS,
+    Daemon,
+    screenshot,
+    start_daemon,
+    stop_daemon,
+    watch_page,
+)
+from helpers.web_fixtures import browser as browser  # noqa: F401 (a fixture)
+from helpers.web_library import build_library
 
 pytestmark = pytest.mark.slow
 
@@ -191,6 +199,8 @@ def test_pick_several_and_act_on_them(page: Any, daemon: Daemon, hydrus: FakeHyd
     cards.nth(0).hover()
     cards.nth(0).locator(".pick").click()
     assert page.locator("#selection-bar").is_visible()
+    bar = page.locator("#selection-bar").bounding_box()
+    assert bar is not None and bar["height"] < 60  # one row of actions on a desktop
     cards.nth(2).locator(".pick").click(modifiers=["Shift"])  # the range
     assert [card in picked(page) for card in ids[:3]] == [True, True, True]
     assert page.locator("#grid .card.picked").count() == 3

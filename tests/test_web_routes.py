@@ -51,8 +51,14 @@ def test_the_page_is_served_with_versioned_assets(indexed) -> None:
         assert client.get("/", headers={"If-None-Match": page.headers["etag"]}).status_code == 304
         links = re.findall(r'(?:src|href)="(/assets/[^"]+)"', page.text)
         assert {link.split("?")[0] for link in links} >= {
-            "/assets/app.js", "/assets/style.css", "/assets/dom.js", "/assets/theme.js"}
+            "/assets/page.js", "/assets/style.css", "/assets/theme.js"}
         assert "{{" not in page.text and "<script>" not in page.text  # no inline script
+        # the page's scripts come joined, in the order the page lists them, as one file
+        assert len(re.findall(r"<script ", page.text)) == 2
+        joined = client.get(next(link for link in links if "/page.js" in link)).text
+        starts = [joined.index(f"/* {name} */") for name in ("dom.js", "api.js", "app.js")]
+        assert starts == sorted(starts)
+        assert client.get("/assets/app.js").text in joined
         for link in links:
             versioned = client.get(link)
             assert versioned.status_code == 200, link
