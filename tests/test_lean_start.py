@@ -21,14 +21,14 @@ from typing import Any
 import httpx
 import psutil
 import pytest
-from test_processes import free_port, pximse, write_library
-from test_service import wait_for
-from test_wd14 import NAME, build_model, make_weights
+from helpers.processes import free_port, pximse, write_library
+from helpers.waiting import wait_for
+from helpers.wd14_model import NAME, build_model, make_weights
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("open_clip")
 
-from test_clip import ARCH_QG, tiny_archs, tiny_model  # noqa: E402,F401
+from helpers.clip_model import ARCH_QG, tiny_archs, tiny_model  # noqa: E402,F401
 
 HEAVY = ("torch", "onnxruntime", "rapidocr", "faiss", "pymongo", "open_clip", "cv2",
          "tokenizers", "scipy")

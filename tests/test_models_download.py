@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from conftest import http_server
-from test_wd14 import build_model, make_weights
+from helpers.wd14_model import build_model, make_weights
 
 from pximse.cli import main
 from pximse.models.weights import cache_dir

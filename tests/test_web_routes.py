@@ -8,9 +8,9 @@ import time
 from pathlib import Path
 
 import pytest
-from api_client import api_client
 from fastapi.testclient import TestClient
-from web_fixtures import fake_opener
+from helpers.api_client import api_client
+from helpers.web_fixtures import fake_opener
 
 from pximse.api.app import create_app
 from pximse.api.routes_folder import opener_command

@@ -51,9 +51,9 @@ class StagePlan:
             entry = {"state": "unavailable", "message": message}
             if name in self.missing_weights:
                 entry["missing_weights"] = True
-                describe = getattr(self.waiting_models.get(name), "describe_runtime", None)
-                if runtimes and describe is not None:
-                    entry["runtime"] = dict(describe())
+                waiting = self.waiting_models.get(name)
+                if runtimes and waiting is not None and hasattr(waiting, "describe_runtime"):
+                    entry["runtime"] = dict(waiting.describe_runtime())
             described[name] = entry
         return described
 
