@@ -209,6 +209,14 @@ def test_the_models_commands_export_list_and_verify_int8(exported: dict[str, Any
     assert listed.exit_code == 0 and "clip: ready:" in listed.output
     assert "(torch on cpu" in listed.output  # no ONNX form yet: open_clip on PyTorch
     before = json.loads(runner.invoke(main, ["models", "list", *common, "--json"]).output)
+    # Asked for onnxruntime, `list` says what is missing; it never exports (minutes).
+    onnx_config = tmp_path / "onnx.toml"
+    onnx_config.write_text(config.read_text() + 'clip_runtime = "onnxruntime"\n')
+    listed = runner.invoke(main, ["models", "list", "--config", str(onnx_config),
+                                  "--data-dir", str(tmp_path / "data")], catch_exceptions=False)
+    assert "clip: waiting for weights: " in listed.output
+    assert "pximse models export" in listed.output
+    assert not (tmp_path / "data" / "models" / "clip-onnx").exists()
 
     done = runner.invoke(main, ["models", "export", *common], catch_exceptions=False)
     assert done.exit_code == 0, done.output

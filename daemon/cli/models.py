@@ -95,11 +95,12 @@ def models_list(obj: Context, config_path: Path | None, data_dir: Path | None,
                 as_json: bool) -> None:
     """Each configured stage: ready (with its model id and the runtime, device and
     threads it runs on), waiting for its weights (where they come from, and where
-    it will run) or unavailable (with what to do). Downloads nothing."""
+    it will run) or unavailable (with what to do). Downloads and exports nothing."""
     from pximse.pipeline.build import plan_stages
 
     config = obj.load(config_path, data_dir)
-    described = plan_stages(config, allow_download=False).describe(runtimes=True)
+    described = plan_stages(config, allow_download=False,
+                            may_export=False).describe(runtimes=True)
     if as_json:
         click.echo(json.dumps(described, ensure_ascii=False))
         return

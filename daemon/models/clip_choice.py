@@ -104,11 +104,13 @@ def make_clip(
     threads: int = 0,
     idle_unload_s: float | None = None,
     for_running: bool = False,
+    may_export: bool = True,
 ) -> InferenceModel:
     """The adapter for ``settings`` (nothing is loaded; see the module docstring).
 
     ``for_running``: the model is about to run here, so the device may decide
-    between the runtimes and an export may be made. Raises ImportError when the
+    between the runtimes and an export may be made (unless ``may_export`` is
+    False: a look at where it would run, which must not take minutes). Raises ImportError when the
     runtime the settings need is not installed, ValueError for settings that do
     not fit together, WeightsUnavailable when an export is needed but cannot be
     made.
@@ -157,7 +159,7 @@ def make_clip(
     if not wants_onnx:
         return torch_clip(source, settings, device=device, threads=threads,
                           idle_unload_s=idle_unload_s)
-    if not for_running or not torch_available():
+    if not for_running or not may_export or not torch_available():
         raise WeightsUnavailable(
             f"CLIP {settings.arch} {settings.pretrained or path}: no ONNX form of these weights "
             "is published or exported yet: run `pximse models export` once (it needs PyTorch: "

@@ -122,7 +122,7 @@ def clip_settings(config: Config) -> Any:
 
 def clip_model(config: Config, progress: DownloadProgress | None = None, *,
                allow_download: bool | None = None, for_running: bool = False,
-               threads: int = 0) -> Any:
+               may_export: bool = True, threads: int = 0) -> Any:
     """The configured CLIP model (nothing is loaded until first use); see
     :mod:`pximse.models.clip_choice` for which runtime.
 
@@ -140,7 +140,7 @@ def clip_model(config: Config, progress: DownloadProgress | None = None, *,
         missing_hint=_missing_hint(config, allow_download),
     )
     return make_clip(source, clip_settings(config), device=_device(config), threads=threads,
-                     for_running=for_running)
+                     for_running=for_running, may_export=may_export)
 
 
 def tagger_model(config: Config, progress: DownloadProgress | None = None, *,
@@ -190,15 +190,16 @@ def plan_stages(
     progress: DownloadProgress | None = None,
     allow_download: bool | None = None,
     for_running: bool = True,
+    may_export: bool = True,
     downloaded_elsewhere: Collection[str] = (),
 ) -> StagePlan:
     """The configured stages. ``allow_download`` (default: the configuration's)
     says whether missing weights are fetched now, except for the stages in
     ``downloaded_elsewhere`` (the daemon's own fetcher does those); ``for_running``:
     the stages are about to run here, so CLIP may pick its runtime by the device
-    and export itself, and each model gets the threads ``indexing.cpu_share``
-    allows. ``catalog`` is accepted for callers that pass it; a run calls
-    :meth:`StagePlan.prepare` itself."""
+    and export itself (not with ``may_export=False``), and each model gets the
+    threads ``indexing.cpu_share`` allows. ``catalog`` is accepted for callers
+    that pass it; a run calls :meth:`StagePlan.prepare` itself."""
     plan = StagePlan()
     models = config.models
     threads = _threads(config) if for_running else 0
@@ -242,7 +243,8 @@ def plan_stages(
             from pximse.pipeline.stages import ClipStage
 
             model = clip_model(config, progress, allow_download=allowed("clip"),
-                               for_running=for_running, threads=threads)
+                               for_running=for_running, may_export=may_export,
+                               threads=threads)
             _ = model.model_id  # resolves (or downloads) the weights now
             plan.stages.append(ClipStage(model, config.data_dir / "vectors", config=config))
         except WeightsUnavailable as exc:
