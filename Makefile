@@ -10,7 +10,7 @@ BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip
 ARGS ?=
 
-.PHONY: run test lint typecheck bench clean system-deps milvus-server
+.PHONY: run test lint layers typecheck bench clean system-deps milvus-server
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,7 +33,7 @@ test: $(VENV)/.installed-test milvus-server
 	-@$(MAKE) --no-print-directory system-deps
 	$(BIN)/python -m pytest -n 2 $(ARGS)
 
-# A real Milvus server for the tests (tests/milvus_server.py starts it): PyPI's
+# A real Milvus server for the tests (tests/helpers/milvus_server.py starts it): PyPI's
 # `milvus` package ships Milvus 2.3's standalone binary. Its own venv, since the
 # package's dependencies are old (setuptools<70).
 MILVUS_VENV := build/milvus-server
@@ -46,7 +46,17 @@ milvus-server: $(MILVUS_VENV)/.installed
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check daemon tray integrations tests bench
+	$(MAKE) layers
 	$(MAKE) typecheck
+
+# The one-way layers ([tool.importlinter] in pyproject.toml). import-linter reads
+# the package as it is installed, tray/ and integrations/ inside pximse/.
+layers: $(VENV)/.installed-test
+	rm -rf build/layers && mkdir -p build/layers
+	cp -r daemon build/layers/pximse
+	cp -r tray build/layers/pximse/tray
+	cp -r integrations build/layers/pximse/integrations
+	PYTHONPATH=build/layers $(BIN)/lint-imports --no-cache
 
 bench: $(VENV)/.installed-test
 	$(BIN)/python bench/run_all.py

@@ -42,7 +42,7 @@ from _common import REPO_DIR, emit_result, machine_line, progress, verdict
 
 sys.path.insert(0, str(REPO_DIR / "tests"))
 
-from hydrus_fake import FakeHydrus  # noqa: E402
+from helpers.hydrus_fake import FakeHydrus  # noqa: E402
 
 from pximse.integrations.hydrus.client import HydrusClient  # noqa: E402
 from pximse.integrations.hydrus.ledger import Ledger  # noqa: E402

@@ -182,7 +182,7 @@ def explain(catalog, query) -> list[str]:  # type: ignore[no-untyped-def]
 
     compiler = getattr(catalog, "compiler", None)
     if compiler is None:
-        from pximse.query.sql import SqlCompiler
+        from pximse.store.sqlite.compiler import SqlCompiler
 
         compiler = SqlCompiler(catalog.tag_threshold, catalog.tag_counts)
     where = compiler.where(query.where)

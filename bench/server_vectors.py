@@ -1,7 +1,7 @@
 """The Milvus backend on a real Milvus server: migration, and filtered CLIP search.
 
 The server is the ``milvus`` package's Milvus 2.3.5 standalone server, started
-as the test suite starts it (tests/milvus_server.py: its own venv under
+as the test suite starts it (tests/helpers/milvus_server.py: its own venv under
 ``build/``, a free port, a temporary base directory).
 
 1. ``pximse migrate``'s vector copy (``copy_vectors``, the function the command
@@ -37,7 +37,7 @@ from pximse.store.vectors.embedded import EmbeddedVectorStore
 from pximse.store.vectors.milvus import MilvusVectorStore
 
 sys.path.insert(0, str(REPO_DIR / "tests"))
-from milvus_server import shared_server  # noqa: E402
+from helpers.milvus_server import shared_server  # noqa: E402
 from vector_search import make_vectors  # noqa: E402
 
 K = 100

@@ -166,11 +166,11 @@ def milvus_server_uri(request: pytest.FixtureRequest,
                       tmp_path_factory: pytest.TempPathFactory) -> str:
     """A real Milvus server for the run: ``PXIMSE_TEST_MILVUS_URI`` when set (any
     version), else the ``milvus`` package's 2.3 server, started once for every
-    worker of the run (tests/milvus_server.py) and stopped when the run ends."""
+    worker of the run (tests/helpers/milvus_server.py) and stopped when the run ends."""
     import os
     import sys
 
-    from milvus_server import shared_server
+    from helpers.milvus_server import shared_server
 
     given = os.environ.get("PXIMSE_TEST_MILVUS_URI", "")
     if given:

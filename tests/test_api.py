@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from api_client import api_client
 from fastapi.testclient import TestClient
+from helpers.api_client import api_client
 
 from pximse.api.app import create_app
 from pximse.library.scan import scan_roots

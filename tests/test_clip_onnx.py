@@ -24,7 +24,7 @@ torch = pytest.importorskip("torch")
 open_clip = pytest.importorskip("open_clip")
 pytest.importorskip("tokenizers")
 
-from test_clip import ARCH, ARCH_QG, pictures, save_bin, tiny_archs, tiny_model  # noqa: E402,F401
+from helpers.clip_model import ARCH, ARCH_QG, pictures, save_bin, tiny_archs, tiny_model  # noqa: E402,F401
 
 from pximse.models.base import WeightsSource  # noqa: E402
 from pximse.models.clip import ClipModel  # noqa: E402

@@ -3,29 +3,19 @@ status with indexing and watching, pause/resume, rescans, and the event stream."
 
 from __future__ import annotations
 
-import json
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from api_client import api_client
 from fastapi.testclient import TestClient
+from helpers.api_client import api_client
+from helpers.events_stream import sse_messages
+from helpers.waiting import wait_for
 
 from pximse.api.app import create_app
 from pximse.store.sqlite.catalog import SqliteCatalog
-
-
-def wait_for(condition: Callable[[], Any], timeout: float = 30.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError("condition not met in time")
 
 
 @pytest.fixture
@@ -37,18 +27,6 @@ def served(library: Path, make_image, make_config) -> Iterator[tuple[TestClient,
     with api_client(app) as client:
         yield client, app
     catalog.close()
-
-
-def sse_messages(lines: Iterator[str]) -> Iterator[dict[str, Any]]:
-    message: dict[str, Any] = {}
-    for line in lines:
-        if not line:
-            if "event" in message:
-                yield message
-            message = {}
-            continue
-        key, _, value = line.partition(": ")
-        message[key] = json.loads(value) if key == "data" else value
 
 
 def test_status_has_indexing_watching_and_errors(served: tuple[TestClient, Any]) -> None:

@@ -23,8 +23,8 @@ from typing import Any
 import mongomock
 import pytest
 from conftest import draw_picture
-from test_service import wait_for
-from test_wd14 import NAME, build_model, make_weights
+from helpers.waiting import wait_for
+from helpers.wd14_model import NAME, build_model, make_weights
 
 from pximse.config import Config, load_config
 from pximse.events import EventBus
@@ -119,7 +119,8 @@ def test_the_indexers_loop_runs_the_models_on_mongodb(
     said: list[dict[str, Any]] = []
     monkeypatch.setattr(index_child, "emit", lambda **message: said.append(message))
     args = argparse.Namespace(config=str(config.config_path), data_dir=str(config.data_dir),
-                              new_after=new_after, keep_alive=0.1)
+                              new_after=new_after, keep_alive=0.1, isolate="",
+                              quarantine="{}")
     assert index_child.run(args, index_child.Control(False)) == 0
 
     model_id = said[0]["plan"]["tagger"]["model_id"]
@@ -143,7 +144,7 @@ def test_serve_on_a_mongodb_server_watches_and_indexes(tmp_path: Path) -> None:
                     "server (see deploy/compose.yaml)")
     import httpx
     import pymongo
-    from test_processes import free_port, pximse, write_library
+    from helpers.processes import free_port, pximse, write_library
 
     library = tmp_path / "lib"
     write_library(library, 12)

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 from conftest import Mounts
-from test_processes import pximse
-from test_watch import png_bytes
+from helpers.pictures import png_bytes
+from helpers.processes import pximse
 
 from pximse.data_folder import MIN_FREE_BYTES, DataFolderProblem, data_folder_problem
 from pximse.store.sqlite import database
@@ -161,7 +161,8 @@ def test_pximse_index_on_a_full_disk_says_so_and_resumes_after(
 def test_the_daemon_waits_on_a_full_disk_and_goes_on_by_itself(
     tmp_path: Path, mounts: Mounts
 ) -> None:
-    from test_service import serve_with_tagger, tagger_rows, wait_for
+    from helpers.serve import serve_with_tagger, tagger_rows
+    from helpers.waiting import wait_for
 
     from tray.state import state_from_status
 

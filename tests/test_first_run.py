@@ -32,15 +32,15 @@ from typing import Any
 import httpx
 import pytest
 from conftest import draw_picture, http_server
+from helpers.processes import free_port, pximse
+from helpers.waiting import wait_for
+from helpers.wd14_model import build_model, make_weights
 from PIL import Image, ImageDraw, ImageFont
-from test_processes import free_port, pximse
-from test_service import wait_for
-from test_wd14 import build_model, make_weights
 
 torch = pytest.importorskip("torch")
 open_clip = pytest.importorskip("open_clip")
 
-from test_clip import ARCH_QG, tiny_archs, tiny_model  # noqa: E402,F401
+from helpers.clip_model import ARCH_QG, tiny_archs, tiny_model  # noqa: E402,F401
 
 TAGGER_REPO = "SmilingWolf/wd-vit-tagger-v3"
 CLIP_REPO = "immich-app/ViT-B-32__openai"

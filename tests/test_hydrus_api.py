@@ -7,10 +7,10 @@ import hashlib
 from pathlib import Path
 
 import pytest
-from api_client import api_client
 from fastapi.testclient import TestClient
-from hydrus_fake import FakeHydrus
-from hydrus_target import SERVICE, TEST_KEY, fake_hydrus_fixture  # noqa: F401 (fixture)
+from helpers.api_client import api_client
+from helpers.hydrus_fake import FakeHydrus
+from helpers.hydrus_target import SERVICE, TEST_KEY, fake_hydrus_fixture  # noqa: F401 (fixture)
 
 from pximse.api.app import create_app
 from pximse.config import load_config
@@ -100,7 +100,13 @@ def test_show_errors_are_json_with_a_message(api: TestClient, fake_hydrus: FakeH
     assert refused.status_code == 503 and refused.json()["error"] == "hydrus_auth"
 
 
-def test_similar_needs_vectors(api: TestClient) -> None:
-    sha = hashlib.sha256(b"nothing").hexdigest()
-    answer = api.post("/api/hydrus/show", json={"q": "", "similar": sha})
-    assert answer.status_code in (400, 503) and answer.json()["message"]
+def test_similar_names_a_catalogued_image_and_needs_vectors(api: TestClient,
+                                                          tmp_path: Path) -> None:
+    unknown = hashlib.sha256(b"nothing").hexdigest()
+    answer = api.post("/api/hydrus/show", json={"q": "", "similar": unknown})
+    assert answer.status_code == 400 and answer.json()["error"] == "query"
+    assert "no image has an id" in answer.json()["message"]
+    known = hashlib.sha256((tmp_path / "library" / "yande.re 100 dog.png").read_bytes())
+    answer = api.post("/api/hydrus/show", json={"q": "", "similar": known.hexdigest()})
+    assert answer.status_code == 503, answer.text  # the image is there, CLIP is not
+    assert answer.json()["error"] == "vector_search_unavailable" and answer.json()["message"]

@@ -9,8 +9,8 @@ import uuid
 
 import httpx
 import pytest
-from hydrus_fake import MAX_REQUEST_BYTES, SEARCH, FakeHydrus
-from hydrus_target import (  # noqa: F401 (fixtures)
+from helpers.hydrus_fake import MAX_REQUEST_BYTES, SEARCH, FakeHydrus
+from helpers.hydrus_target import (  # noqa: F401 (fixtures)
     SERVICE,
     TEST_KEY,
     HydrusTarget,

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from hydrus_fake import DATABASE, EDIT_TAGS, EDIT_URLS, NOTES, SEARCH, FakeHydrus
-from hydrus_target import (  # noqa: F401 (fixtures)
+from helpers.hydrus_fake import DATABASE, EDIT_TAGS, EDIT_URLS, NOTES, SEARCH, FakeHydrus
+from helpers.hydrus_target import (  # noqa: F401 (fixtures)
     SERVICE,
     TEST_KEY,
     HydrusTarget,

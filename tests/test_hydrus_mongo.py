@@ -21,11 +21,11 @@ from typing import Any
 
 import mongomock
 import pytest
-from api_client import api_client
-from hydrus_fake import FakeHydrus
-from hydrus_target import SERVICE, TEST_KEY, fake_hydrus_fixture  # noqa: F401 (fixture)
-from mongo_tee import TeeCatalog
-from test_hydrus_background import push_loop_setup
+from helpers.api_client import api_client
+from helpers.hydrus_fake import FakeHydrus
+from helpers.hydrus_push_loop import push_loop_setup
+from helpers.hydrus_target import SERVICE, TEST_KEY, fake_hydrus_fixture  # noqa: F401 (fixture)
+from helpers.mongo_tee import TeeCatalog
 
 from pximse.api.app import create_app
 from pximse.config import RootConfig

@@ -7,8 +7,8 @@ import uuid
 from pathlib import Path
 
 import pytest
-from hydrus_fake import FakeHydrus
-from hydrus_target import (  # noqa: F401 (fixtures)
+from helpers.hydrus_fake import FakeHydrus
+from helpers.hydrus_target import (  # noqa: F401 (fixtures)
     SERVICE,
     TEST_KEY,
     HydrusTarget,

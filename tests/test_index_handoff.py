@@ -12,9 +12,10 @@ import time
 from pathlib import Path
 
 import pytest
-from test_processes import free_port, pximse, write_library
-from test_service import Serve, wait_for
-from test_watch import png_bytes
+from helpers.pictures import png_bytes
+from helpers.processes import free_port, pximse, write_library
+from helpers.serve import Serve
+from helpers.waiting import wait_for
 
 from pximse.service.lock import DaemonLock, DataFolderLocked, read_lock_info
 

@@ -21,14 +21,14 @@ from typing import Any
 import httpx
 import psutil
 import pytest
-from test_processes import free_port, pximse, write_library
-from test_service import wait_for
-from test_wd14 import NAME, build_model, make_weights
+from helpers.processes import free_port, pximse, write_library
+from helpers.waiting import wait_for
+from helpers.wd14_model import NAME, build_model, make_weights
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("open_clip")
 
-from test_clip import ARCH_QG, tiny_archs, tiny_model  # noqa: E402,F401
+from helpers.clip_model import ARCH_QG, tiny_archs, tiny_model  # noqa: E402,F401
 
 HEAVY = ("torch", "onnxruntime", "rapidocr", "faiss", "pymongo", "open_clip", "cv2",
          "tokenizers", "scipy")
@@ -105,6 +105,7 @@ def test_help_and_search_start_fast_and_import_no_runtime(indexed: dict[str, Any
 def test_index_on_an_unchanged_library_loads_no_model(indexed: dict[str, Any]) -> None:
     _, modules, output = run(*indexed["common"], "index", "--json", env=indexed["env"])
     assert not modules & set(HEAVY), modules & set(HEAVY)
+    assert "httpx" not in modules  # no daemon to hand the work to: no HTTP client (0.2 s)
     body = json.loads(output)
     assert body["unchanged"] == 6
     assert {name: s["done"] for name, s in body["models"]["report"]["stages"].items()} == \

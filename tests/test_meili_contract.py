@@ -17,8 +17,8 @@ from typing import Any
 
 import httpx
 import pytest
-from meili_fake import FakeMeili
-from meili_recorded import RECORDED, Recorded
+from helpers.meili_fake import FakeMeili
+from helpers.meili_recorded import RECORDED, Recorded
 
 SERVER_URL = os.environ.get("PXIMSE_TEST_MEILI_URL", "")
 SERVER_KEY = os.environ.get("PXIMSE_TEST_MEILI_KEY", "")

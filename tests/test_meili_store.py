@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import mongomock
 import pytest
-from meili_fake import FakeMeili
+from helpers.meili_fake import FakeMeili
 
 from pximse.store.meili import MeiliError, MeiliTextStore
 from pximse.store.mongo.catalog import MongoCatalog

@@ -17,8 +17,9 @@ import mongomock
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from test_mongo_catalog import mongo_client
-from test_query_engines import TABLE, _table_params, build_library
+from helpers.mongo_pair import mongo_client
+from helpers.query_library import build_library
+from helpers.query_table import TABLE, table_params
 
 from pximse.cli import main
 from pximse.query.parse import parse_query
@@ -66,7 +67,7 @@ def test_round_trip_keeps_everything(library: SqliteCatalog, mongo: MongoDatabas
 
     # The copy answers every query as the original does (word searches from the
     # Meilisearch index that `pximse migrate --meili-url` fills).
-    from meili_fake import FakeMeili
+    from helpers.meili_fake import FakeMeili
 
     from pximse.store.meili import MeiliTextStore
 
@@ -99,9 +100,9 @@ def test_round_trip_keeps_everything(library: SqliteCatalog, mongo: MongoDatabas
 
 
 def _table_params_for(catalog: SqliteCatalog) -> dict[str, str]:
-    from query_reference import Reference
+    from helpers.query_reference import Reference
 
-    return _table_params(Reference.load(catalog.db.path))
+    return table_params(Reference.load(catalog.db.path))
 
 
 def test_an_interrupted_copy_resumes(library: SqliteCatalog, tmp_path: Path) -> None:

@@ -24,10 +24,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers.mongo_pair import close_pair, open_pair
+from helpers.query_library import THRESHOLD
+from helpers.query_strategies import Queries
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_mongo_catalog import close_pair, open_pair
-from test_query_engines import THRESHOLD, Queries
 
 from pximse.query.ast import And, Compare, MatchAll, Not, Or, Query, Tag
 from pximse.store.mongo.catalog import MongoCatalog
@@ -250,11 +251,12 @@ def synced(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
 
 class Expressible:
     def __init__(self, catalog: MongoCatalog) -> None:
-        from query_reference import Item, Reference
+        from helpers.query_reference import Item, Reference
 
         texts = {d["_id"]: d["text"] for d in catalog.mdb.ocr.find()}
         items = [Item(d["_id"], d["sha256"], d["state"], {**d},
-                      list(zip(d["paths"], d["folders"], strict=True)), ocr=texts.get(d["_id"]))
+                      list(zip(d["paths"], d["folders"], strict=True)),
+                      names=list(d.get("names", [])), ocr=texts.get(d["_id"]))
                  for d in catalog.mdb.content.find()]
         self.strategy = Queries(Reference(items, THRESHOLD)).strategy.map(
             lambda q: q.where).filter(lambda node: milvus_filter(node) is not None)

@@ -14,92 +14,33 @@ own that is dropped afterwards.
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import mongomock
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
-from mongo_tee import TeeCatalog
-from query_reference import Reference
-from test_query_engines import (
-    FRESHNESS_QUERIES,
+from helpers.mongo_pair import Pair, close_pair, open_pair
+from helpers.query_library import (
     MODEL,
     SECOND,
-    TABLE,
     THRESHOLD,
-    Library,
-    NewContent,
-    Queries,
-    _table_params,
     add_images,
-    build_library,
     file_ids,
     sha_for,
     write_ocr,
 )
+from helpers.query_strategies import Queries
+from helpers.query_table import FRESHNESS_QUERIES, TABLE, table_params
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from pximse.query.ast import And, Compare, MatchAll, Not, Or, Query, SortKey, Tag, TagScore, Text
 from pximse.query.parse import parse_query
 from pximse.store.mongo.catalog import MongoCatalog
 from pximse.store.mongo.database import MongoDatabase
 from pximse.store.records import SearchPage
-from pximse.store.sqlite.catalog import FileRecord, ScanBatch, SqliteCatalog
-
-MONGO_URL = os.environ.get("PXIMSE_TEST_MONGO_URL", "")
-
-
-def mongo_client(kind: str):  # type: ignore[no-untyped-def]
-    if kind == "mongomock":
-        return mongomock.MongoClient()
-    if not MONGO_URL:
-        pytest.skip("PXIMSE_TEST_MONGO_URL is not set: the MongoDB server cases need a "
-                    "server (see deploy/compose.yaml)")
-    import pymongo
-
-    return pymongo.MongoClient(MONGO_URL, serverSelectionTimeoutMS=5000)
-
-
-@dataclass(repr=False)
-class Pair:
-    sqlite: SqliteCatalog
-    mongo: MongoCatalog
-    tee: TeeCatalog
-    library: Library
-    path: Path
-
-    def reference(self) -> Reference:
-        return Reference.load(self.path, THRESHOLD)
-
-
-def open_pair(tmp_path: Path, kind: str, n: int, seed: int) -> Pair:
-    """The two catalogues; word searches go to the embedded index on SQLite and to
-    (the fake) Meilisearch on MongoDB, so the table's m;/mt; cases compare the two."""
-    from meili_fake import FakeMeili
-
-    from pximse.store.meili import MeiliTextStore
-
-    client = mongo_client(kind)
-    name = f"pximse_test_{uuid.uuid4().hex[:12]}"
-    meili = FakeMeili().start()
-    mongo = MongoCatalog(MongoDatabase(client, name), tag_threshold=THRESHOLD,
-                         text_store=MeiliTextStore(meili.url, interval_ms=1))
-    mongo.meili = meili  # type: ignore[attr-defined]
-    path = tmp_path / "catalog.sqlite3"
-    sqlite = SqliteCatalog(path, tag_threshold=THRESHOLD, memory_index=False)
-    tee = TeeCatalog(sqlite, mongo)
-    library = build_library(tee, n=n, seed=seed)  # type: ignore[arg-type]
-    return Pair(sqlite, mongo, tee, library, path)
-
-
-def close_pair(pair: Pair) -> None:
-    pair.sqlite.close()
-    pair.mongo.mdb.client.drop_database(pair.mongo.mdb.name)
-    pair.mongo.close()
-    pair.mongo.meili.stop()  # type: ignore[attr-defined]
+from pximse.store.scan_records import NewContent
+from pximse.store.sqlite.catalog import FileRecord, ScanBatch
 
 
 @pytest.fixture(scope="module", params=["mongomock", "server"])
@@ -193,7 +134,7 @@ def test_mongo_agrees_with_sqlite(data: st.DataObject, pair: Pair, queries: Quer
 @pytest.mark.parametrize(("text", "sort", "syntax", "found"), TABLE,
                          ids=[row[0] or row[1] for row in TABLE])
 def test_hand_written_query(text: str, sort: str, syntax: str, found: bool, pair: Pair) -> None:
-    query = parse_query(text.format(**_table_params(pair.reference())), sort)
+    query = parse_query(text.format(**table_params(pair.reference())), sort)
     total, _ = same_answer(pair, query, seed=12345)
     assert (total > 0) == found
     for offset in (0, 7, max(total - 1, 0)):

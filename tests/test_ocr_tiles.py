@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers.processes import pximse
 from PIL import Image, ImageDraw, ImageFont
-from test_processes import pximse
 
 from pximse.models.ocr import TILE_ASPECT, TILE_LONG, RapidOcrEngine, tiles
 from pximse.pipeline import runner

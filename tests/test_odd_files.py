@@ -15,14 +15,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_watch import Watched, png_bytes, wait_for
+from helpers.pictures import png_bytes
+from helpers.waiting import wait_for
+from helpers.watched import Watched
 
 from pximse.config import RootConfig, ScanConfig
 from pximse.library import scan as scan_module
-from pximse.library.pathtext import os_path, readable, stored_path
 from pximse.library.scan import scan_roots
 from pximse.library.watch import looks_complete
 from pximse.query.parse import parse_query
+from pximse.store.pathtext import os_path, readable, stored_path
 from pximse.store.sqlite.catalog import SqliteCatalog
 
 ODD = b"caf\xe9 \xff\xfe.png"  # Latin-1 bytes: not UTF-8
@@ -382,7 +384,7 @@ def test_error_texts_are_readable(catalog: SqliteCatalog, library: Path, tmp_pat
 def test_the_api_serves_and_shows_a_file_whose_name_is_not_utf8(
     library: Path, make_config: Any, tmp_path: Path
 ) -> None:
-    from api_client import api_client
+    from helpers.api_client import api_client
 
     from pximse.api.app import create_app
 

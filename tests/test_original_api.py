@@ -23,9 +23,10 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
-from api_client import api_client
 from conftest import http_server
 from fastapi.testclient import TestClient
+from helpers.api_client import api_client
+from helpers.original_requests import front_end_form, picture_url, submit
 
 from pximse.api.app import create_app
 from pximse.api.original_documents import ORIGINAL_KEYS
@@ -65,9 +66,16 @@ def original(library: Path, make_image, make_config) -> dict[str, Any]:
         os.utime(path, (MTIME[name], MTIME[name]))
     config = make_config({"main": library})
     catalog = SqliteCatalog(config.catalog_path)
-    scan_roots(catalog, config.roots, thumbnail_dir=config.thumbnail_dir, config=config.scan)
+    fill(catalog, config)
     sha = {name: sha_of(library / name) for name in FILES}
-    cid = {name: catalog.content_id_for(sha[name]) for name in FILES}
+    return {"config": config, "catalog": catalog, "library": library, "sha": sha}
+
+
+def fill(catalog: Any, config: Config) -> None:
+    """The library scanned into ``catalog``, then tags, OCR text and a Pixiv work."""
+    library = config.roots[0].path
+    scan_roots(catalog, config.roots, thumbnail_dir=config.thumbnail_dir, config=config.scan)
+    cid = {name: catalog.content_id_for(sha_of(library / name)) for name in FILES}
     catalog.set_model_tags_many([
         (cid[PIXIV], "wd-test", {"1girl": 0.98, "long_hair": 0.7, "hat": 0.2}),
         (cid[YANDERE], "wd-test", {"1girl": 0.6, "monochrome": 0.9}),
@@ -80,38 +88,12 @@ def original(library: Path, make_image, make_config) -> dict[str, Any]:
         created=1_577_836_800, views=1000, bookmarks=200, likes=150, comments=3,
         user_id="12345", user_name="Alice",
         tags=[PixivTag("オリジナル", "original"), PixivTag("女の子")]))
-    return {"config": config, "catalog": catalog, "library": library, "sha": sha}
 
 
 @pytest.fixture
 def client(original: dict[str, Any]) -> TestClient:
     with api_client(create_app(original["config"], original["catalog"])) as test_client:
         yield test_client
-
-
-def front_end_form(text: str | None = "", query: list[str] | None = None,
-                   sort: list[str] | None = None, image: Any = None) -> dict[str, Any]:
-    """The multipart parts the original's ``submitData`` appends, in its order:
-    ``FormData.append`` turns ``null`` into "null" and an array into its
-    comma-joined ``String()``."""
-    def js_string(value: Any) -> str:
-        return "null" if value is None else ",".join(value) if isinstance(value, list) \
-            else str(value)
-
-    parts: list[tuple[str, Any]] = [("text", (None, js_string(text))),
-                                    ("query", (None, js_string([] if query is None else query))),
-                                    ("sort", (None, js_string([] if sort is None else sort)))]
-    if image is not None:
-        parts.append(("image", image if isinstance(image, tuple) else (None, image)))
-    return {"files": parts}
-
-
-def submit(client: TestClient, **form: Any) -> list[dict[str, Any]]:
-    response = client.post("/api/query/", **front_end_form(**form))
-    assert response.status_code == 200, response.text
-    body = response.json()
-    assert isinstance(body, list)  # the page uses .length and .slice
-    return body
 
 
 def by_file(docs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -131,8 +113,8 @@ def test_every_document_has_the_originals_keys_and_types(client: TestClient) -> 
         assert doc["type"] in ORIGINAL_TYPES
         assert all(isinstance(doc[key], int) for key in ("width", "height", "filesize"))
         assert re.fullmatch(r"\d{4}/\d\d/\d\d-\d\d:\d\d:\d\d", doc["date"])
-        assert isinstance(doc["tags"], dict)
-        assert all(isinstance(score, float) for score in doc["tags"].values())
+        assert doc["tags"] is None or all(isinstance(score, float)
+                                          for score in doc["tags"].values())
         assert doc["tags1"] is None or all(isinstance(tag, str) for tag in doc["tags1"])
         assert "image_distance" not in doc and "text_distance" not in doc  # not ranked
         # PxIMSE's own fields come after, under names the original did not use
@@ -161,7 +143,7 @@ def test_each_document_field_by_field(client: TestClient, original: dict[str, An
     pixiv1 = docs[PIXIV1]
     assert (pixiv1["type"], pixiv1["userid"], pixiv1["illustid"], pixiv1["tags"],
             pixiv1["tags1"], pixiv1["text"], pixiv1["viewCount"]) == (
-        "pixiv1", None, "98765432", {}, None, None, None)
+        "pixiv1", None, "98765432", None, None, None, None)
     yandere = docs[YANDERE]
     assert (yandere["type"], yandere["folder"], yandere["illustid"], yandere["tags1"],
             yandere["tags"], yandere["user"]) == (
@@ -213,6 +195,12 @@ def test_the_originals_item_meanings(client: TestClient) -> None:
     assert names("text;=null") == set(map(lambda n: Path(n).name, FILES)) - {Path(PIXIV).name}
     assert names("tags1;!=null", "!tags") == set()
     assert names("tags1;!=null") == {Path(PIXIV).name, YANDERE}
+    # a key the dialog shows as null is one KEY;=null finds, and the other way round
+    docs = submit(client)
+    for key in ("tags", "tags1", "text"):
+        assert names(f"{key};=null") == {doc["filename"] for doc in docs if doc[key] is None}
+        assert names(f"{key};!=null") == {doc["filename"] for doc in docs
+                                          if doc[key] is not None}
 
 
 def test_every_sort_chip_of_the_original(client: TestClient) -> None:
@@ -266,11 +254,6 @@ def test_no_limit_answers_up_to_original_api_limit(tmp_path: Path, make_config) 
 
 
 # -- the pictures at {serverUrl}/{folder}/{filename} ---------------------------------------
-
-
-def picture_url(doc: dict[str, Any]) -> str:
-    """The address as a browser requests the page's ``${serverUrl}/${folder}/${filename}``."""
-    return "/" + quote(f"{doc['folder']}/{doc['filename']}")
 
 
 def test_the_picture_at_the_address_the_page_builds(client: TestClient,
@@ -411,3 +394,51 @@ def test_a_front_end_on_a_configured_origin(original: dict[str, Any], make_confi
         own = client.get(picture_url(doc), headers={**picture, "Sec-Fetch-Site": "same-origin"})
         assert own.status_code == 200
         assert own.headers["cross-origin-resource-policy"] == "same-origin"
+
+
+# -- the server backend --------------------------------------------------------------------
+
+
+def test_the_same_answers_on_mongodb(original: dict[str, Any], make_config) -> None:
+    """The library written to MongoDB (mongomock) with word searches in
+    (the fake) Meilisearch answers every form as the embedded catalogue does."""
+    import mongomock
+    from meili_fake import FakeMeili
+
+    from pximse.store.meili import MeiliTextStore
+    from pximse.store.mongo.catalog import MongoCatalog
+    from pximse.store.mongo.database import MongoDatabase
+
+    config = make_config({"main": original["library"]},
+                         '[backend]\nkind = "mongodb"\n')
+    meili = FakeMeili().start()
+    mongo = MongoCatalog(MongoDatabase(mongomock.MongoClient(), "pximse"),
+                         text_store=MeiliTextStore(meili.url, interval_ms=1))
+    try:
+        fill(mongo, config)
+        forms: list[dict[str, Any]] = [
+            {}, {"text": None, "query": None, "sort": None},
+            {"query": ["tags.1girl"], "sort": ["width;1"]},
+            {"query": ["!tags.monochrome", '|type;="pixiv"', '|type;="twitter"']},
+            {"query": ['type;="pixiv1"']}, {"query": ["tags.long_hair;<=0.9"]},
+            {"query": ["textlen;<50"]}, {"query": ["tags;=null"], "sort": ["filename"]},
+            {"query": ["tags1;!=null"], "sort": ["illustid;1"]},
+            {"query": ['userid;="12345"']}, {"query": ["m;hello wor"]},
+            {"query": ["mt;origin"]}, {"query": ["mt;cat_ears"]},
+            *({"sort": [chip + suffix]} for chip in SORT_CHIPS for suffix in ("", ";1")),
+        ]
+        with api_client(create_app(original["config"], original["catalog"])) as embedded, \
+                api_client(create_app(config, mongo)) as server:
+            for form in forms:
+                expected = submit(embedded, **form)
+                assert expected, form  # each form finds something
+                assert submit(server, **form) == expected, form
+            assert {doc["filename"] for doc in submit(server, query=["m;hello"])} == {
+                Path(PIXIV).name}
+            for doc in submit(server):
+                shown = server.get(picture_url(doc))
+                assert shown.status_code == 200, doc
+                assert shown.content == embedded.get(picture_url(doc)).content
+    finally:
+        mongo.close()
+        meili.stop()

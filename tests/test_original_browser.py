@@ -19,11 +19,11 @@ import pytest
 
 pytest.importorskip("open_clip")
 
-from clip_daemon import start_clip_daemon  # noqa: E402
 from conftest import http_server  # noqa: E402
-from test_clip import tiny_archs  # noqa: E402,F401 (a fixture)
-from web_fixtures import Daemon, stop_daemon, watch_page  # noqa: E402
-from web_fixtures import browser as browser  # noqa: E402,F401 (a fixture)
+from helpers.clip_daemon import start_clip_daemon  # noqa: E402
+from helpers.clip_model import tiny_archs  # noqa: E402,F401 (a fixture)
+from helpers.web_fixtures import Daemon, stop_daemon, watch_page  # noqa: E402
+from helpers.web_fixtures import browser as browser  # noqa: E402,F401 (a fixture)
 
 pytestmark = pytest.mark.slow
 

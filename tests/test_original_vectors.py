@@ -15,12 +15,12 @@ import pytest
 
 pytest.importorskip("open_clip")
 
-from api_client import api_client  # noqa: E402
 from conftest import draw_picture  # noqa: E402
 from fastapi.testclient import TestClient  # noqa: E402
-from test_clip import tiny_archs  # noqa: E402,F401
-from test_original_api import picture_url, submit  # noqa: E402
-from test_search_modes import IMAGES, indexed  # noqa: E402,F401
+from helpers.api_client import api_client  # noqa: E402
+from helpers.clip_library import IMAGES, indexed  # noqa: E402,F401
+from helpers.clip_model import tiny_archs  # noqa: E402,F401
+from helpers.original_requests import picture_url, submit  # noqa: E402
 
 from pximse.api.app import create_app  # noqa: E402
 from pximse.library.scan import scan_roots  # noqa: E402

@@ -6,8 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from helpers.wd14_model import NAME, build_model, make_weights
 from PIL import Image, ImageDraw, ImageFont
-from test_wd14 import NAME, build_model, make_weights
 
 from pximse.config import RootConfig, ScanConfig
 from pximse.library.scan import scan_roots

@@ -11,7 +11,7 @@ from PIL import Image
 
 pytest.importorskip("open_clip")
 
-from test_clip import ARCH, clip_from, save_bin, tiny_archs, tiny_model  # noqa: E402,F401
+from helpers.clip_model import ARCH, clip_from, save_bin, tiny_archs, tiny_model  # noqa: E402,F401
 
 from pximse.config import RootConfig, ScanConfig  # noqa: E402
 from pximse.library.scan import scan_roots  # noqa: E402

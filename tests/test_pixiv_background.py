@@ -1,6 +1,7 @@
 """The daemon's background Pixiv fetch ([pixiv] background = true) against a fake
 Pixiv over real HTTP: rounds fetch and publish events, a refused token is one
-warning, and the loop stops with the daemon."""
+warning, and the loop stops with the daemon; each on SQLite and on MongoDB
+(mongomock)."""
 
 from __future__ import annotations
 
@@ -8,12 +9,15 @@ import hashlib
 import json
 import logging
 import threading
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
-from api_client import api_client
-from pixiv_fake import FakePixiv, FakeWork
+from helpers.api_client import api_client
+from helpers.pixiv_fake import FakePixiv, FakeWork
+from helpers.waiting import wait_for
 
 from pximse.config import Config, load_config
 from pximse.events import EventBus
@@ -33,35 +37,48 @@ def fake() -> Iterator[FakePixiv]:
     server.stop()
 
 
-def make(tmp_path: Path, fake: FakePixiv, token: str = TOKEN) -> tuple[Config, SqliteCatalog]:
-    path = tmp_path / "config.toml"
-    path.write_text(
-        f"[pixiv]\nrefresh_token = '{token}'\napp_api_url = '{fake.url}'\n"
-        f"ajax_url = '{fake.url}'\nrequest_interval_s = 0.0\njitter_s = 0.0\n"
-        "background = true\nbackground_interval_minutes = 600\n", encoding="utf-8")
-    config = load_config(path, tmp_path / "data", env={})
-    catalog = SqliteCatalog(config.catalog_path)
-    root = catalog.ensure_root("lib", "/lib")
-    names = ["90000001_p0.png", "90000002_p0.png"]
-    shas = [hashlib.sha256(name.encode()).hexdigest() for name in names]
-    catalog.apply_scan_batch(ScanBatch(
-        root, new_content=[NewContent(s, 10, "png", 10, 10, 1, False, None, False, 10**18)
-                           for s in shas],
-        files=[FileRecord(f"/lib/{n}", 10, 10**18, "ok", s) for n, s in zip(names, shas,
-                                                                            strict=True)]))
-    return config, catalog
+Make = Callable[..., tuple[Config, Any]]
 
 
-def wait_for(condition, timeout: float = 30.0) -> bool:  # type: ignore[no-untyped-def]
-    done = threading.Event()
-    for _ in range(int(timeout / 0.02)):
-        if condition():
-            return True
-        done.wait(0.02)
-    return False
+@pytest.fixture(params=["sqlite", "mongomock"])
+def make(request: pytest.FixtureRequest) -> Make:
+    """A configuration and a catalogue of two Pixiv works, on each catalogue backend."""
+    if request.param == "mongomock":
+        pytest.importorskip("mongomock", reason="mongomock is not installed (the test extra)")
+
+    def build(tmp_path: Path, fake: FakePixiv, token: str = TOKEN) -> tuple[Config, Any]:
+        path = tmp_path / "config.toml"
+        path.write_text(
+            f"[pixiv]\nrefresh_token = '{token}'\napp_api_url = '{fake.url}'\n"
+            f"ajax_url = '{fake.url}'\nrequest_interval_s = 0.0\njitter_s = 0.0\n"
+            "background = true\nbackground_interval_minutes = 600\n", encoding="utf-8")
+        config = load_config(path, tmp_path / "data", env={})
+        catalog = (SqliteCatalog(config.catalog_path) if request.param == "sqlite"
+                   else mongo_catalog())
+        root = catalog.ensure_root("lib", "/lib")
+        names = ["90000001_p0.png", "90000002_p0.png"]
+        shas = [hashlib.sha256(name.encode()).hexdigest() for name in names]
+        catalog.apply_scan_batch(ScanBatch(
+            root, new_content=[NewContent(s, 10, "png", 10, 10, 1, False, None, False, 10**18)
+                               for s in shas],
+            files=[FileRecord(f"/lib/{n}", 10, 10**18, "ok", s)
+                   for n, s in zip(names, shas, strict=True)]))
+        return config, catalog
+
+    return build
 
 
-def test_a_round_fetches_and_publishes(tmp_path: Path, fake: FakePixiv) -> None:
+def mongo_catalog() -> Any:
+    import mongomock
+
+    from pximse.store.mongo.catalog import MongoCatalog
+    from pximse.store.mongo.database import MongoDatabase
+
+    return MongoCatalog(MongoDatabase(mongomock.MongoClient(),
+                                      f"pximse_test_{uuid.uuid4().hex[:12]}"))
+
+
+def test_a_round_fetches_and_publishes(tmp_path: Path, fake: FakePixiv, make: Make) -> None:
     config, catalog = make(tmp_path, fake)
     events = EventBus()
     subscription = events.subscribe(10)
@@ -78,7 +95,7 @@ def test_a_round_fetches_and_publishes(tmp_path: Path, fake: FakePixiv) -> None:
     catalog.close()
 
 
-def test_a_refused_token_is_one_warning(tmp_path: Path, fake: FakePixiv,
+def test_a_refused_token_is_one_warning(tmp_path: Path, fake: FakePixiv, make: Make,
                                         caplog: pytest.LogCaptureFixture) -> None:
     config, catalog = make(tmp_path, fake, token="refused-token-xyz")
     loop = PixivFetchLoop(config, catalog, threading.Event())
@@ -92,7 +109,7 @@ def test_a_refused_token_is_one_warning(tmp_path: Path, fake: FakePixiv,
     catalog.close()
 
 
-def test_the_daemon_runs_it_and_stops_it(tmp_path: Path, fake: FakePixiv,
+def test_the_daemon_runs_it_and_stops_it(tmp_path: Path, fake: FakePixiv, make: Make,
                                          monkeypatch: pytest.MonkeyPatch) -> None:
     from pximse.service.runtime import Daemon
 
@@ -114,7 +131,7 @@ def test_the_daemon_runs_it_and_stops_it(tmp_path: Path, fake: FakePixiv,
     catalog.close()
 
 
-def test_off_by_default(tmp_path: Path, fake: FakePixiv) -> None:
+def test_off_by_default(tmp_path: Path, fake: FakePixiv, make: Make) -> None:
     from dataclasses import replace
 
     from pximse.service.runtime import Daemon
@@ -128,7 +145,8 @@ def test_off_by_default(tmp_path: Path, fake: FakePixiv) -> None:
     catalog.close()
 
 
-def test_the_api_reports_and_fetches_on_request(tmp_path: Path, fake: FakePixiv) -> None:
+def test_the_api_reports_and_fetches_on_request(tmp_path: Path, fake: FakePixiv,
+                                                make: Make) -> None:
 
     from pximse.api.app import create_app
 
@@ -161,8 +179,8 @@ def test_the_api_reports_and_fetches_on_request(tmp_path: Path, fake: FakePixiv)
     catalog.close()
 
 
-def test_a_round_waits_its_turn_while_another_fetch_runs(tmp_path: Path,
-                                                         fake: FakePixiv) -> None:
+def test_a_round_waits_its_turn_while_another_fetch_runs(tmp_path: Path, fake: FakePixiv,
+                                                         make: Make) -> None:
     from pximse.sources.fetch_lock import FetchLock
 
     config, catalog = make(tmp_path, fake)

@@ -1,5 +1,5 @@
 """``pximse pixiv fetch|status|update`` end to end: real image files indexed, then
-fetched from a fake Pixiv over real HTTP (tests/pixiv_fake.py), then searched."""
+fetched from a fake Pixiv over real HTTP (tests/helpers/pixiv_fake.py), then searched."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from api_client import api_client
 from click.testing import CliRunner, Result
-from pixiv_fake import FakePixiv, FakeWork
+from helpers.api_client import api_client
+from helpers.pixiv_fake import FakePixiv, FakeWork
 
 from pximse.cli import main
 

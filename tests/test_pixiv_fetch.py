@@ -1,4 +1,4 @@
-"""Fetching Pixiv metadata against a fake Pixiv over real HTTP (tests/pixiv_fake.py):
+"""Fetching Pixiv metadata against a fake Pixiv over real HTTP (tests/helpers/pixiv_fake.py):
 the app API through pixivpy3 with a refresh token, the web endpoint without
 one; what is stored and how queries see it in both engines; deletions versus
 passing failures; backoff, spacing, resuming, the age rule, token refresh; the
@@ -18,7 +18,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from pixiv_fake import FakePixiv, FakeWork
+from helpers.pixiv_fake import FakePixiv, FakeWork
 
 from pximse.config.settings import PixivConfig
 from pximse.query.parse import parse_query

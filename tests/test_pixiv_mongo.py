@@ -1,9 +1,8 @@
 """The Pixiv fetch with the catalogue on MongoDB (mongomock).
 
-The background loop's tests (test_pixiv_background: a round and its event, a
-refused token, the daemon's loop, ``POST /api/pixiv/fetch``, the fetch lock)
-run again here on a MongoDB catalogue of the same library; and the same fetch
-on SQLite and on MongoDB must leave the same works, images and searches."""
+The same fetch on SQLite and on MongoDB must leave the same works, images and
+searches. (The background loop's tests run on both catalogues in
+test_pixiv_background.py.)"""
 
 from __future__ import annotations
 
@@ -16,8 +15,7 @@ from typing import Any
 import mongomock
 import numpy as np
 import pytest
-import test_pixiv_background as on_sqlite
-from pixiv_fake import FakePixiv, FakeWork
+from helpers.pixiv_fake import FakePixiv, FakeWork
 
 from pximse.config import Config, load_config
 from pximse.sources.pixiv import FetchOptions, fetch_library
@@ -25,7 +23,7 @@ from pximse.store.mongo.catalog import MongoCatalog
 from pximse.store.mongo.database import MongoDatabase
 from pximse.store.sqlite.catalog import FileRecord, NewContent, ScanBatch, SqliteCatalog
 
-TOKEN = on_sqlite.TOKEN
+TOKEN = "background-refresh-token-0123"
 NAMES = ["90000001_p0.png", "90000001_p1.png", "90000002_p0.png", "90000003_p0.png",
          "2002_90000004_p0.png"]
 
@@ -66,58 +64,6 @@ def mongo_catalog(names: list[str] = NAMES, **options: Any) -> MongoCatalog:
                                          f"pximse_test_{uuid.uuid4().hex[:12]}"), **options)
     fill(catalog, names)
     return catalog
-
-
-# -- the background loop's tests, on MongoDB -----------------------------------------------
-
-
-@pytest.fixture
-def on_mongo(monkeypatch: pytest.MonkeyPatch) -> None:
-    """test_pixiv_background's library (two works), made on a MongoDB catalogue."""
-    def make(tmp_path: Path, fake: FakePixiv, token: str = TOKEN
-             ) -> tuple[Config, MongoCatalog]:
-        return (write_config(tmp_path, fake, token),
-                mongo_catalog(["90000001_p0.png", "90000002_p0.png"]))
-
-    monkeypatch.setattr(on_sqlite, "make", make)
-
-
-@pytest.fixture
-def two_works() -> Iterator[FakePixiv]:
-    """test_pixiv_background's Pixiv: one work, and one deleted."""
-    server = FakePixiv(TOKEN).start()
-    server.add(FakeWork(90000001, bookmarks=77))
-    server.add(FakeWork(90000002, state="deleted"))
-    yield server
-    server.stop()
-
-
-@pytest.mark.usefixtures("on_mongo")
-def test_a_round_fetches_and_publishes(tmp_path: Path, two_works: FakePixiv) -> None:
-    on_sqlite.test_a_round_fetches_and_publishes(tmp_path, two_works)
-
-
-@pytest.mark.usefixtures("on_mongo")
-def test_a_refused_token_is_one_warning(tmp_path: Path, two_works: FakePixiv,
-                                        caplog: pytest.LogCaptureFixture) -> None:
-    on_sqlite.test_a_refused_token_is_one_warning(tmp_path, two_works, caplog)
-
-
-@pytest.mark.usefixtures("on_mongo")
-def test_the_daemon_runs_it_and_stops_it(tmp_path: Path, two_works: FakePixiv,
-                                         monkeypatch: pytest.MonkeyPatch) -> None:
-    on_sqlite.test_the_daemon_runs_it_and_stops_it(tmp_path, two_works, monkeypatch)
-
-
-@pytest.mark.usefixtures("on_mongo")
-def test_the_api_reports_and_fetches_on_request(tmp_path: Path, two_works: FakePixiv) -> None:
-    on_sqlite.test_the_api_reports_and_fetches_on_request(tmp_path, two_works)
-
-
-@pytest.mark.usefixtures("on_mongo")
-def test_a_round_waits_its_turn_while_another_fetch_runs(tmp_path: Path,
-                                                         two_works: FakePixiv) -> None:
-    on_sqlite.test_a_round_waits_its_turn_while_another_fetch_runs(tmp_path, two_works)
 
 
 # -- the same fetch on both catalogues ---------------------------------------------------------
@@ -196,7 +142,7 @@ def test_failures_are_kept_apart(tmp_path: Path, fake: FakePixiv) -> None:
 def test_fetched_tags_reach_the_text_store(tmp_path: Path, fake: FakePixiv) -> None:
     """With Meilisearch beside MongoDB, a work's Pixiv tags and their translations
     are copied to its images' text documents as they are stored."""
-    from meili_fake import FakeMeili
+    from helpers.meili_fake import FakeMeili
 
     from pximse.store.meili import MeiliTextStore
 

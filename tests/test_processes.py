@@ -5,34 +5,16 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import sqlite3
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import httpx
 import pytest
-from conftest import draw_picture
+from helpers.processes import free_port, pximse, write_library
 
 pytestmark = pytest.mark.slow
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def pximse(*args: str) -> list[str]:
-    return [sys.executable, "-m", "pximse", *args]
-
-
-def write_library(root: Path, count: int, size: tuple[int, int] = (64, 48)) -> None:
-    root.mkdir(parents=True, exist_ok=True)
-    for i in range(count):
-        draw_picture(i, size).save(root / f"{i // 100}_{1000 + i}_p0.png")
 
 
 def test_serve_scans_on_start_and_answers(tmp_path: Path) -> None:

@@ -17,7 +17,9 @@ from pathlib import Path
 
 import pytest
 from conftest import Mounts
-from test_watch import Watched, png_bytes, wait_for
+from helpers.pictures import png_bytes
+from helpers.waiting import wait_for
+from helpers.watched import Watched
 
 from pximse.config import RootConfig, ScanConfig
 from pximse.library import scan as scan_module

@@ -13,63 +13,20 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 from fastapi.testclient import TestClient
+from helpers.clip_library import IMAGES, indexed, write_config  # noqa: F401 (a fixture)
 from PIL import Image
 
 pytest.importorskip("open_clip")
 
-from api_client import api_client
-from conftest import draw_picture  # noqa: E402
-from test_clip import ARCH, clip_from, save_bin, tiny_archs, tiny_model  # noqa: E402,F401
+from helpers.api_client import api_client
+from helpers.clip_model import ARCH, clip_from, save_bin, tiny_archs, tiny_model  # noqa: E402,F401
 
 from pximse.api.app import create_app  # noqa: E402
 from pximse.cli import main  # noqa: E402
-from pximse.config import Config, load_config  # noqa: E402
-from pximse.library.scan import scan_roots  # noqa: E402
 from pximse.pipeline.build import plan_stages  # noqa: E402
-from pximse.pipeline.runner import run_pipeline  # noqa: E402
 from pximse.query.parse import parse_query  # noqa: E402
-from pximse.query.planner import ClipSearch, plan_query  # noqa: E402
+from pximse.search.planner import ClipSearch, plan_query  # noqa: E402
 from pximse.store.sqlite.catalog import SqliteCatalog  # noqa: E402
-
-IMAGES = 10
-
-
-def write_config(folder: Path, library: Path, clip_lines: str) -> Config:
-    path = folder / "config.toml"
-    path.write_text(
-        f'[[library.roots]]\nname = "lib"\npath = "{library}"\n\n[models]\n{clip_lines}',
-        encoding="utf-8")
-    return load_config(path, folder / "data", env={})
-
-
-@pytest.fixture(scope="module")
-def indexed(tmp_path_factory: pytest.TempPathFactory,
-            tiny_archs: None) -> dict[str, Any]:  # noqa: F811
-    folder = tmp_path_factory.mktemp("search_modes")
-    library = folder / "library"
-    library.mkdir()
-    for i in range(IMAGES):
-        draw_picture(100 + i, (60 + 4 * i, 50)).save(library / f"pic{i:02d}.png")
-    weights = save_bin(tiny_model(5), folder / "tiny.bin")
-    config = write_config(folder, library, (
-        f'clip = "{ARCH}"\nclip_path = "{weights}"\nclip_pretrained = ""\n'
-        'tagger = ""\nocr = ""\n'))
-    catalog = SqliteCatalog(config.catalog_path)
-    scan_roots(catalog, config.roots, thumbnail_dir=config.thumbnail_dir, config=config.scan)
-    plan = plan_stages(config, catalog)
-    assert [stage.name for stage in plan.stages] == ["clip"], plan.unavailable
-    assert run_pipeline(catalog, plan.stages).stages["clip"].done == IMAGES
-    rows = catalog.db.reader().execute("SELECT id, sha256, width FROM content").fetchall()
-    ids = np.array([row[0] for row in rows], np.int64)
-    store = plan.stages[0].vectors  # type: ignore[attr-defined]
-    found, vectors = store.get(ids)
-    assert len(found) == IMAGES
-    return {
-        "config": config, "catalog": catalog, "folder": folder, "library": library,
-        "weights": weights, "vectors": dict(zip(found.tolist(), vectors, strict=True)),
-        "sha": {row[0]: row[1] for row in rows}, "width": {row[0]: row[2] for row in rows},
-        "id_of": {row[1]: row[0] for row in rows},
-    }
 
 
 @pytest.fixture(scope="module")
@@ -262,7 +219,7 @@ def test_dupes_adds_the_images_whose_clip_vectors_are_nearly_the_same(
     scores, so both sides of the threshold are present)."""
     from dataclasses import replace
 
-    from pximse.query.planner import search_json
+    from pximse.search.planner import search_json
 
     config, catalog = indexed["config"], indexed["catalog"]
     target = next(iter(indexed["sha"]))

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import psutil
 import pytest
-from api_client import api_client
 from fastapi.testclient import TestClient
-from web_fixtures import fake_opener
+from helpers.api_client import api_client
+from helpers.web_fixtures import fake_opener
 
 from pximse.api.app import create_app
 from pximse.api.guards import HostGuard
@@ -425,7 +425,7 @@ def test_the_data_folder_and_catalogue_are_this_users_only(tmp_path: Path) -> No
 
 
 def test_a_new_event_stream_gets_its_own_snapshot_without_costing_the_others(indexed) -> None:
-    from test_daemon_api import sse_messages
+    from helpers.events_stream import sse_messages
 
     with client_for(indexed, None, None) as client:
         app = client.app

@@ -18,10 +18,10 @@ from pathlib import Path
 
 import mongomock
 import pytest
-from api_client import api_client
 from click.testing import CliRunner
+from helpers.api_client import api_client
+from helpers.mongo_pair import MONGO_URL
 from PIL import Image
-from test_mongo_catalog import MONGO_URL
 
 from pximse.api.app import create_app
 from pximse.cli import main

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 from conftest import draw_picture
-from test_processes import free_port, pximse, write_library
+from helpers.processes import free_port, pximse, write_library
 
 
 def read_json_lines(stream: object, until: str, timeout: float = 60) -> list[dict]:

@@ -15,9 +15,10 @@ from typing import Any
 import httpx
 import psutil
 import pytest
+from helpers.processes import write_library
+from helpers.serve import Serve, serve_with_tagger, tagger_rows
+from helpers.waiting import wait_for
 from PIL import Image
-from test_processes import write_library
-from test_service import Serve, serve_with_tagger, tagger_rows, wait_for
 
 pytestmark = pytest.mark.slow
 

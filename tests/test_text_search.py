@@ -20,7 +20,7 @@ from pathlib import Path
 
 import mongomock
 import pytest
-from meili_fake import FakeMeili
+from helpers.meili_fake import FakeMeili
 
 from pximse.query.ast import Query, Text
 from pximse.query.errors import QueryError

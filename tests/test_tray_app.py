@@ -24,7 +24,7 @@ from typing import Any
 import httpx
 import pytest
 from conftest import require_tk
-from tray_harness import (
+from helpers.tray_harness import (
     Daemon,
     docked_icon,
     start_daemon,
@@ -44,7 +44,7 @@ pytestmark = [
 def desktop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """A display with a system tray; pystray imported for its X backend; the
     browser and xdg-open replaced by scripts that record their arguments."""
-    from tray_harness import start_trayer, start_xvfb
+    from helpers.tray_harness import start_trayer, start_xvfb
 
     folder = tmp_path_factory.mktemp("desktop")
     xvfb, display = start_xvfb()
@@ -261,7 +261,7 @@ def test_a_refusal_is_reported_with_the_daemons_answer(desktop: dict[str, Any]) 
 
 
 def test_an_unreachable_daemon_turns_the_icon_red(desktop: dict[str, Any]) -> None:
-    from tray_harness import free_port
+    from helpers.tray_harness import free_port
 
     from pximse.tray.icon_image import COLOURS
 
@@ -280,7 +280,7 @@ def test_an_unreachable_daemon_turns_the_icon_red(desktop: dict[str, Any]) -> No
 def test_a_started_daemon_that_dies_turns_the_icon_red_and_says_so(
     desktop: dict[str, Any], tmp_path: Path
 ) -> None:
-    from tray_harness import free_port, write_daemon_config
+    from helpers.tray_harness import free_port, write_daemon_config
 
     from pximse.tray.app import TrayApp
     from pximse.tray.client import DaemonClient
@@ -314,7 +314,7 @@ def test_a_quit_while_the_icon_starts_ends_the_tray(desktop: dict[str, Any],
     # A SIGTERM or Quit can come at any moment of the start-up: before the
     # icon's loop runs, while it starts, or once it shows. Each ends the loop
     # (or never starts it) and leaves no icon in the tray.
-    from tray_harness import free_port
+    from helpers.tray_harness import free_port
 
     app = make_app(f"http://127.0.0.1:{free_port()}", desktop["folder"])
     ended: list[bool] = []
@@ -340,7 +340,7 @@ def test_an_icon_shown_before_the_tray_starts_docks_once_it_does(
 ) -> None:
     # A panel that starts after the icon (or misses its first dock request):
     # the icon asks again until the tray takes it.
-    from tray_harness import free_port, start_trayer, start_xvfb
+    from helpers.tray_harness import free_port, start_trayer, start_xvfb
 
     xvfb, display = start_xvfb()
     os.environ["DISPLAY"] = display

@@ -14,7 +14,7 @@ from PIL import Image
 pytest.importorskip("jeepney", reason="jeepney is in the tray extra")
 pytest.importorskip("dbus_fast", reason="dbus-fast is in the test extra (the test's panel)")
 
-from status_notifier_harness import private_session_bus  # noqa: E402
+from helpers.status_notifier_harness import private_session_bus  # noqa: E402
 
 from pximse.tray.backend import BACKEND_CHOICES, choose_backend  # noqa: E402
 from pximse.tray.dbusmenu import dbusmenu_label  # noqa: E402

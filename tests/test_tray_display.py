@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from conftest import require_programs
-from tray_harness import free_port, start_trayer, start_xvfb, stop, tray_env
+from helpers.tray_harness import free_port, start_trayer, start_xvfb, stop, tray_env
 
 from pximse.tray.display import NoDisplay, NoTrayHost, check_display, wait_for_tray_host
 

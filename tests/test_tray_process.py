@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import psutil
 import pytest
-from tray_harness import (
+from helpers.tray_harness import (
     answers,
     desktop_with_tray,
     docked_icon,

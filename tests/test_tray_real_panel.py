@@ -28,8 +28,8 @@ import pytest
 pytest.importorskip("jeepney", reason="jeepney is in the tray extra")
 pytest.importorskip("dbus_fast", reason="dbus-fast is in the test extra (the test's panel)")
 
-from status_notifier_harness import WATCHER, bus_client, private_session_bus  # noqa: E402
-from tray_harness import Daemon, running_daemon, start_xvfb, stop, wait_until  # noqa: E402
+from helpers.status_notifier_harness import WATCHER, bus_client, private_session_bus  # noqa: E402
+from helpers.tray_harness import Daemon, running_daemon, start_xvfb, stop, wait_until  # noqa: E402
 
 from pximse.tray.icon_image import COLOURS  # noqa: E402
 

@@ -25,7 +25,7 @@ import pytest
 pytest.importorskip("jeepney", reason="jeepney is in the tray extra")
 pytest.importorskip("dbus_fast", reason="dbus-fast is in the test extra (the test's panel)")
 
-from status_notifier_harness import (  # noqa: E402
+from helpers.status_notifier_harness import (  # noqa: E402
     ITEM,
     WATCHER,
     BusClient,
@@ -34,7 +34,7 @@ from status_notifier_harness import (  # noqa: E402
     private_session_bus,
     serve_notifications,
 )
-from tray_harness import Daemon, free_port, running_daemon, wait_until  # noqa: E402
+from helpers.tray_harness import Daemon, free_port, running_daemon, wait_until  # noqa: E402
 
 from pximse.tray.icon_image import COLOURS  # noqa: E402
 

@@ -19,13 +19,13 @@ import pytest
 pytest.importorskip("jeepney", reason="jeepney is in the tray extra")
 pytest.importorskip("dbus_fast", reason="dbus-fast is in the test extra (the test's panel)")
 
-from status_notifier_harness import (  # noqa: E402
+from helpers.status_notifier_harness import (  # noqa: E402
     ITEM,
     BusClient,
     bus_client,
     private_session_bus,
 )
-from tray_harness import (  # noqa: E402
+from helpers.tray_harness import (  # noqa: E402
     answers,
     desktop_with_tray,
     docked_icon,

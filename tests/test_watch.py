@@ -12,84 +12,20 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import draw_picture
+from helpers.pictures import png_bytes
+from helpers.waiting import wait_for
+from helpers.watched import Watched
 from PIL import Image
 
-from pximse.config import RootConfig, ScanConfig
-from pximse.library.changes import ChangeReport
-from pximse.library.scan import scan_roots
-from pximse.library.watch import LibraryWatcher, describe_watch_error, looks_complete
-from pximse.store.sqlite.catalog import SqliteCatalog
+from pximse.config import RootConfig
+from pximse.library.watch import describe_watch_error, looks_complete
 
 TIMEOUT = 60.0
-
-
-def wait_for(condition: Callable[[], Any], timeout: float = TIMEOUT, what: str = "") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what or condition}")
-
-
-def png_bytes(seed: int, size: tuple[int, int] = (64, 48)) -> bytes:
-    out = io.BytesIO()
-    draw_picture(seed, size).save(out, format="PNG")
-    return out.getvalue()
-
-
-class Watched:
-    """A watcher over real roots, with what it reported."""
-
-    def __init__(self, tmp_path: Path, roots: list[RootConfig], workers: int = 1,
-                 **options: Any) -> None:
-        self.catalog = SqliteCatalog(tmp_path / "data" / "catalog.sqlite3")
-        self.roots = roots
-        self.reports: list[ChangeReport] = []
-        self.modes: list[tuple[str, str, str | None]] = []
-        self.thumbs = tmp_path / "thumbs"
-        self.config = ScanConfig(workers=workers)
-        scan_roots(self.catalog, roots, thumbnail_dir=self.thumbs, config=self.config)
-        self.watcher = LibraryWatcher(
-            self.catalog, roots, thumbnail_dir=self.thumbs, scan_config=self.config,
-            debounce_ms=200, on_batch=self.reports.append,
-            on_mode=lambda root, mode, why: self.modes.append((root.name, mode, why)),
-            on_rescan=lambda root, reason: scan_roots(
-                self.catalog, [root], thumbnail_dir=self.thumbs, config=self.config),
-            **options,
-        )
-        self.watcher.start()
-        wait_for(lambda: len(self.watcher.modes) == len(roots), what="watching")
-        time.sleep(0.2)  # the OS's watches are in place shortly after the thread starts
-
-    def state(self, path: Path) -> str | None:
-        row = self.catalog.db.reader().execute(
-            "SELECT state FROM file WHERE path = ?", (str(path),)).fetchone()
-        return None if row is None else row[0]
-
-    def sha(self, path: Path) -> str | None:
-        row = self.catalog.db.reader().execute(
-            "SELECT c.sha256 FROM file f JOIN content c ON c.id = f.content_id"
-            " WHERE f.path = ?", (str(path),)).fetchone()
-        return None if row is None else row[0]
-
-    def count(self, where: str = "1", *args: Any) -> int:
-        return int(self.catalog.db.reader().execute(
-            f"SELECT count(*) FROM file WHERE {where}", args).fetchone()[0])
-
-    def total(self, field: str) -> int:
-        return sum(getattr(report, field) for report in self.reports)
-
-    def close(self) -> None:
-        self.watcher.stop()
-        self.catalog.close()
 
 
 @pytest.fixture

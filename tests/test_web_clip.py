@@ -13,16 +13,16 @@ import pytest
 
 pytest.importorskip("open_clip")
 
-from clip_daemon import start_clip_daemon  # noqa: E402
-from test_clip import tiny_archs  # noqa: E402,F401 (a fixture)
-from web_fixtures import (  # noqa: E402
+from helpers.clip_daemon import start_clip_daemon  # noqa: E402
+from helpers.clip_model import tiny_archs  # noqa: E402,F401 (a fixture)
+from helpers.web_fixtures import (  # noqa: E402
     LAPTOP,
     Daemon,
     screenshot,
     stop_daemon,
     watch_page,
 )
-from web_fixtures import browser as browser  # noqa: E402,F401 (a fixture)
+from helpers.web_fixtures import browser as browser  # noqa: E402,F401 (a fixture)
 
 pytestmark = pytest.mark.slow
 

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 from conftest import draw_picture
-from web_fixtures import LAPTOP, Daemon, start_scanned_daemon, stop_daemon, watch_page
-from web_fixtures import browser as browser  # noqa: F401 (a fixture)
+from helpers.web_fixtures import LAPTOP, Daemon, start_scanned_daemon, stop_daemon, watch_page
+from helpers.web_fixtures import browser as browser  # noqa: F401 (a fixture)
 
 pytestmark = pytest.mark.slow
 

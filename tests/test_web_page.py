@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from web_fixtures import (
+from helpers.web_fixtures import (
     LAPTOP,
     PHONE,
     XSS,
@@ -24,8 +24,8 @@ from web_fixtures import (
     stop_daemon,
     watch_page,
 )
-from web_fixtures import browser as browser  # noqa: F401 (a fixture)
-from web_library import build_library
+from helpers.web_fixtures import browser as browser  # noqa: F401 (a fixture)
+from helpers.web_library import build_library
 
 pytestmark = pytest.mark.slow
 

@@ -28,10 +28,10 @@ from conftest import SYSTEM_HINT
 
 pytest.importorskip("open_clip")
 
-from clip_daemon import start_clip_daemon  # noqa: E402
+from helpers.clip_daemon import start_clip_daemon  # noqa: E402
+from helpers.clip_model import tiny_archs  # noqa: E402,F401 (a fixture)
+from helpers.web_fixtures import CHROMIUM, Daemon, free_port, stop_daemon  # noqa: E402
 from PIL import Image, ImageDraw  # noqa: E402
-from test_clip import tiny_archs  # noqa: E402,F401 (a fixture)
-from web_fixtures import CHROMIUM, Daemon, free_port, stop_daemon  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -357,7 +357,7 @@ TOKEN = "sign-in-test-token"
 @pytest.fixture(scope="module")
 def token_daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
     from conftest import draw_picture
-    from web_fixtures import start_scanned_daemon
+    from helpers.web_fixtures import start_scanned_daemon
 
     running = start_scanned_daemon(
         tmp_path_factory.mktemp("web_sign_in"),

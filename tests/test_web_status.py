@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 from conftest import draw_picture
-from web_fixtures import LAPTOP, Daemon, screenshot, stop_daemon, watch_page
-from web_fixtures import browser as browser  # noqa: F401 (a fixture)
+from helpers.web_fixtures import LAPTOP, Daemon, screenshot, stop_daemon, watch_page
+from helpers.web_fixtures import browser as browser  # noqa: F401 (a fixture)
 
 pytestmark = pytest.mark.slow
 
@@ -30,8 +30,8 @@ def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
     import subprocess
     import sys
 
-    from web_fixtures import Daemon as Running
-    from web_fixtures import fake_opener, free_port, write_config
+    from helpers.web_fixtures import Daemon as Running
+    from helpers.web_fixtures import fake_opener, free_port, write_config
 
     folder = tmp_path_factory.mktemp("web_status")
     library = folder / "library"

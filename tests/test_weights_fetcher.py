@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from test_service import wait_for
+from helpers.waiting import wait_for
 
 from pximse.config import Config
 from pximse.events import EventBus

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from test_xmp_sidecars import exiftool, exiv2_xmp, invoke, library_builder, needs_tools, tag
+from helpers.xmp_tools import exiftool, exiv2_xmp, invoke, library_builder, needs_tools, tag
 
 from pximse.integrations.digikam.acdsee_categories import from_categories, to_categories
 from pximse.integrations.digikam.keyword_merge import (

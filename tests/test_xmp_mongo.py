@@ -13,8 +13,8 @@ from pathlib import Path
 import mongomock
 import pytest
 from click.testing import CliRunner
-from mongo_tee import TeeCatalog
-from test_xmp_sidecars import MODEL, exiv2_xmp, needs_tools
+from helpers.mongo_tee import TeeCatalog
+from helpers.xmp_tools import MODEL, exiv2_xmp, needs_tools
 
 from pximse.cli import main
 from pximse.config import load_config

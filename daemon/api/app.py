@@ -33,7 +33,7 @@ from pximse.api.session import router as session_router
 from pximse.config import Config
 from pximse.events import EventBus
 from pximse.query.errors import QueryError
-from pximse.query.planner import (
+from pximse.search.planner import (
     ClipSearch,
     QueryImageRejected,
     QueryImageTooLarge,

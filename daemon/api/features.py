@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from pximse.config import Config
-from pximse.query.planner import ClipSearch, VectorSearchUnavailable
+from pximse.search.planner import ClipSearch, VectorSearchUnavailable
 
 __all__ = ["clip_feature", "open_folder_feature", "xmp_feature"]
 

@@ -13,7 +13,7 @@ from collections import Counter, defaultdict
 from collections.abc import Sequence
 from typing import Any
 
-from pximse.library.pathtext import readable
+from pximse.store.pathtext import readable
 from pximse.store.tagnames import tag_key
 
 __all__ = ["MAX_IDS", "artist_names", "online_paths", "result_tags", "tag_category",

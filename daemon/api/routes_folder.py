@@ -30,7 +30,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from pximse.api.deps import get_catalog, get_config
 from pximse.api.routes_images import checked_image_id, recorded_file
 from pximse.config import Config
-from pximse.library.pathtext import readable
+from pximse.store.pathtext import readable
 from pximse.store.sqlite.catalog import SqliteCatalog
 
 log = logging.getLogger(__name__)

@@ -29,7 +29,7 @@ from pximse.integrations.hydrus.show import (
     search_hashes,
     show_in_hydrus,
 )
-from pximse.query.planner import ClipSearch
+from pximse.search.planner import ClipSearch
 
 router = APIRouter(prefix="/api/hydrus", tags=["hydrus"])
 

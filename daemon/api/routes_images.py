@@ -22,7 +22,7 @@ from fastapi.responses import FileResponse, Response, StreamingResponse
 from pximse.api.deps import get_catalog, get_config
 from pximse.api.served_files import RecordedFile, open_recorded, read_chunks
 from pximse.config import Config
-from pximse.library.pathtext import readable
+from pximse.store.pathtext import readable
 from pximse.store.sqlite.catalog import SqliteCatalog
 
 router = APIRouter(prefix="/api/images")

@@ -22,7 +22,7 @@ from pximse.api.uploads import MAX_IMAGE_BYTES, SearchForm, decode_slots, read_s
 from pximse.config import Config
 from pximse.query.errors import QueryError
 from pximse.query.parse import parse_query
-from pximse.query.planner import (
+from pximse.search.planner import (
     ClipSearch,
     VectorPlan,
     load_query_image,

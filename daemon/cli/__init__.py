@@ -170,7 +170,7 @@ def _inside_roots(config: Any, paths: tuple[Path, ...]) -> bool:
 def _print_index(report: dict[str, Any], pipeline: dict[str, Any] | None, as_json: bool,
                  daemon: dict[str, Any] | None = None) -> None:
     """What ``pximse index`` did (or had the daemon do)."""
-    from pximse.library.pathtext import readable
+    from pximse.store.pathtext import readable
 
     if as_json:
         body = dict(report)
@@ -255,7 +255,7 @@ def search(
     """Search the catalogue with the query language, optionally ranked by CLIP."""
     from pximse.query.errors import QueryError
     from pximse.query.parse import parse_query
-    from pximse.query.planner import (
+    from pximse.search.planner import (
         ClipSearch,
         QueryImageRejected,
         VectorSearchUnavailable,
@@ -344,15 +344,26 @@ def status(obj: Context, config_path: Path | None, data_dir: Path | None, as_jso
 @click.argument("names", nargs=-1, required=True)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per name, per line.")
 @config_options
+@click.pass_obj
 def parse_name_command(
-    names: tuple[str, ...], as_json: bool, config_path: Path | None, data_dir: Path | None
+    obj: Context, names: tuple[str, ...], as_json: bool, config_path: Path | None,
+    data_dir: Path | None
 ) -> None:
-    """Show what PxIMSE reads from file NAMES (source, user, post, page, date, tags)."""
-    from pximse.library.names import parse_name
+    """Show what PxIMSE reads from file NAMES (source, user, post, page, date, tags),
+    Danbooru's with the configured tagger's tag list, as indexing reads them."""
+    from pximse.config import ConfigError, load_config
+    from pximse.store.name_vocabulary import use_tag_vocabulary
+    from pximse.store.names import parse_name
 
+    try:  # read only: a missing configuration file is not written here
+        config = load_config(config_path or obj.config_path, data_dir or obj.data_dir,
+                             create=False)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
+    vocabulary = use_tag_vocabulary(config)
     for name in names:
         folder = os.path.basename(os.path.dirname(name)) or None
-        info = parse_name(os.path.basename(name), folder)
+        info = parse_name(os.path.basename(name), folder, vocabulary)
         if as_json:
             click.echo(json.dumps(info.to_json(), ensure_ascii=False))
             continue

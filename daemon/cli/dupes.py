@@ -45,7 +45,7 @@ def dupes(obj: Context, config_path: Path | None, data_dir: Path | None,
 
     from pximse.query.errors import QueryError
     from pximse.query.parse import parse_query
-    from pximse.query.planner import ClipSearch, VectorSearchUnavailable
+    from pximse.search.planner import ClipSearch, VectorSearchUnavailable
     from pximse.store.duplicates import find_groups
 
     config = obj.load(config_path, data_dir)

@@ -43,13 +43,13 @@ def migrate(obj: Context, config_path: Path | None, data_dir: Path | None, targe
     sides are compared kind by kind (counts and checksums); any difference is
     an error exit. Then set [backend] kind to use the copy.
     """
+    from pximse.config.uris import redact_uri
     from pximse.store.backends import mongodb_uri
     from pximse.store.migration.copy import MigrationError, copy_catalogue
     from pximse.store.migration.sqlite_side import SqliteSide
     from pximse.store.mongo.database import MongoDatabase, MongoUnavailable
     from pximse.store.mongo.migration_side import MongoSide
     from pximse.store.sqlite.catalog import SqliteCatalog
-    from pximse.store.uris import redact_uri
 
     config = obj.load(config_path, data_dir)
     address = uri or mongodb_uri(config)

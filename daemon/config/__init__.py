@@ -18,7 +18,7 @@ one job each: :mod:`.settings` (the dataclasses), :mod:`.errors`
 (:class:`ConfigError`), :mod:`.paths` (default locations, ``$VARS`` and ``~``),
 :mod:`.files` (reading and writing the file), :mod:`.validate` (parsed TOML to
 :class:`Config`), :mod:`.toml_writer` (:func:`config_to_toml`); the glob
-patterns of a root are :mod:`pximse.library.patterns`.
+patterns of a root are :mod:`pximse.config.patterns`.
 """
 
 from __future__ import annotations

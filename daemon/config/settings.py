@@ -12,7 +12,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pximse.library.patterns import compile_patterns
+from pximse.config.patterns import compile_patterns
+from pximse.config.uris import redact_uri
 
 __all__ = [
     "DEFAULT_EXCLUDE",
@@ -42,7 +43,7 @@ class RootConfig:
 
     Patterns are globs on the path relative to the root, ``/``-separated (a
     ``\\`` in a pattern is read as ``/``), matched without regard to case, in
-    the manner of ``.gitignore`` (see :mod:`pximse.library.patterns`):
+    the manner of ``.gitignore`` (see :mod:`pximse.config.patterns`):
 
     - ``*`` and ``?`` match within one name, ``[abc]``/``[!abc]`` one character,
       ``**`` as a whole segment any number of folders (``**/x``, ``a/**/b``);
@@ -259,8 +260,6 @@ class BackendConfig:
 
     def __repr__(self) -> str:
         """Never shows a password or a key (a config object can end up in a log)."""
-        from pximse.store.uris import redact_uri
-
         return (f"BackendConfig(kind={self.kind!r}, "
                 f"mongodb_uri={redact_uri(self.mongodb_uri)!r}, "
                 f"mongodb_database={self.mongodb_database!r}, milvus_uri="

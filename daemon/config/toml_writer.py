@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from pximse.config.settings import SECTIONS, Config
+from pximse.config.uris import redact_uri
 
 __all__ = ["config_to_toml", "toml_string", "toml_value"]
 
@@ -105,8 +106,6 @@ _ADDRESSES = {"backend": ("mongodb_uri", "milvus_uri", "meili_url")}
 
 
 def _redacted(name: str, section: Any) -> Any:
-    from pximse.store.uris import redact_uri  # a string function, no store is opened
-
     changes: dict[str, Any] = {key: "<redacted>" for key in _SECRETS.get(name, ())
                                if getattr(section, key)}
     changes.update({key: redact_uri(getattr(section, key)) for key in _ADDRESSES.get(name, ())})

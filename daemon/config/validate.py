@@ -19,6 +19,7 @@ from typing import Any
 
 from pximse.config.errors import ConfigError
 from pximse.config.paths import expand_path
+from pximse.config.patterns import pattern_regex
 from pximse.config.settings import (
     DEFAULT_EXCLUDE,
     SECTIONS,
@@ -27,7 +28,6 @@ from pximse.config.settings import (
 )
 from pximse.config.toml_writer import toml_string
 from pximse.config.web_names import parse_host, parse_origin, serialize_origin
-from pximse.library.patterns import pattern_regex
 
 __all__ = ["build_config"]
 

@@ -33,7 +33,7 @@ from pximse.library.presence import SAMPLE_FILES, check_root
 from pximse.library.scan import ScanPool, ScanReport, record_files
 from pximse.library.walk import stat_key, stat_parts, walk_root
 from pximse.store.backends import Catalog
-from pximse.store.sqlite.catalog import ScanBatch
+from pximse.store.scan_records import ScanBatch
 
 __all__ = ["ChangeReport", "apply_changes"]
 

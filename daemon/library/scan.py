@@ -41,7 +41,7 @@ from pximse.library.presence import SAMPLE_FILES, check_root
 from pximse.library.probe import ImageFacts, ProbeFailure
 from pximse.library.walk import stat_parts, walk_root
 from pximse.store.backends import Catalog
-from pximse.store.sqlite.catalog import FileRecord, NewContent, ScanBatch
+from pximse.store.scan_records import FileRecord, NewContent, ScanBatch
 
 log = logging.getLogger(__name__)
 

@@ -1,1 +1,1 @@
-"""The query language: two syntaxes, one AST, compilers for each store."""
+"""The query language: fields, two syntaxes, one AST and its printer; each store compiles it."""

@@ -271,7 +271,10 @@ class BackgroundIndexer:
                 continue
             if "in_hand" in message:
                 # What left the hand went through: it did not kill the worker.
-                self._suspects.difference_update(set(self._in_hand) - set(message["in_hand"]))
+                survived = set(self._in_hand) - set(message["in_hand"])
+                self._suspects.difference_update(survived)
+                for content_id in survived:
+                    self._alone_deaths.pop(content_id, None)
                 self._in_hand = list(message["in_hand"])
                 state.set_worker(in_hand=self._in_hand, suspects=sorted(self._suspects))
             elif "isolated" in message:  # each went through alone: not what kills it
@@ -280,9 +283,9 @@ class BackgroundIndexer:
             elif "quarantined" in message:
                 entry = message["quarantined"]
                 self._quarantine.pop(int(entry["id"]), None)
-                self.quarantined += 1
-                state.set_worker(quarantined=self.quarantined)
                 if entry.get("recorded"):
+                    self.quarantined += 1
+                    state.set_worker(quarantined=self.quarantined)
                     state.error(entry.get("path") or f"image {entry['id']}", "quarantined",
                                 entry["message"])
             elif "stage" in message:

@@ -16,9 +16,9 @@ from typing import Any
 from pximse import __version__
 from pximse.config import Config
 from pximse.events import Event, EventBus
-from pximse.library.pathtext import readable
 from pximse.service.library_progress import library_stages
 from pximse.store.backends import Catalog
+from pximse.store.pathtext import readable
 
 __all__ = ["DaemonState", "weights_text"]
 

@@ -25,7 +25,7 @@ from pximse.store.records import ImageDetail, ImageSummary, SearchPage
 if TYPE_CHECKING:
     from pximse.config import Config
     from pximse.store.meili import MeiliTextStore
-    from pximse.store.sqlite.catalog import ScanBatch
+    from pximse.store.scan_records import ScanBatch
 
 
 class Catalog(Protocol):
@@ -105,7 +105,7 @@ def mongodb_uri(config: Config) -> str:
 
 def open_catalog(config: Config, *, memory_index: bool = True) -> Any:
     """The configured catalogue: SQLite in the data folder, or MongoDB."""
-    from pximse.library.name_vocabulary import use_tag_vocabulary
+    from pximse.store.name_vocabulary import use_tag_vocabulary
 
     use_tag_vocabulary(config)  # Danbooru's file names are read with the tagger's tag list
     search = config.search

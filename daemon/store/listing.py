@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
-from pximse.library.pathtext import os_path, readable
+from pximse.store.pathtext import os_path, readable
 
 __all__ = ["ListedFile", "ResultDetails", "listed_file"]
 
@@ -23,7 +23,7 @@ class ListedFile:
     """One file of a result, and where it sits in its library root."""
 
     path: str
-    """The whole path, readable (see :mod:`pximse.library.pathtext`)."""
+    """The whole path, readable (see :mod:`pximse.store.pathtext`)."""
     name: str
     root: str
     """The root's name."""

@@ -12,7 +12,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
-from pximse.library.pathtext import os_path
+from pximse.store.pathtext import os_path
 
 __all__ = ["MongoImages"]
 

@@ -14,8 +14,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from pximse.library.names import parse_name
-from pximse.library.pathtext import os_path
+from pximse.store.names import parse_name
+from pximse.store.pathtext import os_path
 from pximse.store.sqlite.database import select_in
 
 __all__ = ["HydrusReads", "PayloadRow", "SqliteHydrusReads", "TagRow", "add_md5s", "md5_wanted",

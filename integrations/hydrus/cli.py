@@ -31,7 +31,7 @@ def _errors(func: F) -> F:
     def run(*args: Any, **kwargs: Any) -> Any:
         from pximse.integrations.hydrus.errors import HydrusError
         from pximse.query.errors import QueryError
-        from pximse.query.planner import QueryImageRejected, VectorSearchUnavailable
+        from pximse.search.planner import QueryImageRejected, VectorSearchUnavailable
 
         try:
             return func(*args, **kwargs)
@@ -259,7 +259,7 @@ def hydrus_show(obj: Context, config_path: Path | None, data_dir: Path | None,
                 name: str | None, as_json: bool) -> None:
     """Run a PxIMSE search and show its results on a new page in the Hydrus client."""
     from pximse.integrations.hydrus.show import page_name, search_hashes, show_in_hydrus
-    from pximse.query.planner import ClipSearch
+    from pximse.search.planner import ClipSearch
 
     config = obj.load(config_path, data_dir)
     catalog = obj.catalog(config)

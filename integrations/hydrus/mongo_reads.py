@@ -26,7 +26,7 @@ from pximse.integrations.hydrus.catalog_reads import (
     md5_wanted,
     ocr_line_scores,
 )
-from pximse.library.pathtext import os_path
+from pximse.store.pathtext import os_path
 
 __all__ = ["MongoHydrusReads"]
 

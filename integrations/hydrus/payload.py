@@ -24,7 +24,7 @@ from typing import Any
 
 from pximse.integrations.hydrus.catalog_reads import reads_for
 from pximse.integrations.hydrus.tagmap import creator_tag, hydrus_tag, marker_tag, source_urls
-from pximse.query.sql import KIND_MODEL
+from pximse.store.content_fields import KIND_MODEL
 
 __all__ = ["NOTE_MIN_CONFIDENCE", "NOTE_MIN_WEIGHT", "NOTE_NAME", "ImagePayload",
            "PayloadOptions", "note_text", "read_payloads"]

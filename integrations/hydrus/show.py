@@ -20,7 +20,7 @@ from pximse.integrations.hydrus.errors import HydrusRequestError
 from pximse.query.ast import Nearest
 from pximse.query.errors import QueryError
 from pximse.query.parse import parse_query
-from pximse.query.planner import VectorPlan, plan_query, search_json
+from pximse.search.planner import VectorPlan, plan_query, search_json
 
 __all__ = ["DEFAULT_LIMIT", "MAX_LIMIT", "ShowResult", "page_name", "search_hashes",
            "show_in_hydrus"]

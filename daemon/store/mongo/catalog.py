@@ -14,9 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from pximse.library.names import SourceInfo, parse_name
-from pximse.library.pathtext import os_path, readable, stored_path
-from pximse.query.sql import KIND_MODEL, KIND_SOURCE, iso_to_epoch
+from pximse.store.content_fields import FILENAME_TAG_ORIGINS, KIND_MODEL, KIND_SOURCE
 from pximse.store.mongo.database import MongoDatabase
 from pximse.store.mongo.database import chunks as _chunks
 from pximse.store.mongo.documents import file_fields, new_content, tag_count, user_fields
@@ -25,7 +23,10 @@ from pximse.store.mongo.pixiv import MongoPixiv
 from pximse.store.mongo.reads import MongoReads
 from pximse.store.mongo.vectorsync import sync_vector_scalars
 from pximse.store.mongo.worklists import MongoWorklists
-from pximse.store.sqlite.catalog import FILENAME_TAG_ORIGINS, ScanBatch
+from pximse.store.names import SourceInfo, parse_name
+from pximse.store.pathtext import os_path, readable, stored_path
+from pximse.store.records import iso_to_epoch
+from pximse.store.scan_records import ScanBatch
 from pximse.store.sqlite.ocrindex import OcrLine, fold, join_lines
 from pximse.store.tagnames import tag_key
 from pximse.store.text import TextDocument

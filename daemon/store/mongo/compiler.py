@@ -1,6 +1,6 @@
 """Compile the query AST to a MongoDB filter and sort, with SQLite's meaning.
 
-The SQL compiler (:mod:`pximse.query.sql`) is the reference; this module gives
+The SQL compiler (:mod:`pximse.store.sqlite.compiler`) is the reference; this module gives
 the same answers over the document shape of :mod:`pximse.store.mongo.documents`:
 one ``content`` document per image that carries its tags (``tags``: key,
 origin, kind, score), its files' paths and folders (raw and case-folded), the
@@ -36,24 +36,26 @@ from pximse.query.ast import (
 )
 from pximse.query.errors import QueryError
 from pximse.query.fields import lookup
-from pximse.query.sql import _COLUMNS as sql_columns
-from pximse.query.sql import _NULLABLE as sql_nullable
-from pximse.query.sql import FILE_FIELDS, KIND_MODEL, iso_to_epoch
+from pximse.store.content_fields import (
+    CONTENT_COLUMNS,
+    FILE_FIELDS,
+    FORMAT_ALIASES,
+    KIND_MODEL,
+    NULLABLE,
+)
 from pximse.store.mongo.ocrgrams import grams_filter
+from pximse.store.records import iso_to_epoch
 from pximse.store.sqlite.ocrindex import fold
 from pximse.store.tagnames import tag_key
 
 Filter = dict[str, Any]
 
-FIELD_KEYS: dict[str, str] = {name: column.removeprefix("c.")
-                              for name, column in sql_columns.items()}
-"""Query field -> document key: the SQL compiler's column names, so that a field
-added there (a plain column) is a document key here without another table."""
+FIELD_KEYS: dict[str, str] = dict(CONTENT_COLUMNS)
+"""Query field -> document key: the SQLite columns' names, so that a field added
+there (a plain column) is a document key here without another table."""
 
-NULLABLE = sql_nullable
 SORT_KEYS: dict[str, str] = {**FIELD_KEYS, "path": "path_min", "folder": "folder_min",
                              "filename": "name_min", "id": "sha256"}
-FORMAT_ALIASES = {"jpg": "jpeg", "jpe": "jpeg", "tif": "tiff", "apng": "png"}
 RANDOM_MULTIPLIER, RANDOM_MODULUS = 1103515245, 2147483647
 
 _NOTHING: Filter = {"_id": {"$in": []}}

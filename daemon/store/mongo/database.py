@@ -27,9 +27,9 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+from pximse.config.uris import redact_uri
 from pximse.store.mongo.documents import backfill_names
 from pximse.store.mongo.ocrgrams import GRAMS_FIELD, backfill_grams
-from pximse.store.uris import redact_uri
 
 log = logging.getLogger(__name__)
 

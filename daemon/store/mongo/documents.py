@@ -20,8 +20,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from pximse.library.pathtext import readable
 from pximse.store.mongo.compiler import ascii_lower
+from pximse.store.pathtext import readable
 from pximse.store.records import ImageSummary, epoch_to_iso
 
 SUMMARY_FIELDS = (

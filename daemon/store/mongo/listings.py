@@ -7,9 +7,9 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
-from pximse.library.pathtext import os_path, stored_path
 from pximse.store.listing import ResultDetails, listed_file
 from pximse.store.mongo.database import MongoDatabase
+from pximse.store.pathtext import os_path, stored_path
 
 _CHUNK = 500
 _FIELDS = {"sha256": 1, "title": 1, "views": 1, "bookmarks": 1, "likes": 1, "comments": 1,

@@ -15,9 +15,9 @@ from typing import Any
 
 import numpy as np
 
-from pximse.library.names import SourceInfo
-from pximse.query.sql import KIND_SOURCE
+from pximse.store.content_fields import KIND_SOURCE
 from pximse.store.mongo.database import MongoDatabase
+from pximse.store.names import SourceInfo
 from pximse.store.pixiv_fields import (
     PIXIV_ORIGIN,
     best_names,

@@ -7,7 +7,6 @@ from typing import Any
 
 import numpy as np
 
-from pximse.library.pathtext import os_path, readable
 from pximse.query.ast import Nearest, Query, SortKey, walk
 from pximse.query.errors import QueryError
 from pximse.store.duplicates import resolve_duplicates
@@ -18,6 +17,7 @@ from pximse.store.mongo.database import MongoDatabase
 from pximse.store.mongo.documents import PROJECTION, summary_from_doc
 from pximse.store.mongo.pixiv import work_from_doc
 from pximse.store.mongo.vectorsync import filtered_in_store
+from pximse.store.pathtext import os_path, readable
 from pximse.store.records import FileEntry, ImageDetail, ImageSummary, SearchPage, TagEntry
 from pximse.store.records import epoch_to_iso as iso
 from pximse.store.sqlite.ocrindex import OcrLine

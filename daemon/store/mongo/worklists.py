@@ -7,9 +7,9 @@ import os
 from collections.abc import Iterable
 from typing import Any
 
-from pximse.library.pathtext import os_path, stored_path
 from pximse.store.mongo.database import MongoDatabase
 from pximse.store.mongo.database import chunks as _chunks
+from pximse.store.pathtext import os_path, stored_path
 
 __all__ = ["MongoWorklists"]
 

@@ -16,13 +16,14 @@ from typing import Any
 
 import numpy as np
 
-from pximse.library.names import SourceInfo, parse_name
-from pximse.library.pathtext import os_path, readable, stored_path
 from pximse.query.ast import Query
-from pximse.query.sql import KIND_MODEL, KIND_SOURCE, SqlCompiler, iso_to_epoch
+from pximse.store.content_fields import FILENAME_TAG_ORIGINS, KIND_MODEL, KIND_SOURCE
 from pximse.store.duplicates import resolve_duplicates
-from pximse.store.records import ImageSummary, SearchPage
+from pximse.store.names import SourceInfo, parse_name
+from pximse.store.pathtext import os_path, readable, stored_path
+from pximse.store.records import ImageSummary, SearchPage, iso_to_epoch
 from pximse.store.scan_records import FileRecord, NewContent, ScanBatch  # noqa: F401 (re-exported)
+from pximse.store.sqlite.compiler import SqlCompiler
 from pximse.store.sqlite.contentlookup import ContentLookup
 from pximse.store.sqlite.database import Database, select_in
 from pximse.store.sqlite.memindex import MemoryIndex
@@ -40,11 +41,6 @@ from pximse.store.sqlite.wordindex import SqliteWordIndex
 from pximse.store.sqlite.worklists import SqliteWorklists
 from pximse.store.tagnames import tag_key
 from pximse.store.text import has_unresolved_words, ranked_page, ranking_of, resolve_words
-
-FILENAME_TAG_ORIGINS = ("yandere", "danbooru", "gelbooru")
-"""Tag origins that come from file names, replaced whenever the names change."""
-
-
 
 
 class SqliteCatalog(CatalogReads, PixivRows, SqliteWorklists):

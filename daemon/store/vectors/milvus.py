@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from pximse.store.uris import redact_uri
+from pximse.config.uris import redact_uri
 from pximse.store.vectors import VectorStoreError
 from pximse.store.vectors.milvus_features import (
     MAX_TOPK,

@@ -24,7 +24,8 @@ from typing import Any
 
 from pximse.query.ast import And, Compare, Has, MatchAll, Node, Not, Or
 from pximse.query.fields import lookup
-from pximse.query.sql import iso_to_epoch
+from pximse.store.content_fields import FORMAT_ALIASES
+from pximse.store.records import iso_to_epoch
 from pximse.store.vectors.milvus_features import PRESENCE_PREFIX
 
 SCALARS: dict[str, tuple[str, bool]] = {
@@ -49,7 +50,6 @@ SCALARS: dict[str, tuple[str, bool]] = {
 offline, -1 gone, -2 not yet copied from the catalogue)."""
 
 UNSYNCED_STATE = -2
-_FORMAT_ALIASES = {"jpg": "jpeg", "jpe": "jpeg", "tif": "tiff", "apng": "png"}
 _OPS = {"=": "==", "!=": "!=", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
 SEARCHABLE = "state in [0, 1]"
 _TRUE, _FALSE = "true", "false"
@@ -130,7 +130,7 @@ class _Compiler:
             if node.op not in ("=", "!="):
                 return None  # the catalogue raises the error a user sees
             value = str(value)
-            value = (_FORMAT_ALIASES.get(value.lower(), value.lower()) if name == "format"
+            value = (FORMAT_ALIASES.get(value.lower(), value.lower()) if name == "format"
                      else value.lower().replace(".", ""))
         elif isinstance(value, bool):
             value = int(value)

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 
 from pximse.query.ast import (
     And,
@@ -33,49 +32,19 @@ from pximse.query.ast import (
 )
 from pximse.query.errors import QueryError
 from pximse.query.fields import lookup
+from pximse.store.content_fields import (
+    CONTENT_COLUMNS,
+    FILE_FIELDS,
+    FORMAT_ALIASES,
+    KIND_MODEL,
+    NULLABLE,
+)
+from pximse.store.records import iso_to_epoch
 from pximse.store.sqlite.ocrindex import GramCounts
 from pximse.store.sqlite.ocrindex import match_sql as ocr_match_sql
 from pximse.store.tagnames import tag_key
 
-KIND_MODEL, KIND_SOURCE, KIND_MANUAL = 0, 1, 2
-
-_COLUMNS: dict[str, str] = {
-    "filesize": "c.filesize",
-    "width": "c.width",
-    "height": "c.height",
-    "ratio": "c.ratio",
-    "pixels": "c.pixels",
-    "date": "c.date",
-    "posted": "c.posted",
-    "source": "c.source",
-    "user": "c.user_name",
-    "userid": "c.user_id",
-    "postid": "c.post_id",
-    "page": "c.page",
-    "tagcount": "c.tagcount",
-    "textlen": "c.textlen",
-    "format": "c.format",
-    "animated": "c.animated",
-    "frames": "c.frames",
-    "title": "c.title",
-    "bookmarks": "c.bookmarks",
-    "views": "c.views",
-    "likes": "c.likes",
-    "comments": "c.comments",
-    "ai": "c.ai",
-    "r18": "c.r18",
-    "pixiv_state": "c.pixiv_state",
-}
-
-_NULLABLE = frozenset({"posted", "user", "userid", "postid", "page", "textlen", "title",
-                       "bookmarks", "views", "likes", "comments", "ai", "r18", "pixiv_state"})
-"""Fields whose column may be NULL (no source date, no user, no OCR yet, not
-fetched from Pixiv...)."""
-
-FILE_FIELDS = ("path", "folder", "filename")
-"""Fields read from the content's files (any of them matches; a sort takes the smallest)."""
-
-_FORMAT_ALIASES = {"jpg": "jpeg", "jpe": "jpeg", "tif": "tiff", "apng": "png"}
+_COLUMNS: dict[str, str] = {name: f"c.{column}" for name, column in CONTENT_COLUMNS.items()}
 
 _SORT_EXPRESSIONS: dict[str, str] = {
     **_COLUMNS,
@@ -92,14 +61,6 @@ class SqlWhere:
 
     sql: str
     params: list[object] = field(default_factory=list)
-
-
-def iso_to_epoch(value: str) -> int:
-    """Seconds since the epoch for an ISO-8601 date or date-time read as UTC."""
-    moment = datetime.fromisoformat(value)
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return int(moment.timestamp())
 
 
 class SqlCompiler:
@@ -134,7 +95,7 @@ class SqlCompiler:
             if expression is None:
                 raise QueryError(f"cannot sort by '{key.field}'")
             direction = "DESC" if key.descending else "ASC"
-            if key.field in _NULLABLE or key.field in FILE_FIELDS:
+            if key.field in NULLABLE or key.field in FILE_FIELDS:
                 # Rows without a value (no post date, no OCR yet) go last either way.
                 terms.append(f"{expression} IS NULL, {expression} {direction}")
             else:
@@ -239,7 +200,7 @@ class SqlCompiler:
         elif spec.kind == "str":
             value = str(value)
             if spec.name == "format":
-                value = _FORMAT_ALIASES.get(value.lower(), value.lower())
+                value = FORMAT_ALIASES.get(value.lower(), value.lower())
             elif spec.name == "source":
                 value = value.lower().replace(".", "")
             if node.op not in ("=", "!="):
@@ -250,12 +211,19 @@ class SqlCompiler:
         if node.op == "!=":
             # A missing value is different from any value.
             return f"({column} IS NULL OR {column} != ?)"
-        if spec.name in _NULLABLE:
+        if spec.name in NULLABLE:
             # Never NULL, so that NOT of it keeps the images without a value.
             return f"({column} {op} ? AND {column} IS NOT NULL)"
         return f"{column} {op} ?"
 
     def _path(self, name: str, op: str, value: str, params: list[object]) -> str:
+        clause = self.file_clause(name, value, params)
+        exists = f"EXISTS (SELECT 1 FROM file f WHERE f.content_id = c.id AND {clause})"
+        return exists if op == "=" else f"NOT {exists}"
+
+    def file_clause(self, name: str, value: str, params: list[object]) -> str:
+        """The condition on a file row ``f`` for ``path``, ``folder`` or ``filename``
+        equal to ``value`` (an image matches when one of its files does)."""
         column = {"path": "f.path", "folder": "f.folder", "filename": "f.name"}[name]
         if "*" in value or "?" in value:
             # A glob ('[' alone is common in names, "[Circle] title.png", so it is not one).
@@ -277,8 +245,7 @@ class SqlCompiler:
         else:
             clause = "('/' || casefold(f.folder) || '/') LIKE ? ESCAPE '\\'"
             params.append("%/" + _like_escape(value.strip("/").casefold()) + "/%")
-        exists = f"EXISTS (SELECT 1 FROM file f WHERE f.content_id = c.id AND {clause})"
-        return exists if op == "=" else f"NOT {exists}"
+        return clause
 
     def _has(self, name: str, params: list[object]) -> str:
         if name in ("tags", "tags1", "tag", "model_tags", "source_tags"):

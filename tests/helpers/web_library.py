@@ -14,7 +14,8 @@ from typing import Any
 
 from conftest import draw_picture
 from PIL import Image, ImageDraw
-from web_fixtures import XSS, write_config
+
+from helpers.web_fixtures import XSS, write_config
 
 TAGGER = "wd14:test-tagger"
 OCR_MODEL = "rapidocr:test"

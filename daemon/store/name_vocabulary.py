@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from pximse.library.names import TagVocabulary, set_default_vocabulary
+from pximse.store.names import TagVocabulary, set_default_vocabulary
 
 __all__ = ["load_vocabulary", "tagger_folder", "use_tag_vocabulary"]
 

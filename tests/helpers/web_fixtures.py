@@ -26,7 +26,7 @@ import pytest
 from conftest import SYSTEM_HINT
 
 CHROMIUM = os.environ.get("PXIMSE_TEST_CHROMIUM", "/usr/bin/chromium")
-ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 LAPTOP = {"width": 1366, "height": 768}
 PHONE = {"width": 390, "height": 844}
 

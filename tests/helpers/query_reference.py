@@ -238,7 +238,7 @@ class Reference:
                 return item.ocr is not None and _fold(text) in _fold(item.ocr)
             case Words(scope, text):
                 # Meilisearch's documented rules, as the fake Meilisearch implements them.
-                from meili_fake import _match, _query_terms, _split
+                from helpers.meili_fake import _match, _query_terms, _split
 
                 if scope == "ocr":
                     fields = [item.ocr or ""]

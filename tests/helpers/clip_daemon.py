@@ -9,9 +9,9 @@ import json
 from pathlib import Path
 
 from conftest import draw_picture
-from test_clip import TINY_CFG, save_safetensors, tiny_model
-from web_fixtures import Daemon, start_daemon, write_config
 
+from helpers.clip_model import TINY_CFG, save_safetensors, tiny_model
+from helpers.web_fixtures import Daemon, start_daemon, write_config
 from pximse.config import load_config
 from pximse.library.scan import scan_roots
 from pximse.pipeline.build import plan_stages

@@ -26,7 +26,7 @@ import sys
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 SERVER_VENV = REPO / "build" / "milvus-server"
 READY = "milvus ready"
 START_TIMEOUT_S = 240

@@ -18,7 +18,8 @@ from typing import Any
 
 import httpx
 import pytest
-from hydrus_fake import FakeHydrus
+
+from helpers.hydrus_fake import FakeHydrus
 
 REAL_URL = os.environ.get("PXIMSE_TEST_HYDRUS_URL", "")
 REAL_KEY = os.environ.get("PXIMSE_TEST_HYDRUS_KEY", "")
