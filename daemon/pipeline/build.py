@@ -23,7 +23,7 @@ from pximse.config import Config
 from pximse.models.threads import threads_for_share
 from pximse.models.weights import DownloadProgress, WeightsSpec, WeightsUnavailable
 from pximse.pipeline.stages import OcrStage, Stage, TaggerStage
-from pximse.store.sqlite.catalog import SqliteCatalog
+from pximse.store.backends import Catalog
 
 log = logging.getLogger(__name__)
 
@@ -177,7 +177,7 @@ def downloadable_weights(config: Config) -> dict[str, WeightsSpec]:
 
 def plan_stages(
     config: Config,
-    catalog: SqliteCatalog | None = None,
+    catalog: Catalog | None = None,
     *,
     progress: DownloadProgress | None = None,
     allow_download: bool | None = None,
