@@ -23,7 +23,7 @@ from pximse.config import Config
 from pximse.models.threads import threads_for_share
 from pximse.models.weights import DownloadProgress, WeightsSpec, WeightsUnavailable
 from pximse.pipeline.stages import OcrStage, Stage, TaggerStage
-from pximse.store.backends import Catalog
+from pximse.store.backends import Catalog, vectors_folder
 
 log = logging.getLogger(__name__)
 
@@ -233,7 +233,7 @@ def plan_stages(
             model = clip_model(config, progress, allow_download=allowed("clip"),
                                for_running=for_running, threads=threads)
             _ = model.model_id  # resolves (or downloads) the weights now
-            plan.stages.append(ClipStage(model, config.data_dir / "vectors", config=config))
+            plan.stages.append(ClipStage(model, vectors_folder(config), config=config))
         except WeightsUnavailable as exc:
             plan.unavailable["clip"] = str(exc)
             plan.missing_weights.add("clip")

@@ -162,7 +162,7 @@ class ClipStage:
 
                 self._vectors = open_vector_store(self._config, self.model_id,
                                                   self.model.dimensions)
-            if self._vectors is None:
+            else:
                 from pximse.store.vectors.embedded import EmbeddedVectorStore
 
                 self._vectors = EmbeddedVectorStore(self.vectors_dir, self.model.dimensions,

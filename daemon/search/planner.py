@@ -230,7 +230,9 @@ class ClipSearch:
 
     @property
     def vectors_dir(self) -> Path:
-        return self.config.data_dir / "vectors"
+        from pximse.store.backends import vectors_folder
+
+        return vectors_folder(self.config)
 
     def embed_text(self, text: str) -> np.ndarray:
         return self._embed(lambda model: model.embed_texts([text]))

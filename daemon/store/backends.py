@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from pximse.config import Config
     from pximse.store.meili import MeiliTextStore
     from pximse.store.scan_records import ScanBatch
+    from pximse.store.vectors import VectorStore
 
 
 class Catalog(Protocol):
@@ -137,10 +138,18 @@ def milvus_location(config: Config) -> str:
     return uri
 
 
-def open_vector_store(config: Config, model_id: str, dimensions: int) -> Any:
-    """The Milvus store for a model when ``[backend] milvus_uri`` is set, else None."""
+def vectors_folder(config: Config) -> Path:
+    """Where the embedded vector stores live: ``vectors/`` in the data folder."""
+    return config.data_dir / "vectors"
+
+
+def open_vector_store(config: Config, model_id: str, dimensions: int) -> VectorStore:
+    """A model's vector store: on Milvus when ``[backend] milvus_uri`` is set, else the
+    embedded one in the data folder."""
     if not config.backend.milvus_uri:
-        return None
+        from pximse.store.vectors.embedded import EmbeddedVectorStore
+
+        return EmbeddedVectorStore(vectors_folder(config), dimensions, model_id)
     from pximse.store.vectors.milvus import MilvusVectorStore
 
     token = os.environ.get("PXIMSE_MILVUS_TOKEN") or config.backend.milvus_token
