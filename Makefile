@@ -67,7 +67,7 @@ clean:
 # mypy cannot follow setuptools' editable import hook, so it checks a regular
 # install of the package (the same `pximse` namespace pytest and ruff see).
 typecheck: $(VENV)/.installed-test
-	rm -rf build/typecheck
+	rm -rf build/typecheck build/lib
 	$(PIP) install -q --no-deps --no-build-isolation --target build/typecheck . 2>/dev/null
 	cd build/typecheck && ../../$(BIN)/mypy -p pximse --config-file ../../pyproject.toml
 

@@ -246,7 +246,8 @@ class ClipSearch:
         model = self.model()
         try:
             with self._lock:  # one inference at a time; the model is shared
-                return np.asarray(run(model), dtype=np.float32)[0]
+                first: np.ndarray = np.asarray(run(model), dtype=np.float32)[0]
+                return first
         except WeightsUnavailable as exc:
             raise VectorSearchUnavailable(f"the CLIP model cannot be loaded: {exc}") from exc
 
