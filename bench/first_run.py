@@ -11,12 +11,16 @@ answers; then stops it and starts ``make run`` again on the now-installed
 environment (the baseline: the daemon's own start, no installation). The
 model weights' download address points at a closed port (nothing is fetched
 from the internet; the daemon keeps serving while the models wait). Targets:
-the environment holds no PyTorch and takes at most 1.5 GB.
+the environment holds no PyTorch and takes at most 1.5 GB, and the three
+default stages are there (none "unavailable" for want of a package): OCR
+ready, the tagger and CLIP waiting for their weights; ``pximse models list``
+in the new environment says where each would run.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import signal
@@ -68,6 +72,28 @@ def serve_until_up(venv: Path, work: Path, port: int, env: dict[str, str],
     raise RuntimeError(f"not serving after {timeout_s:.0f}s: see {work}/make.log")
 
 
+def stage_states(port: int, timeout_s: float) -> dict[str, str]:
+    """Each model stage's state once the tagger and CLIP have tried their download
+    (the address is closed, so they wait), or what there is after ``timeout_s``."""
+    started = time.perf_counter()
+    states: dict[str, str] = {}
+    while time.perf_counter() - started < timeout_s:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/status",
+                                        timeout=5) as answer:
+                body = json.load(answer)
+        except OSError:
+            time.sleep(0.5)
+            continue
+        stages = (body.get("indexing") or {}).get("stages") or {}
+        states = {name: str(stage.get("state", "")) for name, stage in stages.items()}
+        if all(states.get(name, "").startswith("waiting for weights: ")
+               for name in ("tagger", "clip")):
+            break
+        time.sleep(0.5)
+    return states
+
+
 def stop(process: subprocess.Popen[bytes]) -> None:
     os.killpg(process.pid, signal.SIGTERM)
     try:
@@ -92,8 +118,13 @@ def main() -> int:
         env["PIP_NO_CACHE_DIR"] = "1"
     try:
         progress(f"make run VENV={venv} (installing)")
-        first_s, process = serve_until_up(venv, work, free_port(), env, args.timeout)
+        port = free_port()
+        first_s, process = serve_until_up(venv, work, port, env, args.timeout)
+        states = stage_states(port, 120)
         stop(process)
+        listed_models = subprocess.run(
+            [str(venv / "bin" / "pximse"), "models", "list", "--config", str(work / "config.toml"),
+             "--data-dir", str(work / "data")], capture_output=True, text=True, env=env).stdout
         progress(f"serving after {first_s:.1f}s; again, installed")
         again_s, process = serve_until_up(venv, work, free_port(), env, 300)
         stop(process)
@@ -113,12 +144,20 @@ def main() -> int:
         print(f"environment: {size / 1e9:.2f} GB, PyTorch {'present' if has_torch else 'absent'}; "
               f"{', '.join(runtimes)}")
         print("largest: " + ", ".join(f"{name} {b / 1e6:.0f} MB" for b, name in biggest))
+        for name, state in sorted(states.items()):
+            print(f"stage {name}: {state}")
+        print("pximse models list:\n" + listed_models.rstrip())
+        stages_there = set(states) == {"tagger", "ocr", "clip"} and not any(
+            state.startswith("unavailable") for state in states.values())
         verdict("make run environment", not has_torch and size <= TARGET_BYTES,
                 f"{size / 1e9:.2f} GB (target at most 1.5 GB), no PyTorch")
+        verdict("default stages after make run", stages_there,
+                ", ".join(f"{name} {state.split(':')[0]}" for name, state in
+                          sorted(states.items())) or "no stages reported")
         emit_result({"bench": "first_run", "install_and_serve_s": round(first_s, 1),
                      "serve_s": round(again_s, 1), "venv_bytes": size, "torch": has_torch,
-                     "pip_cache": not args.no_cache,
-                     "pass": not has_torch and size <= TARGET_BYTES})
+                     "pip_cache": not args.no_cache, "stages": states,
+                     "pass": not has_torch and size <= TARGET_BYTES and stages_there})
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)

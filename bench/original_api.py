@@ -15,9 +15,13 @@ and the two ways of reading what the documents add for 1,200 results:
   at a time would do);
 - batched: ``catalog.result_details(ids)`` (what ``/api/query/`` does).
 
-Pass: the original's answer of 1,000 takes at most 3x PxIMSE's own plus
-100 ms, the 1,200 of the original under a second, and the batched read is
-faster than the per-image one.
+Each call is timed twice: wall clock, and the process's CPU time (what the
+call costs the machine; on a shared machine the wall clock stretches with
+the load, on idle cores it comes close to the CPU time).
+
+Pass, on CPU time: the original's answer of 1,000 takes at most 3x PxIMSE's
+own plus 100 ms, the 1,200 of the original under a second, and the batched
+read is faster than the per-image one.
 
     .venv/bin/python bench/original_api.py [--images 100000] [--runs 5]
 """
@@ -25,6 +29,7 @@ faster than the per-image one.
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import sys
 import tempfile
@@ -68,6 +73,7 @@ def main() -> int:
                 booru_sort = sort.replace("bookmarkCount", "bookmarks")
                 timings: dict[str, list[float]] = {"search": [], "documents": [],
                                                    "documents_1200": []}
+                cpu: dict[str, list[float]] = {name: [] for name in timings}
                 calls = {
                     "search": ("GET", "/api/search", {"params": {
                         "q": query, "sort": booru_sort, "limit": 1000, "syntax": "legacy"}}),
@@ -78,15 +84,18 @@ def main() -> int:
                 }
                 for run in range(args.runs + 1):  # the first run warms the caches up
                     for name, (method, path, options) in calls.items():
-                        started = time.perf_counter()
+                        started, started_cpu = time.perf_counter(), time.process_time()
                         answer = client.request(method, path, **options)
                         elapsed = time.perf_counter() - started
+                        elapsed_cpu = time.process_time() - started_cpu
                         answer.raise_for_status()
                         if run:
                             timings[name].append(elapsed)
+                            cpu[name].append(elapsed_cpu)
                 count = len(answer.json())
                 row = {"query": query, "sort": sort, "documents_no_limit": count,
-                       **{name: median(values) for name, values in timings.items()}}
+                       **{name: median(values) for name, values in timings.items()},
+                       **{f"{name}_cpu": median(values) for name, values in cpu.items()}}
                 rows.append(row)
                 progress(f"{query or '(all)'} sort {sort or '-'}: search "
                          f"{fmt_ms(row['search'])}, documents "  # type: ignore[arg-type]
@@ -104,21 +113,25 @@ def main() -> int:
             batched.append(time.perf_counter() - started)
         catalog.close()
 
-    worst = max(row["documents"] / (row["search"] + 0.1) for row in rows)  # type: ignore[operator]
-    slowest_1200 = max(row["documents_1200"] for row in rows)  # type: ignore[type-var]
+    worst = max(row["documents_cpu"] / (row["search_cpu"] + 0.1)  # type: ignore[operator]
+                for row in rows)
+    slowest_1200 = max(row["documents_1200_cpu"] for row in rows)  # type: ignore[type-var]
     ratio = median(per_image) / median(batched)
-    print(machine_line())
+    print(machine_line(), f"load average {os.getloadavg()[0]:.1f}")
     for row in rows:
-        print(f"  {row['query'] or '(all)':45} sort {row['sort'] or '-':13} 1000: search "
-              f"{fmt_ms(row['search'])}, documents {fmt_ms(row['documents'])} "  # type: ignore[arg-type]
-              f"({row['documents'] / row['search']:.2f}x); "  # type: ignore[operator]
-              f"{row['documents_no_limit']} documents {fmt_ms(row['documents_1200'])}")  # type: ignore[arg-type]
+        for kind, suffix in (("wall", ""), ("CPU", "_cpu")):
+            search, documents = row["search" + suffix], row["documents" + suffix]
+            print(f"  {row['query'] or '(all)':45} sort {row['sort'] or '-':13} {kind:4} 1000: "
+                  f"search {fmt_ms(search)}, documents {fmt_ms(documents)} "  # type: ignore[arg-type]
+                  f"({documents / search:.2f}x); {row['documents_no_limit']} documents "  # type: ignore[operator]
+                  f"{fmt_ms(row['documents_1200' + suffix])}")  # type: ignore[arg-type]
     print(f"  details of {len(ids)} results: per image {fmt_ms(median(per_image))}, "
           f"batched {fmt_ms(median(batched))} ({ratio:.1f}x faster)")
     ok = worst <= 3 and slowest_1200 < 1.0 and ratio > 1
     verdict("original_api", ok,
             f"documents at most {worst:.2f}x (search + 100 ms), 1200 in at most "
-            f"{fmt_ms(slowest_1200)}, batched details {ratio:.1f}x faster than per image")
+            f"{fmt_ms(slowest_1200)} (CPU time), batched details {ratio:.1f}x faster than "
+            "per image")
     emit_result({"name": "original_api", "images": args.images, "rows": rows,
                  "details_per_image_s": median(per_image), "details_batched_s": median(batched),
                  "ok": ok})

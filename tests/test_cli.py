@@ -34,6 +34,36 @@ def test_parse_name_json_contract() -> None:
     assert lines[2]["source"] == "twitter" and lines[2]["posted"].startswith("2021-03-04T10:20:30")
 
 
+def test_parse_name_reads_danbooru_names_with_the_taggers_list(tmp_path: Path) -> None:
+    """What parse-name shows is what indexing stores: the configured tagger's tag
+    list takes Danbooru's names apart; no configuration file is written."""
+    from pximse.store import names
+
+    tagger = tmp_path / "tagger"
+    tagger.mkdir()
+    (tagger / "selected_tags.csv").write_text(
+        "tag_id,name,category,count\n1,hatsune_miku,4,50\n2,2b_(nier:automata),4,9\n",
+        encoding="utf-8")
+    config = tmp_path / "c.toml"
+    config.write_text(f'[models]\ntagger_path = "{tagger}"\n', encoding="utf-8")
+    md5 = "0123456789abcdef" * 2
+    try:
+        result = invoke("--config", str(config), "--data-dir", str(tmp_path / "data"),
+                        "parse-name", "--json", f"__hatsune_miku_vocaloid_drawn_by_xyz__{md5}.png",
+                        f"__2b_nier_automata_drawn_by_xyz__{md5}.png")
+        assert result.exit_code == 0, result.output
+        first, second = (json.loads(line) for line in result.output.splitlines())
+        assert first["tags"] == ["character:hatsune_miku", "copyright:vocaloid", "artist:xyz"]
+        assert second["tags"] == ["character:2b_(nier:automata)", "copyright:nier:automata",
+                                  "artist:xyz"]
+        missing = tmp_path / "none.toml"
+        result = invoke("--config", str(missing), "parse-name", "a.jpg")
+        assert result.exit_code != 0 and "does not exist" in result.output
+        assert not missing.exists()
+    finally:
+        names.set_default_vocabulary(None)
+
+
 def test_index_then_search_json_contract(tmp_path: Path, library: Path, make_image) -> None:
     make_image(library / "67890123_p0.png", seed=1, size=(90, 60))
     make_image(library / "b.jpg", seed=2, size=(30, 40))

@@ -105,6 +105,7 @@ def test_help_and_search_start_fast_and_import_no_runtime(indexed: dict[str, Any
 def test_index_on_an_unchanged_library_loads_no_model(indexed: dict[str, Any]) -> None:
     _, modules, output = run(*indexed["common"], "index", "--json", env=indexed["env"])
     assert not modules & set(HEAVY), modules & set(HEAVY)
+    assert "httpx" not in modules  # no daemon to hand the work to: no HTTP client (0.2 s)
     body = json.loads(output)
     assert body["unchanged"] == 6
     assert {name: s["done"] for name, s in body["models"]["report"]["stages"].items()} == \

@@ -54,6 +54,10 @@ def test_download_then_verify_then_nothing_to_fetch(
     listed = runner.invoke(main, ["models", "list", *common, "--json"], env=env)
     tagger = json.loads(listed.output)["tagger"]
     assert tagger["state"] == "unavailable" and "allow_download" in tagger["message"]
+    assert tagger["missing_weights"] and tagger["runtime"]["runtime"] == "onnxruntime"
+    listed = runner.invoke(main, ["models", "list", *common], env=env)
+    assert "tagger: waiting for weights: " in listed.output
+    assert "it will run on onnxruntime on cpu" in listed.output  # no GPU here
     assert mirror.requests == []  # type: ignore[attr-defined]
 
     # `models download` fetches whatever allow_download says.

@@ -215,6 +215,11 @@ WITH_COPYRIGHTS = names.TagVocabulary.from_tags([
     ("fate/grand_order", "copyright", 10),
 ])
 
+QUALIFIED = names.TagVocabulary.from_tags([
+    ("2b_(nier:automata)", "character", 90), ("a2_(nier:automata)", "character", 30),
+    ("kafka_(honkai:_star_rail)", "character", 40), ("kafka_(arknights)", "character", 5),
+])
+
 VOCABULARY_CASES: list[tuple[str, names.TagVocabulary, SourceInfo]] = [
     (f"__hatsune_miku_vocaloid_drawn_by_xyz__{MD5}.png", WD14,
      SourceInfo("danbooru", user_name="xyz",
@@ -255,6 +260,24 @@ VOCABULARY_CASES: list[tuple[str, names.TagVocabulary, SourceInfo]] = [
     (f"hatsune miku drawn by xyz - {MD5}.jpg", WD14,
      SourceInfo("danbooru", user_name="xyz", tags=("character:hatsune_miku", "artist:xyz"),
                 md5=MD5)),
+    # a list without copyrights spells one as the characters' qualifiers do
+    (f"__2b_and_a2_nier_automata_drawn_by_xyz__{MD5}.png", QUALIFIED,
+     SourceInfo("danbooru", user_name="xyz",
+                tags=("character:2b_(nier:automata)", "character:a2_(nier:automata)",
+                      "copyright:nier:automata", "artist:xyz"), md5=MD5)),
+    (f"__kafka_honkai_star_rail_drawn_by_xyz__{MD5}.png", QUALIFIED,
+     SourceInfo("danbooru", user_name="xyz",
+                tags=("character:kafka_(honkai:_star_rail)", "copyright:honkai:_star_rail",
+                      "artist:xyz"), md5=MD5)),
+    (f"kafka (honkai star rail) drawn by xyz - {MD5}.jpg", QUALIFIED,
+     SourceInfo("danbooru", user_name="xyz",
+                tags=("character:kafka_(honkai:_star_rail)", "copyright:honkai:_star_rail",
+                      "artist:xyz"), md5=MD5)),
+    # no qualifier spells it: the slug's own form
+    (f"__2b_fate_stay_night_drawn_by_xyz__{MD5}.png", QUALIFIED,
+     SourceInfo("danbooru", user_name="xyz",
+                tags=("character:2b_(nier:automata)", "copyright:fate_stay_night",
+                      "artist:xyz"), md5=MD5)),
 ]
 
 

@@ -260,9 +260,34 @@ def test_the_watcher_does_not_follow_a_link_to_a_folder_above(tmp_path: Path) ->
 # -- files and folders deleted while a scan reads them ------------------------------
 
 
+@pytest.fixture(params=["one read", "hash then decode"])
+def either_read_path(request: pytest.FixtureRequest, catalog: SqliteCatalog,
+                     monkeypatch: pytest.MonkeyPatch) -> SqliteCatalog:
+    """The catalogue, scanned by the one-read path (hash and decode in one read)
+    or by the path of catalogues that offer no content lookup."""
+    if request.param == "hash then decode":
+        monkeypatch.setattr(catalog, "content_lookup", None)
+    return catalog
+
+
+def after_the_walk(monkeypatch: pytest.MonkeyPatch, change) -> None:  # type: ignore[no-untyped-def]
+    """Run ``change()`` once the scan has listed the files and checked their kind,
+    before any is opened."""
+    real = scan_module._special_files
+
+    def listed_then_changed(todo):  # type: ignore[no-untyped-def]
+        found = real(todo)
+        change()
+        return found
+
+    monkeypatch.setattr(scan_module, "_special_files", listed_then_changed)
+
+
 def test_files_deleted_during_a_scan_are_not_errors(
-    catalog: SqliteCatalog, library: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    either_read_path: SqliteCatalog, library: Path, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    catalog = either_read_path
     for folder in ("keep", "one", "two"):
         for i in range(10):
             (library / folder).mkdir(exist_ok=True)
@@ -271,22 +296,48 @@ def test_files_deleted_during_a_scan_are_not_errors(
     for folder in ("one", "two"):  # changed, so the next scan reads them again
         for i in range(10):
             (library / folder / f"{i}.png").write_bytes(png_bytes(2000 + i))
-    real_identify = scan_module._identify
+    (library / "new.png").write_bytes(png_bytes(3000))  # new: never in the catalogue
 
-    def delete_then_identify(pool, todo, progress):  # type: ignore[no-untyped-def]
+    def delete() -> None:
         import shutil
 
         shutil.rmtree(library / "one")  # the walk listed them; then they went
         shutil.rmtree(library / "two")
-        return real_identify(pool, todo, progress)
+        (library / "new.png").unlink()
 
-    monkeypatch.setattr(scan_module, "_identify", delete_then_identify)
+    after_the_walk(monkeypatch, delete)
     report = scan(catalog, library, tmp_path)
-    assert report.errors == 0 and report.removed == 20
+    assert report.errors == 0 and report.removed == 20 and report.new_images == 0
     assert catalog.status()["errors"] == 0 and catalog.status()["files"] == 10
     monkeypatch.undo()
     later = scan(catalog, library, tmp_path)
     assert (later.unchanged, later.removed, later.errors) == (10, 0, 0)
+
+
+def test_a_file_swapped_for_a_pipe_after_the_walk_is_skipped_unread(
+    either_read_path: SqliteCatalog, library: Path, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A download tool can replace a file by a named pipe between the walk and the
+    read: the pipe is opened without waiting, recorded as skipped with its kind,
+    and its neighbours are indexed."""
+    catalog = either_read_path
+    (library / "good.png").write_bytes(png_bytes(1))
+    (library / "soon-a-pipe.png").write_bytes(png_bytes(2))
+
+    def swap() -> None:
+        (library / "soon-a-pipe.png").unlink()
+        os.mkfifo(library / "soon-a-pipe.png")
+
+    after_the_walk(monkeypatch, swap)
+    try:
+        report = _with_timeout(lambda: scan(catalog, library, tmp_path))
+    finally:
+        release(library / "soon-a-pipe.png")
+    assert (report.new_images, report.skipped, report.errors) == (1, 1, 0)
+    [(reason, error)] = catalog.db.reader().execute(
+        "SELECT reason, error FROM file WHERE state = 'skipped'").fetchall()
+    assert (reason, error) == ("special", "a named pipe (FIFO), not a regular file: not read")
 
 
 def test_a_folder_deleted_during_the_walk_is_gone_not_unreadable(

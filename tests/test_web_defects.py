@@ -192,6 +192,35 @@ def test_4_progress_counts_the_whole_library_between_runs(page: Any, daemon: Dae
         "e => e.firstChild.style.width") == "84%"
 
 
+def test_a_full_data_folder_shows_beside_the_progress(page: Any, daemon: Daemon) -> None:
+    status = daemon.get("/api/status")
+    status["images"] = 585
+    status["indexing"] = {"paused": False, "running": True, "stages": {}}
+    status["library_stages"] = {"ocr": {
+        "done": 300, "failed": 2, "total": 585, "other_models": 0, "model_id": "rapidocr:x",
+        "phase": "running", "state": "running", "rate": 1.5, "eta_s": 190}}
+    message = ("The data folder /data is full (12 MB free): indexing waits and goes on by "
+               "itself once there is room. Free some space on that disk.")
+    status["data_folder"] = {"kind": "full", "message": message, "data_dir": "/data",
+                             "free_bytes": 12_000_000, "needed_bytes": 64_000_000}
+    page.route("**/api/events*", lambda route: route.fulfill(status=404, body="{}"))
+    page.route("**/api/status", lambda route: route.fulfill(
+        status=200, content_type="application/json", body=json.dumps(status)))
+    page.goto(daemon.url + "/")
+    page.wait_for_function(
+        "document.querySelector('#status-button').textContent.includes('disk full')")
+    # the problem first: the button's fixed width cuts off what comes last
+    assert page.inner_text("#status-button .status-text") == (
+        "disk full: work waits · 585 images · text (ocr) 300/585")
+    assert "problem" in page.get_attribute("#status-button", "class")
+    page.click("#status-button")
+    problem = page.locator("#status-panel .status-problem")
+    assert problem.get_attribute("role") == "alert" and problem.inner_text() == message
+    row = page.locator("#status-panel tr[data-stage='ocr']")
+    assert "300 of 585" in row.inner_text() and "2 failed" in row.inner_text()
+    assert row.locator(".stage-togo").inner_text() == "283"
+
+
 # -- 5 ------------------------------------------------------------------------------------
 
 

@@ -28,7 +28,8 @@ original's order, ``null`` where the original had ``null``:
     Pixiv's counts, once fetched
 ``tags``
     tagger tag → score, for the tags at or above ``search.tag_threshold``
-    (the original stored only those)
+    (the original stored only those), or ``null`` without any (before the
+    tagger has run too): the documents ``tags;=null`` finds
 ``tags1``
     the source tags (Pixiv's and their translations, yande.re's from the file
     name, manual ones), or ``null`` without any
@@ -117,7 +118,7 @@ def _document(item: Mapping[str, Any], details: ResultDetails, tag_threshold: fl
         "likeCount": details.likes,
         "commentCount": details.comments,
         "tags": {name: score for name, score in details.model_tags.items()
-                 if score >= tag_threshold},
+                 if score >= tag_threshold} or None,
         "tags1": list(details.source_tags) or None,
         "text": details.ocr_text or None,
     }

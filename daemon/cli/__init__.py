@@ -344,15 +344,26 @@ def status(obj: Context, config_path: Path | None, data_dir: Path | None, as_jso
 @click.argument("names", nargs=-1, required=True)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per name, per line.")
 @config_options
+@click.pass_obj
 def parse_name_command(
-    names: tuple[str, ...], as_json: bool, config_path: Path | None, data_dir: Path | None
+    obj: Context, names: tuple[str, ...], as_json: bool, config_path: Path | None,
+    data_dir: Path | None
 ) -> None:
-    """Show what PxIMSE reads from file NAMES (source, user, post, page, date, tags)."""
+    """Show what PxIMSE reads from file NAMES (source, user, post, page, date, tags),
+    Danbooru's with the configured tagger's tag list, as indexing reads them."""
+    from pximse.config import ConfigError, load_config
+    from pximse.store.name_vocabulary import use_tag_vocabulary
     from pximse.store.names import parse_name
 
+    try:  # read only: a missing configuration file is not written here
+        config = load_config(config_path or obj.config_path, data_dir or obj.data_dir,
+                             create=False)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
+    vocabulary = use_tag_vocabulary(config)
     for name in names:
         folder = os.path.basename(os.path.dirname(name)) or None
-        info = parse_name(os.path.basename(name), folder)
+        info = parse_name(os.path.basename(name), folder, vocabulary)
         if as_json:
             click.echo(json.dumps(info.to_json(), ensure_ascii=False))
             continue

@@ -107,10 +107,10 @@ def data_folder_error(config: Any, exc: OSError) -> click.ClickException:
 def progress_bar(quiet: bool) -> tuple[Any, Any]:
     from contextlib import nullcontext
 
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
-
     if quiet or not sys.stderr.isatty():
         return nullcontext(), None
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
     progress = Progress(
         "[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
         TimeRemainingColumn(), transient=True,

@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import click
-import httpx
 
 from pximse.config import Config, RootConfig
 from pximse.service.lock import DaemonLock, DataFolderLocked, read_lock_info
@@ -115,6 +114,8 @@ class _Client:
             time.sleep(POLL_S)
 
     def _call(self, method: str, path: str) -> dict[str, Any]:
+        import httpx  # only when a daemon is there to talk to (its import costs 0.2 s)
+
         try:
             response = httpx.request(method, self.url + path, headers=self.headers, timeout=30)
         except httpx.HTTPError as exc:

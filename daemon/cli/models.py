@@ -94,7 +94,8 @@ def models_group() -> None:
 def models_list(obj: Context, config_path: Path | None, data_dir: Path | None,
                 as_json: bool) -> None:
     """Each configured stage: ready (with its model id and the runtime, device and
-    threads it runs on) or unavailable (with what to do). Downloads nothing."""
+    threads it runs on), waiting for its weights (where they come from, and where
+    it will run) or unavailable (with what to do). Downloads nothing."""
     from pximse.pipeline.build import plan_stages
 
     config = obj.load(config_path, data_dir)
@@ -106,6 +107,10 @@ def models_list(obj: Context, config_path: Path | None, data_dir: Path | None,
         if stage["state"] == "ready":
             click.echo(f"{name}: ready: {stage['model_id']} "
                        f"({describe_runtime(stage['runtime'])})")
+        elif stage.get("missing_weights"):
+            runs = f"; it will run on {describe_runtime(stage['runtime'])}" \
+                if "runtime" in stage else ""
+            click.echo(f"{name}: waiting for weights: {stage['message']}{runs}")
         else:
             click.echo(f"{name}: {stage['state']}: {stage['message']}")
 

@@ -27,7 +27,13 @@ _FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
 
 
 class NotRegularFile(OSError):
-    """The path is a pipe, socket or device: it is not read."""
+    """The path is a pipe, socket or device (or a folder): it is not read. ``kind``
+    says which ("a named pipe (FIFO)"...; None for a kind without a name)."""
+
+    def __init__(self, path: str, kind: str | None) -> None:
+        self.kind = kind
+        super().__init__(f"{path} is {kind}, not a regular file" if kind
+                         else f"{path} is not a regular file")
 
 
 def special_kind(mode: int) -> str | None:
@@ -43,9 +49,7 @@ def open_regular(path: str | os.PathLike[str]) -> BinaryIO:
     try:
         mode = os.fstat(fd).st_mode
         if not stat.S_ISREG(mode):
-            kind = special_kind(mode)
-            raise NotRegularFile(f"{os.fspath(path)} is {kind}, not a regular file" if kind
-                                 else f"{os.fspath(path)} is not a regular file")
+            raise NotRegularFile(os.fspath(path), special_kind(mode))
         return os.fdopen(fd, "rb")
     except BaseException:
         os.close(fd)

@@ -17,7 +17,7 @@ import os
 from pathlib import Path
 from typing import Protocol
 
-from pximse.library.filekinds import open_regular
+from pximse.library.filekinds import NotRegularFile, open_regular
 from pximse.library.probe import (
     SNIFF_SIZE,
     Hashed,
@@ -25,7 +25,7 @@ from pximse.library.probe import (
     ProbeFailure,
     probe_image,
     probe_open,
-    sha256_file,
+    sha256_open,
     sniff_format,
 )
 from pximse.store.scan_records import FileRecord
@@ -46,10 +46,12 @@ def identify_file(job: tuple[str, int, int]) -> FileRecord:
     try:
         with open_regular(path) as handle:  # a pipe swapped in would block a plain open
             head = handle.read(SNIFF_SIZE)
-        refused = _refused(path, size, mtime_ns, head)
-        if refused is not None:
-            return refused
-        return FileRecord(path, size, mtime_ns, "ok", sha256_file(path))
+            refused = _refused(path, size, mtime_ns, head)
+            if refused is not None:
+                return refused
+            return FileRecord(path, size, mtime_ns, "ok", sha256_open(handle))
+    except NotRegularFile as exc:
+        return special_record(path, mtime_ns, exc.kind)
     except OSError as exc:
         return _unreadable(path, size, mtime_ns, exc)
 
@@ -69,6 +71,8 @@ def read_new_file(job: tuple[str, int, int, str, int, int, KnownContent]
                                Path(thumbnail_dir), thumbnail_size=thumbnail_size,
                                max_pixels=max_pixels,
                                wanted=lambda sha256: not known.knows(sha256))
+    except NotRegularFile as exc:  # swapped for a pipe or a socket since the walk
+        return special_record(path, mtime_ns, exc.kind), None
     except OSError as exc:
         return _unreadable(path, size, mtime_ns, exc), None
     if isinstance(found, Hashed):
@@ -86,6 +90,14 @@ def probe_for_catalog(job: tuple[str, str, int, int]) -> ImageFacts | ProbeFailu
     return probe_image(
         path, Path(thumbnail_dir), thumbnail_size=thumbnail_size, max_pixels=max_pixels
     )
+
+
+def special_record(path: str, mtime_ns: int, kind: str | None) -> FileRecord:
+    """The record of a pipe, socket or device: skipped with its kind, never opened
+    for reading."""
+    return FileRecord(path, 0, mtime_ns, "skipped", None, "special",
+                      f"{kind}, not a regular file: not read" if kind
+                      else "not a regular file: not read")
 
 
 def _refused(path: str, size: int, mtime_ns: int, head: bytes) -> FileRecord | None:

@@ -161,7 +161,13 @@ class DecodedImage:
 def sha256_file(path: str | os.PathLike[str]) -> str:
     """Hex SHA-256 of a file, streamed in 1 MiB chunks."""
     with open_regular(path) as handle:
-        return _hash_stream(handle)[0]
+        return sha256_open(handle)
+
+
+def sha256_open(handle: BinaryIO) -> str:
+    """Hex SHA-256 of an open file, from its first byte (whatever was read before)."""
+    handle.seek(0)
+    return _hash_stream(handle)[0]
 
 
 def sniff_format(head: bytes) -> str | None:

@@ -31,7 +31,12 @@ from typing import cast
 
 from pximse.config import RootConfig, ScanConfig
 from pximse.library.filekinds import special_kind
-from pximse.library.identify import identify_file, probe_for_catalog, read_new_file
+from pximse.library.identify import (
+    identify_file,
+    probe_for_catalog,
+    read_new_file,
+    special_record,
+)
 from pximse.library.presence import SAMPLE_FILES, check_root
 from pximse.library.probe import ImageFacts, ProbeFailure
 from pximse.library.walk import stat_parts, walk_root
@@ -425,8 +430,7 @@ def _special_files(todo: list[tuple[str, int, int]]
         if kind is None:
             regular.append(job)
         else:
-            special.append(FileRecord(job[0], 0, job[2], "skipped", None, "special",
-                                      f"{kind}, not a regular file: not read"))
+            special.append(special_record(job[0], job[2], kind))
     return special, regular
 
 

@@ -35,6 +35,8 @@ class StagePlan:
     stages: list[Stage] = field(default_factory=list)
     unavailable: dict[str, str] = field(default_factory=dict)  # stage -> what to do
     missing_weights: set[str] = field(default_factory=set)  # unavailable for want of weights
+    waiting_models: dict[str, Any] = field(default_factory=dict)
+    """Stage -> the adapter that will run once its weights are there (loads nothing)."""
 
     def describe(self, *, runtimes: bool = False) -> dict[str, dict[str, Any]]:
         """Each stage's state; with ``runtimes``, where each would run (this
@@ -46,7 +48,13 @@ class StagePlan:
                 entry["runtime"] = stage_runtime(stage)
             described[stage.name] = entry
         for name, message in self.unavailable.items():
-            described[name] = {"state": "unavailable", "message": message}
+            entry = {"state": "unavailable", "message": message}
+            if name in self.missing_weights:
+                entry["missing_weights"] = True
+                waiting = self.waiting_models.get(name)
+                if runtimes and waiting is not None and hasattr(waiting, "describe_runtime"):
+                    entry["runtime"] = dict(waiting.describe_runtime())
+            described[name] = entry
         return described
 
     def pending(self, catalog: Any) -> dict[str, bool]:
@@ -199,6 +207,7 @@ def plan_stages(
         return False if stage in downloaded_elsewhere else allow_download
 
     if models.tagger:
+        tagger = None
         try:
             tagger = tagger_model(config, progress, allow_download=allowed("tagger"),
                                   threads=threads)
@@ -207,6 +216,7 @@ def plan_stages(
         except WeightsUnavailable as exc:
             plan.unavailable["tagger"] = str(exc)
             plan.missing_weights.add("tagger")
+            plan.waiting_models["tagger"] = tagger
         except ImportError as exc:
             extra = "pip install 'pximse[deepdanbooru]'" if models.tagger.startswith(
                 "deepdanbooru") else "reinstall PxIMSE (onnxruntime is part of it)"
@@ -227,6 +237,7 @@ def plan_stages(
         except OSError as exc:
             plan.unavailable["ocr"] = f"RapidOCR's shipped models cannot be read: {exc}"
     if models.clip:
+        model = None
         try:
             from pximse.pipeline.stages import ClipStage
 
@@ -237,6 +248,7 @@ def plan_stages(
         except WeightsUnavailable as exc:
             plan.unavailable["clip"] = str(exc)
             plan.missing_weights.add("clip")
+            plan.waiting_models["clip"] = model
         except ImportError as exc:
             plan.unavailable["clip"] = (
                 f"CLIP {models.clip} {models.clip_pretrained!r} runs on open_clip, which needs "

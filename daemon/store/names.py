@@ -140,24 +140,33 @@ class TagVocabulary:
     in file names, each slug to the tag it stands for.
 
     A character is written without its qualifier (``saber_(fate)`` as ``saber``),
-    so a slug several characters share stands for the most used of them.
+    so a slug several characters share stands for the most used of them. The
+    qualifiers name the characters' works, so where the list has no copyright
+    category (WD14's) they give a copyright its spelling back (the slug
+    ``nier_automata`` is the ``nier:automata`` of ``2b_(nier:automata)``).
 
     >>> vocabulary = TagVocabulary.from_tags([("hatsune_miku", "character", 9),
     ...     ("saber_(fate)", "character", 5), ("saber_(fate/extra)", "character", 2),
     ...     ("vocaloid", "copyright", 9), ("long_hair", "general", 9)])
     >>> vocabulary.characters["saber"], vocabulary.copyrights["vocaloid"]
     ('saber_(fate)', 'vocaloid')
+    >>> wd14 = TagVocabulary.from_tags([("2b_(nier:automata)", "character", 9)])
+    >>> wd14.copyright("nier_automata"), wd14.copyright("touhou")
+    ('nier:automata', None)
     """
 
     characters: Mapping[str, str] = field(default_factory=dict)
     copyrights: Mapping[str, str] = field(default_factory=dict)
     longest: int = 0  # the most words a slug has
+    qualifiers: Mapping[str, str] = field(default_factory=dict)
+    """The characters' qualifiers by slug (``fate_extra`` -> ``fate/extra``)."""
 
     @classmethod
     def from_tags(cls, tags: Iterable[tuple[str, str, int]]) -> TagVocabulary:
         """From (tag name, category, post count) rows; categories other than
         ``character`` and ``copyright`` are left out."""
         best: dict[str, dict[str, tuple[int, str]]] = {"character": {}, "copyright": {}}
+        used: dict[str, dict[str, int]] = {}  # qualifier slug -> spelling -> posts
         for name, category, count in tags:
             if category not in best:
                 continue
@@ -165,10 +174,23 @@ class TagVocabulary:
             slug = danbooru_slug(bare)
             if slug and (slug not in best[category] or count > best[category][slug][0]):
                 best[category][slug] = (count, name)
+            if bare != name:
+                qualifier = name[len(bare) + 2:-1]
+                spellings = used.setdefault(danbooru_slug(qualifier), {})
+                spellings[qualifier] = spellings.get(qualifier, 0) + count
         characters = {slug: name for slug, (_, name) in best["character"].items()}
         copyrights = {slug: name for slug, (_, name) in best["copyright"].items()}
+        qualifiers = {slug: max(spellings, key=lambda s: (spellings[s], s))
+                      for slug, spellings in used.items() if slug}
         longest = max((slug.count("_") + 1 for slug in (*characters, *copyrights)), default=0)
-        return cls(characters, copyrights, longest)
+        return cls(characters, copyrights, longest, qualifiers)
+
+    def copyright(self, slug: str) -> str | None:
+        """The copyright tag a slug stands for: the list's own, else (a list without
+        copyrights) the spelling of the characters' qualifier it matches."""
+        if self.copyrights:
+            return self.copyrights.get(slug)
+        return self.qualifiers.get(slug)
 
     def __bool__(self) -> bool:
         return bool(self.characters)
@@ -327,7 +349,7 @@ def _split_slug(words: list[str], vocabulary: TagVocabulary
     if slug in vocabulary.copyrights:
         return characters, [vocabulary.copyrights[slug]], []
     if characters and not vocabulary.copyrights:
-        return characters, [slug], []
+        return characters, [vocabulary.copyright(slug) or slug], []
     return characters, [], rest
 
 
@@ -379,6 +401,13 @@ def _character(name: str, vocabulary: TagVocabulary | None) -> str:
     return name
 
 
+def _copyright(name: str, vocabulary: TagVocabulary | None) -> str:
+    """A copyright as the name writes it to its tag, where the list can spell it."""
+    if vocabulary:
+        return vocabulary.copyright(danbooru_slug(name)) or name
+    return name
+
+
 def _danbooru_download(m: re.Match[str], vocabulary: TagVocabulary | None = None
                        ) -> SourceInfo:
     left, sep, artists_text = (" " + m["human"].strip()).rpartition(" drawn by ")
@@ -390,12 +419,14 @@ def _danbooru_download(m: re.Match[str], vocabulary: TagVocabulary | None = None
     if copyright_match:
         tags += [f"character:{_character(t, vocabulary)}"
                  for t in _sentence_tags(copyright_match["characters"])]
-        tags += [f"copyright:{t}" for t in _sentence_tags(copyright_match["copyrights"])]
+        tags += [f"copyright:{_copyright(t, vocabulary)}"
+                 for t in _sentence_tags(copyright_match["copyrights"])]
     elif vocabulary:
         # Characters only, or copyrights only: the tag list tells which.
         for item in _sentence_tags(left):
             known = vocabulary.characters.get(danbooru_slug(item))
-            tags.append(f"character:{known}" if known else f"copyright:{item}")
+            tags.append(f"character:{known}" if known
+                        else f"copyright:{_copyright(item, vocabulary)}")
     else:
         title = _text(left.replace("_", " "))  # characters or a copyright: cannot tell
     artists = _sentence_tags(artists_text)

@@ -588,7 +588,10 @@ PX.app = (function () {
   function start() {
     if ("scrollRestoration" in window.history) window.history.scrollRestoration = "manual";
     readUrl();
-    PX.features.start().then(paintFeatures);
+    // A ranked search needs to know whether CLIP can run before it asks; any
+    // other first search goes alone, and the rest is asked once it is shown.
+    var ranked = !!PX.ranking.kind(state);
+    if (ranked) PX.features.start().then(paintFeatures);
     PX.features.onChange(paintFeatures);
     PX.detail.init({
       close: closeDetail, step: step, similar: similarTo,
@@ -619,7 +622,6 @@ PX.app = (function () {
                                       sort: state.sort, image: state.image }; },
       run: runSearch,
     });
-    PX.status.start({ onFiles: libraryChanged });
     $("search-form").addEventListener("submit", function (event) {
       event.preventDefault();
       PX.suggest.close();
@@ -712,7 +714,18 @@ PX.app = (function () {
       search(null, event.state).then(function () { if (id) openDetail(id); else PX.detail.close(); });
     });
     var id = state.id;
-    search(null, window.history.state).then(function () { if (id) openDetail(id); });
+    var first = search(null, window.history.state);
+    var afterFirst = function () {
+      if (!ranked) PX.features.start().then(paintFeatures);
+      PX.status.start({
+        onFiles: libraryChanged,
+        // An empty page that was shown before the status came: say why now
+        // (an empty library, a stage that has not run).
+        onFirst: function () { if (!$("empty").hidden && loaded === 0) showEmpty(); },
+      });
+    };
+    first.then(afterFirst, afterFirst);
+    first.then(function () { if (id) openDetail(id); });
   }
 
   return {

@@ -11,7 +11,7 @@ window.PX = window.PX || {};
 PX.status = (function () {
   var h = PX.h;
   var POLL_MS = 4000;
-  var button, panel, onFiles, busyLine;
+  var button, panel, onFiles, onFirst, busyLine;
   var last = null;
   var pollTimer = null;
   var source = null;
@@ -84,12 +84,16 @@ PX.status = (function () {
       }
     }
     if (status.indexing && status.indexing.paused) text += " · paused";
-    if (status.data_folder) text += " · " + (status.data_folder.kind === "full"
-      ? "disk full: work waits" : "data folder problem: work waits");
+    if (status.data_folder) {
+      // First, so that the button's fixed width never cuts it off.
+      text = (status.data_folder.kind === "full" ? "disk full: work waits"
+        : "data folder problem: work waits") + " · " + text;
+    }
     return { text: text, fraction: fraction };
   }
 
   function render(status) {
+    var first = last === null;
     last = status;
     var line = summary(status);
     var label = button.querySelector(".status-text");
@@ -106,6 +110,7 @@ PX.status = (function () {
       " (click for details)";
     var isBusy = busy(status);
     button.classList.toggle("busy", isBusy);
+    button.classList.toggle("problem", !!status.data_folder);
     var bar = button.querySelector(".status-bar");
     bar.classList.toggle("shown", line.fraction !== null);
     bar.firstChild.style.width = line.fraction === null ? "0" : Math.round(100 * line.fraction) + "%";
@@ -114,6 +119,7 @@ PX.status = (function () {
     var clip = stages(status).clip;
     if (PX.features) PX.features.clipStage(clip ? clip.state : "");
     if (!panel.hidden) renderPanel(status);
+    if (first && onFirst) onFirst();
   }
 
   function action(label, url) {
@@ -253,6 +259,7 @@ PX.status = (function () {
       panel = document.getElementById("status-panel");
       busyLine = document.getElementById("busy-line");
       onFiles = options.onFiles;
+      onFirst = options.onFirst;
       button.addEventListener("click", toggle);
       refresh();
       PX.api.ready.then(listen);

@@ -82,6 +82,11 @@ PX.tagbar = (function () {
     window.clearTimeout(timer);
     var mine = ++asked;
     if (!items.length) { PX.clear(el); return; }
+    if (!el.firstChild) {
+      // The column takes its place with the first results, not a moment later:
+      // the rows are laid out once, at their final width.
+      el.appendChild(h("h2", { class: "tagbar-title", text: "Tags in these results…" }));
+    }
     timer = window.setTimeout(function () {
       var ids = items.slice(0, MAX_IDS).map(function (item) { return item.id; });
       PX.api.post("/api/results/tags", { ids: ids, limit: 300 }).then(function (answer) {

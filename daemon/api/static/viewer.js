@@ -143,6 +143,11 @@ PX.viewer = (function () {
       document.getElementById("zoom-in").addEventListener("click", function () { zoomBy(STEP); });
       document.getElementById("zoom-out").addEventListener("click", function () { zoomBy(1 / STEP); });
       window.addEventListener("resize", layout);
+      if (window.ResizeObserver) {
+        // The view shrinks when a work's page strip or the info panel arrives
+        // after the picture: fit again to what is left.
+        new ResizeObserver(function () { if (mode !== "zoom") layout(); }).observe(viewer);
+      }
       watchPointer();
     },
     // A new picture of this size: fit the screen, or the width for a tall strip.

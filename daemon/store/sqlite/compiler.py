@@ -217,6 +217,13 @@ class SqlCompiler:
         return f"{column} {op} ?"
 
     def _path(self, name: str, op: str, value: str, params: list[object]) -> str:
+        clause = self.file_clause(name, value, params)
+        exists = f"EXISTS (SELECT 1 FROM file f WHERE f.content_id = c.id AND {clause})"
+        return exists if op == "=" else f"NOT {exists}"
+
+    def file_clause(self, name: str, value: str, params: list[object]) -> str:
+        """The condition on a file row ``f`` for ``path``, ``folder`` or ``filename``
+        equal to ``value`` (an image matches when one of its files does)."""
         column = {"path": "f.path", "folder": "f.folder", "filename": "f.name"}[name]
         if "*" in value or "?" in value:
             # A glob ('[' alone is common in names, "[Circle] title.png", so it is not one).
@@ -238,8 +245,7 @@ class SqlCompiler:
         else:
             clause = "('/' || casefold(f.folder) || '/') LIKE ? ESCAPE '\\'"
             params.append("%/" + _like_escape(value.strip("/").casefold()) + "/%")
-        exists = f"EXISTS (SELECT 1 FROM file f WHERE f.content_id = c.id AND {clause})"
-        return exists if op == "=" else f"NOT {exists}"
+        return clause
 
     def _has(self, name: str, params: list[object]) -> str:
         if name in ("tags", "tags1", "tag", "model_tags", "source_tags"):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import sqlite3
 from collections.abc import Sequence
+from operator import itemgetter
 
 from pximse.store.listing import ResultDetails, listed_file
 from pximse.store.pathtext import os_path, stored_path
@@ -72,15 +73,18 @@ def _chunk(conn: sqlite3.Connection, shas: list[str], min_model_score: float
     names = _tag_names(conn, {row[1] for row in rows})
     model: dict[int, dict[str, float]] = {}
     source: dict[int, set[tuple[str, str]]] = {}
-    for cid, tag_id, kind, score in rows:
-        key, name = names[tag_id]
+    for cid, tag_id, kind, score in rows:  # tens of thousands for a page of 1,000
         if kind == 0:
-            tags = model.setdefault(cid, {})
-            tags[name] = max(score, tags.get(name, score))
+            name = names[tag_id][1]
+            tags = model.get(cid)
+            if tags is None:
+                model[cid] = {name: score}
+            elif score > tags.get(name, -1.0):  # two taggers: the best score
+                tags[name] = score
         else:
-            source.setdefault(cid, set()).add((key, name))
-    for cid, tags in model.items():
-        by_id[cid].model_tags = dict(sorted(tags.items(), key=lambda pair: -pair[1]))
+            source.setdefault(cid, set()).add(names[tag_id])
+    for cid, tags in model.items():  # best first; a stable sort keeps ties in place
+        by_id[cid].model_tags = dict(sorted(tags.items(), key=itemgetter(1), reverse=True))
     for cid, pairs in source.items():
         by_id[cid].source_tags = list(dict.fromkeys(name for _, name in sorted(pairs)))
     for cid, text in conn.execute(

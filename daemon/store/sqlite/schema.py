@@ -242,6 +242,13 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE content ADD COLUMN phash_version INTEGER;
     """,
+    # 9: an image's tags with their scores from the index alone. A page of results
+    # reads every tag of each image; without the score in the index, each row was
+    # a look-up in the table (8x slower for a page of 1,000 images).
+    """
+    DROP INDEX image_tag_content;
+    CREATE INDEX image_tag_content ON image_tag(content_id, kind, score);
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
