@@ -403,7 +403,7 @@ def test_the_same_answers_on_mongodb(original: dict[str, Any], make_config) -> N
     """The library written to MongoDB (mongomock) with word searches in
     (the fake) Meilisearch answers every form as the embedded catalogue does."""
     import mongomock
-    from meili_fake import FakeMeili
+    from helpers.meili_fake import FakeMeili
 
     from pximse.store.meili import MeiliTextStore
     from pximse.store.mongo.catalog import MongoCatalog

@@ -20,10 +20,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hydrus_fake import FakeHydrus
-from web_fixtures import PHONE, XSS, Daemon, screenshot, start_daemon, stop_daemon, watch_page
-from web_fixtures import browser as browser  # noqa: F401 (a fixture)
-from web_library import build_library
+from helpers.hydrus_fake import FakeHydrus
+from helpers.web_fixtures import (
+    PHONE,
+    XSS,
+    Daemon,
+    screenshot,
+    start_daemon,
+    stop_daemon,
+    watch_page,
+)
+from helpers.web_fixtures import browser as browser  # noqa: F401 (a fixture)
+from helpers.web_library import build_library
 
 pytestmark = pytest.mark.slow
 
