@@ -24,8 +24,8 @@ from pximse.store.records import ImageDetail, ImageSummary, SearchPage
 
 if TYPE_CHECKING:
     from pximse.config import Config
-    from pximse.store.meili import MeiliTextStore
     from pximse.store.scan_records import ScanBatch
+    from pximse.store.text import TextStore
     from pximse.store.vectors import VectorStore
 
 
@@ -156,7 +156,7 @@ def open_vector_store(config: Config, model_id: str, dimensions: int) -> VectorS
     return MilvusVectorStore(milvus_location(config), dimensions, model_id, token=token)
 
 
-def open_text_store(config: Config) -> MeiliTextStore | None:
+def open_text_store(config: Config) -> TextStore | None:
     """The Meilisearch text index when ``[backend] meili_url`` is set, else None."""
     if not config.backend.meili_url:
         return None
