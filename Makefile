@@ -10,7 +10,7 @@ BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip
 ARGS ?=
 
-.PHONY: run test lint layers typecheck bench clean system-deps milvus-server
+.PHONY: run test test-fast lint layers typecheck bench clean system-deps milvus-server
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,11 @@ run: $(VENV)/.installed
 test: $(VENV)/.installed-test milvus-server
 	-@$(MAKE) --no-print-directory system-deps
 	$(BIN)/python -m pytest -n 2 $(ARGS)
+
+# The suite without the tests marked slow (real daemons, browsers, model builds,
+# large libraries; each over about 5 s): some 1,400 tests in about 140 s of CPU.
+test-fast: $(VENV)/.installed-test
+	$(BIN)/python -m pytest -n 2 -m "not slow" $(ARGS)
 
 # A real Milvus server for the tests (tests/helpers/milvus_server.py starts it): PyPI's
 # `milvus` package ships Milvus 2.3's standalone binary. Its own venv, since the
@@ -67,7 +72,7 @@ clean:
 # mypy cannot follow setuptools' editable import hook, so it checks a regular
 # install of the package (the same `pximse` namespace pytest and ruff see).
 typecheck: $(VENV)/.installed-test
-	rm -rf build/typecheck
+	rm -rf build/typecheck build/lib
 	$(PIP) install -q --no-deps --no-build-isolation --target build/typecheck . 2>/dev/null
 	cd build/typecheck && ../../$(BIN)/mypy -p pximse --config-file ../../pyproject.toml
 

@@ -95,7 +95,7 @@ def main() -> int:
         progress(f"without models: median {median(plain):.2f} s, max {max(plain):.2f} s")
 
         sys.path.insert(0, str(REPO_DIR / "tests"))
-        from test_wd14 import NAME, build_model, make_weights
+        from helpers.wd14_model import NAME, build_model, make_weights
 
         model = build_model(work / "weights" / NAME, *make_weights(0))
         tagged_lib = work / "lib2"

@@ -102,6 +102,7 @@ def test_long_text_is_truncated_not_an_error(saved: dict[str, Any], tmp_path: Pa
     assert clip.context_length == 77
 
 
+@pytest.mark.slow
 def test_batch_equals_one_by_one(saved: dict[str, Any], tmp_path: Path) -> None:
     clip = clip_from(saved["bin"], tmp_path, batch_size=4)
     images = pictures(6)
@@ -150,6 +151,7 @@ def activation_classes(model: Any) -> set[str]:
     return {type(m).__name__ for m in model.modules() if "GELU" in type(m).__name__}
 
 
+@pytest.mark.slow
 def test_quick_gelu_when_configured(saved: dict[str, Any], tmp_path: Path) -> None:
     plain = clip_from(saved["bin"], tmp_path)
     assert activation_classes(plain.torch_model) == {"GELU"} and not plain.quick_gelu

@@ -32,6 +32,8 @@ from pximse.models.clip_choice import ClipSettings, find_export, make_clip  # no
 from pximse.models.clip_export import export_clip, openai_bpe_tokenizer  # noqa: E402
 from pximse.models.clip_onnx import OnnxClipModel, clean_text  # noqa: E402
 
+pytestmark = pytest.mark.slow  # every test here takes seconds
+
 TEXTS = [
     "a girl under a red umbrella at night",
     "Hello,   WORLD &amp; friends!",

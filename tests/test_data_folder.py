@@ -25,6 +25,8 @@ from pximse.data_folder import MIN_FREE_BYTES, DataFolderProblem, data_folder_pr
 from pximse.store.sqlite import database
 from pximse.store.sqlite.catalog import FileRecord, ScanBatch, SqliteCatalog
 
+pytestmark = pytest.mark.slow  # every test here takes seconds
+
 
 def fill(folder: Path, leave: int = 64 << 10) -> Path:
     """Fill the disk under ``folder`` until ``leave`` bytes are free (0: to the brim)."""

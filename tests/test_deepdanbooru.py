@@ -44,6 +44,8 @@ from pximse.models.deepdanbooru import (  # noqa: E402
     prepare_image,
 )
 
+pytestmark = pytest.mark.slow  # every test here takes seconds
+
 SIZE = 64
 WIDTH = 1 / 64
 TAGS = [

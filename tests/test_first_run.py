@@ -43,6 +43,8 @@ open_clip = pytest.importorskip("open_clip")
 
 from helpers.clip_model import ARCH_QG, tiny_archs, tiny_model  # noqa: E402,F401
 
+pytestmark = pytest.mark.slow  # every test here takes seconds
+
 TAGGER_REPO = "SmilingWolf/wd-vit-tagger-v3"
 CLIP_REPO = "immich-app/ViT-B-32__openai"
 

@@ -20,6 +20,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # every test here takes seconds
+
 REPO = Path(__file__).resolve().parents[1]
 SYSTEM_PROGRAMS = ("exiftool", "exiv2", "Xvfb", "trayer", "xfce4-panel", "dbus-run-session",
                    "dbus-daemon", "desktop-file-validate", "fc-list", "chromium",

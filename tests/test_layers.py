@@ -68,6 +68,7 @@ def test_an_import_against_the_layers_breaks_the_contract(tmp_path: Path) -> Non
         assert f"{importer} -> {imported}" in report
 
 
+@pytest.mark.slow
 def test_no_test_module_imports_another() -> None:
     """Shared test code lives in tests/helpers/ and conftest.py, never in a test module."""
     offenders = []

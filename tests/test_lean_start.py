@@ -30,6 +30,8 @@ pytest.importorskip("open_clip")
 
 from helpers.clip_model import ARCH_QG, tiny_archs, tiny_model  # noqa: E402,F401
 
+pytestmark = pytest.mark.slow  # every test here takes seconds
+
 HEAVY = ("torch", "onnxruntime", "rapidocr", "faiss", "pymongo", "open_clip", "cv2",
          "tokenizers", "scipy")
 # The shared libraries each runtime brings: what a process that imported it maps.

@@ -31,6 +31,8 @@ from pximse.store.mongo.database import MongoDatabase
 from pximse.store.mongo.migration_side import MongoSide
 from pximse.store.sqlite.catalog import SqliteCatalog
 
+pytestmark = pytest.mark.slow  # every test here takes seconds
+
 
 @pytest.fixture(scope="module")
 def library(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SqliteCatalog]:

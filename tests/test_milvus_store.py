@@ -37,6 +37,8 @@ from pximse.store.vectors.milvus import MAX_TOPK, MilvusVectorStore
 from pximse.store.vectors.milvus_features import features_of, parse_version
 from pximse.store.vectors.milvus_filter import milvus_filter
 
+pytestmark = pytest.mark.slow  # every test here takes seconds
+
 pytest.importorskip("milvus_lite", reason="milvus-lite is not installed (pip install "
                     "'pximse[server]'); it runs the Milvus store's tests")
 

@@ -42,6 +42,8 @@ from pximse.store.records import SearchPage
 from pximse.store.scan_records import NewContent
 from pximse.store.sqlite.catalog import FileRecord, ScanBatch
 
+pytestmark = pytest.mark.slow  # every test here takes seconds
+
 
 @pytest.fixture(scope="module", params=["mongomock", "server"])
 def pair(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory

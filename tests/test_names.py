@@ -336,6 +336,7 @@ def _check(info: SourceInfo) -> None:
     _ = info.work_key
 
 
+@pytest.mark.slow
 @settings(max_examples=1000, deadline=None)
 @given(st.text(), st.none() | st.text())
 def test_any_string_gives_a_source_info(name: str, folder: str | None) -> None:
@@ -352,6 +353,7 @@ _PIECES = st.sampled_from([
 ])
 
 
+@pytest.mark.slow
 @settings(max_examples=1500, deadline=None)
 @given(
     st.lists(_PIECES, max_size=12).map("".join),

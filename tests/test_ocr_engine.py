@@ -21,6 +21,8 @@ from PIL import Image, ImageDraw, ImageFont
 from pximse.models import OcrEngine, OcrLine
 from pximse.models.ocr import RapidOcrEngine, _to_bgr
 
+pytestmark = pytest.mark.slow  # every test here takes seconds
+
 FONT_NAME = "NotoSansCJK-Regular.ttc"
 # Faces inside the collection: 0 is Japanese, 2 Simplified Chinese.
 JP, SC = 0, 2

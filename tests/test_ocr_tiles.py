@@ -72,6 +72,7 @@ def test_tiles_are_small_and_cover_the_strip_once(size: tuple[int, int]) -> None
         assert before.own[1] == (a_start + b_end) / 2
 
 
+@pytest.mark.slow
 def test_a_line_in_an_overlap_or_across_a_cut_is_read_once(
     ocr_engine: RapidOcrEngine, cjk_font: Path
 ) -> None:

@@ -108,6 +108,7 @@ def test_an_odd_name_in_an_error_message_is_stored_readably(
     assert "caf\\xe9" in error["message"] and "incomplete" in error["message"]
 
 
+@pytest.mark.slow
 def test_the_watcher_indexes_an_odd_name_and_its_batch_mates(tmp_path: Path) -> None:
     root = tmp_path / "lib"
     root.mkdir()

@@ -51,6 +51,7 @@ def scanned(
     return catalog
 
 
+@pytest.mark.slow
 def test_every_image_is_decoded_once_and_every_stage_stores_its_results(
     scanned: SqliteCatalog, tmp_path: Path, ocr_engine: RapidOcrEngine,
     monkeypatch: pytest.MonkeyPatch,

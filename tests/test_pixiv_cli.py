@@ -128,6 +128,7 @@ def test_a_refused_token_is_a_clear_error(setup: list[str], fake: FakePixiv) -> 
     assert fake.detail_requests() == []
 
 
+@pytest.mark.slow
 def test_failures_are_reported_and_kept_for_the_next_run(setup: list[str],
                                                          fake: FakePixiv) -> None:
     fake.script(80000002, 500, 500)

@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 from conftest import copy_source
 
+pytestmark = pytest.mark.slow  # every test here takes seconds
+
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 

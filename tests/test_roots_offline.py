@@ -146,6 +146,7 @@ def test_a_small_root_that_is_emptied_is_just_empty(
     assert report.offline_roots == [] and report.removed == 3
 
 
+@pytest.mark.slow
 def test_the_watcher_takes_an_unmount_for_offline_and_rearms_on_return(
     tmp_path: Path, mounts: Mounts, drive: tuple[Path, Path],
     monkeypatch: pytest.MonkeyPatch,

@@ -23,6 +23,8 @@ from helpers.wd14_model import NAME, build_model, make_weights
 
 from pximse.service.lock import DaemonLock, DataFolderLocked, read_lock_info
 
+pytestmark = pytest.mark.slow  # every test here takes seconds
+
 
 def test_kill_9_mid_indexing_loses_nothing_and_redoes_nothing(tmp_path: Path) -> None:
     library = tmp_path / "lib"

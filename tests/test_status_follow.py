@@ -11,8 +11,11 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 from conftest import draw_picture
 from helpers.processes import free_port, pximse, write_library
+
+pytestmark = pytest.mark.slow  # every test here takes seconds
 
 
 def read_json_lines(stream: object, until: str, timeout: float = 60) -> list[dict]:

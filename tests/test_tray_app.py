@@ -100,6 +100,7 @@ def opened_lines(desktop: dict[str, Any]) -> list[str]:
     return path.read_text().splitlines() if path.exists() else []
 
 
+@pytest.mark.slow
 def test_the_icon_docks_and_its_menu_reaches_the_daemon(desktop: dict[str, Any],
                                                           daemon: Daemon) -> None:
     require_tk()  # the status window
@@ -335,6 +336,7 @@ def test_a_quit_while_the_icon_starts_ends_the_tray(desktop: dict[str, Any],
     assert ended == [True]
 
 
+@pytest.mark.slow
 def test_an_icon_shown_before_the_tray_starts_docks_once_it_does(
     desktop: dict[str, Any], tmp_path: Path
 ) -> None:

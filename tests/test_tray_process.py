@@ -51,6 +51,7 @@ def start_tray(display: str, home: Path, config: Path, data_dir: Path,
     )
 
 
+@pytest.mark.slow
 def test_the_tray_starts_a_daemon_and_quitting_stops_it(system_tray: str,
                                                         tmp_path: Path) -> None:
     port = free_port()
@@ -176,6 +177,7 @@ def test_a_daemon_that_exits_at_start_is_explained(
     assert "is already using the data folder" in err  # the daemon's own words
 
 
+@pytest.mark.slow
 def test_a_killed_tray_leaves_its_daemon_running_and_the_next_tray_attaches(
     system_tray: str, tmp_path: Path
 ) -> None:

@@ -33,13 +33,13 @@ from helpers.tray_harness import Daemon, running_daemon, start_xvfb, stop, wait_
 
 from pximse.tray.icon_image import COLOURS  # noqa: E402
 
-pytestmark = [
+pytestmark = [pytest.mark.slow, *[
     pytest.mark.skipif(shutil.which("xfce4-panel") is None,
                        reason="xfce4-panel is not installed (make system-deps installs it)"),
     pytest.mark.skipif(importlib.util.find_spec("pystray") is None,
                        reason="pystray is in the test extra"),
     pytest.mark.slow,
-]
+]]
 
 PANEL_HEIGHT = 40
 """The top of the screen, where xfce4-panel's default panel lies."""

@@ -36,11 +36,11 @@ from helpers.tray_harness import (  # noqa: E402
     write_daemon_config,
 )
 
-pytestmark = [
+pytestmark = [pytest.mark.slow, *[
     pytest.mark.skipif(importlib.util.find_spec("pystray") is None,
                        reason="pystray is in the test extra"),
     pytest.mark.slow,
-]
+]]
 
 NO_MODELS = '\n[models]\ntagger = ""\nocr = ""\nclip = ""\n'
 

@@ -130,6 +130,7 @@ def test_a_rename_and_a_folder_move_reuse_the_content_without_reading(
     assert len(hashed) <= 40  # a move across roots may land in two batches: then hashed
 
 
+@pytest.mark.slow
 def test_a_burst_of_5000_files_is_absorbed_in_batches(
     tmp_path: Path, roots: list[RootConfig]
 ) -> None:
@@ -155,6 +156,7 @@ def _burst(watched: Watched, roots: list[RootConfig]) -> None:
     print(f"5000 files absorbed in {elapsed:.1f}s, {watched.watcher.batches} batches")
 
 
+@pytest.mark.slow
 def test_a_missing_root_goes_offline_and_comes_back_without_reindexing(
     watched: Watched, roots: list[RootConfig], tmp_path: Path
 ) -> None:

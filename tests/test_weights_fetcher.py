@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
 from helpers.waiting import wait_for
 
 from pximse.config import Config
@@ -45,6 +46,7 @@ def spec() -> WeightsSpec:
                                 WeightsFile("b/c.json", "http://127.0.0.1:9/c.json")))
 
 
+@pytest.mark.slow
 def test_with_downloads_off_files_put_in_place_by_hand_are_noticed(
         make_config: Callable[..., Config], tmp_path: Path) -> None:
     config = make_config(extra="[models]\nallow_download = false\n")

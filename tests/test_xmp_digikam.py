@@ -170,6 +170,7 @@ def test_a_dropped_tag_leaves_every_field_and_dc_subject(setup, library) -> None
     catalog.close()
 
 
+@pytest.mark.slow
 @needs_tools
 def test_no_rewrite_when_tagslist_is_empty_and_last_keyword_xmp_holds_pximse(
     setup, library

@@ -278,6 +278,7 @@ def test_the_generation_read_leaves_out_a_write_in_progress() -> None:
     assert write_generation(catalog) == catalog.mdb.gen == catalog.mdb.counter("gen")
 
 
+@pytest.mark.slow
 @needs_tools
 def test_the_xmp_commands_on_a_mongodb_catalogue(tmp_path, roots, monkeypatch) -> None:
     lib, quiet = roots
@@ -321,6 +322,7 @@ def test_the_xmp_commands_on_a_mongodb_catalogue(tmp_path, roots, monkeypatch) -
     assert not list(lib.rglob("*.xmp")) and not list(quiet.rglob("*.xmp"))
 
 
+@pytest.mark.slow
 @needs_tools
 def test_the_daemon_on_mongodb_keeps_sidecars_current(tmp_path, roots) -> None:
     from pximse.api.app import create_app

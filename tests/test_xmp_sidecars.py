@@ -143,6 +143,7 @@ def test_write_creates_exact_sidecars_and_rewrites_nothing_unchanged(setup, libr
     catalog.close()
 
 
+@pytest.mark.slow
 @needs_tools
 def test_update_touches_only_pximse_entries(setup, library) -> None:
     config, catalog = setup()
@@ -228,6 +229,7 @@ def test_unparseable_sidecar_is_left_alone_and_reported(setup, library) -> None:
     catalog.close()
 
 
+@pytest.mark.slow
 @needs_tools
 def test_ocr_text_fills_only_an_empty_description(setup, library) -> None:
     config, catalog = setup("[xmp]\nwrite = true\nocr_description = true\n")
@@ -245,6 +247,7 @@ def test_ocr_text_fills_only_an_empty_description(setup, library) -> None:
     catalog.close()
 
 
+@pytest.mark.slow
 @needs_tools
 def test_remove_keeps_user_entries_and_deletes_what_pximse_made(setup, library) -> None:
     config, catalog = setup("[xmp]\nwrite = true\nocr_description = true\n")
@@ -274,6 +277,7 @@ def test_remove_keeps_user_entries_and_deletes_what_pximse_made(setup, library) 
     catalog.close()
 
 
+@pytest.mark.slow
 @needs_tools
 def test_root_switch_and_query(setup, library, tmp_path, make_image) -> None:
     other = tmp_path / "other"
@@ -368,6 +372,7 @@ def test_fast_reader_agrees_with_exiftool(tmp_path: Path) -> None:
     assert read_packet(str(tmp_path / "missing.xmp")).error is not None
 
 
+@pytest.mark.slow
 @needs_tools
 def test_the_daemon_keeps_sidecars_current_when_write_back_is_on(setup, library) -> None:
     from pximse.api.app import create_app

@@ -40,13 +40,12 @@ from pximse.search.planner import (
     VectorSearchUnavailable,
 )
 from pximse.service.runtime import Daemon
-from pximse.store.backends import open_catalog
-from pximse.store.sqlite.catalog import SqliteCatalog
+from pximse.store.backends import Catalog, open_catalog
 
 log = logging.getLogger(__name__)
 
 
-def create_app(config: Config, catalog: SqliteCatalog | None = None) -> FastAPI:
+def create_app(config: Config, catalog: Catalog | None = None) -> FastAPI:
     """The API for one catalogue; ``catalog`` defaults to the one in the data folder."""
     app = FastAPI(
         title="PxIMSE",

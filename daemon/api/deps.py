@@ -5,10 +5,10 @@ from __future__ import annotations
 from fastapi import Request
 
 from pximse.config import Config
-from pximse.store.sqlite.catalog import SqliteCatalog
+from pximse.store.backends import Catalog
 
 
-def get_catalog(request: Request) -> SqliteCatalog:
+def get_catalog(request: Request) -> Catalog:
     return request.app.state.catalog  # type: ignore[no-any-return]
 
 

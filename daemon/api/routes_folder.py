@@ -30,8 +30,8 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from pximse.api.deps import get_catalog, get_config
 from pximse.api.routes_images import checked_image_id, recorded_file
 from pximse.config import Config
+from pximse.store.backends import Catalog
 from pximse.store.pathtext import readable
-from pximse.store.sqlite.catalog import SqliteCatalog
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +66,7 @@ def is_local_client(request: Request) -> bool:
 def open_folder(
     image_id: str,
     request: Request,
-    catalog: Annotated[SqliteCatalog, Depends(get_catalog)],
+    catalog: Annotated[Catalog, Depends(get_catalog)],
     config: Annotated[Config, Depends(get_config)],
 ) -> dict[str, Any]:
     sha = checked_image_id(image_id)

@@ -22,8 +22,8 @@ from fastapi.responses import FileResponse, Response, StreamingResponse
 from pximse.api.deps import get_catalog, get_config
 from pximse.api.served_files import RecordedFile, open_recorded, read_chunks
 from pximse.config import Config
+from pximse.store.backends import Catalog
 from pximse.store.pathtext import readable
-from pximse.store.sqlite.catalog import SqliteCatalog
 
 router = APIRouter(prefix="/api/images")
 
@@ -54,7 +54,7 @@ def _not_modified(request: Request, etag: str, cache: str = _CACHE) -> Response 
 
 @router.get("/{image_id}", summary="Everything known about one image")
 def image(
-    image_id: str, catalog: Annotated[SqliteCatalog, Depends(get_catalog)]
+    image_id: str, catalog: Annotated[Catalog, Depends(get_catalog)]
 ) -> dict[str, Any]:
     detail = catalog.image(checked_image_id(image_id))
     if detail is None:
@@ -101,7 +101,7 @@ def open_first_recorded(rows: Iterable[RecordedRow], config: Config
     return None
 
 
-def recorded_file(catalog: SqliteCatalog, config: Config, sha: str
+def recorded_file(catalog: Catalog, config: Config, sha: str
                   ) -> tuple[RecordedFile, BinaryIO, os.stat_result] | None:
     """The first online file of the content that is still what the catalogue
     recorded, opened."""
@@ -137,7 +137,7 @@ def recorded_file_response(request: Request, config: Config, sha: str,
 def image_file(
     image_id: str,
     request: Request,
-    catalog: Annotated[SqliteCatalog, Depends(get_catalog)],
+    catalog: Annotated[Catalog, Depends(get_catalog)],
     config: Annotated[Config, Depends(get_config)],
 ) -> Response:
     sha = checked_image_id(image_id)
@@ -151,7 +151,7 @@ def image_file(
 def image_thumbnail(
     image_id: str,
     request: Request,
-    catalog: Annotated[SqliteCatalog, Depends(get_catalog)],
+    catalog: Annotated[Catalog, Depends(get_catalog)],
     config: Annotated[Config, Depends(get_config)],
 ) -> Response:
     from pximse.library.thumbnails import make_thumbnail_from_file, thumbnail_path

@@ -29,7 +29,7 @@ from pximse.search.planner import (
     plan_query,
     search_json,
 )
-from pximse.store.sqlite.catalog import SqliteCatalog
+from pximse.store.backends import Catalog
 
 router = APIRouter(prefix="/api")
 
@@ -54,7 +54,7 @@ def checked_plan(q: str, sort: str, syntax: Syntax, *, text: str = "", upload: b
 
 
 def _run(
-    catalog: SqliteCatalog,
+    catalog: Catalog,
     config: Config,
     clip: ClipSearch,
     plan: VectorPlan,
@@ -71,20 +71,12 @@ def _run(
     return body
 
 
-def _add_work_pages(catalog: SqliteCatalog, items: list[dict[str, Any]]) -> None:
+def _add_work_pages(catalog: Catalog, items: list[dict[str, Any]]) -> None:
     """Each item gets ``work_pages``: how many images of the catalogue belong to its
     work (the pages of a Pixiv post; 1 for an image without one), so a page of
     results can show a multi-page work as one card with its page count."""
     keys = sorted({item["work_key"] for item in items if item.get("work_key")})
-    counts: dict[str, int] = {}
-    pages_of = getattr(catalog, "work_page_counts", None)  # the MongoDB catalogue
-    if keys and pages_of is not None:
-        counts = pages_of(keys)
-    elif keys:
-        marks = ",".join("?" * len(keys))
-        counts = dict(catalog.db.reader().execute(
-            f"SELECT work_key, count(*) FROM content WHERE work_key IN ({marks})"
-            " AND state IN (0, 1) GROUP BY work_key", keys))
+    counts = catalog.work_page_counts(keys) if keys else {}
     for item in items:
         item["work_pages"] = counts.get(item.get("work_key") or "", 1)
 
@@ -145,7 +137,7 @@ async def decode_query_file(request: Request, path: str, name: str) -> Any:
 
 @router.get("/search", summary="Search with the query language")
 def search(
-    catalog: Annotated[SqliteCatalog, Depends(get_catalog)],
+    catalog: Annotated[Catalog, Depends(get_catalog)],
     config: Annotated[Config, Depends(get_config)],
     clip: Annotated[ClipSearch, Depends(get_clip)],
     q: Annotated[str, Query(
@@ -184,7 +176,7 @@ async def search_image(request: Request) -> dict[str, Any]:
 
 @router.get("/tags", summary="Tag autocomplete, most used first")
 def tags(
-    catalog: Annotated[SqliteCatalog, Depends(get_catalog)],
+    catalog: Annotated[Catalog, Depends(get_catalog)],
     prefix: str = "",
     limit: Annotated[int, Query(ge=1, le=200)] = 20,
 ) -> list[dict[str, Any]]:

@@ -114,7 +114,7 @@ def _copy_vectors(config: Any, target: str, milvus_uri: str, sqlite: Any, mongo:
 
     import numpy as np
 
-    from pximse.store.backends import milvus_location
+    from pximse.store.backends import milvus_location, vectors_folder
     from pximse.store.migration.copy import copy_vectors
     from pximse.store.mongo.vectorsync import sync_vector_scalars
     from pximse.store.vectors.embedded import EmbeddedVectorStore, stored_models
@@ -123,7 +123,7 @@ def _copy_vectors(config: Any, target: str, milvus_uri: str, sqlite: Any, mongo:
     location = milvus_location(changed(config, backend=changed(config.backend,
                                                                  milvus_uri=milvus_uri)))
     token = config.backend.milvus_token
-    folder = config.data_dir / "vectors"
+    folder = vectors_folder(config)
     reports = []
     if target == "mongodb":
         ids = np.array([cid for cid, in sqlite.db.reader().execute("SELECT id FROM content")],

@@ -23,7 +23,7 @@ from pximse.config import Config
 from pximse.models.threads import threads_for_share
 from pximse.models.weights import DownloadProgress, WeightsSpec, WeightsUnavailable
 from pximse.pipeline.stages import OcrStage, Stage, TaggerStage
-from pximse.store.sqlite.catalog import SqliteCatalog
+from pximse.store.backends import Catalog, vectors_folder
 
 log = logging.getLogger(__name__)
 
@@ -185,7 +185,7 @@ def downloadable_weights(config: Config) -> dict[str, WeightsSpec]:
 
 def plan_stages(
     config: Config,
-    catalog: SqliteCatalog | None = None,
+    catalog: Catalog | None = None,
     *,
     progress: DownloadProgress | None = None,
     allow_download: bool | None = None,
@@ -246,7 +246,7 @@ def plan_stages(
                                for_running=for_running, may_export=may_export,
                                threads=threads)
             _ = model.model_id  # resolves (or downloads) the weights now
-            plan.stages.append(ClipStage(model, config.data_dir / "vectors", config=config))
+            plan.stages.append(ClipStage(model, vectors_folder(config), config=config))
         except WeightsUnavailable as exc:
             plan.unavailable["clip"] = str(exc)
             plan.missing_weights.add("clip")

@@ -28,7 +28,7 @@ from pximse.error_text import one_line
 from pximse.library.probe import DecodedImage, decode_image
 from pximse.pipeline.stages import Stage
 from pximse.pipeline.views import view_size
-from pximse.store.sqlite.catalog import SqliteCatalog
+from pximse.store.backends import Catalog
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +39,7 @@ many more): about 200 MB of RGB each."""
 ProgressCallback = Callable[[str, int, int], None]
 """``progress(stage, done, pending_at_start)``."""
 
-BatchSource = Callable[["SqliteCatalog", Sequence[Stage], int, "int | None"],
+BatchSource = Callable[["Catalog", Sequence[Stage], int, "int | None"],
                        Iterator[list["PendingImage"]]]
 """``batches(catalog, stages, batch_size, limit)``: the images to run, batch by
 batch (the default walks content ids in order; see ``pipeline.priority``)."""
@@ -89,7 +89,7 @@ _Item = PendingImage
 
 
 def run_pipeline(
-    catalog: SqliteCatalog,
+    catalog: Catalog,
     stages: Sequence[Stage],
     *,
     batch_size: int = 16,
@@ -150,7 +150,7 @@ def run_pipeline(
     return report
 
 
-def _batches(catalog: SqliteCatalog, stages: Sequence[Stage], batch_size: int,
+def _batches(catalog: Catalog, stages: Sequence[Stage], batch_size: int,
              limit: int | None) -> Iterator[list[_Item]]:
     """Pending images in batches, in content id order. Each stage's candidates
     come from past the last image handed out, and every candidate at or below a
@@ -179,7 +179,7 @@ def _batches(catalog: SqliteCatalog, stages: Sequence[Stage], batch_size: int,
         yield batch
 
 
-def _within_budget(catalog: SqliteCatalog, batches: Iterator[list[_Item]]
+def _within_budget(catalog: Catalog, batches: Iterator[list[_Item]]
                    ) -> Iterator[list[_Item]]:
     """The batches, each cut where its views would pass BATCH_VIEW_PIXELS."""
     for batch in batches:
@@ -248,7 +248,7 @@ def _decode_for(item: _Item, max_pixels: int) -> _Decoded | str:
     return _views(decoded, item.stages)
 
 
-def _run_batch(catalog: SqliteCatalog, stages: Sequence[Stage], items: list[_Item],
+def _run_batch(catalog: Catalog, stages: Sequence[Stage], items: list[_Item],
                decoded: list[_Decoded | str], report: PipelineReport) -> None:
     report.images += len(items)
     statuses: list[tuple[int, str, str, str | None]] = []

@@ -15,7 +15,7 @@ import numpy as np
 
 from pximse.models import ImageTagger, OcrEngine, OcrLine
 from pximse.pipeline.views import bounded_size, pixels_within
-from pximse.store.sqlite.catalog import SqliteCatalog
+from pximse.store.backends import Catalog
 
 
 class Stage(Protocol):
@@ -34,17 +34,17 @@ class Stage(Protocol):
     def run(self, images: Sequence[Any]) -> list[Any]:
         """One result per image, in order."""
 
-    def store(self, catalog: SqliteCatalog, results: Sequence[tuple[int, Any]]) -> None:
+    def store(self, catalog: Catalog, results: Sequence[tuple[int, Any]]) -> None:
         """Write (content id, result) pairs, in one transaction where possible."""
 
-    def finish(self, catalog: SqliteCatalog) -> None:
+    def finish(self, catalog: Catalog) -> None:
         """Make what ``store`` wrote durable (the runner calls it at the end of a run)."""
 
 
 class _Immediate:
     """Stages whose ``store`` is durable at once."""
 
-    def finish(self, catalog: SqliteCatalog) -> None:
+    def finish(self, catalog: Catalog) -> None:
         return None
 
 
@@ -67,7 +67,7 @@ class TaggerStage(_Immediate):
         except TypeError:
             return list(self.tagger.tag(images))
 
-    def store(self, catalog: SqliteCatalog, results: Sequence[tuple[int, Any]]) -> None:
+    def store(self, catalog: Catalog, results: Sequence[tuple[int, Any]]) -> None:
         model_id = self.model_id
         catalog.set_model_tags_many((cid, model_id, tags) for cid, tags in results)
 
@@ -121,7 +121,7 @@ class OcrStage(_Immediate):
         return [OcrLine(line.text, tuple((x * factor, y * factor) for x, y in line.box),
                         line.confidence) for line in lines]
 
-    def store(self, catalog: SqliteCatalog, results: Sequence[tuple[int, Any]]) -> None:
+    def store(self, catalog: Catalog, results: Sequence[tuple[int, Any]]) -> None:
         model_id = self.model_id
         catalog.set_ocr_many(
             (cid, model_id, [(line.text, line.box, line.confidence) for line in lines])
@@ -162,7 +162,7 @@ class ClipStage:
 
                 self._vectors = open_vector_store(self._config, self.model_id,
                                                   self.model.dimensions)
-            if self._vectors is None:
+            else:
                 from pximse.store.vectors.embedded import EmbeddedVectorStore
 
                 self._vectors = EmbeddedVectorStore(self.vectors_dir, self.model.dimensions,
@@ -181,7 +181,7 @@ class ClipStage:
         """Whether a run stopped with vectors not yet saved (a crash)."""
         return self._marker.exists()
 
-    def reconcile(self, catalog: SqliteCatalog) -> int:
+    def reconcile(self, catalog: Catalog) -> int:
         """Reset the status of images recorded as embedded but missing from the store."""
         done = catalog.stage_done_ids(self.name, self.model_id)
         missing = np.zeros(0, dtype=np.int64)
@@ -194,7 +194,7 @@ class ClipStage:
     def run(self, images: Sequence[Any]) -> list[Any]:
         return list(self.model.embed_images(images))
 
-    def store(self, catalog: SqliteCatalog, results: Sequence[tuple[int, Any]]) -> None:
+    def store(self, catalog: Catalog, results: Sequence[tuple[int, Any]]) -> None:
         if not self._unsaved:
             self.vectors_dir.mkdir(parents=True, exist_ok=True)
             self._marker.touch()
@@ -204,7 +204,7 @@ class ClipStage:
         if self._unsaved >= self.save_every:
             self.finish(catalog)
 
-    def finish(self, catalog: SqliteCatalog) -> None:
+    def finish(self, catalog: Catalog) -> None:
         sync = getattr(catalog, "sync_vector_scalars", None)  # MongoDB + Milvus
         if self._vectors is None and sync is None:
             return  # nothing was embedded and nothing to copy: nothing to open

@@ -230,7 +230,9 @@ class ClipSearch:
 
     @property
     def vectors_dir(self) -> Path:
-        return self.config.data_dir / "vectors"
+        from pximse.store.backends import vectors_folder
+
+        return vectors_folder(self.config)
 
     def embed_text(self, text: str) -> np.ndarray:
         return self._embed(lambda model: model.embed_texts([text]))
@@ -244,7 +246,8 @@ class ClipSearch:
         model = self.model()
         try:
             with self._lock:  # one inference at a time; the model is shared
-                return np.asarray(run(model), dtype=np.float32)[0]
+                first: np.ndarray = np.asarray(run(model), dtype=np.float32)[0]
+                return first
         except WeightsUnavailable as exc:
             raise VectorSearchUnavailable(f"the CLIP model cannot be loaded: {exc}") from exc
 

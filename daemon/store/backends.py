@@ -24,8 +24,9 @@ from pximse.store.records import ImageDetail, ImageSummary, SearchPage
 
 if TYPE_CHECKING:
     from pximse.config import Config
-    from pximse.store.meili import MeiliTextStore
     from pximse.store.scan_records import ScanBatch
+    from pximse.store.text import TextStore
+    from pximse.store.vectors import VectorStore
 
 
 class Catalog(Protocol):
@@ -80,6 +81,7 @@ class Catalog(Protocol):
     def image(self, sha256: str) -> ImageDetail | None: ...
     def file_for(self, sha256: str) -> tuple[str, str] | None: ...
     def image_sizes(self, content_ids: Sequence[int]) -> dict[int, tuple[int, int]]: ...
+    def work_page_counts(self, keys: Sequence[str]) -> dict[str, int]: ...
     def recorded_files(self, sha256: str) -> list[tuple[str, str, int, int, str]]: ...
     def status(self, *, errors: int = 20) -> dict[str, Any]: ...
     def root_paths(self) -> list[tuple[str, str]]: ...
@@ -103,7 +105,7 @@ def mongodb_uri(config: Config) -> str:
     return os.environ.get("PXIMSE_MONGODB_URI") or config.backend.mongodb_uri
 
 
-def open_catalog(config: Config, *, memory_index: bool = True) -> Any:
+def open_catalog(config: Config, *, memory_index: bool = True) -> Catalog:
     """The configured catalogue: SQLite in the data folder, or MongoDB."""
     from pximse.store.name_vocabulary import use_tag_vocabulary
 
@@ -136,17 +138,25 @@ def milvus_location(config: Config) -> str:
     return uri
 
 
-def open_vector_store(config: Config, model_id: str, dimensions: int) -> Any:
-    """The Milvus store for a model when ``[backend] milvus_uri`` is set, else None."""
+def vectors_folder(config: Config) -> Path:
+    """Where the embedded vector stores live: ``vectors/`` in the data folder."""
+    return config.data_dir / "vectors"
+
+
+def open_vector_store(config: Config, model_id: str, dimensions: int) -> VectorStore:
+    """A model's vector store: on Milvus when ``[backend] milvus_uri`` is set, else the
+    embedded one in the data folder."""
     if not config.backend.milvus_uri:
-        return None
+        from pximse.store.vectors.embedded import EmbeddedVectorStore
+
+        return EmbeddedVectorStore(vectors_folder(config), dimensions, model_id)
     from pximse.store.vectors.milvus import MilvusVectorStore
 
     token = os.environ.get("PXIMSE_MILVUS_TOKEN") or config.backend.milvus_token
     return MilvusVectorStore(milvus_location(config), dimensions, model_id, token=token)
 
 
-def open_text_store(config: Config) -> MeiliTextStore | None:
+def open_text_store(config: Config) -> TextStore | None:
     """The Meilisearch text index when ``[backend] meili_url`` is set, else None."""
     if not config.backend.meili_url:
         return None

@@ -41,7 +41,7 @@ def tagger_folder(config: Any) -> Path:
     models = config.models
     if models.tagger_path:
         return Path(models.tagger_path).expanduser()
-    return Path(config.data_dir) / "models" / models.tagger
+    return Path(config.data_dir, "models", models.tagger)
 
 
 def load_vocabulary(folder: Path) -> TagVocabulary | None:

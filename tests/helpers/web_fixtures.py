@@ -1,7 +1,7 @@
 """What the browser tests share: a real daemon process (`pximse serve`) on a
 temporary library, and Debian's Chromium driven by Playwright.
 
-A test module imports the fixtures it uses (``from web_fixtures import browser``)
+A test module imports the fixtures it uses (``from helpers.web_fixtures import browser``)
 so that each module starts one daemon and one browser.
 """
 

@@ -29,7 +29,7 @@ from pximse.store.records import iso_to_epoch
 from pximse.store.scan_records import ScanBatch
 from pximse.store.sqlite.ocrindex import OcrLine, fold, join_lines
 from pximse.store.tagnames import tag_key
-from pximse.store.text import TextDocument
+from pximse.store.text import TextDocument, TextStore
 
 _STAGE_NAME_OK = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_-")
 
@@ -44,7 +44,7 @@ class MongoCatalog(MongoReads, MongoPixiv, MongoWorklists):
     """The catalogue in one MongoDB database (see :mod:`pximse.store.mongo.database`)."""
 
     def __init__(self, database: MongoDatabase, *, tag_threshold: float = 0.5,
-                 dupe_distance: int = 4, text_store: Any = None) -> None:
+                 dupe_distance: int = 4, text_store: TextStore | None = None) -> None:
         super().__init__(database, tag_threshold=tag_threshold, dupe_distance=dupe_distance)
         self.text_store = text_store
         """A :class:`pximse.store.meili.MeiliTextStore` that OCR text, titles and

@@ -77,14 +77,14 @@ class NumericColumn:
         result = compare(self.values, op, number)
         if self.null is None:
             return result
-        return result | self.null if op == "!=" else result & ~self.null
+        with_nulls: np.ndarray = result | self.null if op == "!=" else result & ~self.null
+        return with_nulls
 
 
 def compare(values: np.ndarray, op: str, number: float) -> np.ndarray:
-    if op == "=":
-        return values == number
-    if op == "!=":
-        return values != number
+    if op in ("=", "!="):
+        equal: np.ndarray = values == number if op == "=" else values != number
+        return equal
     if op == "<":
         return values < number
     if op == "<=":

@@ -56,13 +56,15 @@ class Postings:
             keep = (self.flags & SOURCE) != 0
         else:
             keep = self.flags != 0
-        return self.ids[keep]
+        kept: np.ndarray = self.ids[keep]
+        return kept
 
     def scored(self, op: str, value: float) -> np.ndarray:
         """Content ids whose model score for the tag compares ``op value``."""
         model = (self.flags & SOURCE) == 0
         keep = model & compare(self.scores.astype(np.float64, copy=False), op, value)
-        return self.ids[keep]
+        kept: np.ndarray = self.ids[keep]
+        return kept
 
 
 def load_postings(conn: sqlite3.Connection, tag_id: int, threshold: float) -> Postings:

@@ -149,6 +149,13 @@ class CatalogReads:
                          [int(cid) for cid in content_ids])
         return {int(cid): (int(w), int(h)) for cid, w, h in rows}
 
+    def work_page_counts(self, keys: Sequence[str]) -> dict[str, int]:
+        """Searchable images per work key (the pages of a multi-page post)."""
+        marks = ",".join("?" * len(keys))
+        return {str(key): int(n) for key, n in self.db.reader().execute(
+            f"SELECT work_key, count(*) FROM content WHERE work_key IN ({marks})"
+            " AND state IN (0, 1) GROUP BY work_key", list(keys))}
+
     def file_for(self, sha256: str) -> tuple[str, str] | None:
         """An online file holding this content, and its format (for serving it)."""
         row = self.db.reader().execute(

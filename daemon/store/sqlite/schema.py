@@ -275,4 +275,4 @@ def migrate(conn: sqlite3.Connection) -> int:
             if conn.in_transaction:
                 conn.rollback()
             raise
-    return found
+    return int(found)

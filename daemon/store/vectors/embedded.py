@@ -313,7 +313,7 @@ class EmbeddedVectorStore:
         """Lists a search scans for a page ending at ``stop`` among ``candidates``
         allowed vectors; all of them (``lists()``) means the answer is exact."""
         if self.probes:
-            return min(self.probes, self._index.nlist)
+            return min(self.probes, int(self._index.nlist))
         return probes_for(self._probe_table, effective_share(candidates, self._live, stop),
                           self._index.nlist)
 
@@ -328,7 +328,7 @@ class EmbeddedVectorStore:
     def _scan(self, queries: np.ndarray, k: int, nprobe: int, allowed: IdFilter | None
               ) -> tuple[np.ndarray, np.ndarray]:
         """faiss's search of ``nprobe`` lists, the filter checked in place."""
-        params = faiss.SearchParametersIVF()  # type: ignore[attr-defined]  # not in the stubs
+        params = faiss.SearchParametersIVF()
         params.nprobe = max(1, min(nprobe, self._index.nlist))
         selector = None
         if allowed is not None:
