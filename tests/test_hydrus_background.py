@@ -97,7 +97,8 @@ def test_the_daemon_starts_it_when_push_is_on(setup, fake_hydrus: FakeHydrus) ->
     daemon.start(scan=False, models=False, watch=False)
     try:
         for _ in range(1000):
-            if daemon.hydrus_push is not None and daemon.hydrus_push.state()["last"]:
+            pusher = daemon.loops.get("hydrus push")
+            if pusher is not None and pusher.state()["last"]:
                 break
             threading.Event().wait(0.01)
         with api_client(app) as client:

@@ -50,6 +50,11 @@ EDGES_AGAINST_THE_LAYERS = [
     ("config/paths.py", "pximse.store.names", "pximse.config", "pximse.store"),
     ("store/backends.py", "pximse.search.planner", "pximse.store", "pximse.search"),
     ("api/deps.py", "pximse.integrations.hydrus.errors", "pximse.api", "pximse.integrations"),
+    # The core finds its plug-ins through pximse.plugins; it imports none of them.
+    ("cli/common.py", "pximse.tray.cli", "pximse.cli", "pximse.tray"),
+    ("service/runtime.py", "pximse.integrations.digikam.follower", "pximse.service",
+     "pximse.integrations"),
+    ("plugins.py", "pximse.api.app", "pximse.plugins", "pximse.api"),
 ]
 
 

@@ -49,7 +49,7 @@ def test_the_session_bus_is_found_where_desktops_put_it(tmp_path: Path) -> None:
 
 
 def test_the_command_offers_each_choice() -> None:
-    from pximse.cli.tray import tray_command
+    from pximse.tray.cli import tray_command
 
     [option] = [p for p in tray_command.params if p.name == "backend_name"]
     assert tuple(option.type.choices) == BACKEND_CHOICES  # type: ignore[attr-defined]

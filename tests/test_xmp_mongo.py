@@ -350,6 +350,7 @@ def test_the_daemon_on_mongodb_keeps_sidecars_current(tmp_path, roots) -> None:
         assert exiv2_xmp(sidecar)["Xmp.dc.subject"] == ["dog"]
     finally:
         daemon.stop()
-    assert daemon.xmp_sidecars is not None
-    daemon.xmp_sidecars.join(timeout=30)
-    assert not daemon.xmp_sidecars.is_alive()
+    follower = daemon.loops.get("xmp sidecars")
+    assert follower is not None
+    follower.join(timeout=30)
+    assert not follower.is_alive()

@@ -396,9 +396,10 @@ def test_the_daemon_keeps_sidecars_current_when_write_back_is_on(setup, library)
         assert exiv2_xmp(sidecar)["Xmp.dc.subject"] == ["dog"]
     finally:
         daemon.stop()
-    assert daemon.xmp_sidecars is not None
-    daemon.xmp_sidecars.join(timeout=30)
-    assert not daemon.xmp_sidecars.is_alive()
+    follower = daemon.loops.get("xmp sidecars")
+    assert follower is not None
+    follower.join(timeout=30)
+    assert not follower.is_alive()
     catalog.close()
 
 
@@ -413,7 +414,7 @@ def test_the_daemon_starts_no_follower_when_write_back_is_off(setup) -> None:
             if not any(t.name == "start" and t.is_alive() for t in daemon._threads):
                 break
             threading.Event().wait(0.01)
-        assert daemon.xmp_sidecars is None
+        assert daemon.loops.get("xmp sidecars") is None
     finally:
         daemon.stop()
     catalog.close()

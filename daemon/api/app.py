@@ -19,7 +19,6 @@ from pximse.api.guards import install_guards
 from pximse.api.routes_daemon import router as daemon_router
 from pximse.api.routes_docs import router as docs_router
 from pximse.api.routes_folder import router as folder_router
-from pximse.api.routes_hydrus import router as hydrus_router
 from pximse.api.routes_images import router as images_router
 from pximse.api.routes_original import router as original_router
 from pximse.api.routes_page import router as page_router
@@ -32,6 +31,7 @@ from pximse.api.session import LoginLinks, TokenGuard
 from pximse.api.session import router as session_router
 from pximse.config import Config
 from pximse.events import EventBus
+from pximse.plugins import routers as plugin_routers
 from pximse.query.errors import QueryError
 from pximse.search.planner import (
     ClipSearch,
@@ -98,12 +98,13 @@ def create_app(config: Config, catalog: Catalog | None = None) -> FastAPI:
     app.include_router(folder_router)
     app.include_router(images_router)
     app.include_router(page_router)
-    app.include_router(hydrus_router)
     app.include_router(pixiv_router)
     app.include_router(results_router)
     app.include_router(selection_router)
     app.include_router(session_router)
     app.include_router(docs_router)
+    for router in plugin_routers():  # the Hydrus and digiKam routes...
+        app.include_router(router)
     # Last: its file route answers any /{root}/{path} no other route took.
     app.include_router(original_router)
 

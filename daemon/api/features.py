@@ -12,13 +12,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from pximse.config import Config
 from pximse.search.planner import ClipSearch, VectorSearchUnavailable
 
-__all__ = ["clip_feature", "open_folder_feature", "xmp_feature"]
+__all__ = ["clip_feature", "open_folder_feature", "unavailable"]
 
 
-def _off(code: str, reason: str, what_to_do: str, detail: str = "") -> dict[str, Any]:
+def unavailable(code: str, reason: str, what_to_do: str, detail: str = "") -> dict[str, Any]:
+    """A feature that cannot run here: a ``code``, the ``reason`` and ``what_to_do``."""
     return {"available": False, "code": code, "reason": reason, "what_to_do": what_to_do,
             "detail": detail or None}
 
@@ -32,7 +32,7 @@ def clip_feature(clip: ClipSearch) -> dict[str, Any]:
 
     config = clip.config
     if not config.models.clip:
-        return _off("off", "CLIP is turned off in the configuration",
+        return unavailable("off", "CLIP is turned off in the configuration",
                     "set [models] clip in the configuration file (see docs/models.md) and "
                     "restart PxIMSE")
     try:
@@ -40,20 +40,20 @@ def clip_feature(clip: ClipSearch) -> dict[str, Any]:
     except VectorSearchUnavailable as exc:
         cause = exc.__cause__
         if isinstance(cause, WeightsUnavailable):
-            return _off("weights", "the CLIP model's weights are not here yet",
+            return unavailable("weights", "the CLIP model's weights are not here yet",
                         "PxIMSE downloads them by itself ([models] allow_download); the "
                         "status panel shows how far it got, or run `pximse models download`",
                         exc.message)
         if isinstance(cause, ImportError):
-            return _off("runtime", "the CLIP model's runtime is not installed",
+            return unavailable("runtime", "the CLIP model's runtime is not installed",
                         "install what the message names, then restart PxIMSE", exc.message)
-        return _off("settings", "the CLIP settings do not fit together",
+        return unavailable("settings", "the CLIP settings do not fit together",
                     "correct [models] in the configuration file", exc.message)
     if config.backend.milvus_uri:
         try:
             clip.check_ready()
         except VectorSearchUnavailable as exc:
-            return _off("vectors", "no CLIP vectors to search yet",
+            return unavailable("vectors", "no CLIP vectors to search yet",
                         "PxIMSE embeds the library in the background while it runs",
                         exc.message)
     else:
@@ -61,30 +61,11 @@ def clip_feature(clip: ClipSearch) -> dict[str, Any]:
 
         manifest = store_folder(clip.vectors_dir, model.model_id) / "manifest.json"
         if not manifest.is_file():
-            return _off("vectors", "the library has no CLIP vectors yet",
+            return unavailable("vectors", "the library has no CLIP vectors yet",
                         "PxIMSE embeds the library in the background while it runs "
                         "(see the status panel); vector searches work once it has begun",
                         f"no CLIP vectors are saved yet for {model.model_id}")
     return {"available": True, "model_id": model.model_id}
-
-
-def xmp_feature(config: Config) -> dict[str, Any]:
-    """Whether "write XMP now" can write anything: a root that writes sidecars,
-    and exiftool to write them."""
-    from pximse.integrations.digikam.catalog_images import XmpSettings
-    from pximse.integrations.digikam.exiftool_session import ExiftoolMissing, find_exiftool
-
-    settings = XmpSettings.from_config(config)
-    if not any(settings.writes(root.name) for root in config.roots):
-        return _off("off", "no library root writes XMP sidecars",
-                    "set write = true in [xmp] of the configuration file, or xmp = true in a "
-                    "root (see docs/digikam.md), and restart PxIMSE")
-    try:
-        find_exiftool()
-    except ExiftoolMissing as exc:
-        return _off("runtime", "exiftool is not installed", "install exiftool "
-                    "(Debian/Ubuntu: apt install libimage-exiftool-perl)", str(exc))
-    return {"available": True}
 
 
 def open_folder_feature(local_client: bool) -> dict[str, Any]:
@@ -93,9 +74,9 @@ def open_folder_feature(local_client: bool) -> dict[str, Any]:
     from pximse.api.routes_folder import opener_command
 
     if not local_client:
-        return _off("remote", "folders open on the computer running PxIMSE",
+        return unavailable("remote", "folders open on the computer running PxIMSE",
                     "open the page on that computer (http://127.0.0.1)")
     if opener_command("/") is None:
-        return _off("runtime", "this computer has no way to open a folder that PxIMSE knows",
+        return unavailable("runtime", "this computer has no way to open a folder that PxIMSE knows",
                     "on Linux, install xdg-utils (xdg-open)")
     return {"available": True}

@@ -16,10 +16,11 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field, field_validator
 
 from pximse.api.deps import get_catalog, get_config
-from pximse.api.features import clip_feature, open_folder_feature, xmp_feature
+from pximse.api.features import clip_feature, open_folder_feature
 from pximse.api.page_reads import MAX_IDS, artist_names, result_tags, tags_matching
 from pximse.api.routes_folder import is_local_client
 from pximse.config import Config
+from pximse.plugins import feature_states
 
 router = APIRouter(prefix="/api")
 
@@ -45,14 +46,15 @@ class ImageIds(BaseModel):
 @router.get("/features", summary="Which search-page features can run, and why not")
 def features(request: Request) -> dict[str, Any]:
     """``clip`` (describe it, search by image, similar), ``dupes`` (near-duplicates
-    by perceptual hash: always), ``xmp`` (write sidecars now) and
-    ``open_folder``: each ``available``, or a ``reason`` and ``what_to_do``."""
+    by perceptual hash: always), ``open_folder``, and the plug-ins' own (the
+    digiKam plug-in's ``xmp``: write sidecars now): each ``available``, or a
+    ``reason`` and ``what_to_do``."""
     state = request.app.state
     return {
         "clip": clip_feature(state.clip),
         "dupes": {"available": True},
-        "xmp": xmp_feature(state.config),
         "open_folder": open_folder_feature(is_local_client(request)),
+        **feature_states(state),
     }
 
 

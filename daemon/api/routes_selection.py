@@ -1,11 +1,11 @@
 """What the search page does with a selection of images: copy their paths, open
-their folders, send them to Hydrus as a page, write their XMP sidecars now.
+their folders (sending them to Hydrus and writing their XMP sidecars are the
+Hydrus and digiKam plug-ins' routes, under the same prefix).
 
 Every route takes the images by SHA-256 (``{"ids": [...]}``) and finds their
-files in the catalogue; no route takes a path. The ones that change something
-(open folders, Hydrus, sidecars) are POSTs, so the origin guard lets only the
-daemon's own page (or a configured front end) make them; opening folders is
-for a request from this computer only, as for one image
+files in the catalogue; no route takes a path. Opening folders is a POST, so
+the origin guard lets only the daemon's own page (or a configured front end)
+make it, and it is for a request from this computer only, as for one image
 (:mod:`pximse.api.routes_folder`).
 """
 
@@ -18,15 +18,11 @@ import threading
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request
-from fastapi.responses import JSONResponse
-from pydantic import Field
 
-from pximse.api.deps import get_catalog, get_config
-from pximse.api.features import xmp_feature
+from pximse.api.deps import get_catalog
 from pximse.api.page_reads import online_paths
 from pximse.api.routes_folder import is_local_client, opener_command
 from pximse.api.routes_results import ImageIds
-from pximse.config import Config
 
 log = logging.getLogger(__name__)
 
@@ -35,8 +31,6 @@ router = APIRouter(prefix="/api/selection", tags=["selection"])
 MAX_FOLDERS = 10
 """Folders one request may open: a selection spread over more is refused, not
 turned into a wall of windows."""
-
-_xmp_lock = threading.Lock()
 
 
 def _ordered_paths(catalog: Any, ids: list[str]) -> list[tuple[str, list[str]]]:
@@ -92,63 +86,3 @@ def open_folders(body: ImageIds, request: Request,
         threading.Thread(target=opener.wait, name="open-folder reaper", daemon=True).start()
         opened.append(folder)
     return {"opened": opened}
-
-
-class HydrusPage(ImageIds):
-    name: str | None = Field(None, max_length=200,
-                             description="the page's name (default: PxIMSE: N selected)")
-
-
-@router.post("/hydrus", summary="Show a selection on a new Hydrus page")
-def selection_to_hydrus(body: HydrusPage, request: Request) -> Any:
-    """The selected files Hydrus has, in the order given, on a new page of the
-    Hydrus GUI; the others are counted in ``not_in_hydrus``. Refusals as for
-    ``POST /api/hydrus/show``: 409 without a Hydrus configured, 503 when it does
-    not answer or refuses."""
-    from pximse.api.routes_hydrus import get_bridge
-    from pximse.integrations.hydrus.errors import HydrusError, HydrusNotConfigured
-    from pximse.integrations.hydrus.show import PAGE_PREFIX, show_in_hydrus
-
-    name = (body.name or "").strip() or (
-        f"{PAGE_PREFIX}: {len(body.ids)} selected")
-    try:
-        client = get_bridge(request).client()
-        result = show_in_hydrus(client, body.ids, name, len(body.ids))
-    except HydrusError as exc:
-        status = 409 if isinstance(exc, HydrusNotConfigured) else 503
-        return JSONResponse(status_code=status, content=exc.to_dict())
-    return result.to_json()
-
-
-@router.post("/xmp", summary="Write a selection's XMP sidecars now")
-def selection_xmp(body: ImageIds, catalog: Annotated[Any, Depends(get_catalog)],
-                  config: Annotated[Config, Depends(get_config)]) -> Any:
-    """The sidecars of the selected images' files, in the roots that write
-    sidecars (``[xmp] write``, a root's ``xmp``), written now rather than when
-    the daemon's follower next gets to them. 409 when no root writes sidecars,
-    503 without exiftool; the answer counts what was created, updated, left
-    unchanged, and which files failed and why."""
-    from pximse.integrations.digikam.catalog_images import XmpSettings, sidecar_jobs
-    from pximse.integrations.digikam.exiftool_session import ExiftoolMissing, ExiftoolPool
-    from pximse.integrations.digikam.follower import record_tag_root, tag_roots
-    from pximse.integrations.digikam.sidecar_writer import SidecarWriter
-
-    feature = xmp_feature(config)
-    if not feature["available"]:
-        status = 409 if feature["code"] == "off" else 503
-        return JSONResponse(status_code=status, content={
-            "error": "xmp", "message": f"{feature['reason']}: {feature['what_to_do']}"})
-    ids = catalog.content_ids(body.ids)
-    jobs = sidecar_jobs(catalog, [ids[sha] for sha in body.ids if sha in ids],
-                        XmpSettings.from_config(config))
-    with _xmp_lock:  # one selection at a time: exiftool sessions are a few processes each
-        try:
-            pool = ExiftoolPool(1)
-        except ExiftoolMissing as exc:
-            return JSONResponse(status_code=503, content={"error": "xmp", "message": str(exc)})
-        try:
-            report = SidecarWriter(pool.sessions, tag_roots(config)).write(jobs)
-            record_tag_root(config)
-        finally:
-            pool.close()
-    return {**report.to_json(), "images": len(body.ids), "files": len(jobs)}

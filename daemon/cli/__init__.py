@@ -25,9 +25,7 @@ from pximse.cli.dupes import dupes
 from pximse.cli.migrate import migrate
 from pximse.cli.models import models_group, print_models, run_models
 from pximse.cli.pixiv import pixiv_group
-from pximse.cli.tray import tray_command
-from pximse.integrations.digikam.cli import xmp_group
-from pximse.integrations.hydrus.cli import hydrus_group
+from pximse.plugins import commands as plugin_commands
 
 
 @click.group(cls=PximseGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -406,11 +404,10 @@ def config_show(obj: Context, config_path: Path | None, data_dir: Path | None,
 main.add_command(models_group)
 main.add_command(dupes)
 main.add_command(autostart_group)
-main.add_command(tray_command)
-main.add_command(xmp_group)
-main.add_command(hydrus_group)
 main.add_command(pixiv_group)
 main.add_command(migrate)
+for _command in plugin_commands():  # pximse xmp, hydrus, tray...
+    main.add_command(_command)
 
 if __name__ == "__main__":
     main()

@@ -47,8 +47,8 @@ class Daemon:
         self._resume_when_room: list[Callable[[], object]] = []
         self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []
-        self.hydrus_push: Any = None  # the Hydrus bridge's push loop, when [hydrus] push
-        self.xmp_sidecars: threading.Thread | None = None  # when a root writes XMP sidecars
+        # The plug-ins' background loops, by name: what each one's start gave.
+        self.loops: dict[str, Any] = {}
         self.pixiv_fetch: Any = None  # the Pixiv source's fetch loop, when [pixiv] background
 
     # -- what the API asks ------------------------------------------------------------
@@ -207,10 +207,8 @@ class Daemon:
         minutes = self.config.watch.rescan_minutes
         if minutes > 0 and self.config.roots:
             self._spawn("rescan", self._rescan_every, minutes * 60.0)
-        if self.config.hydrus.push and not self._stopping.is_set():
-            self._start_hydrus_push()
         if not self._stopping.is_set():
-            self._start_xmp_sidecars()
+            self._start_plugin_loops()
         if self.config.pixiv.background and not self._stopping.is_set():
             self._start_pixiv_fetch()
 
@@ -272,14 +270,17 @@ class Daemon:
         while not self._stopping.wait(seconds):
             self.request_scan("periodic")
 
-    def _start_hydrus_push(self) -> None:
-        """Keep a Hydrus client's tags current ([hydrus] push): the bridge's own loop,
-        which retries a stopped Hydrus quietly and stops with the daemon."""
-        from pximse.integrations.hydrus.background import HydrusPushLoop
+    def _start_plugin_loops(self) -> None:
+        """The plug-ins' background work (the Hydrus push, the XMP follower...):
+        each stops with the daemon; one that fails to start is logged by name."""
+        from pximse.plugins import LoopContext, problems, start_loops
 
-        self.hydrus_push = HydrusPushLoop(self.config, self.catalog, self._stopping,
-                                          events=self.events)
-        self._spawn("hydrus push", self.hydrus_push.run)
+        context = LoopContext(self.config, self.catalog, self.events, self._stopping,
+                              self._spawn)
+        self.loops.update(start_loops(context))
+        for problem in problems():  # in the status panel's errors too, by name
+            self.state.error(f"plug-in {problem.name}", "plugin",
+                             f"{problem.entry_point}: {problem.message}")
 
     def _start_pixiv_fetch(self) -> None:
         """Fetch Pixiv metadata in the background ([pixiv] background): the source's
@@ -295,14 +296,6 @@ class Daemon:
             self.pixiv_fetch = PixivFetchLoop(self.config, self.catalog, self._stopping,
                                               events=self.events)
         return self.pixiv_fetch
-
-    def _start_xmp_sidecars(self) -> None:
-        """Keep XMP sidecars current where write-back is on ([xmp] write, or a
-        root's xmp key): the digiKam bridge's follower, every few seconds, from
-        the catalogue's write generation; it stops with the daemon."""
-        from pximse.integrations.digikam.follower import follower_thread
-
-        self.xmp_sidecars = follower_thread(self.catalog, self.config, self._stopping)
 
     def begin_stop(self) -> None:
         """Stop taking new work (called from the signal handler; returns at once)."""

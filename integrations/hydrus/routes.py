@@ -1,8 +1,11 @@
-"""Hydrus routes: whether a Hydrus client is configured, and sending a search to it.
+"""Hydrus routes: whether a Hydrus client is configured, and sending a search
+or a selection to it.
 
 ``GET /api/hydrus`` tells the web page whether to offer "Send to Hydrus";
 ``POST /api/hydrus/show`` runs any search (query, CLIP text, similar image)
-and puts its results on a new page in the Hydrus GUI. Hydrus's own failures
+and puts its results on a new page in the Hydrus GUI;
+``POST /api/selection/hydrus`` does the same for the images selected on the
+page. Hydrus's own failures
 come back as JSON with a message: 409 when ``[hydrus]`` lacks the url or the
 access key, 503 when the client is not running, busy, refuses the key or
 the request (a 5xx other than 503 would read as PxIMSE's own fault). The
@@ -19,12 +22,14 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from pximse.api.deps import get_catalog, get_config
+from pximse.api.routes_results import ImageIds
 from pximse.config import Config
 from pximse.integrations.hydrus.bridge import HydrusBridge
 from pximse.integrations.hydrus.errors import HydrusError, HydrusNotConfigured
 from pximse.integrations.hydrus.show import (
     DEFAULT_LIMIT,
     MAX_LIMIT,
+    PAGE_PREFIX,
     page_name,
     search_hashes,
     show_in_hydrus,
@@ -32,6 +37,7 @@ from pximse.integrations.hydrus.show import (
 from pximse.search.planner import ClipSearch
 
 router = APIRouter(prefix="/api/hydrus", tags=["hydrus"])
+selection_router = APIRouter(prefix="/api/selection", tags=["selection"])
 
 _bridge_lock = threading.Lock()
 
@@ -69,7 +75,7 @@ def hydrus_status(
 ) -> dict[str, Any]:
     body = bridge.describe()
     daemon = getattr(request.app.state, "daemon", None)
-    pusher = getattr(daemon, "hydrus_push", None)
+    pusher = daemon.loops.get("hydrus push") if daemon is not None else None
     if pusher is not None:
         body["push_state"] = pusher.state()
     if check and bridge.configured:
@@ -98,6 +104,26 @@ def hydrus_show(
                                       similar=body.similar, limit=body.limit)
         name = (body.name or "").strip() or page_name(body.q, body.text, body.similar)
         result = show_in_hydrus(client, hashes, name, total)
+    except HydrusError as exc:
+        return _refusal(exc)
+    return result.to_json()
+
+
+class HydrusPage(ImageIds):
+    name: str | None = Field(None, max_length=200,
+                             description="the page's name (default: PxIMSE: N selected)")
+
+
+@selection_router.post("/hydrus", summary="Show a selection on a new Hydrus page")
+def selection_to_hydrus(body: HydrusPage, request: Request) -> Any:
+    """The selected files Hydrus has, in the order given, on a new page of the
+    Hydrus GUI; the others are counted in ``not_in_hydrus``. Refusals as for
+    ``POST /api/hydrus/show``: 409 without a Hydrus configured, 503 when it does
+    not answer or refuses."""
+    name = (body.name or "").strip() or f"{PAGE_PREFIX}: {len(body.ids)} selected"
+    try:
+        client = get_bridge(request).client()
+        result = show_in_hydrus(client, body.ids, name, len(body.ids))
     except HydrusError as exc:
         return _refusal(exc)
     return result.to_json()
