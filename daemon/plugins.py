@@ -105,9 +105,10 @@ def _loaded() -> tuple[Plugin, ...]:
     for point in sorted(entry_points(group=GROUP), key=lambda p: p.name):
         try:
             plugin = point.load()
-        except Exception as exc:
-            log.exception("the plug-in %r (%s) could not be loaded; PxIMSE goes on without it",
-                          point.name, point.value)
+        except Exception as exc:  # the traceback only with -vv: every command loads these
+            log.error("the plug-in %r (%s) could not be loaded (%r); PxIMSE goes on "
+                      "without it", point.name, point.value, exc,
+                      exc_info=log.isEnabledFor(logging.DEBUG))
             _report(point.name, point.value, f"could not be loaded: {exc!r}")
             continue
         if not isinstance(plugin, Plugin):
