@@ -40,14 +40,17 @@ __all__ = ["GROUP", "Loop", "LoopContext", "Plugin", "PluginProblem", "collect",
 @dataclass(frozen=True)
 class LoopContext:
     """What a background loop gets from the daemon: its configuration, catalogue
-    and event bus, the event set when the daemon stops, and ``spawn`` to run a
-    function on a daemon thread the daemon keeps track of."""
+    and event bus, the event set when the daemon stops, ``spawn`` to run a
+    function on a daemon thread the daemon keeps track of, and ``keep`` for a
+    handle a route may make first: ``keep(name, make)`` is the daemon's
+    ``loops[name]``, made by ``make(context)`` the first time."""
 
     config: Any
     catalog: Any
     events: Any
     stopping: threading.Event
     spawn: Callable[[str, Callable[[], object]], None]
+    keep: Callable[[str, Callable[[LoopContext], Any]], Any]
 
 
 @dataclass(frozen=True)
@@ -105,10 +108,9 @@ def _loaded() -> tuple[Plugin, ...]:
     for point in sorted(entry_points(group=GROUP), key=lambda p: p.name):
         try:
             plugin = point.load()
-        except Exception as exc:  # the traceback only with -vv: every command loads these
+        except Exception as exc:  # one line, no traceback: every command loads these
             log.error("the plug-in %r (%s) could not be loaded (%r); PxIMSE goes on "
-                      "without it", point.name, point.value, exc,
-                      exc_info=log.isEnabledFor(logging.DEBUG))
+                      "without it", point.name, point.value, exc)
             _report(point.name, point.value, f"could not be loaded: {exc!r}")
             continue
         if not isinstance(plugin, Plugin):

@@ -118,8 +118,8 @@ def test_the_daemon_runs_it_and_stops_it(tmp_path: Path, fake: FakePixiv, make: 
     daemon = Daemon(config, catalog, EventBus())
     daemon.start(scan=False, models=False, watch=False)
     try:
-        assert wait_for(lambda: daemon.pixiv_fetch is not None
-                        and daemon.pixiv_fetch.state()["rounds"] >= 1)
+        assert wait_for(lambda: daemon.loops.get("pixiv fetch") is not None
+                        and daemon.loops["pixiv fetch"].state()["rounds"] >= 1)
         work = catalog.pixiv_work("90000001")
         assert work is not None and work.bookmarks == 77
     finally:
@@ -141,7 +141,7 @@ def test_off_by_default(tmp_path: Path, fake: FakePixiv, make: Make) -> None:
     daemon = Daemon(config, catalog, EventBus())
     daemon.start(scan=False, models=False, watch=False)
     daemon.stop()
-    assert daemon.pixiv_fetch is None
+    assert daemon.loops.get("pixiv fetch") is None
     catalog.close()
 
 
@@ -158,7 +158,7 @@ def test_the_api_reports_and_fetches_on_request(tmp_path: Path, fake: FakePixiv,
         assert before["refresh_token"] == "set" and TOKEN not in json.dumps(before)
         assert client.post("/api/pixiv/fetch").status_code == 202
         daemon = app.state.daemon
-        assert wait_for(lambda: daemon.pixiv_fetch.state()["rounds"] >= 1)
+        assert wait_for(lambda: daemon.loops["pixiv fetch"].state()["rounds"] >= 1)
         after = client.get("/api/pixiv").json()
         assert (after["ok"], after["deleted"], after["unfetched"]) == (1, 1, 0)
         assert after["fetch_state"]["last"]["ok"] == 1
@@ -169,13 +169,13 @@ def test_the_api_reports_and_fetches_on_request(tmp_path: Path, fake: FakePixiv,
         def slow_fetch(*args: object, **kwargs: object) -> None:
             release.wait(10)
 
-        daemon.pixiv_fetch._fetch = slow_fetch
+        daemon.loops["pixiv fetch"]._fetch = slow_fetch
         assert client.post("/api/pixiv/fetch").status_code == 202
-        assert wait_for(lambda: daemon.pixiv_fetch.state()["running"])
+        assert wait_for(lambda: daemon.loops["pixiv fetch"].state()["running"])
         busy = client.post("/api/pixiv/fetch")
         assert busy.status_code == 409 and "already running" in busy.json()["message"]
         release.set()
-        assert wait_for(lambda: not daemon.pixiv_fetch.state()["running"])
+        assert wait_for(lambda: not daemon.loops["pixiv fetch"].state()["running"])
     catalog.close()
 
 

@@ -104,7 +104,7 @@ def hello_plugin(tmp_path: Path) -> Iterator[Path]:
 
 def test_pximse_finds_its_own_plugins_through_the_entry_points() -> None:
     names = [plugin.name for plugin in plugins.plugins()]
-    assert names == ["digikam", "hydrus", "tray"]
+    assert names == ["digikam", "hydrus", "pixiv", "tray"]
     assert plugins.problems() == []
 
 
@@ -168,5 +168,5 @@ def test_a_plugin_adds_a_command(hello_plugin: Path, tmp_path: Path) -> None:
     listed = subprocess.run([sys.executable, "-m", "pximse", "--help"], env=env,
                             capture_output=True, text=True, timeout=120)
     commands = listed.stdout.split("Commands:")[1]
-    for name in ("hello", "hydrus", "tray", "xmp", "serve", "search"):
+    for name in ("hello", "hydrus", "pixiv", "tray", "xmp", "serve", "search"):
         assert f"\n  {name} " in commands

@@ -22,7 +22,6 @@ from pximse.api.routes_folder import router as folder_router
 from pximse.api.routes_images import router as images_router
 from pximse.api.routes_original import router as original_router
 from pximse.api.routes_page import router as page_router
-from pximse.api.routes_pixiv import router as pixiv_router
 from pximse.api.routes_results import router as results_router
 from pximse.api.routes_search import MAX_UPLOAD_BYTES
 from pximse.api.routes_search import router as search_router
@@ -98,12 +97,11 @@ def create_app(config: Config, catalog: Catalog | None = None) -> FastAPI:
     app.include_router(folder_router)
     app.include_router(images_router)
     app.include_router(page_router)
-    app.include_router(pixiv_router)
     app.include_router(results_router)
     app.include_router(selection_router)
     app.include_router(session_router)
     app.include_router(docs_router)
-    for router in plugin_routers():  # the Hydrus and digiKam routes...
+    for router in plugin_routers():  # the Hydrus, digiKam and Pixiv routes
         app.include_router(router)
     # Last: its file route answers any /{root}/{path} no other route took.
     app.include_router(original_router)

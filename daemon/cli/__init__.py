@@ -24,7 +24,6 @@ from pximse.cli.common import (
 from pximse.cli.dupes import dupes
 from pximse.cli.migrate import migrate
 from pximse.cli.models import models_group, print_models, run_models
-from pximse.cli.pixiv import pixiv_group
 from pximse.plugins import commands as plugin_commands
 
 
@@ -404,9 +403,8 @@ def config_show(obj: Context, config_path: Path | None, data_dir: Path | None,
 main.add_command(models_group)
 main.add_command(dupes)
 main.add_command(autostart_group)
-main.add_command(pixiv_group)
 main.add_command(migrate)
-for _command in plugin_commands():  # pximse xmp, hydrus, tray...
+for _command in plugin_commands():  # pximse xmp, hydrus, pixiv, tray
     main.add_command(_command)
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ from pximse.config import Config, RootConfig
 from pximse.data_folder import DataFolderProblem, data_folder_problem, wait_for_room
 from pximse.error_text import one_line
 from pximse.events import EventBus
+from pximse.plugins import LoopContext
 from pximse.service.indexer import BackgroundIndexer
 from pximse.service.state import DaemonState
 from pximse.store.backends import Catalog
@@ -49,7 +50,7 @@ class Daemon:
         self._threads: list[threading.Thread] = []
         # The plug-ins' background loops, by name: what each one's start gave.
         self.loops: dict[str, Any] = {}
-        self.pixiv_fetch: Any = None  # the Pixiv source's fetch loop, when [pixiv] background
+        self._loops_lock = threading.Lock()
 
     # -- what the API asks ------------------------------------------------------------
 
@@ -209,8 +210,6 @@ class Daemon:
             self._spawn("rescan", self._rescan_every, minutes * 60.0)
         if not self._stopping.is_set():
             self._start_plugin_loops()
-        if self.config.pixiv.background and not self._stopping.is_set():
-            self._start_pixiv_fetch()
 
     def _start_weights(self) -> None:
         """Fetch the configured models' missing weights in the background."""
@@ -271,31 +270,31 @@ class Daemon:
             self.request_scan("periodic")
 
     def _start_plugin_loops(self) -> None:
-        """The plug-ins' background work (the Hydrus push, the XMP follower...):
+        """The plug-ins' background work (the Hydrus push, the XMP follower, the
+        Pixiv fetch...):
         each stops with the daemon; one that fails to start is logged by name."""
-        from pximse.plugins import LoopContext, problems, start_loops
+        from pximse.plugins import problems, start_loops
 
-        context = LoopContext(self.config, self.catalog, self.events, self._stopping,
-                              self._spawn)
-        self.loops.update(start_loops(context))
+        for name, handle in start_loops(self.loop_context()).items():
+            with self._loops_lock:
+                if self.loops.get(name) is None:
+                    self.loops[name] = handle
         for problem in problems():  # in the status panel's errors too, by name
             self.state.error(f"plug-in {problem.name}", "plugin",
                              f"{problem.entry_point}: {problem.message}")
 
-    def _start_pixiv_fetch(self) -> None:
-        """Fetch Pixiv metadata in the background ([pixiv] background): the source's
-        own loop, every background_interval_minutes; it stops between two requests
-        when the daemon stops."""
-        self._spawn("pixiv fetch", self.pixiv_fetcher().run)
+    def loop_context(self) -> LoopContext:
+        """What the plug-ins' loops get from the daemon."""
+        return LoopContext(self.config, self.catalog, self.events, self._stopping,
+                           self._spawn, self.keep_loop)
 
-    def pixiv_fetcher(self) -> Any:
-        """The Pixiv fetch loop (made on first use, for POST /api/pixiv/fetch too)."""
-        if self.pixiv_fetch is None:
-            from pximse.sources.pixiv_background import PixivFetchLoop
-
-            self.pixiv_fetch = PixivFetchLoop(self.config, self.catalog, self._stopping,
-                                              events=self.events)
-        return self.pixiv_fetch
+    def keep_loop(self, name: str, make: Callable[[LoopContext], Any]) -> Any:
+        """The plug-in loop ``name`` (``loops[name]``), made by ``make`` the first
+        time, whether the daemon's start or a request asks first."""
+        with self._loops_lock:
+            if self.loops.get(name) is None:
+                self.loops[name] = make(self.loop_context())
+            return self.loops[name]
 
     def begin_stop(self) -> None:
         """Stop taking new work (called from the signal handler; returns at once)."""

@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse
 
 from pximse.api.deps import get_catalog, get_config
 from pximse.config import Config
+from pximse.integrations.pixiv.plugin import FETCH_LOOP, make_fetch_loop
 from pximse.sources.pixiv import DAY_S, PixivCatalog, refresh_token
 
 router = APIRouter(prefix="/api/pixiv", tags=["pixiv"])
@@ -30,7 +31,8 @@ def pixiv_status(
 ) -> dict[str, Any]:
     cutoff = int(time.time()) - config.pixiv.max_age_days * DAY_S
     token = bool(refresh_token(config.pixiv))
-    loop = getattr(getattr(request.app.state, "daemon", None), "pixiv_fetch", None)
+    daemon = getattr(request.app.state, "daemon", None)
+    loop = daemon.loops.get(FETCH_LOOP) if daemon is not None else None
     return {
         **catalog.pixiv_summary(fetched_after=cutoff),
         "refresh_token": "set" if token else "not set",
@@ -48,7 +50,7 @@ def pixiv_fetch_now(request: Request) -> Any:
     if daemon is None:  # pragma: no cover - create_app always makes one
         return JSONResponse(status_code=409, content={
             "error": "busy", "message": "the daemon is not running"})
-    if not daemon.pixiv_fetcher().start_round():
+    if not daemon.keep_loop(FETCH_LOOP, make_fetch_loop).start_round():
         return JSONResponse(status_code=409, content={
             "error": "busy", "message": "a Pixiv fetch is already running"})
     return {"started": True}
