@@ -21,7 +21,7 @@ from pximse.config import Config, RootConfig
 from pximse.data_folder import DataFolderProblem, data_folder_problem, wait_for_room
 from pximse.error_text import one_line
 from pximse.events import EventBus
-from pximse.plugins import LoopContext
+from pximse.plugins import LoopContext, problems, start_loops
 from pximse.service.indexer import BackgroundIndexer
 from pximse.service.state import DaemonState
 from pximse.store.backends import Catalog
@@ -271,10 +271,8 @@ class Daemon:
 
     def _start_plugin_loops(self) -> None:
         """The plug-ins' background work (the Hydrus push, the XMP follower, the
-        Pixiv fetch...):
-        each stops with the daemon; one that fails to start is logged by name."""
-        from pximse.plugins import problems, start_loops
-
+        Pixiv fetch): each stops with the daemon; one that fails to start is
+        logged and listed in the recent errors by name."""
         for name, handle in start_loops(self.loop_context()).items():
             with self._loops_lock:
                 if self.loops.get(name) is None:
