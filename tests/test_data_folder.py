@@ -76,12 +76,15 @@ def test_the_wal_stays_bounded_while_readers_hold_snapshots(
     for thread in threads:
         thread.start()
     largest = 0
+    shrinks, last = 0, 0
     try:
         for batch in range(150):
             catalog.apply_scan_batch(ScanBatch(root, files=[
                 FileRecord(f"/lib/{batch}/{i:04d}-{'x' * 80}.png", i, i, "skipped", None,
                            "not-image") for i in range(300)]))
-            largest = max(largest, wal.stat().st_size)
+            size = wal.stat().st_size
+            shrinks += size < last
+            largest, last = max(largest, size), size
     finally:
         stop.set()
         for thread in threads:
@@ -91,7 +94,10 @@ def test_the_wal_stays_bounded_while_readers_hold_snapshots(
     assert written == 150 * 300
     db_size = (tmp_path / "catalog.sqlite3").stat().st_size
     print(f"largest WAL {largest / 1e6:.1f} MB for a {db_size / 1e6:.1f} MB catalogue")
-    assert largest < 8 << 20  # without the checkpoints it grows with every batch (15 MB)
+    # Without the checkpoints it only grows, with every batch (15 MB by the end). A
+    # checkpoint can wait for a reader on a busy machine, so the bound has room.
+    assert shrinks >= 2
+    assert largest < 12 << 20
 
 
 def test_a_failed_commit_leaves_no_transaction_open(tmp_path: Path) -> None:

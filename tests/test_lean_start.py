@@ -101,7 +101,9 @@ def test_help_and_search_start_fast_and_import_no_runtime(indexed: dict[str, Any
             assert not modules & set(HEAVY), (name, modules & set(HEAVY))
         best[name] = min(times)
     assert len(output.splitlines()) == 6  # the six images, one per line
-    assert best["help"] < 1.0 and best["search"] < 1.0, best  # CPU seconds, interpreter included
+    # CPU seconds, interpreter included: about 0.5 s on a quiet machine; the rest of
+    # the suite running beside it on 2 cores can double that.
+    assert best["help"] < 1.5 and best["search"] < 1.5, best
 
 
 def test_index_on_an_unchanged_library_loads_no_model(indexed: dict[str, Any]) -> None:

@@ -10,13 +10,17 @@ PX.suggest = (function () {
   var input, box;
   var suggest = { list: [], active: -1, timer: null, word: null, asked: 0 };
 
-  function closeSuggestions() {
-    window.clearTimeout(suggest.timer);
-    suggest.asked++;  // an answer still on its way is not shown
+  function hideList() {
     box.hidden = true;
     input.setAttribute("aria-expanded", "false");
     suggest.list = [];
     suggest.active = -1;
+  }
+
+  function closeSuggestions() {
+    window.clearTimeout(suggest.timer);
+    suggest.asked++;  // an answer still on its way is not shown
+    hideList();
   }
 
   function showSuggestions(found, word) {
@@ -62,6 +66,9 @@ PX.suggest = (function () {
 
   function onQueryInput() {
     window.clearTimeout(suggest.timer);
+    // The list shown was for the word as it was: Tab must not put it in place of
+    // what was typed since. The answer for the word as it is now shows a new one.
+    hideList();
     var word = PX.query.wordAt(input.value, input.selectionStart || 0);
     if (!word || (!word.word && word.field !== "user")) { closeSuggestions(); return; }
     var value = input.value;
