@@ -436,7 +436,8 @@ def test_a_new_event_stream_gets_its_own_snapshot_without_costing_the_others(ind
             with client.stream("GET", "/api/events") as answer:
                 firsts.append(next(sse_messages(answer.iter_lines())))
         assert [m["event"] for m in firsts] == ["status"] * 3
-        assert firsts[0]["data"]["data"]["images"] == 2
+        # a whole status body (its counts are checked in test_daemon_api)
+        assert {"images", "files", "version", "indexing"} <= set(firsts[0]["data"]["data"])
         # the client that was there got none of the newcomers' snapshots
         assert [e.kind for e in listening.drain()] == []
         # three connections within a second cost one snapshot
