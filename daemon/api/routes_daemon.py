@@ -71,18 +71,21 @@ async def events(request: Request,
     )
 
 
-_ENCODED: OrderedDict[int, bytes] = OrderedDict()
+_ENCODED: OrderedDict[int, tuple[Event, bytes]] = OrderedDict()
 _ENCODED_KEPT = 256
 
 
 def _message(event: Event, missed: int = 0) -> bytes:
     if not missed:  # the common case: the same bytes for every client
+        # Ids count per event bus: the cached bytes are this very event's only
+        # (another bus in the process, an app made again, has its own id 1).
         found = _ENCODED.get(event.id)
-        if found is None:
-            found = _ENCODED[event.id] = _encode(event, 0)
+        if found is None or found[0] is not event:
+            found = _ENCODED[event.id] = (event, _encode(event, 0))
+            _ENCODED.move_to_end(event.id)
             if len(_ENCODED) > _ENCODED_KEPT:
                 _ENCODED.popitem(last=False)
-        return found
+        return found[1]
     return _encode(event, missed)
 
 
