@@ -213,7 +213,7 @@ def rows_for(name: str, result: dict[str, object] | None, code: int) -> list[tup
                  f"{int(result['venv_bytes']) / 1e9:.2f} GB (<= 1.5 GB, no torch)",  # type: ignore[call-overload]
                  status)]
     if name in SCRIPTS:
-        return _rows_of_mine(name, result, status)
+        return _store_and_scan_rows(name, result, status)
     base = result.get("baseline", {})
     rows = [("idle_rss", "serve --no-scan, fresh", f"{result.get('rss_mb', 0):.1f} MiB",
              f"python {base.get('rss_mb', 0):.1f} MiB",  # type: ignore[union-attr]
@@ -226,7 +226,7 @@ def rows_for(name: str, result: dict[str, object] | None, code: int) -> list[tup
     return rows
 
 
-def _rows_of_mine(name: str, r: dict[str, Any], status: str) -> list[tuple[str, ...]]:
+def _store_and_scan_rows(name: str, r: dict[str, Any], status: str) -> list[tuple[str, ...]]:
     if name == "daemon":
         inner, run = r["in_process"], r["daemon"]
         return [
