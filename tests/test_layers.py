@@ -41,7 +41,7 @@ def lint_imports(tree: Path) -> subprocess.CompletedProcess[str]:
 def test_the_layers_import_one_way(tmp_path: Path) -> None:
     result = lint_imports(installed_tree(tmp_path))
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "Contracts: 1 kept, 0 broken." in result.stdout
+    assert "Contracts: 2 kept, 0 broken." in result.stdout
 
 
 EDGES_AGAINST_THE_LAYERS = [
@@ -65,12 +65,80 @@ def test_an_import_against_the_layers_breaks_the_contract(tmp_path: Path) -> Non
         source.write_text(source.read_text(encoding="utf-8") + f"\nimport {imported}\n",
                           encoding="utf-8")
     result = lint_imports(tree)
-    assert result.returncode != 0 and "Contracts: 0 kept, 1 broken." in result.stdout
+    assert result.returncode != 0 and "Contracts: 1 kept, 1 broken." in result.stdout
+    assert "One-way layers BROKEN" in result.stdout
     report = " ".join(result.stdout.split())
     for module, imported, layer, above in EDGES_AGAINST_THE_LAYERS:
         assert f"{layer} is not allowed to import {above}:" in report, (layer, above)
         importer = "pximse." + module.removesuffix(".py").replace("/", ".")
         assert f"{importer} -> {imported}" in report
+
+
+BACKEND_IMPORTS = [
+    ("integrations/hydrus/catalog_reads.py", "pximse.store.sqlite.database"),
+    ("integrations/digikam/catalog_images.py", "pximse.store.mongo.catalog"),
+    ("api/page_reads.py", "pximse.store.mongo"),
+    ("cli/migrate.py", "pximse.store.sqlite.catalog"),
+    ("library/scan.py", "pximse.store.sqlite.contentlookup"),
+    ("search/planner.py", "pximse.store.sqlite.search"),
+]
+
+
+def test_a_backend_imported_above_the_store_breaks_the_contract(tmp_path: Path) -> None:
+    """Above the store, the catalogue is reached through the factories' protocol only."""
+    tree = installed_tree(tmp_path)
+    for module, imported in BACKEND_IMPORTS:
+        source = tree / "pximse" / module
+        source.write_text(source.read_text(encoding="utf-8") + f"\nimport {imported}\n",
+                          encoding="utf-8")
+    result = lint_imports(tree)
+    assert result.returncode != 0 and "Contracts: 1 kept, 1 broken." in result.stdout
+    assert "Catalogue backends only through the store's factories BROKEN" in result.stdout
+    report = " ".join(result.stdout.split())
+    for module, imported in BACKEND_IMPORTS:
+        layer = "pximse." + module.split("/")[0]
+        backend = ".".join(imported.split(".")[:3])
+        assert f"{layer} is not allowed to import {backend}:" in report, (layer, backend)
+        importer = "pximse." + module.removesuffix(".py").replace("/", ".")
+        assert f"{importer} -> {imported}" in report
+
+
+def catalogue_probes(source: str) -> list[str]:
+    """``getattr``/``hasattr`` on a catalogue, or a reach into a backend's own
+    handle (``.db``, ``.mdb``) through one: what a branch on the backend looks like."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+                and node.func.id in ("getattr", "hasattr") and node.args
+                and "catalog" in ast.unparse(node.args[0])):
+            found.append((node.lineno, ast.unparse(node)))
+        elif (isinstance(node, ast.Attribute) and node.attr in ("db", "mdb")
+                and "catalog" in ast.unparse(node.value)):
+            found.append((node.lineno, ast.unparse(node)))
+    return [f"{line}: {text}" for line, text in sorted(found)]
+
+
+def test_nothing_above_the_store_probes_the_catalogue_backend() -> None:
+    """Every backend answers the Catalog protocol's calls itself: outside the store
+    nothing asks a catalogue what it has (``getattr``/``hasattr``) or reads its
+    database handle."""
+    sources = [path for folder in ("daemon", "integrations", "tray")
+               for path in sorted((REPO / folder).rglob("*.py"))
+               if not path.is_relative_to(REPO / "daemon" / "store")]
+    assert len(sources) > 100
+    assert [f"{path.relative_to(REPO)}:{probe}" for path in sources
+            for probe in catalogue_probes(path.read_text(encoding="utf-8"))] == []
+
+
+def test_the_probe_finder_sees_a_branch_on_the_backend() -> None:
+    branchy = ("def f(catalog, self, other):\n"
+               "    if hasattr(catalog, 'mdb'):\n"
+               "        return catalog.mdb.content\n"
+               "    lookup = getattr(self.catalog, 'content_lookup', None)\n"
+               "    return self.catalog.db.reader(), getattr(other, 'x', None), other.db\n")
+    assert catalogue_probes(branchy) == [
+        "2: hasattr(catalog, 'mdb')", "3: catalog.mdb",
+        "4: getattr(self.catalog, 'content_lookup', None)", "5: self.catalog.db"]
 
 
 @pytest.mark.slow

@@ -267,7 +267,7 @@ def either_read_path(request: pytest.FixtureRequest, catalog: SqliteCatalog,
     """The catalogue, scanned by the one-read path (hash and decode in one read)
     or by the path of catalogues that offer no content lookup."""
     if request.param == "hash then decode":
-        monkeypatch.setattr(catalog, "content_lookup", None)
+        monkeypatch.setattr(catalog, "content_lookup", lambda: None)
     return catalog
 
 

@@ -3,9 +3,10 @@ why and what to do: so that the page offers a disabled button with its
 reason instead of a request that fails after a wait.
 
 Asking loads nothing heavy: CLIP's adapter is made (no weights are read) and
-its saved vectors are looked for by their manifest, so an idle daemon stays
-idle. A stage whose weights are being downloaded says so in ``/api/status``;
-this only says whether a vector search would run now.
+its saved vectors are looked for (the embedded store by its manifest, a Milvus
+collection by how many vectors it holds), so an idle daemon stays idle. A
+stage whose weights are being downloaded says so in ``/api/status``; this only
+says whether a vector search would run now.
 """
 
 from __future__ import annotations
@@ -49,22 +50,13 @@ def clip_feature(clip: ClipSearch) -> dict[str, Any]:
                         "install what the message names, then restart PxIMSE", exc.message)
         return unavailable("settings", "the CLIP settings do not fit together",
                     "correct [models] in the configuration file", exc.message)
-    if config.backend.milvus_uri:
-        try:
-            clip.check_ready()
-        except VectorSearchUnavailable as exc:
-            return unavailable("vectors", "no CLIP vectors to search yet",
-                        "PxIMSE embeds the library in the background while it runs",
-                        exc.message)
-    else:
-        from pximse.store.vectors.embedded import store_folder
-
-        manifest = store_folder(clip.vectors_dir, model.model_id) / "manifest.json"
-        if not manifest.is_file():
-            return unavailable("vectors", "the library has no CLIP vectors yet",
-                        "PxIMSE embeds the library in the background while it runs "
-                        "(see the status panel); vector searches work once it has begun",
-                        f"no CLIP vectors are saved yet for {model.model_id}")
+    try:
+        clip.check_saved()
+    except VectorSearchUnavailable as exc:
+        return unavailable("vectors", "the library has no CLIP vectors yet",
+                    "PxIMSE embeds the library in the background while it runs "
+                    "(see the status panel); vector searches work once it has begun",
+                    exc.message)
     return {"available": True, "model_id": model.model_id}
 
 

@@ -52,8 +52,7 @@ class Context:
 
     def catalog(self, config):  # type: ignore[no-untyped-def]
         """The catalogue ``[backend]`` names (SQLite in the data folder, or MongoDB)."""
-        from pximse.store.backends import BackendUnavailable, open_catalog
-        from pximse.store.sqlite.schema import SchemaError
+        from pximse.store.backends import BackendUnavailable, SchemaError, open_catalog
 
         try:
             return open_catalog(config)

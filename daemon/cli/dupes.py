@@ -68,7 +68,8 @@ def dupes(obj: Context, config_path: Path | None, data_dir: Path | None,
     clip_used = False
     if use_clip is not False:
         try:
-            store = ClipSearch(config).store()
+            # similar_pairs is the embedded store's (not on the VectorStore protocol)
+            store: Any = ClipSearch(config).store()
         except VectorSearchUnavailable as exc:
             if use_clip:
                 raise click.ClickException(str(exc)) from exc

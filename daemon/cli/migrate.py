@@ -44,39 +44,31 @@ def migrate(obj: Context, config_path: Path | None, data_dir: Path | None, targe
     an error exit. Then set [backend] kind to use the copy.
     """
     from pximse.config.uris import redact_uri
-    from pximse.store.backends import mongodb_uri
-    from pximse.store.migration.copy import MigrationError, copy_catalogue
-    from pximse.store.migration.sqlite_side import SqliteSide
-    from pximse.store.mongo.database import MongoDatabase, MongoUnavailable
-    from pximse.store.mongo.migration_side import MongoSide
-    from pximse.store.sqlite.catalog import SqliteCatalog
+    from pximse.store.backends import BackendUnavailable, mongodb_uri
+    from pximse.store.migration.backends import Migration
+    from pximse.store.migration.copy import MigrationError
 
     config = obj.load(config_path, data_dir)
     address = uri or mongodb_uri(config)
     name = database or config.backend.mongodb_database
     try:
-        mongo = MongoDatabase.connect(address, name)
-    except MongoUnavailable as exc:
+        migration = Migration(config, target, address, name)
+    except BackendUnavailable as exc:
         raise click.ClickException(str(exc)) from exc
-    sqlite = SqliteCatalog(config.catalog_path, tag_threshold=config.search.tag_threshold,
-                           memory_index=False)
-    mongo_side, sqlite_side = MongoSide(mongo), SqliteSide(sqlite)
-    source, sink = ((sqlite_side, mongo_side) if target == "mongodb"
-                    else (mongo_side, sqlite_side))
     say = _Reporter(as_json)
-    say.line(f"copying {source.name} to {sink.name} (MongoDB at {redact_uri(address)})")
+    say.line(f"copying {migration.source.name} to {migration.sink.name} "
+             f"(MongoDB at {redact_uri(address)})")
     try:
-        reports = copy_catalogue(source, sink, batch=batch, replace=replace,
-                                 progress=say.progress)
+        reports = migration.copy_catalogue(batch=batch, replace=replace,
+                                           progress=say.progress)
         if milvus_uri:
-            reports += _copy_vectors(config, target, milvus_uri, sqlite, mongo, say)
+            reports += migration.copy_vectors(milvus_uri, say.progress)
         if meili_url and target == "mongodb":
-            reports.append(_fill_text(config, meili_url, mongo))
+            reports.append(migration.fill_text(meili_url))
     except (MigrationError, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc
     finally:
-        sqlite.close()
-        mongo.close()
+        migration.close()
     say.report(reports)
     if not all(report.ok for report in reports):
         raise click.ClickException("the copy differs from its source (see the report); run "
@@ -106,58 +98,3 @@ class _Reporter:
             mark = "equal" if r.ok else "DIFFERENT"
             click.echo(f"{r.kind:24} {r.source.count:>9} -> {r.target.count:>9}  "
                        f"sha256 {r.source.checksum[:16]}  {mark}")
-
-
-def _copy_vectors(config: Any, target: str, milvus_uri: str, sqlite: Any, mongo: Any,
-                  say: _Reporter) -> list[Any]:
-    from dataclasses import replace as changed
-
-    import numpy as np
-
-    from pximse.store.backends import milvus_location, vectors_folder
-    from pximse.store.migration.copy import copy_vectors
-    from pximse.store.mongo.vectorsync import sync_vector_scalars
-    from pximse.store.vectors.embedded import EmbeddedVectorStore, stored_models
-    from pximse.store.vectors.milvus import MilvusVectorStore, milvus_models
-
-    location = milvus_location(changed(config, backend=changed(config.backend,
-                                                                 milvus_uri=milvus_uri)))
-    token = config.backend.milvus_token
-    folder = vectors_folder(config)
-    reports = []
-    if target == "mongodb":
-        ids = np.array([cid for cid, in sqlite.db.reader().execute("SELECT id FROM content")],
-                       dtype=np.int64)
-        for model_id, dims in stored_models(folder).items():
-            embedded = EmbeddedVectorStore(folder, dims, model_id)
-            milvus = MilvusVectorStore(location, dims, model_id, token=token)
-            reports.append(copy_vectors(embedded, milvus, ids, progress=say.progress))
-            sync_vector_scalars(mongo, milvus, full=True)
-    else:
-        for model_id, dims, client in milvus_models(location, token=token):
-            milvus = MilvusVectorStore(location, dims, model_id, token=token, client=client)
-            embedded = EmbeddedVectorStore(folder, dims, model_id)
-            reports.append(copy_vectors(milvus, embedded, milvus.all_ids(),
-                                        progress=say.progress))
-    return reports
-
-
-def _fill_text(config: Any, meili_url: str, mongo: Any) -> Any:
-    import os
-
-    from pximse.store.meili import MeiliError, MeiliTextStore
-    from pximse.store.migration.copy import KindReport
-    from pximse.store.migration.records import Summary
-    from pximse.store.mongo.catalog import MongoCatalog
-
-    key = os.environ.get("PXIMSE_MEILI_KEY") or config.backend.meili_key
-    try:
-        text = MeiliTextStore(meili_url, key, index=config.backend.meili_index)
-        catalog = MongoCatalog(mongo)
-        ids = [doc["_id"] for doc in mongo.content.find({}, {"_id": 1})]
-        for start in range(0, len(ids), 1000):
-            text.put(catalog.text_documents(ids[start:start + 1000]))
-        count = text.count()
-    except MeiliError as exc:
-        raise ValueError(str(exc)) from exc
-    return KindReport("meilisearch text", Summary(len(ids), "-"), Summary(count, "-"))

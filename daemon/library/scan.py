@@ -238,9 +238,9 @@ def record_files(
         for path, size, mtime_ns in todo if path in known_hashes
     ]
     unknown = [job for job in todo if job[0] not in known_hashes]
-    lookup = getattr(catalog, "content_lookup", None) if one_read else None
+    lookup = catalog.content_lookup() if one_read else None
     if lookup is not None:
-        read = _read_once(pool, unknown, lookup(), thumbnail_dir, config, progress)
+        read = _read_once(pool, unknown, lookup, thumbnail_dir, config, progress)
         return _record_read(catalog, root_id, hashed, read, pool, thumbnail_dir, config,
                             report, progress)
     identified = hashed + _identify(pool, unknown, progress)

@@ -20,8 +20,7 @@ from collections.abc import Iterator, Sequence
 
 from pximse.pipeline.runner import PendingImage
 from pximse.pipeline.stages import Stage
-from pximse.store.backends import Catalog
-from pximse.store.sqlite.worklists import PRIORITY_CLASSES
+from pximse.store.backends import PRIORITY_CLASSES, Catalog
 
 __all__ = ["PRIORITY_CLASSES", "PriorityBatches"]
 

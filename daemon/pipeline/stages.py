@@ -205,11 +205,11 @@ class ClipStage:
             self.finish(catalog)
 
     def finish(self, catalog: Catalog) -> None:
-        sync = getattr(catalog, "sync_vector_scalars", None)  # MongoDB + Milvus
-        if self._vectors is None and sync is None:
+        copies = catalog.copies_vector_scalars  # MongoDB + Milvus
+        if self._vectors is None and not copies:
             return  # nothing was embedded and nothing to copy: nothing to open
         self.vectors.save()
         self._unsaved = 0
         self._marker.unlink(missing_ok=True)
-        if sync is not None and hasattr(self.vectors, "filter_expression"):
-            sync(self.vectors)
+        if copies:
+            catalog.sync_vector_scalars(self.vectors)

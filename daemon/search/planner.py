@@ -19,7 +19,6 @@ searches *only* among the allowed ids (:meth:`EmbeddedVectorStore.search` with
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 from dataclasses import dataclass, replace
@@ -32,7 +31,10 @@ from pximse.config import Config
 from pximse.query.ast import MatchAll, MisplacedNearest, Nearest, Query, split_nearest
 from pximse.query.errors import QueryError
 from pximse.query.printer import format_node, format_sort_key
+from pximse.store.backends import open_saved_vectors, vectors_folder
 from pximse.store.duplicates import SimilarIds, has_unresolved
+from pximse.store.saved_vectors import SavedVectors, VectorsUnavailable
+from pximse.store.vectors import VectorStore
 
 log = logging.getLogger(__name__)
 
@@ -117,20 +119,6 @@ def plan_query(query: Query, *, text: str = "", upload: bool = False) -> VectorP
 # -- the model and the store ---------------------------------------------------------
 
 
-def _read_generation(manifest: Path) -> int | None:
-    try:
-        return int(json.loads(manifest.read_text())["generation"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-
-
-def _open_read_only(folder: Path, dimensions: int, model_id: str) -> Any:
-    """The saved store (opening never deletes files, so a concurrent save is safe)."""
-    from pximse.store.vectors.embedded import EmbeddedVectorStore
-
-    return EmbeddedVectorStore(folder, dimensions, model_id)
-
-
 class ClipSearch:
     """The CLIP side of searches for one configuration; thread-safe, lazy."""
 
@@ -138,8 +126,7 @@ class ClipSearch:
         self.config = config
         self._lock = threading.RLock()
         self._model: Any = None
-        self._store: Any = None
-        self._generation: int | None = None
+        self._saved: SavedVectors | None = None
 
     @property
     def model_loaded(self) -> bool:
@@ -176,51 +163,28 @@ class ClipSearch:
                 f"the CLIP settings do not fit together: {exc}; {WHAT_TO_DO}") from exc
         return model
 
-    def store(self) -> Any:
-        """The model's saved vectors, reopened when a newer generation was saved."""
-        from pximse.store.vectors import VectorStoreError
-        from pximse.store.vectors.embedded import store_folder
-
+    def saved_vectors(self) -> SavedVectors:
+        """The model's saved vectors on the configured vector backend, made once."""
         model = self.model()
-        if self.config.backend.milvus_uri:
-            return self._milvus_store(model)
         with self._lock:
-            manifest = store_folder(self.vectors_dir, model.model_id) / "manifest.json"
-            generation = _read_generation(manifest)
-            if generation is None:
-                raise VectorSearchUnavailable(
-                    f"no CLIP vectors are saved yet for {model.model_id}: run `pximse models "
-                    "run` (or keep `pximse serve` running) to embed the library")
-            if self._store is None or generation != self._generation:
-                try:
-                    self._store = _open_read_only(self.vectors_dir, model.dimensions,
-                                                  model.model_id)
-                except VectorStoreError as exc:
-                    raise VectorSearchUnavailable(
-                        f"the CLIP vectors cannot be read ({exc}); run `pximse models run` "
-                        "again") from exc
-                self._generation = generation
-                log.info("vector store %s opened at generation %d", manifest.parent, generation)
-            return self._store
+            if self._saved is None:
+                self._saved = open_saved_vectors(self.config, model.model_id, model.dimensions)
+            return self._saved
 
-    def _milvus_store(self, model: Any) -> Any:
-        """The model's collection on Milvus ([backend] milvus_uri), opened once."""
-        from pximse.store.backends import open_vector_store
-        from pximse.store.vectors import VectorStoreError
+    def store(self) -> VectorStore:
+        """The model's saved vectors, reopened when a newer generation was saved."""
+        try:
+            return self.saved_vectors().latest()
+        except VectorsUnavailable as exc:
+            raise VectorSearchUnavailable(str(exc)) from exc
 
-        with self._lock:
-            if self._store is None:
-                try:
-                    self._store = open_vector_store(self.config, model.model_id,
-                                                    model.dimensions)
-                except VectorStoreError as exc:
-                    raise VectorSearchUnavailable(f"the Milvus vectors cannot be used: {exc}"
-                                                  ) from exc
-            if not self._store.count():
-                raise VectorSearchUnavailable(
-                    f"Milvus holds no CLIP vectors for {model.model_id} yet: run `pximse "
-                    "models run`, or `pximse migrate --milvus-uri` to copy the embedded ones")
-            return self._store
+    def check_saved(self) -> None:
+        """Raise :class:`VectorSearchUnavailable` when no vectors are saved, as
+        cheaply as the backend allows (the embedded store is not opened)."""
+        try:
+            self.saved_vectors().check()
+        except VectorsUnavailable as exc:
+            raise VectorSearchUnavailable(str(exc)) from exc
 
     def check_ready(self) -> None:
         """Raise :class:`VectorSearchUnavailable` when a vector search cannot run
@@ -230,8 +194,6 @@ class ClipSearch:
 
     @property
     def vectors_dir(self) -> Path:
-        from pximse.store.backends import vectors_folder
-
         return vectors_folder(self.config)
 
     def embed_text(self, text: str) -> np.ndarray:

@@ -193,7 +193,7 @@ class Daemon:
         removed = remove_leftover_temp_files(self.config.thumbnail_dir)
         if removed:
             log.info("removed %d unfinished thumbnail files a stopped process left", removed)
-        index = getattr(self.catalog, "index", None)
+        index = self.catalog.query_index()
         if index is not None:
             try:
                 index.warm()

@@ -20,19 +20,58 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 
 from pximse.query.ast import Query
-from pximse.store.records import ImageDetail, ImageSummary, SearchPage
+from pximse.store.records import (
+    ContentFile,
+    ContentSource,
+    ContentTag,
+    ImageDetail,
+    ImageSummary,
+    OcrText,
+    SearchPage,
+    TagTally,
+)
 
 if TYPE_CHECKING:
     from pximse.config import Config
+    from pximse.store.saved_vectors import SavedVectors
     from pximse.store.scan_records import ScanBatch
     from pximse.store.text import TextStore
     from pximse.store.vectors import VectorStore
+
+
+PRIORITY_CLASSES = ("new", "backfill", "reindex")
+"""The worklists of :meth:`Catalog.pending_in_class`, in the order a model stage
+takes them: images new since the daemon started, those never done, those done
+by another model."""
+
+
+class SchemaError(RuntimeError):
+    """The catalogue was written by a newer PxIMSE."""
+
+
+class ContentLookup(Protocol):
+    """Whether the catalogue knows a content hash, asked from the scan's worker
+    processes (picklable)."""
+
+    def knows(self, sha256: str) -> bool: ...
+    def close(self) -> None: ...
+
+
+class QueryIndex(Protocol):
+    """An in-memory index a catalogue answers queries from."""
+
+    def warm(self) -> None:
+        """Load it now rather than on the first search."""
 
 
 class Catalog(Protocol):
     """What every catalogue backend offers (see SqliteCatalog for each call's meaning)."""
 
     tag_threshold: float
+    copies_vector_scalars: bool
+    """Whether :meth:`sync_vector_scalars` copies filter columns onto vector
+    stores (MongoDB's catalogue, for Milvus), so a model stage calls it after
+    saving its vectors."""
 
     # scanning
     def ensure_root(self, name: str, path: str) -> int: ...
@@ -94,6 +133,55 @@ class Catalog(Protocol):
     def summaries(self, ids: Sequence[int]) -> dict[int, ImageSummary]: ...
     def resolve_duplicates(self, query: Query,
                            similar: Callable[[int], np.ndarray] | None = None) -> Query: ...
+
+    # what the integrations (XMP sidecars, the Hydrus push) and the search page
+    # read of many contents at once; "listed" contents have files: online ones,
+    # and offline ones with ``include_offline`` (store.sqlite.content_reads)
+    def identity(self) -> str:
+        """Which catalogue this is: state kept for another one starts over."""
+    def settled_generation(self) -> int:
+        """The write generation up to which every write has finished: every
+        content a later write touches (files, tags, OCR text) gets a higher one."""
+    def changed_since(self, generation: int, *, include_offline: bool = True
+                      ) -> tuple[int, list[int]]:
+        """The generation up to which every write has now been seen (the
+        watermark to go on from), and the listed contents written after
+        ``generation``, ascending."""
+    def count_images(self, *, include_offline: bool = True) -> int:
+        """How many contents are listed."""
+    def content_ids_after(self, after: int = 0, limit: int | None = None, *,
+                          include_offline: bool = True) -> list[int]:
+        """The next ``limit`` (or all) listed content ids above ``after``, ascending."""
+    def content_files(self, content_ids: Sequence[int], *, online_only: bool = True
+                      ) -> list[ContentFile]:
+        """The files of these contents (the online ones only by default), by file id
+        within each chunk of ids."""
+    def content_sources(self, content_ids: Sequence[int]) -> dict[int, ContentSource]:
+        """Where each of these contents came from (unknown ids are left out)."""
+    def content_tags(self, content_ids: Sequence[int]) -> dict[int, list[ContentTag]]:
+        """Each content's tags, one per origin (a content without tags is left out)."""
+    def ocr_texts(self, content_ids: Sequence[int], *, line_scores: bool = False
+                  ) -> dict[int, OcrText]:
+        """The OCR text of each content OCR ran on, with its lines' confidences
+        when ``line_scores``."""
+    def tag_tally(self, sha256s: Sequence[str], threshold: float) -> TagTally:
+        """The tags and artists of these searchable images, counted (a tagger's tag
+        only at or above ``threshold``)."""
+    def tags_containing(self, key: str, limit: int = 10) -> list[tuple[str, int]]:
+        """Used tags whose key holds ``key`` anywhere, most used first."""
+    def user_names_matching(self, word: str, limit: int = 10) -> list[tuple[str, int]]:
+        """Artists' names that start with ``word`` (any case), then that hold it,
+        with how many searchable images each has, most first."""
+
+    # what a backend may offer the scan, the daemon and the model stages
+    def content_lookup(self) -> ContentLookup | None:
+        """A hash lookup the scan's workers can ask, so that a new file is read
+        once (hashed and decoded together); None: hash all, then decode the new."""
+    def query_index(self) -> QueryIndex | None:
+        """The in-memory query index to warm at start-up, where there is one."""
+    def sync_vector_scalars(self, store: VectorStore, *, full: bool = False) -> int:
+        """Copy the filter columns that changed onto ``store``'s vectors; how many
+        were updated (0 where the catalogue or the store keeps none)."""
     def close(self) -> None: ...
 
 
@@ -154,6 +242,16 @@ def open_vector_store(config: Config, model_id: str, dimensions: int) -> VectorS
 
     token = os.environ.get("PXIMSE_MILVUS_TOKEN") or config.backend.milvus_token
     return MilvusVectorStore(milvus_location(config), dimensions, model_id, token=token)
+
+
+def open_saved_vectors(config: Config, model_id: str, dimensions: int) -> SavedVectors:
+    """A model's saved vectors as searches read them (see :mod:`pximse.store.saved_vectors`):
+    on Milvus when ``[backend] milvus_uri`` is set, else the embedded store."""
+    from pximse.store.saved_vectors import EmbeddedSavedVectors, MilvusSavedVectors
+
+    if not config.backend.milvus_uri:
+        return EmbeddedSavedVectors(vectors_folder(config), dimensions, model_id)
+    return MilvusSavedVectors(lambda: open_vector_store(config, model_id, dimensions), model_id)
 
 
 def open_text_store(config: Config) -> TextStore | None:

@@ -160,3 +160,57 @@ class SearchPage:
             "elapsed_ms": round(self.elapsed_ms, 2),
             "items": [item.to_json() for item in self.items],
         }
+
+
+# -- what the integrations and the search page read of many contents at once -------
+
+
+@dataclass(frozen=True)
+class ContentFile:
+    """A file holding a content, as the catalogue recorded it."""
+
+    content_id: int
+    sha256: str
+    path: str  # as the OS holds it
+    name: str  # the file's name, what filename parsers read
+    root: str  # the name of its library root
+
+
+@dataclass(frozen=True)
+class ContentSource:
+    """Where a content came from: its site and the artist and post there."""
+
+    sha256: str
+    source: str
+    user_id: str | None
+    user_name: str | None
+    post_id: str | None
+
+
+@dataclass(frozen=True)
+class ContentTag:
+    """One tag of a content as one origin gave it (a tagger's model id, a site)."""
+
+    name: str
+    origin: str
+    kind: int  # KIND_MODEL, KIND_SOURCE or KIND_MANUAL (store.content_fields)
+    score: float
+
+
+@dataclass(frozen=True)
+class OcrText:
+    """A content's OCR text and, when asked for, each line with its confidence
+    (None where OCR gave no score; ``line_scores`` None where no lines are kept)."""
+
+    text: str
+    line_scores: tuple[tuple[str, float | None], ...] | None = None
+
+
+@dataclass
+class TagTally:
+    """The tags a set of images carries, each with how many of them carry it and
+    whether a tagger gave it (to any of them); and their artists,
+    ``(user_name, user_id, source)``, with how many images each has."""
+
+    tags: dict[str, tuple[int, bool]]
+    artists: dict[tuple[str | None, str | None, str | None], int]

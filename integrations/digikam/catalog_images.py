@@ -6,13 +6,13 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from pximse.integrations.digikam.sidecar_writer import SidecarJob
 from pximse.integrations.digikam.tag_paths import TagOptions, image_keywords
+from pximse.store.records import ContentFile, ContentSource, ContentTag, OcrText
 
 __all__ = [
-    "CatalogImages",
     "CatalogUnsupported",
     "XmpSettings",
     "all_content_ids",
@@ -67,63 +67,60 @@ class XmpSettings:
 
 
 class CatalogUnsupported(RuntimeError):
-    """The catalogue is neither the embedded SQLite one nor the MongoDB one."""
+    """The catalogue does not offer the reads the sidecars are written from."""
 
 
-class CatalogImages(Protocol):
-    """The catalogue's rows behind the sidecars, as each backend reads them
-    (:mod:`~pximse.integrations.digikam.sqlite_images`,
-    :mod:`~pximse.integrations.digikam.mongo_images`)."""
+@runtime_checkable
+class _SidecarReads(Protocol):
+    """The catalogue calls the sidecars are written from (every backend of
+    :class:`pximse.store.backends.Catalog` offers them)."""
 
-    identity: str  # which catalogue: sidecar state kept for another one starts over
-
-    def write_generation(self) -> int: ...
-    def changed_content_ids(self, since: int) -> list[int]: ...
-    def all_content_ids(self) -> list[int]: ...
-    def online_files(self, content_ids: Sequence[int]) -> list[tuple[str, int, str]]: ...
-    def tags(self, content_ids: Sequence[int]) -> dict[int, list[tuple[str, int, float]]]: ...
-    def about(self, content_ids: Sequence[int]) -> dict[int, tuple[str | None, str | None]]: ...
-    def ocr_texts(self, content_ids: Sequence[int]) -> dict[int, str]: ...
-
-
-def supports(catalog: Any) -> bool:
-    return hasattr(catalog, "mdb") or callable(getattr(getattr(catalog, "db", None), "reader",
-                                                       None))
+    def identity(self) -> str: ...
+    def settled_generation(self) -> int: ...
+    def changed_since(self, generation: int, *, include_offline: bool = True
+                      ) -> tuple[int, list[int]]: ...
+    def content_ids_after(self, after: int = 0, limit: int | None = None, *,
+                          include_offline: bool = True) -> list[int]: ...
+    def content_files(self, content_ids: Sequence[int], *, online_only: bool = True
+                      ) -> list[ContentFile]: ...
+    def content_sources(self, content_ids: Sequence[int]) -> dict[int, ContentSource]: ...
+    def content_tags(self, content_ids: Sequence[int]) -> dict[int, list[ContentTag]]: ...
+    def ocr_texts(self, content_ids: Sequence[int], *, line_scores: bool = False
+                  ) -> dict[int, OcrText]: ...
 
 
-def _images(catalog: Any) -> CatalogImages:
-    """The one place the backends part: MongoDB (``catalog.mdb``) or SQLite."""
-    if hasattr(catalog, "mdb"):
-        from pximse.integrations.digikam.mongo_images import MongoImages
+def supports(catalog: object) -> bool:
+    return isinstance(catalog, _SidecarReads)
 
-        return MongoImages(catalog)
-    if not supports(catalog):
+
+def _reads(catalog: object) -> _SidecarReads:
+    if not isinstance(catalog, _SidecarReads):
         raise CatalogUnsupported(
             "XMP sidecars are written from the SQLite or the MongoDB catalogue; "
             f"{type(catalog).__name__} is not supported"
         )
-    from pximse.integrations.digikam.sqlite_images import SqliteImages
-
-    return SqliteImages(catalog)
+    return catalog
 
 
-def write_generation(catalog: Any) -> int:
-    """The catalogue's last finished write generation: every content row a later
-    write touches (tags, OCR text, files) gets a higher one."""
-    return _images(catalog).write_generation()
+def write_generation(catalog: object) -> int:
+    """The catalogue's settled write generation: every content row a later write
+    touches (tags, OCR text, files) gets a higher one, and every write up to it
+    has finished (so none is half-seen)."""
+    return _reads(catalog).settled_generation()
 
 
-def changed_content_ids(catalog: Any, since: int) -> list[int]:
-    """Contents written after generation ``since``, in id order."""
-    return _images(catalog).changed_content_ids(since)
+def changed_content_ids(catalog: object, since: int) -> list[int]:
+    """Online contents written after generation ``since``, in id order."""
+    return _reads(catalog).changed_since(since, include_offline=False)[1]
 
 
-def catalog_identity(catalog: Any) -> str:
-    return _images(catalog).identity
+def catalog_identity(catalog: object) -> str:
+    return _reads(catalog).identity()
 
 
-def all_content_ids(catalog: Any) -> list[int]:
-    return _images(catalog).all_content_ids()
+def all_content_ids(catalog: object) -> list[int]:
+    """Every online content, in id order."""
+    return _reads(catalog).content_ids_after(include_offline=False)
 
 
 def query_content_ids(catalog: Any, text: str, *, page: int = 10_000) -> list[int]:
@@ -149,15 +146,15 @@ def _chunks(ids: Sequence[int]) -> Iterable[Sequence[int]]:
         yield ids[start : start + _CHUNK]
 
 
-def online_paths(catalog: Any, content_ids: Sequence[int]) -> list[str]:
+def online_paths(catalog: object, content_ids: Sequence[int]) -> list[str]:
     """The paths of these contents' online files, in every root."""
-    images = _images(catalog)
-    return [path for part in _chunks(list(content_ids))
-            for path, _content_id, _root in images.online_files(part)]
+    reads = _reads(catalog)
+    return [file.path for part in _chunks(list(content_ids))
+            for file in reads.content_files(part)]
 
 
 def sidecar_jobs(
-    catalog: Any,
+    catalog: object,
     content_ids: Sequence[int],
     settings: XmpSettings,
     *,
@@ -170,26 +167,29 @@ def sidecar_jobs(
     has for it."""
     if with_ocr is None:
         with_ocr = settings.ocr_description
-    images = _images(catalog)
+    reads = _reads(catalog)
     jobs: list[SidecarJob] = []
     for part in _chunks(list(content_ids)):
         files: dict[int, list[str]] = defaultdict(list)
-        for path, content_id, root in images.online_files(part):
-            if every_root or settings.writes(root):
-                files[content_id].append(path)
+        for file in reads.content_files(part):
+            if every_root or settings.writes(file.root):
+                files[file.content_id].append(file.path)
         if not files:
             continue
         wanted = list(files)
-        tags = images.tags(wanted)
-        about = images.about(wanted)
-        ocr = images.ocr_texts(wanted) if with_ocr else {}
+        tags = reads.content_tags(wanted)
+        about = reads.content_sources(wanted)
+        ocr = reads.ocr_texts(wanted) if with_ocr else {}
         for content_id, paths in files.items():
-            source, user = about.get(content_id, (None, None))
+            source = about.get(content_id)
             keywords = image_keywords(
-                sorted(tags.get(content_id, ())), source=source, user_name=user,
+                sorted((tag.name, tag.kind, tag.score) for tag in tags.get(content_id, ())),
+                source=None if source is None else source.source,
+                user_name=None if source is None else source.user_name,
                 options=settings.options,
             )
-            text = (ocr.get(content_id) or "").strip()
+            found = ocr.get(content_id)
+            text = (found.text if found else "").strip()
             for path in paths:
                 jobs.append(SidecarJob(path, keywords, text, content_id))
     return jobs

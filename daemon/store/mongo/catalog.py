@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from pximse.store.content_fields import FILENAME_TAG_ORIGINS, KIND_MODEL, KIND_SOURCE
+from pximse.store.mongo.content_reads import ContentReads
 from pximse.store.mongo.database import MongoDatabase
 from pximse.store.mongo.database import chunks as _chunks
 from pximse.store.mongo.documents import file_fields, new_content, tag_count, user_fields
@@ -40,8 +41,10 @@ def _stage_key(stage: str) -> str:
     return f"stages.{stage}"
 
 
-class MongoCatalog(MongoReads, MongoPixiv, MongoWorklists):
+class MongoCatalog(MongoReads, ContentReads, MongoPixiv, MongoWorklists):
     """The catalogue in one MongoDB database (see :mod:`pximse.store.mongo.database`)."""
+
+    copies_vector_scalars = True  # Milvus filters on columns copied from here
 
     def __init__(self, database: MongoDatabase, *, tag_threshold: float = 0.5,
                  dupe_distance: int = 4, text_store: TextStore | None = None) -> None:
@@ -84,8 +87,17 @@ class MongoCatalog(MongoReads, MongoPixiv, MongoWorklists):
         self.mdb.close()
 
     def sync_vector_scalars(self, store: Any, *, full: bool = False) -> int:
-        """Copy the filter columns that changed onto a Milvus store's vectors."""
+        """Copy the filter columns that changed onto a Milvus store's vectors (the
+        embedded store keeps none: nothing to copy)."""
+        if not hasattr(store, "filter_expression"):
+            return 0
         return sync_vector_scalars(self.mdb, store, full=full)
+
+    def content_lookup(self) -> None:
+        return None  # the scan hashes every file, then decodes the new ones
+
+    def query_index(self) -> None:
+        return None  # the server answers every query itself
 
     # -- roots ----------------------------------------------------------------
 

@@ -24,6 +24,7 @@ from pximse.store.pathtext import os_path, readable, stored_path
 from pximse.store.records import ImageSummary, SearchPage, iso_to_epoch
 from pximse.store.scan_records import FileRecord, NewContent, ScanBatch  # noqa: F401 (re-exported)
 from pximse.store.sqlite.compiler import SqlCompiler
+from pximse.store.sqlite.content_reads import ContentReads
 from pximse.store.sqlite.contentlookup import ContentLookup
 from pximse.store.sqlite.database import Database, select_in
 from pximse.store.sqlite.memindex import MemoryIndex
@@ -43,8 +44,10 @@ from pximse.store.tagnames import tag_key
 from pximse.store.text import has_unresolved_words, ranked_page, ranking_of, resolve_words
 
 
-class SqliteCatalog(CatalogReads, PixivRows, SqliteWorklists):
+class SqliteCatalog(CatalogReads, ContentReads, PixivRows, SqliteWorklists):
     """The embedded catalogue in ``path`` (created and migrated on open)."""
+
+    copies_vector_scalars = False  # the embedded vector store filters by content id
 
     def __init__(
         self, path: Path | str, *, tag_threshold: float = 0.5, memory_index: bool = True,
@@ -72,6 +75,12 @@ class SqliteCatalog(CatalogReads, PixivRows, SqliteWorklists):
                 conn = self.db.reader_connection()
                 self._index = MemoryIndex(lambda: conn, self.compiler)
             return self._index
+
+    def query_index(self) -> MemoryIndex | None:
+        return self.index
+
+    def sync_vector_scalars(self, store: Any, *, full: bool = False) -> int:
+        return 0  # nothing to copy: searches filter by the ids this catalogue lets through
 
     @property
     def text_store(self) -> SqliteWordIndex:

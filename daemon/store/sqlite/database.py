@@ -78,14 +78,16 @@ def connect(path: Path | str, *, readonly: bool = False,
 
 
 def select_in(
-    conn: sqlite3.Connection, sql: str, values: Iterable[object], chunk: int = 500
+    conn: sqlite3.Connection, sql: str, values: Iterable[object], chunk: int = 500,
+    tail: str = "",
 ) -> Iterator[Any]:
     """Rows of ``sql`` for each chunk of ``values``; ``sql`` ends in ``IN`` and gets
-    the placeholders appended (SQLite limits the number of parameters)."""
+    the placeholders appended (SQLite limits the number of parameters), then
+    ``tail`` (an ``ORDER BY`` that holds within each chunk)."""
     items = list(values)
     for start in range(0, len(items), chunk):
         part = items[start : start + chunk]
-        yield from conn.execute(f"{sql} ({','.join('?' * len(part))})", part)
+        yield from conn.execute(f"{sql} ({','.join('?' * len(part))}){tail}", part)
 
 
 def _casefold(text: str | None) -> str | None:

@@ -9,6 +9,10 @@ from __future__ import annotations
 
 import sqlite3
 
+from pximse.store.backends import SchemaError
+
+__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "SchemaError", "migrate"]
+
 MIGRATIONS: tuple[str, ...] = (
     # 1: the catalogue
     """
@@ -252,10 +256,6 @@ MIGRATIONS: tuple[str, ...] = (
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
-
-
-class SchemaError(RuntimeError):
-    """The catalogue was written by a newer PxIMSE."""
 
 
 def migrate(conn: sqlite3.Connection) -> int:

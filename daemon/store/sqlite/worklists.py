@@ -7,12 +7,12 @@ import os
 from collections.abc import Iterable
 from typing import Any
 
+from pximse.store.backends import PRIORITY_CLASSES
 from pximse.store.pathtext import os_path, stored_path
 from pximse.store.sqlite.database import Database, select_in
 
 __all__ = ["PRIORITY_CLASSES", "SqliteWorklists"]
 
-PRIORITY_CLASSES = ("new", "backfill", "reindex")
 """new: added since the daemon started; backfill: never run by the stage;
 reindex: run with another model (see :mod:`pximse.pipeline.priority`)."""
 
