@@ -183,7 +183,8 @@ def sidecar_jobs(
         for content_id, paths in files.items():
             source = about.get(content_id)
             keywords = image_keywords(
-                sorted((tag.name, tag.kind, tag.score) for tag in tags.get(content_id, ())),
+                sorted((name, kind, score) for name, _origin, kind, score
+                       in tags.get(content_id, ())),
                 source=None if source is None else source.source,
                 user_name=None if source is None else source.user_name,
                 options=settings.options,

@@ -84,7 +84,7 @@ class HydrusReads:
                 for cid, s in self.catalog.content_sources(ids).items()}
         for content_id, tags in self.catalog.content_tags(ids).items():
             if content_id in rows:
-                rows[content_id].tags = [(t.name, t.origin, t.kind, t.score) for t in tags]
+                rows[content_id].tags = list(tags)  # (name, origin, kind, score) tuples
         if wanted := md5_wanted(rows):
             add_md5s(rows, ((f.content_id, f.name) for f in
                             self.catalog.content_files(wanted, online_only=False)))

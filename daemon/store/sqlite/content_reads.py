@@ -88,7 +88,7 @@ class ContentReads:
                                   " FROM image_tag it JOIN tag t ON t.id = it.tag_id"
                                   " WHERE it.content_id IN",
                 [int(cid) for cid in content_ids], _CHUNK):
-            tags[int(content_id)].append(ContentTag(name, origin, int(kind), float(score)))
+            tags[content_id].append(ContentTag(name, origin, kind, score))
         return dict(tags)
 
     def ocr_texts(self, content_ids: Sequence[int], *, line_scores: bool = False
