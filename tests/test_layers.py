@@ -58,16 +58,23 @@ EDGES_AGAINST_THE_LAYERS = [
 ]
 
 
-def test_an_import_against_the_layers_breaks_the_contract(tmp_path: Path) -> None:
+def lint_with_imports(tmp_path: Path, imports: list[tuple[str, str]], broken: str) -> str:
+    """The contracts' report on the package with ``(module, imported)`` imports
+    added: only the contract named ``broken`` breaks. Its text on one line."""
     tree = installed_tree(tmp_path)
-    for module, imported, _, _ in EDGES_AGAINST_THE_LAYERS:
+    for module, imported in imports:
         source = tree / "pximse" / module
         source.write_text(source.read_text(encoding="utf-8") + f"\nimport {imported}\n",
                           encoding="utf-8")
     result = lint_imports(tree)
     assert result.returncode != 0 and "Contracts: 1 kept, 1 broken." in result.stdout
-    assert "One-way layers BROKEN" in result.stdout
-    report = " ".join(result.stdout.split())
+    assert f"{broken} BROKEN" in result.stdout
+    return " ".join(result.stdout.split())
+
+
+def test_an_import_against_the_layers_breaks_the_contract(tmp_path: Path) -> None:
+    report = lint_with_imports(tmp_path, [(module, imported) for module, imported, _, _
+                                          in EDGES_AGAINST_THE_LAYERS], "One-way layers")
     for module, imported, layer, above in EDGES_AGAINST_THE_LAYERS:
         assert f"{layer} is not allowed to import {above}:" in report, (layer, above)
         importer = "pximse." + module.removesuffix(".py").replace("/", ".")
@@ -86,15 +93,8 @@ BACKEND_IMPORTS = [
 
 def test_a_backend_imported_above_the_store_breaks_the_contract(tmp_path: Path) -> None:
     """Above the store, the catalogue is reached through the factories' protocol only."""
-    tree = installed_tree(tmp_path)
-    for module, imported in BACKEND_IMPORTS:
-        source = tree / "pximse" / module
-        source.write_text(source.read_text(encoding="utf-8") + f"\nimport {imported}\n",
-                          encoding="utf-8")
-    result = lint_imports(tree)
-    assert result.returncode != 0 and "Contracts: 1 kept, 1 broken." in result.stdout
-    assert "Catalogue backends only through the store's factories BROKEN" in result.stdout
-    report = " ".join(result.stdout.split())
+    report = lint_with_imports(tmp_path, BACKEND_IMPORTS,
+                               "Catalogue backends only through the store's factories")
     for module, imported in BACKEND_IMPORTS:
         layer = "pximse." + module.split("/")[0]
         backend = ".".join(imported.split(".")[:3])
