@@ -360,6 +360,13 @@ class EmbeddedVectorStore:
         return probes_for(self._probe_table, effective_share(candidates, self._live, stop),
                           self._index.nlist)
 
+    def calibrate(self) -> None:
+        """Measure the probe table and the row/list crossover again now (the store
+        does it on its own as it grows); saved by the next :meth:`save`."""
+        with self._lock:
+            self._calibrate()
+            self._dirty = True
+
     def lists(self) -> int:
         """How many lists the vectors are split into (1: every search is exact)."""
         return int(self._index.nlist)

@@ -50,9 +50,8 @@ class IdFilter:
         """The ids, ascending. Only the bytes with a bit set are unpacked, so a narrow
         filter over a million ids costs its count, not the million."""
         filled = np.flatnonzero(self.bits)
-        rows, bits = np.nonzero(np.unpackbits(self.bits[filled], bitorder="little"
-                                              ).reshape(-1, 8))
-        return filled[rows].astype(np.int64) * 8 + bits
+        at = np.flatnonzero(np.unpackbits(self.bits[filled], bitorder="little"))
+        return filled[at >> 3].astype(np.int64) * 8 + (at & 7)
 
     def intersect(self, bits: np.ndarray) -> IdFilter:
         """The ids also set in ``bits`` (same packing; the shorter one bounds the result)."""
