@@ -251,8 +251,8 @@ def test_measured_crossover_picks_rows_for_narrow_filters_and_lists_for_broad(
         tmp_path: Path, data) -> None:
     """The store times both searches on its own vectors: a filter of a few ids is
     answered from its rows, an unfiltered or broad one from the lists; the share
-    measured is kept across a reopen, and measured on opening a store saved
-    without one."""
+    measured is kept across a reopen, and a store saved without one measures it
+    on its first filtered search and keeps it with its next save."""
     ids, vectors = data
     store = filled(tmp_path, ids, vectors, train_at=TRAIN_AT)
     share = store.exact_share()
@@ -268,8 +268,10 @@ def test_measured_crossover_picks_rows_for_narrow_filters_and_lists_for_broad(
     manifest = json.loads(manifest_path.read_text())
     del manifest["exact_share"]
     manifest_path.write_text(json.dumps(manifest))
-    measured = EmbeddedVectorStore(tmp_path, DIM, MODEL)
-    assert measured.exact_share() > 0 and measured.plan(3, 100).rows
+    measured = EmbeddedVectorStore(tmp_path, DIM, MODEL)  # measured on first use
+    assert measured.plan(3, 100).rows and measured.exact_share() > 0
+    measured.save()
+    assert json.loads(manifest_path.read_text())["exact_share"] == measured.exact_share()
 
 
 def test_crossover_lies_where_the_two_times_cross(monkeypatch) -> None:

@@ -165,7 +165,8 @@ class EmbeddedVectorStore:
         self._list_of = np.empty(0, np.int32)  # per content id: its list, -1 when absent
         self._offset_of = np.empty(0, np.int32)  # per content id: its row in that list
         self._rows: ListRows | None = None  # dropped on every write (lists may move)
-        self._exact_share = 0.0  # measured: filters up to this share search their rows
+        # measured: filters up to this share search their rows (None: not yet measured)
+        self._exact_share: float | None = 0.0
         self._live = 0
         self._trained_size = 0  # vectors when the centres were trained
         self._calibrated_size = 0  # vectors when the probe table was measured
@@ -342,15 +343,25 @@ class EmbeddedVectorStore:
         """How a filtered search among ``candidates`` allowed vectors runs: the allowed
         rows scored one by one (exact) while they are at most the measured crossover
         share of the store, else the lists ``scan_width`` gives."""
-        up_to = self._exact_share if self.row_share is None else self.row_share
+        up_to = self.exact_share() if self.row_share is None else self.row_share
         if not self.probes and candidates <= up_to * self._live:
             return SearchPlan(rows=True, lists=0)
         return SearchPlan(rows=False, lists=self.scan_width(candidates, stop))
 
     def exact_share(self) -> float:
         """The measured crossover: filters up to this share of the store are answered
-        by scoring their rows."""
-        return self._exact_share
+        by scoring their rows. A store saved before the crossover was measured
+        measures it here, on the first filtered search (not on opening: most
+        opens serve no filtered CLIP search)."""
+        with self._lock:
+            share = self._exact_share
+            if share is None:
+                rng = np.random.default_rng(self._live)
+                self._measure_crossover(np.concatenate([a[0] for a in self._each_list()]),
+                                        self._sample(512, rng), rng)
+                self._dirty = True  # kept by the next save
+                share = self._exact_share or 0.0
+            return share
 
     def scan_width(self, candidates: int, stop: int) -> int:
         """Lists a search scans for a page ending at ``stop`` among ``candidates``
@@ -498,7 +509,7 @@ class EmbeddedVectorStore:
                 "lists": int(self._index.nlist), "trained_size": self._trained_size,
                 "calibrated_size": self._calibrated_size,
                 "probes": [[share, nprobe] for share, nprobe in self._probe_table],
-                "exact_share": self._exact_share,
+                "exact_share": self._exact_share,  # null: measured on first use
             }
             _commit_manifest(self.path, manifest)
             self._generation = generation
@@ -549,13 +560,8 @@ class EmbeddedVectorStore:
                 self._offset_of[ids] = np.arange(len(ids), dtype=np.int32)
         self._live = int(index.ntotal)
         self._packed_size = self._live
-        if "exact_share" in manifest:
-            self._exact_share = float(manifest["exact_share"])
-        elif self._live:  # saved before the row search existed: measured once, kept
-            rng = np.random.default_rng(self._live)
-            self._measure_crossover(np.concatenate([a[0] for a in self._each_list()]),
-                                    self._sample(512, rng), rng)
-            self._dirty = True
+        saved = manifest.get("exact_share")  # absent: saved before the row search
+        self._exact_share = float(saved) if saved is not None else None
         # No tidying here: another process may be saving its next generation,
         # not yet named by the manifest. ``save`` removes what it replaced.
 

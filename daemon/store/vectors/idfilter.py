@@ -51,7 +51,8 @@ class IdFilter:
         filter over a million ids costs its count, not the million."""
         filled = np.flatnonzero(self.bits)
         at = np.flatnonzero(np.unpackbits(self.bits[filled], bitorder="little"))
-        return filled[at >> 3].astype(np.int64) * 8 + (at & 7)
+        ids: np.ndarray = filled[at >> 3].astype(np.int64) * 8 + (at & 7)
+        return ids
 
     def intersect(self, bits: np.ndarray) -> IdFilter:
         """The ids also set in ``bits`` (same packing; the shorter one bounds the result)."""
