@@ -10,7 +10,7 @@ for each share in :data:`SHARES`, random filters and sample queries are
 searched exactly and with 1, 2, 4, ... lists, and the smallest ``nprobe``
 whose recall reaches the target is kept (doubling leaves a margin on purpose:
 on new points of a cluster, as real queries are, recall runs below the
-sample queries' by up to 0.05 at 10-30% filters, so the smallest passing
+sample queries' by about 0.05 at 10-30% filters, so the smallest passing
 ``nprobe`` would sit at 0.95). A query's filter then uses the entry of the next
 smaller measured share (never fewer lists than measured). Where the measured
 ``nprobe`` is more than half the lists, the search scans them all: at most
