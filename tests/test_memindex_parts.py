@@ -143,6 +143,7 @@ def test_the_opening_page_is_answered_before_the_index_is_warm(tmp_path) -> None
     the in-memory index to load: SQLite's date index answers it, with the answer
     the warm index gives."""
     from pximse.query.ast import Query
+    from pximse.query.parse import parse_query
     from pximse.store.sqlite.catalog import FileRecord, NewContent, ScanBatch, SqliteCatalog
 
     catalog = SqliteCatalog(tmp_path / "catalog.sqlite3")
@@ -166,11 +167,16 @@ def test_the_opening_page_is_answered_before_the_index_is_warm(tmp_path) -> None
         warm = catalog.search(Query(), limit=15)
         assert cold.total == warm.total == 40
         assert [item.id for item in cold.items] == [item.id for item in warm.items]
-        # without a warm under way, the first query loads the index itself
+        # Before any warm began (a request in the moment after the start), SQLite
+        # answers too; a filtered query loads what it needs itself.
         fresh = SqliteCatalog(tmp_path / "catalog.sqlite3")
         try:
-            assert fresh.search(Query(), limit=15).total == 40
-            assert fresh.index is not None and fresh.index.ready
+            first = fresh.search(Query(), limit=15)
+            assert first.total == 40 and first.items == cold.items
+            assert fresh.index is not None and not fresh.index.ready
+            assert fresh.search(parse_query("width:2"), limit=15).total == 40
+            assert fresh.index.ready
+            assert fresh.search(Query(), limit=15).items == cold.items
         finally:
             fresh.close()
     finally:

@@ -81,9 +81,11 @@ def run_search(
             "`pximse search`, whose planner runs them with the catalogue's filters"
         )
     seed %= RANDOM_MODULUS  # any int from the API; both engines then agree
-    if index is not None and index.loading and _unfiltered(query):
-        # While the index loads, SQLite's date index answers at once, the load
-        # pausing meanwhile (see giveway.py).
+    if index is not None and (index.loading or not index.ready) and _unfiltered(query):
+        # Until the index is loaded (by its warm or by a filtered query), SQLite's
+        # date index answers the opening page at once, a load pausing meanwhile
+        # (see giveway.py); a request that came before the warm began waits for
+        # no load either.
         with index.give_way.search():
             return _sql_page(db, compiler, query, limit=limit, offset=offset, seed=seed,
                              timeout_ms=timeout_ms, count=count, started=started)
