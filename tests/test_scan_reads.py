@@ -233,7 +233,7 @@ def test_a_big_png_is_hashed_as_the_current_version_close_to_the_previous_one(
     found = probe.probe_image(path, tmp_path / "thumbs", thumbnail_size=256)
     assert isinstance(found, probe.ImageFacts)
     assert found.phash_version == probe.PHASH_VERSION == 3
-    assert found.phash == older_phash(path, probe.PREVIEW_REDUCING_GAP)
+    assert found.phash == older_phash(path, probe.THUMBNAIL_REDUCING_GAP)
     assert bits_apart(found.phash, older_phash(path, 3.0)) <= PHASH_DRIFT
     with Image.open(thumbnail := thumbnail_path(tmp_path / "thumbs", found.sha256)) as thumb:
         assert thumb.size == (256, 171), thumbnail
