@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 import http.server
 import json
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -40,7 +41,8 @@ def mirror(tmp_path: Path) -> Iterator[http.server.ThreadingHTTPServer]:
 
 
 def test_download_then_verify_then_nothing_to_fetch(
-        tmp_path: Path, mirror: http.server.ThreadingHTTPServer) -> None:
+        tmp_path: Path, mirror: http.server.ThreadingHTTPServer,
+        caplog: pytest.LogCaptureFixture) -> None:
     config = tmp_path / "config.toml"
     config.write_text('[models]\nallow_download = false\ntagger = "wd-vit-tagger-v3"\n'
                       'ocr = ""\nclip = ""\n',
@@ -56,7 +58,9 @@ def test_download_then_verify_then_nothing_to_fetch(
     assert tagger["state"] == "unavailable" and "allow_download" in tagger["message"]
     assert tagger["missing_weights"] and tagger["runtime"]["runtime"] == "onnxruntime"
     listed = runner.invoke(main, ["models", "list", *common], env=env)
-    assert "tagger: waiting for weights: " in listed.output
+    assert listed.output.count("tagger: waiting for weights: ") == 1
+    # Missing weights are no fault: said once, in the listing, with no warning beside it.
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
     assert "it will run on onnxruntime on cpu" in listed.output  # no GPU here
     assert mirror.requests == []  # type: ignore[attr-defined]
 

@@ -15,7 +15,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import SYSTEM_HINT
 from PIL import Image, ImageDraw, ImageFont
 
 from pximse.models import OcrEngine, OcrLine
@@ -23,7 +22,6 @@ from pximse.models.ocr import RapidOcrEngine, _to_bgr
 
 pytestmark = pytest.mark.slow  # every test here takes seconds
 
-FONT_NAME = "NotoSansCJK-Regular.ttc"
 # Faces inside the collection: 0 is Japanese, 2 Simplified Chinese.
 JP, SC = 0, 2
 SIZE = 40
@@ -32,16 +30,9 @@ Box = tuple[float, float, float, float]
 
 
 @pytest.fixture(scope="module")
-def font_path() -> Path:
-    for folder in (Path("/usr/share/fonts"), Path("/usr/local/share/fonts")):
-        if folder.is_dir():
-            found = sorted(folder.rglob(FONT_NAME))
-            if found:
-                return found[0]
-    pytest.skip(
-        f"the OCR tests draw their text with {FONT_NAME}, which is not installed "
-        f"({SYSTEM_HINT.format(package='fonts-noto-cjk')})"
-    )
+def font_path(cjk_font: Path) -> Path:
+    """Noto CJK, found (or the module skipped) by conftest's ``cjk_font``."""
+    return cjk_font
 
 
 @pytest.fixture(scope="module")

@@ -259,6 +259,11 @@ def plan_stages(
         except ValueError as exc:
             plan.unavailable["clip"] = f"the CLIP settings do not fit together: {exc}"
     for name, message in plan.unavailable.items():
+        if name in plan.missing_weights:
+            # Not a fault: the weights are on their way (the daemon's fetcher logs
+            # its progress) or `pximse models download` fetches them.
+            log.info("stage %s is waiting for its weights: %s", name, message)
+            continue
         # Only where the stages were to run: the daemon plans often, to look for work.
         log.log(logging.WARNING if for_running else logging.INFO,
                 "stage %s is unavailable: %s", name, message)
