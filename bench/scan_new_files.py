@@ -18,9 +18,10 @@ CPU seconds (this process and its pool's processes, reaped when the pool
 shuts down) give a second ratio: on a machine shared with other jobs the wall
 time of a round swings with their load, the CPU time far less. Also printed: the same scan
 through the catalogue's older two-read path (hash every file, then read and
-decode the new ones), and how far the pHash moved from the way it was taken
-before (``phash_version`` 1: from a preview twice the thumbnail's size), the
-measurement behind ``PHASH_DRIFT``.
+decode the new ones), and how far the pHash moved from the ways it was taken
+before (``phash_version`` 1: from a preview twice the thumbnail's size; 2: from
+the thumbnail-sized decode with a reducing gap of 3.0), the measurement behind
+``PHASH_DRIFT``.
 """
 
 from __future__ import annotations
@@ -106,28 +107,33 @@ def scan(library: Path, workdir: Path, workers: int, one_read: bool
         catalog.close()
 
 
-def phash_drift(paths: list[str]) -> np.ndarray:
-    """Bits between the pHash taken as version 1 did (a preview at most 512 px, JPEGs
-    drafted to at least 512 x 512) and as the scanner takes it now."""
+def phash_drift(paths: list[str]) -> dict[int, np.ndarray]:
+    """Bits between the pHash as the scanner takes it now and as each older
+    ``phash_version`` took it: 1, from a preview at most 512 px (JPEGs drafted to
+    at least 512 x 512); 2, from the thumbnail-sized decode shrunk with a reducing
+    gap of 3.0."""
     from pximse.library import probe
 
-    drift = []
+    drift: dict[int, list[int]] = {1: [], 2: []}
     for path in paths:
-        image = Image.open(path)
-        if image.format == "JPEG":
-            image.draft("RGB", (2 * THUMBNAIL, 2 * THUMBNAIL))
-        image.load()
-        frame = image.convert("RGB")
-        width, height = frame.size
-        scale = 2 * THUMBNAIL / max(width, height)
-        if scale < 1:
-            frame = frame.resize((max(1, round(width * scale)), max(1, round(height * scale))),
-                                 Image.Resampling.LANCZOS, reducing_gap=3.0)
-        old = probe._phash(frame)
         new = probe.probe_image(path, None, thumbnail_size=THUMBNAIL)
         assert isinstance(new, probe.ImageFacts), new
-        drift.append(bin((old ^ new.phash) & (2**64 - 1)).count("1"))
-    return np.array(drift)
+        for version, box, draft_box in ((1, 2 * THUMBNAIL, (2 * THUMBNAIL, 2 * THUMBNAIL)),
+                                        (2, THUMBNAIL, None)):
+            image = Image.open(path)
+            width, height = image.size
+            if image.format == "JPEG":
+                image.draft("RGB", draft_box or probe._fit(width, height, THUMBNAIL))
+            image.load()
+            frame = image.convert("RGB")
+            width, height = frame.size
+            scale = box / max(width, height)
+            if scale < 1:
+                frame = frame.resize((max(1, round(width * scale)), max(1, round(height * scale))),
+                                     Image.Resampling.LANCZOS, reducing_gap=3.0)
+            old = probe._phash(frame)
+            drift[version].append(bin((old ^ new.phash) & (2**64 - 1)).count("1"))
+    return {version: np.array(bits) for version, bits in drift.items()}
 
 
 def main() -> int:
@@ -198,10 +204,11 @@ def main() -> int:
     print(f"the older two-read path (hash all, then read and decode the new): "
           f"{two_reads:.2f} s, {two_reads_cpu:.2f} s CPU ({two_reads / base:.2f}x and "
           f"{two_reads_cpu / base_cpu:.2f}x the baseline's medians)")
-    hist = np.bincount(drift)
-    print(f"pHash drift from version 1 on {len(drift)} of these files: mean "
-          f"{drift.mean():.2f} bits, max {drift.max()}; " + ", ".join(f"{bits} bits: {count}"
-                                          for bits, count in enumerate(hist) if count))
+    histograms = {version: np.bincount(bits) for version, bits in drift.items()}
+    for version, bits in drift.items():
+        print(f"pHash drift from version {version} on {len(bits)} of these files: mean "
+              f"{bits.mean():.2f} bits, max {bits.max()}; " + ", ".join(
+                  f"{n} bits: {count}" for n, count in enumerate(histograms[version]) if count))
     line = verdict("scan of new files / read + SHA-256 + one draft decode",
                    median(ratios) <= TARGET,
                    f"median {median(ratios):.2f}x over {len(ratios)} rounds (spread "
@@ -210,8 +217,9 @@ def main() -> int:
     emit_result({"bench": "scan_new_files", "files": len(paths), "rounds": rounds,
                  "ratio": median(ratios), "cpu_ratio": median(cpu_ratios),
                  "two_reads_s": two_reads, "two_reads_cpu_s": two_reads_cpu,
-                 "phash_drift": {"mean": float(drift.mean()), "max": int(drift.max()),
-                                 "histogram": hist.tolist()},
+                 "phash_drift": {version: {"mean": float(bits.mean()), "max": int(bits.max()),
+                                           "histogram": histograms[version].tolist()}
+                                 for version, bits in drift.items()},
                  "pass": line.startswith("PASS")})
     return 0 if line.startswith("PASS") else 1
 

@@ -143,6 +143,7 @@ def test_the_opening_page_is_answered_before_the_index_is_warm(tmp_path) -> None
     the in-memory index to load: SQLite's date index answers it, with the answer
     the warm index gives."""
     from pximse.query.ast import Query
+    from pximse.query.parse import parse_query
     from pximse.store.sqlite.catalog import FileRecord, NewContent, ScanBatch, SqliteCatalog
 
     catalog = SqliteCatalog(tmp_path / "catalog.sqlite3")
@@ -166,12 +167,95 @@ def test_the_opening_page_is_answered_before_the_index_is_warm(tmp_path) -> None
         warm = catalog.search(Query(), limit=15)
         assert cold.total == warm.total == 40
         assert [item.id for item in cold.items] == [item.id for item in warm.items]
-        # without a warm under way, the first query loads the index itself
+        # Before any warm began (a request in the moment after the start), SQLite
+        # answers too; a filtered query loads what it needs itself.
         fresh = SqliteCatalog(tmp_path / "catalog.sqlite3")
         try:
-            assert fresh.search(Query(), limit=15).total == 40
-            assert fresh.index is not None and fresh.index.ready
+            first = fresh.search(Query(), limit=15)
+            assert first.total == 40 and first.items == cold.items
+            assert fresh.index is not None and not fresh.index.ready
+            assert fresh.search(parse_query("width:2"), limit=15).total == 40
+            assert fresh.index.ready
+            assert fresh.search(Query(), limit=15).items == cold.items
         finally:
             fresh.close()
     finally:
         catalog.close()
+
+
+def _catalog_of(path, count: int):  # type: ignore[no-untyped-def]
+    """A catalogue of ``count`` images; every 10th content gone (no file left), every
+    7th only on a missing root (offline)."""
+    from pximse.store.sqlite.catalog import FileRecord, NewContent, ScanBatch, SqliteCatalog
+
+    catalog = SqliteCatalog(path)
+    root = catalog.ensure_root("r", "/r")
+    shas = [f"{i:064x}" for i in range(1, count + 1)]
+    catalog.apply_scan_batch(ScanBatch(
+        root,
+        new_content=[NewContent(sha, 10 + i, "png", 2, 2, 1, False, 0, False,
+                                (i % 97) * 10**9) for i, sha in enumerate(shas)],
+        files=[FileRecord(f"/r/{i}.png", 10, 0, "ok", sha) for i, sha in enumerate(shas)],
+    ))
+    with catalog.db.write() as conn:
+        conn.execute("UPDATE content SET state = -1 WHERE id % 10 = 0")
+        conn.execute("UPDATE content SET state = 0 WHERE id % 7 = 0 AND state = 1")
+    return catalog
+
+
+def test_the_opening_page_while_the_index_loads_is_answered_alone(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """While ``warm`` loads the index in the background, the opening page is answered
+    by SQLite, the load pausing meanwhile: the page and its total are the warm
+    index's, and a page does not wait for the load."""
+    import threading
+    import time
+
+    from pximse.query.ast import Query
+
+    catalog = _catalog_of(tmp_path / "catalog.sqlite3", 3000)
+    try:
+        index = catalog.index
+        assert index is not None
+        searchable = catalog.db.reader().execute(
+            "SELECT count(*) FROM content WHERE state IN (0, 1)").fetchone()[0]
+        assert 2000 < searchable < 3000
+        warm = threading.Thread(target=index.warm)
+        with index.give_way.search():  # a search under way holds the load at its start
+            warm.start()
+            deadline = time.monotonic() + 10
+            while not index.loading and time.monotonic() < deadline:
+                time.sleep(0.005)
+            assert index.loading and not index.ready
+            started = time.perf_counter()
+            cold = catalog.search(Query(), limit=15)
+            elapsed = time.perf_counter() - started
+            assert index.loading and not index.ready  # answered without the index
+        warm.join(10)
+        assert not warm.is_alive() and index.ready and not index.loading
+        assert elapsed < 1.0  # milliseconds alone; a loaded machine's margin
+        hot = catalog.search(Query(), limit=15)
+        assert cold.total == hot.total == searchable
+        assert [item.id for item in cold.items] == [item.id for item in hot.items]
+        # a deeper page of the SQLite answer counts the same way
+        assert catalog.search(Query(), limit=15, offset=40).total == searchable
+    finally:
+        catalog.close()
+
+
+def test_a_paced_load_waits_while_a_search_runs() -> None:
+    import threading
+
+    from pximse.store.sqlite.giveway import GiveWay
+
+    give_way = GiveWay()
+    fetched: list[int] = []
+    with give_way.search():
+        loader = threading.Thread(target=lambda: fetched.extend(give_way.paced(range(10), 4)))
+        loader.start()
+        loader.join(0.2)
+        assert loader.is_alive() and fetched == []  # waiting at its first row
+    loader.join(5)
+    assert fetched == list(range(10))
+    # with no search running, nothing waits
+    assert list(give_way.paced(range(10), 4)) == list(range(10))
+    assert give_way.wait(0.01)

@@ -14,10 +14,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from pximse.config import RootConfig, ScanConfig
 from pximse.library import probe
 from pximse.library.scan import scan_roots
+from pximse.library.thumbnails import thumbnail_path
+from pximse.query.parse import parse_query
 from pximse.store.duplicates import PHASH_DRIFT, find_groups, hash_neighbours, hash_pairs
 from pximse.store.sqlite.catalog import SqliteCatalog
 
@@ -192,6 +195,11 @@ def test_hashes_of_the_two_versions_are_allowed_the_drift_between_them() -> None
     # between two new ones, only the distance counts (11 and 12 are 14 bits apart)
     assert list(hash_neighbours(ids, hashes, 11, 4, versions)) == [10, 11]
     assert [g.tolist() for g in find_groups(ids, hashes, 4, versions=versions)] == [[10, 11]]
+    # three versions in one catalogue: any two that differ get the allowance
+    three = np.array([1, 2, 3], dtype=np.int8)
+    assert list(hash_neighbours(ids, hashes, 11, 4, three)) == [10, 11]
+    assert list(hash_neighbours(ids, hashes, 10, 4, three)) == [10, 11]
+    assert [list(p) for p in hash_pairs(hashes, 4, three)] == [[0, 1]]
 
 
 def test_equal_hashes_of_two_versions_are_one_group() -> None:
@@ -201,3 +209,68 @@ def test_equal_hashes_of_two_versions_are_one_group() -> None:
     assert sorted(map(tuple, pairs.tolist())) == [(0, 1), (1, 2)]  # via first holders
     groups = find_groups(np.array([4, 5, 6]), hashes, 0, versions=versions)
     assert [g.tolist() for g in groups] == [[4, 5, 6]]
+
+
+def older_phash(path: Path, reducing_gap: float) -> int:
+    """The pHash of a whole-decoded PNG as version 2 took it: the picture shrunk
+    to the thumbnail's size with LANCZOS and the given reducing gap."""
+    with Image.open(path) as image:
+        frame = image.convert("RGB")
+    frame = frame.resize(probe._fit(*frame.size, 256), Image.Resampling.LANCZOS,
+                         reducing_gap=reducing_gap)
+    return probe._phash(frame)
+
+
+def bits_apart(a: int, b: int) -> int:
+    return bin((a ^ b) & (2**64 - 1)).count("1")
+
+
+def test_a_big_png_is_hashed_as_the_current_version_close_to_the_previous_one(
+    tmp_path: Path, make_image
+) -> None:
+    # 2400 px: no draft for a PNG, so the preview shrinks it by a large factor
+    path = make_image(tmp_path / "big.png", seed=11, size=(2400, 1600))
+    found = probe.probe_image(path, tmp_path / "thumbs", thumbnail_size=256)
+    assert isinstance(found, probe.ImageFacts)
+    assert found.phash_version == probe.PHASH_VERSION == 3
+    assert found.phash == older_phash(path, probe.THUMBNAIL_REDUCING_GAP)
+    assert bits_apart(found.phash, older_phash(path, 3.0)) <= PHASH_DRIFT
+    with Image.open(thumbnail := thumbnail_path(tmp_path / "thumbs", found.sha256)) as thumb:
+        assert thumb.size == (256, 171), thumbnail
+
+
+def test_a_row_an_older_version_hashed_still_finds_its_copies_by_dupes(
+    catalog: SqliteCatalog, library: Path, make_image, tmp_path: Path
+) -> None:
+    original = make_image(library / "original.png", seed=12, size=(1800, 1200))
+    with Image.open(original) as image:
+        image.convert("RGB").resize((900, 600)).save(library / "copy.jpg", quality=88)
+    make_image(library / "other.png", seed=13, size=(1800, 1200))
+    run_scan(catalog, library, tmp_path)
+    shas = {Path(path).name: sha for sha, path in catalog.db.reader().execute(
+        "SELECT c.sha256, f.path FROM file f JOIN content c ON c.id = f.content_id")}
+    rows = facts(catalog)
+    copy_hash = int(rows[shas["copy.jpg"]][5])  # type: ignore[call-overload]
+    assert bits_apart(copy_hash, int(rows[shas["original.png"]][5])) <= 2  # type: ignore[call-overload]
+    # The original as an older scan left it: its hash a few bits further from the
+    # copy's than the distance allows within one version.
+    moved = copy_hash
+    for bit in (3, 17, 29, 41, 55, 60):  # 6 bits: beyond 4, within 4 + PHASH_DRIFT
+        moved ^= 1 << bit
+    moved = moved - (1 << 64) if moved >= 1 << 63 else moved
+    with catalog.db.write() as conn:
+        conn.execute("UPDATE content SET phash = ?, phash_version = 2 WHERE sha256 = ?",
+                     (moved, shas["original.png"]))
+
+    def dupes_of(name: str) -> set[str]:
+        page = catalog.search(parse_query(f"dupes:{shas[name][:12]}"), limit=10)
+        by_sha = {sha: key for key, sha in shas.items()}
+        return {by_sha[item.id] for item in page.items}
+
+    assert dupes_of("original.png") == {"original.png", "copy.jpg"}
+    assert dupes_of("copy.jpg") == {"original.png", "copy.jpg"}
+    # the same hash recorded as the current version is too far for the distance
+    with catalog.db.write() as conn:
+        conn.execute("UPDATE content SET phash_version = ? WHERE sha256 = ?",
+                     (probe.PHASH_VERSION, shas["original.png"]))
+    assert dupes_of("copy.jpg") == {"copy.jpg"}

@@ -11,7 +11,7 @@ import faiss
 import numpy as np
 import pytest
 
-from pximse.store.vectors import VectorStoreError, embedded
+from pximse.store.vectors import VectorStoreError, calibration, embedded
 from pximse.store.vectors.calibration import effective_share, probes_for
 from pximse.store.vectors.embedded import EmbeddedVectorStore, lists_for, stored_models
 from pximse.store.vectors.idfilter import IdFilter
@@ -53,6 +53,22 @@ def brute_force(ids: np.ndarray, vectors: np.ndarray, query: np.ndarray, k: int,
         ids, scores = ids[keep], scores[keep]
     order = np.lexsort((ids, -scores))
     return ids[order[:k]]
+
+
+def assert_top_k(found: np.ndarray, scores: np.ndarray, ids: np.ndarray, vectors: np.ndarray,
+                 query: np.ndarray, allowed: np.ndarray, start: int = 0) -> None:
+    """``found`` (with ``scores``) is the filtered ranking from ``start`` on: rank by
+    rank the brute-force id, or one scored the same to float32 precision (a near
+    tie the reference's float64 sums may order the other way)."""
+    expect = brute_force(ids, vectors, query, start + len(found), allowed)[start:]
+    reference = stored(vectors) @ query
+    score_of = dict(zip(ids.tolist(), reference.tolist(), strict=True))
+    assert len(found) == len(expect) and len(set(found.tolist())) == len(found)
+    assert np.isin(found, allowed).all()
+    for got, want in zip(found.tolist(), expect.tolist(), strict=True):
+        assert got == want or abs(score_of[got] - score_of[want]) < 1e-6, (got, want)
+    np.testing.assert_allclose(scores, [score_of[i] for i in found.tolist()],
+                               rtol=1e-5, atol=1e-6)
 
 
 def recall(found: np.ndarray, truth: np.ndarray) -> float:
@@ -159,6 +175,131 @@ def test_a_selective_filter_is_answered_exactly(tmp_path: Path, data) -> None:
     for query in clustered(5, seed=4):
         found, _ = store.search(query, 20, allowed)
         assert list(found) == list(brute_force(ids, vectors, query, 20, allowed))
+
+
+def row_store(folder: Path, ids: np.ndarray, vectors: np.ndarray, layout: str
+              ) -> EmbeddedVectorStore:
+    """A store told to answer every filter from its rows (the exact row search)."""
+    store = filled(folder, ids, vectors, train_at=TRAIN_AT if layout == "lists" else 10**6)
+    store.row_share = 1.0
+    assert (store.lists() > 1) == (layout == "lists")
+    return store
+
+
+@pytest.mark.parametrize("share", [0.001, 0.01, 0.3, 0.9])
+@pytest.mark.parametrize("layout", ["one list", "lists"])
+def test_row_search_is_the_exact_filtered_top_k(tmp_path: Path, data, share: float,
+                                                layout: str) -> None:
+    """Narrow or broad, the allowed rows gathered out of the lists and scored give
+    the brute-force top-k of the filter, in order, with its scores."""
+    ids, vectors = data
+    store = row_store(tmp_path, ids, vectors, layout)
+    rng = np.random.default_rng(12)
+    allowed = np.sort(rng.choice(ids, max(1, int(len(ids) * share)), replace=False))
+    assert store.plan(len(allowed), 20).rows
+    for query in nearby(vectors, 8, seed=13):
+        found, scores = store.search(query, 20, IdFilter.from_ids(allowed))
+        assert_top_k(found, scores, ids, vectors, query, allowed)
+        # a later page continues the same ranking
+        second, scores = store.search(query, 20, allowed, offset=20)
+        assert_top_k(second, scores, ids, vectors, query, allowed, start=20)
+
+
+@pytest.mark.parametrize("layout", ["one list", "lists"])
+def test_row_search_never_returns_removed_or_replaced_vectors(tmp_path: Path, data,
+                                                               layout: str) -> None:
+    """Removing an id moves another row of its list into the hole; the row search
+    must follow, and keep following after a repack, a reopen and a retraining."""
+    ids, vectors = data
+    store = row_store(tmp_path, ids, vectors, layout)
+    rng = np.random.default_rng(14)
+    allowed = np.sort(rng.choice(ids, 600, replace=False))
+    queries = nearby(vectors, 6, seed=15)
+    best = [store.search(q, 10, allowed)[0] for q in queries]
+    gone = np.unique(np.concatenate(best))  # every id that came first: removed
+    replaced = np.setdiff1d(allowed, gone)[:50]
+    current = vectors.copy()
+    at = np.searchsorted(ids, replaced)
+    current[at] = -vectors[at]  # replaced by far-off vectors
+    store.remove(gone)
+    store.add(replaced, current[at])
+    live = np.setdiff1d(ids, gone)
+    live_vectors = current[np.searchsorted(ids, live)]
+
+    def check(store: EmbeddedVectorStore) -> None:
+        assert store.plan(len(allowed), 50).rows
+        for query in queries:
+            found, scores = store.search(query, 50, allowed)
+            assert not np.isin(found, gone).any()
+            assert_top_k(found, scores, live, live_vectors, query, allowed)
+            away, scores = store.search(-query, 50, allowed)  # near the replaced ones
+            assert np.isin(away, replaced).any()
+            assert_top_k(away, scores, live, live_vectors, -query, allowed)
+
+    check(store)
+    store._pack_lists()
+    check(store)
+    store.save()
+    reopened = EmbeddedVectorStore(tmp_path, DIM, MODEL, train_at=store.train_at,
+                                   row_share=1.0)
+    check(reopened)
+    reopened._retrain()
+    check(reopened)
+
+
+def test_measured_crossover_picks_rows_for_narrow_filters_and_lists_for_broad(
+        tmp_path: Path, data) -> None:
+    """The store times both searches on its own vectors: a filter of a few ids is
+    answered from its rows, an unfiltered or broad one from the lists; the share
+    measured is kept across a reopen, and a store saved without one measures it
+    on its first filtered search and keeps it with its next save."""
+    ids, vectors = data
+    store = filled(tmp_path, ids, vectors, train_at=TRAIN_AT)
+    share = store.exact_share()
+    assert 0 < share < 1
+    assert store.plan(3, 100).rows
+    assert store.plan(int(share * len(ids)), 100).rows
+    assert not store.plan(int(share * len(ids)) + 1, 100).rows
+    wide = store.plan(len(ids), 100)
+    assert not wide.rows and wide.lists < store.lists()
+    store.save()
+    assert EmbeddedVectorStore(tmp_path, DIM, MODEL).exact_share() == share
+    manifest_path = store.path / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    del manifest["exact_share"]
+    manifest_path.write_text(json.dumps(manifest))
+    measured = EmbeddedVectorStore(tmp_path, DIM, MODEL)  # measured on first use
+    assert measured.plan(3, 100).rows and measured.exact_share() > 0
+    measured.save()
+    assert json.loads(manifest_path.read_text())["exact_share"] == measured.exact_share()
+
+
+def test_crossover_lies_where_the_two_times_cross(monkeypatch) -> None:
+    """With a row search costing one unit an allowed id and a list search costing 30
+    units whatever the filter, they cross at 30 ids: 0.3% of 10,000."""
+    clock = [0.0]
+    monkeypatch.setattr(calibration.time, "perf_counter", lambda: clock[0])
+
+    def rows(query: np.ndarray, allowed: IdFilter) -> None:
+        clock[0] += allowed.count
+
+    def lists(query: np.ndarray, allowed: IdFilter) -> None:
+        clock[0] += 30
+
+    ids = np.arange(10_000, dtype=np.int64)
+    sample = clustered(50)
+    share = calibration.measure_crossover(rows, lists, ids, sample, np.random.default_rng(0))
+    assert share == pytest.approx(0.003, rel=0.01)
+    never = calibration.measure_crossover(lists, rows, ids, sample, np.random.default_rng(0))
+    assert never == 0.0  # the rows lost at the narrowest share (5 ids vs 30)
+
+
+def test_bitmap_ids_are_the_ids_set() -> None:
+    rng = np.random.default_rng(16)
+    for count in (0, 1, 37, 5000, 20_000):
+        ids = np.sort(rng.choice(40_000, count, replace=False))
+        got = IdFilter.from_ids(ids, 40_000).ids()
+        assert got.dtype == np.int64 and list(got) == list(ids)
 
 
 def test_filter_with_fewer_matches_than_k(tmp_path: Path, data) -> None:

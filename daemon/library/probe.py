@@ -55,9 +55,21 @@ CHUNK_SIZE = 1 << 20
 SNIFF_SIZE = 64
 IN_MEMORY_LIMIT = 64 << 20
 """Files up to this size are read into memory once and hashed and decoded from there."""
-PHASH_VERSION = 2
+THUMBNAIL_REDUCING_GAP = 2.0
+"""Pillow's ``reducing_gap`` for the scanner's thumbnail-sized decode: an image at
+least twice this many times the thumbnail's size is first shrunk by an integer
+factor with ``Image.reduce`` (a box filter in C), leaving the LANCZOS pass at
+most this many times the output. LANCZOS costs in proportion to its input's
+pixels, so for a PNG or WebP of 2000-3000 px (no draft decode) 2.0 halves the
+resize against 3.0. 2.0 is what Pillow's own ``Image.thumbnail`` uses and
+libvips' default ("very close to fair resampling")."""
+MODEL_REDUCING_GAP = 3.0
+"""The same for the pictures ``decode_image`` gives the models: Pillow documents
+3.0 as indistinguishable from a plain LANCZOS in most cases."""
+PHASH_VERSION = 3
 """1: the pHash of a preview at most twice the thumbnail size (JPEGs drafted to at
-least that); 2: of the thumbnail itself, decoded straight to its size. They
+least that); 2: of the thumbnail itself, decoded straight to its size, shrunk
+with a reducing gap of 3.0; 3: the same with ``THUMBNAIL_REDUCING_GAP`` (2.0). They
 differ by a few bits on the same picture (``PHASH_DRIFT`` in store/duplicates.py)."""
 
 INDEXED_FORMATS = ("png", "jpeg", "gif", "webp", "bmp", "tiff", "avif")
@@ -238,7 +250,8 @@ def probe_open(
     source, fmt, sha256, filesize = read
     # The thumbnail is the largest picture needed now (the pHash is taken from
     # it too): decoded straight to its size, JPEGs by a draft.
-    decoded = _decode(source, name, fmt, sha256, filesize, thumbnail_size, max_pixels, True)
+    decoded = _decode(source, name, fmt, sha256, filesize, thumbnail_size, max_pixels, True,
+                      THUMBNAIL_REDUCING_GAP)
     if isinstance(decoded, ProbeFailure):
         return decoded
     phash = _phash(decoded.preview)
@@ -285,7 +298,8 @@ def decode_image(
         read = _read(handle, name, filesize, None)
         assert isinstance(read, tuple)  # every content is wanted
         source, fmt, sha256, filesize = read
-        return _decode(source, name, fmt, sha256, filesize, preview_size, max_pixels, draft)
+        return _decode(source, name, fmt, sha256, filesize, preview_size, max_pixels, draft,
+                       MODEL_REDUCING_GAP)
 
     return _with_image_file(path, decode)
 
@@ -365,6 +379,7 @@ def _decode(
     preview_size: int | Callable[[int, int], int],
     max_pixels: int,
     draft: bool,
+    reducing_gap: float,
 ) -> DecodedImage | ProbeFailure:
     label = _FORMAT_LABEL[fmt]
 
@@ -429,7 +444,7 @@ def _decode(
                     image.draft("RGB", _fit(width, height, preview_size))
                 image.load()
                 orientation = _orientation(image)
-                preview = _preview(image, preview_size, orientation)
+                preview = _preview(image, preview_size, orientation, reducing_gap)
             except Image.DecompressionBombError as exc:
                 return too_large(width, height, exc)
             except _DECODE_ERRORS as exc:
@@ -455,7 +470,8 @@ def _orientation(image: Image.Image) -> int:
     return value if isinstance(value, int) and value in _TRANSPOSE else 1
 
 
-def _preview(image: Image.Image, box: int, orientation: int) -> Image.Image:
+def _preview(image: Image.Image, box: int, orientation: int, reducing_gap: float
+             ) -> Image.Image:
     """The loaded first frame as a small RGB/RGBA image, shrunk before it is rotated."""
     frame: Image.Image = image
     if frame.mode in ("I", "F") or frame.mode.startswith("I;16"):
@@ -466,9 +482,7 @@ def _preview(image: Image.Image, box: int, orientation: int) -> Image.Image:
         frame = frame.convert(target_mode)
     size = _fit(*frame.size, box)
     if size != frame.size:
-        # reducing_gap: big integer factors go through Image.reduce (a box filter
-        # in C) before the LANCZOS pass, which then works on at most 3x the output.
-        frame = frame.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
+        frame = frame.resize(size, Image.Resampling.LANCZOS, reducing_gap=reducing_gap)
     if orientation in _TRANSPOSE:
         frame = frame.transpose(_TRANSPOSE[orientation])
     if frame is image:

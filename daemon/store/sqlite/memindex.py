@@ -21,8 +21,9 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from typing import TypeVar
 
 import numpy as np
 
@@ -47,6 +48,7 @@ from pximse.store.content_fields import FORMAT_ALIASES
 from pximse.store.records import iso_to_epoch
 from pximse.store.sqlite.compiler import SqlCompiler
 from pximse.store.sqlite.database import select_in
+from pximse.store.sqlite.giveway import GiveWay
 from pximse.store.sqlite.memcolumns import NumericColumn
 from pximse.store.sqlite.memfiles import FileColumns, sort_rank
 from pximse.store.sqlite.memorder import SortedOrder
@@ -88,6 +90,7 @@ _TEXT = {
 }
 DEFAULT_ORDER = SortKey("date", descending=True)
 """The order of a search with none given: newest first."""
+_Row = TypeVar("_Row")
 _ORDERS_KEPT = 4
 """Sorted orders kept (4 bytes an image each); the default one always stays."""
 _WALK_BELOW = 64
@@ -117,6 +120,10 @@ class MemoryIndex:
         self._ranks: dict[str, np.ndarray] = {}
         self._orders: dict[SortKey, SortedOrder] = {}
         self._warming = False
+        self._warm_thread: int | None = None
+        self.give_way = GiveWay()
+        """Searches answered without the index while ``warm`` loads it: the load
+        pauses for them (see giveway.py)."""
         self._present: tuple[np.ndarray, int] | None = None
 
     # -- public --------------------------------------------------------------
@@ -128,23 +135,26 @@ class MemoryIndex:
 
     @property
     def loading(self) -> bool:
-        """Whether ``warm`` is loading what the default page needs right now (a query
-        that SQLite answers as fast is better not waiting for it)."""
-        return self._warming and not self.ready
+        """Whether ``warm`` is loading right now: a query that SQLite answers at once
+        (the opening page, from its date index) is better not waiting for a step."""
+        return self._warming
 
     def warm(self, fields: tuple[str, ...] = ("date", "filesize", "width", "height")) -> None:
         """Load ahead of the first queries: first what the default page needs (the
         content states, the date column and the newest-first order), then the
-        commonest columns, one at a time so that a query waits for one step at most."""
+        commonest columns, one at a time so that a query waits for one step at most.
+        The rows are fetched paced by ``give_way``."""
         self._warming = True
+        self._warm_thread = threading.get_ident()
         try:
             with self._snapshot() as conn:
                 self._order_for(conn, DEFAULT_ORDER)
+            for name in fields:
+                with self._snapshot() as conn:
+                    self._column(conn, _NUMERIC[name])
         finally:
             self._warming = False
-        for name in fields:
-            with self._snapshot() as conn:
-                self._column(conn, _NUMERIC[name])
+            self._warm_thread = None
 
     @contextmanager
     def _snapshot(self) -> Iterator[sqlite3.Connection]:
@@ -315,7 +325,7 @@ class MemoryIndex:
             dtypes += [(name, np.float64 if name == "ratio" else np.int64), (name + "?", bool)]
             parts += [f"coalesce({name}, 0)", f"{name} IS NULL"]
         sql = f"SELECT {', '.join(parts)} FROM content"
-        rows = conn.execute(sql) if ids is None else _changed_rows(conn, sql, ids)
+        rows = self._paced(conn.execute(sql)) if ids is None else _changed_rows(conn, sql, ids)
         data = np.fromiter(rows, dtype=dtypes)
         # Rows newer than this snapshot's size are picked up by the next refresh.
         data = data[data["id"] < self._size]
@@ -327,6 +337,13 @@ class MemoryIndex:
                 column = NumericColumn.empty(self._size, real=name == "ratio")
             column.set(data["id"], data[name], data[name + "?"])
             self._columns[name] = column
+
+    def _paced(self, rows: Iterable[_Row]) -> Iterable[_Row]:
+        """A whole-table load's rows: paced by ``give_way`` when ``warm`` loads them
+        (a query loading what it needs itself is what a search waits for)."""
+        if threading.get_ident() != self._warm_thread:
+            return rows
+        return self.give_way.paced(rows)
 
     def _text(self, conn: sqlite3.Connection, name: str) -> TextColumn:
         text = self._texts.get(name)
@@ -340,7 +357,7 @@ class MemoryIndex:
                    text: TextColumn | None = None) -> None:
         text = text or self._texts[name]
         sql = f"SELECT id, {name} FROM content"
-        rows = conn.execute(sql) if ids is None else _changed_rows(conn, sql, ids)
+        rows = self._paced(conn.execute(sql)) if ids is None else _changed_rows(conn, sql, ids)
         cids: list[int] = []
         codes: list[int] = []
         for cid, value in rows:

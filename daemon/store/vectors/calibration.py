@@ -8,11 +8,21 @@ the more lists it takes to find it. How many depends on the data (how tightly
 it clusters, how the lists cut it), so it is measured rather than guessed:
 for each share in :data:`SHARES`, random filters and sample queries are
 searched exactly and with 1, 2, 4, ... lists, and the smallest ``nprobe``
-whose recall reaches the target is kept. A query's filter then uses the entry
-of the next smaller measured share (never fewer lists than measured). Where
-the measured ``nprobe`` is more than half the lists, the search scans them
-all: at most twice the cost, and the answer is exact. That is the crossover
-between the approximate and the exact search, decided by these measurements.
+whose recall reaches the target is kept (doubling leaves a margin on purpose:
+on new points of a cluster, as real queries are, recall runs below the
+sample queries' by about 0.05 at 10-30% filters, so the smallest passing
+``nprobe`` would sit at 0.95). A query's filter then uses the entry of the next
+smaller measured share (never fewer lists than measured). Where the measured
+``nprobe`` is more than half the lists, the search scans them all: at most
+twice the cost, and the answer is exact.
+
+A narrow filter has a faster exact answer still: gather the allowed vectors
+themselves and score only them (``listrows.py``). Its cost follows the allowed
+count; the list search's follows the lists it scans (all of them for narrow
+filters, each entry's id checked). Which is faster depends on the machine's
+memory and caches as much as on the data, so that crossover is timed too
+(:func:`measure_crossover`): both are run on random filters of growing share
+until the list search wins, and the share where the two times cross is kept.
 
 Sample queries: half are stored vectors (like "similar to this image"), half
 the normalised sum of two stored vectors (between two clusters, as a text
@@ -21,6 +31,8 @@ query often is).
 
 from __future__ import annotations
 
+import math
+import time
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -36,9 +48,15 @@ RECALL_TARGET = 0.97
 WORST_QUERY = 0.85
 """...and no sample query's recall is below this."""
 QUERIES = 24
+CROSSOVER_SHARES = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5)
+"""Filter shares at which the row search and the list search are timed, narrowest first."""
+TIMED_QUERIES = 12
 
 Search = Callable[[np.ndarray, int, int, IdFilter | None], np.ndarray]
 """``(queries, k, nprobe, filter) -> labels (queries × k, -1 where fewer found)``."""
+
+Timed = Callable[[np.ndarray, IdFilter], object]
+"""``(query, filter) -> anything``: one top-``K`` search, timed by the caller."""
 
 ProbeTable = list[tuple[float, int]]
 """``[(share, nprobe), ...]``, broadest share first."""
@@ -79,6 +97,49 @@ def probes_for(table: Sequence[tuple[float, int]], share: float, lists: int) -> 
             chosen = nprobe
             break
     return lists if 2 * chosen > lists else chosen
+
+
+def measure_crossover(rows: Timed, lists: Timed, ids: np.ndarray, sample: np.ndarray,
+                      rng: np.random.Generator) -> float:
+    """The widest filter share for which searching the allowed rows themselves
+    (``rows``) is faster than searching the lists (``lists``), as timed here.
+
+    For each share of :data:`CROSSOVER_SHARES`, narrowest first, a random filter
+    of that share of ``ids`` is searched by both, query by query, alternating
+    which goes first; the medians are compared. The rows' cost grows with the
+    allowed count, the lists' cost shrinks as fewer lists are needed, so they
+    cross once: between the last share where the rows won and the first where
+    they lost, the crossover is placed where the log of the time ratio crosses
+    zero. 0.0 when the lists won even at the narrowest share."""
+    queries = sample_queries(sample, rng)[:TIMED_QUERIES]
+    size = int(ids.max()) + 1 if len(ids) else 0
+    crossover = 0.0
+    previous: tuple[float, float] | None = None
+    for share in CROSSOVER_SHARES:
+        count = int(len(ids) * share)
+        if count < 1:
+            continue
+        allowed = IdFilter.from_ids(rng.choice(ids, count, replace=False), size)
+        rows(queries[0], allowed), lists(queries[0], allowed)  # warm both
+        row_times: list[float] = []
+        list_times: list[float] = []
+        both = [(rows, row_times), (lists, list_times)]
+        for n, query in enumerate(queries):
+            for search, times in both if n % 2 == 0 else both[::-1]:
+                started = time.perf_counter()
+                search(query, allowed)
+                times.append(time.perf_counter() - started)
+        ratio = max(float(np.median(row_times)), 1e-9) / max(float(np.median(list_times)),
+                                                               1e-9)
+        if ratio < 1:
+            crossover, previous = share, (share, ratio)
+            continue
+        if previous is not None:
+            narrow, narrow_ratio = previous
+            where = math.log(narrow_ratio) / (math.log(narrow_ratio) - math.log(ratio))
+            crossover = narrow * (share / narrow) ** where
+        break
+    return crossover
 
 
 def effective_share(allowed: int, total: int, stop: int) -> float:

@@ -3,22 +3,30 @@
 Layout: an inverted file (faiss ``IndexIVFScalarQuantizer``). The vectors are
 split into lists by their nearest centre (k-means); each list holds content
 ids and the vectors as IEEE float16 (not residuals, so a list's codes are the
-vectors themselves). A million 512-d vectors take 1 KiB + an 8-byte id each:
-about 0.97 GiB (float32 plus an HNSW graph took 2.2 GiB). Distances are
-computed in float32 from the float16 values, in C++ (AVX2).
+vectors themselves). A million 512-d vectors take 1 KiB + an 8-byte id each,
+and 8 bytes per content id for the list and row maps: about 0.98 GiB (float32
+plus an HNSW graph took 2.2 GiB). Distances are computed in float32 from the
+float16 values, in C++ (AVX2).
 
 How a query runs:
 
-- the filter reaches faiss as a bitmap over content ids (:class:`IdFilter`,
-  an ``IDSelectorBitmap``): each id of a scanned list is checked in C++, in
-  place; nothing is gathered, copied, mapped or sorted per query;
+- a narrow filter (up to the share measured as the crossover, see below) is
+  answered exactly from its own rows: the bitmap's ids, each id's list and
+  row (two arrays kept per content id), the float16 rows gathered out of the
+  lists in one numpy operation (``listrows.py``) and scored by faiss's list
+  scanner. Cost follows the allowed count, not the store;
+- otherwise the filter reaches faiss as a bitmap over content ids
+  (:class:`IdFilter`, an ``IDSelectorBitmap``): each id of a scanned list is
+  checked in C++, in place; nothing is gathered, copied, mapped or sorted;
 - how many lists to scan (``nprobe``) follows the filter's share of the store,
   from a table measured on the store's own vectors (``calibration.py``); where
   it would be more than half the lists, all are scanned and the answer is
-  exact (the crossover between approximate and exact search is that
-  measurement, not a constant);
+  exact;
+- the crossover between the row search and the list search is timed on the
+  store itself, after the table (``measure_crossover``): on this machine's
+  memory and this data, not a constant;
 - a store smaller than ``train_at`` vectors is a single list: every search is
-  an exact scan.
+  exact (its rows, or the one list).
 
 Why an inverted file rather than an HNSW graph (which format 1 used): with a
 filter, a graph walk still visits the disallowed nodes and its recall fell to
@@ -31,7 +39,7 @@ copy, and build a million vectors in about two minutes instead of twenty
 The centres are trained again (and every vector moved to its new list) when
 the store has grown ``GROWTH_TO_RETRAIN`` times since they were trained; the
 probe table is measured again after each training and whenever the store has
-doubled since it was measured.
+doubled since it was measured (a one-list store measures its crossover then too).
 
 Files: ``<folder>/<model slug>-<hash>/`` holds ``manifest.json`` and the
 generation it names (``index-<n>.faiss``, ids inside). ``save`` writes a new
@@ -54,6 +62,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -62,14 +71,17 @@ import numpy as np
 
 from pximse.store.vectors import VectorStoreError
 from pximse.store.vectors.calibration import (
+    K,
     ProbeTable,
     effective_share,
+    measure_crossover,
     measure_probes,
     probes_for,
 )
 from pximse.store.vectors.idfilter import IdFilter
 from pximse.store.vectors.legacy_hnsw import FORMAT as FORMAT_1
 from pximse.store.vectors.legacy_hnsw import Format1Store
+from pximse.store.vectors.listrows import ListRows, row_scanner, top_of_codes
 
 log = logging.getLogger(__name__)
 
@@ -125,6 +137,8 @@ class EmbeddedVectorStore:
     ``train_at``: the size from which the store is split into lists (smaller
     stores are searched exactly). ``probes``: scan this many lists whatever the
     filter (for measurements; the default follows the measured table).
+    ``row_share``: search the rows of filters up to this share of the store
+    (for measurements; the default is the measured crossover).
     Thread-safe: calls are serialised by one lock.
     """
 
@@ -132,7 +146,8 @@ class EmbeddedVectorStore:
     """Vectors come back from :meth:`get` rounded to this precision."""
 
     def __init__(self, folder: Path, dimensions: int, model_id: str, *,
-                 train_at: int = TRAIN_AT, probes: int | None = None) -> None:
+                 train_at: int = TRAIN_AT, probes: int | None = None,
+                 row_share: float | None = None) -> None:
         if dimensions <= 0:
             raise VectorStoreError(f"vector dimensions must be positive, not {dimensions}")
         self.model_id = model_id
@@ -140,11 +155,18 @@ class EmbeddedVectorStore:
         self.path = store_folder(folder, model_id)
         self.train_at = train_at
         self.probes = probes
+        self.row_share = row_share
         self._lock = threading.RLock()
         self._generation = 0
         self._dirty = False
-        self._index = self._new_index(1)
+        self._index: Any = None
+        self._scanner: Any = None
+        self._use_index(self._new_index(1))
         self._list_of = np.empty(0, np.int32)  # per content id: its list, -1 when absent
+        self._offset_of = np.empty(0, np.int32)  # per content id: its row in that list
+        self._rows: ListRows | None = None  # dropped on every write (lists may move)
+        # measured: filters up to this share search their rows (None: not yet measured)
+        self._exact_share: float | None = 0.0
         self._live = 0
         self._trained_size = 0  # vectors when the centres were trained
         self._calibrated_size = 0  # vectors when the probe table was measured
@@ -177,7 +199,7 @@ class EmbeddedVectorStore:
             self._dirty = True
             if self._live >= max(self.train_at, GROWTH_TO_RETRAIN * self._trained_size):
                 self._retrain()
-            elif self._index.nlist > 1 and self._live >= 2 * self._calibrated_size:
+            elif self._live >= 2 * self._calibrated_size:
                 self._calibrate()
 
     def remove(self, ids: np.ndarray) -> int:
@@ -189,13 +211,15 @@ class EmbeddedVectorStore:
             return removed
 
     def _forget(self, ids: np.ndarray) -> int:
-        present = ids[self._lists_of(ids) >= 0]
+        lists = self._lists_of(ids)
+        present = ids[lists >= 0]
         if not len(present):
             return 0
         self._index.remove_ids(faiss.IDSelectorBatch(present))
         self._list_of[present] = -1
         self._live -= len(present)
         self._present_bits = None
+        self._number_rows(np.unique(lists[lists >= 0]))  # a removal moves a list's last row
         return len(present)
 
     def _insert(self, ids: np.ndarray, vectors: np.ndarray) -> None:
@@ -212,6 +236,14 @@ class EmbeddedVectorStore:
         self._list_of[ids] = lists
         self._live += len(ids)
         self._present_bits = None
+        self._number_rows(np.unique(lists))
+
+    def _number_rows(self, lists: np.ndarray) -> None:
+        """Record each id's row in ``lists`` (after they changed), for the row search."""
+        self._rows = None
+        for list_no in lists:
+            list_ids, _ = self._list_arrays(int(list_no))
+            self._offset_of[list_ids] = np.arange(len(list_ids), dtype=np.int32)
 
     # -- reads -------------------------------------------------------------------
 
@@ -266,12 +298,10 @@ class EmbeddedVectorStore:
             candidates = self._live if chosen is None else chosen.count
             if not candidates:
                 return _empty()
-            lists = self._index.nlist
-            nprobe = self.scan_width(candidates, stop)
-            scores, labels = self._scan(query[None, :], stop, nprobe, chosen)
-            if np.count_nonzero(labels[0] >= 0) < min(stop, candidates) and nprobe < lists:
-                scores, labels = self._scan(query[None, :], stop, lists, chosen)
-            labels, scores = labels[0], scores[0]
+            if chosen is not None and self.plan(candidates, stop).rows:
+                scores, labels = self._search_rows(query, stop, chosen)
+            else:
+                scores, labels = self._search_lists(query, stop, chosen, candidates)
             keep = labels >= 0
             labels, scores = labels[keep], scores[keep]
             order = np.lexsort((labels, -scores))[offset:]
@@ -309,6 +339,30 @@ class EmbeddedVectorStore:
         pairs, first = np.unique(pairs, axis=0, return_index=True)
         return pairs, np.concatenate(found_scores)[first]
 
+    def plan(self, candidates: int, stop: int) -> SearchPlan:
+        """How a filtered search among ``candidates`` allowed vectors runs: the allowed
+        rows scored one by one (exact) while they are at most the measured crossover
+        share of the store, else the lists ``scan_width`` gives."""
+        up_to = self.exact_share() if self.row_share is None else self.row_share
+        if not self.probes and candidates <= up_to * self._live:
+            return SearchPlan(rows=True, lists=0)
+        return SearchPlan(rows=False, lists=self.scan_width(candidates, stop))
+
+    def exact_share(self) -> float:
+        """The measured crossover: filters up to this share of the store are answered
+        by scoring their rows. A store saved before the crossover was measured
+        measures it here, on the first filtered search (not on opening: most
+        opens serve no filtered CLIP search)."""
+        with self._lock:
+            share = self._exact_share
+            if share is None:
+                rng = np.random.default_rng(self._live)
+                self._measure_crossover(np.concatenate([a[0] for a in self._each_list()]),
+                                        self._sample(512, rng), rng)
+                self._dirty = True  # kept by the next save
+                share = self._exact_share or 0.0
+            return share
+
     def scan_width(self, candidates: int, stop: int) -> int:
         """Lists a search scans for a page ending at ``stop`` among ``candidates``
         allowed vectors; all of them (``lists()``) means the answer is exact."""
@@ -317,6 +371,13 @@ class EmbeddedVectorStore:
         return probes_for(self._probe_table, effective_share(candidates, self._live, stop),
                           self._index.nlist)
 
+    def calibrate(self) -> None:
+        """Measure the probe table and the row/list crossover again now (the store
+        does it on its own as it grows); saved by the next :meth:`save`."""
+        with self._lock:
+            self._calibrate()
+            self._dirty = True
+
     def lists(self) -> int:
         """How many lists the vectors are split into (1: every search is exact)."""
         return int(self._index.nlist)
@@ -324,6 +385,29 @@ class EmbeddedVectorStore:
     def probe_table(self) -> ProbeTable:
         """The measured ``[(filter share, lists to scan), ...]``."""
         return list(self._probe_table)
+
+    def _search_rows(self, query: np.ndarray, k: int, allowed: IdFilter
+                     ) -> tuple[np.ndarray, np.ndarray]:
+        """The exact top ``k`` of the allowed rows (all stored), scored from their
+        float16 codes gathered out of the lists: ``(scores, ids)``."""
+        ids = allowed.ids()
+        if self._rows is None:
+            self._rows = ListRows(self._index)
+        codes = self._rows.gather(self._list_of[ids], self._offset_of[ids])
+        if self._scanner is None:
+            self._scanner = row_scanner(self._index)
+        return top_of_codes(self._scanner, query, codes, ids, k)
+
+    def _search_lists(self, query: np.ndarray, k: int, allowed: IdFilter | None,
+                      candidates: int) -> tuple[np.ndarray, np.ndarray]:
+        """The measured number of lists, or all of them when those held too few
+        allowed vectors: ``(scores, ids)``."""
+        lists = self._index.nlist
+        nprobe = self.scan_width(candidates, k)
+        scores, labels = self._scan(query[None, :], k, nprobe, allowed)
+        if np.count_nonzero(labels[0] >= 0) < min(k, candidates) and nprobe < lists:
+            scores, labels = self._scan(query[None, :], k, lists, allowed)
+        return scores[0], labels[0]
 
     def _scan(self, queries: np.ndarray, k: int, nprobe: int, allowed: IdFilter | None
               ) -> tuple[np.ndarray, np.ndarray]:
@@ -346,7 +430,7 @@ class EmbeddedVectorStore:
         started = time.perf_counter()
         old = self._index
         sample = self._sample(lists_for(self._live) * _POINTS_PER_LIST)
-        self._index = self._trained_index(sample, self._live)
+        self._use_index(self._trained_index(sample, self._live))
         self._list_of[:] = -1
         self._live = 0
         for ids, vectors in _list_blocks(old, self.dimensions, _BLOCK):
@@ -367,16 +451,29 @@ class EmbeddedVectorStore:
         return index
 
     def _calibrate(self) -> None:
+        """Measure the probe table, then the crossover to the row search (which
+        times the list search with that table)."""
         lists = self._index.nlist
+        rng = np.random.default_rng(self._live)
+        ids = np.concatenate([arrays[0] for arrays in self._each_list()])
+        sample = self._sample(512, rng)
         if lists == 1:
             self._probe_table = []
         else:
-            rng = np.random.default_rng(self._live)
-            ids = np.concatenate([arrays[0] for arrays in self._each_list()])
             self._probe_table = measure_probes(
                 lambda q, k, nprobe, allowed: self._scan(q, k, nprobe, allowed)[1],
-                ids, self._sample(512, rng), lists, rng)
+                ids, sample, lists, rng)
+        self._measure_crossover(ids, sample, rng)
         self._calibrated_size = self._live
+
+    def _measure_crossover(self, ids: np.ndarray, sample: np.ndarray,
+                           rng: np.random.Generator) -> None:
+        self._exact_share = 0.0 if not len(ids) else measure_crossover(
+            lambda query, allowed: self._search_rows(query, K, allowed),
+            lambda query, allowed: self._search_lists(query, K, allowed, allowed.count),
+            ids, sample, rng)
+        log.info("vector store %s: filters up to %.2f%% of %d vectors search their rows",
+                 self.model_id, 100 * self._exact_share, self._live)
 
     def _sample(self, count: int, rng: np.random.Generator | None = None) -> np.ndarray:
         """``count`` stored vectors drawn at random, as float32 rows."""
@@ -412,6 +509,7 @@ class EmbeddedVectorStore:
                 "lists": int(self._index.nlist), "trained_size": self._trained_size,
                 "calibrated_size": self._calibrated_size,
                 "probes": [[share, nprobe] for share, nprobe in self._probe_table],
+                "exact_share": self._exact_share,  # null: measured on first use
             }
             _commit_manifest(self.path, manifest)
             self._generation = generation
@@ -429,6 +527,7 @@ class EmbeddedVectorStore:
                                    index.invlists.get_codes(list_no))
         index.replace_invlists(packed, True)
         packed.this.disown()  # the index owns it now
+        self._rows = None
         self._packed_size = self._live
 
     def _load(self) -> None:
@@ -447,18 +546,22 @@ class EmbeddedVectorStore:
                                    ) from error
         if index.d != self.dimensions or not hasattr(index, "nlist"):
             raise VectorStoreError(f"{self.path}: the index does not match its manifest")
-        self._index = index
+        self._use_index(index)
         self._generation = int(manifest["generation"])
         self._trained_size = int(manifest.get("trained_size", 0))
         self._calibrated_size = int(manifest.get("calibrated_size", 0))
         self._probe_table = [(float(s), int(n)) for s, n in manifest.get("probes", [])]
         self._list_of = np.empty(0, np.int32)
+        self._offset_of = np.empty(0, np.int32)
         for list_no, (ids, _) in enumerate(self._each_list()):
             if len(ids):
                 self._grow_list_of(int(ids.max()) + 1)
                 self._list_of[ids] = list_no
+                self._offset_of[ids] = np.arange(len(ids), dtype=np.int32)
         self._live = int(index.ntotal)
         self._packed_size = self._live
+        saved = manifest.get("exact_share")  # absent: saved before the row search
+        self._exact_share = float(saved) if saved is not None else None
         # No tidying here: another process may be saving its next generation,
         # not yet named by the manifest. ``save`` removes what it replaced.
 
@@ -484,7 +587,7 @@ class EmbeddedVectorStore:
             raise VectorStoreError(f"{self.path}: the index does not match its manifest")
         count = len(old)
         sample = old.sample(lists_for(count) * _POINTS_PER_LIST, np.random.default_rng(0))
-        self._index = self._trained_index(sample, count)
+        self._use_index(self._trained_index(sample, count))
         for ids, vectors in old.blocks(_BLOCK):
             self._insert(ids, vectors)
         del old, sample
@@ -528,6 +631,11 @@ class EmbeddedVectorStore:
             index.is_trained = True
         return index
 
+    def _use_index(self, index: Any) -> None:
+        self._index = index
+        self._rows = None
+        self._scanner = None  # made for its index (see ``row_scanner``)
+
     def _list_arrays(self, list_no: int) -> tuple[np.ndarray, np.ndarray]:
         """A list's ids and float16 vectors: views valid until the list changes."""
         return _list_arrays(self._index, list_no, self.dimensions)
@@ -556,6 +664,9 @@ class EmbeddedVectorStore:
             grown = np.full(max(size, len(self._list_of) * 3 // 2), -1, np.int32)
             grown[:len(self._list_of)] = self._list_of
             self._list_of = grown
+            offsets = np.zeros(len(grown), np.int32)
+            offsets[:len(self._offset_of)] = self._offset_of
+            self._offset_of = offsets
 
     @staticmethod
     def _check_ids(ids: np.ndarray) -> np.ndarray:
@@ -594,6 +705,15 @@ def _list_blocks(index: Any, dimensions: int, size: int
             ids, vectors, held = [], [], 0
     if held:
         yield np.concatenate(ids), np.concatenate(vectors)
+
+
+@dataclass(frozen=True)
+class SearchPlan:
+    """How a filtered search runs: ``rows`` (the allowed vectors scored one by one,
+    exact) or ``lists`` inverted lists scanned (all of them: exact too)."""
+
+    rows: bool
+    lists: int
 
 
 def _empty() -> tuple[np.ndarray, np.ndarray]:

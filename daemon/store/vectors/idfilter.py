@@ -47,8 +47,12 @@ class IdFilter:
         return len(self.bits) * 8
 
     def ids(self) -> np.ndarray:
-        """The ids, ascending."""
-        return np.flatnonzero(np.unpackbits(self.bits, bitorder="little")).astype(np.int64)
+        """The ids, ascending. Only the bytes with a bit set are unpacked, so a narrow
+        filter over a million ids costs its count, not the million."""
+        filled = np.flatnonzero(self.bits)
+        at = np.flatnonzero(np.unpackbits(self.bits[filled], bitorder="little"))
+        ids: np.ndarray = filled[at >> 3].astype(np.int64) * 8 + (at & 7)
+        return ids
 
     def intersect(self, bits: np.ndarray) -> IdFilter:
         """The ids also set in ``bits`` (same packing; the shorter one bounds the result)."""
