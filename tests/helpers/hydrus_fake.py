@@ -18,8 +18,9 @@ and GUI pages, and behaves as Hydrus does on the points PxIMSE depends on:
   as soon as it is in its open transaction and commits that transaction every
   ``commit_period_s`` (30 s by default) after a write, or at once on
   ``/manage_database/force_commit`` (permission "manage database"). A
-  ``crash()`` (``kill -9``) loses every write since the last commit, and the
-  client comes back on the same port with new session keys;
+  ``crash()`` (``kill -9``) loses every write since the last commit, a request
+  in flight at the kill is neither applied nor answered, and the client comes
+  back on the same port with new session keys;
 * ``busy(n)``: the next ``n`` requests answer 503;
 * a request line plus headers over 2 MB is refused (400, as Hydrus's web
   server does) before anything is read;
@@ -176,6 +177,7 @@ class FakeHydrus:
         self._crash_in: int | None = None  # writes left before a kill -9
         self.running = threading.Event()  # cleared from a kill until the restart
         self.running.set()
+        self._process = 0  # which start() the server serves: a killed one answers nothing
 
     # -- set-up ----------------------------------------------------------------------
 
@@ -269,9 +271,11 @@ class FakeHydrus:
 
     def start(self, port: int = 0) -> FakeHydrus:
         fake = self
+        self._process += 1
 
         class Handler(_Handler):
             hydrus = fake
+            process = fake._process
 
         ThreadingHTTPServer.allow_reuse_address = True
         self._server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
@@ -297,8 +301,16 @@ class FakeHydrus:
 
     # -- the endpoints -----------------------------------------------------------------
 
+    def _dead(self, process: int | None) -> bool:
+        """Whether the request is in a killed process: a request it was reading or
+        waiting on when the kill came is neither applied nor answered, as a
+        ``kill -9`` leaves no thread running (the server object lives on here)."""
+        return not self.running.is_set() or process not in (None, self._process)
+
     def handle(self, method: str, path: str, args: dict[str, Any], key: str | None,
-               session: str | None = None) -> tuple[int, Any]:
+               session: str | None = None, process: int | None = None) -> tuple[int, Any]:
+        if self._dead(process):
+            raise _Dead
         if path == "/api_version":
             return 200, {"version": 95, "hydrus_version": 682}
         if key is None and session is not None:
@@ -335,6 +347,8 @@ class FakeHydrus:
             return 200, {"session_key": session_key}
         handler = getattr(self, "_" + path.strip("/").replace("/", "_"))
         with self._lock:
+            if self._dead(process):  # killed while this request waited for the lock
+                raise _Dead
             status, answer = handler(args)
             if status == 200 and path in _WRITES:
                 self._wrote()
@@ -518,6 +532,10 @@ class _Killed(Exception):
     """The process died while handling a request: no answer goes out."""
 
 
+class _Dead(Exception):
+    """The request reached a process already killed: no answer goes out."""
+
+
 def _hashes(args: dict[str, Any]) -> list[str]:
     found = list(args.get("hashes") or [])
     if args.get("hash"):
@@ -527,6 +545,7 @@ def _hashes(args: dict[str, Any]) -> list[str]:
 
 class _Handler(BaseHTTPRequestHandler):
     hydrus: FakeHydrus
+    process: int | None = None
     protocol_version = "HTTP/1.1"
 
     def log_message(self, format: str, *args: Any) -> None:  # quiet
@@ -590,10 +609,14 @@ class _Handler(BaseHTTPRequestHandler):
         session = self.headers.get("Hydrus-Client-API-Session-Key") or args.pop(
             "Hydrus-Client-API-Session-Key", None)
         try:
-            status, answer = self.hydrus.handle(self.command, parts.path, args, key, session)
+            status, answer = self.hydrus.handle(self.command, parts.path, args, key, session,
+                                                process=self.process)
         except _Killed:
             self.close_connection = True
             threading.Thread(target=self.hydrus._restart, daemon=True).start()
+            return
+        except _Dead:
+            self.close_connection = True
             return
         except (ValueError, TypeError, KeyError) as exc:
             status, answer = 400, {"error": str(exc)}
