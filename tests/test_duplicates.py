@@ -168,3 +168,25 @@ def test_scanned_copies_are_within_the_default_distance(library: dict[str, objec
                 for name in ("small.jpg", "copy.webp", "other.png", "unrelated20.png")}
     assert distance["small.jpg"] <= 2 and distance["copy.webp"] <= 2
     assert distance["other.png"] > 12 and distance["unrelated20.png"] > 12
+
+
+def test_dupes_on_milvus_compares_hashes_only(library: dict[str, object],
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """Milvus has no one-pass search for alike pairs: the command groups by the
+    hashes, and says so when CLIP is asked for, rather than failing."""
+    from pximse.search.planner import ClipSearch
+    from pximse.store.vectors.milvus import MilvusVectorStore
+
+    store = MilvusVectorStore.__new__(MilvusVectorStore)  # its class is what counts
+    monkeypatch.setattr(ClipSearch, "store", lambda self: store)
+    config = library["config"]
+    common = ["--config", str(config.config_path),  # type: ignore[attr-defined]
+              "--data-dir", str(config.data_dir)]  # type: ignore[attr-defined]
+    runner = CliRunner()
+    result = runner.invoke(main, ["dupes", *common, "--json"], env={})
+    assert result.exit_code == 0, result.output
+    body = json.loads(result.output)
+    assert body["similarity"] is None and body["total_groups"] == 2
+    refused = runner.invoke(main, ["dupes", *common, "--clip"], env={})
+    assert refused.exit_code != 0
+    assert "embedded vector store only" in refused.output and "--no-clip" in refused.output

@@ -47,6 +47,7 @@ def dupes(obj: Context, config_path: Path | None, data_dir: Path | None,
     from pximse.query.parse import parse_query
     from pximse.search.planner import ClipSearch, VectorSearchUnavailable
     from pximse.store.duplicates import find_groups
+    from pximse.store.vectors import SimilarPairs
 
     config = obj.load(config_path, data_dir)
     catalog = obj.catalog(config)
@@ -67,13 +68,20 @@ def dupes(obj: Context, config_path: Path | None, data_dir: Path | None,
     pairs = None
     clip_used = False
     if use_clip is not False:
+        store: SimilarPairs | None = None
         try:
-            # similar_pairs is the embedded store's (not on the VectorStore protocol)
-            store: Any = ClipSearch(config).store()
+            found = ClipSearch(config).store()
         except VectorSearchUnavailable as exc:
             if use_clip:
                 raise click.ClickException(str(exc)) from exc
         else:
+            if isinstance(found, SimilarPairs):
+                store = found
+            elif use_clip:
+                raise click.ClickException(
+                    "near-duplicates by CLIP are found in the embedded vector store only; "
+                    "on Milvus, `pximse dupes` compares perceptual hashes (--no-clip)")
+        if store is not None:
             bar, callback = progress_bar(quiet or as_json)
             with bar:
                 pairs, _ = store.similar_pairs(

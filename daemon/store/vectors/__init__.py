@@ -15,18 +15,30 @@ the ``vectors`` extra. It also takes ``allowed`` as an :class:`IdFilter` bitmap.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Protocol
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 
 if TYPE_CHECKING:
     from pximse.store.vectors.embedded import EmbeddedVectorStore, stored_models
 
-__all__ = ["EmbeddedVectorStore", "VectorStore", "VectorStoreError", "stored_models"]
+__all__ = ["EmbeddedVectorStore", "SimilarPairs", "VectorStore", "VectorStoreError",
+           "stored_models"]
 
 
 class VectorStoreError(Exception):
     """A store that cannot be opened or used as asked (wrong dimensions, bad files)."""
+
+
+@runtime_checkable
+class SimilarPairs(Protocol):
+    """A store that finds every pair of alike vectors in one pass (the embedded
+    one); ``pximse dupes`` compares CLIP embeddings only on such a store."""
+
+    def similar_pairs(self, min_score: float, k: int = 8,
+                      progress: Callable[[int, int], None] | None = None
+                      ) -> tuple[np.ndarray, np.ndarray]: ...
 
 
 class VectorStore(Protocol):
