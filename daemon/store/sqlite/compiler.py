@@ -241,10 +241,10 @@ class SqlCompiler:
         elif value.startswith("/"):
             folder = (value.rstrip("/") or "/").casefold()
             clause = "(casefold(f.folder) = ? OR casefold(f.folder) LIKE ? ESCAPE '\\')"
-            params.extend([folder, _like_escape(folder.rstrip("/")) + "/%"])
+            params.extend([folder, like_escape(folder.rstrip("/")) + "/%"])
         else:
             clause = "('/' || casefold(f.folder) || '/') LIKE ? ESCAPE '\\'"
-            params.append("%/" + _like_escape(value.strip("/").casefold()) + "/%")
+            params.append("%/" + like_escape(value.strip("/").casefold()) + "/%")
         return clause
 
     def _has(self, name: str, params: list[object]) -> str:
@@ -293,5 +293,6 @@ def _sql_op(op: str) -> str:
     return {"=": "=", "!=": "!=", "<": "<", "<=": "<=", ">": ">", ">=": ">="}[op]
 
 
-def _like_escape(text: str) -> str:
+def like_escape(text: str) -> str:
+    """``text`` matched literally in a LIKE pattern with ``ESCAPE '\\'``."""
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

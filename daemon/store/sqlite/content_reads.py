@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 from pximse.store.pathtext import os_path
 from pximse.store.records import ContentFile, ContentSource, ContentTag, OcrText, TagTally
+from pximse.store.sqlite.compiler import like_escape
 from pximse.store.sqlite.database import Database, select_in
 
 _CHUNK = 500
@@ -26,7 +27,7 @@ def _listed(include_offline: bool) -> str:
 
 def _like(text: str) -> str:
     """``text`` anywhere, as a LIKE pattern with ``\\`` escaping."""
-    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    return "%" + like_escape(text) + "%"
 
 
 class ContentReads:
